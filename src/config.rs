@@ -21,8 +21,10 @@ impl Config {
     pub fn load(paths: &[PathBuf]) -> Result<Config> {
         let mut cfg = Config::default();
         for p in paths {
-            let text = std::fs::read_to_string(p).with_context(|| format!("reading config {}", p.display()))?;
-            let t: toml::Table = toml::from_str(&text).with_context(|| format!("parsing config {}", p.display()))?;
+            let text =
+                std::fs::read_to_string(p).with_context(|| format!("reading config {}", p.display()))?;
+            let t: toml::Table =
+                toml::from_str(&text).with_context(|| format!("parsing config {}", p.display()))?;
             merge(&mut cfg.table, t);
             cfg.files.push(p.clone());
         }
@@ -33,14 +35,19 @@ impl Config {
     pub fn section<T: DeserializeOwned + Default>(&self, name: &str) -> Result<T> {
         match self.table.get(name) {
             None => Ok(T::default()),
-            Some(v) => v.clone().try_into().with_context(|| {
-                format!("config section [{name}] in {}", self.describe_files())
-            }),
+            Some(v) => v
+                .clone()
+                .try_into()
+                .with_context(|| format!("config section [{name}] in {}", self.describe_files())),
         }
     }
 
     fn describe_files(&self) -> String {
-        self.files.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(", ")
+        self.files
+            .iter()
+            .map(|p| p.display().to_string())
+            .collect::<Vec<_>>()
+            .join(", ")
     }
 
     /// The directory of the last config file, against which relative paths in it resolve.

@@ -24,7 +24,10 @@ pub const FINGERPRINT_KEY_ENV: &str = "QUENCH_FINGERPRINT_KEY";
 /// without it).
 pub fn fingerprint(rule_id: &str, secret: &[u8]) -> String {
     let key = std::env::var(FINGERPRINT_KEY_ENV).ok();
-    let key = key.as_deref().map(str::as_bytes).unwrap_or(DEFAULT_FINGERPRINT_KEY);
+    let key = key
+        .as_deref()
+        .map(str::as_bytes)
+        .unwrap_or(DEFAULT_FINGERPRINT_KEY);
     let mut mac = Hmac::<Sha256>::new_from_slice(key).expect("HMAC takes any key length");
     mac.update(rule_id.as_bytes());
     mac.update(&[0]);
@@ -164,7 +167,11 @@ impl Finding {
             secret: None,
             parts: parts
                 .into_iter()
-                .map(|(name, value)| FoundPart { name, redacted: redact(&value), value })
+                .map(|(name, value)| FoundPart {
+                    name,
+                    redacted: redact(&value),
+                    value,
+                })
                 .collect(),
             locations: Vec::new(),
             details: Default::default(),
@@ -180,7 +187,10 @@ impl Finding {
     }
 
     pub fn part(&self, name: &str) -> Option<&[u8]> {
-        self.parts.iter().find(|p| p.name == name).map(|p| p.value.as_slice())
+        self.parts
+            .iter()
+            .find(|p| p.name == name)
+            .map(|p| p.value.as_slice())
     }
 }
 

@@ -34,8 +34,16 @@ pub fn ignores_for_roots(roots: &[String]) -> Result<HashSet<String>> {
             continue;
         }
         let p = Path::new(r);
-        let dir = if p.is_dir() { p } else { p.parent().unwrap_or(Path::new(".")) };
-        let dir = if dir.as_os_str().is_empty() { Path::new(".") } else { dir };
+        let dir = if p.is_dir() {
+            p
+        } else {
+            p.parent().unwrap_or(Path::new("."))
+        };
+        let dir = if dir.as_os_str().is_empty() {
+            Path::new(".")
+        } else {
+            dir
+        };
         let f = dir.join(IGNORE_FILE);
         if f.is_file() {
             set.extend(read_ignore_file(&f)?);
@@ -80,7 +88,8 @@ impl Baseline {
     }
 
     pub fn read(path: &Path) -> Result<Baseline> {
-        let text = std::fs::read_to_string(path).with_context(|| format!("reading baseline {}", path.display()))?;
+        let text =
+            std::fs::read_to_string(path).with_context(|| format!("reading baseline {}", path.display()))?;
         serde_json::from_str(&text).with_context(|| format!("parsing baseline {}", path.display()))
     }
 

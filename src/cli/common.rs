@@ -91,7 +91,10 @@ impl CommonArgs {
         let scan: ScanSection = config.section("scan")?;
         let allow: AllowlistSection = config.section("allowlist")?;
         let mut opts = ScanOptions::default();
-        opts.max_file_size = self.max_file_size.or(scan.max_file_size).unwrap_or(opts.max_file_size);
+        opts.max_file_size = self
+            .max_file_size
+            .or(scan.max_file_size)
+            .unwrap_or(opts.max_file_size);
         opts.respect_gitignore = self.respect_gitignore || scan.respect_gitignore.unwrap_or(false);
         opts.scan_binary = self.scan_binary || scan.scan_binary.unwrap_or(false);
         opts.follow_symlinks = self.follow || scan.follow_symlinks.unwrap_or(false);
@@ -99,7 +102,10 @@ impl CommonArgs {
         opts.decode_depth = scan.decode_depth.unwrap_or(opts.decode_depth);
         opts.min_confidence = match (self.min_confidence, &scan.min_confidence) {
             (Some(c), _) => c,
-            (None, Some(s)) => s.parse().map_err(anyhow::Error::msg).context("[scan] min_confidence")?,
+            (None, Some(s)) => s
+                .parse()
+                .map_err(anyhow::Error::msg)
+                .context("[scan] min_confidence")?,
             (None, None) => Confidence::Low,
         };
         let mut globs = globset::GlobSetBuilder::new();
@@ -113,7 +119,11 @@ impl CommonArgs {
         opts.progress = !self.no_progress && std::io::stderr().is_terminal();
         let warnings = rules.warnings.clone();
         let scanner = Scanner::new(&rules, opts).map_err(anyhow::Error::msg)?;
-        Ok(Prepared { scanner: Arc::new(scanner), config, warnings })
+        Ok(Prepared {
+            scanner: Arc::new(scanner),
+            config,
+            warnings,
+        })
     }
 
     /// Applies the baseline (if any) to an outcome.
@@ -139,13 +149,20 @@ impl OutputArgs {
             "never" => false,
             _ => to_terminal && std::env::var_os("NO_COLOR").is_none(),
         };
-        let opts = ReportOptions { format: self.format, show_secrets: self.show_secrets, color, command: command.into() };
+        let opts = ReportOptions {
+            format: self.format,
+            show_secrets: self.show_secrets,
+            color,
+            command: command.into(),
+        };
         match &self.output {
             Some(path) => {
                 let mut f = std::io::BufWriter::new(
-                    std::fs::File::create(path).with_context(|| format!("creating report {}", path.display()))?,
+                    std::fs::File::create(path)
+                        .with_context(|| format!("creating report {}", path.display()))?,
                 );
-                report::write(&mut f, outcome, &opts).with_context(|| format!("writing report {}", path.display()))?;
+                report::write(&mut f, outcome, &opts)
+                    .with_context(|| format!("writing report {}", path.display()))?;
                 f.flush()?;
             }
             None => {
@@ -159,6 +176,10 @@ impl OutputArgs {
                 }
             }
         }
-        Ok(if outcome.findings.is_empty() { super::EXIT_CLEAN } else { super::EXIT_FINDINGS })
+        Ok(if outcome.findings.is_empty() {
+            super::EXIT_CLEAN
+        } else {
+            super::EXIT_FINDINGS
+        })
     }
 }

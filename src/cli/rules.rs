@@ -54,7 +54,10 @@ impl RulesCmd {
                         .collect();
                     println!("{}", serde_json::to_string_pretty(&rows)?);
                 } else {
-                    println!("{:<44} {:<16} {:<8} {:<10} {:<7} {:<7}", "ID", "ISSUER", "IDENTITY", "CONFIDENCE", "VERIFY", "REVOKE");
+                    println!(
+                        "{:<44} {:<16} {:<8} {:<10} {:<7} {:<7}",
+                        "ID", "ISSUER", "IDENTITY", "CONFIDENCE", "VERIFY", "REVOKE"
+                    );
                     for r in &set.rules {
                         let s = &r.spec;
                         println!(

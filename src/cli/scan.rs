@@ -22,7 +22,11 @@ pub struct ScanCmd {
 impl ScanCmd {
     pub fn run(self) -> Result<i32> {
         let t0 = Instant::now();
-        let paths = if self.paths.is_empty() { vec![".".to_string()] } else { self.paths.clone() };
+        let paths = if self.paths.is_empty() {
+            vec![".".to_string()]
+        } else {
+            self.paths.clone()
+        };
         let prepared = self.common.prepare(&paths)?;
         for w in &prepared.warnings {
             eprintln!("quench: warning: {w}");

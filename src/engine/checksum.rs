@@ -93,13 +93,14 @@ pub fn grafana_check(head: &[u8]) -> String {
 /// A JWT: three base64url segments whose header is a JSON object naming an `alg`.
 fn jwt_shape(token: &[u8]) -> bool {
     let mut parts = token.split(|&b| b == b'.');
-    let (Some(header), Some(claims), Some(_sig)) = (parts.next(), parts.next(), parts.next())
-    else {
+    let (Some(header), Some(claims), Some(_sig)) = (parts.next(), parts.next(), parts.next()) else {
         return false;
     };
     let decode = |seg: &[u8]| {
         let trimmed: Vec<u8> = seg.iter().copied().filter(|&b| b != b'=').collect();
-        base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(trimmed).ok()
+        base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(trimmed)
+            .ok()
     };
     let Some(h) = decode(header) else {
         return false;

@@ -71,8 +71,7 @@ pub fn is_placeholder(secret: &[u8]) -> bool {
 /// `$VAR`, `{{ secrets.X }}`, `%(name)s`, `os.environ[...]`, `process.env.X`.
 pub fn is_reference(secret: &[u8]) -> bool {
     let s = secret;
-    if s.starts_with(b"$") || s.starts_with(b"{{") || s.starts_with(b"%(") || s.starts_with(b"<%")
-    {
+    if s.starts_with(b"$") || s.starts_with(b"{{") || s.starts_with(b"%(") || s.starts_with(b"<%") {
         return true;
     }
     let lower = s.to_ascii_lowercase();
@@ -110,7 +109,10 @@ pub fn is_unlikely_generic(secret: &[u8]) -> bool {
         return true;
     }
     // UUIDs
-    if len == 36 && s.bytes().filter(|&b| b == b'-').count() == 4 && s.bytes().all(|b| b.is_ascii_hexdigit() || b == b'-') {
+    if len == 36
+        && s.bytes().filter(|&b| b == b'-').count() == 4
+        && s.bytes().all(|b| b.is_ascii_hexdigit() || b == b'-')
+    {
         return true;
     }
     // Subresource-integrity strings in lock files.
@@ -132,11 +134,17 @@ pub fn is_unlikely_generic(secret: &[u8]) -> bool {
         return true;
     }
     // Identifiers: words joined by `_`, `.` or `-`, or camelCase, with no digits.
-    if !has_digit && s.bytes().all(|b| b.is_ascii_alphabetic() || b == b'_' || b == b'.' || b == b'-') {
+    if !has_digit
+        && s.bytes()
+            .all(|b| b.is_ascii_alphabetic() || b == b'_' || b == b'.' || b == b'-')
+    {
         return true;
     }
     // Dotted identifiers (`config.auth.token`), constant names (`API_KEY_NAME`).
-    if s.split('.').count() > 2 && s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'.' || b == b'_') {
+    if s.split('.').count() > 2
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'.' || b == b'_')
+    {
         return true;
     }
     false
@@ -166,7 +174,13 @@ mod tests {
 
     #[test]
     fn references() {
-        for r in ["${{ secrets.OPENAI_API_KEY }}", "${API_KEY}", "$TOKEN", "%(password)s", "os.environ['K']"] {
+        for r in [
+            "${{ secrets.OPENAI_API_KEY }}",
+            "${API_KEY}",
+            "$TOKEN",
+            "%(password)s",
+            "os.environ['K']",
+        ] {
             assert!(is_reference(r.as_bytes()), "{r}");
         }
         assert!(!is_reference(b"q8Rk2LmZ0vXy7TnB"));

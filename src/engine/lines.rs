@@ -12,12 +12,22 @@ pub struct LineIndex<'a> {
 
 impl<'a> LineIndex<'a> {
     pub fn new(hay: &'a [u8]) -> Self {
-        LineIndex { hay, pos: 0, line: 1, line_start: 0 }
+        LineIndex {
+            hay,
+            pos: 0,
+            line: 1,
+            line_start: 0,
+        }
     }
 
     /// Starts counting from a known line number at offset 0 (for stream chunks).
     pub fn with_base(hay: &'a [u8], line: usize) -> Self {
-        LineIndex { hay, pos: 0, line, line_start: 0 }
+        LineIndex {
+            hay,
+            pos: 0,
+            line,
+            line_start: 0,
+        }
     }
 
     /// Line and column of `offset`. Cheapest when called with non-decreasing offsets.
@@ -35,7 +45,10 @@ impl<'a> LineIndex<'a> {
             self.line_start = self.pos + nl + 1;
         }
         self.pos = offset;
-        let col = String::from_utf8_lossy(&self.hay[self.line_start..offset]).chars().count() + 1;
+        let col = String::from_utf8_lossy(&self.hay[self.line_start..offset])
+            .chars()
+            .count()
+            + 1;
         (self.line, col)
     }
 }

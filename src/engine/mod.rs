@@ -55,7 +55,9 @@ struct CompiledRule {
 
 impl CompiledRule {
     fn regex(&self) -> Option<&Regex> {
-        self.regex.get_or_init(|| compile(&self.rule.spec.pattern).ok()).as_ref()
+        self.regex
+            .get_or_init(|| compile(&self.rule.spec.pattern).ok())
+            .as_ref()
     }
     fn part_regex(&self, i: usize) -> Option<&Regex> {
         self.parts[i]
@@ -127,7 +129,12 @@ impl Engine {
             .match_kind(MatchKind::Standard)
             .build(&keywords)
             .map_err(|e| format!("building the keyword automaton: {e}"))?;
-        Ok(Engine { rules, automaton, keyword_rules, max_reach })
+        Ok(Engine {
+            rules,
+            automaton,
+            keyword_rules,
+            max_reach,
+        })
     }
 
     pub fn rule(&self, i: usize) -> &Arc<Rule> {
@@ -199,12 +206,16 @@ impl Engine {
         let cr = &self.rules[ri];
         let Some(re) = cr.regex() else { return };
         let spec = &cr.rule.spec;
-        let group = spec.secret_group.unwrap_or(if re.captures_len() > 1 { 1 } else { 0 });
+        let group = spec
+            .secret_group
+            .unwrap_or(if re.captures_len() > 1 { 1 } else { 0 });
         let sub = &hay[..hi];
         let mut locs = re.capture_locations();
         let mut pos = lo;
         while pos <= sub.len() {
-            let Some(m) = re.captures_read_at(&mut locs, sub, pos) else { break };
+            let Some(m) = re.captures_read_at(&mut locs, sub, pos) else {
+                break;
+            };
             pos = if m.end() > m.start() { m.end() } else { m.end() + 1 };
             let Some((s, e)) = locs.get(group) else { continue };
             let secret = &hay[s..e];
@@ -260,7 +271,11 @@ impl Engine {
         if spec.confidence == Confidence::Low && filter::is_unlikely_generic(secret) {
             return false;
         }
-        if spec.stopwords.iter().any(|w| !w.starts_with("re:") && w.as_bytes() == secret) {
+        if spec
+            .stopwords
+            .iter()
+            .any(|w| !w.starts_with("re:") && w.as_bytes() == secret)
+        {
             return false;
         }
         if cr.stopword_regexes().iter().any(|r| r.is_match(secret)) {
@@ -276,13 +291,17 @@ impl Engine {
         let dist = spec.distance.unwrap_or(DEFAULT_PART_DISTANCE);
         let lo = s.saturating_sub(dist);
         let hi = (e + dist).min(hay.len());
-        let group = spec.secret_group.unwrap_or(if re.captures_len() > 1 { 1 } else { 0 });
+        let group = spec
+            .secret_group
+            .unwrap_or(if re.captures_len() > 1 { 1 } else { 0 });
         let sub = &hay[..hi];
         let mut locs = re.capture_locations();
         let mut pos = lo;
         let mut best: Option<(usize, Part)> = None;
         while pos <= sub.len() {
-            let Some(m) = re.captures_read_at(&mut locs, sub, pos) else { break };
+            let Some(m) = re.captures_read_at(&mut locs, sub, pos) else {
+                break;
+            };
             pos = if m.end() > m.start() { m.end() } else { m.end() + 1 };
             let Some((ps, pe)) = locs.get(group) else { continue };
             // The part must be a different value from the main secret (the AWS secret pattern
@@ -299,7 +318,14 @@ impl Engine {
             }
             let distance = if ps >= e { ps - e } else { s - pe };
             if best.as_ref().is_none_or(|(d, _)| distance < *d) {
-                best = Some((distance, Part { name: spec.name.clone(), value: value.to_vec(), start: ps }));
+                best = Some((
+                    distance,
+                    Part {
+                        name: spec.name.clone(),
+                        value: value.to_vec(),
+                        start: ps,
+                    },
+                ));
             }
         }
         best.map(|(_, p)| p)
@@ -331,8 +357,14 @@ fn resolve_overlaps(rules: &[CompiledRule], ms: &mut [Match]) {
             if i == j || ms[i].rule == usize::MAX || ms[j].rule == usize::MAX {
                 continue;
             }
-            let (ci, cj) = (rules[ms[i].rule].rule.spec.confidence, rules[ms[j].rule].rule.spec.confidence);
-            let claimed = ms[j].parts.iter().any(|p| p.start < ms[i].end && p.start + p.value.len() > ms[i].start);
+            let (ci, cj) = (
+                rules[ms[i].rule].rule.spec.confidence,
+                rules[ms[j].rule].rule.spec.confidence,
+            );
+            let claimed = ms[j]
+                .parts
+                .iter()
+                .any(|p| p.start < ms[i].end && p.start + p.value.len() > ms[i].start);
             if claimed && cj > ci {
                 ms[i].rule = usize::MAX;
             }

@@ -44,7 +44,12 @@ pub fn write(out: &mut dyn Write, outcome: &ScanOutcome, opts: &ReportOptions) -
         if let Some(v) = &f.verification {
             let verdict = v.get("verdict").and_then(|x| x.as_str()).unwrap_or("?");
             let summary = v.get("summary").and_then(|x| x.as_str()).unwrap_or("");
-            writeln!(out, "  verified:    {} {}", p.wrap(if verdict == "live" { "1;31" } else { "33" }, verdict), summary)?;
+            writeln!(
+                out,
+                "  verified:    {} {}",
+                p.wrap(if verdict == "live" { "1;31" } else { "33" }, verdict),
+                summary
+            )?;
         }
         for (k, v) in &f.details {
             writeln!(out, "  {:<12} {}", format!("{k}:"), v)?;

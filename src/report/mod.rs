@@ -30,7 +30,9 @@ pub struct ReportOptions {
 /// Writes the outcome in the chosen format.
 pub fn write(out: &mut dyn Write, outcome: &mut ScanOutcome, opts: &ReportOptions) -> io::Result<()> {
     for f in &mut outcome.findings {
-        f.secret = opts.show_secrets.then(|| String::from_utf8_lossy(&f.raw_secret).into_owned());
+        f.secret = opts
+            .show_secrets
+            .then(|| String::from_utf8_lossy(&f.raw_secret).into_owned());
         for p in &mut f.parts {
             if opts.show_secrets {
                 p.redacted = String::from_utf8_lossy(&p.value).into_owned();

@@ -38,9 +38,18 @@ pub fn convert(doc: &toml::Table) -> Result<(Vec<RuleSpec>, Vec<String>), String
         for key in t.keys() {
             if !matches!(
                 key.as_str(),
-                "id" | "description" | "regex" | "keywords" | "entropy" | "secretGroup" | "allowlist" | "allowlists" | "tags"
+                "id" | "description"
+                    | "regex"
+                    | "keywords"
+                    | "entropy"
+                    | "secretGroup"
+                    | "allowlist"
+                    | "allowlists"
+                    | "tags"
             ) {
-                warnings.push(format!("rule `{id}`: field `{key}` is not supported and was ignored"));
+                warnings.push(format!(
+                    "rule `{id}`: field `{key}` is not supported and was ignored"
+                ));
             }
         }
         let mut stopwords = Vec::new();
@@ -48,7 +57,10 @@ pub fn convert(doc: &toml::Table) -> Result<(Vec<RuleSpec>, Vec<String>), String
             for (k, v) in al {
                 match k.as_str() {
                     "stopwords" => stopwords.extend(
-                        v.as_array().into_iter().flatten().filter_map(|s| s.as_str().map(str::to_string)),
+                        v.as_array()
+                            .into_iter()
+                            .flatten()
+                            .filter_map(|s| s.as_str().map(str::to_string)),
                     ),
                     "regexes" => stopwords.extend(
                         v.as_array()
@@ -57,23 +69,34 @@ pub fn convert(doc: &toml::Table) -> Result<(Vec<RuleSpec>, Vec<String>), String
                             .filter_map(|s| s.as_str().map(|s| format!("re:{s}"))),
                     ),
                     "description" | "regexTarget" => {}
-                    other => warnings.push(format!("rule `{id}`: allowlist field `{other}` is not supported and was ignored")),
+                    other => warnings.push(format!(
+                        "rule `{id}`: allowlist field `{other}` is not supported and was ignored"
+                    )),
                 }
             }
         }
         out.push(RuleSpec {
             id: format!("gitleaks.{id}"),
-            name: t.get("description").and_then(|v| v.as_str()).unwrap_or(&id).to_string(),
+            name: t
+                .get("description")
+                .and_then(|v| v.as_str())
+                .unwrap_or(&id)
+                .to_string(),
             issuer: "gitleaks".into(),
             identity: Identity::Unknown,
             severity: Severity::High,
             confidence: Confidence::Medium,
             keywords,
             pattern: regex.to_string(),
-            secret_group: t.get("secretGroup").and_then(|v| v.as_integer()).map(|g| g as usize),
+            secret_group: t
+                .get("secretGroup")
+                .and_then(|v| v.as_integer())
+                .map(|g| g as usize),
             lookbehind: Some(256),
             window: Some(512),
-            entropy: t.get("entropy").and_then(|v| v.as_float().or(v.as_integer().map(|i| i as f64))),
+            entropy: t
+                .get("entropy")
+                .and_then(|v| v.as_float().or(v.as_integer().map(|i| i as f64))),
             checksum: None,
             allow_placeholders: false,
             stopwords,

@@ -118,7 +118,8 @@ impl RuleSet {
         let value: toml::Table = toml::from_str(text).map_err(|e| err(None, format!("invalid TOML: {e}")))?;
         let specs: Vec<RuleSpec> = if value.contains_key("rules") && !value.contains_key("rule") {
             let (specs, warnings) = super::gitleaks::convert(&value).map_err(|e| err(None, e))?;
-            self.warnings.extend(warnings.into_iter().map(|w| format!("{origin}: {w}")));
+            self.warnings
+                .extend(warnings.into_iter().map(|w| format!("{origin}: {w}")));
             specs
         } else {
             let file: RuleFile = toml::from_str(text).map_err(|e| err(None, format!("{e}")))?;
@@ -131,7 +132,10 @@ impl RuleSet {
                 // A user rule with a built-in id replaces it: that is how a team tunes a rule.
                 self.rules.retain(|r| r.spec.id != spec.id);
             }
-            self.rules.push(Rule { spec, origin: origin.to_string() });
+            self.rules.push(Rule {
+                spec,
+                origin: origin.to_string(),
+            });
         }
         Ok(())
     }
@@ -151,7 +155,10 @@ pub fn validate(spec: &RuleSpec, eager: bool) -> Result<(), String> {
     }
     if let Some(c) = &spec.checksum {
         if !checksum::is_known(c) {
-            return Err(format!("unknown checksum {c:?} (known: {})", checksum::NAMES.join(", ")));
+            return Err(format!(
+                "unknown checksum {c:?} (known: {})",
+                checksum::NAMES.join(", ")
+            ));
         }
     }
     let mut names = HashSet::new();
@@ -174,7 +181,10 @@ pub fn validate(spec: &RuleSpec, eager: bool) -> Result<(), String> {
 fn check_group(re: &regex::bytes::Regex, group: Option<usize>) -> Result<(), String> {
     if let Some(g) = group {
         if g >= re.captures_len() {
-            return Err(format!("secret_group {g} but the pattern has {} groups", re.captures_len() - 1));
+            return Err(format!(
+                "secret_group {g} but the pattern has {} groups",
+                re.captures_len() - 1
+            ));
         }
     }
     Ok(())

@@ -15,7 +15,10 @@ pub struct SelfTest {
 /// Runs every example of every rule against an engine built from the whole set (so a rule that
 /// another, more confident rule shadows is caught too).
 pub fn run(set: &RuleSet) -> SelfTest {
-    let mut report = SelfTest { rules: set.rules.len(), ..Default::default() };
+    let mut report = SelfTest {
+        rules: set.rules.len(),
+        ..Default::default()
+    };
     let engine = match Engine::new(set) {
         Ok(e) => e,
         Err(e) => {
@@ -30,10 +33,14 @@ pub fn run(set: &RuleSet) -> SelfTest {
     for (i, rule) in set.rules.iter().enumerate() {
         let spec = &rule.spec;
         if spec.examples.is_empty() {
-            report.failures.push(format!("{}: has no positive example", spec.id));
+            report
+                .failures
+                .push(format!("{}: has no positive example", spec.id));
         }
         if spec.negative_examples.is_empty() {
-            report.failures.push(format!("{}: has no negative example", spec.id));
+            report
+                .failures
+                .push(format!("{}: has no negative example", spec.id));
         }
         for ex in &spec.examples {
             report.examples += 1;
@@ -45,7 +52,11 @@ pub fn run(set: &RuleSet) -> SelfTest {
                     "{}: positive example not found: {:?}{}",
                     spec.id,
                     crate::finding::redact(ex.as_bytes()),
-                    if others.is_empty() { String::new() } else { format!(" (matched instead: {})", others.join(", ")) }
+                    if others.is_empty() {
+                        String::new()
+                    } else {
+                        format!(" (matched instead: {})", others.join(", "))
+                    }
                 ));
             }
         }

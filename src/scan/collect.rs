@@ -69,12 +69,18 @@ impl Collector {
         let mut map = self.findings.lock().unwrap_or_else(|e| e.into_inner());
         for h in hits {
             let fp = crate::finding::fingerprint(&h.rule.spec.id, &h.secret);
-            let f = map.entry(fp).or_insert_with(|| Finding::new(h.rule.clone(), h.secret.clone(), h.parts.clone()));
+            let f = map
+                .entry(fp)
+                .or_insert_with(|| Finding::new(h.rule.clone(), h.secret.clone(), h.parts.clone()));
             // A multi-part credential seen once without its companion and once with it keeps
             // the companion.
             for (name, value) in h.parts {
                 if f.part(&name).is_none() {
-                    f.parts.push(crate::finding::FoundPart { redacted: crate::finding::redact(&value), name, value });
+                    f.parts.push(crate::finding::FoundPart {
+                        redacted: crate::finding::redact(&value),
+                        name,
+                        value,
+                    });
                 }
             }
             f.locations.push(h.location);
@@ -85,7 +91,11 @@ impl Collector {
         let mut g = self.skips.lock().unwrap_or_else(|e| e.into_inner());
         *g.1.entry(kind.to_string()).or_default() += 1;
         if g.0.len() < MAX_SKIP_RECORDS {
-            g.0.push(Skip { path: path.into(), kind: kind.to_string(), reason: reason.into() });
+            g.0.push(Skip {
+                path: path.into(),
+                kind: kind.to_string(),
+                reason: reason.into(),
+            });
         }
     }
 
@@ -101,7 +111,8 @@ impl Collector {
     /// Sorts everything deterministically and applies fingerprint ignores.
     pub fn finish(&self, ignore: &std::collections::HashSet<String>) -> ScanOutcome {
         let map = std::mem::take(&mut *self.findings.lock().unwrap_or_else(|e| e.into_inner()));
-        let (mut skipped, skip_counts) = std::mem::take(&mut *self.skips.lock().unwrap_or_else(|e| e.into_inner()));
+        let (mut skipped, skip_counts) =
+            std::mem::take(&mut *self.skips.lock().unwrap_or_else(|e| e.into_inner()));
         let mut ignored = 0;
         let mut findings: Vec<Finding> = map
             .into_values()
@@ -116,7 +127,10 @@ impl Collector {
             f.locations.dedup();
         }
         findings.sort_by(|a, b| {
-            a.locations.first().map(|l| (&l.path, l.line, l.column)).cmp(&b.locations.first().map(|l| (&l.path, l.line, l.column)))
+            a.locations
+                .first()
+                .map(|l| (&l.path, l.line, l.column))
+                .cmp(&b.locations.first().map(|l| (&l.path, l.line, l.column)))
                 .then_with(|| a.rule_id.cmp(&b.rule_id))
                 .then_with(|| a.fingerprint.cmp(&b.fingerprint))
         });
@@ -133,6 +147,10 @@ impl Collector {
             duration_ms: 0,
             notes: vec![],
         };
-        ScanOutcome { findings, skipped, summary }
+        ScanOutcome {
+            findings,
+            skipped,
+            summary,
+        }
     }
 }

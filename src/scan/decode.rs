@@ -17,7 +17,17 @@ const MAX_DECODED_PER_BUFFER: usize = 4 << 20;
 
 /// Cheap hints that a buffer holds encoded credentials; without one the decode pass is skipped,
 /// which keeps it off the hot path for ordinary source files.
-const HINTS: &[&[u8]] = &[b"data:", b"\"auth\"", b"base64", b"b64", b"Secret", b"secret", b"token", b"Token", b"auth:"];
+const HINTS: &[&[u8]] = &[
+    b"data:",
+    b"\"auth\"",
+    b"base64",
+    b"b64",
+    b"Secret",
+    b"secret",
+    b"token",
+    b"Token",
+    b"auth:",
+];
 
 pub(super) fn scan_encoded(
     scanner: &Scanner,
@@ -37,7 +47,9 @@ pub(super) fn scan_encoded(
         if budget == 0 {
             break;
         }
-        let Some(decoded) = decode(&hay[s..e]) else { continue };
+        let Some(decoded) = decode(&hay[s..e]) else {
+            continue;
+        };
         budget = budget.saturating_sub(decoded.len());
         let mut found = Vec::new();
         layer(scanner, &decoded, 1, scratch, &mut found);
@@ -46,7 +58,10 @@ pub(super) fn scan_encoded(
                 suppressed += 1;
                 continue;
             }
-            let dec = Some(Decoded { encoding: "base64".into(), depth });
+            let dec = Some(Decoded {
+                encoding: "base64".into(),
+                depth,
+            });
             let loc = scanner.locate(&mut index, &m, s, e, origin, dec);
             out.push(scanner.hit(m, loc));
         }
@@ -55,7 +70,13 @@ pub(super) fn scan_encoded(
 }
 
 /// Scans one decoded layer, and the layers inside it up to the configured depth.
-fn layer(scanner: &Scanner, bytes: &[u8], depth: u8, scratch: &mut Scratch, found: &mut Vec<(crate::engine::Match, u8)>) {
+fn layer(
+    scanner: &Scanner,
+    bytes: &[u8],
+    depth: u8,
+    scratch: &mut Scratch,
+    found: &mut Vec<(crate::engine::Match, u8)>,
+) {
     let mut ms = Vec::new();
     scanner.engine.scan(bytes, scratch, &mut ms);
     found.extend(ms.into_iter().map(|m| (m, depth)));
@@ -105,6 +126,9 @@ fn decode(run: &[u8]) -> Option<Vec<u8>> {
     if bytes.len() < 16 {
         return None;
     }
-    let printable = bytes.iter().filter(|&&b| b.is_ascii_graphic() || b == b' ' || b == b'\n' || b == b'\t' || b == b'\r').count();
+    let printable = bytes
+        .iter()
+        .filter(|&&b| b.is_ascii_graphic() || b == b' ' || b == b'\n' || b == b'\t' || b == b'\r')
+        .count();
     (printable * 100 >= bytes.len() * 95).then_some(bytes)
 }

@@ -83,7 +83,12 @@ pub struct Origin<'a> {
 
 impl<'a> Origin<'a> {
     pub fn file(path: &'a str, context: Context) -> Self {
-        Origin { path, context, first_line: 1, first_offset: 0 }
+        Origin {
+            path,
+            context,
+            first_line: 1,
+            first_offset: 0,
+        }
     }
 }
 
@@ -97,18 +102,34 @@ impl Scanner {
     pub fn new(rules: &RuleSet, opts: ScanOptions) -> Result<Scanner, String> {
         let mut kept = rules.clone();
         kept.rules.retain(|r| r.spec.confidence >= opts.min_confidence);
-        Ok(Scanner { engine: Engine::new(&kept)?, opts })
+        Ok(Scanner {
+            engine: Engine::new(&kept)?,
+            opts,
+        })
     }
 
     /// Scans a whole buffer.
-    pub fn scan_buffer(&self, hay: &[u8], origin: &Origin, scratch: &mut Scratch, out: &mut Vec<Hit>) -> usize {
+    pub fn scan_buffer(
+        &self,
+        hay: &[u8],
+        origin: &Origin,
+        scratch: &mut Scratch,
+        out: &mut Vec<Hit>,
+    ) -> usize {
         self.scan_chunk(hay, hay.len(), origin, scratch, out)
     }
 
     /// Scans a buffer but keeps only matches that start before `limit`; a stream passes the
     /// start of the overlap it will scan again with the next chunk. Returns how many matches
     /// were suppressed inline.
-    pub fn scan_chunk(&self, hay: &[u8], limit: usize, origin: &Origin, scratch: &mut Scratch, out: &mut Vec<Hit>) -> usize {
+    pub fn scan_chunk(
+        &self,
+        hay: &[u8],
+        limit: usize,
+        origin: &Origin,
+        scratch: &mut Scratch,
+        out: &mut Vec<Hit>,
+    ) -> usize {
         let mut matches = Vec::new();
         self.engine.scan(hay, scratch, &mut matches);
         matches.retain(|m| m.match_start < limit);
@@ -166,5 +187,7 @@ impl Scanner {
 /// Whether the line holding `offset` carries an inline allow marker.
 fn is_allowed_inline(hay: &[u8], offset: usize) -> bool {
     let line = lines::line_around(hay, offset);
-    INLINE_ALLOW.iter().any(|m| memchr::memmem::find(line, m).is_some())
+    INLINE_ALLOW
+        .iter()
+        .any(|m| memchr::memmem::find(line, m).is_some())
 }

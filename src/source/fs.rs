@@ -28,10 +28,15 @@ pub fn scan_paths(paths: &[String], scanner: &Arc<Scanner>, collector: &Arc<Coll
         if p == "-" {
             let stdin = std::io::stdin();
             let mut lock = stdin.lock();
-            let (n, end) = stream::scan_reader(&mut lock, "-", Context::Stdin, scanner, collector, stream::CHUNK);
+            let (n, end) =
+                stream::scan_reader(&mut lock, "-", Context::Stdin, scanner, collector, stream::CHUNK);
             collector.scanned(n);
             if let stream::StreamEnd::Failed(e) = end {
-                collector.skip("-", "read-error", format!("standard input: read failed after {n} bytes: {e}"));
+                collector.skip(
+                    "-",
+                    "read-error",
+                    format!("standard input: read failed after {n} bytes: {e}"),
+                );
             }
             continue;
         }
@@ -86,14 +91,20 @@ fn walk(roots: &[String], scanner: &Arc<Scanner>, collector: &Arc<Collector>) {
                     return WalkState::Continue;
                 }
             };
-            let Some(ft) = entry.file_type() else { return WalkState::Continue };
+            let Some(ft) = entry.file_type() else {
+                return WalkState::Continue;
+            };
             if ft.is_dir() {
                 return WalkState::Continue;
             }
             let path = entry.path();
             if ft.is_symlink() {
                 // Not followed (see --follow): a link may point anywhere, even outside the tree.
-                collector.skip(path.display().to_string(), "symlink", format!("{}: symbolic link not followed (use --follow)", path.display()));
+                collector.skip(
+                    path.display().to_string(),
+                    "symlink",
+                    format!("{}: symbolic link not followed (use --follow)", path.display()),
+                );
                 return WalkState::Continue;
             }
             if !ft.is_file() {
@@ -134,23 +145,41 @@ fn record_walk_error(collector: &Collector, err: &ignore::Error) {
 }
 
 /// Reads and scans one file, recording why when it cannot.
-pub fn scan_file(path: &Path, scanner: &Scanner, collector: &Collector, scratch: &mut Scratch, buf: &mut Vec<u8>) {
+pub fn scan_file(
+    path: &Path,
+    scanner: &Scanner,
+    collector: &Collector,
+    scratch: &mut Scratch,
+    buf: &mut Vec<u8>,
+) {
     let display = path.display().to_string();
     let opts = &scanner.opts;
     if opts.allow_paths.is_match(path) {
-        collector.skip(display, "allowlisted", format!("{}: path is allow-listed in the config", path.display()));
+        collector.skip(
+            display,
+            "allowlisted",
+            format!("{}: path is allow-listed in the config", path.display()),
+        );
         return;
     }
     let md = match std::fs::metadata(path) {
         Ok(m) => m,
         Err(e) => {
-            let kind = if e.kind() == std::io::ErrorKind::NotFound { "broken-symlink" } else { "unreadable" };
+            let kind = if e.kind() == std::io::ErrorKind::NotFound {
+                "broken-symlink"
+            } else {
+                "unreadable"
+            };
             collector.skip(display.clone(), kind, format!("{display}: {e}"));
             return;
         }
     };
     if !md.is_file() {
-        collector.skip(display.clone(), "not-a-file", format!("{display}: not a regular file (FIFO, socket or device)"));
+        collector.skip(
+            display.clone(),
+            "not-a-file",
+            format!("{display}: not a regular file (FIFO, socket or device)"),
+        );
         return;
     }
     let mut file = match File::open(path) {
@@ -170,7 +199,11 @@ pub fn scan_file(path: &Path, scanner: &Scanner, collector: &Collector, scratch:
         collector.skip(
             display.clone(),
             "too-large",
-            format!("{display}: {} bytes is over --max-file-size ({} bytes)", md.len(), opts.max_file_size),
+            format!(
+                "{display}: {} bytes is over --max-file-size ({} bytes)",
+                md.len(),
+                opts.max_file_size
+            ),
         );
         return;
     }
@@ -184,33 +217,51 @@ pub fn scan_file(path: &Path, scanner: &Scanner, collector: &Collector, scratch:
                 &mmap
             }
             Err(e) => {
-                collector.skip(display.clone(), "unreadable", format!("{display}: cannot map: {e}"));
+                collector.skip(
+                    display.clone(),
+                    "unreadable",
+                    format!("{display}: cannot map: {e}"),
+                );
                 return;
             }
         }
     } else {
         buf.clear();
         if let Err(e) = file.read_to_end(buf) {
-            let kind = if e.kind() == std::io::ErrorKind::InvalidData { "read-error" } else { "unreadable" };
+            let kind = if e.kind() == std::io::ErrorKind::InvalidData {
+                "read-error"
+            } else {
+                "unreadable"
+            };
             collector.skip(display.clone(), kind, format!("{display}: {e}"));
             return;
         }
         buf
     };
     if !opts.scan_binary && memchr::memchr(0, &bytes[..bytes.len().min(BINARY_PROBE)]).is_some() {
-        collector.skip(display.clone(), "binary", format!("{display}: binary file (use --scan-binary)"));
+        collector.skip(
+            display.clone(),
+            "binary",
+            format!("{display}: binary file (use --scan-binary)"),
+        );
         return;
     }
     let origin = Origin::file(&display, context);
     let mut hits = Vec::new();
     let suppressed = scanner.scan_buffer(bytes, &origin, scratch, &mut hits);
-    collector.suppressed_inline.fetch_add(suppressed as u64, std::sync::atomic::Ordering::Relaxed);
+    collector
+        .suppressed_inline
+        .fetch_add(suppressed as u64, std::sync::atomic::Ordering::Relaxed);
     collector.scanned(bytes.len() as u64);
     collector.add_hits(hits);
 }
 
 fn scan_stream_file(file: File, display: &str, gz: bool, scanner: &Scanner, collector: &Collector) {
-    let context = if ci::is_ci_config(display) { Context::CiConfig } else { Context::Log };
+    let context = if ci::is_ci_config(display) {
+        Context::CiConfig
+    } else {
+        Context::Log
+    };
     let mut reader: Box<dyn Read> = if gz {
         Box::new(flate2::read::MultiGzDecoder::new(std::io::BufReader::new(file)))
     } else {
@@ -219,7 +270,15 @@ fn scan_stream_file(file: File, display: &str, gz: bool, scanner: &Scanner, coll
     let (n, end) = stream::scan_reader(&mut reader, display, context, scanner, collector, stream::CHUNK);
     collector.scanned(n);
     if let stream::StreamEnd::Failed(e) = end {
-        let what = if gz { "truncated or corrupt gzip" } else { "read failed" };
-        collector.skip(display.to_string(), "read-error", format!("{display}: {what} after {n} bytes: {e} (findings before that point are reported)"));
+        let what = if gz {
+            "truncated or corrupt gzip"
+        } else {
+            "read failed"
+        };
+        collector.skip(
+            display.to_string(),
+            "read-error",
+            format!("{display}: {what} after {n} bytes: {e} (findings before that point are reported)"),
+        );
     }
 }

@@ -63,11 +63,22 @@ pub fn scan_reader(
             }
         }
         // The last chunk owns every match in it; earlier chunks leave the tail to the next.
-        let limit = if eof { buf.len() } else { buf.len().saturating_sub(overlap) };
-        let origin = Origin { path, context, first_line, first_offset };
+        let limit = if eof {
+            buf.len()
+        } else {
+            buf.len().saturating_sub(overlap)
+        };
+        let origin = Origin {
+            path,
+            context,
+            first_line,
+            first_offset,
+        };
         let mut hits = Vec::new();
         let suppressed = scanner.scan_chunk(&buf, limit, &origin, &mut scratch, &mut hits);
-        collector.suppressed_inline.fetch_add(suppressed as u64, std::sync::atomic::Ordering::Relaxed);
+        collector
+            .suppressed_inline
+            .fetch_add(suppressed as u64, std::sync::atomic::Ordering::Relaxed);
         collector.add_hits(hits);
         if eof {
             break;
