@@ -1,1 +1,14 @@
+//! quench: find leaked credentials, verify them against their issuer, revoke the live ones.
+//!
+//! The library is the whole pipeline; `src/main.rs` is a thin CLI over it. Data flows
+//! sources → [`scan`] (using the pure [`engine`]) → findings → reports.
+
+pub mod cli;
+pub mod config;
+pub mod engine;
+pub mod finding;
+pub mod report;
 pub mod rules;
+pub mod scan;
+pub mod source;
+pub mod suppress;

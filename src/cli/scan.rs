@@ -1,0 +1,43 @@
+//! `quench scan`: files, directories and standard input.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use anyhow::Result;
+use clap::Args;
+
+use super::common::CommonArgs;
+use super::progress::Progress;
+use crate::scan::Collector;
+
+#[derive(Args)]
+pub struct ScanCmd {
+    /// Files or directories to scan; `-` reads standard input. Default: the current directory.
+    #[arg(value_name = "PATH")]
+    paths: Vec<String>,
+    #[command(flatten)]
+    common: CommonArgs,
+}
+
+impl ScanCmd {
+    pub fn run(self) -> Result<i32> {
+        let t0 = Instant::now();
+        let paths = if self.paths.is_empty() {
+            vec![".".to_string()]
+        } else {
+            self.paths.clone()
+        };
+        let prepared = self.common.prepare(&paths)?;
+        for w in &prepared.warnings {
+            eprintln!("quench: warning: {w}");
+        }
+        let collector = Arc::new(Collector::new());
+        let progress = Progress::start(prepared.scanner.opts.progress, collector.clone());
+        crate::source::fs::scan_paths(&paths, &prepared.scanner, &collector);
+        progress.finish();
+        let mut outcome = collector.finish(&prepared.scanner.opts.ignore_fingerprints);
+        self.common.apply_baseline(&mut outcome)?;
+        outcome.summary.duration_ms = t0.elapsed().as_millis() as u64;
+        self.common.output.emit(&mut outcome, "scan")
+    }
+}

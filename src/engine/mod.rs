@@ -1,0 +1,395 @@
+//! The matching engine: pure functions from bytes to candidate secrets.
+//!
+//! One Aho-Corasick automaton over every rule's keywords finds where a secret could be; each
+//! rule's regex then runs only in small windows around its own keyword hits. Most bytes of most
+//! files therefore cost one automaton step, and a rule whose keyword never appears never even
+//! compiles its regex — start-up stays cheap for the pre-commit hook.
+//!
+//! The engine knows nothing of files, git or reports: sources hand it bytes, and it hands back
+//! [`Match`]es with byte offsets.
+
+pub mod checksum;
+pub mod entropy;
+pub mod filter;
+pub mod lines;
+
+use std::sync::{Arc, OnceLock};
+
+use aho_corasick::{AhoCorasick, AhoCorasickBuilder, MatchKind};
+use regex::bytes::Regex;
+
+use crate::rules::{load::compile, load::DEFAULT_PART_DISTANCE, Confidence, Rule, RuleSet};
+
+/// How far past a window's end the engine looks for the end of the line, so that a token is
+/// never cut in half by the window edge.
+const LINE_EXTENSION: usize = 1024;
+
+/// A secret candidate that passed every filter.
+#[derive(Debug, Clone)]
+pub struct Match {
+    /// Index of the rule in the engine's rule list.
+    pub rule: usize,
+    /// Byte span of the secret in the scanned buffer.
+    pub start: usize,
+    pub end: usize,
+    /// Start of the whole regex match (used when deciding which stream chunk owns a match).
+    pub match_start: usize,
+    pub secret: Vec<u8>,
+    /// Named companion values found nearby, with their spans.
+    pub parts: Vec<Part>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Part {
+    pub name: String,
+    pub value: Vec<u8>,
+    pub start: usize,
+}
+
+struct CompiledRule {
+    rule: Arc<Rule>,
+    regex: OnceLock<Option<Regex>>,
+    parts: Vec<OnceLock<Option<Regex>>>,
+    stopword_res: OnceLock<Vec<Regex>>,
+}
+
+impl CompiledRule {
+    fn regex(&self) -> Option<&Regex> {
+        self.regex
+            .get_or_init(|| compile(&self.rule.spec.pattern).ok())
+            .as_ref()
+    }
+    fn part_regex(&self, i: usize) -> Option<&Regex> {
+        self.parts[i]
+            .get_or_init(|| compile(&self.rule.spec.parts[i].pattern).ok())
+            .as_ref()
+    }
+    fn stopword_regexes(&self) -> &[Regex] {
+        self.stopword_res.get_or_init(|| {
+            self.rule
+                .spec
+                .stopwords
+                .iter()
+                .filter_map(|s| s.strip_prefix("re:"))
+                .filter_map(|p| compile(p).ok())
+                .collect()
+        })
+    }
+}
+
+/// Compiled rules plus the keyword automaton. Cheap to share across threads.
+pub struct Engine {
+    rules: Vec<CompiledRule>,
+    automaton: AhoCorasick,
+    /// Automaton pattern id → rules that use that keyword.
+    keyword_rules: Vec<Vec<u32>>,
+    max_reach: usize,
+}
+
+/// Reusable per-thread scratch space, so scanning many small files allocates little.
+#[derive(Default)]
+pub struct Scratch {
+    windows: Vec<(u32, usize, usize)>,
+}
+
+impl Engine {
+    pub fn new(set: &RuleSet) -> Result<Engine, String> {
+        let mut keywords: Vec<String> = Vec::new();
+        let mut keyword_rules: Vec<Vec<u32>> = Vec::new();
+        let mut rules = Vec::with_capacity(set.rules.len());
+        let mut max_reach = 0;
+        for (i, rule) in set.rules.iter().enumerate() {
+            for kw in &rule.spec.keywords {
+                let kw = kw.to_ascii_lowercase();
+                match keywords.iter().position(|k| *k == kw) {
+                    Some(p) => keyword_rules[p].push(i as u32),
+                    None => {
+                        keywords.push(kw);
+                        keyword_rules.push(vec![i as u32]);
+                    }
+                }
+            }
+            let part_reach = rule
+                .spec
+                .parts
+                .iter()
+                .map(|p| p.distance.unwrap_or(DEFAULT_PART_DISTANCE))
+                .max()
+                .unwrap_or(0);
+            max_reach = max_reach.max(rule.lookbehind() + rule.window() + LINE_EXTENSION + part_reach);
+            rules.push(CompiledRule {
+                rule: Arc::new(rule.clone()),
+                regex: OnceLock::new(),
+                parts: rule.spec.parts.iter().map(|_| OnceLock::new()).collect(),
+                stopword_res: OnceLock::new(),
+            });
+        }
+        let automaton = AhoCorasickBuilder::new()
+            .ascii_case_insensitive(true)
+            .match_kind(MatchKind::Standard)
+            .build(&keywords)
+            .map_err(|e| format!("building the keyword automaton: {e}"))?;
+        Ok(Engine {
+            rules,
+            automaton,
+            keyword_rules,
+            max_reach,
+        })
+    }
+
+    pub fn rule(&self, i: usize) -> &Arc<Rule> {
+        &self.rules[i].rule
+    }
+
+    pub fn rule_count(&self) -> usize {
+        self.rules.len()
+    }
+
+    /// The furthest a match (with its parts) can reach from its keyword: streams keep this much
+    /// overlap between chunks so that no secret is lost at a boundary.
+    pub fn max_reach(&self) -> usize {
+        self.max_reach
+    }
+
+    /// Compiles every rule now; returns the ids and errors of rules that do not compile.
+    pub fn compile_all(&self) -> Vec<(String, String)> {
+        let mut bad = Vec::new();
+        for r in &self.rules {
+            if let Err(e) = compile(&r.rule.spec.pattern) {
+                bad.push((r.rule.spec.id.clone(), e.to_string()));
+            }
+            r.regex();
+            for (i, p) in r.rule.spec.parts.iter().enumerate() {
+                if let Err(e) = compile(&p.pattern) {
+                    bad.push((r.rule.spec.id.clone(), format!("part {}: {e}", p.name)));
+                }
+                r.part_regex(i);
+            }
+        }
+        bad
+    }
+
+    /// Finds every secret in `hay`. Matches are returned sorted by position; where a
+    /// low-confidence match overlaps a more confident one, only the more confident one stays.
+    pub fn scan(&self, hay: &[u8], scratch: &mut Scratch, out: &mut Vec<Match>) {
+        let first = out.len();
+        scratch.windows.clear();
+        for hit in self.automaton.find_overlapping_iter(hay) {
+            for &ri in &self.keyword_rules[hit.pattern().as_usize()] {
+                let rule = &self.rules[ri as usize].rule;
+                let lo = hit.start().saturating_sub(rule.lookbehind());
+                let hi = (hit.end() + rule.window()).min(hay.len());
+                scratch.windows.push((ri, lo, hi));
+            }
+        }
+        if scratch.windows.is_empty() {
+            return;
+        }
+        scratch.windows.sort_unstable();
+        let mut i = 0;
+        while i < scratch.windows.len() {
+            let (ri, lo, mut hi) = scratch.windows[i];
+            let mut j = i + 1;
+            while j < scratch.windows.len() && scratch.windows[j].0 == ri && scratch.windows[j].1 <= hi {
+                hi = hi.max(scratch.windows[j].2);
+                j += 1;
+            }
+            self.scan_window(ri as usize, hay, lo, extend_to_eol(hay, hi), out);
+            i = j;
+        }
+        resolve_overlaps(&self.rules, &mut out[first..]);
+        out.retain(|m| m.rule != usize::MAX);
+        out[first..].sort_by_key(|m| (m.start, m.rule));
+    }
+
+    fn scan_window(&self, ri: usize, hay: &[u8], lo: usize, hi: usize, out: &mut Vec<Match>) {
+        let cr = &self.rules[ri];
+        let Some(re) = cr.regex() else { return };
+        let spec = &cr.rule.spec;
+        let group = spec
+            .secret_group
+            .unwrap_or(if re.captures_len() > 1 { 1 } else { 0 });
+        let sub = &hay[..hi];
+        let mut locs = re.capture_locations();
+        let mut pos = lo;
+        while pos <= sub.len() {
+            let Some(m) = re.captures_read_at(&mut locs, sub, pos) else {
+                break;
+            };
+            pos = if m.end() > m.start() { m.end() } else { m.end() + 1 };
+            let Some((s, e)) = locs.get(group) else { continue };
+            let secret = &hay[s..e];
+            if !self.accept(cr, secret) {
+                continue;
+            }
+            let mut parts = Vec::new();
+            let mut complete = true;
+            for (pi, part) in spec.parts.iter().enumerate() {
+                match self.find_part(cr, pi, hay, s, e) {
+                    Some(p) => parts.push(p),
+                    None if part.required => complete = false,
+                    None => {}
+                }
+                let _ = part;
+            }
+            if !complete {
+                continue;
+            }
+            out.push(Match {
+                rule: ri,
+                start: s,
+                end: e,
+                match_start: m.start(),
+                secret: secret.to_vec(),
+                parts,
+            });
+        }
+    }
+
+    /// The filters every candidate must pass, cheapest first.
+    fn accept(&self, cr: &CompiledRule, secret: &[u8]) -> bool {
+        let spec = &cr.rule.spec;
+        if secret.is_empty() {
+            return false;
+        }
+        if let Some(min) = spec.entropy {
+            if entropy::shannon(secret) < min {
+                return false;
+            }
+        }
+        if let Some(c) = &spec.checksum {
+            if !checksum::validate(c, secret) {
+                return false;
+            }
+        }
+        if filter::is_reference(secret) {
+            return false;
+        }
+        if !spec.allow_placeholders && filter::is_placeholder(secret) {
+            return false;
+        }
+        if spec.confidence == Confidence::Low && filter::is_unlikely_generic(secret) {
+            return false;
+        }
+        if spec
+            .stopwords
+            .iter()
+            .any(|w| !w.starts_with("re:") && w.as_bytes() == secret)
+        {
+            return false;
+        }
+        if cr.stopword_regexes().iter().any(|r| r.is_match(secret)) {
+            return false;
+        }
+        true
+    }
+
+    /// Looks for part `pi` within its distance of the main secret, nearest first.
+    fn find_part(&self, cr: &CompiledRule, pi: usize, hay: &[u8], s: usize, e: usize) -> Option<Part> {
+        let spec = &cr.rule.spec.parts[pi];
+        let re = cr.part_regex(pi)?;
+        let dist = spec.distance.unwrap_or(DEFAULT_PART_DISTANCE);
+        let lo = s.saturating_sub(dist);
+        let hi = (e + dist).min(hay.len());
+        let group = spec
+            .secret_group
+            .unwrap_or(if re.captures_len() > 1 { 1 } else { 0 });
+        let sub = &hay[..hi];
+        let mut locs = re.capture_locations();
+        let mut pos = lo;
+        let mut best: Option<(usize, Part)> = None;
+        while pos <= sub.len() {
+            let Some(m) = re.captures_read_at(&mut locs, sub, pos) else {
+                break;
+            };
+            pos = if m.end() > m.start() { m.end() } else { m.end() + 1 };
+            let Some((ps, pe)) = locs.get(group) else { continue };
+            // The part must be a different value from the main secret (the AWS secret pattern
+            // would otherwise happily match the key id's surroundings).
+            if ps < e && pe > s {
+                continue;
+            }
+            let value = &hay[ps..pe];
+            if spec.entropy.is_some_and(|min| entropy::shannon(value) < min)
+                || filter::is_placeholder(value)
+                || filter::is_reference(value)
+            {
+                continue;
+            }
+            let distance = if ps >= e { ps - e } else { s - pe };
+            if best.as_ref().is_none_or(|(d, _)| distance < *d) {
+                best = Some((
+                    distance,
+                    Part {
+                        name: spec.name.clone(),
+                        value: value.to_vec(),
+                        start: ps,
+                    },
+                ));
+            }
+        }
+        best.map(|(_, p)| p)
+    }
+}
+
+/// Extends `hi` to the end of its line (bounded), so a window never ends inside a token.
+fn extend_to_eol(hay: &[u8], hi: usize) -> usize {
+    if hi >= hay.len() {
+        return hay.len();
+    }
+    let limit = (hi + LINE_EXTENSION).min(hay.len());
+    match memchr::memchr(b'\n', &hay[hi..limit]) {
+        Some(p) => hi + p,
+        None => limit,
+    }
+}
+
+/// Marks (with rule = usize::MAX) matches that overlap a match of higher confidence, or of equal
+/// confidence and a longer secret: one secret, one finding, from the most specific rule.
+fn resolve_overlaps(rules: &[CompiledRule], ms: &mut [Match]) {
+    if ms.len() < 2 {
+        return;
+    }
+    // A value already claimed as a part of a more confident multi-part match (the AWS secret
+    // next to its key id) is not also a generic finding.
+    for i in 0..ms.len() {
+        for j in 0..ms.len() {
+            if i == j || ms[i].rule == usize::MAX || ms[j].rule == usize::MAX {
+                continue;
+            }
+            let (ci, cj) = (
+                rules[ms[i].rule].rule.spec.confidence,
+                rules[ms[j].rule].rule.spec.confidence,
+            );
+            let claimed = ms[j]
+                .parts
+                .iter()
+                .any(|p| p.start < ms[i].end && p.start + p.value.len() > ms[i].start);
+            if claimed && cj > ci {
+                ms[i].rule = usize::MAX;
+            }
+        }
+    }
+    ms.sort_by_key(|m| (m.start, m.rule));
+    let rank = |m: &Match| {
+        let spec = &rules[m.rule].rule.spec;
+        (spec.confidence, m.end - m.start)
+    };
+    for i in 0..ms.len() {
+        if ms[i].rule == usize::MAX {
+            continue;
+        }
+        let mut j = i + 1;
+        while j < ms.len() && ms[j].start < ms[i].end {
+            if ms[j].rule != usize::MAX && ms[j].rule != ms[i].rule {
+                if rank(&ms[j]) > rank(&ms[i]) {
+                    ms[i].rule = usize::MAX;
+                    break;
+                } else {
+                    ms[j].rule = usize::MAX;
+                }
+            }
+            j += 1;
+        }
+    }
+}

@@ -1,0 +1,217 @@
+//! Findings: one leaked secret, every place it occurs, and how it is named without being shown.
+//!
+//! The secret itself stays in memory (verification and revocation need it) and is skipped by
+//! serialisation; reports show a redacted preview unless the operator asks for the value.
+
+use std::sync::Arc;
+
+use hmac::{Hmac, Mac};
+use serde::Serialize;
+use sha2::Sha256;
+
+use crate::rules::{Confidence, Identity, Rule, Severity};
+
+/// Key for fingerprints when the operator sets none. Fingerprints must agree across machines
+/// (baselines and `.quenchignore` files are committed), so the default key is fixed; a team
+/// that wants fingerprints unguessable from a candidate secret sets `QUENCH_FINGERPRINT_KEY`.
+const DEFAULT_FINGERPRINT_KEY: &[u8] = b"quench.fingerprint.v1";
+
+/// Environment variable that overrides the fingerprint key.
+pub const FINGERPRINT_KEY_ENV: &str = "QUENCH_FINGERPRINT_KEY";
+
+/// A keyed hash of the rule id and the secret: stable, safe to store and share, and useless
+/// for recovering the secret (the key prevents confirming guesses of a low-entropy value
+/// without it).
+pub fn fingerprint(rule_id: &str, secret: &[u8]) -> String {
+    let key = std::env::var(FINGERPRINT_KEY_ENV).ok();
+    let key = key
+        .as_deref()
+        .map(str::as_bytes)
+        .unwrap_or(DEFAULT_FINGERPRINT_KEY);
+    let mut mac = Hmac::<Sha256>::new_from_slice(key).expect("HMAC takes any key length");
+    mac.update(rule_id.as_bytes());
+    mac.update(&[0]);
+    mac.update(secret);
+    hex::encode(&mac.finalize().into_bytes()[..16])
+}
+
+/// A preview that lets a human recognise a secret without being able to use it: the first few
+/// and last two characters, never more than a quarter of the value.
+pub fn redact(secret: &[u8]) -> String {
+    let s = String::from_utf8_lossy(secret);
+    let chars: Vec<char> = s.chars().collect();
+    let n = chars.len();
+    if n < 8 {
+        return "*".repeat(n.max(3));
+    }
+    let head = (n / 4).min(8).max(2);
+    let tail = if n >= 16 { 2 } else { 0 };
+    let mut out: String = chars[..head].iter().collect();
+    out.push_str("…");
+    out.extend(&chars[n - tail..]);
+    out
+}
+
+/// What kind of place a location is in; reports and policies treat CI configs and logs apart.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Context {
+    File,
+    CiConfig,
+    Log,
+    Stdin,
+}
+
+impl Context {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Context::File => "file",
+            Context::CiConfig => "ci-config",
+            Context::Log => "log",
+            Context::Stdin => "stdin",
+        }
+    }
+}
+
+/// The commit that introduced a blob at a path (filled by the git source).
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+pub struct CommitInfo {
+    pub id: String,
+    pub author_name: String,
+    pub author_email: String,
+    /// RFC 3339.
+    pub author_time: String,
+    pub summary: String,
+    /// Whether the secret is still present at the tip of some branch.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub at_tip: Option<bool>,
+}
+
+/// Where a secret was decoded from, when it was not found as plain text.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+pub struct Decoded {
+    pub encoding: String,
+    /// How many decoding layers deep.
+    pub depth: u8,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+pub struct Location {
+    pub path: String,
+    pub line: usize,
+    pub column: usize,
+    pub end_line: usize,
+    pub end_column: usize,
+    /// Byte offset of the secret in its file, blob or stream.
+    pub offset: u64,
+    pub context: Context,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub commit: Option<CommitInfo>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub decoded: Option<Decoded>,
+    /// For a git blob: its object id.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub blob: Option<String>,
+}
+
+/// A companion value of a multi-part credential.
+#[derive(Debug, Clone, Serialize)]
+pub struct FoundPart {
+    pub name: String,
+    pub redacted: String,
+    #[serde(skip)]
+    pub value: Vec<u8>,
+}
+
+/// One secret, deduplicated by fingerprint, with every location it was seen at.
+#[derive(Debug, Clone, Serialize)]
+pub struct Finding {
+    pub rule_id: String,
+    pub rule_name: String,
+    pub issuer: String,
+    pub identity: Identity,
+    pub severity: Severity,
+    pub confidence: Confidence,
+    pub fingerprint: String,
+    pub secret_redacted: String,
+    /// Present only when the operator asked (`--show-secrets`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub secret: Option<String>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub parts: Vec<FoundPart>,
+    pub locations: Vec<Location>,
+    /// Facts readable offline (JWT claims, ids embedded in the token).
+    #[serde(skip_serializing_if = "serde_json::Map::is_empty")]
+    pub details: serde_json::Map<String, serde_json::Value>,
+    /// Filled by verification when it ran.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub verification: Option<serde_json::Value>,
+    #[serde(skip)]
+    pub rule: Option<Arc<Rule>>,
+    #[serde(skip)]
+    pub raw_secret: Vec<u8>,
+}
+
+impl Finding {
+    pub fn new(rule: Arc<Rule>, secret: Vec<u8>, parts: Vec<(String, Vec<u8>)>) -> Finding {
+        let spec = &rule.spec;
+        Finding {
+            rule_id: spec.id.clone(),
+            rule_name: spec.name.clone(),
+            issuer: spec.issuer.clone(),
+            identity: spec.identity,
+            severity: spec.severity,
+            confidence: spec.confidence,
+            fingerprint: fingerprint(&spec.id, &secret),
+            secret_redacted: redact(&secret),
+            secret: None,
+            parts: parts
+                .into_iter()
+                .map(|(name, value)| FoundPart {
+                    name,
+                    redacted: redact(&value),
+                    value,
+                })
+                .collect(),
+            locations: Vec::new(),
+            details: Default::default(),
+            verification: None,
+            rule: Some(rule),
+            raw_secret: secret,
+        }
+    }
+
+    /// The first location after sorting: what a one-line report names.
+    pub fn primary(&self) -> Option<&Location> {
+        self.locations.first()
+    }
+
+    pub fn part(&self, name: &str) -> Option<&[u8]> {
+        self.parts
+            .iter()
+            .find(|p| p.name == name)
+            .map(|p| p.value.as_slice())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn redaction_hides_most() {
+        let r = redact(b"ghp_Zk3mQ8vT2pX7rL9wN4bH6cJ1dF5gS0aE1q2w");
+        assert!(r.starts_with("ghp_Zk3m"));
+        assert!(r.ends_with("2w"));
+        assert!(!r.contains("Q8vT"));
+        assert_eq!(redact(b"short"), "*****");
+    }
+
+    #[test]
+    fn fingerprint_is_keyed_by_rule_and_secret() {
+        let a = fingerprint("a", b"x");
+        assert_eq!(a, fingerprint("a", b"x"));
+        assert_ne!(a, fingerprint("b", b"x"));
+        assert_eq!(a.len(), 32);
+    }
+}

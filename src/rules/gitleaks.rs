@@ -1,0 +1,125 @@
+//! Import of gitleaks / Betterleaks rule files (`[[rules]]` with `regex`, `keywords`, …).
+//!
+//! Teams already have these files; loading them as-is lowers the cost of switching. Fields we
+//! cannot honour are reported as warnings, never dropped in silence.
+
+use super::schema::{Confidence, Identity, RuleSpec, Severity};
+
+/// Converts a parsed gitleaks config into our rule specs plus warnings.
+pub fn convert(doc: &toml::Table) -> Result<(Vec<RuleSpec>, Vec<String>), String> {
+    let rules = doc
+        .get("rules")
+        .and_then(|v| v.as_array())
+        .ok_or("`rules` is not an array of tables")?;
+    let mut out = Vec::new();
+    let mut warnings = Vec::new();
+    for (i, r) in rules.iter().enumerate() {
+        let t = r.as_table().ok_or(format!("rules[{i}] is not a table"))?;
+        let id = t
+            .get("id")
+            .and_then(|v| v.as_str())
+            .ok_or(format!("rules[{i}] has no id"))?
+            .to_string();
+        let Some(regex) = t.get("regex").and_then(|v| v.as_str()) else {
+            warnings.push(format!("rule `{id}`: path-only rules are not supported; skipped"));
+            continue;
+        };
+        let keywords: Vec<String> = t
+            .get("keywords")
+            .and_then(|v| v.as_array())
+            .map(|a| a.iter().filter_map(|k| k.as_str().map(str::to_string)).collect())
+            .unwrap_or_default();
+        if keywords.is_empty() {
+            warnings.push(format!(
+                "rule `{id}`: no keywords; quench needs a literal to anchor each rule, skipped"
+            ));
+            continue;
+        }
+        for key in t.keys() {
+            if !matches!(
+                key.as_str(),
+                "id" | "description"
+                    | "regex"
+                    | "keywords"
+                    | "entropy"
+                    | "secretGroup"
+                    | "allowlist"
+                    | "allowlists"
+                    | "tags"
+            ) {
+                warnings.push(format!(
+                    "rule `{id}`: field `{key}` is not supported and was ignored"
+                ));
+            }
+        }
+        let mut stopwords = Vec::new();
+        for al in allowlists(t) {
+            for (k, v) in al {
+                match k.as_str() {
+                    "stopwords" => stopwords.extend(
+                        v.as_array()
+                            .into_iter()
+                            .flatten()
+                            .filter_map(|s| s.as_str().map(str::to_string)),
+                    ),
+                    "regexes" => stopwords.extend(
+                        v.as_array()
+                            .into_iter()
+                            .flatten()
+                            .filter_map(|s| s.as_str().map(|s| format!("re:{s}"))),
+                    ),
+                    "description" | "regexTarget" => {}
+                    other => warnings.push(format!(
+                        "rule `{id}`: allowlist field `{other}` is not supported and was ignored"
+                    )),
+                }
+            }
+        }
+        out.push(RuleSpec {
+            id: format!("gitleaks.{id}"),
+            name: t
+                .get("description")
+                .and_then(|v| v.as_str())
+                .unwrap_or(&id)
+                .to_string(),
+            issuer: "gitleaks".into(),
+            identity: Identity::Unknown,
+            severity: Severity::High,
+            confidence: Confidence::Medium,
+            keywords,
+            pattern: regex.to_string(),
+            secret_group: t
+                .get("secretGroup")
+                .and_then(|v| v.as_integer())
+                .map(|g| g as usize),
+            lookbehind: Some(256),
+            window: Some(512),
+            entropy: t
+                .get("entropy")
+                .and_then(|v| v.as_float().or(v.as_integer().map(|i| i as f64))),
+            checksum: None,
+            allow_placeholders: false,
+            stopwords,
+            parts: vec![],
+            description: None,
+            references: vec![],
+            examples: vec![],
+            negative_examples: vec![],
+            verify: None,
+            revoke: None,
+            manual_revoke: None,
+        });
+    }
+    Ok((out, warnings))
+}
+
+fn allowlists(t: &toml::Table) -> Vec<&toml::Table> {
+    let mut v = Vec::new();
+    if let Some(a) = t.get("allowlist").and_then(|a| a.as_table()) {
+        v.push(a);
+    }
+    if let Some(arr) = t.get("allowlists").and_then(|a| a.as_array()) {
+        v.extend(arr.iter().filter_map(|a| a.as_table()));
+    }
+    v
+}

@@ -1,0 +1,77 @@
+//! The rule self-test: every rule's positive examples must produce a finding of that rule, and
+//! its negative examples must not. Run by `quench rules check` and by the test suite, so a rule
+//! change that breaks detection fails CI.
+
+use crate::engine::{Engine, Scratch};
+use crate::rules::RuleSet;
+
+#[derive(Debug, Default)]
+pub struct SelfTest {
+    pub rules: usize,
+    pub examples: usize,
+    pub failures: Vec<String>,
+}
+
+/// Runs every example of every rule against an engine built from the whole set (so a rule that
+/// another, more confident rule shadows is caught too).
+pub fn run(set: &RuleSet) -> SelfTest {
+    let mut report = SelfTest {
+        rules: set.rules.len(),
+        ..Default::default()
+    };
+    let engine = match Engine::new(set) {
+        Ok(e) => e,
+        Err(e) => {
+            report.failures.push(e);
+            return report;
+        }
+    };
+    for (id, err) in engine.compile_all() {
+        report.failures.push(format!("{id}: does not compile: {err}"));
+    }
+    let mut scratch = Scratch::default();
+    for (i, rule) in set.rules.iter().enumerate() {
+        let spec = &rule.spec;
+        if spec.examples.is_empty() {
+            report
+                .failures
+                .push(format!("{}: has no positive example", spec.id));
+        }
+        if spec.negative_examples.is_empty() {
+            report
+                .failures
+                .push(format!("{}: has no negative example", spec.id));
+        }
+        for ex in &spec.examples {
+            report.examples += 1;
+            let mut ms = Vec::new();
+            engine.scan(ex.as_bytes(), &mut scratch, &mut ms);
+            if !ms.iter().any(|m| m.rule == i) {
+                let others: Vec<&str> = ms.iter().map(|m| engine.rule(m.rule).id()).collect();
+                report.failures.push(format!(
+                    "{}: positive example not found: {:?}{}",
+                    spec.id,
+                    crate::finding::redact(ex.as_bytes()),
+                    if others.is_empty() {
+                        String::new()
+                    } else {
+                        format!(" (matched instead: {})", others.join(", "))
+                    }
+                ));
+            }
+        }
+        for ex in &spec.negative_examples {
+            report.examples += 1;
+            let mut ms = Vec::new();
+            engine.scan(ex.as_bytes(), &mut scratch, &mut ms);
+            if ms.iter().any(|m| m.rule == i) {
+                report.failures.push(format!(
+                    "{}: negative example matched: {:?}",
+                    spec.id,
+                    crate::finding::redact(ex.as_bytes())
+                ));
+            }
+        }
+    }
+    report
+}

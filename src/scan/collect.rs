@@ -1,0 +1,156 @@
+//! Gathers hits from many threads into findings deduplicated by fingerprint, plus the counts
+//! and skip reasons the summary reports.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Mutex;
+
+use serde::Serialize;
+
+use super::Hit;
+use crate::finding::Finding;
+
+/// A file or object that was not scanned, and why.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Skip {
+    pub path: String,
+    /// A short category (`binary`, `too-large`, `unreadable`, …) for counting.
+    pub kind: String,
+    /// The full reason, naming the cause.
+    pub reason: String,
+}
+
+/// How many skip records are kept in full; beyond this only the counts grow.
+const MAX_SKIP_RECORDS: usize = 1000;
+
+#[derive(Default)]
+pub struct Collector {
+    findings: Mutex<HashMap<String, Finding>>,
+    skips: Mutex<(Vec<Skip>, BTreeMap<String, u64>)>,
+    pub files: AtomicU64,
+    pub bytes: AtomicU64,
+    pub suppressed_inline: AtomicU64,
+    pub hits: AtomicU64,
+}
+
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Summary {
+    pub files_scanned: u64,
+    pub bytes_scanned: u64,
+    pub findings: usize,
+    pub locations: usize,
+    pub suppressed_inline: u64,
+    pub suppressed_ignored: u64,
+    pub suppressed_baseline: u64,
+    pub skipped: BTreeMap<String, u64>,
+    pub duration_ms: u64,
+    /// Notes a user should see (truncated history, unsupported rule fields…).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub notes: Vec<String>,
+}
+
+#[derive(Debug, Default)]
+pub struct ScanOutcome {
+    pub findings: Vec<Finding>,
+    pub skipped: Vec<Skip>,
+    pub summary: Summary,
+}
+
+impl Collector {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    pub fn add_hits(&self, hits: Vec<Hit>) {
+        if hits.is_empty() {
+            return;
+        }
+        self.hits.fetch_add(hits.len() as u64, Ordering::Relaxed);
+        let mut map = self.findings.lock().unwrap_or_else(|e| e.into_inner());
+        for h in hits {
+            let fp = crate::finding::fingerprint(&h.rule.spec.id, &h.secret);
+            let f = map
+                .entry(fp)
+                .or_insert_with(|| Finding::new(h.rule.clone(), h.secret.clone(), h.parts.clone()));
+            // A multi-part credential seen once without its companion and once with it keeps
+            // the companion.
+            for (name, value) in h.parts {
+                if f.part(&name).is_none() {
+                    f.parts.push(crate::finding::FoundPart {
+                        redacted: crate::finding::redact(&value),
+                        name,
+                        value,
+                    });
+                }
+            }
+            f.locations.push(h.location);
+        }
+    }
+
+    pub fn skip(&self, path: impl Into<String>, kind: &str, reason: impl Into<String>) {
+        let mut g = self.skips.lock().unwrap_or_else(|e| e.into_inner());
+        *g.1.entry(kind.to_string()).or_default() += 1;
+        if g.0.len() < MAX_SKIP_RECORDS {
+            g.0.push(Skip {
+                path: path.into(),
+                kind: kind.to_string(),
+                reason: reason.into(),
+            });
+        }
+    }
+
+    pub fn scanned(&self, bytes: u64) {
+        self.files.fetch_add(1, Ordering::Relaxed);
+        self.bytes.fetch_add(bytes, Ordering::Relaxed);
+    }
+
+    pub fn finding_count(&self) -> usize {
+        self.findings.lock().map(|m| m.len()).unwrap_or(0)
+    }
+
+    /// Sorts everything deterministically and applies fingerprint ignores.
+    pub fn finish(&self, ignore: &std::collections::HashSet<String>) -> ScanOutcome {
+        let map = std::mem::take(&mut *self.findings.lock().unwrap_or_else(|e| e.into_inner()));
+        let (mut skipped, skip_counts) =
+            std::mem::take(&mut *self.skips.lock().unwrap_or_else(|e| e.into_inner()));
+        let mut ignored = 0;
+        let mut findings: Vec<Finding> = map
+            .into_values()
+            .filter(|f| {
+                let keep = !ignore.contains(&f.fingerprint);
+                ignored += (!keep) as u64;
+                keep
+            })
+            .collect();
+        for f in &mut findings {
+            f.locations.sort();
+            f.locations.dedup();
+        }
+        findings.sort_by(|a, b| {
+            a.locations
+                .first()
+                .map(|l| (&l.path, l.line, l.column))
+                .cmp(&b.locations.first().map(|l| (&l.path, l.line, l.column)))
+                .then_with(|| a.rule_id.cmp(&b.rule_id))
+                .then_with(|| a.fingerprint.cmp(&b.fingerprint))
+        });
+        skipped.sort();
+        let summary = Summary {
+            files_scanned: self.files.load(Ordering::Relaxed),
+            bytes_scanned: self.bytes.load(Ordering::Relaxed),
+            findings: findings.len(),
+            locations: findings.iter().map(|f| f.locations.len()).sum(),
+            suppressed_inline: self.suppressed_inline.load(Ordering::Relaxed),
+            suppressed_ignored: ignored,
+            suppressed_baseline: 0,
+            skipped: skip_counts,
+            duration_ms: 0,
+            notes: vec![],
+        };
+        ScanOutcome {
+            findings,
+            skipped,
+            summary,
+        }
+    }
+}

@@ -1,0 +1,134 @@
+//! Secrets hidden one encoding deep: Kubernetes `Secret` data, Docker `auth` entries, base64
+//! JSON blobs. Long base64 runs are decoded (bounded in size and depth) and scanned again; the
+//! finding points at the encoded span and says it was decoded.
+
+use base64::Engine as _;
+
+use super::{is_allowed_inline, Hit, Origin, Scanner};
+use crate::engine::{lines, Scratch};
+use crate::finding::Decoded;
+
+/// Shortest base64 run worth decoding: below this nothing we detect fits.
+const MIN_RUN: usize = 24;
+/// Longest run decoded; longer ones are images or archives.
+const MAX_RUN: usize = 64 << 10;
+/// Total bytes decoded per buffer, so a file of base64 cannot make a scan quadratic.
+const MAX_DECODED_PER_BUFFER: usize = 4 << 20;
+
+/// Cheap hints that a buffer holds encoded credentials; without one the decode pass is skipped,
+/// which keeps it off the hot path for ordinary source files.
+const HINTS: &[&[u8]] = &[
+    b"data:",
+    b"\"auth\"",
+    b"base64",
+    b"b64",
+    b"Secret",
+    b"secret",
+    b"token",
+    b"Token",
+    b"auth:",
+];
+
+pub(super) fn scan_encoded(
+    scanner: &Scanner,
+    hay: &[u8],
+    limit: usize,
+    origin: &Origin,
+    scratch: &mut Scratch,
+    out: &mut Vec<Hit>,
+) -> usize {
+    if !HINTS.iter().any(|h| memchr::memmem::find(hay, h).is_some()) {
+        return 0;
+    }
+    let mut budget = MAX_DECODED_PER_BUFFER;
+    let mut suppressed = 0;
+    let mut index = lines::LineIndex::with_base(hay, origin.first_line);
+    for (s, e) in base64_runs(&hay[..limit.min(hay.len())]) {
+        if budget == 0 {
+            break;
+        }
+        let Some(decoded) = decode(&hay[s..e]) else {
+            continue;
+        };
+        budget = budget.saturating_sub(decoded.len());
+        let mut found = Vec::new();
+        layer(scanner, &decoded, 1, scratch, &mut found);
+        for (m, depth) in found {
+            if is_allowed_inline(hay, s) {
+                suppressed += 1;
+                continue;
+            }
+            let dec = Some(Decoded {
+                encoding: "base64".into(),
+                depth,
+            });
+            let loc = scanner.locate(&mut index, &m, s, e, origin, dec);
+            out.push(scanner.hit(m, loc));
+        }
+    }
+    suppressed
+}
+
+/// Scans one decoded layer, and the layers inside it up to the configured depth.
+fn layer(
+    scanner: &Scanner,
+    bytes: &[u8],
+    depth: u8,
+    scratch: &mut Scratch,
+    found: &mut Vec<(crate::engine::Match, u8)>,
+) {
+    let mut ms = Vec::new();
+    scanner.engine.scan(bytes, scratch, &mut ms);
+    found.extend(ms.into_iter().map(|m| (m, depth)));
+    if depth < scanner.opts.decode_depth {
+        for (s, e) in base64_runs(bytes) {
+            if let Some(inner) = decode(&bytes[s..e]) {
+                layer(scanner, &inner, depth + 1, scratch, found);
+            }
+        }
+    }
+}
+
+/// Spans of base64 (standard or URL-safe) text of a decodable length.
+fn base64_runs(hay: &[u8]) -> Vec<(usize, usize)> {
+    let is_b64 = |b: u8| b.is_ascii_alphanumeric() || matches!(b, b'+' | b'/' | b'-' | b'_');
+    let mut runs = Vec::new();
+    let mut i = 0;
+    while i < hay.len() {
+        if !is_b64(hay[i]) {
+            i += 1;
+            continue;
+        }
+        let s = i;
+        while i < hay.len() && is_b64(hay[i]) {
+            i += 1;
+        }
+        let mut e = i;
+        while e < hay.len() && hay[e] == b'=' && e - i < 2 {
+            e += 1;
+        }
+        i = e;
+        let len = e - s;
+        if (MIN_RUN..=MAX_RUN).contains(&len) {
+            runs.push((s, e));
+        }
+    }
+    runs
+}
+
+/// Decodes a run if it is base64 of mostly printable text (binary payloads are not secrets we
+/// can match, and decoding them wastes the budget).
+fn decode(run: &[u8]) -> Option<Vec<u8>> {
+    use base64::engine::general_purpose::{STANDARD, STANDARD_NO_PAD, URL_SAFE, URL_SAFE_NO_PAD};
+    let bytes = [&STANDARD, &STANDARD_NO_PAD, &URL_SAFE, &URL_SAFE_NO_PAD]
+        .iter()
+        .find_map(|e| e.decode(run).ok())?;
+    if bytes.len() < 16 {
+        return None;
+    }
+    let printable = bytes
+        .iter()
+        .filter(|&&b| b.is_ascii_graphic() || b == b' ' || b == b'\n' || b == b'\t' || b == b'\r')
+        .count();
+    (printable * 100 >= bytes.len() * 95).then_some(bytes)
+}

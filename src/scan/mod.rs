@@ -1,0 +1,193 @@
+//! The scan pipeline between sources and reports: turns the engine's byte-offset matches into
+//! located hits (line, column, context), applies inline suppressions and decodes base64 layers,
+//! and gathers hits into deduplicated findings.
+//!
+//! Sources (files, streams, git) call [`Scanner::scan_buffer`] with bytes and a name; they never
+//! see the engine, and the engine never sees them.
+
+pub mod collect;
+pub mod decode;
+
+use std::collections::HashSet;
+use std::sync::Arc;
+
+use globset::GlobSet;
+
+use crate::engine::{lines, Engine, Match, Scratch};
+use crate::finding::{Context, Decoded, Location};
+use crate::rules::{Confidence, Rule, RuleSet};
+
+pub use collect::{Collector, ScanOutcome, Skip, Summary};
+
+/// Default bound on a regular file's size; larger ones are skipped with a reason (logs are
+/// streamed whatever their size).
+pub const DEFAULT_MAX_FILE_SIZE: u64 = 32 << 20;
+
+/// Markers that suppress a finding on their line. `gitleaks:allow` is honoured so that a
+/// repository moving from gitleaks keeps its reviewed exceptions.
+const INLINE_ALLOW: &[&[u8]] = &[b"quench:allow", b"gitleaks:allow"];
+
+#[derive(Debug, Clone)]
+pub struct ScanOptions {
+    pub max_file_size: u64,
+    pub respect_gitignore: bool,
+    pub scan_binary: bool,
+    pub follow_symlinks: bool,
+    pub threads: usize,
+    pub min_confidence: Confidence,
+    /// Paths (globs) never scanned.
+    pub allow_paths: GlobSet,
+    /// Fingerprints never reported (from `.quenchignore` files and the config).
+    pub ignore_fingerprints: HashSet<String>,
+    /// How many base64 layers to peel.
+    pub decode_depth: u8,
+    pub progress: bool,
+}
+
+impl Default for ScanOptions {
+    fn default() -> Self {
+        ScanOptions {
+            max_file_size: DEFAULT_MAX_FILE_SIZE,
+            respect_gitignore: false,
+            scan_binary: false,
+            follow_symlinks: false,
+            threads: std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2),
+            min_confidence: Confidence::Low,
+            allow_paths: GlobSet::empty(),
+            ignore_fingerprints: HashSet::new(),
+            decode_depth: 2,
+            progress: false,
+        }
+    }
+}
+
+/// A match placed in its file: what the collector turns into (part of) a finding.
+#[derive(Debug, Clone)]
+pub struct Hit {
+    pub rule: Arc<Rule>,
+    pub secret: Vec<u8>,
+    pub parts: Vec<(String, Vec<u8>)>,
+    pub location: Location,
+}
+
+/// Where the bytes handed to [`Scanner::scan_buffer`] sit in their source.
+#[derive(Debug, Clone)]
+pub struct Origin<'a> {
+    pub path: &'a str,
+    pub context: Context,
+    /// Line number of the buffer's first byte (1 for a whole file; more for stream chunks).
+    pub first_line: usize,
+    /// Byte offset of the buffer's first byte in the source.
+    pub first_offset: u64,
+}
+
+impl<'a> Origin<'a> {
+    pub fn file(path: &'a str, context: Context) -> Self {
+        Origin {
+            path,
+            context,
+            first_line: 1,
+            first_offset: 0,
+        }
+    }
+}
+
+pub struct Scanner {
+    pub engine: Engine,
+    pub opts: ScanOptions,
+}
+
+impl Scanner {
+    /// Builds the engine from the rules at or above the minimum confidence.
+    pub fn new(rules: &RuleSet, opts: ScanOptions) -> Result<Scanner, String> {
+        let mut kept = rules.clone();
+        kept.rules.retain(|r| r.spec.confidence >= opts.min_confidence);
+        Ok(Scanner {
+            engine: Engine::new(&kept)?,
+            opts,
+        })
+    }
+
+    /// Scans a whole buffer.
+    pub fn scan_buffer(
+        &self,
+        hay: &[u8],
+        origin: &Origin,
+        scratch: &mut Scratch,
+        out: &mut Vec<Hit>,
+    ) -> usize {
+        self.scan_chunk(hay, hay.len(), origin, scratch, out)
+    }
+
+    /// Scans a buffer but keeps only matches that start before `limit`; a stream passes the
+    /// start of the overlap it will scan again with the next chunk. Returns how many matches
+    /// were suppressed inline.
+    pub fn scan_chunk(
+        &self,
+        hay: &[u8],
+        limit: usize,
+        origin: &Origin,
+        scratch: &mut Scratch,
+        out: &mut Vec<Hit>,
+    ) -> usize {
+        let mut matches = Vec::new();
+        self.engine.scan(hay, scratch, &mut matches);
+        matches.retain(|m| m.match_start < limit);
+        let mut suppressed = 0;
+        let mut index = lines::LineIndex::with_base(hay, origin.first_line);
+        for m in matches {
+            if is_allowed_inline(hay, m.start) {
+                suppressed += 1;
+                continue;
+            }
+            let loc = self.locate(&mut index, &m, m.start, m.end, origin, None);
+            out.push(self.hit(m, loc));
+        }
+        if self.opts.decode_depth > 0 {
+            suppressed += decode::scan_encoded(self, hay, limit, origin, scratch, out);
+        }
+        suppressed
+    }
+
+    fn locate(
+        &self,
+        index: &mut lines::LineIndex,
+        _m: &Match,
+        start: usize,
+        end: usize,
+        origin: &Origin,
+        decoded: Option<Decoded>,
+    ) -> Location {
+        let (line, column) = index.locate(start);
+        let (end_line, end_column) = index.locate(end);
+        Location {
+            path: origin.path.to_string(),
+            line,
+            column,
+            end_line,
+            end_column,
+            offset: origin.first_offset + start as u64,
+            context: origin.context,
+            commit: None,
+            decoded,
+            blob: None,
+        }
+    }
+
+    fn hit(&self, m: Match, location: Location) -> Hit {
+        Hit {
+            rule: self.engine.rule(m.rule).clone(),
+            secret: m.secret,
+            parts: m.parts.into_iter().map(|p| (p.name, p.value)).collect(),
+            location,
+        }
+    }
+}
+
+/// Whether the line holding `offset` carries an inline allow marker.
+fn is_allowed_inline(hay: &[u8], offset: usize) -> bool {
+    let line = lines::line_around(hay, offset);
+    INLINE_ALLOW
+        .iter()
+        .any(|m| memchr::memmem::find(line, m).is_some())
+}

@@ -1,0 +1,284 @@
+//! Files and directories: a parallel walk (the `ignore` crate's walker, ripgrep's), reading
+//! each regular file once and handing its bytes to the scanner on the walker's own thread.
+//!
+//! `.gitignore` is honoured only when asked: secrets hide precisely in ignored `.env` files.
+
+use std::fs::File;
+use std::io::Read;
+use std::path::Path;
+use std::sync::Arc;
+
+use ignore::{WalkBuilder, WalkState};
+
+use super::{ci, stream};
+use crate::engine::Scratch;
+use crate::finding::Context;
+use crate::scan::{Collector, Origin, Scanner};
+
+/// Files at least this large are memory-mapped instead of read into a buffer.
+const MMAP_THRESHOLD: u64 = 8 << 20;
+/// How much of a file's start is checked for NUL bytes to call it binary.
+const BINARY_PROBE: usize = 8192;
+
+/// Scans every path: `-` is standard input, a file is scanned even if ignore rules would skip
+/// it (the user named it), a directory is walked.
+pub fn scan_paths(paths: &[String], scanner: &Arc<Scanner>, collector: &Arc<Collector>) {
+    let mut walk_roots = Vec::new();
+    for p in paths {
+        if p == "-" {
+            let stdin = std::io::stdin();
+            let mut lock = stdin.lock();
+            let (n, end) =
+                stream::scan_reader(&mut lock, "-", Context::Stdin, scanner, collector, stream::CHUNK);
+            collector.scanned(n);
+            if let stream::StreamEnd::Failed(e) = end {
+                collector.skip(
+                    "-",
+                    "read-error",
+                    format!("standard input: read failed after {n} bytes: {e}"),
+                );
+            }
+            continue;
+        }
+        let path = Path::new(p);
+        match std::fs::symlink_metadata(path) {
+            Err(e) => collector.skip(p.clone(), "unreadable", format!("{p}: {e}")),
+            Ok(md) if md.is_dir() => walk_roots.push(p.clone()),
+            Ok(md) if md.file_type().is_symlink() && !scanner.opts.follow_symlinks && path.is_dir() => {
+                walk_roots.push(p.clone())
+            }
+            Ok(_) => {
+                let mut scratch = Scratch::default();
+                let mut buf = Vec::new();
+                scan_file(path, scanner, collector, &mut scratch, &mut buf);
+            }
+        }
+    }
+    if !walk_roots.is_empty() {
+        walk(&walk_roots, scanner, collector);
+    }
+}
+
+fn walk(roots: &[String], scanner: &Arc<Scanner>, collector: &Arc<Collector>) {
+    let opts = &scanner.opts;
+    let mut builder = WalkBuilder::new(&roots[0]);
+    for r in &roots[1..] {
+        builder.add(r);
+    }
+    let respect = opts.respect_gitignore;
+    builder
+        .hidden(false)
+        .parents(respect)
+        .ignore(respect)
+        .git_ignore(respect)
+        .git_global(respect)
+        .git_exclude(respect)
+        .require_git(false)
+        .follow_links(opts.follow_symlinks)
+        .threads(opts.threads)
+        // `.git` internals are objects, not files: `quench git` reads them properly.
+        .filter_entry(|e| e.file_name() != ".git");
+    builder.build_parallel().run(|| {
+        let scanner = scanner.clone();
+        let collector = collector.clone();
+        let mut scratch = Scratch::default();
+        let mut buf = Vec::new();
+        Box::new(move |entry| {
+            let entry = match entry {
+                Ok(e) => e,
+                Err(err) => {
+                    record_walk_error(&collector, &err);
+                    return WalkState::Continue;
+                }
+            };
+            let Some(ft) = entry.file_type() else {
+                return WalkState::Continue;
+            };
+            if ft.is_dir() {
+                return WalkState::Continue;
+            }
+            let path = entry.path();
+            if ft.is_symlink() {
+                // Not followed (see --follow): a link may point anywhere, even outside the tree.
+                collector.skip(
+                    path.display().to_string(),
+                    "symlink",
+                    format!("{}: symbolic link not followed (use --follow)", path.display()),
+                );
+                return WalkState::Continue;
+            }
+            if !ft.is_file() {
+                collector.skip(
+                    path.display().to_string(),
+                    "not-a-file",
+                    format!("{}: not a regular file (FIFO, socket or device)", path.display()),
+                );
+                return WalkState::Continue;
+            }
+            scan_file(path, &scanner, &collector, &mut scratch, &mut buf);
+            WalkState::Continue
+        })
+    });
+}
+
+fn record_walk_error(collector: &Collector, err: &ignore::Error) {
+    let text = err.to_string();
+    let kind = if text.contains("File system loop") {
+        "symlink-loop"
+    } else if text.contains("ermission denied") {
+        "unreadable"
+    } else if text.contains("No such file") {
+        "broken-symlink"
+    } else {
+        "walk-error"
+    };
+    let path = match err {
+        ignore::Error::WithPath { path, .. } => path.display().to_string(),
+        ignore::Error::WithDepth { err, .. } => match err.as_ref() {
+            ignore::Error::WithPath { path, .. } => path.display().to_string(),
+            _ => String::new(),
+        },
+        ignore::Error::Loop { child, .. } => child.display().to_string(),
+        _ => String::new(),
+    };
+    collector.skip(path, kind, text);
+}
+
+/// Reads and scans one file, recording why when it cannot.
+pub fn scan_file(
+    path: &Path,
+    scanner: &Scanner,
+    collector: &Collector,
+    scratch: &mut Scratch,
+    buf: &mut Vec<u8>,
+) {
+    let display = path.display().to_string();
+    let opts = &scanner.opts;
+    if opts.allow_paths.is_match(path) {
+        collector.skip(
+            display,
+            "allowlisted",
+            format!("{}: path is allow-listed in the config", path.display()),
+        );
+        return;
+    }
+    let md = match std::fs::metadata(path) {
+        Ok(m) => m,
+        Err(e) => {
+            let kind = if e.kind() == std::io::ErrorKind::NotFound {
+                "broken-symlink"
+            } else {
+                "unreadable"
+            };
+            collector.skip(display.clone(), kind, format!("{display}: {e}"));
+            return;
+        }
+    };
+    if !md.is_file() {
+        collector.skip(
+            display.clone(),
+            "not-a-file",
+            format!("{display}: not a regular file (FIFO, socket or device)"),
+        );
+        return;
+    }
+    let mut file = match File::open(path) {
+        Ok(f) => f,
+        Err(e) => {
+            collector.skip(display.clone(), "unreadable", format!("{display}: {e}"));
+            return;
+        }
+    };
+    let is_gz = display.ends_with(".gz");
+    let context = ci::classify(&display);
+    if is_gz || (context == Context::Log && md.len() > opts.max_file_size) {
+        scan_stream_file(file, &display, is_gz, scanner, collector);
+        return;
+    }
+    if md.len() > opts.max_file_size {
+        collector.skip(
+            display.clone(),
+            "too-large",
+            format!(
+                "{display}: {} bytes is over --max-file-size ({} bytes)",
+                md.len(),
+                opts.max_file_size
+            ),
+        );
+        return;
+    }
+    let mmap;
+    let bytes: &[u8] = if md.len() >= MMAP_THRESHOLD {
+        // SAFETY: the map is read-only and dropped before we return; a file truncated under us
+        // can raise SIGBUS, the same trade-off ripgrep makes for large files.
+        match unsafe { memmap2::Mmap::map(&file) } {
+            Ok(m) => {
+                mmap = m;
+                &mmap
+            }
+            Err(e) => {
+                collector.skip(
+                    display.clone(),
+                    "unreadable",
+                    format!("{display}: cannot map: {e}"),
+                );
+                return;
+            }
+        }
+    } else {
+        buf.clear();
+        if let Err(e) = file.read_to_end(buf) {
+            let kind = if e.kind() == std::io::ErrorKind::InvalidData {
+                "read-error"
+            } else {
+                "unreadable"
+            };
+            collector.skip(display.clone(), kind, format!("{display}: {e}"));
+            return;
+        }
+        buf
+    };
+    if !opts.scan_binary && memchr::memchr(0, &bytes[..bytes.len().min(BINARY_PROBE)]).is_some() {
+        collector.skip(
+            display.clone(),
+            "binary",
+            format!("{display}: binary file (use --scan-binary)"),
+        );
+        return;
+    }
+    let origin = Origin::file(&display, context);
+    let mut hits = Vec::new();
+    let suppressed = scanner.scan_buffer(bytes, &origin, scratch, &mut hits);
+    collector
+        .suppressed_inline
+        .fetch_add(suppressed as u64, std::sync::atomic::Ordering::Relaxed);
+    collector.scanned(bytes.len() as u64);
+    collector.add_hits(hits);
+}
+
+fn scan_stream_file(file: File, display: &str, gz: bool, scanner: &Scanner, collector: &Collector) {
+    let context = if ci::is_ci_config(display) {
+        Context::CiConfig
+    } else {
+        Context::Log
+    };
+    let mut reader: Box<dyn Read> = if gz {
+        Box::new(flate2::read::MultiGzDecoder::new(std::io::BufReader::new(file)))
+    } else {
+        Box::new(file)
+    };
+    let (n, end) = stream::scan_reader(&mut reader, display, context, scanner, collector, stream::CHUNK);
+    collector.scanned(n);
+    if let stream::StreamEnd::Failed(e) = end {
+        let what = if gz {
+            "truncated or corrupt gzip"
+        } else {
+            "read failed"
+        };
+        collector.skip(
+            display.to_string(),
+            "read-error",
+            format!("{display}: {what} after {n} bytes: {e} (findings before that point are reported)"),
+        );
+    }
+}

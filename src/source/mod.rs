@@ -1,0 +1,4 @@
+//! Where bytes come from: directories and files, streams (stdin, logs, gzip), git.
+pub mod ci;
+pub mod fs;
+pub mod stream;

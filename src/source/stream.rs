@@ -1,0 +1,91 @@
+//! Streams: standard input, log files of any size, gzip-compressed logs.
+//!
+//! A stream is scanned in fixed-size chunks that overlap by the engine's furthest reach, so a
+//! key that straddles a chunk boundary is still found whole, and memory stays at one chunk
+//! however large the input is.
+
+use std::io::{self, Read};
+
+use super::super::scan::{Collector, Origin, Scanner};
+use crate::engine::Scratch;
+use crate::finding::Context;
+
+/// Bytes read per chunk.
+pub const CHUNK: usize = 4 << 20;
+
+/// What a stream read ended with.
+pub enum StreamEnd {
+    Complete,
+    /// The stream failed part-way; findings before the failure are kept.
+    Failed(io::Error),
+}
+
+/// Scans `reader` chunk by chunk. Returns bytes scanned and how the stream ended.
+pub fn scan_reader(
+    reader: &mut dyn Read,
+    path: &str,
+    context: Context,
+    scanner: &Scanner,
+    collector: &Collector,
+    chunk_size: usize,
+) -> (u64, StreamEnd) {
+    let overlap = scanner.engine.max_reach().max(4096);
+    let chunk_size = chunk_size.max(overlap * 2);
+    let mut buf: Vec<u8> = Vec::with_capacity(chunk_size + overlap);
+    let mut scratch = Scratch::default();
+    let mut first_line = 1usize;
+    let mut first_offset = 0u64;
+    let mut total = 0u64;
+    let mut ended = None;
+    loop {
+        // Fill the buffer up to chunk_size (or EOF).
+        let mut eof = false;
+        while buf.len() < chunk_size {
+            let start = buf.len();
+            buf.resize(chunk_size, 0);
+            match reader.read(&mut buf[start..]) {
+                Ok(0) => {
+                    buf.truncate(start);
+                    eof = true;
+                    break;
+                }
+                Ok(n) => {
+                    buf.truncate(start + n);
+                    total += n as u64;
+                }
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => buf.truncate(start),
+                Err(e) => {
+                    buf.truncate(start);
+                    ended = Some(e);
+                    eof = true;
+                    break;
+                }
+            }
+        }
+        // The last chunk owns every match in it; earlier chunks leave the tail to the next.
+        let limit = if eof {
+            buf.len()
+        } else {
+            buf.len().saturating_sub(overlap)
+        };
+        let origin = Origin {
+            path,
+            context,
+            first_line,
+            first_offset,
+        };
+        let mut hits = Vec::new();
+        let suppressed = scanner.scan_chunk(&buf, limit, &origin, &mut scratch, &mut hits);
+        collector
+            .suppressed_inline
+            .fetch_add(suppressed as u64, std::sync::atomic::Ordering::Relaxed);
+        collector.add_hits(hits);
+        if eof {
+            break;
+        }
+        first_line += memchr::memchr_iter(b'\n', &buf[..limit]).count();
+        first_offset += limit as u64;
+        buf.drain(..limit);
+    }
+    (total, ended.map_or(StreamEnd::Complete, StreamEnd::Failed))
+}

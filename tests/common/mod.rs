@@ -1,0 +1,57 @@
+//! Shared helpers for the end-to-end tests: run the real binary, and make fake credentials
+//! that are structurally valid (right prefix, length, checksum) but belong to no one.
+#![allow(dead_code)]
+
+pub mod fake;
+
+use std::path::Path;
+use std::process::{Command, Output, Stdio};
+
+/// The quench binary built for this test run.
+pub fn quench() -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_quench"));
+    c.env_remove("QUENCH_FINGERPRINT_KEY").env("NO_COLOR", "1");
+    c
+}
+
+/// Runs quench with `args` in `dir`, optionally feeding `stdin`.
+pub fn run_in(dir: &Path, args: &[&str], stdin: Option<&[u8]>) -> Output {
+    let mut c = quench();
+    c.current_dir(dir).args(args);
+    c.stdin(if stdin.is_some() { Stdio::piped() } else { Stdio::null() });
+    c.stdout(Stdio::piped()).stderr(Stdio::piped());
+    let mut child = c.spawn().expect("spawn quench");
+    if let Some(data) = stdin {
+        use std::io::Write;
+        let mut s = child.stdin.take().unwrap();
+        let data = data.to_vec();
+        std::thread::spawn(move || {
+            let _ = s.write_all(&data);
+        });
+    }
+    child.wait_with_output().expect("wait for quench")
+}
+
+/// Runs a JSON-format scan and returns (exit code, parsed report).
+pub fn scan_json(dir: &Path, extra: &[&str]) -> (i32, serde_json::Value) {
+    let mut args = vec!["scan", "--format", "json"];
+    args.extend_from_slice(extra);
+    let out = run_in(dir, &args, None);
+    let code = out.status.code().unwrap_or(-1);
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+        panic!(
+            "report is not JSON ({e}); stdout: {} stderr: {}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        )
+    });
+    (code, v)
+}
+
+/// Rule ids of the findings in a JSON report.
+pub fn rule_ids(report: &serde_json::Value) -> Vec<String> {
+    report["findings"]
+        .as_array()
+        .map(|a| a.iter().map(|f| f["rule_id"].as_str().unwrap_or("").to_string()).collect())
+        .unwrap_or_default()
+}
