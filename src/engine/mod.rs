@@ -13,6 +13,7 @@ pub mod entropy;
 pub mod filter;
 pub mod lines;
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
 
 use aho_corasick::{AhoCorasick, AhoCorasickBuilder, AhoCorasickKind, MatchKind};
@@ -23,6 +24,9 @@ use crate::rules::{load::compile, load::DEFAULT_PART_DISTANCE, Confidence, Rule,
 /// How far past a window's end the engine looks for the end of the line, so that a token is
 /// never cut in half by the window edge.
 const LINE_EXTENSION: usize = 1024;
+
+/// Bytes scanned with the quick-to-build automaton before the DFA is built.
+const DFA_AFTER: u64 = 4 << 20;
 
 /// A secret candidate that passed every filter.
 #[derive(Debug, Clone)]
@@ -80,7 +84,14 @@ impl CompiledRule {
 /// Compiled rules plus the keyword automaton. Cheap to share across threads.
 pub struct Engine {
     rules: Vec<CompiledRule>,
+    /// Keyword automaton used until enough bytes have been scanned to pay for the DFA: it
+    /// builds in about a millisecond, where the DFA takes several — most of a pre-commit
+    /// hook's budget.
     automaton: AhoCorasick,
+    /// The faster automaton for large scans, built once the engine has seen [`DFA_AFTER`] bytes.
+    dfa: OnceLock<Option<AhoCorasick>>,
+    keywords: Vec<String>,
+    scanned: AtomicU64,
     /// Automaton pattern id → rules that use that keyword.
     keyword_rules: Vec<Vec<u32>>,
     max_reach: usize,
@@ -146,17 +157,13 @@ impl Engine {
                     .map_err(|e| format!("building the prefix automaton: {e}"))?,
             )
         };
-        let automaton = AhoCorasickBuilder::new()
-            .ascii_case_insensitive(true)
-            .match_kind(MatchKind::Standard)
-            // A DFA costs a few hundred KiB for our keyword count and is the fastest way to
-            // walk every byte of a large tree once.
-            .kind(Some(AhoCorasickKind::DFA))
-            .build(&keywords)
-            .map_err(|e| format!("building the keyword automaton: {e}"))?;
+        let automaton = keyword_automaton(&keywords, AhoCorasickKind::ContiguousNFA)?;
         Ok(Engine {
             rules,
             automaton,
+            dfa: OnceLock::new(),
+            keywords,
+            scanned: AtomicU64::new(0),
             keyword_rules,
             max_reach,
             owned_prefixes,
@@ -200,7 +207,7 @@ impl Engine {
     pub fn scan(&self, hay: &[u8], scratch: &mut Scratch, out: &mut Vec<Match>) {
         let first = out.len();
         scratch.windows.clear();
-        for hit in self.automaton.find_overlapping_iter(hay) {
+        for hit in self.automaton_for(hay.len()).find_overlapping_iter(hay) {
             for &ri in &self.keyword_rules[hit.pattern().as_usize()] {
                 let rule = &self.rules[ri as usize].rule;
                 let lo = hit.start().saturating_sub(rule.lookbehind());
@@ -226,6 +233,20 @@ impl Engine {
         resolve_overlaps(&self.rules, &mut out[first..]);
         out.retain(|m| m.rule != usize::MAX);
         out[first..].sort_by_key(|m| (m.start, m.rule));
+    }
+
+    /// The NFA for small scans, the DFA once the engine has scanned enough to pay for it.
+    fn automaton_for(&self, len: usize) -> &AhoCorasick {
+        if let Some(Some(dfa)) = self.dfa.get() {
+            return dfa;
+        }
+        if self.scanned.fetch_add(len as u64, Ordering::Relaxed) + (len as u64) < DFA_AFTER {
+            return &self.automaton;
+        }
+        self.dfa
+            .get_or_init(|| keyword_automaton(&self.keywords, AhoCorasickKind::DFA).ok())
+            .as_ref()
+            .unwrap_or(&self.automaton)
     }
 
     fn scan_window(&self, ri: usize, hay: &[u8], lo: usize, hi: usize, out: &mut Vec<Match>) {
@@ -364,6 +385,17 @@ impl Engine {
         }
         best.map(|(_, p)| p)
     }
+}
+
+/// Builds the keyword automaton: ASCII case-insensitive (gitleaks' keywords are), reporting
+/// overlapping hits so that one keyword inside another (`key` in `api_key`) still fires.
+fn keyword_automaton(keywords: &[String], kind: AhoCorasickKind) -> Result<AhoCorasick, String> {
+    AhoCorasickBuilder::new()
+        .ascii_case_insensitive(true)
+        .match_kind(MatchKind::Standard)
+        .kind(Some(kind))
+        .build(keywords)
+        .map_err(|e| format!("building the keyword automaton: {e}"))
 }
 
 /// Extends `hi` to the end of its line (bounded), so a window never ends inside a token.
