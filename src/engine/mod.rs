@@ -439,7 +439,7 @@ fn resolve_overlaps(rules: &[CompiledRule], ms: &mut [Match]) {
     ms.sort_by_key(|m| (m.start, m.rule));
     let rank = |m: &Match| {
         let spec = &rules[m.rule].rule.spec;
-        (spec.confidence, m.end - m.start)
+        (spec.confidence, spec.priority, m.end - m.start)
     };
     for i in 0..ms.len() {
         if ms[i].rule == usize::MAX {
