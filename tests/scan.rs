@@ -487,3 +487,24 @@ fn help_documents_exit_codes() {
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(text.contains("0 nothing found") && text.contains("1 findings") && text.contains("2 usage"));
 }
+
+#[test]
+fn jwts_are_decoded_offline_and_expiry_reported() {
+    use base64::Engine as _;
+    let enc = |v: &str| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(v);
+    let d = tmp();
+    let mut g = Gen::new(17);
+    let tok = format!(
+        "{}.{}.{}",
+        enc(r#"{"alg":"RS256","typ":"JWT"}"#),
+        enc(r#"{"iss":"https://login.agents.test","sub":"svc-backend-agent","exp":1700000000}"#),
+        g.alnum(43)
+    );
+    fs::write(d.path().join("agent.env"), format!("AGENT_JWT={tok}\n")).unwrap();
+    let (code, r) = scan_json(d.path(), &[]);
+    assert_eq!(code, 1, "{r}");
+    let det = &findings(&r)[0]["details"];
+    assert_eq!(det["jwt_issuer"], "https://login.agents.test");
+    assert_eq!(det["jwt_subject"], "svc-backend-agent");
+    assert_eq!(det["jwt_expired"], true);
+}

@@ -7,6 +7,7 @@
 
 pub mod collect;
 pub mod decode;
+pub mod offline;
 
 use std::collections::HashSet;
 use std::sync::Arc;
