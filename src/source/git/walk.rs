@@ -1,0 +1,361 @@
+//! Which commits to read, and which (blob, path) pairs each one introduces.
+//!
+//! Commits are visited parents first. A tree already visited (in any commit, at any path) is
+//! skipped whole, so a commit costs only the trees it changed, and a merge introduces only what
+//! differs from every parent: whatever came from a parent was seen when the parent was read.
+//! The first commit to hold a blob at a path is that pair's introduction. A tree copied to a new
+//! path is pruned too: its blobs keep the attribution of where they first appeared.
+
+use std::collections::HashMap;
+
+use anyhow::{anyhow, Result};
+use git2::{ObjectType, Oid, Repository, Sort};
+
+use super::oidset::{OidMap, OidSet};
+
+/// The part of history to scan.
+#[derive(Debug, Clone, Default)]
+pub struct Selection {
+    /// Start from every ref: branches, tags, remote-tracking refs, notes, the stash (with its
+    /// reflog) and `HEAD`.
+    pub all_refs: bool,
+    /// Commits to start from (besides every ref, when `all_refs`).
+    pub include: Vec<Oid>,
+    /// Commits whose history is left out; their trees count as already seen, so what the
+    /// selected commits introduce is measured against them (`--since`, `--range`, pre-push).
+    pub exclude: Vec<Oid>,
+}
+
+impl Selection {
+    /// The whole history.
+    pub fn everything() -> Self {
+        Selection {
+            all_refs: true,
+            ..Default::default()
+        }
+    }
+
+    pub fn is_everything(&self) -> bool {
+        self.all_refs && self.exclude.is_empty()
+    }
+}
+
+/// Index of a commit in [`Plan::commits`]; [`NO_COMMIT`] for blobs a ref names directly.
+pub type CommitIdx = u32;
+pub const NO_COMMIT: CommitIdx = u32::MAX;
+
+/// Commits to read in order, plus what the selection's edges need.
+#[derive(Default)]
+pub struct Plan {
+    /// (commit, its tree), parents before children.
+    pub commits: Vec<(Oid, Oid)>,
+    /// Trees of excluded commits that selected commits build on: seen before the walk starts.
+    pub boundary_trees: Vec<Oid>,
+    /// Refs that point straight at a tree or a blob (a tag can), with the ref's name.
+    pub loose: Vec<(String, Oid, ObjectType)>,
+    /// Trees of branch tips, for telling history-only secrets from live ones.
+    pub tips: Vec<Oid>,
+}
+
+impl Plan {
+    pub fn is_empty(&self) -> bool {
+        self.commits.is_empty() && self.loose.is_empty()
+    }
+}
+
+/// Lists the commits of `sel`, parents first.
+pub fn plan(repo: &Repository, sel: &Selection) -> Result<Plan> {
+    let mut plan = Plan::default();
+    let mut revwalk = repo
+        .revwalk()
+        .map_err(|e| anyhow!("cannot walk history: {}", e.message()))?;
+    revwalk
+        .set_sorting(Sort::TOPOLOGICAL | Sort::REVERSE)
+        .map_err(|e| anyhow!("cannot walk history: {}", e.message()))?;
+    let mut tips = Vec::new();
+    if sel.all_refs {
+        for (name, target, is_branch) in every_ref(repo) {
+            match target {
+                (id, ObjectType::Commit) => {
+                    let _ = revwalk.push(id);
+                    if is_branch {
+                        tips.push(id);
+                    }
+                }
+                (id, kind) => plan.loose.push((name, id, kind)),
+            }
+        }
+    }
+    for &id in &sel.include {
+        revwalk
+            .push(id)
+            .map_err(|e| anyhow!("cannot start the walk at {id}: {}", e.message()))?;
+        tips.push(id);
+    }
+    for &id in &sel.exclude {
+        revwalk
+            .hide(id)
+            .map_err(|e| anyhow!("cannot exclude {id}: {}", e.message()))?;
+    }
+    let mut parents: Vec<Oid> = Vec::new();
+    for step in revwalk {
+        let Ok(id) = step else { continue };
+        let Ok(commit) = repo.find_commit(id) else {
+            continue;
+        };
+        plan.commits.push((id, commit.tree_id()));
+        if !sel.exclude.is_empty() {
+            parents.extend(commit.parent_ids());
+        }
+    }
+    if !sel.exclude.is_empty() {
+        let walked: OidSet<Oid> = plan.commits.iter().map(|c| c.0).collect();
+        let mut boundary: OidSet<Oid> = OidSet::default();
+        // The excluded commits themselves count too: in a shallow clone the range's oldest
+        // commit may have no parent to measure against, and `A..B` means "what B adds over A".
+        for p in sel.exclude.iter().copied().chain(parents) {
+            if !walked.contains(&p) && boundary.insert(p) {
+                if let Ok(c) = repo.find_commit(p) {
+                    plan.boundary_trees.push(c.tree_id());
+                }
+            }
+        }
+    }
+    plan.tips = tips
+        .into_iter()
+        .filter_map(|id| repo.find_commit(id).ok().map(|c| c.tree_id()))
+        .collect();
+    plan.tips.sort();
+    plan.tips.dedup();
+    Ok(plan)
+}
+
+/// Every ref's target, peeled through tags: (name, (id, kind), whether it is a branch tip).
+fn every_ref(repo: &Repository) -> Vec<(String, (Oid, ObjectType), bool)> {
+    let mut out = Vec::new();
+    if let Ok(head) = repo.head() {
+        if let Ok(c) = head.peel(ObjectType::Commit) {
+            out.push(("HEAD".to_string(), (c.id(), ObjectType::Commit), true));
+        }
+    }
+    let Ok(refs) = repo.references() else {
+        return out;
+    };
+    for r in refs.flatten() {
+        let name = String::from_utf8_lossy(r.name_bytes()).into_owned();
+        let Ok(obj) = r.peel(ObjectType::Any) else {
+            continue;
+        };
+        let Some(kind) = obj.kind() else { continue };
+        let branch = name.starts_with("refs/heads/") || name.starts_with("refs/remotes/");
+        out.push((name, (obj.id(), kind), branch && kind == ObjectType::Commit));
+    }
+    // Older stashes live only in the stash's reflog.
+    if let Ok(log) = repo.reflog("refs/stash") {
+        for e in log.iter() {
+            out.push(("refs/stash".into(), (e.id_new(), ObjectType::Commit), false));
+        }
+    }
+    out
+}
+
+/// One (blob, path) pair a commit introduced.
+#[derive(Debug, Clone, Copy)]
+pub struct Introduction {
+    pub blob: Oid,
+    pub path: u32,
+    pub commit: CommitIdx,
+}
+
+/// Paths interned: history repeats the same few thousand paths across a million blobs.
+#[derive(Default)]
+pub struct Paths {
+    ids: HashMap<Vec<u8>, u32>,
+    names: Vec<String>,
+    raw: Vec<Vec<u8>>,
+}
+
+impl Paths {
+    fn intern(&mut self, raw: &[u8]) -> u32 {
+        if let Some(&id) = self.ids.get(raw) {
+            return id;
+        }
+        let id = self.names.len() as u32;
+        // Non-UTF-8 names are shown lossily; the raw bytes still keep them distinct.
+        self.names.push(String::from_utf8_lossy(raw).into_owned());
+        self.raw.push(raw.to_vec());
+        self.ids.insert(raw.to_vec(), id);
+        id
+    }
+
+    pub fn name(&self, id: u32) -> &str {
+        &self.names[id as usize]
+    }
+
+    /// The path as git stores it, for looking it up in other trees.
+    pub fn raw(&self, id: u32) -> &[u8] {
+        &self.raw[id as usize]
+    }
+}
+
+/// What the tree walk tells its caller.
+pub enum Event<'a> {
+    /// A blob seen for the first time anywhere, at its first path.
+    NewBlob { blob: Oid, path: &'a str },
+    /// A tree or blob that could not be read.
+    Unreadable {
+        what: &'static str,
+        id: Oid,
+        path: &'a str,
+        reason: String,
+    },
+    /// A submodule (gitlink): reported, not followed.
+    Submodule { path: &'a str, commit: Oid },
+}
+
+/// Walks trees, remembering every tree, blob and (blob, path) pair it has seen.
+pub struct Walker<'r> {
+    repo: &'r Repository,
+    seen_trees: OidSet<Oid>,
+    seen_blobs: OidSet<Oid>,
+    seen_pairs: OidSet<(Oid, u32)>,
+    pub paths: Paths,
+    pub introductions: Vec<Introduction>,
+    prefix: Vec<u8>,
+}
+
+impl<'r> Walker<'r> {
+    pub fn new(repo: &'r Repository) -> Self {
+        Walker {
+            repo,
+            seen_trees: OidSet::default(),
+            seen_blobs: OidSet::default(),
+            seen_pairs: OidSet::default(),
+            paths: Paths::default(),
+            introductions: Vec::new(),
+            prefix: Vec::new(),
+        }
+    }
+
+    /// Marks everything in `tree` as seen without introducing it (an excluded commit's tree).
+    pub fn seed(&mut self, tree: Oid, on: &mut dyn FnMut(Event)) {
+        self.prefix.clear();
+        self.tree(tree, NO_COMMIT, false, on);
+    }
+
+    /// Records what `tree` introduces, attributed to `commit`.
+    pub fn introduce(&mut self, tree: Oid, commit: CommitIdx, on: &mut dyn FnMut(Event)) {
+        self.prefix.clear();
+        self.tree(tree, commit, true, on);
+    }
+
+    /// A blob a ref names directly: introduced at the ref's name.
+    pub fn loose_blob(&mut self, blob: Oid, name: &str, on: &mut dyn FnMut(Event)) {
+        self.prefix.clear();
+        self.blob(blob, name.as_bytes(), NO_COMMIT, true, on);
+    }
+
+    fn tree(&mut self, id: Oid, commit: CommitIdx, record: bool, on: &mut dyn FnMut(Event)) {
+        if !self.seen_trees.insert(id) {
+            return;
+        }
+        let tree = match self.repo.find_tree(id) {
+            Ok(t) => t,
+            Err(e) => {
+                let path = self.shown_prefix();
+                on(Event::Unreadable {
+                    what: "tree",
+                    id,
+                    path: &path,
+                    reason: e.message().to_string(),
+                });
+                return;
+            }
+        };
+        for entry in tree.iter() {
+            let name = entry.name_bytes();
+            match entry.kind() {
+                Some(ObjectType::Tree) => {
+                    let len = self.prefix.len();
+                    self.prefix.extend_from_slice(name);
+                    self.prefix.push(b'/');
+                    self.tree(entry.id(), commit, record, on);
+                    self.prefix.truncate(len);
+                }
+                Some(ObjectType::Blob) => {
+                    let len = self.prefix.len();
+                    self.prefix.extend_from_slice(name);
+                    let full = std::mem::take(&mut self.prefix);
+                    self.blob(entry.id(), &full, commit, record, on);
+                    self.prefix = full;
+                    self.prefix.truncate(len);
+                }
+                Some(ObjectType::Commit) if record => {
+                    let mut p = self.prefix.clone();
+                    p.extend_from_slice(name);
+                    on(Event::Submodule {
+                        path: &String::from_utf8_lossy(&p),
+                        commit: entry.id(),
+                    });
+                }
+                _ => {}
+            }
+        }
+    }
+
+    fn blob(&mut self, blob: Oid, path: &[u8], commit: CommitIdx, record: bool, on: &mut dyn FnMut(Event)) {
+        let path_id = self.paths.intern(path);
+        if !self.seen_pairs.insert((blob, path_id)) || !record {
+            return;
+        }
+        self.introductions.push(Introduction {
+            blob,
+            path: path_id,
+            commit,
+        });
+        if self.seen_blobs.insert(blob) {
+            on(Event::NewBlob {
+                blob,
+                path: self.paths.name(path_id),
+            });
+        }
+    }
+
+    fn shown_prefix(&self) -> String {
+        let p = String::from_utf8_lossy(&self.prefix);
+        let p = p.trim_end_matches('/');
+        if p.is_empty() {
+            "/".into()
+        } else {
+            p.to_string()
+        }
+    }
+}
+
+/// Every blob in the trees `tips`, for deciding which secrets are still live on a branch.
+pub fn blobs_in(repo: &Repository, tips: &[Oid]) -> OidSet<Oid> {
+    fn visit(repo: &Repository, id: Oid, trees: &mut OidSet<Oid>, blobs: &mut OidSet<Oid>) {
+        if !trees.insert(id) {
+            return;
+        }
+        let Ok(tree) = repo.find_tree(id) else { return };
+        for e in tree.iter() {
+            match e.kind() {
+                Some(ObjectType::Tree) => visit(repo, e.id(), trees, blobs),
+                Some(ObjectType::Blob) => {
+                    blobs.insert(e.id());
+                }
+                _ => {}
+            }
+        }
+    }
+    let mut trees = OidSet::default();
+    let mut blobs = OidSet::default();
+    for &t in tips {
+        visit(repo, t, &mut trees, &mut blobs);
+    }
+    blobs
+}
+
+/// Helps callers that hold `OidMap`s keyed by blob.
+pub type BlobMap<V> = OidMap<Oid, V>;
