@@ -133,3 +133,27 @@ fn binary_and_oversized_blobs_are_skipped_with_reasons() {
     only_location(&report, &s);
     only_location(&report, &big);
 }
+
+#[test]
+fn a_missing_commit_is_named_and_the_rest_of_history_is_scanned() {
+    let mut repo = Repo::init(77);
+    let first = repo.secret();
+    repo.write("a.env", &format!("T={first}\n"));
+    repo.commit("first");
+    repo.write("b.txt", "b\n");
+    let lost = repo.commit("second, to be lost");
+    let last = repo.secret();
+    repo.write("c.env", &format!("T={last}\n"));
+    repo.commit("third");
+    let object = repo.git_dir().join("objects").join(&lost[..2]).join(&lost[2..]);
+    std::fs::remove_file(&object).expect("the commit is a loose object");
+    let (code, report, stderr) = git_json(repo.path(), &[]);
+    assert_eq!(code, 1, "{stderr}");
+    assert!(
+        notes(&report).iter().any(|n| n.contains(&lost)),
+        "names the commit: {report:#}"
+    );
+    // Everything in the tip's tree is still scanned (attributed to the tip).
+    only_location(&report, &last);
+    only_location(&report, &first);
+}

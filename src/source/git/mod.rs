@@ -103,6 +103,7 @@ pub fn scan_history(
         );
     }
     let plan = walk::plan(repo, selection)?;
+    report.notes.extend(plan.problems.iter().cloned());
     if plan.is_empty() {
         report.notes.push(if selection.is_everything() {
             "repository has no commits: nothing to scan".into()

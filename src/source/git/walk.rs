@@ -8,7 +8,7 @@
 
 use std::collections::HashMap;
 
-use anyhow::{anyhow, Result};
+use anyhow::Result;
 use git2::{ObjectType, Oid, Repository, Sort};
 
 use super::oidset::{OidMap, OidSet};
@@ -55,6 +55,8 @@ pub struct Plan {
     pub loose: Vec<(String, Oid, ObjectType)>,
     /// Trees of branch tips, for telling history-only secrets from live ones.
     pub tips: Vec<Oid>,
+    /// Commits that could not be read (corrupt or missing), named for the summary.
+    pub problems: Vec<String>,
 }
 
 impl Plan {
@@ -66,18 +68,13 @@ impl Plan {
 /// Lists the commits of `sel`, parents first.
 pub fn plan(repo: &Repository, sel: &Selection) -> Result<Plan> {
     let mut plan = Plan::default();
-    let mut revwalk = repo
-        .revwalk()
-        .map_err(|e| anyhow!("cannot walk history: {}", e.message()))?;
-    revwalk
-        .set_sorting(Sort::TOPOLOGICAL | Sort::REVERSE)
-        .map_err(|e| anyhow!("cannot walk history: {}", e.message()))?;
     let mut tips = Vec::new();
+    let mut starts = Vec::new();
     if sel.all_refs {
         for (name, target, is_branch) in every_ref(repo) {
             match target {
                 (id, ObjectType::Commit) => {
-                    let _ = revwalk.push(id);
+                    starts.push(id);
                     if is_branch {
                         tips.push(id);
                     }
@@ -87,21 +84,22 @@ pub fn plan(repo: &Repository, sel: &Selection) -> Result<Plan> {
         }
     }
     for &id in &sel.include {
-        revwalk
-            .push(id)
-            .map_err(|e| anyhow!("cannot start the walk at {id}: {}", e.message()))?;
+        starts.push(id);
         tips.push(id);
     }
-    for &id in &sel.exclude {
-        revwalk
-            .hide(id)
-            .map_err(|e| anyhow!("cannot exclude {id}: {}", e.message()))?;
-    }
     let mut parents: Vec<Oid> = Vec::new();
-    for step in revwalk {
-        let Ok(id) = step else { continue };
-        let Ok(commit) = repo.find_commit(id) else {
-            continue;
+    // libgit2's walk gives up on the first commit it cannot read; then walk by hand, skipping
+    // (and naming) what is missing and reading everything else.
+    let walked = revwalk_order(repo, &starts, &sel.exclude)
+        .unwrap_or_else(|_| manual_order(repo, &starts, &sel.exclude, &mut plan.problems));
+    for id in walked {
+        let commit = match repo.find_commit(id) {
+            Ok(c) => c,
+            Err(e) => {
+                plan.problems
+                    .push(format!("commit {id}: {}; skipped", e.message()));
+                continue;
+            }
         };
         plan.commits.push((id, commit.tree_id()));
         if !sel.exclude.is_empty() {
@@ -128,6 +126,66 @@ pub fn plan(repo: &Repository, sel: &Selection) -> Result<Plan> {
     plan.tips.sort();
     plan.tips.dedup();
     Ok(plan)
+}
+
+/// Commits reachable from `starts` and not from `hide`, parents first, by libgit2.
+fn revwalk_order(repo: &Repository, starts: &[Oid], hide: &[Oid]) -> Result<Vec<Oid>, git2::Error> {
+    let mut walk = repo.revwalk()?;
+    walk.set_sorting(Sort::TOPOLOGICAL | Sort::REVERSE)?;
+    for &id in starts {
+        walk.push(id)?;
+    }
+    for &id in hide {
+        walk.hide(id)?;
+    }
+    walk.collect()
+}
+
+/// The same order by a depth-first walk that skips unreadable commits, naming each.
+fn manual_order(repo: &Repository, starts: &[Oid], hide: &[Oid], problems: &mut Vec<String>) -> Vec<Oid> {
+    let mut hidden: OidSet<Oid> = OidSet::default();
+    let mut quiet = Vec::new();
+    postorder(repo, hide, &OidSet::default(), &mut hidden, &mut quiet);
+    let mut seen = OidSet::default();
+    let mut order = Vec::new();
+    let mut missing = Vec::new();
+    let reached = postorder(repo, starts, &hidden, &mut seen, &mut missing);
+    order.extend(reached);
+    for (id, why) in missing {
+        problems.push(format!(
+            "commit {id}: {why}; skipped, and history only it leads to is not read"
+        ));
+    }
+    order
+}
+
+/// Depth-first post-order from `starts` (parents before children), not entering `stop`.
+fn postorder(
+    repo: &Repository,
+    starts: &[Oid],
+    stop: &OidSet<Oid>,
+    seen: &mut OidSet<Oid>,
+    missing: &mut Vec<(Oid, String)>,
+) -> Vec<Oid> {
+    let mut out = Vec::new();
+    let mut stack: Vec<(Oid, bool)> = starts.iter().rev().map(|&id| (id, false)).collect();
+    while let Some((id, done)) = stack.pop() {
+        if done {
+            out.push(id);
+            continue;
+        }
+        if stop.contains(&id) || !seen.insert(id) {
+            continue;
+        }
+        match repo.find_commit(id) {
+            Ok(c) => {
+                stack.push((id, true));
+                stack.extend(c.parent_ids().filter(|p| !seen.contains(p)).map(|p| (p, false)));
+            }
+            Err(e) => missing.push((id, e.message().to_string())),
+        }
+    }
+    out
 }
 
 /// Every ref's target, peeled through tags: (name, (id, kind), whether it is a branch tip).
