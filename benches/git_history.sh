@@ -39,7 +39,7 @@ if [ "$(git -C "$repo" rev-parse --is-shallow-repository)" = "true" ]; then
     exit 2
 fi
 ncommits=$(git -C "$repo" rev-list --all | wc -l)
-packsize=$(du -sh "$(git -C "$repo" rev-parse --git-path objects/pack)" | cut -f1)
+packsize=$(du -sh "$(git -C "$repo" rev-parse --absolute-git-dir)/objects/pack" | cut -f1)
 log "repository: $repo ($ncommits commits, pack $packsize)"
 
 # --- the tools -----------------------------------------------------------------------------
@@ -78,7 +78,7 @@ fi
 
 # --- measuring -----------------------------------------------------------------------------
 # One run: "seconds max_rss_kb". best_of keeps the fastest of $runs.
-timed() { /usr/bin/time -f '%e %M' -o "$work/time.out" "$@" >/dev/null 2>"$work/tool.err" || true; cat "$work/time.out" | tail -1; }
+timed() { /usr/bin/time -f '%e %M %U %S' -o "$work/time.out" "$@" >/dev/null 2>"$work/tool.err" || true; tail -1 "$work/time.out"; }
 best_of() {
     local best="" line
     for _ in $(seq "$runs"); do
@@ -87,16 +87,18 @@ best_of() {
     done
     echo "$best"
 }
-row() { # name "seconds rss_kb" command
-    local name=$1 res=$2 cmd=$3
-    printf '| %-12s | %8s s | %8s MB | `%s` |\n' "$name" "${res%% *}" "$(( ${res##* } / 1024 ))" "$cmd"
+row() { # name "seconds rss_kb user sys" command
+    local name=$1 cmd=$3 wall rss user sys
+    read -r wall rss user sys <<<"$2"
+    printf '| %-12s | %8s s | %8s s | %8s MB | `%s` |\n' "$name" "$wall" \
+        "$(awk -v u="$user" -v s="$sys" 'BEGIN{printf "%.2f", u+s}')" "$(( rss / 1024 ))" "$cmd"
 }
 
 echo
 echo "Full-history scan of $(basename "$repo"): $ncommits commits, pack $packsize, $threads threads, $(nproc) cores"
 echo
-echo "| tool         |     wall   |   peak RSS  | command |"
-echo "| ------------ | ---------- | ----------- | ------- |"
+echo "| tool         |     wall   |  CPU (u+s) |   peak RSS  | command |"
+echo "| ------------ | ---------- | ---------- | ----------- | ------- |"
 cmd=("$quench" git "$repo" --no-progress -j "$threads" --format json -o "$work/quench.json")
 res=$(best_of "${cmd[@]}")
 row quench "$res" "quench git REPO -j $threads --format json -o quench.json"
@@ -117,9 +119,10 @@ else
     echo "| gitleaks     | skipped: not installable (set GITLEAKS_PKG or put gitleaks on PATH) | | |"
 fi
 if [ -n "$betterleaks" ]; then
-    cmd=("$betterleaks" git "$repo" --no-banner --report-format json --report-path "$work/betterleaks.json")
+    # Validation is off unless --validate is given.
+    cmd=("$betterleaks" git "$repo" --no-banner --output "$work/betterleaks.json")
     res=$(best_of "${cmd[@]}")
-    row betterleaks "$res" "betterleaks git REPO --report-format json"
+    row betterleaks "$res" "betterleaks git REPO --output betterleaks.json"
 else
     echo "| betterleaks  | skipped: not installable (set BETTERLEAKS_PKG or put betterleaks on PATH) | | |"
 fi

@@ -22,8 +22,11 @@ use crate::source::ci;
 
 /// How much of a blob's start is checked for NUL bytes to call it binary (as for files).
 const BINARY_PROBE: usize = 8192;
-/// Blobs queued between the walk and the workers.
-const QUEUE: usize = 4096;
+/// Batches queued between the walk and the workers.
+const QUEUE: usize = 64;
+/// Blobs handed over at a time: one hand-over per blob costs more in lock traffic than small
+/// blobs take to scan.
+const BATCH: usize = 64;
 /// Submodules named in full in the note; the rest are counted.
 const SUBMODULES_SHOWN: usize = 5;
 
@@ -47,7 +50,7 @@ pub fn scan(
     git2::opts::strict_hash_verification(false);
 
     let hits: Mutex<BlobMap<Vec<Hit>>> = Mutex::new(BlobMap::default());
-    let (tx, rx) = sync_channel::<Job>(QUEUE);
+    let (tx, rx) = sync_channel::<Vec<Job>>(QUEUE);
     let rx = Mutex::new(rx);
     let mut submodules: BTreeMap<String, Oid> = BTreeMap::new();
     let threads = scanner.opts.threads.max(1);
@@ -57,14 +60,18 @@ pub fn scan(
             s.spawn(|| worker(git_dir, &rx, scanner, collector, &hits));
         }
         let mut walker = Walker::new(repo);
+        let mut batch = Vec::with_capacity(BATCH);
         {
             let mut on = |ev: Event| match ev {
                 Event::NewBlob { blob, path } => {
-                    // Workers only stop when the channel closes, so a send cannot fail.
-                    let _ = tx.send(Job {
+                    batch.push(Job {
                         blob,
                         path: path.to_string(),
                     });
+                    if batch.len() == BATCH {
+                        // Workers only stop when the channel closes, so a send cannot fail.
+                        let _ = tx.send(std::mem::replace(&mut batch, Vec::with_capacity(BATCH)));
+                    }
                 }
                 Event::Unreadable {
                     what,
@@ -93,6 +100,9 @@ pub fn scan(
                     _ => {}
                 }
             }
+        }
+        if !batch.is_empty() {
+            let _ = tx.send(batch);
         }
         drop(tx);
         walker
@@ -127,7 +137,7 @@ pub fn scan(
 /// Takes blobs off the queue until it closes, scanning each.
 fn worker(
     git_dir: &Path,
-    rx: &Mutex<Receiver<Job>>,
+    rx: &Mutex<Receiver<Vec<Job>>>,
     scanner: &Scanner,
     collector: &Collector,
     hits: &Mutex<BlobMap<Vec<Hit>>>,
@@ -139,25 +149,25 @@ fn worker(
         .and_then(|r| r.odb().map_err(|e| e.message().to_string()));
     let mut scratch = Scratch::default();
     loop {
-        let job = {
+        let jobs = {
             let guard = rx.lock().unwrap_or_else(|e| e.into_inner());
             match guard.recv() {
                 Ok(j) => j,
                 Err(_) => return,
             }
         };
-        let odb = match &odb {
-            Ok(o) => o,
-            Err(e) => {
-                // Keep draining so the walk never blocks on a full queue.
-                collector.skip(job.path, "unreadable", format!("blob {}: {e}", job.blob));
-                continue;
+        for job in jobs {
+            let odb = match &odb {
+                Ok(o) => o,
+                Err(e) => {
+                    // Keep draining so the walk never blocks on a full queue.
+                    collector.skip(job.path, "unreadable", format!("blob {}: {e}", job.blob));
+                    continue;
+                }
+            };
+            if let Some(found) = scan_blob(odb, &job, scanner, collector, &mut scratch) {
+                hits.lock().unwrap_or_else(|e| e.into_inner()).insert(job.blob, found);
             }
-        };
-        if let Some(found) = scan_blob(odb, &job, scanner, collector, &mut scratch) {
-            hits.lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .insert(job.blob, found);
         }
     }
 }

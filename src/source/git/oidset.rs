@@ -5,7 +5,7 @@
 use std::collections::{HashMap, HashSet};
 use std::hash::{BuildHasherDefault, Hasher};
 
-/// Takes the first eight bytes written as the hash; later writes (a path id) are mixed in.
+/// Takes the first eight bytes written as the hash; later writes (a path id or hash) are mixed in.
 #[derive(Default)]
 pub struct OidHasher(u64);
 
@@ -24,6 +24,10 @@ impl Hasher for OidHasher {
 
     fn write_u32(&mut self, n: u32) {
         self.0 ^= (n as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    }
+
+    fn write_u64(&mut self, n: u64) {
+        self.0 ^= n.wrapping_mul(0x9E37_79B9_7F4A_7C15);
     }
 
     fn write_usize(&mut self, _len: usize) {

@@ -276,7 +276,9 @@ pub struct Walker<'r> {
     repo: &'r Repository,
     seen_trees: OidSet<Oid>,
     seen_blobs: OidSet<Oid>,
-    seen_pairs: OidSet<(Oid, u32)>,
+    /// (blob, hash of its path): paths are hashed as the walk descends, so the millions of
+    /// entries that are not new cost no string work; a path is interned only when new.
+    seen_pairs: OidSet<(Oid, u64)>,
     pub paths: Paths,
     pub introductions: Vec<Introduction>,
     prefix: Vec<u8>,
@@ -298,22 +300,24 @@ impl<'r> Walker<'r> {
     /// Marks everything in `tree` as seen without introducing it (an excluded commit's tree).
     pub fn seed(&mut self, tree: Oid, on: &mut dyn FnMut(Event)) {
         self.prefix.clear();
-        self.tree(tree, NO_COMMIT, false, on);
+        self.tree(tree, PATH_SEED, NO_COMMIT, false, on);
     }
 
     /// Records what `tree` introduces, attributed to `commit`.
     pub fn introduce(&mut self, tree: Oid, commit: CommitIdx, on: &mut dyn FnMut(Event)) {
         self.prefix.clear();
-        self.tree(tree, commit, true, on);
+        self.tree(tree, PATH_SEED, commit, true, on);
     }
 
     /// A blob a ref names directly: introduced at the ref's name.
     pub fn loose_blob(&mut self, blob: Oid, name: &str, on: &mut dyn FnMut(Event)) {
         self.prefix.clear();
-        self.blob(blob, name.as_bytes(), NO_COMMIT, true, on);
+        self.prefix.extend_from_slice(name.as_bytes());
+        let hash = path_hash(PATH_SEED, name.as_bytes());
+        self.blob(blob, hash, NO_COMMIT, true, on);
     }
 
-    fn tree(&mut self, id: Oid, commit: CommitIdx, record: bool, on: &mut dyn FnMut(Event)) {
+    fn tree(&mut self, id: Oid, dir: u64, commit: CommitIdx, record: bool, on: &mut dyn FnMut(Event)) {
         if !self.seen_trees.insert(id) {
             return;
         }
@@ -337,15 +341,14 @@ impl<'r> Walker<'r> {
                     let len = self.prefix.len();
                     self.prefix.extend_from_slice(name);
                     self.prefix.push(b'/');
-                    self.tree(entry.id(), commit, record, on);
+                    let sub = path_hash(dir, name) ^ DIR_MARK;
+                    self.tree(entry.id(), sub, commit, record, on);
                     self.prefix.truncate(len);
                 }
                 Some(ObjectType::Blob) => {
                     let len = self.prefix.len();
                     self.prefix.extend_from_slice(name);
-                    let full = std::mem::take(&mut self.prefix);
-                    self.blob(entry.id(), &full, commit, record, on);
-                    self.prefix = full;
+                    self.blob(entry.id(), path_hash(dir, name), commit, record, on);
                     self.prefix.truncate(len);
                 }
                 Some(ObjectType::Commit) if record => {
@@ -361,11 +364,12 @@ impl<'r> Walker<'r> {
         }
     }
 
-    fn blob(&mut self, blob: Oid, path: &[u8], commit: CommitIdx, record: bool, on: &mut dyn FnMut(Event)) {
-        let path_id = self.paths.intern(path);
-        if !self.seen_pairs.insert((blob, path_id)) || !record {
+    /// `self.prefix` holds the blob's full path.
+    fn blob(&mut self, blob: Oid, hash: u64, commit: CommitIdx, record: bool, on: &mut dyn FnMut(Event)) {
+        if !self.seen_pairs.insert((blob, hash)) || !record {
             return;
         }
+        let path_id = self.paths.intern(&self.prefix);
         self.introductions.push(Introduction {
             blob,
             path: path_id,
@@ -388,6 +392,22 @@ impl<'r> Walker<'r> {
             p.to_string()
         }
     }
+}
+
+/// Start of every path hash.
+const PATH_SEED: u64 = 0xcbf2_9ce4_8422_2325;
+/// Keeps a directory's hash apart from a file's of the same name.
+const DIR_MARK: u64 = 0x9e37_79b9_7f4a_7c15;
+
+/// Extends the hash of a directory with one name (FNV-1a): computed once per tree entry, where
+/// a whole path would be hashed again for every entry of every tree.
+fn path_hash(dir: u64, name: &[u8]) -> u64 {
+    let mut h = dir;
+    for &b in name {
+        h ^= b as u64;
+        h = h.wrapping_mul(0x0000_0100_0000_01b3);
+    }
+    h ^ (name.len() as u64).rotate_left(56)
 }
 
 /// Every blob in the trees `tips`, for deciding which secrets are still live on a branch.
