@@ -1,6 +1,9 @@
 //! The command line: one file per subcommand, each a thin layer over the library.
 
+mod baseline;
 mod common;
+mod git;
+mod hook;
 mod progress;
 mod rules;
 mod scan;
@@ -34,6 +37,12 @@ enum Command {
     Scan(scan::ScanCmd),
     /// List the rules or run their self-test.
     Rules(rules::RulesCmd),
+    /// Scan a git repository's history, a range of commits, or the staged changes.
+    Git(git::GitCmd),
+    /// Install or remove the git hook that blocks commits (or pushes) adding secrets.
+    Hook(hook::HookCmd),
+    /// Record today's findings so later scans report only new ones.
+    Baseline(baseline::BaselineCmd),
 }
 
 /// Parses the command line, runs it, and returns the process exit status.
@@ -51,6 +60,9 @@ pub fn run() -> i32 {
     let result = match cli.command {
         Command::Scan(c) => c.run(),
         Command::Rules(c) => c.run(),
+        Command::Git(c) => c.run(),
+        Command::Hook(c) => c.run(),
+        Command::Baseline(c) => c.run(),
     };
     match result {
         Ok(code) => code,
