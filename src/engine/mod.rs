@@ -253,44 +253,28 @@ impl Engine {
         let cr = &self.rules[ri];
         let Some(re) = cr.regex() else { return };
         let spec = &cr.rule.spec;
-        let group = spec
-            .secret_group
-            .unwrap_or(if re.captures_len() > 1 { 1 } else { 0 });
-        let sub = &hay[..hi];
-        let mut locs = re.capture_locations();
-        let mut pos = lo;
-        while pos <= sub.len() {
-            let Some(m) = re.captures_read_at(&mut locs, sub, pos) else {
-                break;
-            };
-            pos = if m.end() > m.start() { m.end() } else { m.end() + 1 };
-            let Some((s, e)) = locs.get(group) else { continue };
+        for_each_capture(re, spec.secret_group, hay, lo, hi, |match_start, s, e| {
             let secret = &hay[s..e];
             if !self.accept(cr, secret) {
-                continue;
+                return;
             }
             let mut parts = Vec::new();
-            let mut complete = true;
             for (pi, part) in spec.parts.iter().enumerate() {
                 match self.find_part(cr, pi, hay, s, e) {
                     Some(p) => parts.push(p),
-                    None if part.required => complete = false,
+                    None if part.required => return,
                     None => {}
                 }
-                let _ = part;
-            }
-            if !complete {
-                continue;
             }
             out.push(Match {
                 rule: ri,
                 start: s,
                 end: e,
-                match_start: m.start(),
+                match_start,
                 secret: secret.to_vec(),
                 parts,
             });
-        }
+        });
     }
 
     /// The filters every candidate must pass, cheapest first.
@@ -344,32 +328,20 @@ impl Engine {
         let spec = &cr.rule.spec.parts[pi];
         let re = cr.part_regex(pi)?;
         let dist = spec.distance.unwrap_or(DEFAULT_PART_DISTANCE);
-        let lo = s.saturating_sub(dist);
-        let hi = (e + dist).min(hay.len());
-        let group = spec
-            .secret_group
-            .unwrap_or(if re.captures_len() > 1 { 1 } else { 0 });
-        let sub = &hay[..hi];
-        let mut locs = re.capture_locations();
-        let mut pos = lo;
+        let (lo, hi) = (s.saturating_sub(dist), (e + dist).min(hay.len()));
         let mut best: Option<(usize, Part)> = None;
-        while pos <= sub.len() {
-            let Some(m) = re.captures_read_at(&mut locs, sub, pos) else {
-                break;
-            };
-            pos = if m.end() > m.start() { m.end() } else { m.end() + 1 };
-            let Some((ps, pe)) = locs.get(group) else { continue };
+        for_each_capture(re, spec.secret_group, hay, lo, hi, |_, ps, pe| {
             // The part must be a different value from the main secret (the AWS secret pattern
             // would otherwise happily match the key id's surroundings).
             if ps < e && pe > s {
-                continue;
+                return;
             }
             let value = &hay[ps..pe];
             if spec.entropy.is_some_and(|min| entropy::shannon(value) < min)
                 || filter::is_placeholder(value)
                 || filter::is_reference(value)
             {
-                continue;
+                return;
             }
             let distance = if ps >= e { ps - e } else { s - pe };
             if best.as_ref().is_none_or(|(d, _)| distance < *d) {
@@ -382,8 +354,34 @@ impl Engine {
                     },
                 ));
             }
-        }
+        });
         best.map(|(_, p)| p)
+    }
+}
+
+/// Calls `f(match_start, group_start, group_end)` for each match of `re` that starts in
+/// `hay[lo..hi]`, with look-around context from the whole of `hay` before `lo`. The group is
+/// `group`, else 1 when the pattern has one, else the whole match.
+fn for_each_capture(
+    re: &Regex,
+    group: Option<usize>,
+    hay: &[u8],
+    lo: usize,
+    hi: usize,
+    mut f: impl FnMut(usize, usize, usize),
+) {
+    let group = group.unwrap_or(if re.captures_len() > 1 { 1 } else { 0 });
+    let sub = &hay[..hi];
+    let mut locs = re.capture_locations();
+    let mut pos = lo;
+    while pos <= sub.len() {
+        let Some(m) = re.captures_read_at(&mut locs, sub, pos) else {
+            break;
+        };
+        pos = if m.end() > m.start() { m.end() } else { m.end() + 1 };
+        if let Some((s, e)) = locs.get(group) {
+            f(m.start(), s, e);
+        }
     }
 }
 

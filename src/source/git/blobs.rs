@@ -166,7 +166,9 @@ fn worker(
                 }
             };
             if let Some(found) = scan_blob(odb, &job, scanner, collector, &mut scratch) {
-                hits.lock().unwrap_or_else(|e| e.into_inner()).insert(job.blob, found);
+                hits.lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .insert(job.blob, found);
             }
         }
     }
