@@ -508,3 +508,24 @@ fn jwts_are_decoded_offline_and_expiry_reported() {
     assert_eq!(det["jwt_subject"], "svc-backend-agent");
     assert_eq!(det["jwt_expired"], true);
 }
+
+#[test]
+fn aws_key_id_and_secret_are_one_finding_with_named_parts() {
+    let d = tmp();
+    let (id, secret) = fake::aws(&mut Gen::new(18));
+    fs::write(
+        d.path().join("credentials"),
+        format!("[default]\naws_access_key_id = {id}\naws_secret_access_key = {secret}\nregion = eu-west-1\n"),
+    )
+    .unwrap();
+    let (code, r) = scan_json(d.path(), &["--show-secrets"]);
+    assert_eq!(code, 1, "{r}");
+    let f = findings(&r);
+    assert_eq!(f.len(), 1, "the secret is a part, not a second finding: {r}");
+    assert_eq!(f[0]["rule_id"], "aws.access-key");
+    assert_eq!(f[0]["secret"], id.as_str());
+    assert_eq!(f[0]["parts"][0]["name"], "secret_access_key");
+    assert_eq!(f[0]["parts"][0]["redacted"], secret.as_str());
+    let (_, r) = scan_json(d.path(), &[]);
+    assert!(!r.to_string().contains(&secret), "a part is redacted like the secret");
+}
