@@ -1,9 +1,12 @@
 //! The command line: one file per subcommand, each a thin layer over the library.
 
 mod common;
+mod issuers;
 mod progress;
 mod rules;
 mod scan;
+mod simulate;
+mod verify;
 
 use clap::{Parser, Subcommand};
 
@@ -34,6 +37,12 @@ enum Command {
     Scan(scan::ScanCmd),
     /// List the rules or run their self-test.
     Rules(rules::RulesCmd),
+    /// Check secrets (stdin, or a findings report) against their issuers.
+    Verify(verify::VerifyCmd),
+    /// Run the issuer simulator on loopback (for trying quench and testing integrations).
+    Simulate(simulate::SimulateCmd),
+    /// Print every host quench may send a credential to, and why.
+    Issuers(issuers::IssuersCmd),
 }
 
 /// Parses the command line, runs it, and returns the process exit status.
@@ -51,6 +60,9 @@ pub fn run() -> i32 {
     let result = match cli.command {
         Command::Scan(c) => c.run(),
         Command::Rules(c) => c.run(),
+        Command::Verify(c) => c.run(),
+        Command::Simulate(c) => c.run(),
+        Command::Issuers(c) => c.run(),
     };
     match result {
         Ok(code) => code,
