@@ -27,6 +27,11 @@ impl ScanCmd {
         } else {
             self.paths.clone()
         };
+        for p in &paths {
+            if p != "-" {
+                std::fs::symlink_metadata(p).map_err(|e| anyhow::anyhow!("{p}: {e}"))?;
+            }
+        }
         let prepared = self.common.prepare(&paths)?;
         for w in &prepared.warnings {
             eprintln!("quench: warning: {w}");
