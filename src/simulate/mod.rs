@@ -192,11 +192,16 @@ pub fn config_for(addr: SocketAddr, registry: &Registry) -> String {
             out.push_str(&format!("api = \"http://{addr}/{name}\"\n"));
         }
         for b in bases {
-            if b == "api" {
-                out.push_str(&format!("api = \"http://{addr}/{name}\"\n"));
+            // Keep the default base's path (Slack's `/api`) so recipes' paths line up.
+            let path = url::Url::parse(&e.bases[b].url)
+                .map(|u| u.path().trim_end_matches('/').to_string())
+                .unwrap_or_default();
+            let prefix = if b == "api" {
+                String::new()
             } else {
-                out.push_str(&format!("{b} = \"http://{addr}/{name}/{b}\"\n"));
-            }
+                format!("/{b}")
+            };
+            out.push_str(&format!("{b} = \"http://{addr}/{name}{prefix}{path}\"\n"));
         }
     }
     out.push_str(&format!("\n# A JWT issuer (OpenID discovery + JWKS) for keys with issuer = \"idp\".\n[issuers.idp]\napi = \"http://{addr}/idp\"\n"));

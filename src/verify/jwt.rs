@@ -1,7 +1,8 @@
 //! JSON Web Tokens: local decode, expiry, RS256 signatures (checking a JWKS; signing the app
 //! and service-account assertions that GitHub App and Google keys are verified with).
 
-use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
+use base64::engine::general_purpose::{GeneralPurpose, GeneralPurposeConfig, STANDARD, URL_SAFE_NO_PAD};
+use base64::engine::DecodePaddingMode;
 use base64::Engine as _;
 use rsa::pkcs1::DecodeRsaPrivateKey;
 use rsa::pkcs8::DecodePrivateKey;
@@ -12,6 +13,15 @@ use sha2::Sha256;
 
 use super::verdict::Revealed;
 use crate::rules::Identity;
+
+/// Token parts are decoded leniently (padding optional, stray trailing bits allowed): issuers
+/// and hand-made tokens differ, and a strict decoder would call a real token malformed.
+const LENIENT: GeneralPurpose = GeneralPurpose::new(
+    &base64::alphabet::URL_SAFE,
+    GeneralPurposeConfig::new()
+        .with_decode_allow_trailing_bits(true)
+        .with_decode_padding_mode(DecodePaddingMode::Indifferent),
+);
 
 /// A decoded (not yet trusted) token.
 #[derive(Debug, Clone)]
@@ -45,7 +55,7 @@ pub fn decode(token: &str) -> Result<Jwt, String> {
         (Some(h), Some(c), Some(s), None) => (h, c, s),
         _ => return Err("not a JWT (expected three dot-separated parts)".into()),
     };
-    let part = |p: &str| URL_SAFE_NO_PAD.decode(p.trim_end_matches('='));
+    let part = |p: &str| LENIENT.decode(p.trim_end_matches('='));
     let header: Value = part(h)
         .ok()
         .and_then(|b| serde_json::from_slice(&b).ok())

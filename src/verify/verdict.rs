@@ -58,7 +58,7 @@ pub struct Verification {
     /// Why the verdict is not live (or, for live, nothing).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
-    /// One line for humans: the verdict and, when live, the blast radius.
+    /// One line for humans, read beside the verdict: the blast radius when live, else the reason.
     pub summary: String,
     /// user | org | m2m | unknown: whose authority the key carries.
     pub identity_model: Identity,
@@ -124,17 +124,15 @@ impl Verification {
     /// Rebuilds the one-line summary (after the fields changed).
     pub fn summarise(&self) -> String {
         match self.verdict {
-            Verdict::Live => format!("live; {}", blast_radius(self.identity_model, &self.revealed)),
-            Verdict::Dead => format!(
-                "dead; {}",
-                self.reason.as_deref().unwrap_or("the issuer rejected it")
-            ),
-            Verdict::Indeterminate => {
-                format!(
-                    "indeterminate; {}",
-                    self.reason.as_deref().unwrap_or("no conclusive answer")
-                )
-            }
+            Verdict::Live => blast_radius(self.identity_model, &self.revealed),
+            Verdict::Dead => self
+                .reason
+                .clone()
+                .unwrap_or_else(|| "the issuer rejected it".into()),
+            Verdict::Indeterminate => self
+                .reason
+                .clone()
+                .unwrap_or_else(|| "no conclusive answer".into()),
         }
     }
 }
@@ -190,7 +188,7 @@ mod tests {
         let v = Verification::new(Verdict::Live, None, Identity::User, r, "github", "http");
         assert_eq!(
             v.summary,
-            "live; user-scoped: acts as octocat in acme, scopes repo gist, no expiry reported"
+            "user-scoped: acts as octocat in acme, scopes repo gist, no expiry reported"
         );
     }
 }
