@@ -515,7 +515,9 @@ fn aws_key_id_and_secret_are_one_finding_with_named_parts() {
     let (id, secret) = fake::aws(&mut Gen::new(18));
     fs::write(
         d.path().join("credentials"),
-        format!("[default]\naws_access_key_id = {id}\naws_secret_access_key = {secret}\nregion = eu-west-1\n"),
+        format!(
+            "[default]\naws_access_key_id = {id}\naws_secret_access_key = {secret}\nregion = eu-west-1\n"
+        ),
     )
     .unwrap();
     let (code, r) = scan_json(d.path(), &["--show-secrets"]);
@@ -527,5 +529,8 @@ fn aws_key_id_and_secret_are_one_finding_with_named_parts() {
     assert_eq!(f[0]["parts"][0]["name"], "secret_access_key");
     assert_eq!(f[0]["parts"][0]["redacted"], secret.as_str());
     let (_, r) = scan_json(d.path(), &[]);
-    assert!(!r.to_string().contains(&secret), "a part is redacted like the secret");
+    assert!(
+        !r.to_string().contains(&secret),
+        "a part is redacted like the secret"
+    );
 }

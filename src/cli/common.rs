@@ -48,6 +48,8 @@ pub struct CommonArgs {
     pub no_progress: bool,
     #[command(flatten)]
     pub output: OutputArgs,
+    #[command(flatten)]
+    pub verify: super::verify::VerifyArgs,
 }
 
 #[derive(Args, Debug, Clone)]

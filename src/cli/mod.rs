@@ -4,9 +4,12 @@ mod baseline;
 mod common;
 mod git;
 mod hook;
+mod issuers;
 mod progress;
 mod rules;
 mod scan;
+mod simulate;
+mod verify;
 
 use clap::{Parser, Subcommand};
 
@@ -43,6 +46,12 @@ enum Command {
     Hook(hook::HookCmd),
     /// Record today's findings so later scans report only new ones.
     Baseline(baseline::BaselineCmd),
+    /// Check secrets (stdin, or a findings report) against their issuers.
+    Verify(verify::VerifyCmd),
+    /// Run the issuer simulator on loopback (for trying quench and testing integrations).
+    Simulate(simulate::SimulateCmd),
+    /// Print every host quench may send a credential to, and why.
+    Issuers(issuers::IssuersCmd),
 }
 
 /// Parses the command line, runs it, and returns the process exit status.
@@ -63,6 +72,9 @@ pub fn run() -> i32 {
         Command::Git(c) => c.run(),
         Command::Hook(c) => c.run(),
         Command::Baseline(c) => c.run(),
+        Command::Verify(c) => c.run(),
+        Command::Simulate(c) => c.run(),
+        Command::Issuers(c) => c.run(),
     };
     match result {
         Ok(code) => code,

@@ -42,6 +42,7 @@ impl ScanCmd {
         progress.finish();
         let mut outcome = collector.finish(&prepared.scanner.opts.ignore_fingerprints);
         self.common.apply_baseline(&mut outcome)?;
+        self.common.verify.apply(&prepared.config, &mut outcome)?;
         outcome.summary.duration_ms = t0.elapsed().as_millis() as u64;
         self.common.output.emit(&mut outcome, "scan")
     }

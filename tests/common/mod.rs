@@ -4,6 +4,7 @@
 
 pub mod fake;
 pub mod fake_git;
+pub mod fake_verify;
 
 use std::path::Path;
 use std::process::{Command, Output, Stdio};
