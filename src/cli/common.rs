@@ -48,6 +48,8 @@ pub struct CommonArgs {
     pub no_progress: bool,
     #[command(flatten)]
     pub output: OutputArgs,
+    #[command(flatten)]
+    pub store: crate::store::StoreArgs,
 }
 
 #[derive(Args, Debug, Clone)]

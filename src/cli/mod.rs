@@ -1,6 +1,7 @@
 //! The command line: one file per subcommand, each a thin layer over the library.
 
 mod common;
+mod findings;
 mod progress;
 mod rules;
 mod scan;
@@ -34,6 +35,8 @@ enum Command {
     Scan(scan::ScanCmd),
     /// List the rules or run their self-test.
     Rules(rules::RulesCmd),
+    /// List the findings in the store, with their status, attribution and timeline.
+    Findings(findings::FindingsCmd),
 }
 
 /// Parses the command line, runs it, and returns the process exit status.
@@ -51,6 +54,7 @@ pub fn run() -> i32 {
     let result = match cli.command {
         Command::Scan(c) => c.run(),
         Command::Rules(c) => c.run(),
+        Command::Findings(c) => c.run(),
     };
     match result {
         Ok(code) => code,
