@@ -3,6 +3,7 @@
 mod common;
 mod findings;
 mod progress;
+mod report;
 mod rules;
 mod scan;
 
@@ -37,6 +38,8 @@ enum Command {
     Rules(rules::RulesCmd),
     /// List the findings in the store, with their status, attribution and timeline.
     Findings(findings::FindingsCmd),
+    /// Exposure windows and time-to-revoke (median, p95, max); `--html FILE` draws them.
+    Report(report::ReportCmd),
 }
 
 /// Parses the command line, runs it, and returns the process exit status.
@@ -55,6 +58,7 @@ pub fn run() -> i32 {
         Command::Scan(c) => c.run(),
         Command::Rules(c) => c.run(),
         Command::Findings(c) => c.run(),
+        Command::Report(c) => c.run(),
     };
     match result {
         Ok(code) => code,

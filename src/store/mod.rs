@@ -8,6 +8,8 @@
 //! holds a secret in plaintext: pending revocation jobs keep theirs sealed ([`seal`]).
 
 pub mod attribution;
+pub mod exposure;
+pub mod html;
 pub mod location;
 pub mod record;
 pub mod seal;
