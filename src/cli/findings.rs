@@ -20,6 +20,9 @@ pub struct StoreCmdArgs {
     /// `$XDG_DATA_HOME/quench`).
     #[arg(long, value_name = "DIR", env = "QUENCH_DATA_DIR")]
     pub data_dir: Option<PathBuf>,
+    /// Extra rules (a TOML file or a directory), needed to act on findings of custom rules.
+    #[arg(long = "rules", value_name = "PATH")]
+    pub rules: Vec<PathBuf>,
 }
 
 impl StoreCmdArgs {
@@ -40,6 +43,16 @@ impl StoreCmdArgs {
         }
         let store = store::open(&dir)?;
         Ok((config, dir, store))
+    }
+
+    /// The built-in rules plus `[scan] rules` and `--rules`.
+    pub fn rules(&self, config: &Config) -> Result<crate::rules::RuleSet> {
+        let mut set = crate::rules::RuleSet::builtin()?;
+        let section: crate::config::ScanSection = config.section("scan")?;
+        for p in section.rules.iter().chain(&self.rules) {
+            set.add_path(p)?;
+        }
+        Ok(set)
     }
 }
 

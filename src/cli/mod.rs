@@ -3,7 +3,9 @@
 mod common;
 mod findings;
 mod progress;
+mod recheck;
 mod report;
+mod revoke;
 mod rules;
 mod scan;
 
@@ -40,6 +42,10 @@ enum Command {
     Findings(findings::FindingsCmd),
     /// Exposure windows and time-to-revoke (median, p95, max); `--html FILE` draws them.
     Report(report::ReportCmd),
+    /// Run the revocation queue, approve held jobs, or revoke keys by fingerprint or principal.
+    Revoke(revoke::RevokeCmd),
+    /// Verify again every finding not confirmed dead; escalate keys live for too long.
+    Recheck(recheck::RecheckCmd),
 }
 
 /// Parses the command line, runs it, and returns the process exit status.
@@ -59,6 +65,8 @@ pub fn run() -> i32 {
         Command::Rules(c) => c.run(),
         Command::Findings(c) => c.run(),
         Command::Report(c) => c.run(),
+        Command::Revoke(c) => c.run(),
+        Command::Recheck(c) => c.run(),
     };
     match result {
         Ok(code) => code,

@@ -38,7 +38,7 @@ impl ScanCmd {
         let mut outcome = collector.finish(&prepared.scanner.opts.ignore_fingerprints);
         self.common.apply_baseline(&mut outcome)?;
         outcome.summary.duration_ms = t0.elapsed().as_millis() as u64;
-        if let Some(note) =
+        for note in
             crate::revoke::after_scan(&self.common.store, &prepared.config, &paths, &outcome.findings)?
         {
             eprintln!("quench: {note}");

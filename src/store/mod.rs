@@ -132,6 +132,11 @@ pub struct Verdict {
     pub principal: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub org: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub project: Option<String>,
+    /// The issuer's id for the key, when it names one (admin revocation needs it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub key_id: Option<String>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub scopes: Vec<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -145,6 +150,8 @@ impl Verdict {
             reason: None,
             principal: None,
             org: None,
+            project: None,
+            key_id: None,
             scopes: vec![],
             http_status: None,
         }
@@ -176,6 +183,8 @@ impl Verdict {
             reason: text("reason"),
             principal: text("principal"),
             org: text("org").or_else(|| text("organization")),
+            project: text("project"),
+            key_id: text("key_id"),
             scopes,
             http_status: v.get("http_status").and_then(|s| s.as_u64()).map(|s| s as u16),
         })
@@ -436,6 +445,8 @@ pub trait Store: Send {
     fn mark(&mut self, fingerprint: &str, event: Event, at: Time) -> Result<()>;
     fn findings(&self, filter: &FindingFilter) -> Result<Vec<StoredFinding>>;
     fn finding(&self, fingerprint: &str) -> Result<Option<StoredFinding>>;
+    /// The distinct paths a finding was seen at, first seen first.
+    fn location_paths(&self, fingerprint: &str) -> Result<Vec<String>>;
 
     /// Enqueues a job unless the finding already has an active one; returns the job's id and
     /// whether it is new.
@@ -444,6 +455,8 @@ pub trait Store: Send {
     /// (lease expired or owner process gone).
     fn claim_job(&mut self, owner: &str, at: Time, lease: chrono::Duration) -> Result<Option<Job>>;
     fn jobs(&self, fingerprint: Option<&str>) -> Result<Vec<Job>>;
+    /// When the earliest queued job is due, if any is queued.
+    fn next_due(&self) -> Result<Option<Time>>;
     fn job(&self, id: i64) -> Result<Option<Job>>;
     /// Moves a job to `state`; finished states drop the sealed secret.
     fn update_job(&mut self, id: i64, state: JobState, next_at: Time, reason: Option<&str>) -> Result<()>;

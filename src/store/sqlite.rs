@@ -485,6 +485,15 @@ impl Store for SqliteStore {
         self.wrap(r)
     }
 
+    fn location_paths(&self, fingerprint: &str) -> Result<Vec<String>> {
+        let mut st = self
+            .wrap(self.conn.prepare(
+                "SELECT path FROM locations WHERE fingerprint = ?1 GROUP BY path ORDER BY MIN(id)",
+            ))?;
+        let rows = self.wrap(st.query_map([fingerprint], |r| r.get(0)))?;
+        rows.map(|r| r.map_err(|e| explain(&self.path, e))).collect()
+    }
+
     fn enqueue(&mut self, job: NewJob, at: Time) -> Result<(i64, bool)> {
         let path = self.path.clone();
         let tx = self
@@ -584,6 +593,15 @@ impl Store for SqliteStore {
         let mut st = self.wrap(self.conn.prepare(&sql))?;
         let rows = self.wrap(st.query_map([fingerprint], Self::job_from_row))?;
         rows.map(|r| r.map_err(|e| explain(&self.path, e))).collect()
+    }
+
+    fn next_due(&self) -> Result<Option<Time>> {
+        let r = self
+            .conn
+            .query_row("SELECT MIN(next_at) FROM jobs WHERE state = 'queued'", [], |r| {
+                r.get::<_, Option<String>>(0)
+            });
+        Ok(self.wrap(r)?.as_deref().and_then(parse_time))
     }
 
     fn job(&self, id: i64) -> Result<Option<Job>> {
