@@ -23,7 +23,13 @@ impl RecheckCmd {
         let rules = self.store.rules(&config)?;
         let policy = Policy::from_config(&config)?;
         let max_age = policy.escalate_live_after;
-        let runner = revoke::runner(&config, &dir, policy, rules.rules.iter().cloned().map(Arc::new))?;
+        let runner = revoke::runner(
+            &config,
+            &dir,
+            policy,
+            rules.rules.iter().cloned().map(Arc::new),
+            "recheck",
+        )?;
         let filter = FindingFilter {
             status: vec![
                 Status::Detected,

@@ -37,17 +37,21 @@ impl RevokeCmd {
         drop(st);
         let rules = self.store.rules(&config)?;
         let policy = Policy::from_config(&config)?;
-        let runner = revoke::runner(&config, &dir, policy, rules.rules.iter().cloned().map(Arc::new))?;
         let actor = self
             .actor
             .clone()
             .or_else(|| std::env::var("USER").ok())
             .unwrap_or_else(|| "operator".into());
-        let runner = {
-            let mut r = Arc::try_unwrap(runner).map_err(|_| anyhow::anyhow!("runner shared too early"))?;
-            r.actor = format!("operator:{actor}");
-            Arc::new(r)
-        };
+        let runner = revoke::runner(
+            &config,
+            &dir,
+            policy,
+            rules.rules.iter().cloned().map(Arc::new),
+            &format!("operator:{actor}"),
+        )?;
+        // An operator's run is the moment to retry everything queued, backoff or not (a job
+        // blocked on a missing admin credential, say, that the operator has now provided).
+        runner.with_store(|s| s.make_due(crate::store::now()))?;
         let selected: Option<Vec<StoredFinding>> = if self.fingerprint.is_some() || self.principal.is_some() {
             let filter = FindingFilter {
                 fingerprint: self.fingerprint.clone(),

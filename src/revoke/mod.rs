@@ -30,6 +30,7 @@ pub fn runner(
     dir: &DataDir,
     policy: Policy,
     rules: impl IntoIterator<Item = Arc<Rule>>,
+    actor: &str,
 ) -> Result<Arc<Runner>> {
     let st = store::open(dir)?;
     let issuers = Arc::new(issuer::HttpIssuers::new(config, policy.timeout)?);
@@ -41,6 +42,7 @@ pub fn runner(
         issuers,
         notifier,
         dir.key_file.clone(),
+        actor,
     )))
 }
 
@@ -87,7 +89,7 @@ pub fn after_scan(
         return Ok(notes);
     }
     let rules: Vec<Arc<Rule>> = findings.iter().filter_map(|f| f.rule.clone()).collect();
-    let runner = runner(config, &dir, policy, rules)?;
+    let runner = runner(config, &dir, policy, rules, "policy")?;
     let stats = block_on(async {
         for (f, v) in findings.iter().zip(&verdicts) {
             let decision = runner.policy.decide(&f.rule_id, &f.issuer, f.identity.as_str());

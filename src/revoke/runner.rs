@@ -33,6 +33,9 @@ use crate::store::{
 const LEASE: Duration = Duration::from_secs(120);
 /// How many jobs run at once.
 const CONCURRENCY: usize = 16;
+/// How long a job blocked on the operator (missing admin credential) waits before a scheduled
+/// run tries it again; `quench revoke` tries it at once.
+const BLOCKED_RETRY: Duration = Duration::from_secs(3600);
 
 /// The secret and its parts as sealed into a job.
 #[derive(Serialize, Deserialize)]
@@ -101,6 +104,7 @@ impl Runner {
         issuers: Arc<dyn Issuers>,
         notifier: Notifier,
         key_file: std::path::PathBuf,
+        actor: &str,
     ) -> Runner {
         Runner {
             store: Mutex::new(store),
@@ -111,7 +115,7 @@ impl Runner {
             key_file,
             sealer: Mutex::new(None),
             owner: format!("pid:{}", std::process::id()),
-            actor: "policy".into(),
+            actor: actor.into(),
             stats: Mutex::new(RunStats::default()),
         }
     }
@@ -601,7 +605,7 @@ impl Runner {
     /// queued, with the reason, and is escalated once.
     async fn block(&self, job: &Job, found: &StoredFinding, why: &str) -> Result<Outcome> {
         let first = job.reason.as_deref() != Some(why);
-        let next = store::now() + chrono::Duration::from_std(self.policy.backoff_max).unwrap_or_default();
+        let next = store::now() + chrono::Duration::from_std(BLOCKED_RETRY).unwrap_or_default();
         {
             let mut st = self.st();
             st.update_job(job.id, JobState::Queued, next, Some(why))?;

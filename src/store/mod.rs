@@ -455,6 +455,8 @@ pub trait Store: Send {
     /// (lease expired or owner process gone).
     fn claim_job(&mut self, owner: &str, at: Time, lease: chrono::Duration) -> Result<Option<Job>>;
     fn jobs(&self, fingerprint: Option<&str>) -> Result<Vec<Job>>;
+    /// Makes every queued job due at `at` (an operator's explicit run); returns how many.
+    fn make_due(&mut self, at: Time) -> Result<usize>;
     /// When the earliest queued job is due, if any is queued.
     fn next_due(&self) -> Result<Option<Time>>;
     fn job(&self, id: i64) -> Result<Option<Job>>;

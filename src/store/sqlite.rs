@@ -595,6 +595,14 @@ impl Store for SqliteStore {
         rows.map(|r| r.map_err(|e| explain(&self.path, e))).collect()
     }
 
+    fn make_due(&mut self, at: Time) -> Result<usize> {
+        let r = self.conn.execute(
+            "UPDATE jobs SET next_at = ?1 WHERE state = 'queued' AND next_at > ?1",
+            [fmt_time(&at)],
+        );
+        self.wrap(r)
+    }
+
     fn next_due(&self) -> Result<Option<Time>> {
         let r = self
             .conn

@@ -24,6 +24,8 @@ pub struct IssuerState {
     pub fail_revokes: AtomicUsize,
     /// Apply the next revoke, then never answer (for the kill -9 test).
     pub hang_after_revoke: AtomicBool,
+    /// Never answer the next revoke, without applying it.
+    pub hang_before_revoke: AtomicBool,
     pub admin_key: Mutex<Option<String>>,
     pub deleted_ids: Mutex<HashSet<String>>,
 }
@@ -121,6 +123,9 @@ async fn revoke(State(s): State<Arc<IssuerState>>, Json(body): Json<Value>) -> (
             StatusCode::SERVICE_UNAVAILABLE,
             Json(json!({ "message": "try later" })),
         );
+    }
+    if s.hang_before_revoke.swap(false, Ordering::SeqCst) {
+        tokio::time::sleep(std::time::Duration::from_secs(3600)).await;
     }
     for c in body["credentials"].as_array().into_iter().flatten() {
         if let Some(c) = c.as_str() {
