@@ -12,6 +12,8 @@ pub mod report;
 pub mod revoke;
 pub mod rules;
 pub mod scan;
+pub mod simulate;
 pub mod source;
 pub mod store;
 pub mod suppress;
+pub mod verify;

@@ -70,7 +70,7 @@ fn status_of<'a>(fs: &'a [serde_json::Value], secret: &str) -> &'a str {
 }
 
 fn quench_fingerprint(secret: &str) -> String {
-    quench::finding::fingerprint("test.github-pat", secret.as_bytes())
+    quench::finding::fingerprint("test.token", secret.as_bytes())
 }
 
 const SCAN: &[&str] = &[
@@ -368,7 +368,7 @@ fn repeated_failure_escalates_and_notifies_without_the_secret() {
         .iter()
         .any(|h| h["text"].as_str().is_some_and(|s| s.contains("escalated"))));
     let generic = hooks.iter().find(|h| h["event"] == "escalated").unwrap();
-    assert_eq!(generic["rule_id"], "test.github-pat");
+    assert_eq!(generic["rule_id"], "test.token");
     assert!(generic["detail"]
         .as_str()
         .unwrap()

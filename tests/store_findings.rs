@@ -75,7 +75,7 @@ fn scan_records_findings_beside_the_repository_without_plaintext() {
     let out = run_in(tmp.path(), &["scan", "repo", "--rules", "rules", "--store"], None);
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("0 new, 3 seen again"), "{err}");
-    let v = findings_json(&tmp.path().join("repo"), &["--rule", "test.github-pat"]);
+    let v = findings_json(&tmp.path().join("repo"), &["--rule", "test.token"]);
     assert_eq!(v["findings"].as_array().unwrap().len(), 3);
     let v = findings_json(&tmp.path().join("repo"), &["--rule", "other.rule"]);
     assert_eq!(v["findings"].as_array().unwrap().len(), 0);
@@ -88,7 +88,7 @@ fn data_dir_flag_and_codeowners_attribution() {
     std::fs::create_dir_all(tmp.path().join("repo/.github")).unwrap();
     std::fs::write(
         tmp.path().join("repo/.github/CODEOWNERS"),
-        "* @all\n*.env @secops\n",
+        "* @all\n*.txt @secops\n",
     )
     .unwrap();
     let out = run_in(

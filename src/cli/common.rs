@@ -50,6 +50,8 @@ pub struct CommonArgs {
     pub output: OutputArgs,
     #[command(flatten)]
     pub store: crate::store::StoreArgs,
+    #[command(flatten)]
+    pub verify: super::verify::VerifyArgs,
 }
 
 #[derive(Args, Debug, Clone)]

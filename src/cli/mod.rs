@@ -2,12 +2,15 @@
 
 mod common;
 mod findings;
+mod issuers;
 mod progress;
 mod recheck;
 mod report;
 mod revoke;
 mod rules;
 mod scan;
+mod simulate;
+mod verify;
 
 use clap::{Parser, Subcommand};
 
@@ -46,6 +49,12 @@ enum Command {
     Revoke(revoke::RevokeCmd),
     /// Verify again every finding not confirmed dead; escalate keys live for too long.
     Recheck(recheck::RecheckCmd),
+    /// Check secrets (stdin, or a findings report) against their issuers.
+    Verify(verify::VerifyCmd),
+    /// Run the issuer simulator on loopback (for trying quench and testing integrations).
+    Simulate(simulate::SimulateCmd),
+    /// Print every host quench may send a credential to, and why.
+    Issuers(issuers::IssuersCmd),
 }
 
 /// Parses the command line, runs it, and returns the process exit status.
@@ -67,6 +76,9 @@ pub fn run() -> i32 {
         Command::Report(c) => c.run(),
         Command::Revoke(c) => c.run(),
         Command::Recheck(c) => c.run(),
+        Command::Verify(c) => c.run(),
+        Command::Simulate(c) => c.run(),
+        Command::Issuers(c) => c.run(),
     };
     match result {
         Ok(code) => code,

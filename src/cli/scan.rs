@@ -27,6 +27,11 @@ impl ScanCmd {
         } else {
             self.paths.clone()
         };
+        for p in &paths {
+            if p != "-" {
+                std::fs::symlink_metadata(p).map_err(|e| anyhow::anyhow!("{p}: {e}"))?;
+            }
+        }
         let prepared = self.common.prepare(&paths)?;
         for w in &prepared.warnings {
             eprintln!("quench: warning: {w}");
@@ -37,6 +42,7 @@ impl ScanCmd {
         progress.finish();
         let mut outcome = collector.finish(&prepared.scanner.opts.ignore_fingerprints);
         self.common.apply_baseline(&mut outcome)?;
+        self.common.verify.apply(&prepared.config, &mut outcome)?;
         outcome.summary.duration_ms = t0.elapsed().as_millis() as u64;
         for note in
             crate::revoke::after_scan(&self.common.store, &prepared.config, &paths, &outcome.findings)?

@@ -15,7 +15,7 @@ pub mod lines;
 
 use std::sync::{Arc, OnceLock};
 
-use aho_corasick::{AhoCorasick, AhoCorasickBuilder, MatchKind};
+use aho_corasick::{AhoCorasick, AhoCorasickBuilder, AhoCorasickKind, MatchKind};
 use regex::bytes::Regex;
 
 use crate::rules::{load::compile, load::DEFAULT_PART_DISTANCE, Confidence, Rule, RuleSet};
@@ -84,6 +84,10 @@ pub struct Engine {
     /// Automaton pattern id → rules that use that keyword.
     keyword_rules: Vec<Vec<u32>>,
     max_reach: usize,
+    /// Token prefixes owned by high-confidence rules (`ghp_`, `xoxb-`, `sk-ant-`…), matched
+    /// anchored at the start of a low-confidence candidate: a value in a format that a specific
+    /// rule rejected (bad checksum, wrong length) is malformed, not a generic secret.
+    owned_prefixes: Option<AhoCorasick>,
 }
 
 /// Reusable per-thread scratch space, so scanning many small files allocates little.
@@ -124,9 +128,30 @@ impl Engine {
                 stopword_res: OnceLock::new(),
             });
         }
+        let prefixes: Vec<&str> = set
+            .rules
+            .iter()
+            .filter(|r| r.spec.confidence == Confidence::High)
+            .flat_map(|r| r.spec.keywords.iter())
+            .filter(|k| k.len() >= 3 && k.ends_with(['_', '-', '.']))
+            .map(String::as_str)
+            .collect();
+        let owned_prefixes = if prefixes.is_empty() {
+            None
+        } else {
+            Some(
+                AhoCorasickBuilder::new()
+                    .start_kind(aho_corasick::StartKind::Anchored)
+                    .build(&prefixes)
+                    .map_err(|e| format!("building the prefix automaton: {e}"))?,
+            )
+        };
         let automaton = AhoCorasickBuilder::new()
             .ascii_case_insensitive(true)
             .match_kind(MatchKind::Standard)
+            // A DFA costs a few hundred KiB for our keyword count and is the fastest way to
+            // walk every byte of a large tree once.
+            .kind(Some(AhoCorasickKind::DFA))
             .build(&keywords)
             .map_err(|e| format!("building the keyword automaton: {e}"))?;
         Ok(Engine {
@@ -134,6 +159,7 @@ impl Engine {
             automaton,
             keyword_rules,
             max_reach,
+            owned_prefixes,
         })
     }
 
@@ -268,8 +294,16 @@ impl Engine {
         if !spec.allow_placeholders && filter::is_placeholder(secret) {
             return false;
         }
-        if spec.confidence == Confidence::Low && filter::is_unlikely_generic(secret) {
-            return false;
+        if spec.confidence == Confidence::Low {
+            if filter::is_unlikely_generic(secret) {
+                return false;
+            }
+            if let Some(ac) = &self.owned_prefixes {
+                let input = aho_corasick::Input::new(secret).anchored(aho_corasick::Anchored::Yes);
+                if ac.find(input).is_some() {
+                    return false;
+                }
+            }
         }
         if spec
             .stopwords

@@ -1,14 +1,14 @@
 //! Talking to issuers on the revocation path: a fresh verification (before acting, to keep
 //! retries idempotent, and after, to confirm death) and the revoke call itself.
 //!
-//! The runner sees only the [`Issuers`] trait, so the HTTP layer can be swapped (the verify
-//! engine's recipe runner, a test double) without touching the job logic. [`HttpIssuers`] reads
-//! the issuer bases the same way verification does: `[issuers.NAME] BASE = "https://…"` in the
-//! operator's config, overridden by `QUENCH_ISSUER_NAME_BASE`.
+//! The runner sees only the [`Issuers`] trait, so the HTTP layer can be swapped (a test double,
+//! a remote worker) without touching the job logic. [`HttpIssuers`] verifies with the verify
+//! engine (uncached: a revocation needs the issuer's answer now) and sends revoke recipes to the
+//! hosts the issuer registry allows, through the same egress guard.
 
-use std::collections::BTreeMap;
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Result;
@@ -17,12 +17,10 @@ use super::policy::AdminCredential;
 use super::recipe::{self, Authority, Call, RevokeRecipe, Vars};
 use crate::config::Config;
 use crate::rules::Rule;
-use crate::store::{Verdict, VerdictKind};
+use crate::store::Verdict;
+use crate::verify::{self, registry::IssuerEntry, Registry};
 
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
-
-/// Environment prefix for base overrides, shared with verification.
-pub const ENV_PREFIX: &str = "QUENCH_ISSUER_";
 
 /// The key a job acts on, in memory only.
 pub struct Target<'a> {
@@ -58,45 +56,31 @@ pub trait Issuers: Send + Sync {
     fn revoke<'a>(&'a self, t: &'a Target<'a>, recipe: &'a RevokeRecipe) -> BoxFuture<'a, CallResult>;
 }
 
-/// Declarative HTTP recipes over reqwest.
+/// The verify engine for checks, declarative revoke recipes over reqwest for calls.
 pub struct HttpIssuers {
     client: reqwest::Client,
-    bases: BTreeMap<String, BTreeMap<String, String>>,
+    verify: Arc<verify::Context>,
+    registry: Registry,
 }
 
 impl HttpIssuers {
     pub fn new(config: &Config, timeout: Duration) -> Result<HttpIssuers> {
-        let mut bases: BTreeMap<String, BTreeMap<String, String>> = BTreeMap::new();
-        if let Some(toml::Value::Table(issuers)) = config.table.get("issuers") {
-            for (name, v) in issuers {
-                if let toml::Value::Table(t) = v {
-                    for (k, url) in t {
-                        if let toml::Value::String(u) = url {
-                            bases
-                                .entry(name.clone())
-                                .or_default()
-                                .insert(k.clone(), u.clone());
-                        }
-                    }
-                }
-            }
-        }
-        for (k, v) in std::env::vars() {
-            if let Some(rest) = k.strip_prefix(ENV_PREFIX) {
-                if let Some((issuer, base)) = rest.split_once('_') {
-                    bases
-                        .entry(issuer.to_ascii_lowercase().replace('_', "-"))
-                        .or_default()
-                        .insert(base.to_ascii_lowercase(), v);
-                }
-            }
-        }
+        let registry = Registry::load(config)?;
+        let section: verify::VerifySection = config.section("verify")?;
+        let mut opts = section.options();
+        // A cached "live" from before the revoke call would hide the key's death.
+        opts.cache_ttl = Duration::ZERO;
+        let verify = verify::Context::new(registry.clone(), opts);
         let client = reqwest::Client::builder()
             .timeout(timeout)
             .redirect(reqwest::redirect::Policy::none())
             .user_agent(concat!("quench/", env!("CARGO_PKG_VERSION")))
             .build()?;
-        Ok(HttpIssuers { client, bases })
+        Ok(HttpIssuers {
+            client,
+            verify,
+            registry,
+        })
     }
 
     fn vars(&self, t: &Target) -> Vars {
@@ -106,9 +90,11 @@ impl HttpIssuers {
         for (n, p) in t.parts {
             v.set(format!("part.{n}"), String::from_utf8_lossy(p));
         }
-        if let Some(b) = self.bases.get(&t.rule.spec.issuer) {
-            for (k, u) in b {
-                v.set(k.clone(), u.trim_end_matches('/'));
+        if let Some(e) = self.registry.get(&t.rule.spec.issuer) {
+            for (k, b) in &e.bases {
+                if !b.url.is_empty() {
+                    v.set(k.clone(), b.url.trim_end_matches('/'));
+                }
             }
         }
         if let Some(k) = t.known {
@@ -133,71 +119,17 @@ impl HttpIssuers {
     }
 
     async fn do_verify(&self, t: &Target<'_>) -> Option<Verdict> {
-        let table = t.rule.spec.verify.as_ref()?;
-        if table
-            .get("kind")
-            .and_then(|k| k.as_str())
-            .is_some_and(|k| k != "http")
-        {
-            return None;
-        }
-        let call = call_from(table)?;
-        let call = Call {
-            method: call.method.or(Some("GET".into())),
-            ..call
+        t.rule.spec.verify.as_ref()?;
+        let job = verify::Job {
+            fingerprint: t.fingerprint.to_string(),
+            rule: Arc::new(t.rule.clone()),
+            secret: t.secret.to_vec(),
+            parts: t.parts.to_vec(),
         };
-        let statuses = |name: &str, d: &[u16]| -> Vec<u16> {
-            table
-                .get(name)
-                .and_then(|m| m.get("status"))
-                .and_then(|s| s.as_array())
-                .map(|a| {
-                    a.iter()
-                        .filter_map(|x| x.as_integer())
-                        .map(|x| x as u16)
-                        .collect()
-                })
-                .unwrap_or_else(|| d.to_vec())
-        };
-        let vars = self.vars(t);
-        let mut v = match recipe::send(&self.client, &call, &vars).await {
-            Err(e) => {
-                let mut v = Verdict::new(VerdictKind::Indeterminate);
-                v.reason = Some(e.to_string());
-                return Some(v);
-            }
-            Ok(a) if statuses("live", &[200]).contains(&a.status) => {
-                let mut v = Verdict::new(VerdictKind::Live);
-                v.http_status = Some(a.status);
-                if let (Some(json), Some(id)) = (&a.json, table.get("identity").and_then(|i| i.as_table())) {
-                    let pick = |k: &str| {
-                        id.get(k)
-                            .and_then(|p| p.as_str())
-                            .and_then(|p| p.strip_prefix("json:"))
-                            .and_then(|p| recipe::json_path(json, p))
-                            .and_then(|x| x.as_str().map(String::from))
-                    };
-                    v.principal = pick("principal");
-                    v.org = pick("org");
-                    v.project = pick("project");
-                    v.key_id = pick("key_id");
-                }
-                v
-            }
-            Ok(a) if statuses("dead", &[401]).contains(&a.status) => {
-                let mut v = Verdict::new(VerdictKind::Dead);
-                v.http_status = Some(a.status);
-                v
-            }
-            Ok(a) => {
-                let mut v = Verdict::new(VerdictKind::Indeterminate);
-                v.http_status = Some(a.status);
-                v.reason = Some(format!("unexpected status {}", a.status));
-                v
-            }
-        };
-        v.reason = v.reason.map(|r| scrub(&r, t));
-        Some(v)
+        let v = self.verify.verify(job).await;
+        let mut out = Verdict::from_json(&serde_json::to_value(&v).ok()?)?;
+        out.reason = out.reason.map(|r| scrub(&r, t));
+        Some(out)
     }
 
     async fn do_revoke(&self, t: &Target<'_>, r: &RevokeRecipe) -> CallResult {
@@ -209,7 +141,10 @@ impl HttpIssuers {
             };
         }
         if let Some(find) = &r.find {
-            match self.find(find, &vars).await {
+            match self
+                .find(find, &vars, self.registry.get(&t.rule.spec.issuer))
+                .await
+            {
                 Ok(Some(id)) => vars.set("found", id),
                 Ok(None) => {
                     return CallResult::Gone { status: 404 };
@@ -217,7 +152,14 @@ impl HttpIssuers {
                 Err(res) => return res,
             }
         }
-        match recipe::send(&self.client, &r.call, &vars).await {
+        match recipe::send(
+            &self.client,
+            &r.call,
+            &vars,
+            self.registry.get(&t.rule.spec.issuer),
+        )
+        .await
+        {
             Err(e) => CallResult::Retry {
                 status: None,
                 reason: scrub(&e.to_string(), t),
@@ -231,12 +173,17 @@ impl HttpIssuers {
 
     /// Lists the keys an admin can see and takes the id of the one matching the leaked value;
     /// `Ok(None)` when no listed key matches (it is gone, or was never this org's).
-    async fn find(&self, f: &recipe::Find, vars: &Vars) -> Result<Option<String>, CallResult> {
+    async fn find(
+        &self,
+        f: &recipe::Find,
+        vars: &Vars,
+        issuer: Option<&IssuerEntry>,
+    ) -> Result<Option<String>, CallResult> {
         let call = Call {
             method: f.call.method.clone().or(Some("GET".into())),
             ..f.call.clone()
         };
-        let a = match recipe::send(&self.client, &call, vars).await {
+        let a = match recipe::send(&self.client, &call, vars, issuer).await {
             Ok(a) if a.status == 200 => a,
             Ok(a) => return Err(classify(a)),
             Err(e) => {
@@ -295,19 +242,6 @@ fn scrub(msg: &str, t: &Target) -> String {
         out = out.replace(s.as_ref(), &crate::finding::redact(v));
     }
     out
-}
-
-/// The request part of a verify table (its matchers and identity are read separately).
-fn call_from(t: &toml::Table) -> Option<Call> {
-    let mut c = toml::Table::new();
-    for k in [
-        "method", "url", "headers", "query", "form", "json", "body", "basic",
-    ] {
-        if let Some(v) = t.get(k) {
-            c.insert(k.into(), v.clone());
-        }
-    }
-    toml::Value::Table(c).try_into().ok()
 }
 
 impl Issuers for HttpIssuers {

@@ -238,12 +238,26 @@ pub struct Answer {
     pub json: Option<serde_json::Value>,
 }
 
-/// Sends a templated call. Plain HTTP is allowed only to loopback (the simulator, tests);
-/// redirects are never followed, so the secret cannot be bounced to another host.
-pub async fn send(client: &reqwest::Client, call: &Call, vars: &Vars) -> Result<Answer> {
+/// Sends a templated call. The URL must pass the issuer's egress guard (under one of its
+/// configured bases); plain HTTP is allowed only to loopback (the simulator, tests); redirects
+/// are never followed, so the secret cannot be bounced to another host.
+pub async fn send(
+    client: &reqwest::Client,
+    call: &Call,
+    vars: &Vars,
+    issuer: Option<&crate::verify::registry::IssuerEntry>,
+) -> Result<Answer> {
     let url = vars.render(call.url.as_deref().unwrap_or(""))?;
     let mut url = url::Url::parse(&url).map_err(|e| anyhow!("the recipe's URL is not valid: {e}"))?;
     check_egress(&url)?;
+    match issuer {
+        Some(e) => match crate::verify::guard::check(&url, e).await {
+            Ok(crate::verify::guard::Target::Configured) => {}
+            Ok(_) => bail!("revocation is only sent to the issuer's configured hosts"),
+            Err(e) => bail!("{e}"),
+        },
+        None => bail!("the issuer is not in the registry (add [issuers.NAME] to the config)"),
+    }
     for (k, v) in &call.query {
         let v = vars.render(v)?;
         url.query_pairs_mut().append_pair(k, &v);

@@ -161,6 +161,9 @@ pub fn validate(spec: &RuleSpec, eager: bool) -> Result<(), String> {
             ));
         }
     }
+    if let Some(v) = &spec.verify {
+        v.check()?;
+    }
     let mut names = HashSet::new();
     for p in &spec.parts {
         if !names.insert(p.name.as_str()) {

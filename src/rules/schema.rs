@@ -155,7 +155,7 @@ pub struct RuleSpec {
     pub negative_examples: Vec<String>,
     /// How to ask the issuer whether the secret is live.
     #[serde(default)]
-    pub verify: Option<toml::Table>,
+    pub verify: Option<crate::verify::Recipe>,
     /// How to kill it.
     #[serde(default)]
     pub revoke: Option<toml::Table>,

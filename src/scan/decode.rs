@@ -7,6 +7,7 @@ use base64::Engine as _;
 use super::{is_allowed_inline, Hit, Origin, Scanner};
 use crate::engine::{lines, Scratch};
 use crate::finding::Decoded;
+use crate::rules::Confidence;
 
 /// Shortest base64 run worth decoding: below this nothing we detect fits.
 const MIN_RUN: usize = 24;
@@ -29,6 +30,8 @@ const HINTS: &[&[u8]] = &[
     b"auth:",
 ];
 
+/// Scans the buffer's base64 runs; returns inline-suppressed count and the encoded spans that
+/// held a specific (not low-confidence) credential.
 pub(super) fn scan_encoded(
     scanner: &Scanner,
     hay: &[u8],
@@ -36,9 +39,10 @@ pub(super) fn scan_encoded(
     origin: &Origin,
     scratch: &mut Scratch,
     out: &mut Vec<Hit>,
-) -> usize {
+) -> (usize, Vec<(usize, usize)>) {
+    let mut spans = Vec::new();
     if !HINTS.iter().any(|h| memchr::memmem::find(hay, h).is_some()) {
-        return 0;
+        return (0, spans);
     }
     let mut budget = MAX_DECODED_PER_BUFFER;
     let mut suppressed = 0;
@@ -53,6 +57,12 @@ pub(super) fn scan_encoded(
         budget = budget.saturating_sub(decoded.len());
         let mut found = Vec::new();
         layer(scanner, &decoded, 1, scratch, &mut found);
+        if found
+            .iter()
+            .any(|(m, _)| scanner.engine.rule(m.rule).spec.confidence > Confidence::Low)
+        {
+            spans.push((s, e));
+        }
         for (m, depth) in found {
             if is_allowed_inline(hay, s) {
                 suppressed += 1;
@@ -66,7 +76,7 @@ pub(super) fn scan_encoded(
             out.push(scanner.hit(m, loc));
         }
     }
-    suppressed
+    (suppressed, spans)
 }
 
 /// Scans one decoded layer, and the layers inside it up to the configured depth.

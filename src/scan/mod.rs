@@ -144,7 +144,20 @@ impl Scanner {
             out.push(self.hit(m, loc));
         }
         if self.opts.decode_depth > 0 {
-            suppressed += decode::scan_encoded(self, hay, limit, origin, scratch, out);
+            let plain = out.len();
+            let (n, spans) = decode::scan_encoded(self, hay, limit, origin, scratch, out);
+            suppressed += n;
+            // An encoded blob whose decoded content names a specific credential is reported as
+            // that credential, not also as a generic high-entropy value.
+            let decoded = out.split_off(plain);
+            out.retain(|h| {
+                h.rule.spec.confidence != Confidence::Low
+                    || !spans.iter().any(|&(s, e)| {
+                        let (s, e) = (origin.first_offset + s as u64, origin.first_offset + e as u64);
+                        h.location.offset < e && h.location.offset + h.secret.len() as u64 > s
+                    })
+            });
+            out.extend(decoded);
         }
         suppressed
     }

@@ -24,6 +24,7 @@ const BINARY_PROBE: usize = 8192;
 /// it (the user named it), a directory is walked.
 pub fn scan_paths(paths: &[String], scanner: &Arc<Scanner>, collector: &Arc<Collector>) {
     let mut walk_roots = Vec::new();
+
     for p in paths {
         if p == "-" {
             let stdin = std::io::stdin();

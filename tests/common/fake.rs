@@ -26,7 +26,9 @@ impl Gen {
     /// `n` characters from `alphabet`, rejecting runs that the placeholder filter would drop.
     pub fn string(&mut self, alphabet: &[u8], n: usize) -> String {
         loop {
-            let s: String = (0..n).map(|_| alphabet[(self.next() % alphabet.len() as u64) as usize] as char).collect();
+            let s: String = (0..n)
+                .map(|_| alphabet[(self.next() % alphabet.len() as u64) as usize] as char)
+                .collect();
             if !quench::engine::filter::is_placeholder(s.as_bytes()) {
                 return s;
             }
@@ -59,26 +61,56 @@ pub fn aws(g: &mut Gen) -> (String, String) {
 
 /// A Slack bot token.
 pub fn slack_bot(g: &mut Gen) -> String {
-    format!("xoxb-{}-{}-{}", g.string(b"0123456789", 12), g.string(b"0123456789", 13), g.alnum(24))
+    format!(
+        "xoxb-{}-{}-{}",
+        g.string(b"0123456789", 12),
+        g.string(b"0123456789", 13),
+        g.alnum(24)
+    )
 }
 
 /// An OpenAI project key.
 pub fn openai_project(g: &mut Gen) -> String {
-    format!("sk-proj-{}T3BlbkFJ{}", g.string(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_-", 74), g.string(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_-", 74))
+    format!(
+        "sk-proj-{}T3BlbkFJ{}",
+        g.string(
+            b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_-",
+            74
+        ),
+        g.string(
+            b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_-",
+            74
+        )
+    )
 }
 
 /// An Anthropic API key.
 pub fn anthropic(g: &mut Gen) -> String {
-    format!("sk-ant-api03-{}AA", g.string(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_-", 93))
+    format!(
+        "sk-ant-api03-{}AA",
+        g.string(
+            b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_-",
+            93
+        )
+    )
 }
 
 /// A GitLab routable personal access token with a valid check.
 pub fn gitlab_routable(g: &mut Gen) -> String {
-    let head = format!("glpat-{}.01.0w", g.string(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_-", 27));
+    let head = format!(
+        "glpat-{}.01.0w",
+        g.string(
+            b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_-",
+            27
+        )
+    );
     format!("{head}{}", checksum::gitlab_check(head.as_bytes()))
 }
 
 /// A Hugging Face user token.
 pub fn huggingface(g: &mut Gen) -> String {
-    format!("hf_{}", g.string(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz", 34))
+    format!(
+        "hf_{}",
+        g.string(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz", 34)
+    )
 }

@@ -3,19 +3,19 @@
 
 use std::path::Path;
 
-use super::fake::{self, Gen};
+use super::fake::Gen;
 
-/// A rule for GitHub classic PATs; `revoke` is appended verbatim (a `[rule.revoke]` table).
+/// A rule for a made-up token format (`qtst_` + 36 characters) that no built-in rule claims,
+/// sent to the `github` issuer's configured base; `extra` is appended verbatim (recipes).
 pub fn github_rule(extra: &str) -> String {
     format!(
         r#"[[rule]]
-id = "test.github-pat"
-name = "GitHub PAT (test)"
+id = "test.token"
+name = "Test token"
 issuer = "github"
 identity = "user"
-keywords = ["ghp_"]
-pattern = '''\b(ghp_[A-Za-z0-9]{{36}})\b'''
-checksum = "github"
+keywords = ["qtst_"]
+pattern = '''\b(qtst_[A-Za-z0-9]{{36}})\b'''
 {extra}
 "#
     )
@@ -31,8 +31,8 @@ pub fn repo_with_tokens(dir: &Path, seed: u64, n: usize, rule_extra: &str) -> Ve
     let mut g = Gen::new(seed);
     (0..n)
         .map(|i| {
-            let t = fake::github(&mut g, "ghp");
-            std::fs::write(repo.join(format!("config{i}.env")), format!("GITHUB_TOKEN={t}\n")).unwrap();
+            let t = format!("qtst_{}", g.alnum(36));
+            std::fs::write(repo.join(format!("notes{i}.txt")), format!("acme key {t}\n")).unwrap();
             t
         })
         .collect()

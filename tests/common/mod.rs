@@ -5,6 +5,7 @@
 pub mod fake;
 pub mod fake_issuer;
 pub mod fake_store;
+pub mod fake_verify;
 
 use std::path::Path;
 use std::process::{Command, Output, Stdio};
@@ -20,7 +21,11 @@ pub fn quench() -> Command {
 pub fn run_in(dir: &Path, args: &[&str], stdin: Option<&[u8]>) -> Output {
     let mut c = quench();
     c.current_dir(dir).args(args);
-    c.stdin(if stdin.is_some() { Stdio::piped() } else { Stdio::null() });
+    c.stdin(if stdin.is_some() {
+        Stdio::piped()
+    } else {
+        Stdio::null()
+    });
     c.stdout(Stdio::piped()).stderr(Stdio::piped());
     let mut child = c.spawn().expect("spawn quench");
     if let Some(data) = stdin {
@@ -54,6 +59,10 @@ pub fn scan_json(dir: &Path, extra: &[&str]) -> (i32, serde_json::Value) {
 pub fn rule_ids(report: &serde_json::Value) -> Vec<String> {
     report["findings"]
         .as_array()
-        .map(|a| a.iter().map(|f| f["rule_id"].as_str().unwrap_or("").to_string()).collect())
+        .map(|a| {
+            a.iter()
+                .map(|f| f["rule_id"].as_str().unwrap_or("").to_string())
+                .collect()
+        })
         .unwrap_or_default()
 }
