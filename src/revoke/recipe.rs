@@ -352,18 +352,16 @@ pub fn key_matches(mode: &str, listed: &str, value: &str) -> bool {
     match mode {
         "suffix" => !listed.is_empty() && value.ends_with(listed),
         "redacted" => {
-            let cut: Vec<&str> = listed
-                .split(|c| c == '…' || c == '*')
-                .filter(|s| !s.is_empty())
-                .collect();
-            let (head, tail) = match (cut.first(), cut.last()) {
-                (Some(h), Some(t)) if cut.len() >= 2 => (*h, *t),
-                _ => {
-                    let (h, t) = listed.split_once("...").unwrap_or((listed, ""));
-                    (h, t)
-                }
+            // `head…tail`, `head...tail`, `head****tail`, or `head…` (no tail shown).
+            let norm = listed.replace("...", "…");
+            let segs: Vec<&str> = norm.split(['…', '*']).filter(|s| !s.is_empty()).collect();
+            let hidden = norm.contains('…') || norm.contains('*');
+            let (head, tail) = match segs.as_slice() {
+                [h] if hidden && norm.starts_with(h) => (*h, ""),
+                [h, .., t] => (*h, *t),
+                _ => return listed == value,
             };
-            !head.is_empty() && value.starts_with(head) && value.ends_with(tail)
+            value.len() >= head.len() + tail.len() && value.starts_with(head) && value.ends_with(tail)
         }
         _ => listed == value,
     }
@@ -412,8 +410,27 @@ mod tests {
             "sk-proj-abc...wxyz",
             "sk-proj-abcdefwxy0"
         ));
+        assert!(key_matches("redacted", "npm_abcdef…", "npm_abcdefghij"));
+        assert!(!key_matches("redacted", "…", "anything"));
         assert!(key_matches("suffix", "wxyz", "sk-abcwxyz"));
         assert!(!key_matches("equals", "a", "b"));
+    }
+
+    /// Every `[rule.revoke]` in the built-in catalogue parses, so a typo fails here rather than
+    /// as an escalation at the moment a key needs killing.
+    #[test]
+    fn builtin_revoke_recipes_parse() {
+        let set = crate::rules::RuleSet::builtin().unwrap();
+        let mut n = 0;
+        for r in &set.rules {
+            if let Some(t) = &r.spec.revoke {
+                let recipe = RevokeRecipe::parse(t).unwrap_or_else(|e| panic!("{}: {e:#}", r.spec.id));
+                if recipe.authority != Authority::None {
+                    n += 1;
+                }
+            }
+        }
+        assert!(n >= 30, "only {n} rules have a revocation API recipe");
     }
 
     #[test]
