@@ -49,6 +49,8 @@ pub struct CommonArgs {
     #[command(flatten)]
     pub output: OutputArgs,
     #[command(flatten)]
+    pub store: crate::store::StoreArgs,
+    #[command(flatten)]
     pub verify: super::verify::VerifyArgs,
 }
 

@@ -2,10 +2,14 @@
 
 mod baseline;
 mod common;
+mod findings;
 mod git;
 mod hook;
 mod issuers;
 mod progress;
+mod recheck;
+mod report;
+mod revoke;
 mod rules;
 mod scan;
 mod simulate;
@@ -46,6 +50,14 @@ enum Command {
     Hook(hook::HookCmd),
     /// Record today's findings so later scans report only new ones.
     Baseline(baseline::BaselineCmd),
+    /// List the findings in the store, with their status, attribution and timeline.
+    Findings(findings::FindingsCmd),
+    /// Exposure windows and time-to-revoke (median, p95, max); `--html FILE` draws them.
+    Report(report::ReportCmd),
+    /// Run the revocation queue, approve held jobs, or revoke keys by fingerprint or principal.
+    Revoke(revoke::RevokeCmd),
+    /// Verify again every finding not confirmed dead; escalate keys live for too long.
+    Recheck(recheck::RecheckCmd),
     /// Check secrets (stdin, or a findings report) against their issuers.
     Verify(verify::VerifyCmd),
     /// Run the issuer simulator on loopback (for trying quench and testing integrations).
@@ -72,6 +84,10 @@ pub fn run() -> i32 {
         Command::Git(c) => c.run(),
         Command::Hook(c) => c.run(),
         Command::Baseline(c) => c.run(),
+        Command::Findings(c) => c.run(),
+        Command::Report(c) => c.run(),
+        Command::Revoke(c) => c.run(),
+        Command::Recheck(c) => c.run(),
         Command::Verify(c) => c.run(),
         Command::Simulate(c) => c.run(),
         Command::Issuers(c) => c.run(),
