@@ -53,7 +53,16 @@ fn main() {
     let started = Instant::now();
     let out = Command::new(bin)
         .current_dir(dir.path())
-        .args(["scan", "tree", "--verify", "--data-dir", "data", "--format", "json", "--config"])
+        .args([
+            "scan",
+            "tree",
+            "--verify",
+            "--data-dir",
+            "data",
+            "--format",
+            "json",
+            "--config",
+        ])
         .arg(&sim_cfg)
         .args(["--config", "bench.toml"])
         .output()
@@ -73,9 +82,7 @@ fn main() {
         .into_iter()
         .flatten()
         .filter_map(|f| {
-            let t = |k: &str| {
-                chrono::DateTime::parse_from_rfc3339(f["timeline"][k].as_str()?).ok()
-            };
+            let t = |k: &str| chrono::DateTime::parse_from_rfc3339(f["timeline"][k].as_str()?).ok();
             Some((t("revoke_requested")? - t("verified")?).num_microseconds()? as f64 / 1e6)
         })
         .collect();
