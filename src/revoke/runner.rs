@@ -609,15 +609,22 @@ impl Runner {
             .backoff_for(job.attempts)
             .max(after.unwrap_or_default().min(self.policy.backoff_max));
         let next = store::now() + chrono::Duration::from_std(delay).unwrap_or_default();
-        let mut st = self.st();
-        st.update_job(job.id, JobState::Queued, next, Some(reason))?;
-        st.audit(
-            AuditEntry::new(&self.actor, "retry-scheduled")
-                .finding(&job.fingerprint, &job.rule_id)
-                .policy(&job.policy_rule)
-                .status(status)
-                .detail(format!("{reason}; next try in {:.1}s", delay.as_secs_f64())),
-        )?;
+        {
+            let mut st = self.st();
+            st.update_job(job.id, JobState::Queued, next, Some(reason))?;
+            st.audit(
+                AuditEntry::new(&self.actor, "retry-scheduled")
+                    .finding(&job.fingerprint, &job.rule_id)
+                    .policy(&job.policy_rule)
+                    .status(status)
+                    .detail(format!("{reason}; next try in {:.1}s", delay.as_secs_f64())),
+            )?;
+        }
+        // The first failure is news; the retries after it are in the audit log.
+        if job.attempts == 1 {
+            self.notify(notify::Event::Failed, found, &format!("{reason}; retrying"))
+                .await?;
+        }
         Ok(Outcome::Retrying)
     }
 
