@@ -176,9 +176,17 @@ impl Runner {
                 .policy(&decision.source)
                 .detail(detail)
         };
-        if stored.status.is_dead() || stored.status == Status::Escalated {
-            // A key already revoked (or dead, or with a human) found again is recorded, never
-            // revoked twice.
+        // A key already revoked (or dead) found again is recorded, never revoked twice; one
+        // whose revocation a human has (an escalated job) is left to them unless a person asks
+        // by name. A key escalated only for staying live (recheck) may still be revoked.
+        let with_human = stored.status == Status::Escalated
+            && !operator
+            && self
+                .st()
+                .jobs(Some(&f.fingerprint))?
+                .iter()
+                .any(|j| j.state == JobState::Escalated);
+        if stored.status.is_dead() || with_human {
             if stored.status == Status::Revoked {
                 self.st()
                     .audit(audit("seen-again", "already revoked; not revoked again".into()))?;
