@@ -122,7 +122,7 @@ impl CommonArgs {
         opts.ignore_fingerprints = ignore;
         opts.progress = !self.no_progress && std::io::stderr().is_terminal();
         let warnings = rules.warnings.clone();
-        let scanner = Scanner::new(&rules, opts).map_err(anyhow::Error::msg)?;
+        let scanner = Scanner::new(rules, opts).map_err(anyhow::Error::msg)?;
         Ok(Prepared {
             scanner: Arc::new(scanner),
             config,

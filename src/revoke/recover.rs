@@ -19,7 +19,7 @@ pub fn rescan(f: &StoredFinding, paths: &[String], rules: &RuleSet, base: Option
         threads: 1,
         ..ScanOptions::default()
     };
-    let scanner = Arc::new(Scanner::new(&kept, opts).ok()?);
+    let scanner = Arc::new(Scanner::new(kept, opts).ok()?);
     let mut candidates: Vec<PathBuf> = Vec::new();
     for p in paths {
         candidates.push(PathBuf::from(p));

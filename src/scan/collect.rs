@@ -69,9 +69,11 @@ impl Collector {
         let mut map = self.findings.lock().unwrap_or_else(|e| e.into_inner());
         for h in hits {
             let fp = crate::finding::fingerprint(&h.rule.spec.id, &h.secret);
-            let f = map
-                .entry(fp)
-                .or_insert_with(|| Finding::new(h.rule.clone(), h.secret.clone(), h.parts.clone()));
+            let f = map.entry(fp).or_insert_with(|| {
+                let mut f = Finding::new(h.rule.clone(), h.secret.clone(), h.parts.clone());
+                f.details = super::offline::details(&h.secret);
+                f
+            });
             // A multi-part credential seen once without its companion and once with it keeps
             // the companion.
             for (name, value) in h.parts {
