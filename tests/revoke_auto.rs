@@ -426,3 +426,23 @@ manual = "Console > Settings > Tokens: delete the token"
         "{hooks:?}"
     );
 }
+
+#[test]
+fn batched_recipes_share_one_call_between_concurrent_jobs() {
+    let tmp = tempfile::tempdir().unwrap();
+    let batched = RECIPES.replace("ok = { status = [202] }", "ok = { status = [202] }\nbatch = 1000");
+    let t = repo_with_tokens(tmp.path(), 18, 3, &batched);
+    let issuer = FakeIssuer::start(&[(&t[0], "alice"), (&t[1], "bob"), (&t[2], "carol")]);
+    config(tmp.path(), &issuer, "mode = \"auto\"");
+    let (_, err) = quench(tmp.path(), SCAN);
+    assert!(err.contains("3 revoked and confirmed dead"), "{err}");
+    assert_eq!(
+        issuer.count("POST", "/credentials/revoke"),
+        1,
+        "one request for the batch"
+    );
+    assert!(t.iter().all(|s| !issuer.is_live(s)));
+    // Each job still records its own attempt.
+    let fs = findings(tmp.path());
+    assert!(fs.iter().all(|f| f["jobs"][0]["calls"] == 1), "{fs:?}");
+}

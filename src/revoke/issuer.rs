@@ -61,6 +61,7 @@ pub struct HttpIssuers {
     client: reqwest::Client,
     verify: Arc<verify::Context>,
     registry: Registry,
+    batcher: super::batch::Batcher,
 }
 
 impl HttpIssuers {
@@ -80,6 +81,7 @@ impl HttpIssuers {
             client,
             verify,
             registry,
+            batcher: super::batch::Batcher::new(Duration::from_millis(100)),
         })
     }
 
@@ -153,6 +155,32 @@ impl HttpIssuers {
                 }
                 Err(res) => return res,
             }
+        }
+        if let (Some(max), Some(json)) = (r.batch.filter(|n| *n > 1), &r.call.json) {
+            let issuer = self.registry.get(&t.rule.spec.issuer);
+            let key = format!("{}\u{0}{}", t.rule.spec.id, r.call.url.as_deref().unwrap_or(""));
+            let secret = String::from_utf8_lossy(t.secret).into_owned();
+            return self
+                .batcher
+                .submit(&key, secret, max, |items| async move {
+                    let call = Call {
+                        json: Some(super::batch::expand(json, &items)),
+                        ..r.call.clone()
+                    };
+                    match recipe::send(&self.client, &call, &vars, issuer, None).await {
+                        Err(e) => CallResult::Retry {
+                            status: None,
+                            reason: scrub(&e.to_string(), t),
+                            after: None,
+                        },
+                        Ok(a) if r.ok_status().contains(&a.status) => {
+                            CallResult::Accepted { status: a.status }
+                        }
+                        Ok(a) if r.gone_status().contains(&a.status) => CallResult::Gone { status: a.status },
+                        Ok(a) => classify(a),
+                    }
+                })
+                .await;
         }
         let signer = match r.kind.as_deref() {
             Some("aws-sigv4") => match aws_credentials(t, r) {

@@ -5,6 +5,7 @@
 //! [`after_scan`] is the hook scanning commands call once their findings (and verdicts) are
 //! known: it records them in the store and, under the policy, queues and runs revocations.
 
+pub mod batch;
 pub mod issuer;
 pub mod policy;
 pub mod recipe;

@@ -119,6 +119,10 @@ pub struct RevokeRecipe {
     /// using the leaked key itself (`self`) or the policy's admin key (`KEYID:SECRET`).
     #[serde(default)]
     pub kind: Option<String>,
+    /// Credentials per request when the endpoint takes many (`json` holds `["{secret}"]`):
+    /// concurrent jobs share one call (GitHub: 1000).
+    #[serde(default)]
+    pub batch: Option<usize>,
     /// aws-sigv4: the service to sign for (default `iam`) and the region (default us-east-1).
     #[serde(default)]
     pub service: Option<String>,
