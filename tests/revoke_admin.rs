@@ -94,8 +94,8 @@ fn missing_admin_credential_keeps_the_job_queued_then_it_completes() {
     let reason = f["jobs"][0]["reason"].as_str().unwrap();
     assert!(reason.contains("QUENCH_TEST_GH_ADMIN"), "{reason}");
     let hooks = issuer.hooks();
-    assert_eq!(hooks.len(), 1, "escalated once: {hooks:?}");
-    assert_eq!(hooks[0]["event"], "escalated");
+    let events: Vec<&str> = hooks.iter().filter_map(|h| h["event"].as_str()).collect();
+    assert_eq!(events, vec!["detected", "escalated"], "escalated once: {hooks:?}");
     assert!(
         !tmp.path().join("data/keys/store.key").exists(),
         "QUENCH_STORE_KEY was not used"
@@ -218,4 +218,32 @@ fn recheck_finds_keys_that_died_and_escalates_keys_still_live() {
         .as_str()
         .unwrap()
         .contains("still live"));
+
+    // Escalated for staying live is not "with a human": a later scan with --revoke kills it
+    // (this rule's recipe is admin, so name the credential).
+    std::fs::write(
+        tmp.path().join("admin.toml"),
+        "[revoke.admin.github]\nenv = \"QUENCH_TEST_GH_ADMIN\"\n",
+    )
+    .unwrap();
+    *issuer.state.admin_key.lock().unwrap() = Some("adm".into());
+    let (_, err) = run(
+        tmp.path(),
+        &[
+            "scan",
+            "repo",
+            "--rules",
+            "rules",
+            "--config",
+            "quench.toml",
+            "--config",
+            "admin.toml",
+            "--data-dir",
+            "data",
+            "--revoke",
+        ],
+        Some("adm"),
+    );
+    assert!(err.contains("1 revoked and confirmed dead"), "{err}");
+    assert!(!issuer.is_live(&t[0]));
 }

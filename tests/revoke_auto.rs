@@ -363,11 +363,20 @@ fn repeated_failure_escalates_and_notifies_without_the_secret() {
     assert_eq!(issuer.count("POST", "/credentials/revoke"), 3);
     assert_eq!(status_of(&findings(tmp.path()), &t[0]), "escalated");
     let hooks = issuer.hooks();
-    assert_eq!(hooks.len(), 2, "{hooks:?}");
-    assert!(hooks
-        .iter()
-        .any(|h| h["text"].as_str().is_some_and(|s| s.contains("escalated"))));
+    // The Slack hook takes every event: detected, the first failure, escalated; the JSON hook
+    // only the escalation.
+    let slack: Vec<&str> = hooks.iter().filter_map(|h| h["text"].as_str()).collect();
+    assert_eq!(slack.len(), 3, "{hooks:?}");
+    for (i, e) in ["detected", "failed", "escalated"].iter().enumerate() {
+        assert!(slack[i].contains(&format!("quench {e}:")), "{slack:?}");
+    }
+    assert_eq!(
+        hooks.iter().filter(|h| h["event"].is_string()).count(),
+        1,
+        "{hooks:?}"
+    );
     let generic = hooks.iter().find(|h| h["event"] == "escalated").unwrap();
+    assert!(generic["secret_redacted"].as_str().unwrap().contains('…'));
     assert_eq!(generic["rule_id"], "test.token");
     assert!(generic["detail"]
         .as_str()
@@ -379,4 +388,61 @@ fn repeated_failure_escalates_and_notifies_without_the_secret() {
             "webhook carried the secret"
         );
     }
+}
+
+#[test]
+fn a_key_without_a_revocation_api_is_escalated_with_the_manual_steps() {
+    let tmp = tempfile::tempdir().unwrap();
+    let manual = r#"
+[rule.verify]
+url = "{api}/user"
+headers = { Authorization = "Bearer {secret}" }
+
+[rule.revoke]
+authority = "none"
+manual = "Console > Settings > Tokens: delete the token"
+"#;
+    let t = repo_with_tokens(tmp.path(), 17, 1, manual);
+    let issuer = FakeIssuer::start(&[(&t[0], "alice")]);
+    config(
+        tmp.path(),
+        &issuer,
+        &format!(
+            "mode = \"auto\"\n\n[[notify.webhook]]\nurl = \"{}/hook\"\nevents = [\"escalated\"]\n",
+            issuer.url
+        ),
+    );
+    let (_, err) = quench(tmp.path(), SCAN);
+    assert!(err.contains("1 escalated"), "{err}");
+    assert_eq!(issuer.count("POST", "/credentials/revoke"), 0);
+    assert_eq!(status_of(&findings(tmp.path()), &t[0]), "escalated");
+    let hooks = issuer.hooks();
+    assert_eq!(hooks.len(), 1, "{hooks:?}");
+    assert!(
+        hooks[0]["detail"]
+            .as_str()
+            .unwrap()
+            .contains("Console > Settings > Tokens"),
+        "{hooks:?}"
+    );
+}
+
+#[test]
+fn batched_recipes_share_one_call_between_concurrent_jobs() {
+    let tmp = tempfile::tempdir().unwrap();
+    let batched = RECIPES.replace("ok = { status = [202] }", "ok = { status = [202] }\nbatch = 1000");
+    let t = repo_with_tokens(tmp.path(), 18, 3, &batched);
+    let issuer = FakeIssuer::start(&[(&t[0], "alice"), (&t[1], "bob"), (&t[2], "carol")]);
+    config(tmp.path(), &issuer, "mode = \"auto\"");
+    let (_, err) = quench(tmp.path(), SCAN);
+    assert!(err.contains("3 revoked and confirmed dead"), "{err}");
+    assert_eq!(
+        issuer.count("POST", "/credentials/revoke"),
+        1,
+        "one request for the batch"
+    );
+    assert!(t.iter().all(|s| !issuer.is_live(s)));
+    // Each job still records its own attempt.
+    let fs = findings(tmp.path());
+    assert!(fs.iter().all(|f| f["jobs"][0]["calls"] == 1), "{fs:?}");
 }

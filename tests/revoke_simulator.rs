@@ -24,6 +24,7 @@ fn every_path_kind_is_revoked_and_confirmed_dead() {
     let oai_admin = format!("sk-admin-{}", g.alnum(40));
     let ant = fake::anthropic(&mut g);
     let ant_admin = format!("sk-ant-admin01-{}", g.alnum(40));
+    let (aws_id, aws_secret) = fake::aws(&mut g);
     let keys = format!(
         r#"
 [[key]]
@@ -78,6 +79,11 @@ key_id = "apikey_01"
 issuer = "anthropic"
 secret = "{ant_admin}"
 admin = true
+[[key]]
+issuer = "aws"
+secret = "{aws_secret}"
+key_id = "{aws_id}"
+principal = "arn:aws:iam::111122223333:user/ci"
 "#
     );
     let sim = SimProc::start(&keys);
@@ -91,6 +97,11 @@ admin = true
         .map(|(i, s)| format!("SECRET_{i}={s}\n"))
         .collect();
     std::fs::write(dir.path().join("app.env"), body).unwrap();
+    std::fs::write(
+        dir.path().join("aws.ini"),
+        format!("aws_access_key_id = {aws_id}\naws_secret_access_key = {aws_secret}\n"),
+    )
+    .unwrap();
     let policy = sim.extra_config(
         "policy.toml",
         "[verify]\nretries = 0\n[revoke]\nmode = \"auto\"\nbackoff_secs = 0.05\n\
@@ -130,7 +141,9 @@ admin = true
         })
         .unwrap_or_else(|| "not found".into())
     };
-    for s in [&gh, &gl, &slack, &hf, &npm, &dop, &vault, &goog, &oai, &ant] {
+    for s in [
+        &gh, &gl, &slack, &hf, &npm, &dop, &vault, &goog, &oai, &ant, &aws_id,
+    ] {
         let st = status(s);
         assert!(st.ends_with(" revoked"), "{st}; stderr: {err}");
     }
@@ -172,5 +185,5 @@ admin = true
 
     let out = run_in(dir.path(), &["report", "--json", "--data-dir", "data"], None);
     let r: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    assert_eq!(r["time_to_revoke"]["count"], 10, "{r:#}");
+    assert_eq!(r["time_to_revoke"]["count"], 11, "{r:#}");
 }

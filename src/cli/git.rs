@@ -43,6 +43,17 @@ pub struct GitCmd {
 impl GitCmd {
     pub fn run(self) -> Result<i32> {
         let mut outcome = self.scan()?;
+        // The store and the revocation policy (`--store`, `--revoke`, `[store]`, `[revoke]`).
+        let config = crate::config::Config::load(&self.common.config)?;
+        let root = self
+            .repo
+            .as_deref()
+            .unwrap_or(std::path::Path::new("."))
+            .display()
+            .to_string();
+        for note in crate::revoke::after_scan(&self.common.store, &config, &[root], &outcome.findings)? {
+            eprintln!("quench: {note}");
+        }
         self.common.output.emit(&mut outcome, "git")
     }
 

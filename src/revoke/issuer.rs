@@ -61,6 +61,7 @@ pub struct HttpIssuers {
     client: reqwest::Client,
     verify: Arc<verify::Context>,
     registry: Registry,
+    batcher: super::batch::Batcher,
 }
 
 impl HttpIssuers {
@@ -80,6 +81,7 @@ impl HttpIssuers {
             client,
             verify,
             registry,
+            batcher: super::batch::Batcher::new(Duration::from_millis(100)),
         })
     }
 
@@ -154,14 +156,54 @@ impl HttpIssuers {
                 Err(res) => return res,
             }
         }
-        match recipe::send(
-            &self.client,
-            &r.call,
-            &vars,
-            self.registry.get(&t.rule.spec.issuer),
-        )
-        .await
-        {
+        if let (Some(max), Some(json)) = (r.batch.filter(|n| *n > 1), &r.call.json) {
+            let issuer = self.registry.get(&t.rule.spec.issuer);
+            let key = format!("{}\u{0}{}", t.rule.spec.id, r.call.url.as_deref().unwrap_or(""));
+            let secret = String::from_utf8_lossy(t.secret).into_owned();
+            return self
+                .batcher
+                .submit(&key, secret, max, |items| async move {
+                    let call = Call {
+                        json: Some(super::batch::expand(json, &items)),
+                        ..r.call.clone()
+                    };
+                    match recipe::send(&self.client, &call, &vars, issuer, None).await {
+                        Err(e) => CallResult::Retry {
+                            status: None,
+                            reason: scrub(&e.to_string(), t),
+                            after: None,
+                        },
+                        Ok(a) if r.ok_status().contains(&a.status) => {
+                            CallResult::Accepted { status: a.status }
+                        }
+                        Ok(a) if r.gone_status().contains(&a.status) => CallResult::Gone { status: a.status },
+                        Ok(a) => classify(a),
+                    }
+                })
+                .await;
+        }
+        let signer = match r.kind.as_deref() {
+            Some("aws-sigv4") => match aws_credentials(t, r) {
+                Ok(c) => Some(c),
+                Err(reason) => return CallResult::Failed { status: None, reason },
+            },
+            _ => None,
+        };
+        let sign = signer.map(|(id, secret)| {
+            let service = r.service.clone().unwrap_or_else(|| "iam".into());
+            let region = r.region.clone().unwrap_or_else(|| "us-east-1".into());
+            move |method: &str, url: &url::Url| {
+                let creds = verify::aws::Credentials {
+                    key_id: &id,
+                    secret: &secret,
+                    session_token: None,
+                };
+                verify::aws::sign(method, url, b"", &creds, &region, &service, chrono::Utc::now())
+            }
+        });
+        let sign_ref = sign.as_ref().map(|f| f as recipe::Signer<'_>);
+        let issuer = self.registry.get(&t.rule.spec.issuer);
+        match recipe::send(&self.client, &r.call, &vars, issuer, sign_ref).await {
             Err(e) => CallResult::Retry {
                 status: None,
                 reason: scrub(&e.to_string(), t),
@@ -185,7 +227,7 @@ impl HttpIssuers {
             method: f.call.method.clone().or(Some("GET".into())),
             ..f.call.clone()
         };
-        let a = match recipe::send(&self.client, &call, vars, issuer).await {
+        let a = match recipe::send(&self.client, &call, vars, issuer, None).await {
             Ok(a) if a.status == 200 => a,
             Ok(a) => return Err(classify(a)),
             Err(e) => {
@@ -215,6 +257,36 @@ impl HttpIssuers {
             let id = recipe::json_path(item, &f.take)?;
             Some(id.as_str().map(String::from).unwrap_or_else(|| id.to_string()))
         }))
+    }
+}
+
+/// The key pair a SigV4 revoke call is signed with: the leaked key itself (its id among the
+/// secret and parts, its 40-character secret beside it), or the policy's admin key given as
+/// `KEYID:SECRET`.
+fn aws_credentials(t: &Target, r: &RevokeRecipe) -> Result<(String, String), String> {
+    if r.authority == Authority::Admin {
+        let a = t.admin.ok_or("admin revocation without an admin credential")?;
+        return a
+            .secret
+            .split_once(':')
+            .map(|(i, s)| (i.to_string(), s.to_string()))
+            .ok_or_else(|| "the AWS admin credential must be KEYID:SECRET".to_string());
+    }
+    let mut values = vec![String::from_utf8_lossy(t.secret).into_owned()];
+    values.extend(
+        t.parts
+            .iter()
+            .map(|(_, v)| String::from_utf8_lossy(v).into_owned()),
+    );
+    let id = values.iter().find(|v| verify::aws::is_key_id(v));
+    let secret = values.iter().find(|v| {
+        v.len() == 40
+            && v.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"/+=".contains(&b))
+    });
+    match (id, secret) {
+        (Some(i), Some(s)) => Ok((i.clone(), s.clone())),
+        _ => Err("an AWS key is revoked with its secret access key, which was not found beside it".into()),
     }
 }
 

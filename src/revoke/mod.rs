@@ -5,6 +5,7 @@
 //! [`after_scan`] is the hook scanning commands call once their findings (and verdicts) are
 //! known: it records them in the store and, under the policy, queues and runs revocations.
 
+pub mod batch;
 pub mod issuer;
 pub mod policy;
 pub mod recipe;
@@ -54,6 +55,38 @@ pub fn block_on<F: std::future::Future>(f: F) -> Result<F::Output> {
     Ok(rt.block_on(f))
 }
 
+/// Sends a `detected` notification for each finding first recorded at `at`.
+fn notify_detected(config: &Config, st: &mut dyn store::Store, at: store::Time) -> Result<()> {
+    let notifier = Notifier::from_config(config)?;
+    if notifier.is_empty() {
+        return Ok(());
+    }
+    let new = st.findings(&store::FindingFilter {
+        since: Some(at),
+        ..Default::default()
+    })?;
+    let failures = block_on(async {
+        let mut failures = Vec::new();
+        for f in &new {
+            for e in notifier
+                .send(crate::notify::Event::Detected, f, "new finding")
+                .await
+            {
+                failures.push((f.fingerprint.clone(), f.rule_id.clone(), e));
+            }
+        }
+        failures
+    })?;
+    for (fp, rule, e) in failures {
+        st.audit(
+            store::AuditEntry::new("quench", "notify-failed")
+                .finding(&fp, &rule)
+                .detail(e),
+        )?;
+    }
+    Ok(())
+}
+
 /// Records a scan's findings in the store when the store is enabled (`--store`, `--revoke`,
 /// `[store] enabled`, or a policy that may revoke) and applies the revocation policy. Returns
 /// summary lines for stderr.
@@ -75,7 +108,9 @@ pub fn after_scan(
     dir.create()?;
     let mut notes = Vec::new();
     let mut st = store::open(&dir)?;
-    let (rec, verdicts) = store::record::record_scan(st.as_mut(), findings, roots, store::now())?;
+    let at = store::now();
+    let (rec, verdicts) = store::record::record_scan(st.as_mut(), findings, roots, at)?;
+    notify_detected(config, st.as_mut(), at)?;
     notes.push(format!(
         "store {}: {} new, {} seen again ({} already revoked), {} new locations",
         st.describe(),

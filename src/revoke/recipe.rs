@@ -115,6 +115,19 @@ fn default_value() -> String {
 pub struct RevokeRecipe {
     #[serde(default)]
     pub authority: Authority,
+    /// `aws-sigv4`: sign the call (a query-string API call, no body) with AWS Signature V4,
+    /// using the leaked key itself (`self`) or the policy's admin key (`KEYID:SECRET`).
+    #[serde(default)]
+    pub kind: Option<String>,
+    /// Credentials per request when the endpoint takes many (`json` holds `["{secret}"]`):
+    /// concurrent jobs share one call (GitHub: 1000).
+    #[serde(default)]
+    pub batch: Option<usize>,
+    /// aws-sigv4: the service to sign for (default `iam`) and the region (default us-east-1).
+    #[serde(default)]
+    pub service: Option<String>,
+    #[serde(default)]
+    pub region: Option<String>,
     /// The issuer whose admin credential an admin recipe needs (default: the rule's issuer).
     #[serde(default)]
     pub admin_issuer: Option<String>,
@@ -138,6 +151,11 @@ impl RevokeRecipe {
             .context("[rule.revoke]")?;
         if r.authority != Authority::None && r.call.url.is_none() {
             bail!("[rule.revoke] needs a `url` (or authority = \"none\")");
+        }
+        if let Some(k) = &r.kind {
+            if k != "aws-sigv4" {
+                bail!("[rule.revoke] kind {k:?} is unknown (expected aws-sigv4)");
+            }
         }
         Ok(r)
     }
@@ -241,11 +259,15 @@ pub struct Answer {
 /// Sends a templated call. The URL must pass the issuer's egress guard (under one of its
 /// configured bases); plain HTTP is allowed only to loopback (the simulator, tests); redirects
 /// are never followed, so the secret cannot be bounced to another host.
+/// Computes headers to add from the final method and URL (a request signature).
+pub type Signer<'a> = &'a (dyn Fn(&str, &url::Url) -> Vec<(String, String)> + Sync);
+
 pub async fn send(
     client: &reqwest::Client,
     call: &Call,
     vars: &Vars,
     issuer: Option<&crate::verify::registry::IssuerEntry>,
+    signer: Option<Signer<'_>>,
 ) -> Result<Answer> {
     let url = vars.render(call.url.as_deref().unwrap_or(""))?;
     let mut url = url::Url::parse(&url).map_err(|e| anyhow!("the recipe's URL is not valid: {e}"))?;
@@ -264,9 +286,17 @@ pub async fn send(
     }
     let method = reqwest::Method::from_bytes(call.method.as_deref().unwrap_or("POST").as_bytes())
         .map_err(|_| anyhow!("bad HTTP method in recipe"))?;
-    let mut req = client.request(method, url.clone());
+    let mut req = client.request(method.clone(), url.clone());
     for (k, v) in &call.headers {
         req = req.header(k, vars.render(v)?);
+    }
+    if let Some(sign) = signer {
+        if call.json.is_some() || !call.form.is_empty() || call.body.is_some() {
+            bail!("a signed revoke call carries its parameters in the query, not a body");
+        }
+        for (k, v) in sign(method.as_str(), &url) {
+            req = req.header(k, v);
+        }
     }
     if let Some([u, p]) = &call.basic {
         req = req.basic_auth(vars.render(u)?, Some(vars.render(p)?));

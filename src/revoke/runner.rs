@@ -31,6 +31,8 @@ use crate::store::{
 
 /// How long a claimed job is reserved for its runner.
 const LEASE: Duration = Duration::from_secs(120);
+/// How recent a live verdict must be for a first run to act on it without asking again.
+const FRESH_SECS: i64 = 60;
 /// How many jobs run at once.
 const CONCURRENCY: usize = 16;
 /// How long a job blocked on the operator (missing admin credential) waits before a scheduled
@@ -174,9 +176,17 @@ impl Runner {
                 .policy(&decision.source)
                 .detail(detail)
         };
-        if stored.status.is_dead() || stored.status == Status::Escalated {
-            // A key already revoked (or dead, or with a human) found again is recorded, never
-            // revoked twice.
+        // A key already revoked (or dead) found again is recorded, never revoked twice; one
+        // whose revocation a human has (an escalated job) is left to them unless a person asks
+        // by name. A key escalated only for staying live (recheck) may still be revoked.
+        let with_human = stored.status == Status::Escalated
+            && !operator
+            && self
+                .st()
+                .jobs(Some(&f.fingerprint))?
+                .iter()
+                .any(|j| j.state == JobState::Escalated);
+        if stored.status.is_dead() || with_human {
             if stored.status == Status::Revoked {
                 self.st()
                     .audit(audit("seen-again", "already revoked; not revoked again".into()))?;
@@ -435,13 +445,23 @@ impl Runner {
         } else {
             None
         };
-        let known = {
+        let (known, fresh_live) = {
             let st = self.st();
-            st.verdicts(&job.fingerprint)?
+            let all = st.verdicts(&job.fingerprint)?;
+            // A first run right after a live verdict need not ask again: nothing has acted on
+            // the key since. Any other run (a retry, a resumed or approved job) looks first.
+            let fresh = job.attempts == 1
+                && job.calls == 0
+                && all.last().is_some_and(|(at, v)| {
+                    v.verdict == VerdictKind::Live
+                        && store::now() - *at < chrono::Duration::seconds(FRESH_SECS)
+                });
+            let known = all
                 .into_iter()
                 .rev()
                 .map(|(_, v)| v)
-                .find(|v| v.verdict == VerdictKind::Live)
+                .find(|v| v.verdict == VerdictKind::Live);
+            (known, fresh)
         };
         let target = Target {
             fingerprint: &job.fingerprint,
@@ -454,7 +474,11 @@ impl Runner {
         let decision = self.policy.decide(&job.rule_id, &job.issuer, &found.identity);
 
         // Look before acting: this is what makes a retried or resumed job idempotent.
-        let before = self.reverify(job, &target).await?;
+        let before = if fresh_live {
+            None
+        } else {
+            self.reverify(job, &target).await?
+        };
         match before.as_ref().map(|v| v.verdict) {
             Some(VerdictKind::Dead) => return self.dead(job, &found, job.calls > 0).await,
             Some(VerdictKind::Indeterminate) if decision.require_live && job.calls == 0 => {
@@ -465,7 +489,11 @@ impl Runner {
                     .retry_or_escalate(job, &found, &format!("not verified live: {reason}"), None, None)
                     .await;
             }
-            None if decision.require_live && job.calls == 0 && found.status != Status::Revoking => {
+            None if !fresh_live
+                && decision.require_live
+                && job.calls == 0
+                && found.status != Status::Revoking =>
+            {
                 return self
                     .escalate(job, Some(&found), "the rule cannot be re-verified", None)
                     .await;
@@ -589,15 +617,22 @@ impl Runner {
             .backoff_for(job.attempts)
             .max(after.unwrap_or_default().min(self.policy.backoff_max));
         let next = store::now() + chrono::Duration::from_std(delay).unwrap_or_default();
-        let mut st = self.st();
-        st.update_job(job.id, JobState::Queued, next, Some(reason))?;
-        st.audit(
-            AuditEntry::new(&self.actor, "retry-scheduled")
-                .finding(&job.fingerprint, &job.rule_id)
-                .policy(&job.policy_rule)
-                .status(status)
-                .detail(format!("{reason}; next try in {:.1}s", delay.as_secs_f64())),
-        )?;
+        {
+            let mut st = self.st();
+            st.update_job(job.id, JobState::Queued, next, Some(reason))?;
+            st.audit(
+                AuditEntry::new(&self.actor, "retry-scheduled")
+                    .finding(&job.fingerprint, &job.rule_id)
+                    .policy(&job.policy_rule)
+                    .status(status)
+                    .detail(format!("{reason}; next try in {:.1}s", delay.as_secs_f64())),
+            )?;
+        }
+        // The first failure is news; the retries after it are in the audit log.
+        if job.attempts == 1 {
+            self.notify(notify::Event::Failed, found, &format!("{reason}; retrying"))
+                .await?;
+        }
         Ok(Outcome::Retrying)
     }
 
