@@ -564,3 +564,31 @@ fn keys_revoked_at_the_simulator_verify_dead() {
         "{rec:#?}"
     );
 }
+
+#[test]
+fn ignored_and_baselined_secrets_are_never_sent() {
+    let mut g = Gen::new(507);
+    let shown = fake::github(&mut g, "ghp");
+    let ignored = fake::github(&mut g, "ghp");
+    let baselined = fake::github(&mut g, "ghp");
+    let keys = format!("[[key]]\nissuer = \"github\"\nsecret = \"{shown}\"\n");
+    let sim = SimProc::start(&keys);
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("t.env"),
+        format!("A={shown}\nB={ignored}\nC={baselined}\n"),
+    )
+    .unwrap();
+    let fp = |s: &str| quench::finding::fingerprint("github.pat-classic", s.as_bytes());
+    std::fs::write(dir.path().join(".quenchignore"), format!("{}\n", fp(&ignored))).unwrap();
+    std::fs::write(
+        dir.path().join("baseline.json"),
+        json!({"version": 1, "created": "2026-01-01T00:00:00Z", "findings": [{"fingerprint": fp(&baselined), "rule_id": "github.pat-classic"}]}).to_string(),
+    )
+    .unwrap();
+    let r = scan_verify(&sim, dir.path(), &["--baseline", "baseline.json", "."]);
+    assert_eq!(r["findings"].as_array().unwrap().len(), 1, "{r:#}");
+    assert_eq!(verification(&r, "github.pat-classic", &shown)["verdict"], "live");
+    let github_calls = sim.recorded().iter().filter(|l| l["issuer"] == "github").count();
+    assert_eq!(github_calls, 1, "only the reported secret may be sent");
+}
