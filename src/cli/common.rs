@@ -49,6 +49,8 @@ pub struct CommonArgs {
     #[command(flatten)]
     pub output: OutputArgs,
     #[command(flatten)]
+    pub store: crate::store::StoreArgs,
+    #[command(flatten)]
     pub verify: super::verify::VerifyArgs,
 }
 
@@ -120,7 +122,7 @@ impl CommonArgs {
         opts.ignore_fingerprints = ignore;
         opts.progress = !self.no_progress && std::io::stderr().is_terminal();
         let warnings = rules.warnings.clone();
-        let scanner = Scanner::new(&rules, opts).map_err(anyhow::Error::msg)?;
+        let scanner = Scanner::new(rules, opts).map_err(anyhow::Error::msg)?;
         Ok(Prepared {
             scanner: Arc::new(scanner),
             config,

@@ -50,6 +50,11 @@ impl ScanCmd {
             v.finish(&mut outcome);
         }
         outcome.summary.duration_ms = t0.elapsed().as_millis() as u64;
+        for note in
+            crate::revoke::after_scan(&self.common.store, &prepared.config, &paths, &outcome.findings)?
+        {
+            eprintln!("quench: {note}");
+        }
         self.common.output.emit(&mut outcome, "scan")
     }
 }

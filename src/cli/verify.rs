@@ -173,7 +173,7 @@ fn from_lines(id: &str, rules: &RuleSet) -> Result<ScanOutcome> {
 
 /// Scans standard input and verifies what it finds.
 fn by_scanning(rules: &RuleSet) -> Result<ScanOutcome> {
-    let scanner = Scanner::new(rules, ScanOptions::default()).map_err(anyhow::Error::msg)?;
+    let scanner = Scanner::new(rules.clone(), ScanOptions::default()).map_err(anyhow::Error::msg)?;
     let collector = Collector::new();
     let mut input = std::io::stdin().lock();
     let (_, end) = crate::source::stream::scan_reader(

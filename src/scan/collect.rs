@@ -73,9 +73,11 @@ impl Collector {
         for h in hits {
             let fp = crate::finding::fingerprint(&h.rule.spec.id, &h.secret);
             let is_new = !map.contains_key(&fp);
-            let f = map
-                .entry(fp)
-                .or_insert_with(|| Finding::new(h.rule.clone(), h.secret.clone(), h.parts.clone()));
+            let f = map.entry(fp).or_insert_with(|| {
+                let mut f = Finding::new(h.rule.clone(), h.secret.clone(), h.parts.clone());
+                f.details = super::offline::details(&h.secret);
+                f
+            });
             // A multi-part credential seen once without its companion and once with it keeps
             // the companion.
             for (name, value) in h.parts {

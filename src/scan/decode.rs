@@ -19,16 +19,26 @@ const MAX_DECODED_PER_BUFFER: usize = 4 << 20;
 /// Cheap hints that a buffer holds encoded credentials; without one the decode pass is skipped,
 /// which keeps it off the hot path for ordinary source files.
 const HINTS: &[&[u8]] = &[
-    b"data:",
+    b"kind: Secret",
     b"\"auth\"",
+    b"auth:",
     b"base64",
     b"b64",
-    b"Secret",
-    b"secret",
-    b"token",
-    b"Token",
-    b"auth:",
+    b"dockerconfigjson",
+    b"eyJ",
 ];
+
+/// Bytes of the base64 alphabets (standard and URL-safe), as a lookup table.
+static B64: [bool; 256] = {
+    let mut t = [false; 256];
+    let mut i = 0;
+    while i < 256 {
+        let b = i as u8;
+        t[i] = b.is_ascii_alphanumeric() || b == b'+' || b == b'/' || b == b'-' || b == b'_';
+        i += 1;
+    }
+    t
+};
 
 /// Scans the buffer's base64 runs; returns inline-suppressed count and the encoded spans that
 /// held a specific (not low-confidence) credential.
@@ -41,13 +51,10 @@ pub(super) fn scan_encoded(
     out: &mut Vec<Hit>,
 ) -> (usize, Vec<(usize, usize)>) {
     let mut spans = Vec::new();
-    if !HINTS.iter().any(|h| memchr::memmem::find(hay, h).is_some()) {
-        return (0, spans);
-    }
     let mut budget = MAX_DECODED_PER_BUFFER;
     let mut suppressed = 0;
     let mut index = lines::LineIndex::with_base(hay, origin.first_line);
-    for (s, e) in base64_runs(&hay[..limit.min(hay.len())]) {
+    for (s, e) in hinted_runs(&hay[..limit.min(hay.len())]) {
         if budget == 0 {
             break;
         }
@@ -99,9 +106,49 @@ fn layer(
     }
 }
 
+/// How far around a hint encoded values are looked for.
+const HINT_REACH: usize = 4096;
+
+/// Base64 runs near a hint: Kubernetes `data:` values sit a few lines from `kind: Secret`, a
+/// Docker `auth` value right after its key, a base64 JSON blob starts with `eyJ` itself. Looking
+/// only there keeps the decode pass off the bytes of ordinary files.
+fn hinted_runs(hay: &[u8]) -> Vec<(usize, usize)> {
+    let mut regions: Vec<(usize, usize)> = Vec::new();
+    for h in HINTS {
+        for at in memchr::memmem::find_iter(hay, h) {
+            regions.push((at.saturating_sub(HINT_REACH), (at + HINT_REACH).min(hay.len())));
+        }
+    }
+    if regions.is_empty() {
+        return Vec::new();
+    }
+    regions.sort_unstable();
+    let mut merged: Vec<(usize, usize)> = Vec::new();
+    for (s, e) in regions {
+        match merged.last_mut() {
+            Some(last) if s <= last.1 => last.1 = last.1.max(e),
+            _ => merged.push((s, e)),
+        }
+    }
+    let mut runs = Vec::new();
+    for (s, e) in merged {
+        // Widen to whole runs so a value is never cut at the region's edge.
+        let mut s = s;
+        while s > 0 && B64[hay[s - 1] as usize] {
+            s -= 1;
+        }
+        let mut e = e;
+        while e < hay.len() && (B64[hay[e] as usize] || hay[e] == b'=') {
+            e += 1;
+        }
+        runs.extend(base64_runs(&hay[s..e]).into_iter().map(|(a, b)| (s + a, s + b)));
+    }
+    runs
+}
+
 /// Spans of base64 (standard or URL-safe) text of a decodable length.
 fn base64_runs(hay: &[u8]) -> Vec<(usize, usize)> {
-    let is_b64 = |b: u8| b.is_ascii_alphanumeric() || matches!(b, b'+' | b'/' | b'-' | b'_');
+    let is_b64 = |b: u8| B64[b as usize];
     let mut runs = Vec::new();
     let mut i = 0;
     while i < hay.len() {
@@ -119,11 +166,24 @@ fn base64_runs(hay: &[u8]) -> Vec<(usize, usize)> {
         }
         i = e;
         let len = e - s;
-        if (MIN_RUN..=MAX_RUN).contains(&len) {
+        if (MIN_RUN..=MAX_RUN).contains(&len) && looks_encoded(&hay[s..e]) {
             runs.push((s, e));
         }
     }
     runs
+}
+
+/// Cheap shape test before decoding: base64 of text mixes upper case, lower case and digits and
+/// is not a snake_case or kebab-case identifier (those are the long runs source code is full of).
+fn looks_encoded(run: &[u8]) -> bool {
+    let (mut upper, mut lower, mut digit, mut sep) = (false, false, false, 0usize);
+    for &b in run {
+        upper |= b.is_ascii_uppercase();
+        lower |= b.is_ascii_lowercase();
+        digit |= b.is_ascii_digit();
+        sep += (b == b'_' || b == b'-') as usize;
+    }
+    upper && lower && digit && sep * 8 < run.len()
 }
 
 /// Decodes a run if it is base64 of mostly printable text (binary payloads are not secrets we

@@ -3,6 +3,9 @@
 #![allow(dead_code)]
 
 pub mod fake;
+pub mod fake_git;
+pub mod fake_issuer;
+pub mod fake_store;
 pub mod fake_verify;
 
 use std::path::Path;
