@@ -444,27 +444,7 @@ fn github_app_google_service_account_and_oauth_client_credentials() {
         format!("AZURE_TENANT_ID={tenant}\nAZURE_CLIENT_ID={client}\nAZURE_CLIENT_SECRET={cs_dead}\n"),
     )
     .unwrap();
-    // The generic `private-key.rsa` rule currently wins the overlap with the GitHub App rule
-    // (same confidence, same span); a user rule with its id replaces it for this test.
-    let rules = dir.path().join("rules.toml");
-    std::fs::write(
-        &rules,
-        "[[rule]]\nid = 'private-key.rsa'\nname = 'off'\nissuer = 'private-key'\nidentity = 'unknown'\nkeywords = ['QUENCH-TEST-NEVER']\npattern = 'QUENCH-TEST-NEVER'\n",
-    )
-    .unwrap();
-    let scan_dir = dir.path().join("tree");
-    std::fs::create_dir(&scan_dir).unwrap();
-    for f in [
-        "app.env",
-        "stray.env",
-        "sa.json",
-        "sa-old.json",
-        "azure.env",
-        "azure-old.env",
-    ] {
-        std::fs::rename(dir.path().join(f), scan_dir.join(f)).unwrap();
-    }
-    let r = scan_verify(&sim, &scan_dir, &["--rules", rules.to_str().unwrap(), "."]);
+    let r = scan_verify(&sim, dir.path(), &["."]);
     let findings = r["findings"].as_array().unwrap();
     let by_rule = |rule: &str| -> Vec<&serde_json::Value> {
         findings
