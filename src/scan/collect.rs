@@ -23,6 +23,9 @@ pub struct Skip {
 /// How many skip records are kept in full; beyond this only the counts grow.
 const MAX_SKIP_RECORDS: usize = 1000;
 
+/// See [`Collector::on_new`].
+pub type NewFindingHook = Box<dyn Fn(&Finding) + Send + Sync>;
+
 #[derive(Default)]
 pub struct Collector {
     findings: Mutex<HashMap<String, Finding>>,
@@ -33,7 +36,7 @@ pub struct Collector {
     pub hits: AtomicU64,
     /// Told of each finding when first seen, so that verification starts while the scan goes on
     /// (called under the findings lock: keep it to a channel send).
-    pub on_new: std::sync::OnceLock<Box<dyn Fn(&Finding) + Send + Sync>>,
+    pub on_new: std::sync::OnceLock<NewFindingHook>,
 }
 
 #[derive(Debug, Clone, Default, Serialize)]
