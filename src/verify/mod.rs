@@ -18,7 +18,9 @@ pub mod registry;
 pub mod special;
 pub mod verdict;
 
-pub use engine::{verify_findings, Context, Job, Options, Service, Stats, VerifySection};
+pub use engine::{
+    verify_findings, Context, DuringScan, Job, Options, Service, Stats, Submitter, VerifySection,
+};
 pub use recipe::Recipe;
 pub use registry::Registry;
 pub use verdict::{Revealed, Verdict, Verification};

@@ -145,7 +145,7 @@ impl Registry {
                 bail!("{k}: no issuer in the registry matches (expected {ENV_PREFIX}<ISSUER>_<BASE>)");
             };
             if !v.is_empty() {
-                check_base(&v).with_context(|| format!("{k}"))?;
+                check_base(&v).with_context(|| k.clone())?;
             }
             if let Some(e) = self.issuers.get_mut(&issuer) {
                 e.bases.insert(
