@@ -80,7 +80,8 @@ pub struct KeysFile {
 }
 
 /// The faults the simulator can inject.
-pub const FAULTS: &[&str] = &["401", "403", "429", "500", "slow", "html", "redirect"];
+/// `429-once` answers the first request with a 429 and `Retry-After: 1`, then behaves.
+pub const FAULTS: &[&str] = &["401", "403", "429", "429-once", "500", "slow", "html", "redirect"];
 
 impl KeysFile {
     pub fn read(path: &Path) -> Result<KeysFile> {
@@ -110,6 +111,8 @@ pub struct Sim {
     pub keys: Vec<SimKey>,
     revoked: Mutex<HashSet<usize>>,
     issuer_faults: Mutex<HashMap<String, String>>,
+    /// Keys whose one-shot fault has fired.
+    fired: Mutex<HashSet<usize>>,
     record: Option<Mutex<std::fs::File>>,
     latency: Duration,
     slow: Duration,
@@ -134,6 +137,7 @@ impl Sim {
             keys: keys.keys,
             revoked: Mutex::new(HashSet::new()),
             issuer_faults: Mutex::new(HashMap::new()),
+            fired: Mutex::new(HashSet::new()),
             record,
             addr: Mutex::new(None),
         }))

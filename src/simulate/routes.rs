@@ -217,7 +217,14 @@ async fn fault(sim: &Sim, issuer: &str, key: Option<usize>) -> Option<Reply> {
         .get(issuer)
         .cloned();
     let key_fault = key.and_then(|i| sim.keys[i].fault.clone());
-    let f = issuer_fault.or(key_fault)?;
+    let mut f = issuer_fault.or(key_fault)?;
+    if f == "429-once" {
+        let first = key.is_some_and(|i| sim.fired.lock().unwrap_or_else(|e| e.into_inner()).insert(i));
+        if !first {
+            return None;
+        }
+        f = "429".into();
+    }
     let redirect = key
         .and_then(|i| sim.keys[i].redirect_to.clone())
         .unwrap_or_else(|| "http://127.0.0.1:9/elsewhere".into());
