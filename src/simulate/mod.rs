@@ -170,12 +170,15 @@ impl Sim {
         }
     }
 
-    fn record(&self, issuer: &str, method: &str, path: &str, kind: &str, status: u16) {
+    fn record(&self, issuer: &str, method: &str, path: &str, kind: &str, status: u16, fault: Option<&str>) {
         if let Some(f) = &self.record {
-            let line = serde_json::json!({
+            let mut line = serde_json::json!({
                 "time": chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
                 "issuer": issuer, "method": method, "path": path, "kind": kind, "status": status,
             });
+            if let Some(fault) = fault {
+                line["fault"] = serde_json::Value::String(fault.to_string());
+            }
             let mut f = f.lock().unwrap_or_else(|e| e.into_inner());
             let _ = writeln!(f, "{line}");
         }
