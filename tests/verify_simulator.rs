@@ -606,3 +606,29 @@ fn a_recipe_cannot_send_a_secret_outside_its_issuers_hosts() {
     assert!(!v.to_string().contains(&token));
     assert_eq!(trap.hits(), 0);
 }
+
+#[test]
+fn retry_after_is_honoured() {
+    let mut g = Gen::new(509);
+    let once = fake::github(&mut g, "ghp");
+    let keys = format!(
+        "[[key]]\nissuer = \"github\"\nsecret = \"{once}\"\nprincipal = \"patient\"\nfault = \"429-once\"\n"
+    );
+    let sim = SimProc::start(&keys);
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("t.env"), format!("A={once}\n")).unwrap();
+    let r = scan_verify(&sim, dir.path(), &["."]);
+    let v = verification(&r, "github.pat-classic", &once);
+    assert_eq!(v["verdict"], "live", "{v:#}");
+    assert_eq!(v["principal"], "patient");
+    let statuses: Vec<i64> = sim
+        .recorded()
+        .iter()
+        .map(|l| l["status"].as_i64().unwrap())
+        .collect();
+    assert_eq!(
+        statuses,
+        vec![429, 200],
+        "one 429, then the retry after Retry-After"
+    );
+}

@@ -80,7 +80,8 @@ pub struct KeysFile {
 }
 
 /// The faults the simulator can inject.
-pub const FAULTS: &[&str] = &["401", "403", "429", "500", "slow", "html", "redirect"];
+/// `429-once` answers the first request with a 429 and `Retry-After: 1`, then behaves.
+pub const FAULTS: &[&str] = &["401", "403", "429", "429-once", "500", "slow", "html", "redirect"];
 
 impl KeysFile {
     pub fn read(path: &Path) -> Result<KeysFile> {
@@ -110,6 +111,8 @@ pub struct Sim {
     pub keys: Vec<SimKey>,
     revoked: Mutex<HashSet<usize>>,
     issuer_faults: Mutex<HashMap<String, String>>,
+    /// Keys whose one-shot fault has fired.
+    fired: Mutex<HashSet<usize>>,
     record: Option<Mutex<std::fs::File>>,
     latency: Duration,
     slow: Duration,
@@ -134,6 +137,7 @@ impl Sim {
             keys: keys.keys,
             revoked: Mutex::new(HashSet::new()),
             issuer_faults: Mutex::new(HashMap::new()),
+            fired: Mutex::new(HashSet::new()),
             record,
             addr: Mutex::new(None),
         }))
@@ -166,12 +170,15 @@ impl Sim {
         }
     }
 
-    fn record(&self, issuer: &str, method: &str, path: &str, kind: &str, status: u16) {
+    fn record(&self, issuer: &str, method: &str, path: &str, kind: &str, status: u16, fault: Option<&str>) {
         if let Some(f) = &self.record {
-            let line = serde_json::json!({
+            let mut line = serde_json::json!({
                 "time": chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
                 "issuer": issuer, "method": method, "path": path, "kind": kind, "status": status,
             });
+            if let Some(fault) = fault {
+                line["fault"] = serde_json::Value::String(fault.to_string());
+            }
             let mut f = f.lock().unwrap_or_else(|e| e.into_inner());
             let _ = writeln!(f, "{line}");
         }

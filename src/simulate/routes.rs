@@ -127,11 +127,31 @@ async fn handle(
         tokio::time::sleep(sim.latency).await;
     }
     let key = credential_in(&sim, &issuer, &req);
-    let r = match fault(&sim, &issuer, key).await {
-        Some(r) => r,
-        None => dispatch(&sim, &issuer, &req),
+    let (r, injected) = match fault(&sim, &issuer, key).await {
+        Some(r) => {
+            let name = match r.status {
+                302 => "redirect".to_string(),
+                200 => "html".to_string(),
+                s => s.to_string(),
+            };
+            (
+                Reply {
+                    kind: classify(&req),
+                    ..r
+                },
+                Some(name),
+            )
+        }
+        None => (dispatch(&sim, &issuer, &req), None),
     };
-    sim.record(&issuer, method.as_str(), &path, r.kind, r.status);
+    sim.record(
+        &issuer,
+        method.as_str(),
+        &path,
+        r.kind,
+        r.status,
+        injected.as_deref(),
+    );
     let mut b = Response::builder().status(StatusCode::from_u16(r.status).unwrap_or(StatusCode::OK));
     for (k, v) in &r.headers {
         b = b.header(k.as_str(), v.as_str());
@@ -149,6 +169,26 @@ async fn handle(
             .body(Body::from(r.body.to_string())),
     };
     resp.unwrap_or_else(|_| Response::new(Body::empty()))
+}
+
+/// Whether a request is a revoke call or a verify call, from its shape alone (for requests a
+/// fault answered before any issuer logic ran).
+fn classify(r: &Req) -> &'static str {
+    let action = r
+        .query("Action")
+        .or_else(|| r.form().get("Action").cloned())
+        .unwrap_or_default();
+    let anthropic_update = r.method == Method::POST && r.rest.contains("/organizations/api_keys/");
+    if r.method == Method::DELETE
+        || r.rest.contains("revoke")
+        || anthropic_update
+        || action == "UpdateAccessKey"
+        || action == "DeleteAccessKey"
+    {
+        "revoke"
+    } else {
+        "verify"
+    }
 }
 
 /// `PUT /_sim/fault/ISSUER` (body: a fault name) makes every request to that issuer fail so;
@@ -217,7 +257,14 @@ async fn fault(sim: &Sim, issuer: &str, key: Option<usize>) -> Option<Reply> {
         .get(issuer)
         .cloned();
     let key_fault = key.and_then(|i| sim.keys[i].fault.clone());
-    let f = issuer_fault.or(key_fault)?;
+    let mut f = issuer_fault.or(key_fault)?;
+    if f == "429-once" {
+        let first = key.is_some_and(|i| sim.fired.lock().unwrap_or_else(|e| e.into_inner()).insert(i));
+        if !first {
+            return None;
+        }
+        f = "429".into();
+    }
     let redirect = key
         .and_then(|i| sim.keys[i].redirect_to.clone())
         .unwrap_or_else(|| "http://127.0.0.1:9/elsewhere".into());
