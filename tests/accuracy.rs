@@ -127,7 +127,13 @@ fn hard_negatives(g: &mut Gen) -> Vec<String> {
 /// Values a generic rule should report (random, assigned to secret-named variables).
 fn generic_positive(g: &mut Gen) -> String {
     loop {
-        let v = expand(g, "{A:20}");
+        let n: usize = 12 + (g.string(D, 1).as_bytes()[0] - b'0') as usize;
+        let mut v = expand(g, &format!("{{A:{n}}}"));
+        // Half of them carry punctuation, as human-chosen passwords do.
+        if g.string(D, 1).as_bytes()[0] < b'5' {
+            let sym = ["!", "#", "%", "@", "^", "*", "+"][(g.string(D, 1).as_bytes()[0] - b'0') as usize % 7];
+            v.insert_str(n / 2, sym);
+        }
         if v.bytes().any(|b| b.is_ascii_digit()) && v.bytes().any(|b| b.is_ascii_uppercase()) {
             return v;
         }
@@ -150,6 +156,20 @@ const GENERIC_NEGATIVES: &[&str] = &[
     "password = \"\"",
     "secret = process.env.SECRET",
     "token: {{ .Values.token }}",
+    "password = request.form['password']",
+    "token = jwt.encode(payload, key, algorithm=\"HS256\")",
+    "SECRET_KEY = settings.SECRET_KEY",
+    "api_key: str = Field(..., description=\"The API key\")",
+    "password_hash = \"$2b$12$KIXQJQk5bq7vE2Zq0xQkU.1bXG4J6n4Yq3wPpjJ2i0bS7cQdE8yGm\"",
+    "secret = hashlib.sha256(data).hexdigest()",
+    "const token = localStorage.getItem('token');",
+    "export API_KEY=\"$(vault kv get -field=key secret/app)\"",
+    "password: !vault |",
+    "auth_token = \"REDACTED\"",
+    "token = \"d41d8cd98f00b204e9800998ecf8427e\"",
+    "secret_key_base = ENV.fetch(\"SECRET_KEY_BASE\")",
+    "<input type=\"password\" name=\"password\" autocomplete=\"current-password\">",
+    "password = \"********\"",
 ];
 
 /// Lines of ordinary text the corpus is made of.
@@ -194,6 +214,16 @@ fn assign(kind: &str, name: &str, value: &str) -> String {
         "Dockerfile" => format!("ENV {name}={value}"),
         "tf" => format!("  {} = \"{value}\"", name.to_lowercase()),
         "json" => format!("  \"{}\": \"{value}\",", name.to_lowercase()),
+        "curl" => format!("curl -H 'Authorization: Bearer {value}' https://api.internal.test/v1/items"),
+        "url" => format!(
+            "endpoint = \"https://api.internal.test/v1/items?{}={value}&page=2\"",
+            name.to_lowercase()
+        ),
+        "escaped" => format!(
+            "{{\"config\": \"{{\\\"{}\\\": \\\"{value}\\\"}}\"}}",
+            name.to_lowercase()
+        ),
+        "md" => format!("Set it with `export {name}={value}` before running the agent."),
         _ => unreachable!(),
     }
 }
@@ -209,9 +239,14 @@ const KINDS: &[(&str, &str)] = &[
     ("Dockerfile", "Dockerfile"),
     ("tf", "infra/main.tf"),
     ("json", "config/secrets.json"),
+    ("curl", "scripts/smoke.sh"),
+    ("url", "app/client.py"),
+    ("escaped", "fixtures/payload.json"),
+    ("md", "docs/setup.md"),
 ];
 
 struct Planted {
+    kind: &'static str,
     family: &'static str,
     value: String,
     positive: bool,
@@ -248,6 +283,7 @@ fn precision_and_recall_per_family() {
                 lines.push(assign(kind, name, &value));
                 lines.push(noise(&mut g));
                 planted.push(Planted {
+                    kind,
                     family,
                     value,
                     positive: true,
@@ -259,6 +295,7 @@ fn precision_and_recall_per_family() {
                 }
                 lines.push(assign(kind, "API_TOKEN", &neg));
                 planted.push(Planted {
+                    kind,
                     family: "negative",
                     value: neg,
                     positive: false,
@@ -268,6 +305,7 @@ fn precision_and_recall_per_family() {
                 let v = generic_positive(&mut g);
                 lines.push(assign(kind, "DB_PASSWORD", &v));
                 planted.push(Planted {
+                    kind,
                     family: "generic",
                     value: v,
                     positive: true,
@@ -292,6 +330,8 @@ fn precision_and_recall_per_family() {
                 || (secret.len() >= 8 && p.value.contains(secret) && secret.len() * 10 >= p.value.len() * 8)
         }) {
             s.found += 1;
+        } else if std::env::var_os("QUENCH_ACCURACY_DEBUG").is_some() {
+            eprintln!("missed [{}] in {}: {}", p.family, p.kind, p.value);
         }
     }
     for f in findings {
