@@ -10,5 +10,7 @@ pub mod finding;
 pub mod report;
 pub mod rules;
 pub mod scan;
+pub mod server;
 pub mod source;
 pub mod suppress;
+pub mod sweep;

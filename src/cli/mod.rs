@@ -4,6 +4,8 @@ mod common;
 mod progress;
 mod rules;
 mod scan;
+mod serve;
+mod sweep;
 
 use clap::{Parser, Subcommand};
 
@@ -34,6 +36,10 @@ enum Command {
     Scan(scan::ScanCmd),
     /// List the rules or run their self-test.
     Rules(rules::RulesCmd),
+    /// Run the webhook service: scan pushed commits as they arrive (and sweeps on a schedule).
+    Serve(serve::ServeCmd),
+    /// Scan many repositories, each only for what changed since the last sweep.
+    Sweep(sweep::SweepCmd),
 }
 
 /// Parses the command line, runs it, and returns the process exit status.
@@ -51,6 +57,8 @@ pub fn run() -> i32 {
     let result = match cli.command {
         Command::Scan(c) => c.run(),
         Command::Rules(c) => c.run(),
+        Command::Serve(c) => c.run(),
+        Command::Sweep(c) => c.run(),
     };
     match result {
         Ok(code) => code,

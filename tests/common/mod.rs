@@ -3,6 +3,7 @@
 #![allow(dead_code)]
 
 pub mod fake;
+pub mod fake_serve;
 
 use std::path::Path;
 use std::process::{Command, Output, Stdio};
