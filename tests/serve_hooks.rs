@@ -229,3 +229,46 @@ fn deliveries_survive_kill_9_and_resume_at_start_up() {
     let (status, _) = s.github(SECRET, "push", "crash-1", &github_push(&remote.bare, ZERO, &c1));
     assert_eq!(status, 200);
 }
+
+#[test]
+fn force_pushes_and_tags_scan_what_they_introduce() {
+    let tmp = tempfile::tempdir().unwrap();
+    let cfg = config(tmp.path(), "workers = 1\n");
+    let remote = Remote::new(tmp.path(), "lib");
+    let c1 = remote.commit_push(&[("a.txt", "one\n")], "one");
+    let c2 = remote.commit_push(&[("b.txt", "two\n")], "two");
+    let mut s = start(&cfg, &[]);
+    let (status, _) = s.github(SECRET, "push", "f-1", &github_push(&remote.bare, ZERO, &c2));
+    assert_eq!(status, 202);
+    assert!(s.wait_for("(f-1) done").contains("2 blob(s) scanned"));
+
+    // Rewrite the last commit so that it now carries a key, and force-push it.
+    let token = fake::github(&mut Gen::new(11), "ghp");
+    git(&remote.work, &["reset", "-q", "--hard", &c1]);
+    let c2b = common::fake_serve::commit(
+        &remote.work,
+        &[("b.txt", &format!("two {token}\n"))],
+        "two, amended",
+    );
+    git(
+        &remote.work,
+        &["push", "-q", "--force", "origin", "HEAD:refs/heads/main"],
+    );
+    let mut ev: serde_json::Value = serde_json::from_str(&github_push(&remote.bare, &c2, &c2b)).unwrap();
+    ev["forced"] = true.into();
+    let (status, _) = s.github(SECRET, "push", "f-2", &ev.to_string());
+    assert_eq!(status, 202);
+    let done = s.wait_for("(f-2) done");
+    assert!(done.contains("1 blob(s) scanned, 1 finding(s)"), "{done}");
+
+    // An annotated tag on a commit that is already on a branch introduces nothing.
+    git(&remote.work, &["tag", "-a", "-m", "release", "v1"]);
+    git(&remote.work, &["push", "-q", "origin", "v1"]);
+    let tag = git(&remote.work, &["rev-parse", "v1"]);
+    let mut ev: serde_json::Value = serde_json::from_str(&github_push(&remote.bare, ZERO, &tag)).unwrap();
+    ev["ref"] = "refs/tags/v1".into();
+    let (status, _) = s.github(SECRET, "push", "f-3", &ev.to_string());
+    assert_eq!(status, 202);
+    let done = s.wait_for("(f-3) done");
+    assert!(done.contains("0 blob(s) scanned, 0 finding(s)"), "{done}");
+}
