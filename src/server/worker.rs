@@ -162,7 +162,10 @@ pub async fn scheduled_sweeps(
         }
         let j = job.clone();
         match tokio::task::spawn_blocking(move || j()).await {
-            Ok(Ok(())) => inc(&metrics.sweeps_ok),
+            Ok(Ok(())) => {
+                inc(&metrics.sweeps_ok);
+                log("schedule: sweep finished");
+            }
             Ok(Err(e)) => {
                 inc(&metrics.sweeps_failed);
                 log(format_args!("scheduled sweep failed: {e:#}"));
