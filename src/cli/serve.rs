@@ -17,6 +17,30 @@ use crate::sweep::schedule::Schedule;
 use crate::sweep::SweepSection;
 
 #[derive(Args)]
+#[command(after_help = "\
+Wiring a GitHub webhook: in the repository or organisation settings add a webhook with payload
+URL https://HOST/hooks/github, content type application/json, the secret you put in
+QUENCH_GITHUB_WEBHOOK_SECRET (or [serve] github_secret_file), and the push event. For GitLab,
+use https://HOST/hooks/gitlab with QUENCH_GITLAB_WEBHOOK_TOKEN as the secret token and push
+and tag push events. Allow the remotes the service may fetch with [serve] allow_remotes or
+--allow-remote, e.g. 'https://github.com/acme/*'; private https remotes use QUENCH_GIT_TOKEN.
+
+Example config:
+  [serve]
+  listen = \"0.0.0.0:8080\"
+  data_dir = \"/var/lib/quench\"
+  allow_remotes = [\"https://github.com/acme/*\"]
+  workers = 2
+  max_body_bytes = 1048576
+  schedule = \"30 2 * * *\"      # nightly sweep of [sweep] (UTC)
+  [sweep]
+  parallel = 4
+  [[sweep.github]]
+  org = \"acme\"                 # token from GITHUB_TOKEN
+
+Endpoints: POST /hooks/github, POST /hooks/gitlab, GET /healthz, GET /metrics (Prometheus).
+SIGTERM or SIGINT stops accepting, lets running jobs finish for shutdown_grace_secs (10) and
+queues the rest again; queued deliveries survive restarts and crashes.")]
 pub struct ServeCmd {
     /// Operator configuration file(s) with a `[serve]` section; repeatable.
     #[arg(long = "config", value_name = "FILE")]
@@ -95,7 +119,7 @@ impl ServeCmd {
                     anyhow::bail!("[serve] schedule is set but the [sweep] section names no repositories");
                 }
                 let (cfg, d, sc) = (config.clone(), dir.clone(), scanner.clone());
-                let job: Arc<dyn Fn() -> Result<()> + Send + Sync> = Arc::new(move || {
+                let job: server::SweepJob = Arc::new(move || {
                     let (outcome, reports) = super::sweep::sweep_once(&cfg, &d, &sc)?;
                     for r in &reports {
                         server::log(format_args!("sweep: {}", r.line()));

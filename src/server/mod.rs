@@ -49,6 +49,9 @@ pub struct Service {
     pub wake: Arc<Notify>,
 }
 
+/// One scheduled sweep, run on a blocking thread.
+pub type SweepJob = Arc<dyn Fn() -> Result<()> + Send + Sync>;
+
 /// Everything `run` needs; the CLI fills it from flags and config, and the lead's wiring swaps
 /// the trait objects.
 pub struct ServeOptions {

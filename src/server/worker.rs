@@ -4,7 +4,6 @@ use std::collections::HashSet;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use anyhow::Result;
 use tokio::sync::watch;
 
 use super::metrics::{add, inc, Metrics};
@@ -144,7 +143,7 @@ fn record_pipeline(m: &Metrics, r: &super::PipelineReport, received_at: f64) {
 /// when the next time comes delays that one; a failing sweep is logged and the schedule goes on.
 pub async fn scheduled_sweeps(
     schedule: Schedule,
-    job: Arc<dyn Fn() -> Result<()> + Send + Sync>,
+    job: super::SweepJob,
     metrics: Arc<Metrics>,
     mut stop: watch::Receiver<bool>,
 ) {
