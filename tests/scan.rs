@@ -487,3 +487,50 @@ fn help_documents_exit_codes() {
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(text.contains("0 nothing found") && text.contains("1 findings") && text.contains("2 usage"));
 }
+
+#[test]
+fn jwts_are_decoded_offline_and_expiry_reported() {
+    use base64::Engine as _;
+    let enc = |v: &str| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(v);
+    let d = tmp();
+    let mut g = Gen::new(17);
+    let tok = format!(
+        "{}.{}.{}",
+        enc(r#"{"alg":"RS256","typ":"JWT"}"#),
+        enc(r#"{"iss":"https://login.agents.test","sub":"svc-backend-agent","exp":1700000000}"#),
+        g.alnum(43)
+    );
+    fs::write(d.path().join("agent.env"), format!("AGENT_JWT={tok}\n")).unwrap();
+    let (code, r) = scan_json(d.path(), &[]);
+    assert_eq!(code, 1, "{r}");
+    let det = &findings(&r)[0]["details"];
+    assert_eq!(det["jwt_issuer"], "https://login.agents.test");
+    assert_eq!(det["jwt_subject"], "svc-backend-agent");
+    assert_eq!(det["jwt_expired"], true);
+}
+
+#[test]
+fn aws_key_id_and_secret_are_one_finding_with_named_parts() {
+    let d = tmp();
+    let (id, secret) = fake::aws(&mut Gen::new(18));
+    fs::write(
+        d.path().join("credentials"),
+        format!(
+            "[default]\naws_access_key_id = {id}\naws_secret_access_key = {secret}\nregion = eu-west-1\n"
+        ),
+    )
+    .unwrap();
+    let (code, r) = scan_json(d.path(), &["--show-secrets"]);
+    assert_eq!(code, 1, "{r}");
+    let f = findings(&r);
+    assert_eq!(f.len(), 1, "the secret is a part, not a second finding: {r}");
+    assert_eq!(f[0]["rule_id"], "aws.access-key");
+    assert_eq!(f[0]["secret"], id.as_str());
+    assert_eq!(f[0]["parts"][0]["name"], "secret_access_key");
+    assert_eq!(f[0]["parts"][0]["redacted"], secret.as_str());
+    let (_, r) = scan_json(d.path(), &[]);
+    assert!(
+        !r.to_string().contains(&secret),
+        "a part is redacted like the secret"
+    );
+}

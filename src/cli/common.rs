@@ -48,6 +48,10 @@ pub struct CommonArgs {
     pub no_progress: bool,
     #[command(flatten)]
     pub output: OutputArgs,
+    #[command(flatten)]
+    pub store: crate::store::StoreArgs,
+    #[command(flatten)]
+    pub verify: super::verify::VerifyArgs,
 }
 
 #[derive(Args, Debug, Clone)]
@@ -118,12 +122,21 @@ impl CommonArgs {
         opts.ignore_fingerprints = ignore;
         opts.progress = !self.no_progress && std::io::stderr().is_terminal();
         let warnings = rules.warnings.clone();
-        let scanner = Scanner::new(&rules, opts).map_err(anyhow::Error::msg)?;
+        let scanner = Scanner::new(rules, opts).map_err(anyhow::Error::msg)?;
         Ok(Prepared {
             scanner: Arc::new(scanner),
             config,
             warnings,
         })
+    }
+
+    /// Fingerprints never to verify: ignored ones and those in the baseline.
+    pub fn skip_set(&self, prepared: &Prepared) -> Result<HashSet<String>> {
+        let mut skip = prepared.scanner.opts.ignore_fingerprints.clone();
+        if let Some(path) = &self.baseline {
+            skip.extend(Baseline::read(path)?.fingerprints());
+        }
+        Ok(skip)
     }
 
     /// Applies the baseline (if any) to an outcome.

@@ -1,11 +1,21 @@
 //! The command line: one file per subcommand, each a thin layer over the library.
 
+mod baseline;
 mod common;
+mod findings;
+mod git;
+mod hook;
+mod issuers;
 mod progress;
+mod recheck;
+mod report;
+mod revoke;
 mod rules;
 mod scan;
 mod serve;
+mod simulate;
 mod sweep;
+mod verify;
 
 use clap::{Parser, Subcommand};
 
@@ -36,6 +46,26 @@ enum Command {
     Scan(scan::ScanCmd),
     /// List the rules or run their self-test.
     Rules(rules::RulesCmd),
+    /// Scan a git repository's history, a range of commits, or the staged changes.
+    Git(git::GitCmd),
+    /// Install or remove the git hook that blocks commits (or pushes) adding secrets.
+    Hook(hook::HookCmd),
+    /// Record today's findings so later scans report only new ones.
+    Baseline(baseline::BaselineCmd),
+    /// List the findings in the store, with their status, attribution and timeline.
+    Findings(findings::FindingsCmd),
+    /// Exposure windows and time-to-revoke (median, p95, max); `--html FILE` draws them.
+    Report(report::ReportCmd),
+    /// Run the revocation queue, approve held jobs, or revoke keys by fingerprint or principal.
+    Revoke(revoke::RevokeCmd),
+    /// Verify again every finding not confirmed dead; escalate keys live for too long.
+    Recheck(recheck::RecheckCmd),
+    /// Check secrets (stdin, or a findings report) against their issuers.
+    Verify(verify::VerifyCmd),
+    /// Run the issuer simulator on loopback (for trying quench and testing integrations).
+    Simulate(simulate::SimulateCmd),
+    /// Print every host quench may send a credential to, and why.
+    Issuers(issuers::IssuersCmd),
     /// Run the webhook service: scan pushed commits as they arrive (and sweeps on a schedule).
     Serve(serve::ServeCmd),
     /// Scan many repositories, each only for what changed since the last sweep.
@@ -57,6 +87,16 @@ pub fn run() -> i32 {
     let result = match cli.command {
         Command::Scan(c) => c.run(),
         Command::Rules(c) => c.run(),
+        Command::Git(c) => c.run(),
+        Command::Hook(c) => c.run(),
+        Command::Baseline(c) => c.run(),
+        Command::Findings(c) => c.run(),
+        Command::Report(c) => c.run(),
+        Command::Revoke(c) => c.run(),
+        Command::Recheck(c) => c.run(),
+        Command::Verify(c) => c.run(),
+        Command::Simulate(c) => c.run(),
+        Command::Issuers(c) => c.run(),
         Command::Serve(c) => c.run(),
         Command::Sweep(c) => c.run(),
     };

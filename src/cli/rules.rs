@@ -30,7 +30,11 @@ enum RulesAction {
 
 impl RulesCmd {
     pub fn run(self) -> Result<i32> {
-        let mut set = RuleSet::builtin()?;
+        // The self-test needs the examples, which the slim start-up copy leaves out.
+        let mut set = match self.action {
+            RulesAction::Check => RuleSet::builtin_with_examples()?,
+            RulesAction::List { .. } => RuleSet::builtin()?,
+        };
         for p in &self.rules {
             set.add_path(p)?;
         }

@@ -37,12 +37,24 @@ impl ScanCmd {
             eprintln!("quench: warning: {w}");
         }
         let collector = Arc::new(Collector::new());
+        let verifying =
+            self.common
+                .verify
+                .begin(&prepared.config, &collector, self.common.skip_set(&prepared)?)?;
         let progress = Progress::start(prepared.scanner.opts.progress, collector.clone());
         crate::source::fs::scan_paths(&paths, &prepared.scanner, &collector);
         progress.finish();
         let mut outcome = collector.finish(&prepared.scanner.opts.ignore_fingerprints);
         self.common.apply_baseline(&mut outcome)?;
+        if let Some(v) = verifying {
+            v.finish(&mut outcome);
+        }
         outcome.summary.duration_ms = t0.elapsed().as_millis() as u64;
+        for note in
+            crate::revoke::after_scan(&self.common.store, &prepared.config, &paths, &outcome.findings)?
+        {
+            eprintln!("quench: {note}");
+        }
         self.common.output.emit(&mut outcome, "scan")
     }
 }

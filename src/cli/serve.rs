@@ -7,7 +7,7 @@ use std::time::Duration;
 use anyhow::{Context as _, Result};
 use clap::Args;
 
-use super::common::{CommonArgs, OutputArgs};
+use super::common::CommonArgs;
 use crate::server::config::{
     load_secret, ServeSection, DEFAULT_MAX_BODY, GITHUB_SECRET_ENV, GITLAB_TOKEN_ENV,
 };
@@ -52,7 +52,7 @@ pub struct ServeCmd {
     #[arg(long = "allow-remote", value_name = "GLOB")]
     allow_remote: Vec<String>,
     /// Where the queue, mirrors and sweep state live (default: `[serve] data_dir`, else `.quench`).
-    #[arg(long, value_name = "DIR")]
+    #[arg(long, value_name = "DIR", env = "QUENCH_DATA_DIR")]
     data_dir: Option<PathBuf>,
     /// Worker tasks (default: `[serve] workers`, else 2); 0 only receives and queues.
     #[arg(long, value_name = "N")]
@@ -64,24 +64,7 @@ pub struct ServeCmd {
 
 impl ServeCmd {
     pub fn run(self) -> Result<i32> {
-        let common = CommonArgs {
-            rules: self.rules.clone(),
-            config: self.config.clone(),
-            max_file_size: None,
-            respect_gitignore: false,
-            scan_binary: false,
-            follow: false,
-            min_confidence: None,
-            threads: None,
-            baseline: None,
-            no_progress: true,
-            output: OutputArgs {
-                format: crate::report::Format::Json,
-                output: None,
-                show_secrets: false,
-                color: "never".into(),
-            },
-        };
+        let common = scan_args(&self.config, &self.rules)?;
         let prepared = common.prepare(&[])?;
         for w in &prepared.warnings {
             server::log(format_args!("warning: {w}"));
@@ -170,4 +153,25 @@ impl ServeCmd {
         })?;
         Ok(super::EXIT_CLEAN)
     }
+}
+
+/// The scanning options `serve` shares with `scan`, built through clap so that every option it
+/// does not expose keeps its ordinary default (fields added to [`CommonArgs`] need no change here).
+fn scan_args(config: &[PathBuf], rules: &[PathBuf]) -> Result<CommonArgs> {
+    #[derive(clap::Parser)]
+    struct Wrap {
+        #[command(flatten)]
+        common: CommonArgs,
+    }
+    let mut argv: Vec<std::ffi::OsString> = vec!["quench-serve".into(), "--no-progress".into()];
+    for c in config {
+        argv.push("--config".into());
+        argv.push(c.into());
+    }
+    for r in rules {
+        argv.push("--rules".into());
+        argv.push(r.into());
+    }
+    let w = <Wrap as clap::Parser>::try_parse_from(argv).context("building scan options")?;
+    Ok(w.common)
 }

@@ -14,10 +14,8 @@ use crate::sweep::{RepoReport, SweepSection, Sweeper};
 
 #[derive(Args)]
 pub struct SweepCmd {
-    /// Where mirrors and the record of scanned blobs live (default: `[sweep] data_dir`, else
-    /// `.quench` in the current directory).
-    #[arg(long, value_name = "DIR")]
-    data_dir: Option<PathBuf>,
+    // Mirrors and the record of scanned blobs live in the data directory: `--data-dir` (shared
+    // with the store), else `[sweep] data_dir`, else `.quench` in the current directory.
     #[command(flatten)]
     common: CommonArgs,
 }
@@ -73,7 +71,7 @@ impl SweepCmd {
             anyhow::bail!("nothing to sweep: give [sweep] repos, [[sweep.github]] or [[sweep.gitlab]] in a --config file");
         }
         let dir = data_dir(
-            self.data_dir.as_deref(),
+            self.common.store.data_dir.as_deref(),
             section.data_dir.as_deref(),
             &prepared.config,
         );

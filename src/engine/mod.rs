@@ -13,6 +13,7 @@ pub mod entropy;
 pub mod filter;
 pub mod lines;
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
 
 use aho_corasick::{AhoCorasick, AhoCorasickBuilder, AhoCorasickKind, MatchKind};
@@ -23,6 +24,9 @@ use crate::rules::{load::compile, load::DEFAULT_PART_DISTANCE, Confidence, Rule,
 /// How far past a window's end the engine looks for the end of the line, so that a token is
 /// never cut in half by the window edge.
 const LINE_EXTENSION: usize = 1024;
+
+/// Bytes scanned with the quick-to-build automaton before the DFA is built.
+const DFA_AFTER: u64 = 4 << 20;
 
 /// A secret candidate that passed every filter.
 #[derive(Debug, Clone)]
@@ -80,7 +84,14 @@ impl CompiledRule {
 /// Compiled rules plus the keyword automaton. Cheap to share across threads.
 pub struct Engine {
     rules: Vec<CompiledRule>,
+    /// Keyword automaton used until enough bytes have been scanned to pay for the DFA: it
+    /// builds in about a millisecond, where the DFA takes several — most of a pre-commit
+    /// hook's budget.
     automaton: AhoCorasick,
+    /// The faster automaton for large scans, built once the engine has seen [`DFA_AFTER`] bytes.
+    dfa: OnceLock<Option<AhoCorasick>>,
+    keywords: Vec<String>,
+    scanned: AtomicU64,
     /// Automaton pattern id → rules that use that keyword.
     keyword_rules: Vec<Vec<u32>>,
     max_reach: usize,
@@ -146,17 +157,13 @@ impl Engine {
                     .map_err(|e| format!("building the prefix automaton: {e}"))?,
             )
         };
-        let automaton = AhoCorasickBuilder::new()
-            .ascii_case_insensitive(true)
-            .match_kind(MatchKind::Standard)
-            // A DFA costs a few hundred KiB for our keyword count and is the fastest way to
-            // walk every byte of a large tree once.
-            .kind(Some(AhoCorasickKind::DFA))
-            .build(&keywords)
-            .map_err(|e| format!("building the keyword automaton: {e}"))?;
+        let automaton = keyword_automaton(&keywords, AhoCorasickKind::ContiguousNFA)?;
         Ok(Engine {
             rules,
             automaton,
+            dfa: OnceLock::new(),
+            keywords,
+            scanned: AtomicU64::new(0),
             keyword_rules,
             max_reach,
             owned_prefixes,
@@ -200,7 +207,7 @@ impl Engine {
     pub fn scan(&self, hay: &[u8], scratch: &mut Scratch, out: &mut Vec<Match>) {
         let first = out.len();
         scratch.windows.clear();
-        for hit in self.automaton.find_overlapping_iter(hay) {
+        for hit in self.automaton_for(hay.len()).find_overlapping_iter(hay) {
             for &ri in &self.keyword_rules[hit.pattern().as_usize()] {
                 let rule = &self.rules[ri as usize].rule;
                 let lo = hit.start().saturating_sub(rule.lookbehind());
@@ -228,48 +235,46 @@ impl Engine {
         out[first..].sort_by_key(|m| (m.start, m.rule));
     }
 
+    /// The NFA for small scans, the DFA once the engine has scanned enough to pay for it.
+    fn automaton_for(&self, len: usize) -> &AhoCorasick {
+        if let Some(Some(dfa)) = self.dfa.get() {
+            return dfa;
+        }
+        if self.scanned.fetch_add(len as u64, Ordering::Relaxed) + (len as u64) < DFA_AFTER {
+            return &self.automaton;
+        }
+        self.dfa
+            .get_or_init(|| keyword_automaton(&self.keywords, AhoCorasickKind::DFA).ok())
+            .as_ref()
+            .unwrap_or(&self.automaton)
+    }
+
     fn scan_window(&self, ri: usize, hay: &[u8], lo: usize, hi: usize, out: &mut Vec<Match>) {
         let cr = &self.rules[ri];
         let Some(re) = cr.regex() else { return };
         let spec = &cr.rule.spec;
-        let group = spec
-            .secret_group
-            .unwrap_or(if re.captures_len() > 1 { 1 } else { 0 });
-        let sub = &hay[..hi];
-        let mut locs = re.capture_locations();
-        let mut pos = lo;
-        while pos <= sub.len() {
-            let Some(m) = re.captures_read_at(&mut locs, sub, pos) else {
-                break;
-            };
-            pos = if m.end() > m.start() { m.end() } else { m.end() + 1 };
-            let Some((s, e)) = locs.get(group) else { continue };
+        for_each_capture(re, spec.secret_group, hay, lo, hi, |match_start, s, e| {
             let secret = &hay[s..e];
             if !self.accept(cr, secret) {
-                continue;
+                return;
             }
             let mut parts = Vec::new();
-            let mut complete = true;
             for (pi, part) in spec.parts.iter().enumerate() {
                 match self.find_part(cr, pi, hay, s, e) {
                     Some(p) => parts.push(p),
-                    None if part.required => complete = false,
+                    None if part.required => return,
                     None => {}
                 }
-                let _ = part;
-            }
-            if !complete {
-                continue;
             }
             out.push(Match {
                 rule: ri,
                 start: s,
                 end: e,
-                match_start: m.start(),
+                match_start,
                 secret: secret.to_vec(),
                 parts,
             });
-        }
+        });
     }
 
     /// The filters every candidate must pass, cheapest first.
@@ -323,32 +328,20 @@ impl Engine {
         let spec = &cr.rule.spec.parts[pi];
         let re = cr.part_regex(pi)?;
         let dist = spec.distance.unwrap_or(DEFAULT_PART_DISTANCE);
-        let lo = s.saturating_sub(dist);
-        let hi = (e + dist).min(hay.len());
-        let group = spec
-            .secret_group
-            .unwrap_or(if re.captures_len() > 1 { 1 } else { 0 });
-        let sub = &hay[..hi];
-        let mut locs = re.capture_locations();
-        let mut pos = lo;
+        let (lo, hi) = (s.saturating_sub(dist), (e + dist).min(hay.len()));
         let mut best: Option<(usize, Part)> = None;
-        while pos <= sub.len() {
-            let Some(m) = re.captures_read_at(&mut locs, sub, pos) else {
-                break;
-            };
-            pos = if m.end() > m.start() { m.end() } else { m.end() + 1 };
-            let Some((ps, pe)) = locs.get(group) else { continue };
+        for_each_capture(re, spec.secret_group, hay, lo, hi, |_, ps, pe| {
             // The part must be a different value from the main secret (the AWS secret pattern
             // would otherwise happily match the key id's surroundings).
             if ps < e && pe > s {
-                continue;
+                return;
             }
             let value = &hay[ps..pe];
             if spec.entropy.is_some_and(|min| entropy::shannon(value) < min)
                 || filter::is_placeholder(value)
                 || filter::is_reference(value)
             {
-                continue;
+                return;
             }
             let distance = if ps >= e { ps - e } else { s - pe };
             if best.as_ref().is_none_or(|(d, _)| distance < *d) {
@@ -361,9 +354,46 @@ impl Engine {
                     },
                 ));
             }
-        }
+        });
         best.map(|(_, p)| p)
     }
+}
+
+/// Calls `f(match_start, group_start, group_end)` for each match of `re` that starts in
+/// `hay[lo..hi]`, with look-around context from the whole of `hay` before `lo`. The group is
+/// `group`, else 1 when the pattern has one, else the whole match.
+fn for_each_capture(
+    re: &Regex,
+    group: Option<usize>,
+    hay: &[u8],
+    lo: usize,
+    hi: usize,
+    mut f: impl FnMut(usize, usize, usize),
+) {
+    let group = group.unwrap_or(if re.captures_len() > 1 { 1 } else { 0 });
+    let sub = &hay[..hi];
+    let mut locs = re.capture_locations();
+    let mut pos = lo;
+    while pos <= sub.len() {
+        let Some(m) = re.captures_read_at(&mut locs, sub, pos) else {
+            break;
+        };
+        pos = if m.end() > m.start() { m.end() } else { m.end() + 1 };
+        if let Some((s, e)) = locs.get(group) {
+            f(m.start(), s, e);
+        }
+    }
+}
+
+/// Builds the keyword automaton: ASCII case-insensitive (gitleaks' keywords are), reporting
+/// overlapping hits so that one keyword inside another (`key` in `api_key`) still fires.
+fn keyword_automaton(keywords: &[String], kind: AhoCorasickKind) -> Result<AhoCorasick, String> {
+    AhoCorasickBuilder::new()
+        .ascii_case_insensitive(true)
+        .match_kind(MatchKind::Standard)
+        .kind(Some(kind))
+        .build(keywords)
+        .map_err(|e| format!("building the keyword automaton: {e}"))
 }
 
 /// Extends `hi` to the end of its line (bounded), so a window never ends inside a token.
@@ -407,7 +437,7 @@ fn resolve_overlaps(rules: &[CompiledRule], ms: &mut [Match]) {
     ms.sort_by_key(|m| (m.start, m.rule));
     let rank = |m: &Match| {
         let spec = &rules[m.rule].rule.spec;
-        (spec.confidence, m.end - m.start)
+        (spec.confidence, spec.priority, m.end - m.start)
     };
     for i in 0..ms.len() {
         if ms[i].rule == usize::MAX {

@@ -98,6 +98,7 @@ pub fn convert(doc: &toml::Table) -> Result<(Vec<RuleSpec>, Vec<String>), String
                 .get("entropy")
                 .and_then(|v| v.as_float().or(v.as_integer().map(|i| i as f64))),
             checksum: None,
+            priority: 0,
             allow_placeholders: false,
             stopwords,
             parts: vec![],

@@ -132,6 +132,11 @@ pub struct RuleSpec {
     /// Name of an offline validator in `engine::checksum` (e.g. `github`, `gitlab-routable`).
     #[serde(default)]
     pub checksum: Option<String>,
+    /// Breaks ties between overlapping matches of equal confidence: the higher wins. Structural
+    /// rules that many issuers' formats also match (a bare JWT) sit below 0 so the issuer's own
+    /// rule names the finding.
+    #[serde(default)]
+    pub priority: i32,
     /// Skip the global placeholder filter (for formats whose real values look repetitive).
     #[serde(default)]
     pub allow_placeholders: bool,
@@ -155,7 +160,7 @@ pub struct RuleSpec {
     pub negative_examples: Vec<String>,
     /// How to ask the issuer whether the secret is live.
     #[serde(default)]
-    pub verify: Option<toml::Table>,
+    pub verify: Option<crate::verify::Recipe>,
     /// How to kill it.
     #[serde(default)]
     pub revoke: Option<toml::Table>,

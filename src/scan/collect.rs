@@ -23,6 +23,9 @@ pub struct Skip {
 /// How many skip records are kept in full; beyond this only the counts grow.
 const MAX_SKIP_RECORDS: usize = 1000;
 
+/// See [`Collector::on_new`].
+pub type NewFindingHook = Box<dyn Fn(&Finding) + Send + Sync>;
+
 #[derive(Default)]
 pub struct Collector {
     findings: Mutex<HashMap<String, Finding>>,
@@ -31,6 +34,9 @@ pub struct Collector {
     pub bytes: AtomicU64,
     pub suppressed_inline: AtomicU64,
     pub hits: AtomicU64,
+    /// Told of each finding when first seen, so that verification starts while the scan goes on
+    /// (called under the findings lock: keep it to a channel send).
+    pub on_new: std::sync::OnceLock<NewFindingHook>,
 }
 
 #[derive(Debug, Clone, Default, Serialize)]
@@ -69,9 +75,12 @@ impl Collector {
         let mut map = self.findings.lock().unwrap_or_else(|e| e.into_inner());
         for h in hits {
             let fp = crate::finding::fingerprint(&h.rule.spec.id, &h.secret);
-            let f = map
-                .entry(fp)
-                .or_insert_with(|| Finding::new(h.rule.clone(), h.secret.clone(), h.parts.clone()));
+            let is_new = !map.contains_key(&fp);
+            let f = map.entry(fp).or_insert_with(|| {
+                let mut f = Finding::new(h.rule.clone(), h.secret.clone(), h.parts.clone());
+                f.details = super::offline::details(&h.secret);
+                f
+            });
             // A multi-part credential seen once without its companion and once with it keeps
             // the companion.
             for (name, value) in h.parts {
@@ -84,6 +93,11 @@ impl Collector {
                 }
             }
             f.locations.push(h.location);
+            if is_new {
+                if let Some(tell) = self.on_new.get() {
+                    tell(f);
+                }
+            }
         }
     }
 

@@ -7,6 +7,7 @@
 
 pub mod collect;
 pub mod decode;
+pub mod offline;
 
 use std::collections::HashSet;
 use std::sync::Arc;
@@ -99,11 +100,10 @@ pub struct Scanner {
 
 impl Scanner {
     /// Builds the engine from the rules at or above the minimum confidence.
-    pub fn new(rules: &RuleSet, opts: ScanOptions) -> Result<Scanner, String> {
-        let mut kept = rules.clone();
-        kept.rules.retain(|r| r.spec.confidence >= opts.min_confidence);
+    pub fn new(mut rules: RuleSet, opts: ScanOptions) -> Result<Scanner, String> {
+        rules.rules.retain(|r| r.spec.confidence >= opts.min_confidence);
         Ok(Scanner {
-            engine: Engine::new(&kept)?,
+            engine: Engine::new(&rules)?,
             opts,
         })
     }

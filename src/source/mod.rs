@@ -1,4 +1,5 @@
 //! Where bytes come from: directories and files, streams (stdin, logs, gzip), git.
 pub mod ci;
 pub mod fs;
+pub mod git;
 pub mod stream;

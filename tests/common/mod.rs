@@ -3,7 +3,11 @@
 #![allow(dead_code)]
 
 pub mod fake;
+pub mod fake_git;
+pub mod fake_issuer;
 pub mod fake_serve;
+pub mod fake_store;
+pub mod fake_verify;
 
 use std::path::Path;
 use std::process::{Command, Output, Stdio};

@@ -1,0 +1,196 @@
+//! `quench findings`: what the store knows, filtered; with `--timeline`, each finding's
+//! exposure timeline and audit trail.
+
+use std::io::Write;
+use std::path::PathBuf;
+
+use anyhow::{bail, Result};
+use clap::Args;
+
+use crate::config::Config;
+use crate::store::{self, DataDir, FindingFilter, Status, Store, StoreArgs, StoredFinding};
+
+/// Flags every command that reads or works the store shares.
+#[derive(Args, Debug, Clone)]
+pub struct StoreCmdArgs {
+    /// Operator configuration file; repeatable, later files override earlier ones.
+    #[arg(long = "config", value_name = "FILE")]
+    pub config: Vec<PathBuf>,
+    /// The store's data directory (default: `.quench/` here or in a parent, else
+    /// `$XDG_DATA_HOME/quench`).
+    #[arg(long, value_name = "DIR", env = "QUENCH_DATA_DIR")]
+    pub data_dir: Option<PathBuf>,
+    /// Extra rules (a TOML file or a directory), needed to act on findings of custom rules.
+    #[arg(long = "rules", value_name = "PATH")]
+    pub rules: Vec<PathBuf>,
+}
+
+impl StoreCmdArgs {
+    /// Loads the config and opens an existing store; a missing one is an error that says how
+    /// to make one, not a silently empty result.
+    pub fn open(&self) -> Result<(Config, DataDir, Box<dyn Store>)> {
+        let config = Config::load(&self.config)?;
+        let args = StoreArgs {
+            data_dir: self.data_dir.clone(),
+            ..Default::default()
+        };
+        let dir = DataDir::resolve(&args, &config, &[])?;
+        if !dir.db_path().exists() {
+            bail!(
+                "no store at {}: record one with `quench scan --store`, or pass --data-dir",
+                dir.db_path().display()
+            );
+        }
+        let store = store::open(&dir)?;
+        Ok((config, dir, store))
+    }
+
+    /// The built-in rules plus `[scan] rules` and `--rules`.
+    pub fn rules(&self, config: &Config) -> Result<crate::rules::RuleSet> {
+        let mut set = crate::rules::RuleSet::builtin()?;
+        let section: crate::config::ScanSection = config.section("scan")?;
+        for p in section.rules.iter().chain(&self.rules) {
+            set.add_path(p)?;
+        }
+        Ok(set)
+    }
+}
+
+#[derive(Args)]
+pub struct FindingsCmd {
+    #[command(flatten)]
+    store: StoreCmdArgs,
+    /// Only findings with this status (repeatable).
+    #[arg(long, value_enum)]
+    status: Vec<Status>,
+    /// Only findings of this rule id.
+    #[arg(long)]
+    rule: Option<String>,
+    /// Only findings of this issuer.
+    #[arg(long)]
+    issuer: Option<String>,
+    /// Only keys whose verified principal is this login.
+    #[arg(long, value_name = "LOGIN")]
+    principal: Option<String>,
+    /// Only the finding whose fingerprint starts with this.
+    #[arg(long, value_name = "FP")]
+    fingerprint: Option<String>,
+    /// Show each finding's timeline, jobs and audit log.
+    #[arg(long)]
+    timeline: bool,
+    /// Print JSON.
+    #[arg(long)]
+    json: bool,
+}
+
+impl FindingsCmd {
+    pub fn run(self) -> Result<i32> {
+        let (_, _, store) = self.store.open()?;
+        let filter = FindingFilter {
+            status: self.status.clone(),
+            rule: self.rule.clone(),
+            issuer: self.issuer.clone(),
+            principal: self.principal.clone(),
+            fingerprint: self.fingerprint.clone(),
+            since: None,
+        };
+        let found = store.findings(&filter)?;
+        let stdout = std::io::stdout();
+        let mut out = stdout.lock();
+        let r = if self.json {
+            self.write_json(&mut out, store.as_ref(), &found)
+        } else {
+            self.write_human(&mut out, store.as_ref(), &found)
+        };
+        match r {
+            Err(e)
+                if e.downcast_ref::<std::io::Error>().map(|e| e.kind())
+                    == Some(std::io::ErrorKind::BrokenPipe) => {}
+            other => other?,
+        }
+        Ok(super::EXIT_CLEAN)
+    }
+
+    fn write_json(&self, out: &mut dyn Write, store: &dyn Store, found: &[StoredFinding]) -> Result<()> {
+        let mut items = Vec::new();
+        for f in found {
+            let mut v = serde_json::to_value(f)?;
+            if self.timeline {
+                v["jobs"] = serde_json::to_value(store.jobs(Some(&f.fingerprint))?)?;
+                v["audit"] = serde_json::to_value(store.audit_log(Some(&f.fingerprint))?)?;
+                v["verdicts"] = serde_json::to_value(store.verdicts(&f.fingerprint)?)?;
+            }
+            items.push(v);
+        }
+        serde_json::to_writer_pretty(&mut *out, &serde_json::json!({ "findings": items }))?;
+        writeln!(out)?;
+        Ok(())
+    }
+
+    fn write_human(&self, out: &mut dyn Write, store: &dyn Store, found: &[StoredFinding]) -> Result<()> {
+        for f in found {
+            writeln!(
+                out,
+                "{:<13} {:<28} {}  {}  {}",
+                f.status.as_str(),
+                f.rule_id,
+                &f.fingerprint[..f.fingerprint.len().min(12)],
+                f.secret_redacted,
+                f.first_location,
+            )?;
+            let who: Vec<String> = [
+                f.principal.as_ref().map(|p| format!("acts as {p}")),
+                f.org.as_ref().map(|o| format!("in {o}")),
+                f.author.as_ref().map(|a| format!("exposed by {a}")),
+                (!f.owners.is_empty()).then(|| format!("owners {}", f.owners.join(" "))),
+            ]
+            .into_iter()
+            .flatten()
+            .collect();
+            if !who.is_empty() {
+                writeln!(out, "    {}", who.join("; "))?;
+            }
+            if self.timeline {
+                let t = &f.timeline;
+                for (name, at) in [
+                    ("first exposed", t.first_exposed),
+                    ("detected", t.detected),
+                    ("verified", t.verified),
+                    ("revoke requested", t.revoke_requested),
+                    ("confirmed dead", t.confirmed_dead),
+                ] {
+                    if let Some(at) = at {
+                        writeln!(out, "    {name:<17} {}", store::fmt_time(&at))?;
+                    }
+                }
+                for j in store.jobs(Some(&f.fingerprint))? {
+                    writeln!(
+                        out,
+                        "    job {} {} ({} via {}), {} call(s){}",
+                        j.id,
+                        j.state.as_str(),
+                        j.mode,
+                        j.policy_rule,
+                        j.calls,
+                        j.reason.map(|r| format!(": {r}")).unwrap_or_default()
+                    )?;
+                }
+                for a in store.audit_log(Some(&f.fingerprint))? {
+                    writeln!(
+                        out,
+                        "    audit {} {} by {}{}{}",
+                        a.at.map(|t| store::fmt_time(&t)).unwrap_or_default(),
+                        a.action,
+                        a.actor,
+                        a.issuer_status.map(|s| format!(" [{s}]")).unwrap_or_default(),
+                        a.detail.map(|d| format!(": {d}")).unwrap_or_default(),
+                    )?;
+                }
+            }
+        }
+        if found.is_empty() {
+            writeln!(out, "no findings in the store match")?;
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,156 @@
+//! `quench git`: a repository's whole history, a range of it, or the staged changes.
+
+use std::io::BufRead;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Instant;
+
+use anyhow::{anyhow, Context as _, Result};
+use clap::Args;
+use git2::{Oid, Repository};
+
+use super::common::CommonArgs;
+use super::progress::Progress;
+use crate::scan::{Collector, ScanOutcome};
+use crate::source::git::{self, Selection};
+
+#[derive(Args, Debug, Clone)]
+pub struct GitCmd {
+    /// The repository: a work tree (or a directory in one), a `.git` directory, a bare
+    /// repository or a mirror. Default: the repository of the current directory.
+    #[arg(value_name = "REPO")]
+    pub repo: Option<PathBuf>,
+    /// Scan only what commits after REV introduced (REV..the selected refs).
+    #[arg(long, value_name = "REV", conflicts_with_all = ["range", "staged", "pre_push"])]
+    pub since: Option<String>,
+    /// Scan only what the commits in A..B introduced (reachable from B, not from A).
+    #[arg(long, value_name = "A..B", conflicts_with_all = ["staged", "branch", "pre_push"])]
+    pub range: Option<String>,
+    /// Only these branches (or any revision) instead of every ref. Repeatable.
+    #[arg(long, value_name = "NAME", conflicts_with_all = ["staged", "pre_push"])]
+    pub branch: Vec<String>,
+    /// Scan the staged changes (index against HEAD), reporting only lines the commit would add.
+    #[arg(long, conflicts_with = "pre_push")]
+    pub staged: bool,
+    /// Pre-push hook mode: read git's `<local ref> <local sha> <remote ref> <remote sha>` lines
+    /// from standard input and scan what the push sends to REMOTE.
+    #[arg(long, value_name = "REMOTE", hide = true)]
+    pub pre_push: Option<String>,
+    #[command(flatten)]
+    pub common: CommonArgs,
+}
+
+impl GitCmd {
+    pub fn run(self) -> Result<i32> {
+        let mut outcome = self.scan()?;
+        // The store and the revocation policy (`--store`, `--revoke`, `[store]`, `[revoke]`).
+        let config = crate::config::Config::load(&self.common.config)?;
+        let root = self
+            .repo
+            .as_deref()
+            .unwrap_or(std::path::Path::new("."))
+            .display()
+            .to_string();
+        for note in crate::revoke::after_scan(&self.common.store, &config, &[root], &outcome.findings)? {
+            eprintln!("quench: {note}");
+        }
+        self.common.output.emit(&mut outcome, "git")
+    }
+
+    /// Runs the scan this command describes and returns its outcome, baseline applied.
+    pub fn scan(&self) -> Result<ScanOutcome> {
+        let t0 = Instant::now();
+        let repo = git::open(self.repo.as_deref())?;
+        let prepared = self.common.prepare(&git::ignore_roots(&repo))?;
+        for w in &prepared.warnings {
+            eprintln!("quench: warning: {w}");
+        }
+        let scanner = &prepared.scanner;
+        let collector = Arc::new(Collector::new());
+        let notes = if self.staged {
+            git::staged::scan_staged(&repo, scanner, &collector)?
+        } else {
+            let selection = self.selection(&repo)?;
+            let progress = Progress::start(scanner.opts.progress, collector.clone());
+            let report = git::scan_history(&repo, &selection, scanner, &collector);
+            progress.finish();
+            report?.notes
+        };
+        let mut ignore = scanner.opts.ignore_fingerprints.clone();
+        ignore.extend(git::committed_ignores(&repo));
+        let mut outcome = collector.finish(&ignore);
+        outcome.summary.notes.extend(notes);
+        self.common.apply_baseline(&mut outcome)?;
+        outcome.summary.duration_ms = t0.elapsed().as_millis() as u64;
+        Ok(outcome)
+    }
+
+    fn selection(&self, repo: &Repository) -> Result<Selection> {
+        if let Some(remote) = &self.pre_push {
+            let stdin = std::io::stdin();
+            return pre_push_selection(repo, remote, stdin.lock());
+        }
+        if let Some(range) = &self.range {
+            let (exclude, include) = git::parse_range(repo, range)?;
+            return Ok(Selection {
+                all_refs: false,
+                include,
+                exclude,
+            });
+        }
+        let include = self
+            .branch
+            .iter()
+            .map(|b| git::resolve_commit(repo, b, "--branch"))
+            .collect::<Result<Vec<_>>>()?;
+        let exclude = match &self.since {
+            Some(rev) => vec![git::resolve_commit(repo, rev, "--since")?],
+            None => vec![],
+        };
+        Ok(Selection {
+            all_refs: include.is_empty(),
+            include,
+            exclude,
+        })
+    }
+}
+
+/// What a push sends: each pushed commit not already on the remote (by the remote's old value
+/// or any of its remote-tracking refs). Deletions send nothing.
+fn pre_push_selection(repo: &Repository, remote: &str, input: impl BufRead) -> Result<Selection> {
+    // A push that only deletes refs selects nothing (not everything).
+    let mut sel = Selection::default();
+    for line in input.lines() {
+        let line = line.context("reading the pre-push ref lines from standard input")?;
+        let fields: Vec<&str> = line.split_whitespace().collect();
+        let [_local_ref, local, _remote_ref, remote_sha] = fields[..] else {
+            if line.trim().is_empty() {
+                continue;
+            }
+            return Err(anyhow!(
+                "pre-push input line {line:?}: expected `<local ref> <local sha> <remote ref> <remote sha>`"
+            ));
+        };
+        let local = Oid::from_str(local).map_err(|_| anyhow!("pre-push input: bad object id {local:?}"))?;
+        if local.is_zero() {
+            continue;
+        }
+        sel.include.push(local);
+        if let Ok(old) = Oid::from_str(remote_sha) {
+            // The old remote value may be unknown here (someone else pushed): then only the
+            // remote-tracking refs bound the range.
+            if !old.is_zero() && repo.find_commit(old).is_ok() {
+                sel.exclude.push(old);
+            }
+        }
+    }
+    let prefix = format!("refs/remotes/{remote}/");
+    if let Ok(refs) = repo.references_glob(&format!("{prefix}*")) {
+        for r in refs.flatten() {
+            if let Ok(c) = r.peel_to_commit() {
+                sel.exclude.push(c.id());
+            }
+        }
+    }
+    Ok(sel)
+}

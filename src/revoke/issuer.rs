@@ -1,0 +1,328 @@
+//! Talking to issuers on the revocation path: a fresh verification (before acting, to keep
+//! retries idempotent, and after, to confirm death) and the revoke call itself.
+//!
+//! The runner sees only the [`Issuers`] trait, so the HTTP layer can be swapped (a test double,
+//! a remote worker) without touching the job logic. [`HttpIssuers`] verifies with the verify
+//! engine (uncached: a revocation needs the issuer's answer now) and sends revoke recipes to the
+//! hosts the issuer registry allows, through the same egress guard.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Result;
+
+use super::policy::AdminCredential;
+use super::recipe::{self, Authority, Call, RevokeRecipe, Vars};
+use crate::config::Config;
+use crate::rules::Rule;
+use crate::store::Verdict;
+use crate::verify::{self, registry::IssuerEntry, Registry};
+
+pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+
+/// The key a job acts on, in memory only.
+pub struct Target<'a> {
+    pub fingerprint: &'a str,
+    pub rule: &'a Rule,
+    pub secret: &'a [u8],
+    pub parts: &'a [(String, Vec<u8>)],
+    /// What the last live verdict revealed (key id, project, org) for admin paths.
+    pub known: Option<&'a Verdict>,
+    pub admin: Option<&'a AdminCredential>,
+}
+
+/// What a revoke call achieved.
+#[derive(Debug, Clone, PartialEq)]
+pub enum CallResult {
+    /// The issuer accepted the revocation.
+    Accepted { status: u16 },
+    /// The issuer says the key was already gone.
+    Gone { status: u16 },
+    /// Worth retrying: timeout, 429, 5xx.
+    Retry {
+        status: Option<u16>,
+        reason: String,
+        after: Option<Duration>,
+    },
+    /// Retrying will not help (403, a recipe that cannot be built): a human must look.
+    Failed { status: Option<u16>, reason: String },
+}
+
+pub trait Issuers: Send + Sync {
+    /// A fresh verdict, bypassing any cache; `None` when the rule has no usable verify recipe.
+    fn verify<'a>(&'a self, t: &'a Target<'a>) -> BoxFuture<'a, Option<Verdict>>;
+    fn revoke<'a>(&'a self, t: &'a Target<'a>, recipe: &'a RevokeRecipe) -> BoxFuture<'a, CallResult>;
+}
+
+/// The verify engine for checks, declarative revoke recipes over reqwest for calls.
+pub struct HttpIssuers {
+    client: reqwest::Client,
+    verify: Arc<verify::Context>,
+    registry: Registry,
+    batcher: super::batch::Batcher,
+}
+
+impl HttpIssuers {
+    pub fn new(config: &Config, timeout: Duration) -> Result<HttpIssuers> {
+        let registry = Registry::load(config)?;
+        let section: verify::VerifySection = config.section("verify")?;
+        let mut opts = section.options();
+        // A cached "live" from before the revoke call would hide the key's death.
+        opts.cache_ttl = Duration::ZERO;
+        let verify = verify::Context::new(registry.clone(), opts);
+        let client = reqwest::Client::builder()
+            .timeout(timeout)
+            .redirect(reqwest::redirect::Policy::none())
+            .user_agent(concat!("quench/", env!("CARGO_PKG_VERSION")))
+            .build()?;
+        Ok(HttpIssuers {
+            client,
+            verify,
+            registry,
+            batcher: super::batch::Batcher::new(Duration::from_millis(100)),
+        })
+    }
+
+    fn vars(&self, t: &Target) -> Vars {
+        let mut v = Vars::default();
+        v.set("secret", String::from_utf8_lossy(t.secret));
+        v.set("redacted", crate::finding::redact(t.secret));
+        for (n, p) in t.parts {
+            v.set(format!("part.{n}"), String::from_utf8_lossy(p));
+        }
+        if let Some(e) = self.registry.get(&t.rule.spec.issuer) {
+            for (k, b) in &e.bases {
+                if !b.url.is_empty() {
+                    v.set(k.clone(), b.url.trim_end_matches('/'));
+                }
+            }
+        }
+        if let Some(k) = t.known {
+            for (name, val) in [
+                ("principal", &k.principal),
+                ("org", &k.org),
+                ("project", &k.project),
+                ("key_id", &k.key_id),
+            ] {
+                if let Some(val) = val {
+                    v.set(name, val.clone());
+                }
+            }
+        }
+        if let Some(a) = t.admin {
+            v.set("admin", a.secret.clone());
+            for (k, p) in &a.params {
+                v.set(format!("param.{k}"), p.clone());
+                // The policy may name what verification did not reveal (an OpenAI project).
+                v.0.entry(k.clone()).or_insert_with(|| p.clone());
+            }
+        }
+        v
+    }
+
+    async fn do_verify(&self, t: &Target<'_>) -> Option<Verdict> {
+        t.rule.spec.verify.as_ref()?;
+        let job = verify::Job {
+            fingerprint: t.fingerprint.to_string(),
+            rule: Arc::new(t.rule.clone()),
+            secret: t.secret.to_vec(),
+            parts: t.parts.to_vec(),
+        };
+        let v = self.verify.verify(job).await;
+        let mut out = Verdict::from_json(&serde_json::to_value(&v).ok()?)?;
+        out.reason = out.reason.map(|r| scrub(&r, t));
+        Some(out)
+    }
+
+    async fn do_revoke(&self, t: &Target<'_>, r: &RevokeRecipe) -> CallResult {
+        let mut vars = self.vars(t);
+        if r.authority == Authority::Admin && t.admin.is_none() {
+            return CallResult::Failed {
+                status: None,
+                reason: "admin revocation without an admin credential".into(),
+            };
+        }
+        if let Some(find) = &r.find {
+            match self
+                .find(find, &vars, self.registry.get(&t.rule.spec.issuer))
+                .await
+            {
+                Ok(Some(id)) => vars.set("found", id),
+                Ok(None) => {
+                    return CallResult::Gone { status: 404 };
+                }
+                Err(res) => return res,
+            }
+        }
+        if let (Some(max), Some(json)) = (r.batch.filter(|n| *n > 1), &r.call.json) {
+            let issuer = self.registry.get(&t.rule.spec.issuer);
+            let key = format!("{}\u{0}{}", t.rule.spec.id, r.call.url.as_deref().unwrap_or(""));
+            let secret = String::from_utf8_lossy(t.secret).into_owned();
+            return self
+                .batcher
+                .submit(&key, secret, max, |items| async move {
+                    let call = Call {
+                        json: Some(super::batch::expand(json, &items)),
+                        ..r.call.clone()
+                    };
+                    match recipe::send(&self.client, &call, &vars, issuer, None).await {
+                        Err(e) => CallResult::Retry {
+                            status: None,
+                            reason: scrub(&e.to_string(), t),
+                            after: None,
+                        },
+                        Ok(a) if r.ok_status().contains(&a.status) => {
+                            CallResult::Accepted { status: a.status }
+                        }
+                        Ok(a) if r.gone_status().contains(&a.status) => CallResult::Gone { status: a.status },
+                        Ok(a) => classify(a),
+                    }
+                })
+                .await;
+        }
+        let signer = match r.kind.as_deref() {
+            Some("aws-sigv4") => match aws_credentials(t, r) {
+                Ok(c) => Some(c),
+                Err(reason) => return CallResult::Failed { status: None, reason },
+            },
+            _ => None,
+        };
+        let sign = signer.map(|(id, secret)| {
+            let service = r.service.clone().unwrap_or_else(|| "iam".into());
+            let region = r.region.clone().unwrap_or_else(|| "us-east-1".into());
+            move |method: &str, url: &url::Url| {
+                let creds = verify::aws::Credentials {
+                    key_id: &id,
+                    secret: &secret,
+                    session_token: None,
+                };
+                verify::aws::sign(method, url, b"", &creds, &region, &service, chrono::Utc::now())
+            }
+        });
+        let sign_ref = sign.as_ref().map(|f| f as recipe::Signer<'_>);
+        let issuer = self.registry.get(&t.rule.spec.issuer);
+        match recipe::send(&self.client, &r.call, &vars, issuer, sign_ref).await {
+            Err(e) => CallResult::Retry {
+                status: None,
+                reason: scrub(&e.to_string(), t),
+                after: None,
+            },
+            Ok(a) if r.ok_status().contains(&a.status) => CallResult::Accepted { status: a.status },
+            Ok(a) if r.gone_status().contains(&a.status) => CallResult::Gone { status: a.status },
+            Ok(a) => classify(a),
+        }
+    }
+
+    /// Lists the keys an admin can see and takes the id of the one matching the leaked value;
+    /// `Ok(None)` when no listed key matches (it is gone, or was never this org's).
+    async fn find(
+        &self,
+        f: &recipe::Find,
+        vars: &Vars,
+        issuer: Option<&IssuerEntry>,
+    ) -> Result<Option<String>, CallResult> {
+        let call = Call {
+            method: f.call.method.clone().or(Some("GET".into())),
+            ..f.call.clone()
+        };
+        let a = match recipe::send(&self.client, &call, vars, issuer, None).await {
+            Ok(a) if a.status == 200 => a,
+            Ok(a) => return Err(classify(a)),
+            Err(e) => {
+                return Err(CallResult::Retry {
+                    status: None,
+                    reason: format!("listing keys: {e}"),
+                    after: None,
+                })
+            }
+        };
+        let value = vars.render(&f.value).map_err(|e| CallResult::Failed {
+            status: None,
+            reason: e.to_string(),
+        })?;
+        let items = a
+            .json
+            .as_ref()
+            .and_then(|j| recipe::json_path(j, &f.items))
+            .and_then(|i| i.as_array())
+            .cloned()
+            .unwrap_or_default();
+        Ok(items.iter().find_map(|item| {
+            let listed = recipe::json_path(item, &f.field)?.as_str()?;
+            if !recipe::key_matches(&f.mode, listed, &value) {
+                return None;
+            }
+            let id = recipe::json_path(item, &f.take)?;
+            Some(id.as_str().map(String::from).unwrap_or_else(|| id.to_string()))
+        }))
+    }
+}
+
+/// The key pair a SigV4 revoke call is signed with: the leaked key itself (its id among the
+/// secret and parts, its 40-character secret beside it), or the policy's admin key given as
+/// `KEYID:SECRET`.
+fn aws_credentials(t: &Target, r: &RevokeRecipe) -> Result<(String, String), String> {
+    if r.authority == Authority::Admin {
+        let a = t.admin.ok_or("admin revocation without an admin credential")?;
+        return a
+            .secret
+            .split_once(':')
+            .map(|(i, s)| (i.to_string(), s.to_string()))
+            .ok_or_else(|| "the AWS admin credential must be KEYID:SECRET".to_string());
+    }
+    let mut values = vec![String::from_utf8_lossy(t.secret).into_owned()];
+    values.extend(
+        t.parts
+            .iter()
+            .map(|(_, v)| String::from_utf8_lossy(v).into_owned()),
+    );
+    let id = values.iter().find(|v| verify::aws::is_key_id(v));
+    let secret = values.iter().find(|v| {
+        v.len() == 40
+            && v.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"/+=".contains(&b))
+    });
+    match (id, secret) {
+        (Some(i), Some(s)) => Ok((i.clone(), s.clone())),
+        _ => Err("an AWS key is revoked with its secret access key, which was not found beside it".into()),
+    }
+}
+
+/// 429 and 5xx are worth retrying; anything else unexpected is not.
+fn classify(a: recipe::Answer) -> CallResult {
+    if a.status == 429 || a.status >= 500 {
+        CallResult::Retry {
+            status: Some(a.status),
+            reason: format!("issuer answered {}", a.status),
+            after: a.retry_after,
+        }
+    } else {
+        CallResult::Failed {
+            status: Some(a.status),
+            reason: format!("issuer refused with status {}", a.status),
+        }
+    }
+}
+
+/// Removes the secret and its parts from a message, whatever produced it.
+fn scrub(msg: &str, t: &Target) -> String {
+    let mut out = msg.to_string();
+    let mut values = vec![t.secret.to_vec()];
+    values.extend(t.parts.iter().map(|(_, v)| v.clone()));
+    for v in values.iter().filter(|v| v.len() >= 4) {
+        let s = String::from_utf8_lossy(v);
+        out = out.replace(s.as_ref(), &crate::finding::redact(v));
+    }
+    out
+}
+
+impl Issuers for HttpIssuers {
+    fn verify<'a>(&'a self, t: &'a Target<'a>) -> BoxFuture<'a, Option<Verdict>> {
+        Box::pin(self.do_verify(t))
+    }
+    fn revoke<'a>(&'a self, t: &'a Target<'a>, recipe: &'a RevokeRecipe) -> BoxFuture<'a, CallResult> {
+        Box::pin(self.do_revoke(t, recipe))
+    }
+}

@@ -1,0 +1,149 @@
+//! Revocation: the policy that decides, the recipes and special revokers that act, and the
+//! durable job runner that makes each revocation happen exactly once in effect, re-verifies
+//! it, and retries or escalates.
+//!
+//! [`after_scan`] is the hook scanning commands call once their findings (and verdicts) are
+//! known: it records them in the store and, under the policy, queues and runs revocations.
+
+pub mod batch;
+pub mod issuer;
+pub mod policy;
+pub mod recipe;
+pub mod recover;
+pub mod runner;
+
+use std::sync::Arc;
+
+use anyhow::Result;
+
+use crate::config::Config;
+use crate::finding::Finding;
+use crate::notify::Notifier;
+use crate::rules::Rule;
+use crate::store::{self, DataDir, StoreArgs, VerdictKind};
+
+pub use policy::{Decision, Mode, Policy};
+pub use runner::{RunStats, Runner};
+
+/// Builds a runner over the store in `dir` with the config's policy, issuers and webhooks.
+pub fn runner(
+    config: &Config,
+    dir: &DataDir,
+    policy: Policy,
+    rules: impl IntoIterator<Item = Arc<Rule>>,
+    actor: &str,
+) -> Result<Arc<Runner>> {
+    let st = store::open(dir)?;
+    let issuers = Arc::new(issuer::HttpIssuers::new(config, policy.timeout)?);
+    let notifier = Notifier::from_config(config)?;
+    Ok(Arc::new(Runner::new(
+        st,
+        policy,
+        rules,
+        issuers,
+        notifier,
+        dir.key_file.clone(),
+        actor,
+    )))
+}
+
+/// A current-thread runtime for the async revocation path; scanning stays on its own threads.
+pub fn block_on<F: std::future::Future>(f: F) -> Result<F::Output> {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    Ok(rt.block_on(f))
+}
+
+/// Sends a `detected` notification for each finding first recorded at `at`.
+fn notify_detected(config: &Config, st: &mut dyn store::Store, at: store::Time) -> Result<()> {
+    let notifier = Notifier::from_config(config)?;
+    if notifier.is_empty() {
+        return Ok(());
+    }
+    let new = st.findings(&store::FindingFilter {
+        since: Some(at),
+        ..Default::default()
+    })?;
+    let failures = block_on(async {
+        let mut failures = Vec::new();
+        for f in &new {
+            for e in notifier
+                .send(crate::notify::Event::Detected, f, "new finding")
+                .await
+            {
+                failures.push((f.fingerprint.clone(), f.rule_id.clone(), e));
+            }
+        }
+        failures
+    })?;
+    for (fp, rule, e) in failures {
+        st.audit(
+            store::AuditEntry::new("quench", "notify-failed")
+                .finding(&fp, &rule)
+                .detail(e),
+        )?;
+    }
+    Ok(())
+}
+
+/// Records a scan's findings in the store when the store is enabled (`--store`, `--revoke`,
+/// `[store] enabled`, or a policy that may revoke) and applies the revocation policy. Returns
+/// summary lines for stderr.
+pub fn after_scan(
+    args: &StoreArgs,
+    config: &Config,
+    roots: &[String],
+    findings: &[Finding],
+) -> Result<Vec<String>> {
+    let mut policy = Policy::from_config(config)?;
+    if args.revoke && policy.mode == Mode::Off {
+        policy.mode = Mode::Auto;
+    }
+    let revoking = policy.any_enabled();
+    if !DataDir::enabled(args, config)? && !revoking {
+        return Ok(vec![]);
+    }
+    let dir = DataDir::resolve(args, config, roots)?;
+    dir.create()?;
+    let mut notes = Vec::new();
+    let mut st = store::open(&dir)?;
+    let at = store::now();
+    let (rec, verdicts) = store::record::record_scan(st.as_mut(), findings, roots, at)?;
+    notify_detected(config, st.as_mut(), at)?;
+    notes.push(format!(
+        "store {}: {} new, {} seen again ({} already revoked), {} new locations",
+        st.describe(),
+        rec.new,
+        rec.seen_again,
+        rec.already_revoked,
+        rec.new_locations
+    ));
+    drop(st);
+    if !revoking {
+        return Ok(notes);
+    }
+    let rules: Vec<Arc<Rule>> = findings.iter().filter_map(|f| f.rule.clone()).collect();
+    let runner = runner(config, &dir, policy, rules, "policy")?;
+    let stats = block_on(async {
+        for (f, v) in findings.iter().zip(&verdicts) {
+            let decision = runner.policy.decide(&f.rule_id, &f.issuer, f.identity.as_str());
+            if decision.mode == Mode::Off {
+                continue;
+            }
+            // Verification fills the verdict when it ran during the scan; otherwise the policy
+            // needs one now, before it may act.
+            let mut verdict = v.clone();
+            if verdict.is_none() && decision.require_live && decision.mode != Mode::DryRun {
+                verdict = runner.verify_finding(f).await?;
+            }
+            if verdict.as_ref().is_some_and(|v| v.verdict == VerdictKind::Dead) {
+                continue;
+            }
+            runner.plan(f, verdict.as_ref(), false)?;
+        }
+        runner.run().await
+    })??;
+    notes.push(stats.to_string());
+    Ok(notes)
+}

@@ -1,0 +1,479 @@
+//! Revocation recipes: the `[rule.revoke]` table of a rule, read with the same request shape as
+//! verify recipes (method, url, headers, query, form, json, body, basic; `ok` matchers) plus what
+//! only revocation needs:
+//!
+//! ```toml
+//! [rule.revoke]
+//! authority = "public"        # public | self | admin | none: who may make the call
+//! method = "POST"
+//! url = "{api}/credentials/revoke"
+//! json = { credentials = ["{secret}"] }
+//! ok = { status = [202] }     # the issuer accepted the revocation
+//! gone = { status = [404] }   # the key was already dead: success, nothing to undo
+//!
+//! [rule.revoke.find]          # admin paths: find the key's id first (list, match, take)
+//! url = "{api}/v1/organization/projects/{project}/api_keys"
+//! headers = { Authorization = "Bearer {admin}" }
+//! items = "data"              # JSON path of the array
+//! field = "redacted_value"    # JSON path, in each item, of the value to match
+//! match = "redacted"          # equals | redacted (prefix…suffix hint) | suffix
+//! value = "{secret}"
+//! take = "id"                 # becomes {found} in the revoke call
+//! ```
+//!
+//! Placeholders: `{secret}`, `{part.NAME}`, the issuer's configured bases (`{api}`),
+//! `{admin}` (the admin credential the policy names), `{param.NAME}` (its non-secret
+//! parameters), `{key_id}`, `{project}`, `{org}`, `{principal}` (from the last live verdict)
+//! and `{found}`.
+
+use std::collections::BTreeMap;
+
+use anyhow::{anyhow, bail, Context as _, Result};
+use serde::Deserialize;
+
+/// Who may revoke a key, which decides what the call needs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum Authority {
+    /// Anyone holding the value (GitHub, Hugging Face, Google OAuth).
+    Public,
+    /// The key revokes itself.
+    #[default]
+    #[serde(rename = "self")]
+    SelfRevoke,
+    /// An org admin credential from the policy.
+    Admin,
+    /// No API: escalate with the manual steps.
+    None,
+}
+
+impl Authority {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Authority::Public => "public",
+            Authority::SelfRevoke => "self",
+            Authority::Admin => "admin",
+            Authority::None => "none",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StatusMatch {
+    #[serde(default)]
+    pub status: Vec<u16>,
+}
+
+/// One HTTP request as a template.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Call {
+    #[serde(default)]
+    pub method: Option<String>,
+    #[serde(default)]
+    pub url: Option<String>,
+    #[serde(default)]
+    pub headers: BTreeMap<String, String>,
+    #[serde(default)]
+    pub query: BTreeMap<String, String>,
+    #[serde(default)]
+    pub form: BTreeMap<String, String>,
+    #[serde(default)]
+    pub json: Option<toml::Value>,
+    #[serde(default)]
+    pub body: Option<String>,
+    #[serde(default)]
+    pub basic: Option<[String; 2]>,
+}
+
+/// How to find the issuer's id of a key before revoking it.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Find {
+    #[serde(flatten)]
+    pub call: Call,
+    pub items: String,
+    pub field: String,
+    #[serde(default = "default_match", rename = "match")]
+    pub mode: String,
+    #[serde(default = "default_value")]
+    pub value: String,
+    pub take: String,
+}
+
+fn default_match() -> String {
+    "equals".into()
+}
+fn default_value() -> String {
+    "{secret}".into()
+}
+
+/// A parsed `[rule.revoke]` table.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RevokeRecipe {
+    #[serde(default)]
+    pub authority: Authority,
+    /// `aws-sigv4`: sign the call (a query-string API call, no body) with AWS Signature V4,
+    /// using the leaked key itself (`self`) or the policy's admin key (`KEYID:SECRET`).
+    #[serde(default)]
+    pub kind: Option<String>,
+    /// Credentials per request when the endpoint takes many (`json` holds `["{secret}"]`):
+    /// concurrent jobs share one call (GitHub: 1000).
+    #[serde(default)]
+    pub batch: Option<usize>,
+    /// aws-sigv4: the service to sign for (default `iam`) and the region (default us-east-1).
+    #[serde(default)]
+    pub service: Option<String>,
+    #[serde(default)]
+    pub region: Option<String>,
+    /// The issuer whose admin credential an admin recipe needs (default: the rule's issuer).
+    #[serde(default)]
+    pub admin_issuer: Option<String>,
+    #[serde(flatten)]
+    pub call: Call,
+    #[serde(default)]
+    pub ok: Option<StatusMatch>,
+    #[serde(default)]
+    pub gone: Option<StatusMatch>,
+    #[serde(default)]
+    pub find: Option<Find>,
+    /// Manual steps for `authority = "none"` (or the rule's `manual_revoke`).
+    #[serde(default)]
+    pub manual: Option<String>,
+}
+
+impl RevokeRecipe {
+    pub fn parse(t: &toml::Table) -> Result<RevokeRecipe> {
+        let r: RevokeRecipe = toml::Value::Table(t.clone())
+            .try_into()
+            .context("[rule.revoke]")?;
+        if r.authority != Authority::None && r.call.url.is_none() {
+            bail!("[rule.revoke] needs a `url` (or authority = \"none\")");
+        }
+        if let Some(k) = &r.kind {
+            if k != "aws-sigv4" {
+                bail!("[rule.revoke] kind {k:?} is unknown (expected aws-sigv4)");
+            }
+        }
+        Ok(r)
+    }
+
+    pub fn ok_status(&self) -> Vec<u16> {
+        self.ok
+            .as_ref()
+            .map(|m| m.status.clone())
+            .filter(|s| !s.is_empty())
+            .unwrap_or_else(|| vec![200, 202, 204])
+    }
+
+    pub fn gone_status(&self) -> Vec<u16> {
+        self.gone.as_ref().map(|m| m.status.clone()).unwrap_or_default()
+    }
+
+    /// A one-line description for dry-run records: method and URL template, no values.
+    pub fn describe(&self) -> String {
+        match self.authority {
+            Authority::None => "no revocation API: manual steps".into(),
+            a => format!(
+                "{} {} ({a} revocation{})",
+                self.call.method.as_deref().unwrap_or("POST"),
+                self.call.url.as_deref().unwrap_or(""),
+                if self.find.is_some() {
+                    ", after finding the key's id"
+                } else {
+                    ""
+                },
+                a = a.as_str()
+            ),
+        }
+    }
+}
+
+/// Template variables. Values are secrets or derived from them; never logged.
+#[derive(Default, Clone)]
+pub struct Vars(pub BTreeMap<String, String>);
+
+impl Vars {
+    pub fn set(&mut self, k: impl Into<String>, v: impl Into<String>) {
+        self.0.insert(k.into(), v.into());
+    }
+
+    /// Replaces `{name}` for every known name; an unknown bare name is an error naming it.
+    pub fn render(&self, template: &str) -> Result<String> {
+        let mut out = String::with_capacity(template.len());
+        let mut rest = template;
+        while let Some(open) = rest.find('{') {
+            out.push_str(&rest[..open]);
+            let after = &rest[open + 1..];
+            match after.find('}') {
+                Some(close)
+                    if after[..close]
+                        .chars()
+                        .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '.' || c == '-')
+                        && close > 0 =>
+                {
+                    let name = &after[..close];
+                    let v = self
+                        .0
+                        .get(name)
+                        .ok_or_else(|| anyhow!("the recipe needs `{{{name}}}`, which is not available"))?;
+                    out.push_str(v);
+                    rest = &after[close + 1..];
+                }
+                _ => {
+                    out.push('{');
+                    rest = after;
+                }
+            }
+        }
+        out.push_str(rest);
+        Ok(out)
+    }
+
+    fn render_json(&self, v: &toml::Value) -> Result<serde_json::Value> {
+        Ok(match v {
+            toml::Value::String(s) => serde_json::Value::String(self.render(s)?),
+            toml::Value::Array(a) => {
+                serde_json::Value::Array(a.iter().map(|x| self.render_json(x)).collect::<Result<_>>()?)
+            }
+            toml::Value::Table(t) => serde_json::Value::Object(
+                t.iter()
+                    .map(|(k, x)| Ok((k.clone(), self.render_json(x)?)))
+                    .collect::<Result<_>>()?,
+            ),
+            other => serde_json::to_value(other)?,
+        })
+    }
+}
+
+/// An issuer's answer.
+#[derive(Debug, Clone)]
+pub struct Answer {
+    pub status: u16,
+    pub retry_after: Option<std::time::Duration>,
+    pub json: Option<serde_json::Value>,
+}
+
+/// Sends a templated call. The URL must pass the issuer's egress guard (under one of its
+/// configured bases); plain HTTP is allowed only to loopback (the simulator, tests); redirects
+/// are never followed, so the secret cannot be bounced to another host.
+/// Computes headers to add from the final method and URL (a request signature).
+pub type Signer<'a> = &'a (dyn Fn(&str, &url::Url) -> Vec<(String, String)> + Sync);
+
+pub async fn send(
+    client: &reqwest::Client,
+    call: &Call,
+    vars: &Vars,
+    issuer: Option<&crate::verify::registry::IssuerEntry>,
+    signer: Option<Signer<'_>>,
+) -> Result<Answer> {
+    let url = vars.render(call.url.as_deref().unwrap_or(""))?;
+    let mut url = url::Url::parse(&url).map_err(|e| anyhow!("the recipe's URL is not valid: {e}"))?;
+    check_egress(&url)?;
+    match issuer {
+        Some(e) => match crate::verify::guard::check(&url, e).await {
+            Ok(crate::verify::guard::Target::Configured) => {}
+            Ok(_) => bail!("revocation is only sent to the issuer's configured hosts"),
+            Err(e) => bail!("{e}"),
+        },
+        None => bail!("the issuer is not in the registry (add [issuers.NAME] to the config)"),
+    }
+    for (k, v) in &call.query {
+        let v = vars.render(v)?;
+        url.query_pairs_mut().append_pair(k, &v);
+    }
+    let method = reqwest::Method::from_bytes(call.method.as_deref().unwrap_or("POST").as_bytes())
+        .map_err(|_| anyhow!("bad HTTP method in recipe"))?;
+    let mut req = client.request(method.clone(), url.clone());
+    for (k, v) in &call.headers {
+        req = req.header(k, vars.render(v)?);
+    }
+    if let Some(sign) = signer {
+        if call.json.is_some() || !call.form.is_empty() || call.body.is_some() {
+            bail!("a signed revoke call carries its parameters in the query, not a body");
+        }
+        for (k, v) in sign(method.as_str(), &url) {
+            req = req.header(k, v);
+        }
+    }
+    if let Some([u, p]) = &call.basic {
+        req = req.basic_auth(vars.render(u)?, Some(vars.render(p)?));
+    }
+    if let Some(j) = &call.json {
+        req = req.json(&vars.render_json(j)?);
+    } else if !call.form.is_empty() {
+        let form: Vec<(String, String)> = call
+            .form
+            .iter()
+            .map(|(k, v)| Ok((k.clone(), vars.render(v)?)))
+            .collect::<Result<_>>()?;
+        req = req.form(&form);
+    } else if let Some(b) = &call.body {
+        req = req.body(vars.render(b)?);
+    }
+    // The error text of reqwest names the URL, which may hold a secret in its path or query:
+    // describe the failure by kind only.
+    let resp = req.send().await.map_err(|e| {
+        let kind = if e.is_timeout() {
+            "timed out"
+        } else if e.is_connect() {
+            "could not connect"
+        } else {
+            "request failed"
+        };
+        anyhow!("{kind} ({})", url.host_str().unwrap_or("?"))
+    })?;
+    let status = resp.status().as_u16();
+    let retry_after = resp
+        .headers()
+        .get("retry-after")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse::<f64>().ok())
+        .filter(|v| v.is_finite() && *v >= 0.0)
+        .map(std::time::Duration::from_secs_f64);
+    let bytes = resp.bytes().await.unwrap_or_default();
+    let json = serde_json::from_slice(&bytes[..bytes.len().min(1 << 20)]).ok();
+    Ok(Answer {
+        status,
+        retry_after,
+        json,
+    })
+}
+
+/// https anywhere; http only to a loopback address.
+pub fn check_egress(url: &url::Url) -> Result<()> {
+    match url.scheme() {
+        "https" => Ok(()),
+        "http" => {
+            let loopback = match url.host() {
+                Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+                Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+                Some(url::Host::Domain(d)) => d == "localhost",
+                None => false,
+            };
+            if loopback {
+                Ok(())
+            } else {
+                bail!(
+                    "refusing to send a secret over plain HTTP to {}",
+                    url.host_str().unwrap_or("?")
+                )
+            }
+        }
+        s => bail!("refusing URL scheme {s:?}"),
+    }
+}
+
+/// Dot-separated JSON path (`data`, `key.id`, `items.0.id`).
+pub fn json_path<'a>(v: &'a serde_json::Value, path: &str) -> Option<&'a serde_json::Value> {
+    path.split('.')
+        .filter(|s| !s.is_empty())
+        .try_fold(v, |v, seg| match seg.parse::<usize>() {
+            Ok(i) => v.get(i),
+            Err(_) => v.get(seg),
+        })
+}
+
+/// Whether an issuer's listing of a key matches the leaked value. `redacted` compares the
+/// issuer's hint (`sk-proj-abc…wxyz`, `sk-ant-api03-R2D…igAA`) by its visible head and tail.
+pub fn key_matches(mode: &str, listed: &str, value: &str) -> bool {
+    match mode {
+        "suffix" => !listed.is_empty() && value.ends_with(listed),
+        "redacted" => {
+            // `head…tail`, `head...tail`, `head****tail`, or `head…` (no tail shown).
+            let norm = listed.replace("...", "…");
+            let segs: Vec<&str> = norm.split(['…', '*']).filter(|s| !s.is_empty()).collect();
+            let hidden = norm.contains('…') || norm.contains('*');
+            let (head, tail) = match segs.as_slice() {
+                [h] if hidden && norm.starts_with(h) => (*h, ""),
+                [h, .., t] => (*h, *t),
+                _ => return listed == value,
+            };
+            value.len() >= head.len() + tail.len() && value.starts_with(head) && value.ends_with(tail)
+        }
+        _ => listed == value,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn templates_render_and_name_missing_values() {
+        let mut v = Vars::default();
+        v.set("api", "http://127.0.0.1:9");
+        v.set("secret", "s3");
+        assert_eq!(
+            v.render("{api}/x?t={secret}").unwrap(),
+            "http://127.0.0.1:9/x?t=s3"
+        );
+        assert_eq!(v.render("{ viewer { id } }").unwrap(), "{ viewer { id } }");
+        let e = v.render("{admin}/x").unwrap_err().to_string();
+        assert!(e.contains("{admin}"), "{e}");
+    }
+
+    #[test]
+    fn plain_http_only_to_loopback() {
+        assert!(check_egress(&"http://127.0.0.1:80/x".parse().unwrap()).is_ok());
+        assert!(check_egress(&"https://api.github.com/x".parse().unwrap()).is_ok());
+        assert!(check_egress(&"http://api.github.com/x".parse().unwrap()).is_err());
+        assert!(check_egress(&"file:///etc/passwd".parse().unwrap()).is_err());
+    }
+
+    #[test]
+    fn redacted_hints_match_head_and_tail() {
+        assert!(key_matches(
+            "redacted",
+            "sk-proj-abc...wxyz",
+            "sk-proj-abcdefwxyz"
+        ));
+        assert!(key_matches(
+            "redacted",
+            "sk-ant-api03-R2D…igAA",
+            "sk-ant-api03-R2Dxxxxx-igAA"
+        ));
+        assert!(!key_matches(
+            "redacted",
+            "sk-proj-abc...wxyz",
+            "sk-proj-abcdefwxy0"
+        ));
+        assert!(key_matches("redacted", "npm_abcdef…", "npm_abcdefghij"));
+        assert!(!key_matches("redacted", "…", "anything"));
+        assert!(key_matches("suffix", "wxyz", "sk-abcwxyz"));
+        assert!(!key_matches("equals", "a", "b"));
+    }
+
+    /// Every `[rule.revoke]` in the built-in catalogue parses, so a typo fails here rather than
+    /// as an escalation at the moment a key needs killing.
+    #[test]
+    fn builtin_revoke_recipes_parse() {
+        let set = crate::rules::RuleSet::builtin().unwrap();
+        let mut n = 0;
+        for r in &set.rules {
+            if let Some(t) = &r.spec.revoke {
+                let recipe = RevokeRecipe::parse(t).unwrap_or_else(|e| panic!("{}: {e:#}", r.spec.id));
+                if recipe.authority != Authority::None {
+                    n += 1;
+                }
+            }
+        }
+        assert!(n >= 30, "only {n} rules have a revocation API recipe");
+    }
+
+    #[test]
+    fn recipes_parse_with_defaults() {
+        let t: toml::Table = toml::from_str(
+            "method = \"POST\"\nurl = \"{api}/credentials/revoke\"\nauthority = \"public\"\n\
+             json = { credentials = [\"{secret}\"] }\nok = { status = [202] }\n",
+        )
+        .unwrap();
+        let r = RevokeRecipe::parse(&t).unwrap();
+        assert_eq!(r.authority, Authority::Public);
+        assert_eq!(r.ok_status(), vec![202]);
+        let bad: toml::Table = toml::from_str("authority = \"self\"\n").unwrap();
+        assert!(RevokeRecipe::parse(&bad).is_err());
+    }
+}

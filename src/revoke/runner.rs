@@ -1,0 +1,774 @@
+//! The revocation job runner.
+//!
+//! Jobs live in the store, so nothing accepted is lost: a job is durable before anything is sent,
+//! each revoke call is written as an attempt before it leaves and completed after, and a runner
+//! that dies mid-call leaves a leased job that the next runner takes over (at once when the
+//! dead runner's process is gone). Every run of a job starts by asking the issuer again whether
+//! the key still works, so a retried or resumed job never acts twice: a key that died (by our
+//! earlier call, or anyone's) is recorded dead, not revoked again.
+//!
+//! After a revoke call the key is verified again: dead is confirmed death; still live or
+//! unclear is retried with exponential backoff; too many tries, a refusal, or missing admin
+//! credentials escalate to a human with the reason.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+use anyhow::{Context as _, Result};
+use serde::{Deserialize, Serialize};
+
+use super::issuer::{CallResult, Issuers, Target};
+use super::policy::{Mode, Policy};
+use super::recipe::{Authority, RevokeRecipe};
+use crate::finding::Finding;
+use crate::notify::{self, Notifier};
+use crate::rules::Rule;
+use crate::store::seal::Sealer;
+use crate::store::{
+    self, AuditEntry, Event, Job, JobState, NewJob, Status, Store, StoredFinding, Verdict, VerdictKind,
+};
+
+/// How long a claimed job is reserved for its runner.
+const LEASE: Duration = Duration::from_secs(120);
+/// How recent a live verdict must be for a first run to act on it without asking again.
+const FRESH_SECS: i64 = 60;
+/// How many jobs run at once.
+const CONCURRENCY: usize = 16;
+/// How long a job blocked on the operator (missing admin credential) waits before a scheduled
+/// run tries it again; `quench revoke` tries it at once.
+const BLOCKED_RETRY: Duration = Duration::from_secs(3600);
+
+/// The secret and its parts as sealed into a job.
+#[derive(Serialize, Deserialize)]
+struct Sealed {
+    secret: Vec<u8>,
+    parts: Vec<(String, Vec<u8>)>,
+}
+
+/// What a run did, for the command's summary line.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct RunStats {
+    pub queued: usize,
+    pub dry_run: usize,
+    pub awaiting_approval: usize,
+    pub revoked: usize,
+    pub already_dead: usize,
+    pub retrying: usize,
+    pub escalated: usize,
+    pub skipped: usize,
+}
+
+impl std::fmt::Display for RunStats {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "revocation: {} revoked and confirmed dead, {} already dead, {} retrying, {} escalated, \
+             {} dry-run, {} awaiting approval",
+            self.revoked,
+            self.already_dead,
+            self.retrying,
+            self.escalated,
+            self.dry_run,
+            self.awaiting_approval
+        )
+    }
+}
+
+pub struct Runner {
+    store: Mutex<Box<dyn Store>>,
+    pub policy: Policy,
+    rules: HashMap<String, Arc<Rule>>,
+    issuers: Arc<dyn Issuers>,
+    notifier: Notifier,
+    key_file: std::path::PathBuf,
+    sealer: Mutex<Option<Arc<Sealer>>>,
+    /// `pid:<n>`: lets a later runner see that this one died.
+    owner: String,
+    /// Who acts, for the audit log (`policy`, or the operator's login for approvals).
+    pub actor: String,
+    stats: Mutex<RunStats>,
+}
+
+/// Which of the runner's outcomes a job ended in.
+enum Outcome {
+    Revoked,
+    AlreadyDead,
+    Retrying,
+    Escalated,
+}
+
+impl Runner {
+    pub fn new(
+        store: Box<dyn Store>,
+        policy: Policy,
+        rules: impl IntoIterator<Item = Arc<Rule>>,
+        issuers: Arc<dyn Issuers>,
+        notifier: Notifier,
+        key_file: std::path::PathBuf,
+        actor: &str,
+    ) -> Runner {
+        Runner {
+            store: Mutex::new(store),
+            policy,
+            rules: rules.into_iter().map(|r| (r.spec.id.clone(), r)).collect(),
+            issuers,
+            notifier,
+            key_file,
+            sealer: Mutex::new(None),
+            owner: format!("pid:{}", std::process::id()),
+            actor: actor.into(),
+            stats: Mutex::new(RunStats::default()),
+        }
+    }
+
+    fn st(&self) -> MutexGuard<'_, Box<dyn Store>> {
+        self.store.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    pub fn stats(&self) -> RunStats {
+        self.stats.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    fn count(&self, f: impl FnOnce(&mut RunStats)) {
+        f(&mut self.stats.lock().unwrap_or_else(|e| e.into_inner()));
+    }
+
+    /// The sealer, loaded (and the key file created) only when a secret must be sealed or opened.
+    fn sealer(&self) -> Result<Arc<Sealer>> {
+        let mut g = self.sealer.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(s) = &*g {
+            return Ok(s.clone());
+        }
+        let s = Arc::new(Sealer::load(&self.key_file)?);
+        *g = Some(s.clone());
+        Ok(s)
+    }
+
+    fn recipe(&self, rule: &Rule) -> Option<Result<RevokeRecipe>> {
+        rule.spec.revoke.as_ref().map(|t| {
+            RevokeRecipe::parse(t).with_context(|| format!("rule {} ({})", rule.spec.id, rule.origin))
+        })
+    }
+
+    /// Applies the policy to one scanned finding: queues, records a dry run, waits for
+    /// approval, escalates a key no API can revoke, or does nothing. `verdict` is what
+    /// verification said during this scan, if it ran.
+    ///
+    /// `operator` is set when a person asked for this key by name (`quench revoke
+    /// --fingerprint/--principal`): that request is the approval, so `ask` and `off` become
+    /// `auto`, but a policy's dry-run still holds.
+    pub fn plan(&self, f: &Finding, verdict: Option<&Verdict>, operator: bool) -> Result<()> {
+        let mut decision = self.policy.decide(&f.rule_id, &f.issuer, f.identity.as_str());
+        if operator && decision.mode != Mode::DryRun {
+            decision.mode = Mode::Auto;
+            decision.source = format!("operator request ({})", self.actor);
+        }
+        if decision.mode == Mode::Off {
+            return Ok(());
+        }
+        let Some(stored) = self.st().finding(&f.fingerprint)? else {
+            return Ok(());
+        };
+        let audit = |action: &str, detail: String| {
+            AuditEntry::new(&self.actor, action)
+                .finding(&f.fingerprint, &f.rule_id)
+                .policy(&decision.source)
+                .detail(detail)
+        };
+        // A key already revoked (or dead) found again is recorded, never revoked twice; one
+        // whose revocation a human has (an escalated job) is left to them unless a person asks
+        // by name. A key escalated only for staying live (recheck) may still be revoked.
+        let with_human = stored.status == Status::Escalated
+            && !operator
+            && self
+                .st()
+                .jobs(Some(&f.fingerprint))?
+                .iter()
+                .any(|j| j.state == JobState::Escalated);
+        if stored.status.is_dead() || with_human {
+            if stored.status == Status::Revoked {
+                self.st()
+                    .audit(audit("seen-again", "already revoked; not revoked again".into()))?;
+            }
+            self.count(|s| s.skipped += 1);
+            return Ok(());
+        }
+        let known = verdict.map(|v| v.verdict).or(match stored.status {
+            Status::Live => Some(VerdictKind::Live),
+            _ => None,
+        });
+        if decision.require_live && known != Some(VerdictKind::Live) && decision.mode != Mode::DryRun {
+            // The runner verifies again before acting anyway; without any live verdict there is
+            // nothing the policy allows.
+            self.count(|s| s.skipped += 1);
+            return Ok(());
+        }
+        let Some(rule) = f.rule.clone().or_else(|| self.rules.get(&f.rule_id).cloned()) else {
+            return Ok(());
+        };
+        let recipe = match self.recipe(&rule) {
+            Some(r) => r?,
+            None => {
+                let manual = rule.spec.manual_revoke.clone().unwrap_or_else(|| {
+                    "no revocation API is known: revoke it in the issuer's console".into()
+                });
+                let job = self.new_job(
+                    f,
+                    &decision.source,
+                    decision.mode,
+                    JobState::Escalated,
+                    None,
+                    Some(&manual),
+                );
+                let (_, new) = self.st().enqueue(job, store::now())?;
+                if new {
+                    self.st().set_status(&f.fingerprint, Status::Escalated)?;
+                    self.st().audit(audit(
+                        "escalated",
+                        format!("no revocation recipe; manual steps: {manual}"),
+                    ))?;
+                    self.count(|s| s.escalated += 1);
+                }
+                return Ok(());
+            }
+        };
+        let existing = self.st().jobs(Some(&f.fingerprint))?;
+        match decision.mode {
+            Mode::Off => {}
+            Mode::DryRun => {
+                if existing.iter().any(|j| j.state == JobState::DryRun) {
+                    return Ok(());
+                }
+                let what = format!(
+                    "dry-run: would revoke via {}{}",
+                    recipe.describe(),
+                    if known == Some(VerdictKind::Live) {
+                        ""
+                    } else {
+                        " once verified live"
+                    }
+                );
+                let job = self.new_job(
+                    f,
+                    &decision.source,
+                    decision.mode,
+                    JobState::DryRun,
+                    None,
+                    Some(&what),
+                );
+                self.st().enqueue(job, store::now())?;
+                self.st().audit(audit("dry-run", what))?;
+                self.count(|s| s.dry_run += 1);
+            }
+            Mode::Ask | Mode::Auto => {
+                let state = if decision.mode == Mode::Ask {
+                    JobState::AwaitingApproval
+                } else {
+                    JobState::Queued
+                };
+                let sealed = self.seal(f)?;
+                let job = self.new_job(f, &decision.source, decision.mode, state, Some(sealed), None);
+                let (_, new) = self.st().enqueue(job, store::now())?;
+                if new {
+                    let action = if state == JobState::Queued {
+                        "revoke-queued"
+                    } else {
+                        "awaiting-approval"
+                    };
+                    self.st().audit(audit(action, recipe.describe()))?;
+                    if state == JobState::Queued {
+                        self.count(|s| s.queued += 1);
+                    } else {
+                        self.count(|s| s.awaiting_approval += 1);
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn seal(&self, f: &Finding) -> Result<Vec<u8>> {
+        let payload = serde_json::to_vec(&Sealed {
+            secret: f.raw_secret.clone(),
+            parts: f
+                .parts
+                .iter()
+                .map(|p| (p.name.clone(), p.value.clone()))
+                .collect(),
+        })?;
+        self.sealer()?.seal(f.fingerprint.as_bytes(), &payload)
+    }
+
+    fn new_job(
+        &self,
+        f: &Finding,
+        source: &str,
+        mode: Mode,
+        state: JobState,
+        sealed: Option<Vec<u8>>,
+        reason: Option<&str>,
+    ) -> NewJob {
+        NewJob {
+            fingerprint: f.fingerprint.clone(),
+            rule_id: f.rule_id.clone(),
+            issuer: f.issuer.clone(),
+            mode: mode.as_str().into(),
+            policy_rule: source.into(),
+            state,
+            reason: reason.map(String::from),
+            sealed,
+        }
+    }
+
+    /// Runs due jobs until none is left, waiting up to the policy's `wait_secs` for retries
+    /// that fall due; later ones stay queued for the next run.
+    pub async fn run(self: &Arc<Self>) -> Result<RunStats> {
+        let deadline = store::now() + chrono::Duration::from_std(self.policy.wait).unwrap_or_default();
+        let mut tasks = tokio::task::JoinSet::new();
+        loop {
+            while tasks.len() < CONCURRENCY {
+                let lease = chrono::Duration::from_std(LEASE).unwrap_or_default();
+                let claimed = self.st().claim_job(&self.owner, store::now(), lease)?;
+                let Some(job) = claimed else { break };
+                let me = self.clone();
+                tasks.spawn(async move {
+                    let id = job.id;
+                    if let Err(e) = me.process(job).await {
+                        // A store error mid-job: leave the job leased; the next run resumes it.
+                        eprintln!("quench: warning: revocation job {id}: {e:#}");
+                    }
+                });
+            }
+            if tasks.join_next().await.is_some() {
+                continue;
+            }
+            // Nothing running and nothing due now: wait for the next retry if it is soon.
+            match self.st().next_due()? {
+                Some(t) if t <= deadline => {
+                    let wait = (t - store::now()).to_std().unwrap_or_default();
+                    tokio::time::sleep(wait.min(Duration::from_secs(5))).await;
+                }
+                _ => break,
+            }
+        }
+        Ok(self.stats())
+    }
+
+    async fn process(&self, job: Job) -> Result<()> {
+        let outcome = self.work(&job).await?;
+        self.count(|s| match outcome {
+            Outcome::Revoked => s.revoked += 1,
+            Outcome::AlreadyDead => s.already_dead += 1,
+            Outcome::Retrying => s.retrying += 1,
+            Outcome::Escalated => s.escalated += 1,
+        });
+        Ok(())
+    }
+
+    async fn work(&self, job: &Job) -> Result<Outcome> {
+        let Some(found) = self.st().finding(&job.fingerprint)? else {
+            return self
+                .escalate(job, None, "the finding is no longer in the store", None)
+                .await;
+        };
+        let Some(rule) = self.rules.get(&job.rule_id).cloned() else {
+            return self
+                .escalate(
+                    job,
+                    Some(&found),
+                    &format!("rule {} is not loaded", job.rule_id),
+                    None,
+                )
+                .await;
+        };
+        let recipe = match self.recipe(&rule) {
+            Some(Ok(r)) => r,
+            Some(Err(e)) => return self.escalate(job, Some(&found), &format!("{e:#}"), None).await,
+            None => {
+                return self
+                    .escalate(job, Some(&found), "the rule has no revocation recipe", None)
+                    .await
+            }
+        };
+        if recipe.authority == Authority::None {
+            let manual = recipe
+                .manual
+                .clone()
+                .or(rule.spec.manual_revoke.clone())
+                .unwrap_or_default();
+            return self
+                .escalate(
+                    job,
+                    Some(&found),
+                    &format!("no revocation API; manual steps: {manual}"),
+                    None,
+                )
+                .await;
+        }
+        let sealed = match &job.sealed {
+            Some(s) => s.clone(),
+            None => {
+                return self
+                    .escalate(job, Some(&found), "the job holds no secret", None)
+                    .await
+            }
+        };
+        let payload = match self
+            .sealer()
+            .and_then(|s| s.open(job.fingerprint.as_bytes(), &sealed))
+        {
+            Ok(p) => p,
+            Err(e) => return self.escalate(job, Some(&found), &format!("{e:#}"), None).await,
+        };
+        let Ok(secret) = serde_json::from_slice::<Sealed>(&payload) else {
+            return self
+                .escalate(job, Some(&found), "the sealed secret is malformed", None)
+                .await;
+        };
+        let admin = if recipe.authority == Authority::Admin {
+            let issuer = recipe
+                .admin_issuer
+                .clone()
+                .unwrap_or_else(|| rule.spec.issuer.clone());
+            match self.policy.admin_credential(&issuer) {
+                Ok(Some(a)) => Some(a),
+                Ok(None) => {
+                    let why = format!(
+                        "admin revocation needs an admin credential for {issuer}: add [revoke.admin.{issuer}] \
+                         env = \"VAR\" (or file = \"PATH\") to the policy"
+                    );
+                    return self.block(job, &found, &why).await;
+                }
+                Err(e) => return self.block(job, &found, &format!("{e:#}")).await,
+            }
+        } else {
+            None
+        };
+        let (known, fresh_live) = {
+            let st = self.st();
+            let all = st.verdicts(&job.fingerprint)?;
+            // A first run right after a live verdict need not ask again: nothing has acted on
+            // the key since. Any other run (a retry, a resumed or approved job) looks first.
+            let fresh = job.attempts == 1
+                && job.calls == 0
+                && all.last().is_some_and(|(at, v)| {
+                    v.verdict == VerdictKind::Live
+                        && store::now() - *at < chrono::Duration::seconds(FRESH_SECS)
+                });
+            let known = all
+                .into_iter()
+                .rev()
+                .map(|(_, v)| v)
+                .find(|v| v.verdict == VerdictKind::Live);
+            (known, fresh)
+        };
+        let target = Target {
+            fingerprint: &job.fingerprint,
+            rule: &rule,
+            secret: &secret.secret,
+            parts: &secret.parts,
+            known: known.as_ref(),
+            admin: admin.as_ref(),
+        };
+        let decision = self.policy.decide(&job.rule_id, &job.issuer, &found.identity);
+
+        // Look before acting: this is what makes a retried or resumed job idempotent.
+        let before = if fresh_live {
+            None
+        } else {
+            self.reverify(job, &target).await?
+        };
+        match before.as_ref().map(|v| v.verdict) {
+            Some(VerdictKind::Dead) => return self.dead(job, &found, job.calls > 0).await,
+            Some(VerdictKind::Indeterminate) if decision.require_live && job.calls == 0 => {
+                let reason = before
+                    .and_then(|v| v.reason)
+                    .unwrap_or_else(|| "indeterminate".into());
+                return self
+                    .retry_or_escalate(job, &found, &format!("not verified live: {reason}"), None, None)
+                    .await;
+            }
+            None if !fresh_live
+                && decision.require_live
+                && job.calls == 0
+                && found.status != Status::Revoking =>
+            {
+                return self
+                    .escalate(job, Some(&found), "the rule cannot be re-verified", None)
+                    .await;
+            }
+            _ => {}
+        }
+
+        let now = store::now();
+        self.st().mark(&job.fingerprint, Event::RevokeRequested, now)?;
+        let attempt = self.st().start_attempt(job.id, now)?;
+        let result = self.issuers.revoke(&target, &recipe).await;
+        let (outcome, status, detail) = match &result {
+            CallResult::Accepted { status } => ("accepted", Some(*status), None),
+            CallResult::Gone { status } => ("gone", Some(*status), None),
+            CallResult::Retry { status, reason, .. } => ("retry", *status, Some(reason.clone())),
+            CallResult::Failed { status, reason } => ("failed", *status, Some(reason.clone())),
+        };
+        self.st()
+            .finish_attempt(attempt, store::now(), outcome, status, detail.as_deref())?;
+        self.st().audit(
+            AuditEntry::new(&self.actor, "revoke-call")
+                .finding(&job.fingerprint, &job.rule_id)
+                .policy(&job.policy_rule)
+                .status(status)
+                .detail(format!("{outcome}: {}", recipe.describe())),
+        )?;
+        match result {
+            CallResult::Accepted { .. } | CallResult::Gone { .. } => {
+                let after = self.reverify(job, &target).await?;
+                match after.map(|v| v.verdict) {
+                    Some(VerdictKind::Dead) => self.dead(job, &found, true).await,
+                    None => {
+                        // Nothing can confirm it; the issuer's acceptance is the best evidence.
+                        self.dead(job, &found, true).await
+                    }
+                    Some(v) => {
+                        self.retry_or_escalate(
+                            job,
+                            &found,
+                            &format!("revoke accepted but the key still verifies {}", v.as_str()),
+                            status,
+                            None,
+                        )
+                        .await
+                    }
+                }
+            }
+            CallResult::Retry { reason, after, .. } => {
+                self.retry_or_escalate(job, &found, &reason, status, after).await
+            }
+            CallResult::Failed { reason, .. } => self.escalate(job, Some(&found), &reason, status).await,
+        }
+    }
+
+    async fn reverify(&self, job: &Job, target: &Target<'_>) -> Result<Option<Verdict>> {
+        let v = self.issuers.verify(target).await;
+        if let Some(v) = &v {
+            let now = store::now();
+            let mut st = self.st();
+            st.record_verdict(&job.fingerprint, v, now)?;
+            st.audit(
+                AuditEntry::new(&self.actor, "re-verified")
+                    .finding(&job.fingerprint, &job.rule_id)
+                    .policy(&job.policy_rule)
+                    .status(v.http_status)
+                    .detail(v.verdict.as_str()),
+            )?;
+        }
+        Ok(v)
+    }
+
+    async fn dead(&self, job: &Job, found: &StoredFinding, by_us: bool) -> Result<Outcome> {
+        let now = store::now();
+        {
+            let mut st = self.st();
+            st.update_job(
+                job.id,
+                JobState::Done,
+                now,
+                Some(if by_us {
+                    "confirmed dead"
+                } else {
+                    "already dead; nothing sent"
+                }),
+            )?;
+            if by_us {
+                st.mark(&job.fingerprint, Event::ConfirmedDead, now)?;
+                st.set_status(&job.fingerprint, Status::Revoked)?;
+            } else {
+                st.set_status(&job.fingerprint, Status::Dead)?;
+            }
+            st.audit(
+                AuditEntry::new(&self.actor, if by_us { "confirmed-dead" } else { "already-dead" })
+                    .finding(&job.fingerprint, &job.rule_id)
+                    .policy(&job.policy_rule),
+            )?;
+        }
+        if by_us {
+            self.notify(notify::Event::Revoked, found, "revoked and confirmed dead")
+                .await?;
+            Ok(Outcome::Revoked)
+        } else {
+            Ok(Outcome::AlreadyDead)
+        }
+    }
+
+    async fn retry_or_escalate(
+        &self,
+        job: &Job,
+        found: &StoredFinding,
+        reason: &str,
+        status: Option<u16>,
+        after: Option<Duration>,
+    ) -> Result<Outcome> {
+        if job.attempts >= self.policy.max_attempts {
+            let why = format!("gave up after {} attempts: {reason}", job.attempts);
+            return self.escalate(job, Some(found), &why, status).await;
+        }
+        let delay = self
+            .policy
+            .backoff_for(job.attempts)
+            .max(after.unwrap_or_default().min(self.policy.backoff_max));
+        let next = store::now() + chrono::Duration::from_std(delay).unwrap_or_default();
+        {
+            let mut st = self.st();
+            st.update_job(job.id, JobState::Queued, next, Some(reason))?;
+            st.audit(
+                AuditEntry::new(&self.actor, "retry-scheduled")
+                    .finding(&job.fingerprint, &job.rule_id)
+                    .policy(&job.policy_rule)
+                    .status(status)
+                    .detail(format!("{reason}; next try in {:.1}s", delay.as_secs_f64())),
+            )?;
+        }
+        // The first failure is news; the retries after it are in the audit log.
+        if job.attempts == 1 {
+            self.notify(notify::Event::Failed, found, &format!("{reason}; retrying"))
+                .await?;
+        }
+        Ok(Outcome::Retrying)
+    }
+
+    /// A job that cannot run until an operator acts (missing admin credential): it stays
+    /// queued, with the reason, and is escalated once.
+    async fn block(&self, job: &Job, found: &StoredFinding, why: &str) -> Result<Outcome> {
+        let first = job.reason.as_deref() != Some(why);
+        let next = store::now() + chrono::Duration::from_std(BLOCKED_RETRY).unwrap_or_default();
+        {
+            let mut st = self.st();
+            st.update_job(job.id, JobState::Queued, next, Some(why))?;
+            if first {
+                st.audit(
+                    AuditEntry::new(&self.actor, "blocked")
+                        .finding(&job.fingerprint, &job.rule_id)
+                        .policy(&job.policy_rule)
+                        .detail(why),
+                )?;
+            }
+        }
+        if first {
+            self.notify(notify::Event::Escalated, found, why).await?;
+        }
+        Ok(Outcome::Escalated)
+    }
+
+    async fn escalate(
+        &self,
+        job: &Job,
+        found: Option<&StoredFinding>,
+        why: &str,
+        status: Option<u16>,
+    ) -> Result<Outcome> {
+        {
+            let mut st = self.st();
+            st.update_job(job.id, JobState::Escalated, store::now(), Some(why))?;
+            st.set_status(&job.fingerprint, Status::Escalated)?;
+            st.audit(
+                AuditEntry::new(&self.actor, "escalated")
+                    .finding(&job.fingerprint, &job.rule_id)
+                    .policy(&job.policy_rule)
+                    .status(status)
+                    .detail(why),
+            )?;
+        }
+        if let Some(f) = found {
+            self.notify(notify::Event::Escalated, f, why).await?;
+        }
+        Ok(Outcome::Escalated)
+    }
+
+    async fn notify(&self, event: notify::Event, f: &StoredFinding, detail: &str) -> Result<()> {
+        if self.notifier.is_empty() {
+            return Ok(());
+        }
+        let failures = self.notifier.send(event, f, detail).await;
+        let mut st = self.st();
+        for e in failures {
+            st.audit(
+                AuditEntry::new(&self.actor, "notify-failed")
+                    .finding(&f.fingerprint, &f.rule_id)
+                    .detail(e),
+            )?;
+        }
+        Ok(())
+    }
+
+    /// Escalates a finding outside a job (recheck: still live too long).
+    pub async fn escalate_finding(&self, f: &StoredFinding, why: &str) -> Result<()> {
+        {
+            let mut st = self.st();
+            st.set_status(&f.fingerprint, Status::Escalated)?;
+            st.audit(
+                AuditEntry::new(&self.actor, "escalated")
+                    .finding(&f.fingerprint, &f.rule_id)
+                    .detail(why),
+            )?;
+        }
+        self.notify(notify::Event::Escalated, f, why).await
+    }
+
+    /// Access to the store for commands built on the runner.
+    pub fn with_store<T>(&self, f: impl FnOnce(&mut dyn Store) -> T) -> T {
+        f(self.st().as_mut())
+    }
+
+    /// Re-verifies a stored finding's key from its active job's sealed secret (recheck).
+    pub async fn recheck_job(&self, job: &Job) -> Result<Option<Verdict>> {
+        let Some(rule) = self.rules.get(&job.rule_id).cloned() else {
+            return Ok(None);
+        };
+        let Some(sealed) = &job.sealed else {
+            return Ok(None);
+        };
+        let payload = self.sealer()?.open(job.fingerprint.as_bytes(), sealed)?;
+        let secret: Sealed = serde_json::from_slice(&payload).context("the sealed secret is malformed")?;
+        let target = Target {
+            fingerprint: &job.fingerprint,
+            rule: &rule,
+            secret: &secret.secret,
+            parts: &secret.parts,
+            known: None,
+            admin: None,
+        };
+        self.reverify(job, &target).await
+    }
+
+    /// Re-verifies a finding whose secret is in memory (a scan's finding).
+    pub async fn verify_finding(&self, f: &Finding) -> Result<Option<Verdict>> {
+        let Some(rule) = f.rule.clone().or_else(|| self.rules.get(&f.rule_id).cloned()) else {
+            return Ok(None);
+        };
+        let parts: Vec<(String, Vec<u8>)> = f
+            .parts
+            .iter()
+            .map(|p| (p.name.clone(), p.value.clone()))
+            .collect();
+        let target = Target {
+            fingerprint: &f.fingerprint,
+            rule: &rule,
+            secret: &f.raw_secret,
+            parts: &parts,
+            known: None,
+            admin: None,
+        };
+        let v = self.issuers.verify(&target).await;
+        if let Some(v) = &v {
+            let mut st = self.st();
+            st.record_verdict(&f.fingerprint, v, store::now())?;
+            st.audit(
+                AuditEntry::new(&self.actor, "verified")
+                    .finding(&f.fingerprint, &f.rule_id)
+                    .status(v.http_status)
+                    .detail(v.verdict.as_str()),
+            )?;
+        }
+        Ok(v)
+    }
+}

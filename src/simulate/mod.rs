@@ -1,0 +1,292 @@
+//! The issuer simulator: a loopback HTTP server that speaks the real request shapes of the
+//! issuers quench verifies and revokes, holds a set of live keys, injects faults on demand, and
+//! records every request (never a secret). It exists for the test suite and for a first try of
+//! quench without real credentials:
+//!
+//! ```text
+//! quench simulate --listen 127.0.0.1:0 --keys keys.toml --write-config sim.toml
+//! quench scan DIR --config sim.toml --verify
+//! ```
+//!
+//! Each issuer lives under its own path prefix (`/github/user`, `/slack/api/auth.test`), which is
+//! what the written config's base URLs point at.
+
+mod routes;
+
+use std::collections::{HashMap, HashSet};
+use std::io::Write;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use anyhow::{Context as _, Result};
+use serde::Deserialize;
+
+use crate::verify::Registry;
+
+/// One `[[key]]` of keys.toml: a credential the simulator treats as live.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SimKey {
+    pub issuer: String,
+    pub secret: String,
+    /// AWS access key id; GitHub App id; OAuth client id; an issuer's id for the key.
+    #[serde(default)]
+    pub key_id: Option<String>,
+    #[serde(default)]
+    pub principal: Option<String>,
+    #[serde(default)]
+    pub org: Option<String>,
+    #[serde(default)]
+    pub project: Option<String>,
+    #[serde(default)]
+    pub scopes: Vec<String>,
+    /// user | org | m2m
+    #[serde(default)]
+    pub identity: Option<String>,
+    #[serde(default)]
+    pub expires_at: Option<String>,
+    /// An admin key of its issuer (OpenAI / Anthropic admin APIs).
+    #[serde(default)]
+    pub admin: bool,
+    /// 401 | 403 | 429 | 500 | slow | html | redirect: answer requests made with this key so.
+    #[serde(default)]
+    pub fault: Option<String>,
+    /// Where the `redirect` fault points.
+    #[serde(default)]
+    pub redirect_to: Option<String>,
+}
+
+/// `[simulator]` in keys.toml.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SimSettings {
+    /// Added to every issuer request (benches use 50).
+    #[serde(default)]
+    pub latency_ms: u64,
+    /// How long the `slow` fault stalls (default 30 s).
+    #[serde(default)]
+    pub slow_ms: Option<u64>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct KeysFile {
+    #[serde(default, rename = "key")]
+    pub keys: Vec<SimKey>,
+    #[serde(default)]
+    pub simulator: SimSettings,
+}
+
+/// The faults the simulator can inject.
+/// `429-once` answers the first request with a 429 and `Retry-After: 1`, then behaves.
+pub const FAULTS: &[&str] = &["401", "403", "429", "429-once", "500", "slow", "html", "redirect"];
+
+impl KeysFile {
+    pub fn read(path: &Path) -> Result<KeysFile> {
+        let text =
+            std::fs::read_to_string(path).with_context(|| format!("reading keys file {}", path.display()))?;
+        let k: KeysFile =
+            toml::from_str(&text).with_context(|| format!("parsing keys file {}", path.display()))?;
+        for (i, key) in k.keys.iter().enumerate() {
+            if let Some(f) = &key.fault {
+                if !FAULTS.contains(&f.as_str()) {
+                    anyhow::bail!(
+                        "{}: key #{} ({}): unknown fault {f:?} (known: {})",
+                        path.display(),
+                        i + 1,
+                        key.issuer,
+                        FAULTS.join(", ")
+                    );
+                }
+            }
+        }
+        Ok(k)
+    }
+}
+
+/// Shared simulator state.
+pub struct Sim {
+    pub keys: Vec<SimKey>,
+    revoked: Mutex<HashSet<usize>>,
+    issuer_faults: Mutex<HashMap<String, String>>,
+    /// Keys whose one-shot fault has fired.
+    fired: Mutex<HashSet<usize>>,
+    record: Option<Mutex<std::fs::File>>,
+    latency: Duration,
+    slow: Duration,
+    addr: Mutex<Option<SocketAddr>>,
+}
+
+impl Sim {
+    pub fn new(keys: KeysFile, record: Option<&Path>, latency: Option<Duration>) -> Result<Arc<Sim>> {
+        let record = match record {
+            Some(p) => Some(Mutex::new(
+                std::fs::OpenOptions::new()
+                    .create(true)
+                    .append(true)
+                    .open(p)
+                    .with_context(|| format!("opening record file {}", p.display()))?,
+            )),
+            None => None,
+        };
+        Ok(Arc::new(Sim {
+            latency: latency.unwrap_or(Duration::from_millis(keys.simulator.latency_ms)),
+            slow: Duration::from_millis(keys.simulator.slow_ms.unwrap_or(30_000)),
+            keys: keys.keys,
+            revoked: Mutex::new(HashSet::new()),
+            issuer_faults: Mutex::new(HashMap::new()),
+            fired: Mutex::new(HashSet::new()),
+            record,
+            addr: Mutex::new(None),
+        }))
+    }
+
+    /// The live (not revoked) key of `issuer` whose secret is `secret`.
+    pub fn live(&self, issuer: &str, secret: &str) -> Option<usize> {
+        let revoked = self.revoked.lock().unwrap_or_else(|e| e.into_inner());
+        self.keys
+            .iter()
+            .position(|k| k.issuer == issuer && k.secret == secret)
+            .filter(|i| !revoked.contains(i))
+    }
+
+    pub fn is_revoked(&self, i: usize) -> bool {
+        self.revoked
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .contains(&i)
+    }
+
+    pub fn revoke(&self, i: usize) {
+        self.revoked.lock().unwrap_or_else(|e| e.into_inner()).insert(i);
+    }
+
+    fn base(&self) -> String {
+        match *self.addr.lock().unwrap_or_else(|e| e.into_inner()) {
+            Some(a) => format!("http://{a}"),
+            None => String::new(),
+        }
+    }
+
+    fn record(&self, issuer: &str, method: &str, path: &str, kind: &str, status: u16, fault: Option<&str>) {
+        if let Some(f) = &self.record {
+            let mut line = serde_json::json!({
+                "time": chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+                "issuer": issuer, "method": method, "path": path, "kind": kind, "status": status,
+            });
+            if let Some(fault) = fault {
+                line["fault"] = serde_json::Value::String(fault.to_string());
+            }
+            let mut f = f.lock().unwrap_or_else(|e| e.into_inner());
+            let _ = writeln!(f, "{line}");
+        }
+    }
+}
+
+/// The quench configuration that points every registry issuer at a simulator on `addr`.
+pub fn config_for(addr: SocketAddr, registry: &Registry) -> String {
+    let mut out = format!(
+        "# Written by `quench simulate` on {addr}: every issuer points at the simulator.\n\
+         # Use it as `quench scan DIR --config THIS_FILE --verify`.\n"
+    );
+    for (name, e) in &registry.issuers {
+        out.push_str(&format!("\n[issuers.{name}]\n"));
+        let mut bases: Vec<&String> = e.bases.keys().collect();
+        if bases.is_empty() {
+            bases = vec![];
+            out.push_str(&format!("api = \"http://{addr}/{name}\"\n"));
+        }
+        for b in bases {
+            // Keep the default base's path (Slack's `/api`) so recipes' paths line up.
+            let path = url::Url::parse(&e.bases[b].url)
+                .map(|u| u.path().trim_end_matches('/').to_string())
+                .unwrap_or_default();
+            let prefix = if b == "api" {
+                String::new()
+            } else {
+                format!("/{b}")
+            };
+            out.push_str(&format!("{b} = \"http://{addr}/{name}{prefix}{path}\"\n"));
+        }
+    }
+    out.push_str(&format!("\n# A JWT issuer (OpenID discovery + JWKS) for keys with issuer = \"idp\".\n[issuers.idp]\napi = \"http://{addr}/idp\"\n"));
+    out
+}
+
+/// Serves until `shutdown` resolves.
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    sim: Arc<Sim>,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> Result<()> {
+    *sim.addr.lock().unwrap_or_else(|e| e.into_inner()) = Some(listener.local_addr()?);
+    let app = routes::router(sim);
+    axum::serve(listener, app)
+        .with_graceful_shutdown(shutdown)
+        .await?;
+    Ok(())
+}
+
+/// A simulator running on its own thread (for tests and benches in-process).
+pub struct Handle {
+    pub addr: SocketAddr,
+    pub sim: Arc<Sim>,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Handle {
+    /// The base URL of the simulator (`http://127.0.0.1:PORT`).
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+}
+
+impl Drop for Handle {
+    fn drop(&mut self) {
+        if let Some(s) = self.stop.take() {
+            let _ = s.send(());
+        }
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+/// Starts a simulator in the background on `listen` (port 0 picks a free one).
+pub fn start(listen: &str, sim: Arc<Sim>) -> Result<Handle> {
+    let std_listener =
+        std::net::TcpListener::bind(listen).with_context(|| format!("cannot listen on {listen}"))?;
+    std_listener.set_nonblocking(true)?;
+    let addr = std_listener.local_addr()?;
+    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .thread_name("quench-simulate")
+        .build()?;
+    let s2 = sim.clone();
+    let thread = std::thread::Builder::new()
+        .name("quench-simulate".into())
+        .spawn(move || {
+            rt.block_on(async move {
+                if let Ok(l) = tokio::net::TcpListener::from_std(std_listener) {
+                    let _ = serve(l, s2, async {
+                        let _ = rx.await;
+                    })
+                    .await;
+                }
+            });
+        })?;
+    Ok(Handle {
+        addr,
+        sim,
+        stop: Some(tx),
+        thread: Some(thread),
+    })
+}
+
+/// Where `--record` writes, for the CLI.
+pub type RecordPath = Option<PathBuf>;

@@ -1,0 +1,1206 @@
+//! The simulator's request handling: one dispatcher, one function per issuer. Each issuer
+//! function finds the credential where that issuer reads it (bearer, `x-api-key`, a signed
+//! header, a form field), answers with the issuer's real status codes and JSON shapes, and marks
+//! keys revoked on revoke calls so that a later verify sees them dead.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use axum::body::{Body, Bytes};
+use axum::extract::State;
+use axum::http::{HeaderMap, Method, StatusCode, Uri};
+use axum::response::Response;
+use serde_json::{json, Value};
+
+use super::Sim;
+use crate::verify::{aws, jwt};
+
+pub fn router(sim: Arc<Sim>) -> axum::Router {
+    axum::Router::new().fallback(handle).with_state(sim)
+}
+
+/// A request as the issuer functions see it.
+struct Req {
+    method: Method,
+    /// Full path, as signed (AWS needs it).
+    full_path: String,
+    /// Path after the issuer prefix, starting with `/`.
+    rest: String,
+    query: Vec<(String, String)>,
+    headers: HeaderMap,
+    body: Bytes,
+}
+
+impl Req {
+    fn header(&self, name: &str) -> Option<String> {
+        self.headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .map(String::from)
+    }
+    fn bearer(&self) -> Option<String> {
+        let a = self.header("authorization")?;
+        let (scheme, rest) = a.split_once(' ')?;
+        match scheme.to_ascii_lowercase().as_str() {
+            "bearer" | "token" | "key" | "ssws" | "bot" => Some(rest.trim().to_string()),
+            _ => None,
+        }
+    }
+    fn basic(&self) -> Option<(String, String)> {
+        use base64::Engine as _;
+        let a = self.header("authorization")?;
+        let b = a.strip_prefix("Basic ")?;
+        let d = base64::engine::general_purpose::STANDARD.decode(b.trim()).ok()?;
+        let s = String::from_utf8(d).ok()?;
+        let (u, p) = s.split_once(':')?;
+        Some((u.to_string(), p.to_string()))
+    }
+    fn query(&self, k: &str) -> Option<String> {
+        self.query.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone())
+    }
+    fn form(&self) -> HashMap<String, String> {
+        url::form_urlencoded::parse(&self.body).into_owned().collect()
+    }
+    fn json(&self) -> Value {
+        serde_json::from_slice(&self.body).unwrap_or(Value::Null)
+    }
+    fn is(&self, m: &str, path: &str) -> bool {
+        self.method.as_str() == m && self.rest == path
+    }
+}
+
+/// What an issuer function answers.
+struct Reply {
+    status: u16,
+    body: Value,
+    headers: Vec<(String, String)>,
+    kind: &'static str,
+    html: Option<String>,
+}
+
+fn reply(status: u16, body: Value, kind: &'static str) -> Reply {
+    Reply {
+        status,
+        body,
+        headers: vec![],
+        kind,
+        html: None,
+    }
+}
+
+impl Reply {
+    fn header(mut self, k: &str, v: impl Into<String>) -> Reply {
+        self.headers.push((k.to_string(), v.into()));
+        self
+    }
+}
+
+async fn handle(
+    State(sim): State<Arc<Sim>>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let path = uri.path().to_string();
+    let query: Vec<(String, String)> = uri
+        .query()
+        .map(|q| url::form_urlencoded::parse(q.as_bytes()).into_owned().collect())
+        .unwrap_or_default();
+    if let Some(ctl) = path.strip_prefix("/_sim/") {
+        return control(&sim, &method, ctl, &body);
+    }
+    let trimmed = path.trim_start_matches('/');
+    let (issuer, rest) = match trimmed.split_once('/') {
+        Some((i, r)) => (i.to_string(), format!("/{r}")),
+        None => (trimmed.to_string(), "/".to_string()),
+    };
+    let req = Req {
+        method: method.clone(),
+        full_path: path.clone(),
+        rest,
+        query,
+        headers,
+        body,
+    };
+    if !sim.latency.is_zero() {
+        tokio::time::sleep(sim.latency).await;
+    }
+    let key = credential_in(&sim, &issuer, &req);
+    let (r, injected) = match fault(&sim, &issuer, key).await {
+        Some(r) => {
+            let name = match r.status {
+                302 => "redirect".to_string(),
+                200 => "html".to_string(),
+                s => s.to_string(),
+            };
+            (
+                Reply {
+                    kind: classify(&req),
+                    ..r
+                },
+                Some(name),
+            )
+        }
+        None => (dispatch(&sim, &issuer, &req), None),
+    };
+    sim.record(
+        &issuer,
+        method.as_str(),
+        &path,
+        r.kind,
+        r.status,
+        injected.as_deref(),
+    );
+    let mut b = Response::builder().status(StatusCode::from_u16(r.status).unwrap_or(StatusCode::OK));
+    for (k, v) in &r.headers {
+        b = b.header(k.as_str(), v.as_str());
+    }
+    let resp = match r.html {
+        Some(h) => b
+            .header("content-type", "text/html; charset=utf-8")
+            .body(Body::from(h)),
+        None if r.status == 204 => b.body(Body::empty()),
+        None if r.body.is_string() && r.headers.iter().any(|(k, _)| k == "content-type") => {
+            b.body(Body::from(r.body.as_str().unwrap_or("").to_string()))
+        }
+        None => b
+            .header("content-type", "application/json")
+            .body(Body::from(r.body.to_string())),
+    };
+    resp.unwrap_or_else(|_| Response::new(Body::empty()))
+}
+
+/// Whether a request is a revoke call or a verify call, from its shape alone (for requests a
+/// fault answered before any issuer logic ran).
+fn classify(r: &Req) -> &'static str {
+    let action = r
+        .query("Action")
+        .or_else(|| r.form().get("Action").cloned())
+        .unwrap_or_default();
+    let anthropic_update = r.method == Method::POST && r.rest.contains("/organizations/api_keys/");
+    if r.method == Method::DELETE
+        || r.rest.contains("revoke")
+        || anthropic_update
+        || action == "UpdateAccessKey"
+        || action == "DeleteAccessKey"
+    {
+        "revoke"
+    } else {
+        "verify"
+    }
+}
+
+/// `PUT /_sim/fault/ISSUER` (body: a fault name) makes every request to that issuer fail so;
+/// `DELETE` clears it. `GET /_sim/health` answers 200.
+fn control(sim: &Sim, method: &Method, path: &str, body: &Bytes) -> Response {
+    let ok = |s: u16, t: String| {
+        Response::builder()
+            .status(s)
+            .body(Body::from(t))
+            .unwrap_or_else(|_| Response::new(Body::empty()))
+    };
+    if path == "health" {
+        return ok(200, "ok".into());
+    }
+    if let Some(issuer) = path.strip_prefix("fault/") {
+        let mut f = sim.issuer_faults.lock().unwrap_or_else(|e| e.into_inner());
+        return match method.as_str() {
+            "PUT" | "POST" => {
+                let fault = String::from_utf8_lossy(body).trim().to_string();
+                if !super::FAULTS.contains(&fault.as_str()) {
+                    return ok(
+                        400,
+                        format!("unknown fault {fault:?}; known: {}", super::FAULTS.join(", ")),
+                    );
+                }
+                f.insert(issuer.to_string(), fault);
+                ok(200, "set".into())
+            }
+            "DELETE" => {
+                f.remove(issuer);
+                ok(200, "cleared".into())
+            }
+            _ => ok(405, "use PUT or DELETE".into()),
+        };
+    }
+    ok(404, "unknown control path".into())
+}
+
+/// The configured key (live or revoked) whose secret or key id appears anywhere in the request.
+fn credential_in(sim: &Sim, issuer: &str, req: &Req) -> Option<usize> {
+    let mut hay = String::from_utf8_lossy(&req.body).into_owned();
+    for (_, v) in req.headers.iter() {
+        hay.push_str(v.to_str().unwrap_or(""));
+    }
+    for (_, v) in &req.query {
+        hay.push_str(v);
+    }
+    if let Some((u, p)) = req.basic() {
+        hay.push_str(&u);
+        hay.push_str(&p);
+    }
+    sim.keys.iter().position(|k| {
+        k.issuer == issuer
+            && (hay.contains(&k.secret)
+                || k.key_id
+                    .as_deref()
+                    .is_some_and(|id| id.len() >= 8 && hay.contains(id)))
+    })
+}
+
+async fn fault(sim: &Sim, issuer: &str, key: Option<usize>) -> Option<Reply> {
+    let issuer_fault = sim
+        .issuer_faults
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .get(issuer)
+        .cloned();
+    let key_fault = key.and_then(|i| sim.keys[i].fault.clone());
+    let mut f = issuer_fault.or(key_fault)?;
+    if f == "429-once" {
+        let first = key.is_some_and(|i| sim.fired.lock().unwrap_or_else(|e| e.into_inner()).insert(i));
+        if !first {
+            return None;
+        }
+        f = "429".into();
+    }
+    let redirect = key
+        .and_then(|i| sim.keys[i].redirect_to.clone())
+        .unwrap_or_else(|| "http://127.0.0.1:9/elsewhere".into());
+    Some(match f.as_str() {
+        "401" => reply(401, json!({"message": "Bad credentials (simulated fault)"}), "fault"),
+        "403" => reply(403, json!({"message": "Forbidden (simulated fault)"}), "fault"),
+        "429" => reply(429, json!({"message": "rate limited (simulated fault)"}), "fault").header("retry-after", "1"),
+        "500" => reply(500, json!({"message": "internal error (simulated fault)"}), "fault"),
+        "redirect" => reply(302, json!({}), "fault").header("location", redirect),
+        "html" => Reply {
+            html: Some("<!DOCTYPE html><html><head><title>Just a moment...</title></head><body>Checking your browser before accessing. (simulated captcha)</body></html>".into()),
+            ..reply(200, Value::Null, "fault")
+        },
+        _ => {
+            tokio::time::sleep(sim.slow).await;
+            return None;
+        }
+    })
+}
+
+fn dispatch(sim: &Sim, issuer: &str, r: &Req) -> Reply {
+    match issuer {
+        "github" => github(sim, r),
+        "gitlab" => gitlab(sim, r),
+        "slack" => slack(sim, r),
+        "openai" => openai(sim, r),
+        "anthropic" => anthropic(sim, r),
+        "aws" => aws_api(sim, r),
+        "huggingface" => huggingface(sim, r),
+        "npm" => npm(sim, r),
+        "google" => google(sim, r),
+        "doppler" => doppler(sim, r),
+        "vault" => vault(sim, r),
+        "idp" => idp(sim, r),
+        _ if r.rest.ends_with("/token") && r.method == Method::POST => client_credentials(sim, issuer, r),
+        _ => generic(sim, issuer, r),
+    }
+}
+
+fn k(sim: &Sim, i: usize) -> &super::SimKey {
+    &sim.keys[i]
+}
+
+fn principal(key: &super::SimKey) -> String {
+    key.principal.clone().unwrap_or_else(|| "sim-user".into())
+}
+
+fn num_id(s: &str) -> u64 {
+    s.bytes()
+        .fold(7u64, |h, b| h.wrapping_mul(31).wrapping_add(b as u64))
+        % 90_000_000
+        + 10_000_000
+}
+
+fn github(sim: &Sim, r: &Req) -> Reply {
+    let bad = || {
+        reply(
+            401,
+            json!({"message": "Bad credentials", "documentation_url": "https://docs.github.com/rest"}),
+            "verify",
+        )
+    };
+    if r.is("POST", "/credentials/revoke") {
+        if r.header("authorization").is_some() {
+            return reply(
+                403,
+                json!({"message": "Authenticated requests are not allowed"}),
+                "revoke",
+            );
+        }
+        let creds = r.json()["credentials"].as_array().cloned().unwrap_or_default();
+        if creds.is_empty() || creds.len() > 1000 {
+            return reply(422, json!({"message": "Validation Failed"}), "revoke");
+        }
+        for c in creds.iter().filter_map(|c| c.as_str()) {
+            if let Some(i) = sim.live("github", c) {
+                sim.revoke(i);
+            }
+        }
+        return reply(202, json!({}), "revoke");
+    }
+    if r.is("GET", "/app") {
+        let Some(tok) = r.bearer() else { return bad() };
+        let Ok(t) = jwt::decode(&tok) else {
+            return reply(
+                401,
+                json!({"message": "A JSON web token could not be decoded"}),
+                "verify",
+            );
+        };
+        let iss = t.claim_str("iss").unwrap_or_default();
+        let now = chrono::Utc::now().timestamp();
+        let found = sim.keys.iter().enumerate().find(|(i, key)| {
+            key.issuer == "github"
+                && key.key_id.as_deref() == Some(iss.as_str())
+                && !sim.is_revoked(*i)
+                && jwt::private_key_from_pem(&key.secret)
+                    .map(|sk| jwt::verify_rs256(&sk.to_public_key(), &t))
+                    .unwrap_or(false)
+        });
+        return match found {
+            Some((_, key)) if t.exp().unwrap_or(0) > now => {
+                let perms: serde_json::Map<String, Value> = key
+                    .scopes
+                    .iter()
+                    .map(|s| match s.split_once(':') {
+                        Some((a, b)) => (a.to_string(), json!(b)),
+                        None => (s.clone(), json!("read")),
+                    })
+                    .collect();
+                reply(
+                    200,
+                    json!({"id": iss.parse::<u64>().unwrap_or(1), "slug": principal(key), "name": principal(key),
+                        "owner": {"login": key.org.clone().unwrap_or_default(), "type": "Organization"},
+                        "permissions": perms, "events": []}),
+                    "verify",
+                )
+            }
+            _ => reply(
+                401,
+                json!({"message": "'Expiration time' claim ('exp') is invalid or the signature does not match"}),
+                "verify",
+            ),
+        };
+    }
+    let tok = r.bearer().unwrap_or_default();
+    let live = sim.live("github", &tok);
+    if r.is("GET", "/user") {
+        let Some(i) = live else { return bad() };
+        if tok.starts_with("ghs_") {
+            return reply(
+                403,
+                json!({"message": "Resource not accessible by integration"}),
+                "verify",
+            );
+        }
+        let key = k(sim, i);
+        let mut rep = reply(
+            200,
+            json!({"login": principal(key), "id": num_id(&principal(key)), "type": "User", "site_admin": false,
+                "name": principal(key), "company": key.org}),
+            "verify",
+        )
+        .header("x-oauth-scopes", key.scopes.join(", "));
+        if let Some(e) = &key.expires_at {
+            rep = rep.header("github-authentication-token-expiration", e.clone());
+        }
+        return rep;
+    }
+    if r.method == Method::GET && r.rest.starts_with("/installation/repositories") {
+        let Some(i) = live else { return bad() };
+        let org = k(sim, i).org.clone().unwrap_or_else(|| "sim-org".into());
+        return reply(
+            200,
+            json!({"total_count": 1, "repositories": [{"full_name": format!("{org}/app"), "owner": {"login": org, "type": "Organization"}}]}),
+            "verify",
+        );
+    }
+    if r.is("DELETE", "/installation/token") {
+        let Some(i) = live else { return bad() };
+        sim.revoke(i);
+        return reply(204, Value::Null, "revoke");
+    }
+    reply(404, json!({"message": "Not Found"}), "other")
+}
+
+fn gitlab(sim: &Sim, r: &Req) -> Reply {
+    let tok = r
+        .header("private-token")
+        .or_else(|| r.bearer())
+        .or_else(|| r.header("job-token"))
+        .unwrap_or_default();
+    let live = sim.live("gitlab", &tok);
+    let bad = |kind| reply(401, json!({"message": "401 Unauthorized"}), kind);
+    match (r.method.as_str(), r.rest.as_str()) {
+        ("GET", "/api/v4/personal_access_tokens/self") => {
+            let Some(i) = live else { return bad("verify") };
+            let key = k(sim, i);
+            reply(
+                200,
+                json!({"id": num_id(&key.secret), "name": "quench-sim", "revoked": false, "active": true,
+                    "scopes": key.scopes, "user_id": key.principal.clone().unwrap_or_else(|| "1".into()),
+                    "expires_at": key.expires_at, "created_at": "2026-01-01T00:00:00Z", "last_used_at": null}),
+                "verify",
+            )
+        }
+        ("DELETE", "/api/v4/personal_access_tokens/self") => {
+            let Some(i) = live else { return bad("revoke") };
+            sim.revoke(i);
+            reply(204, Value::Null, "revoke")
+        }
+        ("GET", "/api/v4/user") => {
+            let Some(i) = live else { return bad("verify") };
+            let key = k(sim, i);
+            reply(
+                200,
+                json!({"id": num_id(&principal(key)), "username": principal(key), "name": principal(key)}),
+                "verify",
+            )
+        }
+        ("POST", "/api/v4/runners/verify") => {
+            let t = r.form().get("token").cloned().unwrap_or_default();
+            match sim.live("gitlab", &t) {
+                Some(i) => reply(
+                    200,
+                    json!({"id": num_id(&k(sim, i).secret), "token_expires_at": k(sim, i).expires_at}),
+                    "verify",
+                ),
+                None => reply(403, json!({"message": "403 Forbidden"}), "verify"),
+            }
+        }
+        _ => reply(404, json!({"message": "404 Not Found"}), "other"),
+    }
+}
+
+fn slack(sim: &Sim, r: &Req) -> Reply {
+    let tok = r
+        .bearer()
+        .or_else(|| r.form().get("token").cloned())
+        .unwrap_or_default();
+    let known = sim
+        .keys
+        .iter()
+        .position(|k| k.issuer == "slack" && k.secret == tok);
+    let live = sim.live("slack", &tok);
+    let err = |kind| {
+        let e = if known.is_some() {
+            "token_revoked"
+        } else {
+            "invalid_auth"
+        };
+        reply(200, json!({"ok": false, "error": e}), kind)
+    };
+    match r.rest.as_str() {
+        "/api/auth.test" => {
+            let Some(i) = live else { return err("verify") };
+            let key = k(sim, i);
+            let team = key.org.clone().unwrap_or_else(|| "sim-team".into());
+            let mut body = json!({"ok": true, "url": format!("https://{team}.slack.com/"), "team": team,
+                "user": principal(key), "team_id": format!("T{}", num_id(&team)), "user_id": format!("U{}", num_id(&principal(key))),
+                "is_enterprise_install": false});
+            if tok.starts_with("xoxb-") {
+                body["bot_id"] = json!(format!("B{}", num_id(&tok)));
+            }
+            reply(200, body, "verify").header("x-oauth-scopes", key.scopes.join(","))
+        }
+        "/api/auth.revoke" => {
+            let Some(i) = live else { return err("revoke") };
+            let test =
+                r.form().get("test").is_some_and(|t| t == "1" || t == "true") || r.query("test").is_some();
+            if !test {
+                sim.revoke(i);
+            }
+            reply(200, json!({"ok": true, "revoked": !test}), "revoke")
+        }
+        _ => reply(200, json!({"ok": false, "error": "unknown_method"}), "other"),
+    }
+}
+
+fn redacted_value(s: &str) -> String {
+    let n = s.len();
+    format!("{}...{}", &s[..8.min(n)], &s[n.saturating_sub(4)..])
+}
+
+fn openai(sim: &Sim, r: &Req) -> Reply {
+    let tok = r.bearer().unwrap_or_default();
+    let live = sim.live("openai", &tok);
+    let bad = |kind| {
+        reply(
+            401,
+            json!({"error": {"message": "Incorrect API key provided.", "type": "invalid_request_error", "code": "invalid_api_key"}}),
+            kind,
+        )
+    };
+    let Some(i) = live else {
+        return bad(if r.method == Method::DELETE {
+            "revoke"
+        } else {
+            "verify"
+        });
+    };
+    let key = k(sim, i).clone();
+    let org = key.org.clone().unwrap_or_else(|| "sim-org".into());
+    let denied = || {
+        reply(
+            403,
+            json!({"error": {"message": "Insufficient permissions", "code": "insufficient_permissions"}}),
+            "verify",
+        )
+    };
+    let segs: Vec<&str> = r.rest.trim_matches('/').split('/').collect();
+    match (r.method.as_str(), segs.as_slice()) {
+        ("GET", ["v1", "me"]) => reply(
+            200,
+            json!({"object": "user", "id": format!("user-{}", num_id(&principal(&key))), "email": principal(&key), "name": principal(&key),
+                "orgs": {"object": "list", "data": [{"object": "organization", "id": format!("org-{}", num_id(&org)), "title": org, "role": "owner",
+                "projects": {"data": key.project.iter().map(|p| json!({"id": p, "title": p})).collect::<Vec<_>>()}}]}}),
+            "verify",
+        ),
+        ("GET", ["v1", "models"]) => reply(
+            200,
+            json!({"object": "list", "data": [{"id": "gpt-4o", "object": "model"}]}),
+            "verify",
+        ),
+        ("GET", ["v1", "organization", "admin_api_keys"]) => {
+            if !key.admin {
+                return denied();
+            }
+            let data: Vec<Value> = sim.keys.iter().filter(|k| k.issuer == "openai" && k.admin).map(|k| {
+                json!({"object": "organization.admin_api_key", "id": k.key_id, "name": "sim", "redacted_value": redacted_value(&k.secret), "owner": {"name": principal(k), "role": "owner"}})
+            }).collect();
+            reply(200, json!({"object": "list", "data": data}), "verify")
+        }
+        ("GET", ["v1", "organization", "projects", pid, "api_keys"]) => {
+            if !key.admin {
+                return denied();
+            }
+            let data: Vec<Value> = sim
+                .keys
+                .iter()
+                .enumerate()
+                .filter(|(j, k)| k.issuer == "openai" && !k.admin && k.project.as_deref() == Some(*pid) && !sim.is_revoked(*j))
+                .map(|(_, k)| json!({"object": "organization.project.api_key", "id": k.key_id, "name": "sim", "redacted_value": redacted_value(&k.secret),
+                    "owner": {"type": "user", "user": {"email": principal(k)}}}))
+                .collect();
+            reply(
+                200,
+                json!({"object": "list", "data": data, "has_more": false}),
+                "revoke",
+            )
+        }
+        ("DELETE", ["v1", "organization", "projects", pid, "api_keys", kid]) => {
+            if !key.admin {
+                return reply(
+                    403,
+                    json!({"error": {"message": "Insufficient permissions"}}),
+                    "revoke",
+                );
+            }
+            let target = sim.keys.iter().position(|k| {
+                k.issuer == "openai"
+                    && k.project.as_deref() == Some(*pid)
+                    && k.key_id.as_deref() == Some(*kid)
+            });
+            match target {
+                Some(j) if !sim.is_revoked(j) => {
+                    sim.revoke(j);
+                    reply(
+                        200,
+                        json!({"object": "organization.project.api_key.deleted", "id": kid, "deleted": true}),
+                        "revoke",
+                    )
+                }
+                _ => reply(404, json!({"error": {"message": "No such API key"}}), "revoke"),
+            }
+        }
+        _ => reply(404, json!({"error": {"message": "Unknown request URL"}}), "other"),
+    }
+}
+
+fn anthropic(sim: &Sim, r: &Req) -> Reply {
+    let tok = r.header("x-api-key").unwrap_or_default();
+    let kind = if r.method == Method::POST {
+        "revoke"
+    } else {
+        "verify"
+    };
+    if r.header("anthropic-version").is_none() {
+        return reply(
+            400,
+            json!({"type": "error", "error": {"type": "invalid_request_error", "message": "anthropic-version header is required"}}),
+            kind,
+        );
+    }
+    let Some(i) = sim.live("anthropic", &tok) else {
+        return reply(
+            401,
+            json!({"type": "error", "error": {"type": "authentication_error", "message": "invalid x-api-key"}}),
+            kind,
+        );
+    };
+    let key = k(sim, i).clone();
+    let denied = || {
+        reply(
+            403,
+            json!({"type": "error", "error": {"type": "permission_error", "message": "admin key required"}}),
+            kind,
+        )
+    };
+    let segs: Vec<&str> = r.rest.trim_matches('/').split('/').collect();
+    match (r.method.as_str(), segs.as_slice()) {
+        ("GET", ["v1", "models"]) => reply(
+            200,
+            json!({"data": [{"type": "model", "id": "claude-sonnet-4-5", "display_name": "Claude Sonnet 4.5"}], "has_more": false}),
+            "verify",
+        ),
+        ("GET", ["v1", "organizations", "me"]) => {
+            if !key.admin {
+                return denied();
+            }
+            let org = key.org.clone().unwrap_or_else(|| "sim-org".into());
+            reply(
+                200,
+                json!({"id": format!("org-{}", num_id(&org)), "type": "organization", "name": org}),
+                "verify",
+            )
+        }
+        ("GET", ["v1", "organizations", "api_keys"]) => {
+            if !key.admin {
+                return denied();
+            }
+            let data: Vec<Value> = sim.keys.iter().enumerate().filter(|(_, k)| k.issuer == "anthropic" && !k.admin).map(|(j, k)| {
+                let n = k.secret.len();
+                json!({"type": "api_key", "id": k.key_id, "name": "sim", "partial_key_hint": format!("{}...{}", &k.secret[..16.min(n)], &k.secret[n.saturating_sub(4)..]),
+                    "status": if sim.is_revoked(j) { "inactive" } else { "active" }, "workspace_id": k.project, "created_by": {"id": principal(k), "type": "user"}})
+            }).collect();
+            reply(200, json!({"data": data, "has_more": false}), "verify")
+        }
+        ("POST", ["v1", "organizations", "api_keys", id]) => {
+            if !key.admin {
+                return denied();
+            }
+            let status = r.json()["status"].as_str().unwrap_or("").to_string();
+            match sim
+                .keys
+                .iter()
+                .position(|k| k.issuer == "anthropic" && k.key_id.as_deref() == Some(*id))
+            {
+                Some(j) => {
+                    if status == "inactive" || status == "archived" {
+                        sim.revoke(j);
+                    }
+                    reply(
+                        200,
+                        json!({"type": "api_key", "id": id, "status": status}),
+                        "revoke",
+                    )
+                }
+                None => reply(
+                    404,
+                    json!({"type": "error", "error": {"type": "not_found_error"}}),
+                    "revoke",
+                ),
+            }
+        }
+        _ => reply(
+            404,
+            json!({"type": "error", "error": {"type": "not_found_error"}}),
+            "other",
+        ),
+    }
+}
+
+fn aws_error(code: &str, json_wanted: bool, kind: &'static str) -> Reply {
+    let msg = match code {
+        "InvalidClientTokenId" => "The security token included in the request is invalid.",
+        "SignatureDoesNotMatch" => {
+            "The request signature we calculated does not match the signature you provided."
+        }
+        _ => "Access denied",
+    };
+    if json_wanted {
+        reply(
+            403,
+            json!({"Error": {"Code": code, "Message": msg, "Type": "Sender"}}),
+            kind,
+        )
+    } else {
+        reply(
+            403,
+            json!(format!("<ErrorResponse><Error><Type>Sender</Type><Code>{code}</Code><Message>{msg}</Message></Error></ErrorResponse>")),
+            kind,
+        )
+        .header("content-type", "text/xml")
+    }
+}
+
+fn aws_api(sim: &Sim, r: &Req) -> Reply {
+    let json_wanted = r.header("accept").is_some_and(|a| a.contains("json"));
+    let mut params: HashMap<String, String> = r.query.iter().cloned().collect();
+    if r.method == Method::POST {
+        params.extend(r.form());
+    }
+    let action = params.get("Action").cloned().unwrap_or_default();
+    let kind = if action == "UpdateAccessKey" || action == "DeleteAccessKey" {
+        "revoke"
+    } else {
+        "verify"
+    };
+    let Some(auth) = r.header("authorization").and_then(|a| aws::parse_auth(&a)) else {
+        return aws_error("MissingAuthenticationToken", json_wanted, kind);
+    };
+    let Some(i) = sim
+        .keys
+        .iter()
+        .position(|k| k.issuer == "aws" && k.key_id.as_deref() == Some(auth.key_id.as_str()))
+    else {
+        return aws_error("InvalidClientTokenId", json_wanted, kind);
+    };
+    if sim.is_revoked(i) {
+        return aws_error("InvalidClientTokenId", json_wanted, kind);
+    }
+    let signed: Vec<(String, String)> = auth
+        .signed_headers
+        .iter()
+        .map(|h| (h.clone(), r.header(h).unwrap_or_default()))
+        .collect();
+    let path = aws::percent_decode(&r.full_path);
+    let (creq, _) = aws::canonical_request(
+        r.method.as_str(),
+        &path,
+        &r.query,
+        &signed,
+        &aws::sha256_hex(&r.body),
+    );
+    let amz_date = r.header("x-amz-date").unwrap_or_default();
+    let key = k(sim, i).clone();
+    let expected = aws::signature(&key.secret, &amz_date, &auth.region, &auth.service, &creq);
+    if expected != auth.signature || !amz_date.starts_with(&auth.date) {
+        return aws_error("SignatureDoesNotMatch", json_wanted, kind);
+    }
+    let account = key.org.clone().unwrap_or_else(|| "123456789012".into());
+    let arn = key
+        .principal
+        .clone()
+        .unwrap_or_else(|| format!("arn:aws:iam::{account}:user/sim"));
+    match action.as_str() {
+        "GetCallerIdentity" => {
+            let user_id = format!("AIDA{}", &auth.key_id[4..]);
+            if json_wanted {
+                reply(
+                    200,
+                    json!({"GetCallerIdentityResponse": {"GetCallerIdentityResult": {"Account": account, "Arn": arn, "UserId": user_id}, "ResponseMetadata": {"RequestId": "sim"}}}),
+                    kind,
+                )
+            } else {
+                reply(200, json!(format!("<GetCallerIdentityResponse><GetCallerIdentityResult><Arn>{arn}</Arn><UserId>{user_id}</UserId><Account>{account}</Account></GetCallerIdentityResult></GetCallerIdentityResponse>")), kind)
+                    .header("content-type", "text/xml")
+            }
+        }
+        "UpdateAccessKey" => {
+            let target = params.get("AccessKeyId").cloned().unwrap_or_default();
+            let status = params.get("Status").cloned().unwrap_or_default();
+            match sim
+                .keys
+                .iter()
+                .position(|k| k.issuer == "aws" && k.key_id.as_deref() == Some(target.as_str()))
+            {
+                Some(j) if target == auth.key_id || key.admin => {
+                    if status == "Inactive" {
+                        sim.revoke(j);
+                    }
+                    reply(200, json!("<UpdateAccessKeyResponse><ResponseMetadata><RequestId>sim</RequestId></ResponseMetadata></UpdateAccessKeyResponse>"), kind)
+                        .header("content-type", "text/xml")
+                }
+                Some(_) => aws_error("AccessDenied", json_wanted, kind),
+                None => reply(
+                    404,
+                    json!("<ErrorResponse><Error><Code>NoSuchEntity</Code></Error></ErrorResponse>"),
+                    kind,
+                )
+                .header("content-type", "text/xml"),
+            }
+        }
+        _ => reply(
+            400,
+            json!("<ErrorResponse><Error><Code>InvalidAction</Code></Error></ErrorResponse>"),
+            kind,
+        )
+        .header("content-type", "text/xml"),
+    }
+}
+
+fn huggingface(sim: &Sim, r: &Req) -> Reply {
+    if r.is("POST", "/api/credentials/revoke") {
+        for c in r.json()["credentials"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default()
+            .iter()
+            .filter_map(|c| c.as_str())
+        {
+            if let Some(i) = sim.live("huggingface", c) {
+                sim.revoke(i);
+            }
+        }
+        return reply(202, json!({}), "revoke");
+    }
+    if r.is("GET", "/api/whoami-v2") {
+        let tok = r.bearer().unwrap_or_default();
+        let Some(i) = sim.live("huggingface", &tok) else {
+            return reply(
+                401,
+                json!({"error": "Invalid credentials in Authorization header"}),
+                "verify",
+            );
+        };
+        let key = k(sim, i);
+        let orgs: Vec<Value> = key
+            .org
+            .iter()
+            .map(|o| json!({"name": o, "roleInOrg": "admin"}))
+            .collect();
+        return reply(
+            200,
+            json!({"type": key.identity.clone().unwrap_or_else(|| "user".into()), "name": principal(key), "fullname": principal(key),
+                "email": format!("{}@example.com", principal(key)), "orgs": orgs,
+                "auth": {"type": "access_token", "accessToken": {"displayName": "sim", "role": key.scopes.first().cloned().unwrap_or_else(|| "read".into()), "createdAt": "2026-01-01T00:00:00Z"}}}),
+            "verify",
+        );
+    }
+    reply(404, json!({"error": "Not Found"}), "other")
+}
+
+fn npm_key(secret: &str) -> String {
+    aws::sha256_hex(secret.as_bytes())[..32].to_string()
+}
+
+fn npm(sim: &Sim, r: &Req) -> Reply {
+    let tok = r.bearer().unwrap_or_default();
+    let live = sim.live("npm", &tok);
+    let kind = if r.method == Method::DELETE {
+        "revoke"
+    } else {
+        "verify"
+    };
+    let Some(i) = live else {
+        return reply(401, json!({"error": "Unauthorized"}), kind);
+    };
+    let key = k(sim, i).clone();
+    if r.is("GET", "/-/whoami") {
+        return reply(200, json!({"username": principal(&key)}), "verify");
+    }
+    if r.is("GET", "/-/npm/v1/tokens") {
+        let objects: Vec<Value> = sim.keys.iter().enumerate()
+            .filter(|(j, k)| k.issuer == "npm" && k.principal == key.principal && !sim.is_revoked(*j))
+            .map(|(_, k)| json!({"key": npm_key(&k.secret), "token": format!("{}…", &k.secret[..10.min(k.secret.len())]), "readonly": false, "automation": false, "cidr_whitelist": null, "created": "2026-01-01T00:00:00Z"}))
+            .collect();
+        return reply(
+            200,
+            json!({"objects": objects, "total": objects.len(), "urls": {}}),
+            "revoke",
+        );
+    }
+    if let Some(id) = r.rest.strip_prefix("/-/npm/v1/tokens/token/") {
+        if r.method == Method::DELETE {
+            return match sim
+                .keys
+                .iter()
+                .position(|k| k.issuer == "npm" && npm_key(&k.secret) == id)
+            {
+                Some(j) => {
+                    sim.revoke(j);
+                    reply(204, Value::Null, "revoke")
+                }
+                None => reply(404, json!({"error": "Not found"}), "revoke"),
+            };
+        }
+    }
+    reply(404, json!({"error": "Not found"}), "other")
+}
+
+fn google(sim: &Sim, r: &Req) -> Reply {
+    match (r.method.as_str(), r.rest.as_str()) {
+        ("GET", "/oauth/tokeninfo") | ("POST", "/oauth/tokeninfo") => {
+            let t = r
+                .query("access_token")
+                .or_else(|| r.form().get("access_token").cloned())
+                .unwrap_or_default();
+            let Some(i) = sim.live("google", &t) else {
+                return reply(
+                    400,
+                    json!({"error": "invalid_token", "error_description": "Invalid Value"}),
+                    "verify",
+                );
+            };
+            let key = k(sim, i);
+            let exp = chrono::Utc::now().timestamp() + 3000;
+            reply(
+                200,
+                json!({"azp": key.key_id, "aud": key.key_id, "sub": num_id(&principal(key)).to_string(), "scope": key.scopes.join(" "),
+                "exp": exp.to_string(), "expires_in": "3000", "email": principal(key), "email_verified": "true"}),
+                "verify",
+            )
+        }
+        ("POST", "/oauth/revoke") => {
+            let t = r
+                .form()
+                .get("token")
+                .cloned()
+                .or_else(|| r.query("token"))
+                .unwrap_or_default();
+            match sim.live("google", &t) {
+                Some(i) => {
+                    sim.revoke(i);
+                    reply(200, json!({}), "revoke")
+                }
+                None => reply(
+                    400,
+                    json!({"error": "invalid_token", "error_description": "Token expired or revoked"}),
+                    "revoke",
+                ),
+            }
+        }
+        ("POST", "/oauth/token") => {
+            let f = r.form();
+            if f.get("grant_type").map(String::as_str) != Some("urn:ietf:params:oauth:grant-type:jwt-bearer")
+            {
+                return client_credentials(sim, "google", r);
+            }
+            let bad = || {
+                reply(
+                    400,
+                    json!({"error": "invalid_grant", "error_description": "Invalid JWT Signature."}),
+                    "verify",
+                )
+            };
+            let Some(t) = f.get("assertion").and_then(|a| jwt::decode(a).ok()) else {
+                return bad();
+            };
+            let iss = t.claim_str("iss").unwrap_or_default();
+            let ok = sim.keys.iter().enumerate().any(|(i, key)| {
+                key.issuer == "google"
+                    && key.principal.as_deref() == Some(iss.as_str())
+                    && !sim.is_revoked(i)
+                    && jwt::private_key_from_pem(&key.secret)
+                        .map(|sk| jwt::verify_rs256(&sk.to_public_key(), &t))
+                        .unwrap_or(false)
+            });
+            if ok && t.exp().unwrap_or(0) > chrono::Utc::now().timestamp() {
+                reply(
+                    200,
+                    json!({"access_token": format!("ya29.sim{}", num_id(&iss)), "expires_in": 3599, "token_type": "Bearer"}),
+                    "verify",
+                )
+            } else {
+                bad()
+            }
+        }
+        ("GET", p) if p.starts_with("/gemini/") => {
+            let t = r
+                .header("x-goog-api-key")
+                .or_else(|| r.query("key"))
+                .unwrap_or_default();
+            match sim.live("google", &t) {
+                Some(_) => reply(
+                    200,
+                    json!({"models": [{"name": "models/gemini-2.5-pro"}]}),
+                    "verify",
+                ),
+                None => reply(
+                    400,
+                    json!({"error": {"code": 400, "status": "INVALID_ARGUMENT", "details": [{"reason": "API_KEY_INVALID"}]}}),
+                    "verify",
+                ),
+            }
+        }
+        _ => reply(404, json!({"error": "not_found"}), "other"),
+    }
+}
+
+fn doppler(sim: &Sim, r: &Req) -> Reply {
+    if r.is("POST", "/v3/auth/revoke") {
+        let t = r.json()["token"]
+            .as_str()
+            .map(String::from)
+            .or_else(|| r.bearer())
+            .unwrap_or_default();
+        if let Some(i) = sim.live("doppler", &t) {
+            sim.revoke(i);
+        }
+        return reply(200, json!({"success": true}), "revoke");
+    }
+    if r.is("GET", "/v3/me") {
+        let t = r.bearer().unwrap_or_default();
+        let Some(i) = sim.live("doppler", &t) else {
+            return reply(
+                401,
+                json!({"messages": ["Invalid Auth token"], "success": false}),
+                "verify",
+            );
+        };
+        let key = k(sim, i);
+        let org = key.org.clone().unwrap_or_else(|| "sim-workplace".into());
+        return reply(
+            200,
+            json!({"name": principal(key), "slug": principal(key), "type": key.identity.clone().unwrap_or_else(|| "personal".into()),
+            "token_preview": format!("{}…", &t[..8.min(t.len())]), "workplace": {"slug": org, "name": org}, "created_at": "2026-01-01T00:00:00Z", "last_seen_at": null}),
+            "verify",
+        );
+    }
+    reply(404, json!({"messages": ["Not found"], "success": false}), "other")
+}
+
+fn vault(sim: &Sim, r: &Req) -> Reply {
+    let t = r.header("x-vault-token").unwrap_or_default();
+    let live = sim.live("vault", &t);
+    let denied = |kind| reply(403, json!({"errors": ["permission denied"]}), kind);
+    match (r.method.as_str(), r.rest.as_str()) {
+        ("GET", "/v1/auth/token/lookup-self") => {
+            let Some(i) = live else { return denied("verify") };
+            let key = k(sim, i);
+            reply(
+                200,
+                json!({"data": {"display_name": principal(key), "policies": key.scopes, "entity_id": format!("ent-{}", num_id(&principal(key))),
+                "expire_time": key.expires_at, "ttl": 3600, "type": "service", "path": "auth/token/create", "meta": {"org": key.org}}}),
+                "verify",
+            )
+        }
+        ("POST", "/v1/auth/token/revoke-self") => {
+            let Some(i) = live else { return denied("revoke") };
+            sim.revoke(i);
+            reply(204, Value::Null, "revoke")
+        }
+        _ => reply(404, json!({"errors": []}), "other"),
+    }
+}
+
+/// A JWT issuer: OpenID discovery and a JWKS of every `idp` key's public half.
+fn idp(sim: &Sim, r: &Req) -> Reply {
+    let base = format!("{}/idp", sim.base());
+    match r.rest.as_str() {
+        "/.well-known/openid-configuration" => reply(
+            200,
+            json!({"issuer": base, "jwks_uri": format!("{base}/.well-known/jwks.json")}),
+            "verify",
+        ),
+        "/.well-known/jwks.json" => {
+            let keys: Vec<Value> = sim
+                .keys
+                .iter()
+                .enumerate()
+                .filter(|(i, k)| k.issuer == "idp" && !sim.is_revoked(*i))
+                .filter_map(|(_, k)| {
+                    jwt::private_key_from_pem(&k.secret)
+                        .ok()
+                        .map(|sk| jwt::key_to_jwk(&sk.to_public_key(), k.key_id.as_deref().unwrap_or("sim")))
+                })
+                .collect();
+            reply(200, json!({"keys": keys}), "verify")
+        }
+        _ => reply(404, json!({"error": "not_found"}), "other"),
+    }
+}
+
+/// Any issuer's OAuth token endpoint, client-credentials grant.
+fn client_credentials(sim: &Sim, issuer: &str, r: &Req) -> Reply {
+    let f = r.form();
+    let (id, secret) = match r.basic() {
+        Some((u, p)) => (u, p),
+        None => (
+            f.get("client_id").cloned().unwrap_or_default(),
+            f.get("client_secret").cloned().unwrap_or_default(),
+        ),
+    };
+    let found = sim.keys.iter().enumerate().find(|(i, k)| {
+        k.issuer == issuer
+            && k.secret == secret
+            && k.key_id.as_deref() == Some(id.as_str())
+            && !sim.is_revoked(*i)
+    });
+    match found {
+        Some((_, key)) => {
+            use base64::Engine as _;
+            let e = |v: &Value| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(v.to_string());
+            let claims = json!({"appid": id, "tid": key.org, "roles": key.scopes, "exp": chrono::Utc::now().timestamp() + 3599, "sub": id, "client_id": id});
+            let token = format!(
+                "{}.{}.c2lt",
+                e(&json!({"alg": "RS256", "typ": "JWT"})),
+                e(&claims)
+            );
+            reply(
+                200,
+                json!({"token_type": "Bearer", "expires_in": 3599, "access_token": token, "scope": key.scopes.join(" ")}),
+                "verify",
+            )
+        }
+        None => reply(
+            401,
+            json!({"error": "invalid_client", "error_description": "Invalid client secret provided."}),
+            "verify",
+        ),
+    }
+}
+
+/// Every other issuer: a key is read from wherever issuers usually put it; a live key gets a
+/// JSON body with the common identity fields, anything else a 401.
+fn generic(sim: &Sim, issuer: &str, r: &Req) -> Reply {
+    let mut candidates: Vec<String> = vec![];
+    if let Some(b) = r.bearer() {
+        candidates.push(b);
+    }
+    if let Some(a) = r.header("authorization") {
+        candidates.push(a);
+    }
+    if let Some((u, p)) = r.basic() {
+        candidates.push(u);
+        candidates.push(p);
+    }
+    for h in [
+        "x-api-key",
+        "xi-api-key",
+        "api-key",
+        "x-goog-api-key",
+        "private-token",
+        "x-auth-key",
+        "dd-api-key",
+    ] {
+        candidates.extend(r.header(h));
+    }
+    for q in ["key", "api_key", "token", "access_token"] {
+        candidates.extend(r.query(q));
+    }
+    candidates.extend(r.form().get("credentials").cloned());
+    candidates.extend(r.form().get("token").cloned());
+    if let Some(s) = r.json().get("value").and_then(|v| v.as_str()) {
+        candidates.push(s.to_string());
+    }
+    let found = candidates.iter().find_map(|c| sim.live(issuer, c));
+    match found {
+        Some(i) => {
+            let key = k(sim, i);
+            let org = key.org.clone();
+            reply(
+                200,
+                json!({"object": "list", "data": [], "valid": true, "is_available": true,
+                "id": key.key_id, "name": principal(key), "username": principal(key), "email": principal(key), "label": principal(key),
+                "type": key.identity, "organization": org, "organization_id": org, "team": org, "scopes": key.scopes, "acls": key.scopes,
+                "expires_at": key.expires_at}),
+                "verify",
+            )
+        }
+        None => reply(
+            401,
+            json!({"error": {"message": "Invalid API key (simulated)", "code": "invalid_api_key"}, "valid": false}),
+            "verify",
+        ),
+    }
+}

@@ -1,0 +1,326 @@
+//! Scans each unique blob once, in parallel with the tree walk that discovers them, then fans
+//! the hits out to every (path, commit) that introduced the blob.
+//!
+//! The walk runs on the calling thread; workers each open their own `git2::Repository` and
+//! read blobs by id. Hits are rare, so they are kept per blob until the walk is over and every
+//! introduction is known; memory is the walk's sets plus one blob per worker.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::path::Path;
+use std::sync::atomic::Ordering;
+use std::sync::mpsc::{sync_channel, Receiver};
+use std::sync::Mutex;
+
+use anyhow::Result;
+use git2::{ObjectType, Oid, Repository};
+
+use super::walk::{self, BlobMap, Event, Plan, Walker, NO_COMMIT};
+use crate::engine::Scratch;
+use crate::finding::fingerprint;
+use crate::scan::{Collector, Hit, Origin, Scanner};
+use crate::source::ci;
+
+/// How much of a blob's start is checked for NUL bytes to call it binary (as for files).
+const BINARY_PROBE: usize = 8192;
+/// Batches queued between the walk and the workers.
+const QUEUE: usize = 64;
+/// Blobs handed over at a time: one hand-over per blob costs more in lock traffic than small
+/// blobs take to scan.
+const BATCH: usize = 64;
+/// Submodules named in full in the note; the rest are counted.
+const SUBMODULES_SHOWN: usize = 5;
+
+struct Job {
+    blob: Oid,
+    path: String,
+}
+
+/// Walks `plan`, scans every new blob, and adds attributed hits to `collector`. Returns notes.
+pub fn scan(
+    repo: &Repository,
+    git_dir: &Path,
+    plan: Plan,
+    scanner: &Scanner,
+    collector: &Collector,
+) -> Result<Vec<String>> {
+    // Trees are never read twice (the walk prunes seen ones) and blobs once: libgit2's object
+    // cache would only hold memory. Hashing every object again to verify it doubles the cost of
+    // reading history for no finding; a corrupt object still fails to inflate and is skipped.
+    git2::opts::enable_caching(false);
+    git2::opts::strict_hash_verification(false);
+
+    let hits: Mutex<BlobMap<Vec<Hit>>> = Mutex::new(BlobMap::default());
+    let (tx, rx) = sync_channel::<Vec<Job>>(QUEUE);
+    let rx = Mutex::new(rx);
+    let mut submodules: BTreeMap<String, Oid> = BTreeMap::new();
+    let threads = scanner.opts.threads.max(1);
+
+    let walker = std::thread::scope(|s| {
+        for _ in 0..threads {
+            s.spawn(|| worker(git_dir, &rx, scanner, collector, &hits));
+        }
+        let mut walker = Walker::new(repo);
+        let mut batch = Vec::with_capacity(BATCH);
+        {
+            let mut on = |ev: Event| match ev {
+                Event::NewBlob { blob, path } => {
+                    batch.push(Job {
+                        blob,
+                        path: path.to_string(),
+                    });
+                    if batch.len() == BATCH {
+                        // Workers only stop when the channel closes, so a send cannot fail.
+                        let _ = tx.send(std::mem::replace(&mut batch, Vec::with_capacity(BATCH)));
+                    }
+                }
+                Event::Unreadable {
+                    what,
+                    id,
+                    path,
+                    reason,
+                } => collector.skip(
+                    path.to_string(),
+                    "missing-object",
+                    format!("{what} {id} (at {path}): {reason}; skipped"),
+                ),
+                Event::Submodule { path, commit } => {
+                    submodules.entry(path.to_string()).or_insert(commit);
+                }
+            };
+            for &t in &plan.boundary_trees {
+                walker.seed(t, &mut on);
+            }
+            for (i, &(_, tree)) in plan.commits.iter().enumerate() {
+                walker.introduce(tree, i as u32, &mut on);
+            }
+            for (name, id, kind) in &plan.loose {
+                match kind {
+                    ObjectType::Tree => walker.introduce(*id, NO_COMMIT, &mut on),
+                    ObjectType::Blob => walker.loose_blob(*id, name, &mut on),
+                    _ => {}
+                }
+            }
+        }
+        if !batch.is_empty() {
+            let _ = tx.send(batch);
+        }
+        drop(tx);
+        walker
+    });
+
+    let hits = hits.into_inner().unwrap_or_else(|e| e.into_inner());
+    if !hits.is_empty() {
+        fan_out(repo, &plan, &walker, &hits, scanner, collector);
+    }
+    let mut notes = Vec::new();
+    if !submodules.is_empty() {
+        let shown: Vec<String> = submodules
+            .iter()
+            .take(SUBMODULES_SHOWN)
+            .map(|(p, c)| format!("{p} ({})", &c.to_string()[..10]))
+            .collect();
+        let more = submodules.len().saturating_sub(SUBMODULES_SHOWN);
+        notes.push(format!(
+            "{} submodule(s) not followed (scan each with `quench git` in its own clone): {}{}",
+            submodules.len(),
+            shown.join(", "),
+            if more > 0 {
+                format!(" and {more} more")
+            } else {
+                String::new()
+            }
+        ));
+    }
+    Ok(notes)
+}
+
+/// Takes blobs off the queue until it closes, scanning each.
+fn worker(
+    git_dir: &Path,
+    rx: &Mutex<Receiver<Vec<Job>>>,
+    scanner: &Scanner,
+    collector: &Collector,
+    hits: &Mutex<BlobMap<Vec<Hit>>>,
+) {
+    let repo = Repository::open(git_dir).map_err(|e| e.message().to_string());
+    let odb = repo
+        .as_ref()
+        .map_err(Clone::clone)
+        .and_then(|r| r.odb().map_err(|e| e.message().to_string()));
+    let mut scratch = Scratch::default();
+    loop {
+        let jobs = {
+            let guard = rx.lock().unwrap_or_else(|e| e.into_inner());
+            match guard.recv() {
+                Ok(j) => j,
+                Err(_) => return,
+            }
+        };
+        for job in jobs {
+            let odb = match &odb {
+                Ok(o) => o,
+                Err(e) => {
+                    // Keep draining so the walk never blocks on a full queue.
+                    collector.skip(job.path, "unreadable", format!("blob {}: {e}", job.blob));
+                    continue;
+                }
+            };
+            if let Some(found) = scan_blob(odb, &job, scanner, collector, &mut scratch) {
+                hits.lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .insert(job.blob, found);
+            }
+        }
+    }
+}
+
+/// Reads and scans one blob; returns its hits, if any.
+fn scan_blob(
+    odb: &git2::Odb,
+    job: &Job,
+    scanner: &Scanner,
+    collector: &Collector,
+    scratch: &mut Scratch,
+) -> Option<Vec<Hit>> {
+    let opts = &scanner.opts;
+    let path = &job.path;
+    let missing = |e: git2::Error| {
+        collector.skip(
+            path.clone(),
+            "missing-object",
+            format!("blob {} (at {path}): {}; skipped", job.blob, e.message()),
+        );
+    };
+    let size = match odb.read_header(job.blob) {
+        Ok((size, _)) => size as u64,
+        Err(e) => {
+            missing(e);
+            return None;
+        }
+    };
+    if size > opts.max_file_size {
+        collector.skip(
+            path.clone(),
+            "too-large",
+            format!(
+                "blob {} (at {path}): {size} bytes is over --max-file-size ({} bytes)",
+                job.blob, opts.max_file_size
+            ),
+        );
+        return None;
+    }
+    let object = match odb.read(job.blob) {
+        Ok(o) => o,
+        Err(e) => {
+            missing(e);
+            return None;
+        }
+    };
+    let bytes = object.data();
+    if !opts.scan_binary && memchr::memchr(0, &bytes[..bytes.len().min(BINARY_PROBE)]).is_some() {
+        collector.skip(
+            path.clone(),
+            "binary",
+            format!("blob {} (at {path}): binary (use --scan-binary)", job.blob),
+        );
+        return None;
+    }
+    let origin = Origin::file(path, ci::classify(path));
+    let mut found = Vec::new();
+    let suppressed = scanner.scan_buffer(bytes, &origin, scratch, &mut found);
+    collector
+        .suppressed_inline
+        .fetch_add(suppressed as u64, Ordering::Relaxed);
+    collector.scanned(bytes.len() as u64);
+    (!found.is_empty()).then_some(found)
+}
+
+/// Gives each hit every place its blob was introduced, with the commit's attribution and
+/// whether the secret is still on some branch tip.
+fn fan_out(
+    repo: &Repository,
+    plan: &Plan,
+    walker: &Walker,
+    hits: &BlobMap<Vec<Hit>>,
+    scanner: &Scanner,
+    collector: &Collector,
+) {
+    // A secret is live if any blob holding it is in a branch tip's tree, even a later edit of
+    // the file that first held it.
+    let tip_blobs = walk::blobs_in(repo, &plan.tips);
+    let live: HashSet<String> = hits
+        .iter()
+        .filter(|(blob, _)| tip_blobs.contains(*blob))
+        .flat_map(|(_, hs)| hs.iter().map(|h| fingerprint(&h.rule.spec.id, &h.secret)))
+        .collect();
+    let mut infos: HashMap<u32, crate::finding::CommitInfo> = HashMap::new();
+    let mut out = Vec::new();
+    for intro in &walker.introductions {
+        let Some(blob_hits) = hits.get(&intro.blob) else {
+            continue;
+        };
+        let path = walker.paths.name(intro.path);
+        if scanner.opts.allow_paths.is_match(path) {
+            continue;
+        }
+        let (commit, before) = if intro.commit == NO_COMMIT {
+            (None, Vec::new())
+        } else {
+            let id = plan.commits[intro.commit as usize].0;
+            let info = infos
+                .entry(intro.commit)
+                .or_insert_with(|| super::commit_info(repo, id))
+                .clone();
+            (
+                Some(info),
+                parent_versions(repo, id, walker.paths.raw(intro.path)),
+            )
+        };
+        for h in blob_hits {
+            // An edit to a file that already held the secret re-commits it, it does not
+            // introduce it: only the commit that brought the secret to this path is named.
+            if before
+                .iter()
+                .any(|old| memchr::memmem::find(old, &h.secret).is_some())
+            {
+                continue;
+            }
+            let mut h = h.clone();
+            h.location.path = path.to_string();
+            h.location.context = ci::classify(path);
+            h.location.blob = Some(intro.blob.to_string());
+            h.location.commit = commit.clone().map(|mut c| {
+                c.at_tip = Some(live.contains(&fingerprint(&h.rule.spec.id, &h.secret)));
+                c
+            });
+            out.push(h);
+        }
+    }
+    collector.add_hits(out);
+}
+
+/// The contents of `path` in each parent of `commit` that has it.
+fn parent_versions(repo: &Repository, commit: Oid, path: &[u8]) -> Vec<Vec<u8>> {
+    let Ok(c) = repo.find_commit(commit) else {
+        return Vec::new();
+    };
+    let path = raw_path(path);
+    c.parents()
+        .filter_map(|p| {
+            let entry = p.tree().ok()?.get_path(&path).ok()?;
+            let blob = repo.find_blob(entry.id()).ok()?;
+            Some(blob.content().to_vec())
+        })
+        .collect()
+}
+
+#[cfg(unix)]
+fn raw_path(path: &[u8]) -> std::path::PathBuf {
+    use std::os::unix::ffi::OsStrExt;
+    std::path::PathBuf::from(std::ffi::OsStr::from_bytes(path))
+}
+
+#[cfg(not(unix))]
+fn raw_path(path: &[u8]) -> std::path::PathBuf {
+    std::path::PathBuf::from(String::from_utf8_lossy(path).into_owned())
+}

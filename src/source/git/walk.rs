@@ -1,0 +1,439 @@
+//! Which commits to read, and which (blob, path) pairs each one introduces.
+//!
+//! Commits are visited parents first. A tree already visited (in any commit, at any path) is
+//! skipped whole, so a commit costs only the trees it changed, and a merge introduces only what
+//! differs from every parent: whatever came from a parent was seen when the parent was read.
+//! The first commit to hold a blob at a path is that pair's introduction. A tree copied to a new
+//! path is pruned too: its blobs keep the attribution of where they first appeared.
+
+use std::collections::HashMap;
+
+use anyhow::Result;
+use git2::{ObjectType, Oid, Repository, Sort};
+
+use super::oidset::{OidMap, OidSet};
+
+/// The part of history to scan.
+#[derive(Debug, Clone, Default)]
+pub struct Selection {
+    /// Start from every ref: branches, tags, remote-tracking refs, notes, the stash (with its
+    /// reflog) and `HEAD`.
+    pub all_refs: bool,
+    /// Commits to start from (besides every ref, when `all_refs`).
+    pub include: Vec<Oid>,
+    /// Commits whose history is left out; their trees count as already seen, so what the
+    /// selected commits introduce is measured against them (`--since`, `--range`, pre-push).
+    pub exclude: Vec<Oid>,
+}
+
+impl Selection {
+    /// The whole history.
+    pub fn everything() -> Self {
+        Selection {
+            all_refs: true,
+            ..Default::default()
+        }
+    }
+
+    pub fn is_everything(&self) -> bool {
+        self.all_refs && self.exclude.is_empty()
+    }
+}
+
+/// Index of a commit in [`Plan::commits`]; [`NO_COMMIT`] for blobs a ref names directly.
+pub type CommitIdx = u32;
+pub const NO_COMMIT: CommitIdx = u32::MAX;
+
+/// Commits to read in order, plus what the selection's edges need.
+#[derive(Default)]
+pub struct Plan {
+    /// (commit, its tree), parents before children.
+    pub commits: Vec<(Oid, Oid)>,
+    /// Trees of excluded commits that selected commits build on: seen before the walk starts.
+    pub boundary_trees: Vec<Oid>,
+    /// Refs that point straight at a tree or a blob (a tag can), with the ref's name.
+    pub loose: Vec<(String, Oid, ObjectType)>,
+    /// Trees of branch tips, for telling history-only secrets from live ones.
+    pub tips: Vec<Oid>,
+    /// Commits that could not be read (corrupt or missing), named for the summary.
+    pub problems: Vec<String>,
+}
+
+impl Plan {
+    pub fn is_empty(&self) -> bool {
+        self.commits.is_empty() && self.loose.is_empty()
+    }
+}
+
+/// Lists the commits of `sel`, parents first.
+pub fn plan(repo: &Repository, sel: &Selection) -> Result<Plan> {
+    let mut plan = Plan::default();
+    let mut tips = Vec::new();
+    let mut starts = Vec::new();
+    if sel.all_refs {
+        for (name, target, is_branch) in every_ref(repo) {
+            match target {
+                (id, ObjectType::Commit) => {
+                    starts.push(id);
+                    if is_branch {
+                        tips.push(id);
+                    }
+                }
+                (id, kind) => plan.loose.push((name, id, kind)),
+            }
+        }
+    }
+    for &id in &sel.include {
+        starts.push(id);
+        tips.push(id);
+    }
+    let mut parents: Vec<Oid> = Vec::new();
+    // libgit2's walk gives up on the first commit it cannot read; then walk by hand, skipping
+    // (and naming) what is missing and reading everything else.
+    let walked = revwalk_order(repo, &starts, &sel.exclude)
+        .unwrap_or_else(|_| manual_order(repo, &starts, &sel.exclude, &mut plan.problems));
+    for id in walked {
+        let commit = match repo.find_commit(id) {
+            Ok(c) => c,
+            Err(e) => {
+                plan.problems
+                    .push(format!("commit {id}: {}; skipped", e.message()));
+                continue;
+            }
+        };
+        plan.commits.push((id, commit.tree_id()));
+        if !sel.exclude.is_empty() {
+            parents.extend(commit.parent_ids());
+        }
+    }
+    if !sel.exclude.is_empty() {
+        let walked: OidSet<Oid> = plan.commits.iter().map(|c| c.0).collect();
+        let mut boundary: OidSet<Oid> = OidSet::default();
+        // The excluded commits themselves count too: in a shallow clone the range's oldest
+        // commit may have no parent to measure against, and `A..B` means "what B adds over A".
+        for p in sel.exclude.iter().copied().chain(parents) {
+            if !walked.contains(&p) && boundary.insert(p) {
+                if let Ok(c) = repo.find_commit(p) {
+                    plan.boundary_trees.push(c.tree_id());
+                }
+            }
+        }
+    }
+    plan.tips = tips
+        .into_iter()
+        .filter_map(|id| repo.find_commit(id).ok().map(|c| c.tree_id()))
+        .collect();
+    plan.tips.sort();
+    plan.tips.dedup();
+    Ok(plan)
+}
+
+/// Commits reachable from `starts` and not from `hide`, parents first, by libgit2.
+fn revwalk_order(repo: &Repository, starts: &[Oid], hide: &[Oid]) -> Result<Vec<Oid>, git2::Error> {
+    let mut walk = repo.revwalk()?;
+    walk.set_sorting(Sort::TOPOLOGICAL | Sort::REVERSE)?;
+    for &id in starts {
+        walk.push(id)?;
+    }
+    for &id in hide {
+        walk.hide(id)?;
+    }
+    walk.collect()
+}
+
+/// The same order by a depth-first walk that skips unreadable commits, naming each.
+fn manual_order(repo: &Repository, starts: &[Oid], hide: &[Oid], problems: &mut Vec<String>) -> Vec<Oid> {
+    let mut hidden: OidSet<Oid> = OidSet::default();
+    let mut quiet = Vec::new();
+    postorder(repo, hide, &OidSet::default(), &mut hidden, &mut quiet);
+    let mut seen = OidSet::default();
+    let mut order = Vec::new();
+    let mut missing = Vec::new();
+    let reached = postorder(repo, starts, &hidden, &mut seen, &mut missing);
+    order.extend(reached);
+    for (id, why) in missing {
+        problems.push(format!(
+            "commit {id}: {why}; skipped, and history only it leads to is not read"
+        ));
+    }
+    order
+}
+
+/// Depth-first post-order from `starts` (parents before children), not entering `stop`.
+fn postorder(
+    repo: &Repository,
+    starts: &[Oid],
+    stop: &OidSet<Oid>,
+    seen: &mut OidSet<Oid>,
+    missing: &mut Vec<(Oid, String)>,
+) -> Vec<Oid> {
+    let mut out = Vec::new();
+    let mut stack: Vec<(Oid, bool)> = starts.iter().rev().map(|&id| (id, false)).collect();
+    while let Some((id, done)) = stack.pop() {
+        if done {
+            out.push(id);
+            continue;
+        }
+        if stop.contains(&id) || !seen.insert(id) {
+            continue;
+        }
+        match repo.find_commit(id) {
+            Ok(c) => {
+                stack.push((id, true));
+                stack.extend(c.parent_ids().filter(|p| !seen.contains(p)).map(|p| (p, false)));
+            }
+            Err(e) => missing.push((id, e.message().to_string())),
+        }
+    }
+    out
+}
+
+/// Every ref's target, peeled through tags: (name, (id, kind), whether it is a branch tip).
+fn every_ref(repo: &Repository) -> Vec<(String, (Oid, ObjectType), bool)> {
+    let mut out = Vec::new();
+    if let Ok(head) = repo.head() {
+        if let Ok(c) = head.peel(ObjectType::Commit) {
+            out.push(("HEAD".to_string(), (c.id(), ObjectType::Commit), true));
+        }
+    }
+    let Ok(refs) = repo.references() else {
+        return out;
+    };
+    for r in refs.flatten() {
+        let name = String::from_utf8_lossy(r.name_bytes()).into_owned();
+        let Ok(obj) = r.peel(ObjectType::Any) else {
+            continue;
+        };
+        let Some(kind) = obj.kind() else { continue };
+        let branch = name.starts_with("refs/heads/") || name.starts_with("refs/remotes/");
+        out.push((name, (obj.id(), kind), branch && kind == ObjectType::Commit));
+    }
+    // Older stashes live only in the stash's reflog.
+    if let Ok(log) = repo.reflog("refs/stash") {
+        for e in log.iter() {
+            out.push(("refs/stash".into(), (e.id_new(), ObjectType::Commit), false));
+        }
+    }
+    out
+}
+
+/// One (blob, path) pair a commit introduced.
+#[derive(Debug, Clone, Copy)]
+pub struct Introduction {
+    pub blob: Oid,
+    pub path: u32,
+    pub commit: CommitIdx,
+}
+
+/// Paths interned: history repeats the same few thousand paths across a million blobs.
+#[derive(Default)]
+pub struct Paths {
+    ids: HashMap<Vec<u8>, u32>,
+    names: Vec<String>,
+    raw: Vec<Vec<u8>>,
+}
+
+impl Paths {
+    fn intern(&mut self, raw: &[u8]) -> u32 {
+        if let Some(&id) = self.ids.get(raw) {
+            return id;
+        }
+        let id = self.names.len() as u32;
+        // Non-UTF-8 names are shown lossily; the raw bytes still keep them distinct.
+        self.names.push(String::from_utf8_lossy(raw).into_owned());
+        self.raw.push(raw.to_vec());
+        self.ids.insert(raw.to_vec(), id);
+        id
+    }
+
+    pub fn name(&self, id: u32) -> &str {
+        &self.names[id as usize]
+    }
+
+    /// The path as git stores it, for looking it up in other trees.
+    pub fn raw(&self, id: u32) -> &[u8] {
+        &self.raw[id as usize]
+    }
+}
+
+/// What the tree walk tells its caller.
+pub enum Event<'a> {
+    /// A blob seen for the first time anywhere, at its first path.
+    NewBlob { blob: Oid, path: &'a str },
+    /// A tree or blob that could not be read.
+    Unreadable {
+        what: &'static str,
+        id: Oid,
+        path: &'a str,
+        reason: String,
+    },
+    /// A submodule (gitlink): reported, not followed.
+    Submodule { path: &'a str, commit: Oid },
+}
+
+/// Walks trees, remembering every tree, blob and (blob, path) pair it has seen.
+pub struct Walker<'r> {
+    repo: &'r Repository,
+    seen_trees: OidSet<Oid>,
+    seen_blobs: OidSet<Oid>,
+    /// (blob, hash of its path): paths are hashed as the walk descends, so the millions of
+    /// entries that are not new cost no string work; a path is interned only when new.
+    seen_pairs: OidSet<(Oid, u64)>,
+    pub paths: Paths,
+    pub introductions: Vec<Introduction>,
+    prefix: Vec<u8>,
+}
+
+impl<'r> Walker<'r> {
+    pub fn new(repo: &'r Repository) -> Self {
+        Walker {
+            repo,
+            seen_trees: OidSet::default(),
+            seen_blobs: OidSet::default(),
+            seen_pairs: OidSet::default(),
+            paths: Paths::default(),
+            introductions: Vec::new(),
+            prefix: Vec::new(),
+        }
+    }
+
+    /// Marks everything in `tree` as seen without introducing it (an excluded commit's tree).
+    pub fn seed(&mut self, tree: Oid, on: &mut dyn FnMut(Event)) {
+        self.prefix.clear();
+        self.tree(tree, PATH_SEED, NO_COMMIT, false, on);
+    }
+
+    /// Records what `tree` introduces, attributed to `commit`.
+    pub fn introduce(&mut self, tree: Oid, commit: CommitIdx, on: &mut dyn FnMut(Event)) {
+        self.prefix.clear();
+        self.tree(tree, PATH_SEED, commit, true, on);
+    }
+
+    /// A blob a ref names directly: introduced at the ref's name.
+    pub fn loose_blob(&mut self, blob: Oid, name: &str, on: &mut dyn FnMut(Event)) {
+        self.prefix.clear();
+        self.prefix.extend_from_slice(name.as_bytes());
+        let hash = path_hash(PATH_SEED, name.as_bytes());
+        self.blob(blob, hash, NO_COMMIT, true, on);
+    }
+
+    fn tree(&mut self, id: Oid, dir: u64, commit: CommitIdx, record: bool, on: &mut dyn FnMut(Event)) {
+        if !self.seen_trees.insert(id) {
+            return;
+        }
+        let tree = match self.repo.find_tree(id) {
+            Ok(t) => t,
+            Err(e) => {
+                let path = self.shown_prefix();
+                on(Event::Unreadable {
+                    what: "tree",
+                    id,
+                    path: &path,
+                    reason: e.message().to_string(),
+                });
+                return;
+            }
+        };
+        for entry in tree.iter() {
+            let name = entry.name_bytes();
+            match entry.kind() {
+                Some(ObjectType::Tree) => {
+                    let len = self.prefix.len();
+                    self.prefix.extend_from_slice(name);
+                    self.prefix.push(b'/');
+                    let sub = path_hash(dir, name) ^ DIR_MARK;
+                    self.tree(entry.id(), sub, commit, record, on);
+                    self.prefix.truncate(len);
+                }
+                Some(ObjectType::Blob) => {
+                    let len = self.prefix.len();
+                    self.prefix.extend_from_slice(name);
+                    self.blob(entry.id(), path_hash(dir, name), commit, record, on);
+                    self.prefix.truncate(len);
+                }
+                Some(ObjectType::Commit) if record => {
+                    let mut p = self.prefix.clone();
+                    p.extend_from_slice(name);
+                    on(Event::Submodule {
+                        path: &String::from_utf8_lossy(&p),
+                        commit: entry.id(),
+                    });
+                }
+                _ => {}
+            }
+        }
+    }
+
+    /// `self.prefix` holds the blob's full path.
+    fn blob(&mut self, blob: Oid, hash: u64, commit: CommitIdx, record: bool, on: &mut dyn FnMut(Event)) {
+        if !self.seen_pairs.insert((blob, hash)) || !record {
+            return;
+        }
+        let path_id = self.paths.intern(&self.prefix);
+        self.introductions.push(Introduction {
+            blob,
+            path: path_id,
+            commit,
+        });
+        if self.seen_blobs.insert(blob) {
+            on(Event::NewBlob {
+                blob,
+                path: self.paths.name(path_id),
+            });
+        }
+    }
+
+    fn shown_prefix(&self) -> String {
+        let p = String::from_utf8_lossy(&self.prefix);
+        let p = p.trim_end_matches('/');
+        if p.is_empty() {
+            "/".into()
+        } else {
+            p.to_string()
+        }
+    }
+}
+
+/// Start of every path hash.
+const PATH_SEED: u64 = 0xcbf2_9ce4_8422_2325;
+/// Keeps a directory's hash apart from a file's of the same name.
+const DIR_MARK: u64 = 0x9e37_79b9_7f4a_7c15;
+
+/// Extends the hash of a directory with one name (FNV-1a): computed once per tree entry, where
+/// a whole path would be hashed again for every entry of every tree.
+fn path_hash(dir: u64, name: &[u8]) -> u64 {
+    let mut h = dir;
+    for &b in name {
+        h ^= b as u64;
+        h = h.wrapping_mul(0x0000_0100_0000_01b3);
+    }
+    h ^ (name.len() as u64).rotate_left(56)
+}
+
+/// Every blob in the trees `tips`, for deciding which secrets are still live on a branch.
+pub fn blobs_in(repo: &Repository, tips: &[Oid]) -> OidSet<Oid> {
+    fn visit(repo: &Repository, id: Oid, trees: &mut OidSet<Oid>, blobs: &mut OidSet<Oid>) {
+        if !trees.insert(id) {
+            return;
+        }
+        let Ok(tree) = repo.find_tree(id) else { return };
+        for e in tree.iter() {
+            match e.kind() {
+                Some(ObjectType::Tree) => visit(repo, e.id(), trees, blobs),
+                Some(ObjectType::Blob) => {
+                    blobs.insert(e.id());
+                }
+                _ => {}
+            }
+        }
+    }
+    let mut trees = OidSet::default();
+    let mut blobs = OidSet::default();
+    for &t in tips {
+        visit(repo, t, &mut trees, &mut blobs);
+    }
+    blobs
+}
+
+/// Helps callers that hold `OidMap`s keyed by blob.
+pub type BlobMap<V> = OidMap<Oid, V>;

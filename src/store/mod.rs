@@ -1,0 +1,488 @@
+//! The durable store: what quench has found, what the issuers said, what it did about it, and
+//! when. It is the memory that turns a scanner into something a security team can answer to:
+//! findings and their locations, verdicts, revocation jobs and their attempts, an append-only
+//! audit log, and each finding's exposure timeline.
+//!
+//! Everything goes through the [`Store`] trait so that a shared database can replace the
+//! embedded SQLite one ([`sqlite::SqliteStore`]) without touching its callers. A store never
+//! holds a secret in plaintext: pending revocation jobs keep theirs sealed ([`seal`]).
+
+pub mod attribution;
+pub mod exposure;
+pub mod html;
+pub mod location;
+pub mod record;
+pub mod seal;
+pub mod sqlite;
+
+use std::path::PathBuf;
+
+use anyhow::Result;
+use chrono::{DateTime, SecondsFormat, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::finding::Finding;
+
+pub use location::{DataDir, StoreArgs, StoreSection};
+pub use sqlite::SqliteStore;
+
+/// Timestamps are UTC; stored as RFC 3339 with milliseconds so that text order is time order.
+pub type Time = DateTime<Utc>;
+
+pub fn now() -> Time {
+    Utc::now()
+}
+
+pub fn fmt_time(t: &Time) -> String {
+    t.to_rfc3339_opts(SecondsFormat::Millis, true)
+}
+
+pub fn parse_time(s: &str) -> Option<Time> {
+    DateTime::parse_from_rfc3339(s)
+        .ok()
+        .map(|t| t.with_timezone(&Utc))
+}
+
+/// Where a finding stands. Ordered roughly along its life.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "kebab-case")]
+pub enum Status {
+    /// Found, never verified.
+    Detected,
+    /// The issuer's answer proved nothing either way.
+    Indeterminate,
+    /// Verified live and not yet revoked.
+    Live,
+    /// Verified dead without quench revoking it.
+    Dead,
+    /// A revocation is queued, awaiting approval or in flight.
+    Revoking,
+    /// Revoked and confirmed dead by a second verification.
+    Revoked,
+    /// Needs a human: revocation failed, is impossible, or the key stayed live too long.
+    Escalated,
+}
+
+impl Status {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::Detected => "detected",
+            Status::Indeterminate => "indeterminate",
+            Status::Live => "live",
+            Status::Dead => "dead",
+            Status::Revoking => "revoking",
+            Status::Revoked => "revoked",
+            Status::Escalated => "escalated",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Status> {
+        Some(match s {
+            "detected" => Status::Detected,
+            "indeterminate" => Status::Indeterminate,
+            "live" => Status::Live,
+            "dead" => Status::Dead,
+            "revoking" => Status::Revoking,
+            "revoked" => Status::Revoked,
+            "escalated" => Status::Escalated,
+            _ => return None,
+        })
+    }
+
+    /// Whether the key is known to no longer work.
+    pub fn is_dead(self) -> bool {
+        matches!(self, Status::Dead | Status::Revoked)
+    }
+}
+
+/// An issuer's answer about a secret.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum VerdictKind {
+    Live,
+    Dead,
+    Indeterminate,
+}
+
+impl VerdictKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            VerdictKind::Live => "live",
+            VerdictKind::Dead => "dead",
+            VerdictKind::Indeterminate => "indeterminate",
+        }
+    }
+    pub fn parse(s: &str) -> Option<VerdictKind> {
+        match s {
+            "live" => Some(VerdictKind::Live),
+            "dead" => Some(VerdictKind::Dead),
+            "indeterminate" => Some(VerdictKind::Indeterminate),
+            _ => None,
+        }
+    }
+}
+
+/// One verification result, with what the issuer revealed about the key's identity.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Verdict {
+    pub verdict: VerdictKind,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub principal: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub org: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub project: Option<String>,
+    /// The issuer's id for the key, when it names one (admin revocation needs it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub key_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub scopes: Vec<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub http_status: Option<u16>,
+}
+
+impl Verdict {
+    pub fn new(verdict: VerdictKind) -> Verdict {
+        Verdict {
+            verdict,
+            reason: None,
+            principal: None,
+            org: None,
+            project: None,
+            key_id: None,
+            scopes: vec![],
+            http_status: None,
+        }
+    }
+
+    /// Reads the verification block a verifier left on a finding. Field names are read
+    /// leniently (`verdict` or `status`; `principal`, `org`, `scopes`) so that the store does
+    /// not need to change when the verifier's report grows.
+    pub fn from_json(v: &serde_json::Value) -> Option<Verdict> {
+        let kind = v
+            .get("verdict")
+            .or_else(|| v.get("status"))
+            .and_then(|s| s.as_str())
+            .and_then(VerdictKind::parse)?;
+        let text = |k: &str| {
+            v.get(k)
+                .or_else(|| v.get("identity").and_then(|i| i.get(k)))
+                .and_then(|s| s.as_str())
+                .map(String::from)
+        };
+        let scopes = v
+            .get("scopes")
+            .or_else(|| v.get("identity").and_then(|i| i.get("scopes")))
+            .and_then(|s| s.as_array())
+            .map(|a| a.iter().filter_map(|s| s.as_str().map(String::from)).collect())
+            .unwrap_or_default();
+        Some(Verdict {
+            verdict: kind,
+            reason: text("reason"),
+            principal: text("principal"),
+            org: text("org").or_else(|| text("organization")),
+            project: text("project"),
+            key_id: text("key_id"),
+            scopes,
+            http_status: v.get("http_status").and_then(|s| s.as_u64()).map(|s| s as u16),
+        })
+    }
+}
+
+/// The moments that make a finding's exposure window. `first_exposed` is when the secret
+/// became readable (its commit time, or the scan time when nothing older is known);
+/// `confirmed_dead` is when a verification after revocation proved it dead.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct Timeline {
+    pub first_exposed: Option<Time>,
+    pub detected: Option<Time>,
+    pub verified: Option<Time>,
+    pub revoke_requested: Option<Time>,
+    pub confirmed_dead: Option<Time>,
+}
+
+impl Timeline {
+    /// From first exposure to confirmed death; for a key still alive, up to `now`.
+    pub fn exposure(&self, now: Time) -> Option<chrono::Duration> {
+        let start = self.first_exposed.or(self.detected)?;
+        Some(self.confirmed_dead.unwrap_or(now) - start)
+    }
+
+    /// From detection to confirmed death: how fast quench closed the window it saw.
+    pub fn time_to_revoke(&self) -> Option<chrono::Duration> {
+        Some(self.confirmed_dead? - self.detected?)
+    }
+}
+
+/// A finding as the store knows it: no secret, only its fingerprint and redacted preview.
+#[derive(Debug, Clone, Serialize)]
+pub struct StoredFinding {
+    pub fingerprint: String,
+    pub rule_id: String,
+    pub rule_name: String,
+    pub issuer: String,
+    pub identity: String,
+    pub severity: String,
+    pub secret_redacted: String,
+    pub status: Status,
+    /// Who the key acts as (from verification): authorization.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub principal: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub org: Option<String>,
+    /// Who exposed it (the commit author): attribution, kept apart from the principal.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub author: Option<String>,
+    /// Owners of the first location's path in CODEOWNERS.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub owners: Vec<String>,
+    /// Where it was first seen (path:line).
+    pub first_location: String,
+    pub locations: u64,
+    pub timeline: Timeline,
+}
+
+/// What a scan's findings did to the store.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Recorded {
+    pub new: usize,
+    pub seen_again: usize,
+    /// Findings of keys already revoked: recorded again, never revoked twice.
+    pub already_revoked: usize,
+    pub new_locations: usize,
+}
+
+/// Who exposed a finding, resolved before it is recorded.
+#[derive(Debug, Clone, Default)]
+pub struct Attribution {
+    pub author: Option<String>,
+    pub owners: Vec<String>,
+}
+
+/// Filters for [`Store::findings`]; empty fields match everything.
+#[derive(Debug, Clone, Default)]
+pub struct FindingFilter {
+    pub status: Vec<Status>,
+    pub rule: Option<String>,
+    pub issuer: Option<String>,
+    pub principal: Option<String>,
+    pub fingerprint: Option<String>,
+    pub since: Option<Time>,
+}
+
+/// What a revocation job is doing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum JobState {
+    /// Waiting for `quench revoke --approve`.
+    AwaitingApproval,
+    /// Ready to run at `next_at` (possibly a retry).
+    Queued,
+    /// Claimed by a runner (process `owner`) until `lease_until`.
+    Running,
+    /// Revoked and confirmed dead (or found already dead): finished.
+    Done,
+    /// Dry-run: what would have been revoked is recorded; nothing was sent.
+    DryRun,
+    /// Given up: a human must act. The audit log and the notification say why.
+    Escalated,
+}
+
+impl JobState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            JobState::AwaitingApproval => "awaiting-approval",
+            JobState::Queued => "queued",
+            JobState::Running => "running",
+            JobState::Done => "done",
+            JobState::DryRun => "dry-run",
+            JobState::Escalated => "escalated",
+        }
+    }
+    pub fn parse(s: &str) -> Option<JobState> {
+        Some(match s {
+            "awaiting-approval" => JobState::AwaitingApproval,
+            "queued" => JobState::Queued,
+            "running" => JobState::Running,
+            "done" => JobState::Done,
+            "dry-run" => JobState::DryRun,
+            "escalated" => JobState::Escalated,
+            _ => return None,
+        })
+    }
+    /// Whether the job still has work to do (and so keeps its sealed secret).
+    pub fn is_active(self) -> bool {
+        matches!(
+            self,
+            JobState::AwaitingApproval | JobState::Queued | JobState::Running
+        )
+    }
+}
+
+/// A revocation job.
+#[derive(Debug, Clone, Serialize)]
+pub struct Job {
+    pub id: i64,
+    pub fingerprint: String,
+    pub rule_id: String,
+    pub issuer: String,
+    /// `auto`, `ask` or `dry-run`: the mode the policy chose.
+    pub mode: String,
+    /// The policy entry that chose it (`revoke.rules."github.pat-classic"`, `revoke.mode`…).
+    pub policy_rule: String,
+    pub state: JobState,
+    /// How many times a runner has claimed it.
+    pub attempts: u32,
+    /// How many times the revoke call itself was sent.
+    pub calls: u32,
+    pub next_at: Time,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    pub created_at: Time,
+    pub updated_at: Time,
+    /// `nonce || ciphertext` of the secret and its parts; `None` once the job is finished.
+    #[serde(skip)]
+    pub sealed: Option<Vec<u8>>,
+}
+
+/// A new job to enqueue.
+#[derive(Debug, Clone)]
+pub struct NewJob {
+    pub fingerprint: String,
+    pub rule_id: String,
+    pub issuer: String,
+    pub mode: String,
+    pub policy_rule: String,
+    pub state: JobState,
+    pub reason: Option<String>,
+    pub sealed: Option<Vec<u8>>,
+}
+
+/// One try at a job, written before the issuer is called and completed after, so that a crash
+/// in between is visible to the runner that resumes the job.
+#[derive(Debug, Clone, Serialize)]
+pub struct Attempt {
+    pub job_id: i64,
+    pub started_at: Time,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub finished_at: Option<Time>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub outcome: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub http_status: Option<u16>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub detail: Option<String>,
+}
+
+/// One line of the audit log: what was done, by whom, under which policy entry, when, and what
+/// the issuer answered. Never a secret.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct AuditEntry {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub at: Option<Time>,
+    pub actor: String,
+    pub action: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub fingerprint: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rule_id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub policy_rule: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub issuer_status: Option<u16>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub detail: Option<String>,
+}
+
+impl AuditEntry {
+    pub fn new(actor: &str, action: &str) -> AuditEntry {
+        AuditEntry {
+            actor: actor.into(),
+            action: action.into(),
+            ..Default::default()
+        }
+    }
+    pub fn finding(mut self, fingerprint: &str, rule_id: &str) -> Self {
+        self.fingerprint = Some(fingerprint.into());
+        self.rule_id = Some(rule_id.into());
+        self
+    }
+    pub fn policy(mut self, rule: &str) -> Self {
+        self.policy_rule = Some(rule.into());
+        self
+    }
+    pub fn status(mut self, status: Option<u16>) -> Self {
+        self.issuer_status = status;
+        self
+    }
+    pub fn detail(mut self, d: impl Into<String>) -> Self {
+        self.detail = Some(d.into());
+        self
+    }
+}
+
+/// Timeline events a caller may set; each keeps its first value.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Event {
+    Verified,
+    RevokeRequested,
+    ConfirmedDead,
+}
+
+/// The store's operations. Implementations must make each call atomic, and
+/// [`Store::claim_job`] safe against concurrent runners.
+pub trait Store: Send {
+    /// Where the store lives, for messages.
+    fn describe(&self) -> String;
+
+    /// Records a scan's findings (new ones, new locations of known ones) with their attribution.
+    fn record_findings(&mut self, findings: &[(&Finding, Attribution)], at: Time) -> Result<Recorded>;
+    fn record_verdict(&mut self, fingerprint: &str, verdict: &Verdict, at: Time) -> Result<()>;
+    fn verdicts(&self, fingerprint: &str) -> Result<Vec<(Time, Verdict)>>;
+    fn set_status(&mut self, fingerprint: &str, status: Status) -> Result<()>;
+    fn mark(&mut self, fingerprint: &str, event: Event, at: Time) -> Result<()>;
+    fn findings(&self, filter: &FindingFilter) -> Result<Vec<StoredFinding>>;
+    fn finding(&self, fingerprint: &str) -> Result<Option<StoredFinding>>;
+    /// The distinct paths a finding was seen at, first seen first.
+    fn location_paths(&self, fingerprint: &str) -> Result<Vec<String>>;
+
+    /// Enqueues a job unless the finding already has an active one; returns the job's id and
+    /// whether it is new.
+    fn enqueue(&mut self, job: NewJob, at: Time) -> Result<(i64, bool)>;
+    /// Claims the next due job for process `owner`, including jobs whose previous runner died
+    /// (lease expired or owner process gone).
+    fn claim_job(&mut self, owner: &str, at: Time, lease: chrono::Duration) -> Result<Option<Job>>;
+    fn jobs(&self, fingerprint: Option<&str>) -> Result<Vec<Job>>;
+    /// Makes every queued job due at `at` (an operator's explicit run); returns how many.
+    fn make_due(&mut self, at: Time) -> Result<usize>;
+    /// When the earliest queued job is due, if any is queued.
+    fn next_due(&self) -> Result<Option<Time>>;
+    fn job(&self, id: i64) -> Result<Option<Job>>;
+    /// Moves a job to `state`; finished states drop the sealed secret.
+    fn update_job(&mut self, id: i64, state: JobState, next_at: Time, reason: Option<&str>) -> Result<()>;
+    fn start_attempt(&mut self, job_id: i64, at: Time) -> Result<i64>;
+    fn finish_attempt(
+        &mut self,
+        attempt_id: i64,
+        at: Time,
+        outcome: &str,
+        http_status: Option<u16>,
+        detail: Option<&str>,
+    ) -> Result<()>;
+    fn attempts(&self, job_id: i64) -> Result<Vec<Attempt>>;
+
+    fn audit(&mut self, entry: AuditEntry) -> Result<()>;
+    fn audit_log(&self, fingerprint: Option<&str>) -> Result<Vec<AuditEntry>>;
+}
+
+/// Opens the store a command should use.
+pub fn open(dir: &DataDir) -> Result<Box<dyn Store>> {
+    Ok(Box::new(SqliteStore::open(&dir.db_path(), dir.busy_timeout)?))
+}
+
+/// The database file inside a data directory.
+pub fn db_path(dir: &std::path::Path) -> PathBuf {
+    dir.join("quench.db")
+}

@@ -1,0 +1,63 @@
+//! Recording a scan: findings with their attribution, and the verdicts verification left on
+//! them, in one place so every scanning command records the same way.
+
+use std::path::Path;
+
+use anyhow::Result;
+
+use super::attribution::{attribute, CodeOwners};
+use super::{AuditEntry, Recorded, Store, Time, Verdict};
+use crate::finding::Finding;
+
+/// The repository root for CODEOWNERS: the first scanned directory (or a file's directory),
+/// walked up to the directory holding `.git`.
+fn repo_root(roots: &[String]) -> std::path::PathBuf {
+    let first = roots
+        .iter()
+        .find(|r| r.as_str() != "-")
+        .map(String::as_str)
+        .unwrap_or(".");
+    let p = Path::new(first);
+    let dir = if p.is_dir() {
+        p
+    } else {
+        p.parent().unwrap_or(Path::new("."))
+    };
+    let dir = if dir.as_os_str().is_empty() {
+        Path::new(".")
+    } else {
+        dir
+    };
+    dir.ancestors()
+        .find(|d| d.join(".git").exists())
+        .unwrap_or(dir)
+        .to_path_buf()
+}
+
+/// Records `findings` and their verdicts; returns the counts and, for each finding, the
+/// verdict it carried (if verification ran).
+pub fn record_scan(
+    store: &mut dyn Store,
+    findings: &[Finding],
+    roots: &[String],
+    at: Time,
+) -> Result<(Recorded, Vec<Option<Verdict>>)> {
+    let owners = CodeOwners::discover(&repo_root(roots));
+    let attributed: Vec<_> = findings.iter().map(|f| (f, attribute(f, &owners))).collect();
+    let recorded = store.record_findings(&attributed, at)?;
+    let mut verdicts = Vec::with_capacity(findings.len());
+    for f in findings {
+        let v = f.verification.as_ref().and_then(Verdict::from_json);
+        if let Some(v) = &v {
+            store.record_verdict(&f.fingerprint, v, at)?;
+            store.audit(
+                AuditEntry::new("quench", "verified")
+                    .finding(&f.fingerprint, &f.rule_id)
+                    .status(v.http_status)
+                    .detail(v.verdict.as_str()),
+            )?;
+        }
+        verdicts.push(v);
+    }
+    Ok((recorded, verdicts))
+}

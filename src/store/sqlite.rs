@@ -1,0 +1,892 @@
+//! The embedded SQLite store.
+//!
+//! WAL journaling, so that a reader (`quench findings` while a scan records) never blocks the
+//! writer and the writer never blocks readers; a busy timeout, so that two writers queue rather
+//! than fail; migrations numbered by `PRAGMA user_version`; the audit log made append-only by
+//! triggers, so even a buggy caller cannot rewrite history.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use anyhow::{anyhow, bail, Context as _, Result};
+use rusqlite::{params, Connection, ErrorCode, OptionalExtension, Row, TransactionBehavior};
+
+use super::*;
+use crate::finding::Finding;
+
+/// Schema migrations, applied in order; entry `i` takes the database to version `i + 1`.
+/// Never edit a released entry: append a new one.
+const MIGRATIONS: &[&str] = &[r#"
+CREATE TABLE findings (
+    fingerprint      TEXT PRIMARY KEY,
+    rule_id          TEXT NOT NULL,
+    rule_name        TEXT NOT NULL,
+    issuer           TEXT NOT NULL,
+    identity         TEXT NOT NULL,
+    severity         TEXT NOT NULL,
+    secret_redacted  TEXT NOT NULL,
+    status           TEXT NOT NULL,
+    principal        TEXT,
+    org              TEXT,
+    author           TEXT,
+    owners           TEXT NOT NULL DEFAULT '[]',
+    first_exposed_at TEXT,
+    detected_at      TEXT NOT NULL,
+    last_seen_at     TEXT NOT NULL,
+    verified_at      TEXT,
+    revoke_requested_at TEXT,
+    confirmed_dead_at   TEXT
+);
+CREATE INDEX findings_status ON findings(status);
+CREATE INDEX findings_principal ON findings(principal);
+CREATE TABLE locations (
+    id           INTEGER PRIMARY KEY,
+    fingerprint  TEXT NOT NULL REFERENCES findings(fingerprint),
+    path         TEXT NOT NULL,
+    line         INTEGER NOT NULL,
+    col          INTEGER NOT NULL,
+    context      TEXT NOT NULL,
+    commit_id    TEXT NOT NULL DEFAULT '',
+    author_name  TEXT,
+    author_email TEXT,
+    author_time  TEXT,
+    first_seen_at TEXT NOT NULL,
+    UNIQUE (fingerprint, path, line, col, commit_id)
+);
+CREATE TABLE verdicts (
+    id           INTEGER PRIMARY KEY,
+    fingerprint  TEXT NOT NULL REFERENCES findings(fingerprint),
+    at           TEXT NOT NULL,
+    verdict      TEXT NOT NULL,
+    body         TEXT NOT NULL
+);
+CREATE INDEX verdicts_fp ON verdicts(fingerprint, at);
+CREATE TABLE jobs (
+    id           INTEGER PRIMARY KEY,
+    fingerprint  TEXT NOT NULL REFERENCES findings(fingerprint),
+    rule_id      TEXT NOT NULL,
+    issuer       TEXT NOT NULL,
+    mode         TEXT NOT NULL,
+    policy_rule  TEXT NOT NULL,
+    state        TEXT NOT NULL,
+    attempts     INTEGER NOT NULL DEFAULT 0,
+    next_at      TEXT NOT NULL,
+    owner        TEXT,
+    lease_until  TEXT,
+    reason       TEXT,
+    sealed       BLOB,
+    created_at   TEXT NOT NULL,
+    updated_at   TEXT NOT NULL
+);
+CREATE INDEX jobs_due ON jobs(state, next_at);
+CREATE UNIQUE INDEX jobs_one_active ON jobs(fingerprint)
+    WHERE state IN ('awaiting-approval', 'queued', 'running');
+CREATE TABLE attempts (
+    id           INTEGER PRIMARY KEY,
+    job_id       INTEGER NOT NULL REFERENCES jobs(id),
+    started_at   TEXT NOT NULL,
+    finished_at  TEXT,
+    outcome      TEXT,
+    http_status  INTEGER,
+    detail       TEXT
+);
+CREATE TABLE audit (
+    id            INTEGER PRIMARY KEY AUTOINCREMENT,
+    at            TEXT NOT NULL,
+    actor         TEXT NOT NULL,
+    action        TEXT NOT NULL,
+    fingerprint   TEXT,
+    rule_id       TEXT,
+    policy_rule   TEXT,
+    issuer_status INTEGER,
+    detail        TEXT
+);
+CREATE INDEX audit_fp ON audit(fingerprint);
+CREATE TRIGGER audit_no_update BEFORE UPDATE ON audit
+    BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;
+CREATE TRIGGER audit_no_delete BEFORE DELETE ON audit
+    BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;
+"#];
+
+pub struct SqliteStore {
+    conn: Connection,
+    path: PathBuf,
+}
+
+impl SqliteStore {
+    /// Opens (creating if needed) the database at `path`, migrating it to the current schema.
+    /// A corrupt file, a newer schema or a lock held past `busy_timeout` is a clear error.
+    pub fn open(path: &Path, busy_timeout: Duration) -> Result<SqliteStore> {
+        let conn = Connection::open(path).map_err(|e| explain(path, e))?;
+        let mut store = SqliteStore {
+            conn,
+            path: path.to_path_buf(),
+        };
+        store.init(busy_timeout).map_err(|e| explain_any(path, e))?;
+        Ok(store)
+    }
+
+    fn init(&mut self, busy_timeout: Duration) -> Result<()> {
+        self.conn.busy_timeout(busy_timeout)?;
+        // Reading the mode touches the file header, so a file that is not a database fails
+        // here, before anything is written.
+        let mode: String = self
+            .conn
+            .query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))?;
+        if !mode.eq_ignore_ascii_case("wal") {
+            bail!("could not switch to WAL journaling (journal mode is {mode})");
+        }
+        self.conn.pragma_update(None, "synchronous", "NORMAL")?;
+        self.conn.pragma_update(None, "foreign_keys", "ON")?;
+        let version: i64 = self.conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+        if version as usize > MIGRATIONS.len() {
+            bail!(
+                "the database has schema version {version}, newer than this quench knows ({}); \
+                 upgrade quench",
+                MIGRATIONS.len()
+            );
+        }
+        if (version as usize) < MIGRATIONS.len() {
+            let tx = self
+                .conn
+                .transaction_with_behavior(TransactionBehavior::Immediate)?;
+            // Re-read inside the write lock: another process may have migrated meanwhile.
+            let version: i64 = tx.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+            for (i, sql) in MIGRATIONS.iter().enumerate().skip(version as usize) {
+                tx.execute_batch(sql)
+                    .with_context(|| format!("applying schema migration {}", i + 1))?;
+                tx.pragma_update(None, "user_version", (i + 1) as i64)?;
+            }
+            tx.commit()?;
+        }
+        Ok(())
+    }
+
+    fn wrap<T>(&self, r: rusqlite::Result<T>) -> Result<T> {
+        r.map_err(|e| explain(&self.path, e))
+    }
+
+    fn job_from_row(row: &Row) -> rusqlite::Result<Job> {
+        let state: String = row.get("state")?;
+        Ok(Job {
+            id: row.get("id")?,
+            fingerprint: row.get("fingerprint")?,
+            rule_id: row.get("rule_id")?,
+            issuer: row.get("issuer")?,
+            mode: row.get("mode")?,
+            policy_rule: row.get("policy_rule")?,
+            state: JobState::parse(&state).unwrap_or(JobState::Escalated),
+            attempts: row.get::<_, i64>("attempts")? as u32,
+            calls: row.get::<_, i64>("calls")? as u32,
+            next_at: time_col(row, "next_at")?.unwrap_or_else(now),
+            reason: row.get("reason")?,
+            created_at: time_col(row, "created_at")?.unwrap_or_else(now),
+            updated_at: time_col(row, "updated_at")?.unwrap_or_else(now),
+            sealed: row.get("sealed")?,
+        })
+    }
+
+    fn finding_from_row(row: &Row) -> rusqlite::Result<StoredFinding> {
+        let status: String = row.get("status")?;
+        let owners: String = row.get("owners")?;
+        let path: Option<String> = row.get("first_path")?;
+        let line: Option<i64> = row.get("first_line")?;
+        Ok(StoredFinding {
+            fingerprint: row.get("fingerprint")?,
+            rule_id: row.get("rule_id")?,
+            rule_name: row.get("rule_name")?,
+            issuer: row.get("issuer")?,
+            identity: row.get("identity")?,
+            severity: row.get("severity")?,
+            secret_redacted: row.get("secret_redacted")?,
+            status: Status::parse(&status).unwrap_or(Status::Detected),
+            principal: row.get("principal")?,
+            org: row.get("org")?,
+            author: row.get("author")?,
+            owners: serde_json::from_str(&owners).unwrap_or_default(),
+            first_location: match (path, line) {
+                (Some(p), Some(l)) => format!("{p}:{l}"),
+                _ => String::new(),
+            },
+            locations: row.get::<_, i64>("n_locations")? as u64,
+            timeline: Timeline {
+                first_exposed: time_col(row, "first_exposed_at")?,
+                detected: time_col(row, "detected_at")?,
+                verified: time_col(row, "verified_at")?,
+                revoke_requested: time_col(row, "revoke_requested_at")?,
+                confirmed_dead: time_col(row, "confirmed_dead_at")?,
+            },
+        })
+    }
+}
+
+const JOB_COLUMNS: &str = "j.*, (SELECT COUNT(*) FROM attempts a WHERE a.job_id = j.id) AS calls";
+
+const FINDING_SELECT: &str = "SELECT f.*,
+    (SELECT COUNT(*) FROM locations l WHERE l.fingerprint = f.fingerprint) AS n_locations,
+    (SELECT path FROM locations l WHERE l.fingerprint = f.fingerprint ORDER BY id LIMIT 1) AS first_path,
+    (SELECT line FROM locations l WHERE l.fingerprint = f.fingerprint ORDER BY id LIMIT 1) AS first_line
+    FROM findings f";
+
+fn time_col(row: &Row, name: &str) -> rusqlite::Result<Option<Time>> {
+    Ok(row
+        .get::<_, Option<String>>(name)?
+        .as_deref()
+        .and_then(parse_time))
+}
+
+/// Turns SQLite's error codes into messages that name the database and what to do.
+fn explain(path: &Path, e: rusqlite::Error) -> anyhow::Error {
+    let p = path.display();
+    if let rusqlite::Error::SqliteFailure(f, _) = &e {
+        match f.code {
+            ErrorCode::NotADatabase | ErrorCode::DatabaseCorrupt => {
+                return anyhow!(
+                    "store database {p} is corrupt or not a quench database ({e}); move it aside \
+                     to start a new store"
+                )
+            }
+            ErrorCode::DatabaseBusy | ErrorCode::DatabaseLocked => {
+                return anyhow!(
+                    "store database {p} is locked by another process ({e}); retry when it finishes \
+                     or raise [store] busy_timeout_ms"
+                )
+            }
+            ErrorCode::CannotOpen | ErrorCode::PermissionDenied | ErrorCode::ReadOnly => {
+                return anyhow!("cannot open store database {p}: {e}")
+            }
+            _ => {}
+        }
+    }
+    anyhow!("store database {p}: {e}")
+}
+
+fn explain_any(path: &Path, e: anyhow::Error) -> anyhow::Error {
+    match e.downcast::<rusqlite::Error>() {
+        Ok(e) => explain(path, e),
+        Err(e) => e.context(format!("store database {}", path.display())),
+    }
+}
+
+/// Whether the process named in a job's `owner` (`pid:<n>`) is gone. Only answerable where
+/// `/proc` exists; elsewhere the lease expiry alone frees the job.
+fn owner_gone(owner: &str) -> bool {
+    let Some(pid) = owner.strip_prefix("pid:") else {
+        return false;
+    };
+    let proc = Path::new("/proc");
+    proc.is_dir() && !proc.join(pid).exists()
+}
+
+impl Store for SqliteStore {
+    fn describe(&self) -> String {
+        self.path.display().to_string()
+    }
+
+    fn record_findings(&mut self, findings: &[(&Finding, Attribution)], at: Time) -> Result<Recorded> {
+        let path = self.path.clone();
+        let now_s = fmt_time(&at);
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(|e| explain(&path, e))?;
+        let mut rec = Recorded::default();
+        {
+            let mut get = tx.prepare_cached("SELECT status FROM findings WHERE fingerprint = ?1")?;
+            let mut insert = tx.prepare_cached(
+                "INSERT INTO findings (fingerprint, rule_id, rule_name, issuer, identity, severity,
+                    secret_redacted, status, author, owners, first_exposed_at, detected_at, last_seen_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 'detected', ?8, ?9, ?10, ?11, ?11)",
+            )?;
+            let mut touch = tx.prepare_cached(
+                "UPDATE findings SET last_seen_at = ?2,
+                    first_exposed_at = CASE WHEN ?3 IS NOT NULL AND (first_exposed_at IS NULL OR ?3 < first_exposed_at)
+                                            THEN ?3 ELSE first_exposed_at END,
+                    author = COALESCE(author, ?4)
+                 WHERE fingerprint = ?1",
+            )?;
+            let mut loc = tx.prepare_cached(
+                "INSERT OR IGNORE INTO locations (fingerprint, path, line, col, context, commit_id,
+                    author_name, author_email, author_time, first_seen_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+            )?;
+            for (f, attr) in findings {
+                // The earliest commit time among the locations is when the secret was exposed;
+                // without history, the scan is the first time anyone can show it was readable.
+                let exposed = f
+                    .locations
+                    .iter()
+                    .filter_map(|l| l.commit.as_ref())
+                    .filter_map(|c| parse_time(&c.author_time))
+                    .min()
+                    .map(|t| fmt_time(&t));
+                let status: Option<String> = get.query_row([&f.fingerprint], |r| r.get(0)).optional()?;
+                match status {
+                    None => {
+                        insert.execute(params![
+                            f.fingerprint,
+                            f.rule_id,
+                            f.rule_name,
+                            f.issuer,
+                            f.identity.as_str(),
+                            f.severity.as_str(),
+                            f.secret_redacted,
+                            attr.author,
+                            serde_json::to_string(&attr.owners)?,
+                            exposed.as_deref().unwrap_or(&now_s),
+                            now_s,
+                        ])?;
+                        rec.new += 1;
+                    }
+                    Some(s) => {
+                        touch.execute(params![f.fingerprint, now_s, exposed, attr.author])?;
+                        rec.seen_again += 1;
+                        if s == Status::Revoked.as_str() {
+                            rec.already_revoked += 1;
+                        }
+                    }
+                }
+                for l in &f.locations {
+                    let c = l.commit.as_ref();
+                    rec.new_locations += loc.execute(params![
+                        f.fingerprint,
+                        l.path,
+                        l.line as i64,
+                        l.column as i64,
+                        l.context.as_str(),
+                        c.map(|c| c.id.as_str()).unwrap_or(""),
+                        c.map(|c| c.author_name.as_str()),
+                        c.map(|c| c.author_email.as_str()),
+                        c.map(|c| c.author_time.as_str()),
+                        now_s,
+                    ])?;
+                }
+            }
+        }
+        tx.commit().map_err(|e| explain(&path, e))?;
+        Ok(rec)
+    }
+
+    fn record_verdict(&mut self, fingerprint: &str, verdict: &Verdict, at: Time) -> Result<()> {
+        let path = self.path.clone();
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(|e| explain(&path, e))?;
+        let at_s = fmt_time(&at);
+        tx.execute(
+            "INSERT INTO verdicts (fingerprint, at, verdict, body) VALUES (?1, ?2, ?3, ?4)",
+            params![
+                fingerprint,
+                at_s,
+                verdict.verdict.as_str(),
+                serde_json::to_string(verdict)?
+            ],
+        )?;
+        // A verdict moves the status only while nothing stronger is known: a revoked or
+        // escalated key keeps its status; a revoking one becomes revoked through `mark`.
+        let status = match verdict.verdict {
+            VerdictKind::Live => "live",
+            VerdictKind::Dead => "dead",
+            VerdictKind::Indeterminate => "indeterminate",
+        };
+        tx.execute(
+            "UPDATE findings SET
+                status = CASE WHEN status IN ('detected', 'live', 'dead', 'indeterminate') THEN ?2 ELSE status END,
+                principal = COALESCE(?3, principal),
+                org = COALESCE(?4, org),
+                verified_at = CASE WHEN ?5 = 'indeterminate' THEN verified_at ELSE COALESCE(verified_at, ?6) END
+             WHERE fingerprint = ?1",
+            params![fingerprint, status, verdict.principal, verdict.org, status, at_s],
+        )?;
+        tx.commit().map_err(|e| explain(&path, e))
+    }
+
+    fn verdicts(&self, fingerprint: &str) -> Result<Vec<(Time, Verdict)>> {
+        let mut st = self.wrap(
+            self.conn
+                .prepare("SELECT at, body FROM verdicts WHERE fingerprint = ?1 ORDER BY at, id"),
+        )?;
+        let rows = st.query_map([fingerprint], |r| {
+            Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?))
+        })?;
+        let mut out = Vec::new();
+        for row in rows {
+            let (at, body) = row?;
+            if let (Some(at), Ok(v)) = (parse_time(&at), serde_json::from_str(&body)) {
+                out.push((at, v));
+            }
+        }
+        Ok(out)
+    }
+
+    fn set_status(&mut self, fingerprint: &str, status: Status) -> Result<()> {
+        let r = self.conn.execute(
+            "UPDATE findings SET status = ?2 WHERE fingerprint = ?1",
+            params![fingerprint, status.as_str()],
+        );
+        self.wrap(r).map(drop)
+    }
+
+    fn mark(&mut self, fingerprint: &str, event: Event, at: Time) -> Result<()> {
+        let col = match event {
+            Event::Verified => "verified_at",
+            Event::RevokeRequested => "revoke_requested_at",
+            Event::ConfirmedDead => "confirmed_dead_at",
+        };
+        let sql = format!("UPDATE findings SET {col} = COALESCE({col}, ?2) WHERE fingerprint = ?1");
+        let r = self.conn.execute(&sql, params![fingerprint, fmt_time(&at)]);
+        self.wrap(r).map(drop)
+    }
+
+    fn findings(&self, filter: &FindingFilter) -> Result<Vec<StoredFinding>> {
+        let mut sql = format!("{FINDING_SELECT} WHERE 1=1");
+        let mut args: Vec<String> = Vec::new();
+        let mut bind = |sql: &mut String, clause: &str, v: String| {
+            args.push(v);
+            sql.push_str(&clause.replace('?', &format!("?{}", args.len())));
+        };
+        if !filter.status.is_empty() {
+            let list: Vec<String> = filter
+                .status
+                .iter()
+                .map(|s| format!("'{}'", s.as_str()))
+                .collect();
+            sql.push_str(&format!(" AND f.status IN ({})", list.join(",")));
+        }
+        if let Some(r) = &filter.rule {
+            bind(&mut sql, " AND f.rule_id = ?", r.clone());
+        }
+        if let Some(i) = &filter.issuer {
+            bind(&mut sql, " AND f.issuer = ?", i.clone());
+        }
+        if let Some(p) = &filter.principal {
+            bind(&mut sql, " AND f.principal = ?", p.clone());
+        }
+        if let Some(fp) = &filter.fingerprint {
+            bind(&mut sql, " AND f.fingerprint LIKE ?", format!("{fp}%"));
+        }
+        if let Some(t) = &filter.since {
+            bind(&mut sql, " AND f.detected_at >= ?", fmt_time(t));
+        }
+        sql.push_str(" ORDER BY f.detected_at, f.fingerprint");
+        let mut st = self.wrap(self.conn.prepare(&sql))?;
+        let rows =
+            self.wrap(st.query_map(rusqlite::params_from_iter(args.iter()), Self::finding_from_row))?;
+        rows.map(|r| r.map_err(|e| explain(&self.path, e))).collect()
+    }
+
+    fn finding(&self, fingerprint: &str) -> Result<Option<StoredFinding>> {
+        let sql = format!("{FINDING_SELECT} WHERE f.fingerprint = ?1");
+        let r = self
+            .conn
+            .query_row(&sql, [fingerprint], Self::finding_from_row)
+            .optional();
+        self.wrap(r)
+    }
+
+    fn location_paths(&self, fingerprint: &str) -> Result<Vec<String>> {
+        let mut st = self
+            .wrap(self.conn.prepare(
+                "SELECT path FROM locations WHERE fingerprint = ?1 GROUP BY path ORDER BY MIN(id)",
+            ))?;
+        let rows = self.wrap(st.query_map([fingerprint], |r| r.get(0)))?;
+        rows.map(|r| r.map_err(|e| explain(&self.path, e))).collect()
+    }
+
+    fn enqueue(&mut self, job: NewJob, at: Time) -> Result<(i64, bool)> {
+        let path = self.path.clone();
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(|e| explain(&path, e))?;
+        let existing: Option<i64> = tx
+            .query_row(
+                "SELECT id FROM jobs WHERE fingerprint = ?1
+                 AND state IN ('awaiting-approval', 'queued', 'running')",
+                [&job.fingerprint],
+                |r| r.get(0),
+            )
+            .optional()?;
+        if let Some(id) = existing {
+            return Ok((id, false));
+        }
+        let at_s = fmt_time(&at);
+        tx.execute(
+            "INSERT INTO jobs (fingerprint, rule_id, issuer, mode, policy_rule, state, next_at, reason,
+                sealed, created_at, updated_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?7, ?7)",
+            params![
+                job.fingerprint,
+                job.rule_id,
+                job.issuer,
+                job.mode,
+                job.policy_rule,
+                job.state.as_str(),
+                at_s,
+                job.reason,
+                if job.state.is_active() { job.sealed } else { None },
+            ],
+        )?;
+        let id = tx.last_insert_rowid();
+        if job.state.is_active() {
+            tx.execute(
+                "UPDATE findings SET status = 'revoking' WHERE fingerprint = ?1",
+                [&job.fingerprint],
+            )?;
+        }
+        tx.commit().map_err(|e| explain(&path, e))?;
+        Ok((id, true))
+    }
+
+    fn claim_job(&mut self, owner: &str, at: Time, lease: chrono::Duration) -> Result<Option<Job>> {
+        let path = self.path.clone();
+        let at_s = fmt_time(&at);
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(|e| explain(&path, e))?;
+        // Running jobs whose runner died are due again, whatever their lease says.
+        let orphans: Vec<(i64, String)> = {
+            let mut st = tx.prepare("SELECT id, COALESCE(owner, '') FROM jobs WHERE state = 'running'")?;
+            let rows = st.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?;
+            rows.collect::<rusqlite::Result<_>>()?
+        };
+        for (id, o) in orphans {
+            if o != owner && owner_gone(&o) {
+                tx.execute(
+                    "UPDATE jobs SET lease_until = ?2 WHERE id = ?1",
+                    params![id, at_s],
+                )?;
+            }
+        }
+        let id: Option<i64> = tx
+            .query_row(
+                "SELECT id FROM jobs
+                 WHERE (state = 'queued' AND next_at <= ?1) OR (state = 'running' AND lease_until <= ?1)
+                 ORDER BY next_at, id LIMIT 1",
+                [&at_s],
+                |r| r.get(0),
+            )
+            .optional()?;
+        let Some(id) = id else {
+            tx.commit()?;
+            return Ok(None);
+        };
+        tx.execute(
+            "UPDATE jobs SET state = 'running', owner = ?2, lease_until = ?3, attempts = attempts + 1,
+                updated_at = ?4 WHERE id = ?1",
+            params![id, owner, fmt_time(&(at + lease)), at_s],
+        )?;
+        let job = tx.query_row(
+            &format!("SELECT {JOB_COLUMNS} FROM jobs j WHERE j.id = ?1"),
+            [id],
+            Self::job_from_row,
+        )?;
+        tx.commit().map_err(|e| explain(&path, e))?;
+        Ok(Some(job))
+    }
+
+    fn jobs(&self, fingerprint: Option<&str>) -> Result<Vec<Job>> {
+        let sql =
+            format!("SELECT {JOB_COLUMNS} FROM jobs j WHERE ?1 IS NULL OR j.fingerprint = ?1 ORDER BY j.id");
+        let mut st = self.wrap(self.conn.prepare(&sql))?;
+        let rows = self.wrap(st.query_map([fingerprint], Self::job_from_row))?;
+        rows.map(|r| r.map_err(|e| explain(&self.path, e))).collect()
+    }
+
+    fn make_due(&mut self, at: Time) -> Result<usize> {
+        let r = self.conn.execute(
+            "UPDATE jobs SET next_at = ?1 WHERE state = 'queued' AND next_at > ?1",
+            [fmt_time(&at)],
+        );
+        self.wrap(r)
+    }
+
+    fn next_due(&self) -> Result<Option<Time>> {
+        let r = self
+            .conn
+            .query_row("SELECT MIN(next_at) FROM jobs WHERE state = 'queued'", [], |r| {
+                r.get::<_, Option<String>>(0)
+            });
+        Ok(self.wrap(r)?.as_deref().and_then(parse_time))
+    }
+
+    fn job(&self, id: i64) -> Result<Option<Job>> {
+        let r = self
+            .conn
+            .query_row(
+                &format!("SELECT {JOB_COLUMNS} FROM jobs j WHERE j.id = ?1"),
+                [id],
+                Self::job_from_row,
+            )
+            .optional();
+        self.wrap(r)
+    }
+
+    fn update_job(&mut self, id: i64, state: JobState, next_at: Time, reason: Option<&str>) -> Result<()> {
+        let r = self.conn.execute(
+            "UPDATE jobs SET state = ?2, next_at = ?3, reason = ?4, updated_at = ?5,
+                owner = CASE WHEN ?2 = 'running' THEN owner ELSE NULL END,
+                lease_until = CASE WHEN ?2 = 'running' THEN lease_until ELSE NULL END,
+                sealed = CASE WHEN ?2 IN ('awaiting-approval', 'queued', 'running') THEN sealed ELSE NULL END
+             WHERE id = ?1",
+            params![id, state.as_str(), fmt_time(&next_at), reason, fmt_time(&now())],
+        );
+        self.wrap(r).map(drop)
+    }
+
+    fn start_attempt(&mut self, job_id: i64, at: Time) -> Result<i64> {
+        let r = self.conn.execute(
+            "INSERT INTO attempts (job_id, started_at) VALUES (?1, ?2)",
+            params![job_id, fmt_time(&at)],
+        );
+        self.wrap(r)?;
+        Ok(self.conn.last_insert_rowid())
+    }
+
+    fn finish_attempt(
+        &mut self,
+        attempt_id: i64,
+        at: Time,
+        outcome: &str,
+        http_status: Option<u16>,
+        detail: Option<&str>,
+    ) -> Result<()> {
+        let r = self.conn.execute(
+            "UPDATE attempts SET finished_at = ?2, outcome = ?3, http_status = ?4, detail = ?5 WHERE id = ?1",
+            params![attempt_id, fmt_time(&at), outcome, http_status, detail],
+        );
+        self.wrap(r).map(drop)
+    }
+
+    fn attempts(&self, job_id: i64) -> Result<Vec<Attempt>> {
+        let mut st = self.wrap(self.conn.prepare(
+            "SELECT job_id, started_at, finished_at, outcome, http_status, detail FROM attempts
+             WHERE job_id = ?1 ORDER BY id",
+        ))?;
+        let rows = self.wrap(st.query_map([job_id], |r| {
+            Ok(Attempt {
+                job_id: r.get(0)?,
+                started_at: parse_time(&r.get::<_, String>(1)?).unwrap_or_else(now),
+                finished_at: r.get::<_, Option<String>>(2)?.as_deref().and_then(parse_time),
+                outcome: r.get(3)?,
+                http_status: r.get(4)?,
+                detail: r.get(5)?,
+            })
+        }))?;
+        rows.map(|r| r.map_err(|e| explain(&self.path, e))).collect()
+    }
+
+    fn audit(&mut self, e: AuditEntry) -> Result<()> {
+        let at = e.at.unwrap_or_else(now);
+        let r = self.conn.execute(
+            "INSERT INTO audit (at, actor, action, fingerprint, rule_id, policy_rule, issuer_status, detail)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+            params![
+                fmt_time(&at),
+                e.actor,
+                e.action,
+                e.fingerprint,
+                e.rule_id,
+                e.policy_rule,
+                e.issuer_status,
+                e.detail
+            ],
+        );
+        self.wrap(r).map(drop)
+    }
+
+    fn audit_log(&self, fingerprint: Option<&str>) -> Result<Vec<AuditEntry>> {
+        let mut st = self.wrap(self.conn.prepare(
+            "SELECT at, actor, action, fingerprint, rule_id, policy_rule, issuer_status, detail
+             FROM audit WHERE ?1 IS NULL OR fingerprint = ?1 ORDER BY id",
+        ))?;
+        let rows = self.wrap(st.query_map([fingerprint], |r| {
+            Ok(AuditEntry {
+                at: parse_time(&r.get::<_, String>(0)?),
+                actor: r.get(1)?,
+                action: r.get(2)?,
+                fingerprint: r.get(3)?,
+                rule_id: r.get(4)?,
+                policy_rule: r.get(5)?,
+                issuer_status: r.get(6)?,
+                detail: r.get(7)?,
+            })
+        }))?;
+        rows.map(|r| r.map_err(|e| explain(&self.path, e))).collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use super::*;
+    use crate::finding::{CommitInfo, Context, Location};
+    use crate::rules::Rule;
+
+    fn finding(secret: &str, path: &str, commit_time: Option<&str>) -> Finding {
+        let spec: crate::rules::schema::RuleSpec = toml::from_str(
+            "id = \"test.token\"\nname = \"Test\"\nissuer = \"test\"\nidentity = \"user\"\n\
+             keywords = [\"tok_\"]\npattern = 'tok_[a-z]+'\n",
+        )
+        .unwrap();
+        let rule = Arc::new(Rule {
+            spec,
+            origin: "test".into(),
+        });
+        let mut f = Finding::new(rule, secret.as_bytes().to_vec(), vec![]);
+        f.locations.push(Location {
+            path: path.into(),
+            line: 3,
+            column: 1,
+            end_line: 3,
+            end_column: 20,
+            offset: 0,
+            context: Context::File,
+            commit: commit_time.map(|t| CommitInfo {
+                id: "abc".into(),
+                author_name: "Ada".into(),
+                author_email: "ada@example.com".into(),
+                author_time: t.into(),
+                summary: "add config".into(),
+                at_tip: None,
+            }),
+            decoded: None,
+            blob: None,
+        });
+        f
+    }
+
+    fn open(dir: &Path) -> SqliteStore {
+        SqliteStore::open(&dir.join("q.db"), Duration::from_millis(200)).unwrap()
+    }
+
+    #[test]
+    fn findings_are_recorded_once_and_never_in_plaintext() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut s = open(dir.path());
+        let f = finding("tok_plaintextsecretvalue", "a.env", Some("2026-01-02T03:04:05Z"));
+        let t0 = now();
+        let r = s.record_findings(&[(&f, Attribution::default())], t0).unwrap();
+        assert_eq!((r.new, r.seen_again, r.new_locations), (1, 0, 1));
+        let r = s.record_findings(&[(&f, Attribution::default())], t0).unwrap();
+        assert_eq!((r.new, r.seen_again, r.new_locations), (0, 1, 0));
+        let got = s.finding(&f.fingerprint).unwrap().unwrap();
+        assert_eq!(got.status, Status::Detected);
+        assert_eq!(got.first_location, "a.env:3");
+        assert_eq!(
+            got.timeline.first_exposed,
+            parse_time("2026-01-02T03:04:05Z"),
+            "commit time is the first exposure"
+        );
+        drop(s);
+        for name in ["q.db", "q.db-wal"] {
+            if let Ok(bytes) = std::fs::read(dir.path().join(name)) {
+                assert!(
+                    !bytes.windows(10).any(|w| w == b"plaintexts"),
+                    "{name} holds the secret"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn verdicts_move_status_and_timeline() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut s = open(dir.path());
+        let f = finding("tok_abc", "b.env", None);
+        s.record_findings(&[(&f, Attribution::default())], now()).unwrap();
+        let mut v = Verdict::new(VerdictKind::Live);
+        v.principal = Some("octocat".into());
+        s.record_verdict(&f.fingerprint, &v, now()).unwrap();
+        let got = s.finding(&f.fingerprint).unwrap().unwrap();
+        assert_eq!(got.status, Status::Live);
+        assert_eq!(got.principal.as_deref(), Some("octocat"));
+        assert!(got.timeline.verified.is_some());
+        let by_principal = s
+            .findings(&FindingFilter {
+                principal: Some("octocat".into()),
+                ..Default::default()
+            })
+            .unwrap();
+        assert_eq!(by_principal.len(), 1);
+        assert_eq!(s.verdicts(&f.fingerprint).unwrap().len(), 1);
+    }
+
+    #[test]
+    fn one_active_job_per_finding_and_claims_are_exclusive() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut s = open(dir.path());
+        let f = finding("tok_abc", "b.env", None);
+        s.record_findings(&[(&f, Attribution::default())], now()).unwrap();
+        let job = NewJob {
+            fingerprint: f.fingerprint.clone(),
+            rule_id: f.rule_id.clone(),
+            issuer: "test".into(),
+            mode: "auto".into(),
+            policy_rule: "revoke.mode".into(),
+            state: JobState::Queued,
+            reason: None,
+            sealed: Some(vec![1, 2, 3]),
+        };
+        let (id, new) = s.enqueue(job.clone(), now()).unwrap();
+        assert!(new);
+        assert_eq!(s.enqueue(job, now()).unwrap(), (id, false));
+        let lease = chrono::Duration::seconds(60);
+        let claimed = s.claim_job("pid:1", now(), lease).unwrap().unwrap();
+        assert_eq!((claimed.id, claimed.attempts), (id, 1));
+        assert!(
+            s.claim_job("pid:1", now(), lease).unwrap().is_none(),
+            "leased job claimed twice"
+        );
+        // After the lease, another runner takes it over.
+        let later = now() + chrono::Duration::seconds(61);
+        assert_eq!(s.claim_job("pid:2", later, lease).unwrap().unwrap().attempts, 2);
+        s.update_job(id, JobState::Done, now(), None).unwrap();
+        assert!(
+            s.job(id).unwrap().unwrap().sealed.is_none(),
+            "finished job keeps its secret"
+        );
+    }
+
+    #[test]
+    fn audit_log_is_append_only() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut s = open(dir.path());
+        s.audit(AuditEntry::new("policy", "revoke-requested").detail("x"))
+            .unwrap();
+        assert_eq!(s.audit_log(None).unwrap().len(), 1);
+        let e = s
+            .conn
+            .execute("UPDATE audit SET action = 'nothing'", [])
+            .unwrap_err();
+        assert!(e.to_string().contains("append-only"), "{e}");
+        assert!(s.conn.execute("DELETE FROM audit", []).is_err());
+    }
+
+    #[test]
+    fn corrupt_database_is_a_clear_error() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("q.db");
+        std::fs::write(&p, vec![0x42u8; 8192]).unwrap();
+        let e = SqliteStore::open(&p, Duration::from_millis(100)).err().unwrap();
+        let msg = format!("{e:#}");
+        assert!(msg.contains("corrupt or not a quench database"), "{msg}");
+        assert!(msg.contains("q.db"), "{msg}");
+    }
+
+    #[test]
+    fn newer_schema_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        drop(open(dir.path()));
+        let c = Connection::open(dir.path().join("q.db")).unwrap();
+        c.pragma_update(None, "user_version", 99).unwrap();
+        drop(c);
+        let e = SqliteStore::open(&dir.path().join("q.db"), Duration::from_millis(100))
+            .err()
+            .unwrap();
+        assert!(format!("{e:#}").contains("schema version 99"), "{e:#}");
+    }
+}

@@ -1,0 +1,151 @@
+//! Egress rules: where a credential may be sent. Every request quench makes with a secret
+//! passes through [`check`] first.
+//!
+//! - A URL under one of the issuer's configured bases is allowed (the operator chose it, even if
+//!   it is loopback or private: a GitHub Enterprise Server on the LAN, the simulator).
+//! - A URL whose host came from scanned data (a self-hosted issuer named next to the key, a JWT's
+//!   `iss`, a JWKS URL) must be https, must match the issuer's `derived_hosts` globs (or, for JWT,
+//!   be the token's own issuer host), and every address it resolves to must be public. The
+//!   checked addresses are pinned for the request, so a DNS answer cannot change in between.
+
+use std::net::{IpAddr, SocketAddr};
+
+use url::Url;
+
+use super::registry::{under, IssuerEntry, Registry};
+
+/// Where a checked request may go.
+#[derive(Debug, Clone)]
+pub enum Target {
+    /// Under a configured base: connect normally.
+    Configured,
+    /// Derived from data: connect only to these pre-resolved public addresses.
+    Pinned { host: String, addrs: Vec<SocketAddr> },
+}
+
+/// Checks a rendered URL for `issuer`. Errors name the host, never the full URL (which may
+/// carry the secret in its path or query).
+pub async fn check(url: &Url, issuer: &IssuerEntry) -> Result<Target, String> {
+    if issuer.base_urls().any(|(_, b)| under(url, &b)) {
+        return Ok(Target::Configured);
+    }
+    let host = url.host_str().unwrap_or("").to_string();
+    if !issuer.derived_hosts.iter().any(|g| glob_host(g, &host)) {
+        return Err(format!(
+            "refused to send a {} credential to {host}: not one of the issuer's configured hosts",
+            issuer.name
+        ));
+    }
+    pin_public(url).await
+}
+
+/// Checks a URL taken from a token (a JWT issuer or its JWKS): allowed if under any configured
+/// issuer base, else https to public addresses only.
+pub async fn check_derived(url: &Url, registry: &Registry) -> Result<Target, String> {
+    if registry.configured_anywhere(url) {
+        return Ok(Target::Configured);
+    }
+    pin_public(url).await
+}
+
+async fn pin_public(url: &Url) -> Result<Target, String> {
+    let host = url.host_str().unwrap_or("").to_string();
+    if url.scheme() != "https" {
+        return Err(format!(
+            "refused {host}: a host taken from scanned data must use https"
+        ));
+    }
+    let port = url.port_or_known_default().unwrap_or(443);
+    let addrs: Vec<SocketAddr> = match url.host() {
+        Some(url::Host::Ipv4(ip)) => vec![SocketAddr::new(IpAddr::V4(ip), port)],
+        Some(url::Host::Ipv6(ip)) => vec![SocketAddr::new(IpAddr::V6(ip), port)],
+        Some(url::Host::Domain(d)) => tokio::net::lookup_host((d, port))
+            .await
+            .map_err(|e| format!("cannot resolve {host}: {e}"))?
+            .collect(),
+        None => return Err("refused: URL without a host".into()),
+    };
+    if addrs.is_empty() {
+        return Err(format!("cannot resolve {host}"));
+    }
+    if let Some(bad) = addrs.iter().find(|a| !is_public(a.ip())) {
+        return Err(format!(
+            "refused {host}: it resolves to non-public address {} (loopback, private or link-local)",
+            bad.ip()
+        ));
+    }
+    Ok(Target::Pinned { host, addrs })
+}
+
+/// `*.okta.com` matches `acme.okta.com` (not `okta.com` itself); other globs match exactly.
+fn glob_host(glob: &str, host: &str) -> bool {
+    let host = host.to_ascii_lowercase();
+    match glob.strip_prefix("*.") {
+        Some(suffix) => {
+            host.len() > suffix.len() + 1
+                && host.ends_with(&suffix.to_ascii_lowercase())
+                && host.as_bytes()[host.len() - suffix.len() - 1] == b'.'
+        }
+        None => glob.eq_ignore_ascii_case(&host),
+    }
+}
+
+/// Not loopback, private, link-local, unique-local, CGNAT, multicast, unspecified or broadcast.
+pub fn is_public(ip: IpAddr) -> bool {
+    match ip {
+        IpAddr::V4(v4) => {
+            let o = v4.octets();
+            !(v4.is_loopback()
+                || v4.is_private()
+                || v4.is_link_local()
+                || v4.is_unspecified()
+                || v4.is_broadcast()
+                || v4.is_multicast()
+                || v4.is_documentation()
+                || o[0] == 0
+                || (o[0] == 100 && (o[1] & 0xc0) == 64))
+        }
+        IpAddr::V6(v6) => {
+            if let Some(v4) = v6.to_ipv4_mapped() {
+                return is_public(IpAddr::V4(v4));
+            }
+            let s = v6.segments();
+            !(v6.is_loopback()
+                || v6.is_unspecified()
+                || v6.is_multicast()
+                || (s[0] & 0xfe00) == 0xfc00
+                || (s[0] & 0xffc0) == 0xfe80)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn private_ranges_are_not_public() {
+        for a in [
+            "127.0.0.1",
+            "10.1.2.3",
+            "172.16.0.1",
+            "192.168.1.1",
+            "169.254.169.254",
+            "100.64.0.1",
+            "::1",
+            "fe80::1",
+            "fd00::1",
+            "::ffff:10.0.0.1",
+        ] {
+            assert!(!is_public(a.parse().unwrap()), "{a}");
+        }
+        assert!(is_public("140.82.112.3".parse().unwrap()));
+    }
+
+    #[test]
+    fn host_globs() {
+        assert!(glob_host("*.okta.com", "acme.okta.com"));
+        assert!(!glob_host("*.okta.com", "okta.com"));
+        assert!(!glob_host("*.okta.com", "evilokta.com"));
+    }
+}

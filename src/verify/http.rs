@@ -1,0 +1,310 @@
+//! Running one HTTP exchange of a recipe: render, check the destination, send without following
+//! redirects, read a bounded body, and judge the answer.
+//!
+//! This is shared with revocation: [`build`] + [`send`] + [`Matchers`](super::recipe::Matchers)
+//! run any recipe, whatever its matchers mean.
+
+use std::time::Duration;
+
+use reqwest::Method;
+use url::Url;
+
+use super::guard::{self, Target};
+use super::recipe::{extract, extract_list, extract_one, render, render_json, Exchange, Recipe, Vars};
+use super::registry::IssuerEntry;
+use super::verdict::{Revealed, Verdict};
+use crate::rules::Identity;
+
+/// Largest body read from an issuer; verification answers are small.
+const MAX_BODY: usize = 1 << 20;
+
+/// A rendered request, not yet sent. Its `Debug` never shows header values or the body.
+#[derive(Clone)]
+pub struct Prepared {
+    pub method: Method,
+    pub url: Url,
+    pub headers: Vec<(String, String)>,
+    pub body: Option<(Vec<u8>, &'static str)>,
+    pub basic: Option<(String, String)>,
+}
+
+impl std::fmt::Debug for Prepared {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} {}", self.method, self.url.host_str().unwrap_or(""))
+    }
+}
+
+/// Why no answer arrived.
+#[derive(Debug, Clone)]
+pub enum Failure {
+    /// The egress guard refused the destination, or the recipe cannot be rendered.
+    Refused(String),
+    Timeout,
+    Network(String),
+}
+
+impl Failure {
+    pub fn reason(&self) -> String {
+        match self {
+            Failure::Refused(r) => r.clone(),
+            Failure::Timeout => "timed out waiting for the issuer".into(),
+            Failure::Network(e) => format!("network error: {e}"),
+        }
+    }
+}
+
+/// Renders a recipe's request (`url` is the template to use: a recipe's `url` or `token_url`).
+pub fn build(recipe: &Recipe, url_template: &str, vars: &Vars) -> Result<Prepared, String> {
+    let mut url =
+        Url::parse(&render(url_template, vars)?).map_err(|e| format!("recipe URL is invalid: {e}"))?;
+    if !recipe.query.is_empty() {
+        let mut q = url.query_pairs_mut();
+        for (k, v) in &recipe.query {
+            q.append_pair(k, &render(v, vars)?);
+        }
+    }
+    let method =
+        Method::from_bytes(recipe.method().as_bytes()).map_err(|_| "recipe method is invalid".to_string())?;
+    let mut headers = Vec::new();
+    for (k, v) in &recipe.headers {
+        headers.push((k.clone(), render(v, vars)?));
+    }
+    let body = if let Some(j) = &recipe.json {
+        let v = render_json(j, vars)?;
+        Some((serde_json::to_vec(&v).unwrap_or_default(), "application/json"))
+    } else if !recipe.form.is_empty() {
+        let mut s = url::form_urlencoded::Serializer::new(String::new());
+        for (k, v) in &recipe.form {
+            s.append_pair(k, &render(v, vars)?);
+        }
+        Some((s.finish().into_bytes(), "application/x-www-form-urlencoded"))
+    } else if let Some(b) = &recipe.body {
+        Some((render(b, vars)?.into_bytes(), "text/plain"))
+    } else {
+        None
+    };
+    let basic = match &recipe.basic {
+        Some([u, p]) => Some((render(u, vars)?, render(p, vars)?)),
+        None => None,
+    };
+    Ok(Prepared {
+        method,
+        url,
+        headers,
+        body,
+        basic,
+    })
+}
+
+/// Builds the shared client: no redirects (a redirect would carry the secret to wherever the
+/// `Location` points), a timeout, an honest user agent.
+pub fn client(timeout: Duration, pinned: Option<(&str, &[std::net::SocketAddr])>) -> reqwest::Client {
+    let mut b = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .timeout(timeout)
+        .connect_timeout(timeout)
+        .user_agent(concat!(
+            "quench/",
+            env!("CARGO_PKG_VERSION"),
+            " (leaked-credential verification)"
+        ));
+    if let Some((host, addrs)) = pinned {
+        b = b.resolve_to_addrs(host, addrs);
+    }
+    b.build().unwrap_or_else(|_| reqwest::Client::new())
+}
+
+/// Sends a prepared request to `issuer` after the egress check. `shared` is the client for
+/// configured destinations.
+pub async fn send(
+    shared: &reqwest::Client,
+    timeout: Duration,
+    issuer: &IssuerEntry,
+    req: Prepared,
+) -> Result<Exchange, Failure> {
+    let target = guard::check(&req.url, issuer).await.map_err(Failure::Refused)?;
+    send_to(shared, timeout, target, req).await
+}
+
+/// Sends to an already checked target.
+pub async fn send_to(
+    shared: &reqwest::Client,
+    timeout: Duration,
+    target: Target,
+    req: Prepared,
+) -> Result<Exchange, Failure> {
+    let pinned_client;
+    let c = match &target {
+        Target::Configured => shared,
+        Target::Pinned { host, addrs } => {
+            pinned_client = client(timeout, Some((host, addrs)));
+            &pinned_client
+        }
+    };
+    let mut rb = c.request(req.method, req.url);
+    for (k, v) in &req.headers {
+        rb = rb.header(k.as_str(), v.as_str());
+    }
+    if let Some((u, p)) = &req.basic {
+        rb = rb.basic_auth(u, Some(p));
+    }
+    if let Some((body, ct)) = req.body {
+        if !req
+            .headers
+            .iter()
+            .any(|(k, _)| k.eq_ignore_ascii_case("content-type"))
+        {
+            rb = rb.header("content-type", ct);
+        }
+        rb = rb.body(body);
+    }
+    let mut resp = rb.send().await.map_err(net_failure)?;
+    let status = resp.status().as_u16();
+    let headers = resp
+        .headers()
+        .iter()
+        .map(|(k, v)| {
+            (
+                k.as_str().to_ascii_lowercase(),
+                String::from_utf8_lossy(v.as_bytes()).into_owned(),
+            )
+        })
+        .collect();
+    let mut body = Vec::new();
+    while let Some(chunk) = resp.chunk().await.map_err(net_failure)? {
+        body.extend_from_slice(&chunk);
+        if body.len() > MAX_BODY {
+            body.truncate(MAX_BODY);
+            break;
+        }
+    }
+    let json = serde_json::from_slice(&body).ok();
+    Ok(Exchange {
+        status,
+        headers,
+        body,
+        json,
+    })
+}
+
+/// A reqwest error without its URL (which may hold the secret).
+fn net_failure(e: reqwest::Error) -> Failure {
+    if e.is_timeout() {
+        Failure::Timeout
+    } else {
+        let e = e.without_url();
+        let mut msg = e.to_string();
+        let mut src = std::error::Error::source(&e);
+        while let Some(s) = src {
+            msg.push_str(": ");
+            msg.push_str(&s.to_string());
+            src = s.source();
+        }
+        Failure::Network(msg)
+    }
+}
+
+/// The verdict an answer proves under a recipe's matchers.
+pub fn judge(recipe: &Recipe, ex: &Exchange) -> (Verdict, Option<String>) {
+    if (300..400).contains(&ex.status) {
+        let to = ex
+            .header("location")
+            .and_then(|l| Url::parse(l).ok())
+            .and_then(|u| u.host_str().map(String::from))
+            .unwrap_or_else(|| "another location".into());
+        return (
+            Verdict::Indeterminate,
+            Some(format!(
+                "redirect (HTTP {}) to {to} not followed with the secret",
+                ex.status
+            )),
+        );
+    }
+    if !recipe.text && ex.is_html() {
+        return (
+            Verdict::Indeterminate,
+            Some(format!(
+                "HTML page where JSON was expected (HTTP {}; a WAF, captcha or error page)",
+                ex.status
+            )),
+        );
+    }
+    if recipe.live_matchers().any(ex) {
+        return (Verdict::Live, None);
+    }
+    if recipe.dead_matchers().any(ex) {
+        return (Verdict::Dead, Some(dead_reason(ex)));
+    }
+    let reason = match ex.status {
+        429 => "rate limited by the issuer (HTTP 429)".to_string(),
+        s if s >= 500 => format!("issuer error (HTTP {s})"),
+        s => format!("unexpected answer (HTTP {s})"),
+    };
+    (Verdict::Indeterminate, Some(reason))
+}
+
+fn dead_reason(ex: &Exchange) -> String {
+    // Issuers' own error codes are safe to show (they never echo a full key in these fields).
+    let code = ex.json.as_ref().and_then(|j| {
+        ["error.code", "error.type", "error", "code", "errors.0"]
+            .iter()
+            .find_map(|p| {
+                super::recipe::json_path(j, p)
+                    .first()
+                    .and_then(|v| v.as_str().map(String::from))
+            })
+    });
+    match code {
+        Some(c) if c.len() <= 60 && c.chars().all(|c| c.is_ascii_alphanumeric() || "_- .".contains(c)) => {
+            format!("the issuer rejected it (HTTP {}, {c})", ex.status)
+        }
+        _ => format!("the issuer rejected it (HTTP {})", ex.status),
+    }
+}
+
+/// Identity fields a recipe names in an answer, and the identity model if the answer says.
+pub fn reveal(recipe: &Recipe, ex: &Exchange, default_model: Identity) -> (Identity, Revealed) {
+    let id = &recipe.identity;
+    let mut r = Revealed {
+        principal: extract_one(id.principal.as_ref(), ex),
+        org: extract_one(id.org.as_ref(), ex),
+        project: extract_one(id.project.as_ref(), ex),
+        scopes: extract_list(id.scopes.as_ref(), ex),
+        expires_at: extract_one(id.expires.as_ref(), ex).map(normalise_time),
+        key_id: extract_one(id.key_id.as_ref(), ex),
+        extra: Default::default(),
+    };
+    for (k, spec) in &recipe.captures {
+        if let Some(v) = extract(spec, ex).into_iter().next() {
+            r.extra.insert(k.clone(), v);
+        }
+    }
+    let model = extract_one(id.model.as_ref(), ex)
+        .and_then(|m| model_from(&m))
+        .unwrap_or(default_model);
+    (model, r)
+}
+
+/// Maps an issuer's account type to an identity model.
+pub fn model_from(s: &str) -> Option<Identity> {
+    match s.to_ascii_lowercase().as_str() {
+        "user" | "human" | "personal" => Some(Identity::User),
+        "org" | "organization" | "organisation" | "team" | "workspace" | "bot" | "project" => {
+            Some(Identity::Org)
+        }
+        "m2m" | "service_account" | "service-account" | "serviceaccount" | "app" | "application" => {
+            Some(Identity::M2m)
+        }
+        _ => None,
+    }
+}
+
+/// Epoch seconds become RFC 3339; anything else is kept as the issuer wrote it.
+pub fn normalise_time(s: String) -> String {
+    match s.parse::<i64>() {
+        Ok(n) if n > 1_000_000_000 => chrono::DateTime::from_timestamp(n, 0)
+            .map(|d| d.to_rfc3339_opts(chrono::SecondsFormat::Secs, true))
+            .unwrap_or(s),
+        _ => s,
+    }
+}

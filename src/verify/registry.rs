@@ -1,0 +1,242 @@
+//! The issuer registry: which hosts each issuer's keys may be sent to.
+//!
+//! Defaults are data (`issuers.toml`, embedded); the operator overrides them from `--config`
+//! (`[issuers.github] api = "https://ghe.example.com/api/v3"`) and from the environment
+//! (`QUENCH_ISSUER_GITHUB_API=…`, which wins). Nothing read from a scanned tree reaches here, so
+//! a planted rule or config can never add an endpoint (DESIGN.md invariant 2). `quench issuers`
+//! prints this table so that an operator can allow-list egress.
+
+use std::collections::BTreeMap;
+
+use anyhow::{bail, Context as _, Result};
+use url::Url;
+
+use crate::config::Config;
+
+const BUILTIN: &str = include_str!("issuers.toml");
+
+/// Environment variable prefix for base overrides: `QUENCH_ISSUER_<ISSUER>_<BASE>`.
+pub const ENV_PREFIX: &str = "QUENCH_ISSUER_";
+
+const DEFAULT_CONCURRENCY: usize = 8;
+const DEFAULT_RATE: f64 = 20.0;
+
+/// Where a base URL came from, for `quench issuers`.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Source {
+    Default,
+    Config,
+    Env,
+}
+
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Base {
+    pub url: String,
+    pub source: Source,
+}
+
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct IssuerEntry {
+    pub name: String,
+    pub why: String,
+    /// Base name → URL. An empty URL means "not configured".
+    pub bases: BTreeMap<String, Base>,
+    /// Host globs that may be taken from scanned data (self-hosted products); such hosts must
+    /// resolve to public addresses and be reached over https.
+    pub derived_hosts: Vec<String>,
+    pub concurrency: usize,
+    /// Requests per second.
+    pub rate: f64,
+}
+
+impl IssuerEntry {
+    /// Configured bases as parsed URLs.
+    pub fn base_urls(&self) -> impl Iterator<Item = (&str, Url)> + '_ {
+        self.bases
+            .iter()
+            .filter(|(_, b)| !b.url.is_empty())
+            .filter_map(|(k, b)| Url::parse(&b.url).ok().map(|u| (k.as_str(), u)))
+    }
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct Registry {
+    pub issuers: BTreeMap<String, IssuerEntry>,
+}
+
+impl Registry {
+    /// Built-in defaults, then `[issuers.*]` from the config, then the environment.
+    pub fn load(config: &Config) -> Result<Registry> {
+        let mut reg = Registry::default();
+        let builtin: toml::Table = toml::from_str(BUILTIN).context("built-in issuers.toml")?;
+        for (name, v) in builtin {
+            let t = v.as_table().cloned().unwrap_or_default();
+            reg.apply_table(&name, &t, Source::Default)
+                .with_context(|| format!("built-in issuer {name}"))?;
+        }
+        let section: BTreeMap<String, toml::Table> = config.section("issuers")?;
+        for (name, t) in section {
+            reg.apply_table(&name, &t, Source::Config)
+                .with_context(|| format!("config [issuers.{name}]"))?;
+        }
+        reg.apply_env(std::env::vars())?;
+        Ok(reg)
+    }
+
+    fn apply_table(&mut self, name: &str, t: &toml::Table, source: Source) -> Result<()> {
+        if name.is_empty()
+            || !name
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+        {
+            bail!("issuer names are letters, digits, `-` and `_`");
+        }
+        let e = self
+            .issuers
+            .entry(name.to_string())
+            .or_insert_with(|| IssuerEntry {
+                name: name.to_string(),
+                why: String::new(),
+                bases: BTreeMap::new(),
+                derived_hosts: vec![],
+                concurrency: DEFAULT_CONCURRENCY,
+                rate: DEFAULT_RATE,
+            });
+        for (k, v) in t {
+            match (k.as_str(), v) {
+                ("why", toml::Value::String(s)) => e.why = s.clone(),
+                ("concurrency", toml::Value::Integer(i)) if *i >= 1 => e.concurrency = *i as usize,
+                ("rate", toml::Value::Float(f)) if *f > 0.0 => e.rate = *f,
+                ("rate", toml::Value::Integer(i)) if *i > 0 => e.rate = *i as f64,
+                ("derived_hosts", toml::Value::Array(a)) => {
+                    e.derived_hosts = a.iter().filter_map(|x| x.as_str().map(String::from)).collect()
+                }
+                (base, toml::Value::String(url)) => {
+                    if !url.is_empty() {
+                        check_base(url).with_context(|| format!("base `{base}`"))?;
+                    }
+                    e.bases.insert(
+                        base.to_string(),
+                        Base {
+                            url: url.trim_end_matches('/').to_string(),
+                            source: source.clone(),
+                        },
+                    );
+                }
+                (k, _) => bail!("unexpected setting `{k}` (bases are URL strings; also why, concurrency, rate, derived_hosts)"),
+            }
+        }
+        Ok(())
+    }
+
+    /// `QUENCH_ISSUER_GITHUB_API=…` overrides base `api` of issuer `github`.
+    pub fn apply_env(&mut self, vars: impl Iterator<Item = (String, String)>) -> Result<()> {
+        for (k, v) in vars {
+            let Some(rest) = k.strip_prefix(ENV_PREFIX) else {
+                continue;
+            };
+            let found = self.issuers.values().find_map(|e| {
+                let up = e.name.to_ascii_uppercase().replace('-', "_");
+                let base = rest.strip_prefix(&up)?.strip_prefix('_')?;
+                Some((e.name.clone(), base.to_ascii_lowercase()))
+            });
+            let Some((issuer, base)) = found else {
+                bail!("{k}: no issuer in the registry matches (expected {ENV_PREFIX}<ISSUER>_<BASE>)");
+            };
+            if !v.is_empty() {
+                check_base(&v).with_context(|| k.clone())?;
+            }
+            if let Some(e) = self.issuers.get_mut(&issuer) {
+                e.bases.insert(
+                    base,
+                    Base {
+                        url: v.trim_end_matches('/').to_string(),
+                        source: Source::Env,
+                    },
+                );
+            }
+        }
+        Ok(())
+    }
+
+    pub fn get(&self, name: &str) -> Option<&IssuerEntry> {
+        self.issuers.get(name)
+    }
+
+    /// Whether `url` lies under any configured base of any issuer (used for JWT issuers, whose
+    /// URL comes from the token itself).
+    pub fn configured_anywhere(&self, url: &Url) -> bool {
+        self.issuers
+            .values()
+            .any(|e| e.base_urls().any(|(_, b)| under(url, &b)))
+    }
+}
+
+/// A base URL must be https, or plain http to a loopback address (the simulator, a test).
+pub fn check_base(url: &str) -> Result<()> {
+    let u = Url::parse(url).with_context(|| format!("{url:?} is not a URL"))?;
+    match u.scheme() {
+        "https" => Ok(()),
+        "http" if is_loopback_host(&u) => Ok(()),
+        "http" => bail!("plain http is only allowed to loopback addresses; use https"),
+        s => bail!("scheme {s:?} is not allowed; use https"),
+    }
+}
+
+pub fn is_loopback_host(u: &Url) -> bool {
+    match u.host() {
+        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+        Some(url::Host::Domain(d)) => d.eq_ignore_ascii_case("localhost"),
+        None => false,
+    }
+}
+
+/// Same scheme, host and port, and the path continues the base's path at a segment boundary.
+pub fn under(url: &Url, base: &Url) -> bool {
+    if url.scheme() != base.scheme()
+        || url.host_str() != base.host_str()
+        || url.port_or_known_default() != base.port_or_known_default()
+    {
+        return false;
+    }
+    let bp = base.path().trim_end_matches('/');
+    let p = url.path();
+    p == bp || bp.is_empty() || p.starts_with(&format!("{bp}/"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn env_overrides_config_and_defaults() {
+        let mut reg = Registry::load(&Config::default()).unwrap();
+        reg.apply_env(
+            vec![(
+                "QUENCH_ISSUER_GITHUB_API".to_string(),
+                "http://127.0.0.1:9/gh".to_string(),
+            )]
+            .into_iter(),
+        )
+        .unwrap();
+        let b = &reg.get("github").unwrap().bases["api"];
+        assert_eq!(b.url, "http://127.0.0.1:9/gh");
+        assert_eq!(b.source, Source::Env);
+        assert!(reg
+            .apply_env(vec![("QUENCH_ISSUER_GITHUB_API".into(), "http://example.com".into())].into_iter())
+            .is_err());
+    }
+
+    #[test]
+    fn under_respects_segments() {
+        let b = Url::parse("http://127.0.0.1:5/github").unwrap();
+        assert!(under(&Url::parse("http://127.0.0.1:5/github/user").unwrap(), &b));
+        assert!(!under(
+            &Url::parse("http://127.0.0.1:5/githubx/user").unwrap(),
+            &b
+        ));
+        assert!(!under(&Url::parse("http://127.0.0.1:6/github/user").unwrap(), &b));
+    }
+}

@@ -1,0 +1,56 @@
+//! Fixtures for the store and revocation tests: a small rule file (so the tests do not depend
+//! on the built-in catalogue) and a scanned tree of fake GitHub tokens.
+
+use std::path::Path;
+
+use super::fake::Gen;
+
+/// A rule for a made-up token format (`qtst_` + 36 characters) that no built-in rule claims,
+/// sent to the `github` issuer's configured base; `extra` is appended verbatim (recipes).
+pub fn github_rule(extra: &str) -> String {
+    format!(
+        r#"[[rule]]
+id = "test.token"
+name = "Test token"
+issuer = "github"
+identity = "user"
+keywords = ["qtst_"]
+pattern = '''\b(qtst_[A-Za-z0-9]{{36}})\b'''
+{extra}
+"#
+    )
+}
+
+/// Writes `rules/test.toml` and a `repo/` (with a `.git` marker) holding `n` fake tokens, one
+/// per file; returns the tokens.
+pub fn repo_with_tokens(dir: &Path, seed: u64, n: usize, rule_extra: &str) -> Vec<String> {
+    std::fs::create_dir_all(dir.join("rules")).unwrap();
+    std::fs::write(dir.join("rules/test.toml"), github_rule(rule_extra)).unwrap();
+    let repo = dir.join("repo");
+    std::fs::create_dir_all(repo.join(".git")).unwrap();
+    let mut g = Gen::new(seed);
+    (0..n)
+        .map(|i| {
+            let t = format!("qtst_{}", g.alnum(36));
+            std::fs::write(repo.join(format!("notes{i}.txt")), format!("acme key {t}\n")).unwrap();
+            t
+        })
+        .collect()
+}
+
+/// Whether any file under `dir` contains `needle`.
+pub fn any_file_contains(dir: &Path, needle: &str) -> bool {
+    let Ok(rd) = std::fs::read_dir(dir) else {
+        return false;
+    };
+    rd.flatten().any(|e| {
+        let p = e.path();
+        if p.is_dir() {
+            any_file_contains(&p, needle)
+        } else {
+            std::fs::read(&p)
+                .map(|b| b.windows(needle.len()).any(|w| w == needle.as_bytes()))
+                .unwrap_or(false)
+        }
+    })
+}

@@ -1,0 +1,159 @@
+//! Bad input to `quench git`: each case gives a clear message or a named skip, never a panic.
+
+mod common;
+
+use common::fake_git::{git_in, git_json, notes, only_location, quench_in, Repo};
+
+#[test]
+fn not_a_repository_is_a_clear_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = quench_in(dir.path(), &["git", dir.path().to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("not a git repository"), "{stderr}");
+    assert!(
+        stderr.contains(&dir.path().display().to_string()),
+        "names the path: {stderr}"
+    );
+
+    let out = quench_in(dir.path(), &["git", "/no/such/dir"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("/no/such/dir"));
+}
+
+#[test]
+fn empty_repository_exits_clean_with_a_note() {
+    let repo = Repo::init(71);
+    let (code, report, _) = git_json(repo.path(), &[]);
+    assert_eq!(code, 0);
+    assert!(
+        notes(&report).iter().any(|n| n.contains("no commits")),
+        "{report:#}"
+    );
+}
+
+#[test]
+fn bad_revisions_are_named() {
+    let repo = Repo::init(72);
+    repo.write("a", "a\n");
+    repo.commit("a");
+    for args in [
+        &["--since", "nope"][..],
+        &["--range", "HEAD"],
+        &["--branch", "ghost"],
+    ] {
+        let mut all = vec!["git"];
+        all.extend_from_slice(args);
+        let out = quench_in(repo.path(), &all);
+        assert_eq!(out.status.code(), Some(2), "{args:?}");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(stderr.contains(args[1]), "{args:?}: {stderr}");
+    }
+}
+
+#[test]
+fn shallow_clone_is_scanned_with_a_truncation_note() {
+    let mut repo = Repo::init(73);
+    let old = repo.secret();
+    repo.write("a.env", &format!("T={old}\n"));
+    repo.commit("old");
+    let new = repo.secret();
+    repo.write("b.env", &format!("T={new}\n"));
+    repo.commit("new");
+    let clone = tempfile::tempdir().unwrap();
+    let url = format!("file://{}", repo.path().display());
+    git_in(clone.path(), &["clone", "-q", "--depth", "1", &url, "c"]);
+    let (code, report, stderr) = git_json(&clone.path().join("c"), &[]);
+    assert_eq!(code, 1, "{stderr}");
+    assert!(notes(&report).iter().any(|n| n.contains("shallow")), "{report:#}");
+    only_location(&report, &new);
+    // Both secrets are in the one commit present; history before it is not.
+    only_location(&report, &old);
+}
+
+#[test]
+fn a_missing_blob_is_skipped_by_name_and_the_rest_is_scanned() {
+    let mut repo = Repo::init(74);
+    let kept = repo.secret();
+    repo.write("kept.env", &format!("T={kept}\n"));
+    let lost = repo.secret();
+    repo.write("lost.env", &format!("T={lost}\n"));
+    repo.commit("two secrets");
+    let blob = repo.git(&["rev-parse", "HEAD:lost.env"]);
+    let object = repo.git_dir().join("objects").join(&blob[..2]).join(&blob[2..]);
+    std::fs::remove_file(&object).expect("the blob is a loose object");
+    let (code, report, stderr) = git_json(repo.path(), &[]);
+    assert_eq!(code, 1, "{stderr}");
+    only_location(&report, &kept);
+    let skipped = report["skipped"].as_array().unwrap();
+    assert!(
+        skipped
+            .iter()
+            .any(|s| s["reason"].as_str().unwrap_or("").contains(&blob) && s["path"] == "lost.env"),
+        "names the missing object: {report:#}"
+    );
+}
+
+#[test]
+fn submodules_are_reported_not_followed() {
+    let repo = Repo::init(75);
+    repo.write("a", "a\n");
+    let c = repo.commit("a");
+    repo.git(&[
+        "update-index",
+        "--add",
+        "--cacheinfo",
+        &format!("160000,{c},vendor/lib"),
+    ]);
+    repo.git(&["commit", "-q", "-m", "add submodule"]);
+    let (code, report, _) = git_json(repo.path(), &[]);
+    assert_eq!(code, 0);
+    assert!(
+        notes(&report)
+            .iter()
+            .any(|n| n.contains("submodule") && n.contains("vendor/lib")),
+        "{report:#}"
+    );
+}
+
+#[test]
+fn binary_and_oversized_blobs_are_skipped_with_reasons() {
+    let mut repo = Repo::init(76);
+    let s = repo.secret();
+    std::fs::write(repo.path().join("blob.bin"), format!("\0\0bin {s}\n")).unwrap();
+    let big = repo.secret();
+    repo.write("big.txt", &format!("{}\nT={big}\n", "x".repeat(4096)));
+    repo.commit("binary and big");
+    let (code, report, _) = git_json(repo.path(), &["--max-file-size", "1024"]);
+    assert_eq!(code, 0, "{report:#}");
+    assert_eq!(report["summary"]["skipped"]["binary"], 1);
+    assert_eq!(report["summary"]["skipped"]["too-large"], 1);
+    let (code, report, _) = git_json(repo.path(), &["--scan-binary"]);
+    assert_eq!(code, 1);
+    only_location(&report, &s);
+    only_location(&report, &big);
+}
+
+#[test]
+fn a_missing_commit_is_named_and_the_rest_of_history_is_scanned() {
+    let mut repo = Repo::init(77);
+    let first = repo.secret();
+    repo.write("a.env", &format!("T={first}\n"));
+    repo.commit("first");
+    repo.write("b.txt", "b\n");
+    let lost = repo.commit("second, to be lost");
+    let last = repo.secret();
+    repo.write("c.env", &format!("T={last}\n"));
+    repo.commit("third");
+    let object = repo.git_dir().join("objects").join(&lost[..2]).join(&lost[2..]);
+    std::fs::remove_file(&object).expect("the commit is a loose object");
+    let (code, report, stderr) = git_json(repo.path(), &[]);
+    assert_eq!(code, 1, "{stderr}");
+    assert!(
+        notes(&report).iter().any(|n| n.contains(&lost)),
+        "names the commit: {report:#}"
+    );
+    // Everything in the tip's tree is still scanned (attributed to the tip).
+    only_location(&report, &last);
+    only_location(&report, &first);
+}

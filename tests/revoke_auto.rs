@@ -1,0 +1,448 @@
+//! Automatic revocation through the real binary against a loopback issuer: policy modes,
+//! confirmation by re-verification, retries, idempotence and the report.
+
+mod common;
+
+use std::path::Path;
+
+use common::fake_issuer::FakeIssuer;
+use common::fake_store::{any_file_contains, repo_with_tokens};
+use common::run_in;
+
+/// Verify and revoke recipes in the GitHub shape.
+pub const RECIPES: &str = r#"
+[rule.verify]
+url = "{api}/user"
+headers = { Authorization = "Bearer {secret}" }
+live = { status = [200] }
+dead = { status = [401] }
+identity = { principal = "json:login" }
+
+[rule.revoke]
+authority = "public"
+method = "POST"
+url = "{api}/credentials/revoke"
+json = { credentials = ["{secret}"] }
+ok = { status = [202] }
+"#;
+
+fn config(dir: &Path, issuer: &FakeIssuer, revoke: &str) {
+    std::fs::write(
+        dir.join("quench.toml"),
+        format!(
+            "[issuers.github]\napi = \"{}\"\n\n[revoke]\nbackoff_secs = 0.05\nbackoff_max_secs = 0.2\nwait_secs = 10\n{revoke}\n",
+            issuer.url
+        ),
+    )
+    .unwrap();
+}
+
+fn quench(dir: &Path, args: &[&str]) -> (i32, String) {
+    let out = run_in(dir, args, None);
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+fn findings(dir: &Path) -> Vec<serde_json::Value> {
+    let out = run_in(
+        dir,
+        &["findings", "--json", "--timeline", "--data-dir", "data"],
+        None,
+    );
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    v["findings"].as_array().unwrap().clone()
+}
+
+fn status_of<'a>(fs: &'a [serde_json::Value], secret: &str) -> &'a str {
+    let fp = quench_fingerprint(secret);
+    fs.iter()
+        .find(|f| f["fingerprint"] == fp.as_str())
+        .and_then(|f| f["status"].as_str())
+        .unwrap_or("missing")
+}
+
+fn quench_fingerprint(secret: &str) -> String {
+    quench::finding::fingerprint("test.token", secret.as_bytes())
+}
+
+const SCAN: &[&str] = &[
+    "scan",
+    "repo",
+    "--rules",
+    "rules",
+    "--config",
+    "quench.toml",
+    "--data-dir",
+    "data",
+];
+
+#[test]
+fn mode_auto_revokes_live_keys_confirms_them_dead_and_never_twice() {
+    let tmp = tempfile::tempdir().unwrap();
+    let t = repo_with_tokens(tmp.path(), 11, 3, RECIPES);
+    let issuer = FakeIssuer::start(&[(&t[0], "alice"), (&t[1], "bob")]);
+    config(tmp.path(), &issuer, "mode = \"auto\"");
+
+    let (code, err) = quench(tmp.path(), SCAN);
+    assert_eq!(code, 1, "{err}");
+    assert!(err.contains("2 revoked and confirmed dead"), "{err}");
+    assert!(!issuer.is_live(&t[0]) && !issuer.is_live(&t[1]));
+    assert_eq!(
+        issuer.count("POST", "/credentials/revoke"),
+        2,
+        "one call per live key"
+    );
+
+    let fs = findings(tmp.path());
+    assert_eq!(status_of(&fs, &t[0]), "revoked");
+    assert_eq!(status_of(&fs, &t[1]), "revoked");
+    assert_eq!(
+        status_of(&fs, &t[2]),
+        "dead",
+        "a dead key is recorded, not revoked"
+    );
+    let f0 = fs
+        .iter()
+        .find(|f| f["fingerprint"] == quench_fingerprint(&t[0]).as_str())
+        .unwrap();
+    assert_eq!(f0["principal"], "alice");
+    for e in ["detected", "verified", "revoke_requested", "confirmed_dead"] {
+        assert!(f0["timeline"][e].is_string(), "timeline lacks {e}: {f0}");
+    }
+    let actions: Vec<&str> = f0["audit"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["action"].as_str().unwrap())
+        .collect();
+    for a in [
+        "verified",
+        "revoke-queued",
+        "re-verified",
+        "revoke-call",
+        "confirmed-dead",
+    ] {
+        assert!(actions.contains(&a), "audit lacks {a}: {actions:?}");
+    }
+    let call = f0["audit"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|a| a["action"] == "revoke-call")
+        .unwrap();
+    assert_eq!(call["issuer_status"], 202);
+    assert_eq!(call["policy_rule"], "revoke.mode");
+    for s in &t {
+        assert!(
+            !any_file_contains(&tmp.path().join("data"), s),
+            "plaintext secret in the data dir"
+        );
+    }
+
+    // A second scan finds the revoked keys again: recorded, not revoked twice.
+    let (_, err) = quench(tmp.path(), SCAN);
+    assert!(err.contains("2 already revoked"), "{err}");
+    assert_eq!(issuer.count("POST", "/credentials/revoke"), 2);
+
+    // The report shows the time-to-revoke distribution and draws it.
+    let out = run_in(
+        tmp.path(),
+        &["report", "--json", "--data-dir", "data", "--html", "r.html"],
+        None,
+    );
+    assert_eq!(out.status.code(), Some(0));
+    let r: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(r["time_to_revoke"]["count"], 2);
+    assert!(r["time_to_revoke"]["median_secs"].as_f64().unwrap() >= 0.0);
+    assert!(
+        r["time_to_revoke"]["p95_secs"].as_f64().unwrap()
+            <= r["time_to_revoke"]["max_secs"].as_f64().unwrap()
+    );
+    assert_eq!(r["exposure"]["count"], 3);
+    let html = std::fs::read_to_string(tmp.path().join("r.html")).unwrap();
+    assert!(html.contains("<svg") && html.contains("Time to revoke"));
+    assert!(
+        !html.contains("src=") && !html.contains("<script") && !html.contains("href="),
+        "external assets"
+    );
+    for s in &t {
+        assert!(!html.contains(s.as_str()));
+    }
+}
+
+#[test]
+fn dry_run_records_and_sends_nothing() {
+    let tmp = tempfile::tempdir().unwrap();
+    let t = repo_with_tokens(tmp.path(), 12, 2, RECIPES);
+    let issuer = FakeIssuer::start(&[(&t[0], "alice"), (&t[1], "bob")]);
+    config(tmp.path(), &issuer, "mode = \"dry-run\"");
+    let (_, err) = quench(tmp.path(), SCAN);
+    assert!(err.contains("2 dry-run"), "{err}");
+    assert_eq!(issuer.count("POST", "/credentials/revoke"), 0);
+    assert!(issuer.is_live(&t[0]) && issuer.is_live(&t[1]));
+    let fs = findings(tmp.path());
+    for f in &fs {
+        let audit = f["audit"].as_array().unwrap();
+        let dry = audit
+            .iter()
+            .find(|a| a["action"] == "dry-run")
+            .expect("dry-run audited");
+        assert!(
+            dry["detail"].as_str().unwrap().contains("/credentials/revoke"),
+            "{dry}"
+        );
+        assert_eq!(f["jobs"][0]["state"], "dry-run");
+    }
+    // Named revocation honours the dry-run too.
+    let fp = quench_fingerprint(&t[0]);
+    let (_, err) = quench(
+        tmp.path(),
+        &[
+            "revoke",
+            "--fingerprint",
+            &fp[..16],
+            "--rules",
+            "rules",
+            "--config",
+            "quench.toml",
+            "--data-dir",
+            "data",
+        ],
+    );
+    assert_eq!(issuer.count("POST", "/credentials/revoke"), 0, "{err}");
+}
+
+#[test]
+fn ask_mode_waits_for_approval_and_principal_selects_keys() {
+    let tmp = tempfile::tempdir().unwrap();
+    let t = repo_with_tokens(tmp.path(), 13, 3, RECIPES);
+    let issuer = FakeIssuer::start(&[(&t[0], "alice"), (&t[1], "alice"), (&t[2], "bob")]);
+    config(
+        tmp.path(),
+        &issuer,
+        "mode = \"auto\"\n[revoke.identity.user]\nmode = \"ask\"",
+    );
+    let (_, err) = quench(tmp.path(), SCAN);
+    assert!(err.contains("3 awaiting approval"), "{err}");
+    assert_eq!(issuer.count("POST", "/credentials/revoke"), 0);
+
+    // Offboarding alice: only her keys.
+    let (code, err) = quench(
+        tmp.path(),
+        &[
+            "revoke",
+            "--principal",
+            "alice",
+            "--as",
+            "carol",
+            "--rules",
+            "rules",
+            "--config",
+            "quench.toml",
+            "--data-dir",
+            "data",
+        ],
+    );
+    assert_eq!(code, 0, "{err}");
+    assert!(!issuer.is_live(&t[0]) && !issuer.is_live(&t[1]) && issuer.is_live(&t[2]));
+    let fs = findings(tmp.path());
+    assert_eq!(status_of(&fs, &t[0]), "revoked");
+    assert_eq!(status_of(&fs, &t[2]), "revoking");
+    let f0 = fs
+        .iter()
+        .find(|f| f["fingerprint"] == quench_fingerprint(&t[0]).as_str())
+        .unwrap();
+    assert!(f0["audit"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|a| a["action"] == "approved" && a["actor"] == "operator:carol"));
+
+    // Approving the rest.
+    let (code, err) = quench(
+        tmp.path(),
+        &[
+            "revoke",
+            "--approve",
+            "--rules",
+            "rules",
+            "--config",
+            "quench.toml",
+            "--data-dir",
+            "data",
+        ],
+    );
+    assert_eq!(code, 0, "{err}");
+    assert!(!issuer.is_live(&t[2]));
+    assert_eq!(issuer.count("POST", "/credentials/revoke"), 3);
+}
+
+#[test]
+fn revoke_by_fingerprint_recovers_the_secret_from_its_location() {
+    let tmp = tempfile::tempdir().unwrap();
+    let t = repo_with_tokens(tmp.path(), 14, 2, RECIPES);
+    let issuer = FakeIssuer::start(&[(&t[0], "alice"), (&t[1], "bob")]);
+    config(tmp.path(), &issuer, "");
+    // Recorded only: no policy, no secret kept.
+    let (code, err) = quench(tmp.path(), SCAN);
+    assert_eq!(code, 1, "{err}");
+    assert_eq!(issuer.count("POST", "/credentials/revoke"), 0);
+    let fp = quench_fingerprint(&t[1]);
+    let (code, err) = quench(
+        tmp.path(),
+        &[
+            "revoke",
+            "--fingerprint",
+            &fp,
+            "--rules",
+            "rules",
+            "--config",
+            "quench.toml",
+            "--data-dir",
+            "data",
+        ],
+    );
+    assert_eq!(code, 0, "{err}");
+    assert!(issuer.is_live(&t[0]) && !issuer.is_live(&t[1]));
+    assert_eq!(status_of(&findings(tmp.path()), &t[1]), "revoked");
+}
+
+#[test]
+fn server_errors_are_retried_with_backoff_until_confirmed() {
+    let tmp = tempfile::tempdir().unwrap();
+    let t = repo_with_tokens(tmp.path(), 15, 1, RECIPES);
+    let issuer = FakeIssuer::start(&[(&t[0], "alice")]);
+    issuer
+        .state
+        .fail_revokes
+        .store(2, std::sync::atomic::Ordering::SeqCst);
+    config(tmp.path(), &issuer, "mode = \"auto\"");
+    let (_, err) = quench(tmp.path(), SCAN);
+    assert!(err.contains("1 revoked and confirmed dead"), "{err}");
+    assert_eq!(issuer.count("POST", "/credentials/revoke"), 3);
+    let fs = findings(tmp.path());
+    let job = &fs[0]["jobs"][0];
+    assert_eq!(job["state"], "done");
+    assert_eq!(job["calls"], 3);
+    let retries = fs[0]["audit"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|a| a["action"] == "retry-scheduled")
+        .count();
+    assert_eq!(retries, 2);
+}
+
+#[test]
+fn repeated_failure_escalates_and_notifies_without_the_secret() {
+    let tmp = tempfile::tempdir().unwrap();
+    let t = repo_with_tokens(tmp.path(), 16, 1, RECIPES);
+    let issuer = FakeIssuer::start(&[(&t[0], "alice")]);
+    issuer
+        .state
+        .fail_revokes
+        .store(100, std::sync::atomic::Ordering::SeqCst);
+    config(
+        tmp.path(),
+        &issuer,
+        &format!(
+            "mode = \"auto\"\nmax_attempts = 3\n\n[[notify.webhook]]\nurl = \"{}/hook\"\nformat = \"slack\"\n\n[[notify.webhook]]\nurl = \"{}/hook\"\nformat = \"json\"\nevents = [\"escalated\"]\n",
+            issuer.url, issuer.url
+        ),
+    );
+    let (_, err) = quench(tmp.path(), SCAN);
+    assert!(err.contains("1 escalated"), "{err}");
+    assert_eq!(issuer.count("POST", "/credentials/revoke"), 3);
+    assert_eq!(status_of(&findings(tmp.path()), &t[0]), "escalated");
+    let hooks = issuer.hooks();
+    // The Slack hook takes every event: detected, the first failure, escalated; the JSON hook
+    // only the escalation.
+    let slack: Vec<&str> = hooks.iter().filter_map(|h| h["text"].as_str()).collect();
+    assert_eq!(slack.len(), 3, "{hooks:?}");
+    for (i, e) in ["detected", "failed", "escalated"].iter().enumerate() {
+        assert!(slack[i].contains(&format!("quench {e}:")), "{slack:?}");
+    }
+    assert_eq!(
+        hooks.iter().filter(|h| h["event"].is_string()).count(),
+        1,
+        "{hooks:?}"
+    );
+    let generic = hooks.iter().find(|h| h["event"] == "escalated").unwrap();
+    assert!(generic["secret_redacted"].as_str().unwrap().contains('…'));
+    assert_eq!(generic["rule_id"], "test.token");
+    assert!(generic["detail"]
+        .as_str()
+        .unwrap()
+        .contains("gave up after 3 attempts"));
+    for h in &hooks {
+        assert!(
+            !h.to_string().contains(t[0].as_str()),
+            "webhook carried the secret"
+        );
+    }
+}
+
+#[test]
+fn a_key_without_a_revocation_api_is_escalated_with_the_manual_steps() {
+    let tmp = tempfile::tempdir().unwrap();
+    let manual = r#"
+[rule.verify]
+url = "{api}/user"
+headers = { Authorization = "Bearer {secret}" }
+
+[rule.revoke]
+authority = "none"
+manual = "Console > Settings > Tokens: delete the token"
+"#;
+    let t = repo_with_tokens(tmp.path(), 17, 1, manual);
+    let issuer = FakeIssuer::start(&[(&t[0], "alice")]);
+    config(
+        tmp.path(),
+        &issuer,
+        &format!(
+            "mode = \"auto\"\n\n[[notify.webhook]]\nurl = \"{}/hook\"\nevents = [\"escalated\"]\n",
+            issuer.url
+        ),
+    );
+    let (_, err) = quench(tmp.path(), SCAN);
+    assert!(err.contains("1 escalated"), "{err}");
+    assert_eq!(issuer.count("POST", "/credentials/revoke"), 0);
+    assert_eq!(status_of(&findings(tmp.path()), &t[0]), "escalated");
+    let hooks = issuer.hooks();
+    assert_eq!(hooks.len(), 1, "{hooks:?}");
+    assert!(
+        hooks[0]["detail"]
+            .as_str()
+            .unwrap()
+            .contains("Console > Settings > Tokens"),
+        "{hooks:?}"
+    );
+}
+
+#[test]
+fn batched_recipes_share_one_call_between_concurrent_jobs() {
+    let tmp = tempfile::tempdir().unwrap();
+    let batched = RECIPES.replace("ok = { status = [202] }", "ok = { status = [202] }\nbatch = 1000");
+    let t = repo_with_tokens(tmp.path(), 18, 3, &batched);
+    let issuer = FakeIssuer::start(&[(&t[0], "alice"), (&t[1], "bob"), (&t[2], "carol")]);
+    config(tmp.path(), &issuer, "mode = \"auto\"");
+    let (_, err) = quench(tmp.path(), SCAN);
+    assert!(err.contains("3 revoked and confirmed dead"), "{err}");
+    assert_eq!(
+        issuer.count("POST", "/credentials/revoke"),
+        1,
+        "one request for the batch"
+    );
+    assert!(t.iter().all(|s| !issuer.is_live(s)));
+    // Each job still records its own attempt.
+    let fs = findings(tmp.path());
+    assert!(fs.iter().all(|f| f["jobs"][0]["calls"] == 1), "{fs:?}");
+}

@@ -1,0 +1,189 @@
+//! `scan --verify --revoke` against `quench simulate`: live keys of every path kind the
+//! simulator implements (public, self, admin) are killed and confirmed dead through the
+//! built-in rules' revoke recipes; dead keys are left alone; `report` shows the timelines.
+
+mod common;
+
+use common::fake::{self, Gen};
+use common::fake_verify::{self as fv, SimProc};
+use common::run_in;
+
+#[test]
+fn every_path_kind_is_revoked_and_confirmed_dead() {
+    let mut g = Gen::new(77);
+    let gh = fake::github(&mut g, "ghp");
+    let gh_dead = fake::github(&mut g, "ghp");
+    let gl = fake::gitlab_routable(&mut g);
+    let slack = fake::slack_bot(&mut g);
+    let hf = fake::huggingface(&mut g);
+    let npm = fake::npm(&mut g);
+    let dop = fv::doppler_personal(&mut g);
+    let vault = fv::vault_service(&mut g);
+    let goog = fv::google_access_token(&mut g);
+    let oai = fake::openai_project(&mut g);
+    let oai_admin = format!("sk-admin-{}", g.alnum(40));
+    let ant = fake::anthropic(&mut g);
+    let ant_admin = format!("sk-ant-admin01-{}", g.alnum(40));
+    let (aws_id, aws_secret) = fake::aws(&mut g);
+    let keys = format!(
+        r#"
+[[key]]
+issuer = "github"
+secret = "{gh}"
+principal = "octo"
+[[key]]
+issuer = "gitlab"
+secret = "{gl}"
+principal = "4242"
+[[key]]
+issuer = "slack"
+secret = "{slack}"
+principal = "quench-bot"
+[[key]]
+issuer = "huggingface"
+secret = "{hf}"
+principal = "hf-user"
+[[key]]
+issuer = "npm"
+secret = "{npm}"
+principal = "npm-user"
+[[key]]
+issuer = "doppler"
+secret = "{dop}"
+principal = "ci-bot"
+[[key]]
+issuer = "vault"
+secret = "{vault}"
+principal = "approle"
+[[key]]
+issuer = "google"
+secret = "{goog}"
+principal = "ana@example.com"
+key_id = "client-123.apps.googleusercontent.com"
+[[key]]
+issuer = "openai"
+secret = "{oai}"
+principal = "dev@example.com"
+project = "proj-web"
+key_id = "key_oai1"
+[[key]]
+issuer = "openai"
+secret = "{oai_admin}"
+admin = true
+key_id = "admin_1"
+[[key]]
+issuer = "anthropic"
+secret = "{ant}"
+key_id = "apikey_01"
+[[key]]
+issuer = "anthropic"
+secret = "{ant_admin}"
+admin = true
+[[key]]
+issuer = "aws"
+secret = "{aws_secret}"
+key_id = "{aws_id}"
+principal = "arn:aws:iam::111122223333:user/ci"
+"#
+    );
+    let sim = SimProc::start(&keys);
+    let dir = tempfile::tempdir().unwrap();
+    let all = [
+        &gh, &gh_dead, &gl, &slack, &hf, &npm, &dop, &vault, &goog, &oai, &ant,
+    ];
+    let body: String = all
+        .iter()
+        .enumerate()
+        .map(|(i, s)| format!("SECRET_{i}={s}\n"))
+        .collect();
+    std::fs::write(dir.path().join("app.env"), body).unwrap();
+    std::fs::write(
+        dir.path().join("aws.ini"),
+        format!("aws_access_key_id = {aws_id}\naws_secret_access_key = {aws_secret}\n"),
+    )
+    .unwrap();
+    let policy = sim.extra_config(
+        "policy.toml",
+        "[verify]\nretries = 0\n[revoke]\nmode = \"auto\"\nbackoff_secs = 0.05\n\
+         [revoke.admin.openai]\nenv = \"SIM_OPENAI_ADMIN\"\n[revoke.admin.anthropic]\nenv = \"SIM_ANTHROPIC_ADMIN\"\n",
+    );
+    let out = common::quench()
+        .current_dir(dir.path())
+        .args(["scan", ".", "--verify", "--data-dir", "data", "--config"])
+        .arg(&sim.config)
+        .arg("--config")
+        .arg(&policy)
+        .env("SIM_OPENAI_ADMIN", &oai_admin)
+        .env("SIM_ANTHROPIC_ADMIN", &ant_admin)
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert_eq!(out.status.code(), Some(1), "{err}");
+
+    let out = run_in(
+        dir.path(),
+        &["findings", "--json", "--timeline", "--data-dir", "data"],
+        None,
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let fs = v["findings"].as_array().unwrap();
+    let status = |secret: &str| -> String {
+        let hit = fs.iter().find(|f| {
+            let fp = f["fingerprint"].as_str().unwrap();
+            quench::finding::fingerprint(f["rule_id"].as_str().unwrap(), secret.as_bytes()) == fp
+        });
+        hit.map(|f| {
+            format!(
+                "{} {}",
+                f["rule_id"].as_str().unwrap(),
+                f["status"].as_str().unwrap()
+            )
+        })
+        .unwrap_or_else(|| "not found".into())
+    };
+    for s in [
+        &gh, &gl, &slack, &hf, &npm, &dop, &vault, &goog, &oai, &ant, &aws_id,
+    ] {
+        let st = status(s);
+        assert!(st.ends_with(" revoked"), "{st}; stderr: {err}");
+    }
+    assert!(status(&gh_dead).ends_with(" dead"), "{}", status(&gh_dead));
+
+    // The simulator saw revoke calls and the keys are dead now (a fresh verify says so).
+    let revokes: Vec<String> = sim
+        .recorded()
+        .iter()
+        .filter(|r| r["kind"] == "revoke")
+        .map(|r| r["issuer"].as_str().unwrap_or("").to_string())
+        .collect();
+    for issuer in [
+        "github",
+        "gitlab",
+        "slack",
+        "huggingface",
+        "npm",
+        "doppler",
+        "vault",
+        "google",
+        "openai",
+        "anthropic",
+    ] {
+        assert!(
+            revokes.iter().any(|i| i == issuer),
+            "no revoke call to {issuer}: {revokes:?}"
+        );
+    }
+    for r in sim.recorded() {
+        let line = r.to_string();
+        for s in &all {
+            assert!(
+                !line.contains(s.as_str()),
+                "the simulator's record holds a secret"
+            );
+        }
+    }
+
+    let out = run_in(dir.path(), &["report", "--json", "--data-dir", "data"], None);
+    let r: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(r["time_to_revoke"]["count"], 11, "{r:#}");
+}
