@@ -272,3 +272,35 @@ fn force_pushes_and_tags_scan_what_they_introduce() {
     let done = s.wait_for("(f-3) done");
     assert!(done.contains("0 blob(s) scanned, 0 finding(s)"), "{done}");
 }
+
+#[test]
+fn with_the_store_enabled_push_findings_are_recorded_there() {
+    let tmp = tempfile::tempdir().unwrap();
+    let cfg = config(tmp.path(), "workers = 1\n\n[store]\nenabled = true\n");
+    let remote = Remote::new(tmp.path(), "stored");
+    let token = fake::github(&mut Gen::new(21), "ghp");
+    let c1 = remote.commit_push(&[(".env", &format!("GITHUB_TOKEN={token}\n"))], "env");
+    let mut s = start(&cfg, &[]);
+    let (status, _) = s.github(SECRET, "push", "s-1", &github_push(&remote.bare, ZERO, &c1));
+    assert_eq!(status, 202);
+    s.wait_for("(s-1) done");
+    let line = s.wait_for("acme/app: store ");
+    assert!(line.contains("1 new"), "{line}");
+    let out = common::run_in(
+        tmp.path(),
+        &[
+            "findings",
+            "--data-dir",
+            tmp.path().join("data").to_str().unwrap(),
+            "--json",
+        ],
+        None,
+    );
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("github.pat-classic"),
+        "{text}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(!text.contains(&token) && !s.log_text().contains(&token));
+}

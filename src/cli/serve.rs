@@ -128,6 +128,26 @@ impl ServeCmd {
             }
         };
 
+        // The store lives in the service's data directory unless `[store] data_dir` says
+        // otherwise; with neither the store nor a revocation policy enabled, findings stay in
+        // the queue's result table.
+        let store_args = crate::store::StoreArgs {
+            data_dir: match config.section::<crate::store::StoreSection>("store")?.data_dir {
+                Some(_) => None,
+                None => Some(dir.clone()),
+            },
+            ..Default::default()
+        };
+        let store_on = config.section::<crate::store::StoreSection>("store")?.enabled
+            || crate::revoke::Policy::from_config(&config)?.any_enabled();
+        let pipeline: Arc<dyn server::Pipeline> = if store_on {
+            Arc::new(server::pipeline::StorePipeline {
+                store: store_args,
+                config: config.clone(),
+            })
+        } else {
+            Arc::new(NoopPipeline)
+        };
         let service = Arc::new(Service {
             queue,
             metrics: Arc::new(Metrics::default()),
@@ -148,7 +168,7 @@ impl ServeCmd {
             service,
             mirrors,
             scanner: Arc::new(Git2PushScanner { scanner }),
-            pipeline: Arc::new(NoopPipeline),
+            pipeline,
             schedule,
         })?;
         Ok(super::EXIT_CLEAN)

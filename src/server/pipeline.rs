@@ -35,3 +35,25 @@ impl Pipeline for NoopPipeline {
         Ok(PipelineReport::default())
     }
 }
+
+/// Records each push's findings in the store and applies the `[revoke]` policy, exactly as
+/// `quench git --store` does after a scan ([`crate::revoke::after_scan`]). Used when the config
+/// enables the store (`[store] enabled = true`) or a revocation policy.
+///
+/// It reports no counts yet (`after_scan` returns summary lines, which are logged), so the
+/// verdict, revocation and push-to-revoked metrics stay at zero until the revocation runner
+/// returns its statistics as data.
+pub struct StorePipeline {
+    pub store: crate::store::StoreArgs,
+    pub config: crate::config::Config,
+}
+
+impl Pipeline for StorePipeline {
+    fn handle(&self, event: &PushEvent, findings: &[Finding]) -> Result<PipelineReport> {
+        let roots = [event.repo.clone()];
+        for line in crate::revoke::after_scan(&self.store, &self.config, &roots, findings)? {
+            super::log(format_args!("{}: {line}", event.repo));
+        }
+        Ok(PipelineReport::default())
+    }
+}
