@@ -78,4 +78,7 @@ fn pushed_live_key_is_revoked_at_the_issuer() {
     assert_eq!(f["rule_id"], "github.pat-classic", "{v:#}");
     assert_eq!(f["status"], "revoked", "{v:#}\n{}", s.log_text());
     assert!(!s.log_text().contains(&live), "the key reached the log");
+    assert_eq!(s.metric("quench_revocations_total"), Some(1.0));
+    assert_eq!(s.metric("quench_verdicts_total{verdict=\"live\"}"), Some(1.0));
+    assert_eq!(s.metric("quench_push_to_revoked_seconds_count"), Some(1.0));
 }

@@ -40,9 +40,9 @@ impl Pipeline for NoopPipeline {
 /// `quench git --store` does after a scan ([`crate::revoke::after_scan`]). Used when the config
 /// enables the store (`[store] enabled = true`) or a revocation policy.
 ///
-/// It reports no counts yet (`after_scan` returns summary lines, which are logged), so the
-/// verdict, revocation and push-to-revoked metrics stay at zero until the revocation runner
-/// returns its statistics as data.
+/// `after_scan` returns summary lines (logged), so the counts for the metrics are read back from
+/// the store: each finding's status after the policy ran. A key revoked by an earlier push and
+/// pushed again counts as revoked again.
 pub struct StorePipeline {
     pub store: crate::store::StoreArgs,
     pub config: crate::config::Config,
@@ -54,6 +54,25 @@ impl Pipeline for StorePipeline {
         for line in crate::revoke::after_scan(&self.store, &self.config, &roots, findings)? {
             super::log(format_args!("{}: {line}", event.repo));
         }
-        Ok(PipelineReport::default())
+        let mut report = PipelineReport::default();
+        if findings.is_empty() {
+            return Ok(report);
+        }
+        use crate::store::{DataDir, Status};
+        let dir = DataDir::resolve(&self.store, &self.config, &roots)?;
+        let st = crate::store::open(&dir)?;
+        for f in findings {
+            match st.finding(&f.fingerprint)?.map(|s| s.status) {
+                Some(Status::Revoked) => {
+                    report.live += 1;
+                    report.revoked += 1;
+                }
+                Some(Status::Live | Status::Revoking | Status::Escalated) => report.live += 1,
+                Some(Status::Dead) => report.dead += 1,
+                Some(Status::Indeterminate) => report.indeterminate += 1,
+                Some(Status::Detected) | None => {}
+            }
+        }
+        Ok(report)
     }
 }
