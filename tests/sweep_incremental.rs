@@ -42,7 +42,7 @@ fn second_sweep_scans_only_what_changed() {
     let tmp = tempfile::tempdir().unwrap();
     let token = fake::github(&mut Gen::new(1), "ghp");
     let a = repo(tmp.path(), "a", &[("a.txt", "alpha\n"), ("b.txt", "beta\n")]);
-    let b = repo(tmp.path(), "b", &[("ci.env", &format!("GH={token}\n"))]);
+    repo(tmp.path(), "b", &[("ci.env", &format!("GH={token}\n"))]);
     let c = repo(tmp.path(), "c", &[("x.md", "x\n")]);
     commit(&c, &[("y.md", "y\n")], "second");
     let cfg = tmp.path().join("sweep.toml");

@@ -64,10 +64,7 @@ pub struct ServeOptions {
     pub scanner: Arc<dyn PushScanner>,
     pub pipeline: Arc<dyn Pipeline>,
     /// A scheduled sweep: the cron schedule and the job that runs one sweep.
-    pub schedule: Option<(
-        crate::sweep::schedule::Schedule,
-        Arc<dyn Fn() -> Result<()> + Send + Sync>,
-    )>,
+    pub schedule: Option<(crate::sweep::schedule::Schedule, SweepJob)>,
 }
 
 /// Writes one log line to standard error. Callers never pass secrets or request bodies.
