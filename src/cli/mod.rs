@@ -12,7 +12,9 @@ mod report;
 mod revoke;
 mod rules;
 mod scan;
+mod serve;
 mod simulate;
+mod sweep;
 mod verify;
 
 use clap::{Parser, Subcommand};
@@ -64,6 +66,10 @@ enum Command {
     Simulate(simulate::SimulateCmd),
     /// Print every host quench may send a credential to, and why.
     Issuers(issuers::IssuersCmd),
+    /// Run the webhook service: scan pushed commits as they arrive (and sweeps on a schedule).
+    Serve(serve::ServeCmd),
+    /// Scan many repositories, each only for what changed since the last sweep.
+    Sweep(sweep::SweepCmd),
 }
 
 /// Parses the command line, runs it, and returns the process exit status.
@@ -91,6 +97,8 @@ pub fn run() -> i32 {
         Command::Verify(c) => c.run(),
         Command::Simulate(c) => c.run(),
         Command::Issuers(c) => c.run(),
+        Command::Serve(c) => c.run(),
+        Command::Sweep(c) => c.run(),
     };
     match result {
         Ok(code) => code,

@@ -5,6 +5,7 @@
 pub mod fake;
 pub mod fake_git;
 pub mod fake_issuer;
+pub mod fake_serve;
 pub mod fake_store;
 pub mod fake_verify;
 

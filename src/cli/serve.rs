@@ -1,0 +1,197 @@
+//! `quench serve`: the webhook service (and scheduled sweeps).
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{Context as _, Result};
+use clap::Args;
+
+use super::common::CommonArgs;
+use crate::server::config::{
+    load_secret, ServeSection, DEFAULT_MAX_BODY, GITHUB_SECRET_ENV, GITLAB_TOKEN_ENV,
+};
+use crate::server::{self, Git2PushScanner, Metrics, NoopPipeline, ServeOptions, Service, SqliteQueue};
+use crate::sweep::mirror::{Mirrors, RemotePolicy};
+use crate::sweep::schedule::Schedule;
+use crate::sweep::SweepSection;
+
+#[derive(Args)]
+#[command(after_help = "\
+Wiring a GitHub webhook: in the repository or organisation settings add a webhook with payload
+URL https://HOST/hooks/github, content type application/json, the secret you put in
+QUENCH_GITHUB_WEBHOOK_SECRET (or [serve] github_secret_file), and the push event. For GitLab,
+use https://HOST/hooks/gitlab with QUENCH_GITLAB_WEBHOOK_TOKEN as the secret token and push
+and tag push events. Allow the remotes the service may fetch with [serve] allow_remotes or
+--allow-remote, e.g. 'https://github.com/acme/*'; private https remotes use QUENCH_GIT_TOKEN.
+
+Example config:
+  [serve]
+  listen = \"0.0.0.0:8080\"
+  data_dir = \"/var/lib/quench\"
+  allow_remotes = [\"https://github.com/acme/*\"]
+  workers = 2
+  max_body_bytes = 1048576
+  schedule = \"30 2 * * *\"      # nightly sweep of [sweep] (UTC)
+  [sweep]
+  parallel = 4
+  [[sweep.github]]
+  org = \"acme\"                 # token from GITHUB_TOKEN
+
+Endpoints: POST /hooks/github, POST /hooks/gitlab, GET /healthz, GET /metrics (Prometheus).
+SIGTERM or SIGINT stops accepting, lets running jobs finish for shutdown_grace_secs (10) and
+queues the rest again; queued deliveries survive restarts and crashes.")]
+pub struct ServeCmd {
+    /// Operator configuration file(s) with a `[serve]` section; repeatable.
+    #[arg(long = "config", value_name = "FILE")]
+    config: Vec<PathBuf>,
+    /// Address to listen on (default: `[serve] listen`, else 127.0.0.1:8080).
+    #[arg(long, value_name = "ADDR")]
+    listen: Option<String>,
+    /// Also allow fetching remotes matching this URL or path glob. Repeatable.
+    #[arg(long = "allow-remote", value_name = "GLOB")]
+    allow_remote: Vec<String>,
+    /// Where the queue, mirrors and sweep state live (default: `[serve] data_dir`, else `.quench`).
+    #[arg(long, value_name = "DIR", env = "QUENCH_DATA_DIR")]
+    data_dir: Option<PathBuf>,
+    /// Worker tasks (default: `[serve] workers`, else 2); 0 only receives and queues.
+    #[arg(long, value_name = "N")]
+    workers: Option<usize>,
+    /// Extra rules: a TOML file or a directory of them. Repeatable.
+    #[arg(long = "rules", value_name = "PATH")]
+    rules: Vec<PathBuf>,
+}
+
+impl ServeCmd {
+    pub fn run(self) -> Result<i32> {
+        let common = scan_args(&self.config, &self.rules)?;
+        let prepared = common.prepare(&[])?;
+        for w in &prepared.warnings {
+            server::log(format_args!("warning: {w}"));
+        }
+        let config = prepared.config;
+        let section: ServeSection = config.section("serve")?;
+        let base = config.base_dir();
+        let github_secret = load_secret(GITHUB_SECRET_ENV, section.github_secret_file.as_deref(), base)?;
+        let gitlab_token = load_secret(GITLAB_TOKEN_ENV, section.gitlab_token_file.as_deref(), base)?;
+        if github_secret.is_none() && gitlab_token.is_none() {
+            server::log(format_args!(
+                "warning: neither {GITHUB_SECRET_ENV} nor {GITLAB_TOKEN_ENV} (or a secret file) is set: every delivery will be refused"
+            ));
+        }
+        let mut allow = section.allow_remotes.clone();
+        allow.extend(self.allow_remote.iter().cloned());
+        if allow.is_empty() {
+            server::log("warning: no remotes are allowed ([serve] allow_remotes or --allow-remote): every push will be refused");
+        }
+        let policy = RemotePolicy::new(&allow)?;
+        let dir = super::sweep::data_dir(self.data_dir.as_deref(), section.data_dir.as_deref(), &config);
+        let queue = Arc::new(SqliteQueue::open(&dir)?);
+        let mirrors = Arc::new(Mirrors::new(dir.join("mirrors"))?);
+        let scanner = prepared.scanner;
+
+        let schedule = match &section.schedule {
+            None => None,
+            Some(expr) => {
+                let s: Schedule = expr
+                    .parse()
+                    .map_err(anyhow::Error::msg)
+                    .context("[serve] schedule")?;
+                let sweep: SweepSection = config.section("sweep")?;
+                if sweep.repos.is_empty() && sweep.github.is_empty() && sweep.gitlab.is_empty() {
+                    anyhow::bail!("[serve] schedule is set but the [sweep] section names no repositories");
+                }
+                let (cfg, d, sc) = (config.clone(), dir.clone(), scanner.clone());
+                let job: server::SweepJob = Arc::new(move || {
+                    let (outcome, reports) = super::sweep::sweep_once(&cfg, &d, &sc)?;
+                    for r in &reports {
+                        server::log(format_args!("sweep: {}", r.line()));
+                    }
+                    for f in &outcome.findings {
+                        server::log(format_args!(
+                            "sweep finding: rule={} fingerprint={} secret={} at {}",
+                            f.rule_id,
+                            f.fingerprint,
+                            f.secret_redacted,
+                            f.locations
+                                .first()
+                                .map(|l| format!("{}:{}", l.path, l.line))
+                                .unwrap_or_default()
+                        ));
+                    }
+                    match reports.iter().filter(|r| r.error.is_some()).count() {
+                        0 => Ok(()),
+                        n => anyhow::bail!("{n} repositories failed"),
+                    }
+                });
+                Some((s, job))
+            }
+        };
+
+        // The store lives in the service's data directory unless `[store] data_dir` says
+        // otherwise; with neither the store nor a revocation policy enabled, findings stay in
+        // the queue's result table.
+        let store_args = crate::store::StoreArgs {
+            data_dir: match config.section::<crate::store::StoreSection>("store")?.data_dir {
+                Some(_) => None,
+                None => Some(dir.clone()),
+            },
+            ..Default::default()
+        };
+        let store_on = config.section::<crate::store::StoreSection>("store")?.enabled
+            || crate::revoke::Policy::from_config(&config)?.any_enabled();
+        let pipeline: Arc<dyn server::Pipeline> = if store_on {
+            Arc::new(server::pipeline::StorePipeline {
+                store: store_args,
+                config: config.clone(),
+            })
+        } else {
+            Arc::new(NoopPipeline)
+        };
+        let service = Arc::new(Service {
+            queue,
+            metrics: Arc::new(Metrics::default()),
+            policy,
+            github_secret,
+            gitlab_token,
+            max_body: section.max_body_bytes.unwrap_or(DEFAULT_MAX_BODY),
+            wake: Default::default(),
+        });
+        server::run(ServeOptions {
+            listen: self
+                .listen
+                .or(section.listen)
+                .unwrap_or_else(|| "127.0.0.1:8080".into()),
+            data_dir: dir,
+            workers: self.workers.or(section.workers).unwrap_or(2),
+            shutdown_grace: Duration::from_secs(section.shutdown_grace_secs.unwrap_or(10)),
+            service,
+            mirrors,
+            scanner: Arc::new(Git2PushScanner { scanner }),
+            pipeline,
+            schedule,
+        })?;
+        Ok(super::EXIT_CLEAN)
+    }
+}
+
+/// The scanning options `serve` shares with `scan`, built through clap so that every option it
+/// does not expose keeps its ordinary default (fields added to [`CommonArgs`] need no change here).
+fn scan_args(config: &[PathBuf], rules: &[PathBuf]) -> Result<CommonArgs> {
+    #[derive(clap::Parser)]
+    struct Wrap {
+        #[command(flatten)]
+        common: CommonArgs,
+    }
+    let mut argv: Vec<std::ffi::OsString> = vec!["quench-serve".into(), "--no-progress".into()];
+    for c in config {
+        argv.push("--config".into());
+        argv.push(c.into());
+    }
+    for r in rules {
+        argv.push("--rules".into());
+        argv.push(r.into());
+    }
+    let w = <Wrap as clap::Parser>::try_parse_from(argv).context("building scan options")?;
+    Ok(w.common)
+}

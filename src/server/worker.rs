@@ -1,0 +1,178 @@
+//! Workers: claim a job, fetch, scan, record, hand the findings to the pipeline.
+
+use std::collections::HashSet;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use tokio::sync::watch;
+
+use super::metrics::{add, inc, Metrics};
+use super::queue::{Job, JobResult};
+use super::{log, now_secs, Pipeline, PushScanner, Service};
+use crate::sweep::mirror::{fetch_allowed, Mirrors};
+use crate::sweep::schedule::Schedule;
+
+/// How long an idle worker sleeps before looking at the queue again when nothing woke it (jobs
+/// queued by another instance sharing the queue do not wake this one).
+const IDLE_POLL: Duration = Duration::from_secs(2);
+
+pub struct WorkerCtx {
+    pub svc: Arc<Service>,
+    pub mirrors: Arc<Mirrors>,
+    pub scanner: Arc<dyn PushScanner>,
+    pub pipeline: Arc<dyn Pipeline>,
+    /// Jobs being processed now, handed back to the queue if shutdown outlasts the grace period.
+    pub in_flight: Mutex<HashSet<i64>>,
+}
+
+pub async fn run(ctx: Arc<WorkerCtx>, index: usize, mut stop: watch::Receiver<bool>) {
+    loop {
+        if *stop.borrow() {
+            return;
+        }
+        let q = ctx.svc.queue.clone();
+        let claimed = tokio::task::spawn_blocking(move || q.claim()).await;
+        let job = match claimed {
+            Ok(Ok(Some(job))) => job,
+            Ok(Ok(None)) => {
+                tokio::select! {
+                    _ = ctx.svc.wake.notified() => {},
+                    _ = tokio::time::sleep(IDLE_POLL) => {},
+                    _ = stop.changed() => {},
+                }
+                continue;
+            }
+            Ok(Err(e)) => {
+                log(format_args!("worker {index}: cannot claim a job: {e:#}"));
+                tokio::time::sleep(IDLE_POLL).await;
+                continue;
+            }
+            Err(e) => {
+                log(format_args!("worker {index}: {e}"));
+                continue;
+            }
+        };
+        if let Ok(mut s) = ctx.in_flight.lock() {
+            s.insert(job.id);
+        }
+        let c = ctx.clone();
+        let id = job.id;
+        let _ = tokio::task::spawn_blocking(move || process(&c, index, job)).await;
+        if let Ok(mut s) = ctx.in_flight.lock() {
+            s.remove(&id);
+        }
+    }
+}
+
+/// One job, start to finish. Failures are recorded on the job (and retried by the queue), never
+/// propagated: one bad push must not stop a worker.
+fn process(ctx: &WorkerCtx, index: usize, job: Job) {
+    let svc = &ctx.svc;
+    let ev = &job.event;
+    let outcome = fetch_allowed(&ctx.mirrors, &svc.policy, &ev.remote)
+        .and_then(|fetched| ctx.scanner.scan_push(&fetched, ev));
+    let outcome = match outcome {
+        Ok(o) => o,
+        Err(e) => {
+            inc(&svc.metrics.scans_failed);
+            log(format_args!(
+                "worker {index}: job {} ({}) failed: {e:#}",
+                job.id, job.delivery
+            ));
+            if let Err(e2) = svc.queue.fail(job.id, &format!("{e:#}")) {
+                log(format_args!(
+                    "worker {index}: could not record the failure of job {}: {e2:#}",
+                    job.id
+                ));
+            }
+            return;
+        }
+    };
+    inc(&svc.metrics.scans_ok);
+    add(&svc.metrics.blobs_scanned, outcome.summary.files_scanned);
+    add(&svc.metrics.findings, outcome.findings.len() as u64);
+    for f in &outcome.findings {
+        let loc = f.locations.first();
+        log(format_args!(
+            "finding in {} {}: rule={} fingerprint={} secret={} at {} commit {}",
+            ev.repo,
+            ev.git_ref,
+            f.rule_id,
+            f.fingerprint,
+            f.secret_redacted,
+            loc.map(|l| format!("{}:{}", l.path, l.line)).unwrap_or_default(),
+            loc.and_then(|l| l.commit.as_ref())
+                .map(|c| c.id.as_str())
+                .unwrap_or("-"),
+        ));
+    }
+    // Serialisation skips the secret itself (see `Finding`), so the stored JSON is redacted.
+    let findings_json = serde_json::to_string(&outcome.findings).unwrap_or_else(|_| "[]".into());
+    match ctx.pipeline.handle(ev, &outcome.findings) {
+        Ok(r) => record_pipeline(&svc.metrics, &r, ev.received_at),
+        Err(e) => log(format_args!("worker {index}: pipeline for job {}: {e:#}", job.id)),
+    }
+    let result = JobResult {
+        findings: outcome.findings.len(),
+        blobs_scanned: outcome.summary.files_scanned,
+        findings_json,
+    };
+    match svc.queue.complete(job.id, &result) {
+        Ok(()) => log(format_args!(
+            "worker {index}: job {} ({}) done: {} blob(s) scanned, {} finding(s)",
+            job.id, job.delivery, result.blobs_scanned, result.findings
+        )),
+        Err(e) => log(format_args!(
+            "worker {index}: could not record job {}: {e:#}",
+            job.id
+        )),
+    }
+}
+
+fn record_pipeline(m: &Metrics, r: &super::PipelineReport, received_at: f64) {
+    add(&m.verdicts_live, r.live);
+    add(&m.verdicts_dead, r.dead);
+    add(&m.verdicts_indeterminate, r.indeterminate);
+    add(&m.revocations, r.revoked);
+    if r.revoked > 0 && received_at > 0.0 {
+        m.observe_push_to_revoked(now_secs() - received_at);
+    }
+}
+
+/// Runs `job` (one sweep) at each time `schedule` names until shutdown. A sweep still running
+/// when the next time comes delays that one; a failing sweep is logged and the schedule goes on.
+pub async fn scheduled_sweeps(
+    schedule: Schedule,
+    job: super::SweepJob,
+    metrics: Arc<Metrics>,
+    mut stop: watch::Receiver<bool>,
+) {
+    loop {
+        let now = chrono::Utc::now();
+        let Some(next) = schedule.next_after(now) else {
+            log("schedule: no future time matches; scheduled sweeps stop");
+            return;
+        };
+        let wait = (next - now).to_std().unwrap_or(Duration::ZERO);
+        log(format_args!("schedule: next sweep at {}", next.to_rfc3339()));
+        tokio::select! {
+            _ = tokio::time::sleep(wait) => {},
+            _ = stop.changed() => return,
+        }
+        let j = job.clone();
+        match tokio::task::spawn_blocking(move || j()).await {
+            Ok(Ok(())) => {
+                inc(&metrics.sweeps_ok);
+                log("schedule: sweep finished");
+            }
+            Ok(Err(e)) => {
+                inc(&metrics.sweeps_failed);
+                log(format_args!("scheduled sweep failed: {e:#}"));
+            }
+            Err(e) => {
+                inc(&metrics.sweeps_failed);
+                log(format_args!("scheduled sweep failed: {e}"));
+            }
+        }
+    }
+}

@@ -1,0 +1,216 @@
+//! `quench sweep`: scan many repositories, each costing only what changed since the last sweep.
+//!
+//! Repositories come from the `[sweep]` config (URLs or paths) and from the GitHub and GitLab
+//! APIs ([`discover`]); each is fetched into the [`mirror`] cache, its new history walked down to
+//! the tips the last sweep saw, and only blobs not scanned before are scanned ([`blobs`],
+//! [`state`]). Repositories run in parallel within a budget, and one that fails is reported
+//! without stopping the others.
+
+pub mod blobs;
+pub mod discover;
+pub mod mirror;
+pub mod schedule;
+pub mod state;
+
+use std::cell::Cell;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Mutex;
+
+use anyhow::{Context as _, Result};
+use git2::Repository;
+use serde::{Deserialize, Serialize};
+
+use crate::scan::{Collector, Scanner};
+use mirror::{Mirrors, RemotePolicy};
+use state::SweepState;
+
+/// `[sweep]`: what to sweep and how.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SweepSection {
+    /// Where mirrors and the sweep state live (`--data-dir` wins; shared with `[serve]`).
+    pub data_dir: Option<PathBuf>,
+    /// Repository URLs or local paths.
+    #[serde(default)]
+    pub repos: Vec<String>,
+    /// How many repositories are fetched and scanned at once (default 2).
+    pub parallel: Option<usize>,
+    /// If set, every repository (listed or discovered) must match one of these globs.
+    #[serde(default)]
+    pub allow_remotes: Vec<String>,
+    #[serde(default)]
+    pub github: Vec<discover::GithubOrg>,
+    #[serde(default)]
+    pub gitlab: Vec<discover::GitlabGroup>,
+}
+
+/// One repository to sweep.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Target {
+    /// Shown in reports and finding paths (`{name}:{path}`).
+    pub name: String,
+    pub remote: String,
+}
+
+/// What a sweep did with one repository.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct RepoReport {
+    pub name: String,
+    pub remote: String,
+    pub commits_walked: usize,
+    pub blobs_scanned: usize,
+    /// Blobs met in new commits but already scanned by an earlier sweep.
+    pub blobs_known: u64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+impl RepoReport {
+    pub fn line(&self) -> String {
+        match &self.error {
+            Some(e) => format!("{}: failed: {e}", self.name),
+            None => format!(
+                "{}: {} new commit(s), {} blob(s) scanned, {} already scanned in earlier sweeps",
+                self.name, self.commits_walked, self.blobs_scanned, self.blobs_known
+            ),
+        }
+    }
+}
+
+/// The repositories the config lists and its APIs return (listed first, duplicates dropped).
+/// A discovery source that fails becomes an error entry rather than ending the sweep.
+pub async fn targets(section: &SweepSection, base: Option<&Path>) -> (Vec<Target>, Vec<RepoReport>) {
+    let mut out: Vec<Target> = section
+        .repos
+        .iter()
+        .map(|r| {
+            // A relative path in the config is relative to the config file.
+            let remote = match base {
+                Some(b) if !r.contains("://") && !r.contains('@') && Path::new(r).is_relative() => {
+                    b.join(r).display().to_string()
+                }
+                _ => r.clone(),
+            };
+            Target {
+                name: r.clone(),
+                remote,
+            }
+        })
+        .collect();
+    let mut failed = Vec::new();
+    for g in &section.github {
+        match discover::github(g).await {
+            Ok(t) => out.extend(t),
+            Err(e) => failed.push(RepoReport {
+                name: format!("github:{}", g.org),
+                error: Some(format!("{e:#}")),
+                ..Default::default()
+            }),
+        }
+    }
+    for g in &section.gitlab {
+        match discover::gitlab(g).await {
+            Ok(t) => out.extend(t),
+            Err(e) => failed.push(RepoReport {
+                name: format!("gitlab:{}", g.group),
+                error: Some(format!("{e:#}")),
+                ..Default::default()
+            }),
+        }
+    }
+    let mut seen = std::collections::HashSet::new();
+    out.retain(|t| seen.insert(t.remote.clone()));
+    (out, failed)
+}
+
+/// Everything one sweep needs besides its targets.
+pub struct Sweeper {
+    pub mirrors: Mirrors,
+    pub state: SweepState,
+    /// `None`: every target is allowed (the operator listed or configured them all).
+    pub policy: Option<RemotePolicy>,
+    pub parallel: usize,
+}
+
+impl Sweeper {
+    pub fn open(data_dir: &Path, section: &SweepSection) -> Result<Sweeper> {
+        let policy = if section.allow_remotes.is_empty() {
+            None
+        } else {
+            Some(RemotePolicy::new(&section.allow_remotes)?)
+        };
+        Ok(Sweeper {
+            mirrors: Mirrors::new(data_dir.join("mirrors"))?,
+            state: SweepState::open(data_dir)?,
+            policy,
+            parallel: section.parallel.unwrap_or(2).max(1),
+        })
+    }
+
+    /// Sweeps `targets`, at most `parallel` at a time, adding findings to `collector`.
+    pub fn run(&self, targets: &[Target], scanner: &Scanner, collector: &Collector) -> Vec<RepoReport> {
+        let next = AtomicUsize::new(0);
+        let reports = Mutex::new(vec![RepoReport::default(); targets.len()]);
+        std::thread::scope(|s| {
+            for _ in 0..self.parallel.min(targets.len()) {
+                s.spawn(|| loop {
+                    let i = next.fetch_add(1, Ordering::Relaxed);
+                    let Some(t) = targets.get(i) else { return };
+                    let mut r = RepoReport {
+                        name: t.name.clone(),
+                        remote: t.remote.clone(),
+                        ..Default::default()
+                    };
+                    if let Err(e) = self.one(t, scanner, collector, &mut r) {
+                        r.error = Some(format!("{e:#}"));
+                    }
+                    if let Ok(mut g) = reports.lock() {
+                        g[i] = r;
+                    }
+                });
+            }
+        });
+        reports.into_inner().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn one(&self, t: &Target, scanner: &Scanner, collector: &Collector, r: &mut RepoReport) -> Result<()> {
+        if let Some(p) = &self.policy {
+            if !p.allows(&t.remote) {
+                anyhow::bail!("{}: remote is not in [sweep] allow_remotes", t.remote);
+            }
+        }
+        let fetched = self.mirrors.fetch(&t.remote)?;
+        let repo = Repository::open_bare(&fetched.path)
+            .with_context(|| format!("opening mirror {}", fetched.path.display()))?;
+        let tips = mirror::ref_tips(&repo);
+        let mut walk = repo.revwalk()?;
+        for (_, tip) in &tips {
+            walk.push(*tip)?;
+        }
+        for old in self.state.tips(&t.remote)? {
+            // A tip rewritten away upstream may be gone from the mirror; hiding it is then moot.
+            if repo.find_commit(old).is_ok() {
+                walk.hide(old)?;
+            }
+        }
+        let commits = walk
+            .collect::<std::result::Result<Vec<_>, _>>()
+            .with_context(|| format!("{}: walking history", t.name))?;
+        r.commits_walked = commits.len();
+        let known = self.state.known_blobs(&t.remote)?;
+        let skipped = Cell::new(0u64);
+        let found = blobs::introduced_by(&repo, &commits, &|b| {
+            let k = known.contains(b);
+            skipped.set(skipped.get() + k as u64);
+            k
+        })?;
+        r.blobs_known = skipped.get();
+        let scanned = blobs::scan(&fetched.path, &t.name, &found, scanner, collector);
+        r.blobs_scanned = scanned.len();
+        let complete = scanned.len() == found.len();
+        self.state
+            .record(&t.remote, &scanned, complete.then_some(tips.as_slice()))?;
+        Ok(())
+    }
+}

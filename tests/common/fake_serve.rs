@@ -1,0 +1,230 @@
+//! Fixtures for the service and sweep tests: git repositories built with the `git` CLI in temp
+//! dirs, a running `quench serve` whose log lines the test can wait for, and a tiny HTTP client.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+/// Runs git in `dir` with a fixed identity; panics with git's message on failure.
+pub fn git(dir: &Path, args: &[&str]) -> String {
+    let out = Command::new("git")
+        .current_dir(dir)
+        .args(["-c", "init.defaultBranch=main", "-c", "commit.gpgsign=false"])
+        .args(args)
+        .env("GIT_AUTHOR_NAME", "Test")
+        .env("GIT_AUTHOR_EMAIL", "test@example.invalid")
+        .env("GIT_COMMITTER_NAME", "Test")
+        .env("GIT_COMMITTER_EMAIL", "test@example.invalid")
+        .output()
+        .expect("run git");
+    assert!(
+        out.status.success(),
+        "git {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).trim().to_string()
+}
+
+/// A work tree and the bare repository it pushes to.
+pub struct Remote {
+    pub work: PathBuf,
+    pub bare: PathBuf,
+}
+
+impl Remote {
+    pub fn new(root: &Path, name: &str) -> Remote {
+        let bare = root.join(format!("{name}.git"));
+        let work = root.join(format!("{name}-work"));
+        std::fs::create_dir_all(&work).unwrap();
+        git(root, &["init", "--bare", "-q", bare.to_str().unwrap()]);
+        git(&work, &["init", "-q"]);
+        git(&work, &["remote", "add", "origin", bare.to_str().unwrap()]);
+        Remote { work, bare }
+    }
+
+    /// Writes `files`, commits and pushes `main`; returns the new commit id.
+    pub fn commit_push(&self, files: &[(&str, &str)], msg: &str) -> String {
+        commit(&self.work, files, msg);
+        git(&self.work, &["push", "-q", "origin", "HEAD:refs/heads/main"]);
+        git(&self.work, &["rev-parse", "HEAD"])
+    }
+}
+
+/// Writes `files` in the work tree `dir` and commits them; returns the commit id.
+pub fn commit(dir: &Path, files: &[(&str, &str)], msg: &str) -> String {
+    for (p, text) in files {
+        let path = dir.join(p);
+        if let Some(parent) = path.parent() {
+            std::fs::create_dir_all(parent).unwrap();
+        }
+        std::fs::write(path, text).unwrap();
+    }
+    git(dir, &["add", "-A"]);
+    git(dir, &["commit", "-q", "-m", msg]);
+    git(dir, &["rev-parse", "HEAD"])
+}
+
+pub const ZERO: &str = "0000000000000000000000000000000000000000";
+
+/// A GitHub push payload for a repository on disk.
+pub fn github_push(remote: &Path, before: &str, after: &str) -> String {
+    serde_json::json!({
+        "ref": "refs/heads/main",
+        "before": before,
+        "after": after,
+        "forced": false,
+        "repository": { "full_name": "acme/app", "clone_url": remote.to_str().unwrap() },
+    })
+    .to_string()
+}
+
+/// A running `quench serve`, killed on drop, with its log lines collected as they arrive.
+pub struct Server {
+    pub child: Child,
+    pub addr: String,
+    log: Arc<Mutex<Vec<String>>>,
+}
+
+impl Server {
+    /// Starts `quench serve --listen 127.0.0.1:0 ARGS…` with `env`, and waits for its address.
+    pub fn start(args: &[&str], env: &[(&str, &str)]) -> Server {
+        let mut c = super::quench();
+        c.arg("serve").args(["--listen", "127.0.0.1:0"]).args(args);
+        c.env_remove("QUENCH_GITHUB_WEBHOOK_SECRET")
+            .env_remove("QUENCH_GITLAB_WEBHOOK_TOKEN");
+        for (k, v) in env {
+            c.env(k, v);
+        }
+        c.stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped());
+        let mut child = c.spawn().expect("spawn quench serve");
+        let stderr = child.stderr.take().unwrap();
+        let log = Arc::new(Mutex::new(Vec::new()));
+        let sink = log.clone();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                sink.lock().unwrap().push(line);
+            }
+        });
+        let mut s = Server {
+            child,
+            addr: String::new(),
+            log,
+        };
+        let line = s.wait_for("listening on ");
+        s.addr = line
+            .split("listening on ")
+            .nth(1)
+            .and_then(|r| r.split_whitespace().next())
+            .unwrap()
+            .to_string();
+        s
+    }
+
+    /// Waits (up to a generous bound, so a broken build fails instead of hanging) for a log line
+    /// containing `needle`, and returns it.
+    pub fn wait_for(&mut self, needle: &str) -> String {
+        let deadline = Instant::now() + Duration::from_secs(120);
+        loop {
+            if let Some(l) = self.log.lock().unwrap().iter().find(|l| l.contains(needle)) {
+                return l.clone();
+            }
+            if let Ok(Some(status)) = self.child.try_wait() {
+                std::thread::sleep(Duration::from_millis(200));
+                panic!(
+                    "quench serve exited ({status}) before logging {needle:?}:\n{}",
+                    self.log_text()
+                );
+            }
+            assert!(
+                Instant::now() < deadline,
+                "no log line {needle:?}:\n{}",
+                self.log_text()
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    pub fn log_text(&self) -> String {
+        self.log.lock().unwrap().join("\n")
+    }
+
+    pub fn post(&self, path: &str, headers: &[(&str, &str)], body: &[u8]) -> (u16, String) {
+        http(&self.addr, "POST", path, headers, body)
+    }
+
+    pub fn get(&self, path: &str) -> (u16, String) {
+        http(&self.addr, "GET", path, &[], b"")
+    }
+
+    /// Delivers a GitHub event signed with `secret`.
+    pub fn github(&self, secret: &str, event: &str, delivery: &str, body: &str) -> (u16, String) {
+        let sig = quench::server::auth::github_sign(secret.as_bytes(), body.as_bytes());
+        self.post(
+            "/hooks/github",
+            &[
+                ("X-GitHub-Event", event),
+                ("X-GitHub-Delivery", delivery),
+                ("X-Hub-Signature-256", &sig),
+                ("Content-Type", "application/json"),
+            ],
+            body.as_bytes(),
+        )
+    }
+
+    /// The value of a metric line (`name{labels}` exactly as rendered).
+    pub fn metric(&self, series: &str) -> Option<f64> {
+        let (_, text) = self.get("/metrics");
+        text.lines()
+            .find_map(|l| l.strip_prefix(series).and_then(|r| r.strip_prefix(' ')))
+            .and_then(|v| v.trim().parse().ok())
+    }
+
+    /// Sends SIGTERM and waits for the process to exit; returns its exit code.
+    pub fn terminate(&mut self) -> Option<i32> {
+        let pid = self.child.id().to_string();
+        let _ = Command::new("kill").args(["-TERM", &pid]).status();
+        self.child.wait().ok().and_then(|s| s.code())
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A minimal HTTP/1.1 request over loopback; returns (status, body).
+pub fn http(addr: &str, method: &str, path: &str, headers: &[(&str, &str)], body: &[u8]) -> (u16, String) {
+    let mut s = TcpStream::connect(addr).expect("connect to quench serve");
+    s.set_read_timeout(Some(Duration::from_secs(60))).unwrap();
+    let mut req = format!(
+        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nContent-Length: {}\r\n",
+        body.len()
+    );
+    for (k, v) in headers {
+        req.push_str(&format!("{k}: {v}\r\n"));
+    }
+    req.push_str("\r\n");
+    s.write_all(req.as_bytes()).unwrap();
+    // The server may answer (413) before reading all of a large body and close the connection.
+    let _ = s.write_all(body);
+    let mut resp = Vec::new();
+    let _ = s.read_to_end(&mut resp);
+    let text = String::from_utf8_lossy(&resp).to_string();
+    let status = text
+        .split_whitespace()
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or_else(|| panic!("no HTTP status in {text:?}"));
+    let body = text
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_string())
+        .unwrap_or_default();
+    (status, body)
+}
