@@ -32,7 +32,7 @@ for tool in quench kingfisher gitleaks betterleaks; do
   times=(); peak=0
   for _ in $(seq "$runs"); do
     /usr/bin/time -f "%e %M" -o "$tmp/time" ${cmd[$tool]} >/dev/null 2>&1
-    read -r t m < "$tmp/time"
+    read -r t m < <(tail -1 "$tmp/time")
     times+=("$t"); [ "$m" -gt "$peak" ] && peak=$m
   done
   med[$tool]=$(printf '%s\n' "${times[@]}" | median)
