@@ -215,6 +215,7 @@ impl SqliteStore {
                 verified: time_col(row, "verified_at")?,
                 revoke_requested: time_col(row, "revoke_requested_at")?,
                 confirmed_dead: time_col(row, "confirmed_dead_at")?,
+                found_dead: time_col(row, "found_dead_at")?,
             },
         })
     }
@@ -225,7 +226,8 @@ const JOB_COLUMNS: &str = "j.*, (SELECT COUNT(*) FROM attempts a WHERE a.job_id 
 const FINDING_SELECT: &str = "SELECT f.*,
     (SELECT COUNT(*) FROM locations l WHERE l.fingerprint = f.fingerprint) AS n_locations,
     (SELECT path FROM locations l WHERE l.fingerprint = f.fingerprint ORDER BY id LIMIT 1) AS first_path,
-    (SELECT line FROM locations l WHERE l.fingerprint = f.fingerprint ORDER BY id LIMIT 1) AS first_line
+    (SELECT line FROM locations l WHERE l.fingerprint = f.fingerprint ORDER BY id LIMIT 1) AS first_line,
+    (SELECT MIN(at) FROM verdicts v WHERE v.fingerprint = f.fingerprint AND v.verdict = 'dead') AS found_dead_at
     FROM findings f";
 
 fn time_col(row: &Row, name: &str) -> rusqlite::Result<Option<Time>> {
