@@ -67,6 +67,12 @@ impl GitCmd {
         }
         let scanner = &prepared.scanner;
         let collector = Arc::new(Collector::new());
+        // Fingerprints ignored in the repository's committed .quenchignore are never verified.
+        let committed = git::committed_ignores(&repo);
+        let mut skip = self.common.skip_set(&prepared)?;
+        skip.extend(committed.iter().cloned());
+        // Issuers are asked while the history is walked, as `scan` does.
+        let verifying = self.common.verify.begin(&prepared.config, &collector, skip)?;
         let notes = if self.staged {
             git::staged::scan_staged(&repo, scanner, &collector)?
         } else {
@@ -77,10 +83,13 @@ impl GitCmd {
             report?.notes
         };
         let mut ignore = scanner.opts.ignore_fingerprints.clone();
-        ignore.extend(git::committed_ignores(&repo));
+        ignore.extend(committed);
         let mut outcome = collector.finish(&ignore);
         outcome.summary.notes.extend(notes);
         self.common.apply_baseline(&mut outcome)?;
+        if let Some(v) = verifying {
+            v.finish(&mut outcome);
+        }
         outcome.summary.duration_ms = t0.elapsed().as_millis() as u64;
         Ok(outcome)
     }

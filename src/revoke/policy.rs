@@ -90,6 +90,8 @@ struct RevokeSection {
     escalate_live_after_hours: Option<f64>,
     /// Per-request timeout for revoke and re-verify calls.
     timeout_secs: Option<f64>,
+    /// Jobs in flight at once (each issuer's own `concurrency` and `rate` still bound its calls).
+    concurrency: Option<usize>,
     #[serde(default)]
     rules: BTreeMap<String, Override>,
     #[serde(default)]
@@ -111,6 +113,9 @@ pub struct Policy {
     pub wait: std::time::Duration,
     pub escalate_live_after: chrono::Duration,
     pub timeout: std::time::Duration,
+    /// Jobs in flight at once. High by default: the issuer registry's per-issuer limits are
+    /// what protects issuers, and jobs that wait together share GitHub's batched revoke call.
+    pub concurrency: usize,
     rules: BTreeMap<String, Override>,
     issuers: BTreeMap<String, Override>,
     identity: BTreeMap<String, Override>,
@@ -186,6 +191,7 @@ impl Policy {
             )?)
             .unwrap_or(chrono::Duration::MAX),
             timeout: secs(s.timeout_secs, 10.0, "timeout_secs")?,
+            concurrency: s.concurrency.unwrap_or(256).max(1),
             rules: s.rules,
             issuers: s.issuers,
             identity: s.identity,

@@ -33,8 +33,6 @@ use crate::store::{
 const LEASE: Duration = Duration::from_secs(120);
 /// How recent a live verdict must be for a first run to act on it without asking again.
 const FRESH_SECS: i64 = 60;
-/// How many jobs run at once.
-const CONCURRENCY: usize = 16;
 /// How long a job blocked on the operator (missing admin credential) waits before a scheduled
 /// run tries it again; `quench revoke` tries it at once.
 const BLOCKED_RETRY: Duration = Duration::from_secs(3600);
@@ -327,7 +325,7 @@ impl Runner {
         let deadline = store::now() + chrono::Duration::from_std(self.policy.wait).unwrap_or_default();
         let mut tasks = tokio::task::JoinSet::new();
         loop {
-            while tasks.len() < CONCURRENCY {
+            while tasks.len() < self.policy.concurrency {
                 let lease = chrono::Duration::from_std(LEASE).unwrap_or_default();
                 let claimed = self.st().claim_job(&self.owner, store::now(), lease)?;
                 let Some(job) = claimed else { break };

@@ -92,7 +92,10 @@ impl ExposureReport {
             let t = &f.timeline;
             let Some(detected) = t.detected else { continue };
             let exposed = t.first_exposed.unwrap_or(detected).min(detected);
-            let end = t.confirmed_dead.unwrap_or(now);
+            // A key found dead (on its first verification, or later by someone else's hand)
+            // stopped being exposed when a verification proved it, not now.
+            let closed = t.closed_at(f.status.is_dead());
+            let end = closed.unwrap_or(now);
             windows.push(Window {
                 fingerprint: f.fingerprint.clone(),
                 rule_id: f.rule_id.clone(),
@@ -100,7 +103,7 @@ impl ExposureReport {
                 location: f.first_location.clone(),
                 to_detect_secs: secs(detected - exposed).max(0.0),
                 after_detect_secs: secs(end - detected).max(0.0),
-                closed: t.confirmed_dead.is_some(),
+                closed: closed.is_some(),
             });
         }
         let exposure = Distribution::of(windows.iter().map(Window::total_secs).collect());

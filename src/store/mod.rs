@@ -201,13 +201,23 @@ pub struct Timeline {
     pub verified: Option<Time>,
     pub revoke_requested: Option<Time>,
     pub confirmed_dead: Option<Time>,
+    /// The first verification that found the key dead (whoever killed it). Not serialized as
+    /// a timeline step: it only closes the window of a key quench never had to revoke.
+    #[serde(skip)]
+    pub found_dead: Option<Time>,
 }
 
 impl Timeline {
-    /// From first exposure to confirmed death; for a key still alive, up to `now`.
-    pub fn exposure(&self, now: Time) -> Option<chrono::Duration> {
+    /// When the exposure window closed: confirmed death after our revocation, else, for a key
+    /// that is dead (`dead` says so), the verification that proved it dead. `None` while open.
+    pub fn closed_at(&self, dead: bool) -> Option<Time> {
+        self.confirmed_dead.or(if dead { self.found_dead } else { None })
+    }
+
+    /// From first exposure to the window's close; for a key still alive, up to `now`.
+    pub fn exposure(&self, now: Time, dead: bool) -> Option<chrono::Duration> {
         let start = self.first_exposed.or(self.detected)?;
-        Some(self.confirmed_dead.unwrap_or(now) - start)
+        Some(self.closed_at(dead).unwrap_or(now) - start)
     }
 
     /// From detection to confirmed death: how fast quench closed the window it saw.

@@ -16,7 +16,8 @@ use crate::finding::Finding;
 
 /// Schema migrations, applied in order; entry `i` takes the database to version `i + 1`.
 /// Never edit a released entry: append a new one.
-const MIGRATIONS: &[&str] = &[r#"
+const MIGRATIONS: &[&str] = &[
+    r#"
 CREATE TABLE findings (
     fingerprint      TEXT PRIMARY KEY,
     rule_id          TEXT NOT NULL,
@@ -106,7 +107,13 @@ CREATE TRIGGER audit_no_update BEFORE UPDATE ON audit
     BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;
 CREATE TRIGGER audit_no_delete BEFORE DELETE ON audit
     BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;
-"#];
+"#,
+    // 2: every job read counts its attempts; without this index each count scans them all, which
+    // made a thousand-job run quadratic.
+    r#"
+CREATE INDEX attempts_job ON attempts(job_id);
+"#,
+];
 
 pub struct SqliteStore {
     conn: Connection,
@@ -215,6 +222,7 @@ impl SqliteStore {
                 verified: time_col(row, "verified_at")?,
                 revoke_requested: time_col(row, "revoke_requested_at")?,
                 confirmed_dead: time_col(row, "confirmed_dead_at")?,
+                found_dead: time_col(row, "found_dead_at")?,
             },
         })
     }
@@ -225,7 +233,8 @@ const JOB_COLUMNS: &str = "j.*, (SELECT COUNT(*) FROM attempts a WHERE a.job_id 
 const FINDING_SELECT: &str = "SELECT f.*,
     (SELECT COUNT(*) FROM locations l WHERE l.fingerprint = f.fingerprint) AS n_locations,
     (SELECT path FROM locations l WHERE l.fingerprint = f.fingerprint ORDER BY id LIMIT 1) AS first_path,
-    (SELECT line FROM locations l WHERE l.fingerprint = f.fingerprint ORDER BY id LIMIT 1) AS first_line
+    (SELECT line FROM locations l WHERE l.fingerprint = f.fingerprint ORDER BY id LIMIT 1) AS first_line,
+    (SELECT MIN(at) FROM verdicts v WHERE v.fingerprint = f.fingerprint AND v.verdict = 'dead') AS found_dead_at
     FROM findings f";
 
 fn time_col(row: &Row, name: &str) -> rusqlite::Result<Option<Time>> {
