@@ -23,7 +23,7 @@ declare -A cmd
 cmd[quench]="$quench scan $corpus --format json --output $tmp/q.json --no-progress"
 [ -x "$venv/bin/kingfisher" ] && cmd[kingfisher]="$venv/bin/kingfisher scan $corpus --no-validate --format json --output $tmp/k.json"
 [ -n "$gitleaks" ] && cmd[gitleaks]="$gitleaks dir $corpus --no-banner --report-format json --report-path $tmp/g.json"
-[ -n "$betterleaks" ] && cmd[betterleaks]="$betterleaks dir $corpus --no-banner --report-format json --report-path $tmp/b.json"
+[ -n "$betterleaks" ] && cmd[betterleaks]="$betterleaks $corpus --no-banner --output=$tmp/b.json"
 cat "$(find "$corpus" -type f | head -20000)" >/dev/null 2>&1 # warm the cache a little
 median() { sort -n | awk '{a[NR]=$1} END {print (NR%2 ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2)}'; }
 declare -A med rss
