@@ -678,7 +678,7 @@ fn anthropic(sim: &Sim, r: &Req) -> Reply {
             }
             let data: Vec<Value> = sim.keys.iter().enumerate().filter(|(_, k)| k.issuer == "anthropic" && !k.admin).map(|(j, k)| {
                 let n = k.secret.len();
-                json!({"type": "api_key", "id": k.key_id, "name": "sim", "partial_key_hint": format!("{}...{}", &k.secret[..16.min(n)], &k.secret[n.saturating_sub(4)..]),
+                json!({"type": "api_key", "id": k.key_id, "name": "sim", "partial_key_hint": format!("{}...{}", k.secret.get(..16.min(n)).unwrap_or(""), k.secret.get(n.saturating_sub(4)..).unwrap_or("")),
                     "status": if sim.is_revoked(j) { "inactive" } else { "active" }, "workspace_id": k.project, "created_by": {"id": principal(k), "type": "user"}})
             }).collect();
             reply(200, json!({"data": data, "has_more": false}), "verify")
@@ -901,7 +901,7 @@ fn npm(sim: &Sim, r: &Req) -> Reply {
     if r.is("GET", "/-/npm/v1/tokens") {
         let objects: Vec<Value> = sim.keys.iter().enumerate()
             .filter(|(j, k)| k.issuer == "npm" && k.principal == key.principal && !sim.is_revoked(*j))
-            .map(|(_, k)| json!({"key": npm_key(&k.secret), "token": format!("{}…", &k.secret[..10.min(k.secret.len())]), "readonly": false, "automation": false, "cidr_whitelist": null, "created": "2026-01-01T00:00:00Z"}))
+            .map(|(_, k)| json!({"key": npm_key(&k.secret), "token": format!("{}…", k.secret.get(..10.min(k.secret.len())).unwrap_or("")), "readonly": false, "automation": false, "cidr_whitelist": null, "created": "2026-01-01T00:00:00Z"}))
             .collect();
         return reply(
             200,
@@ -1052,7 +1052,7 @@ fn doppler(sim: &Sim, r: &Req) -> Reply {
         return reply(
             200,
             json!({"name": principal(key), "slug": principal(key), "type": key.identity.clone().unwrap_or_else(|| "personal".into()),
-            "token_preview": format!("{}…", &t[..8.min(t.len())]), "workplace": {"slug": org, "name": org}, "created_at": "2026-01-01T00:00:00Z", "last_seen_at": null}),
+            "token_preview": format!("{}…", t.get(..8.min(t.len())).unwrap_or("")), "workplace": {"slug": org, "name": org}, "created_at": "2026-01-01T00:00:00Z", "last_seen_at": null}),
             "verify",
         );
     }
