@@ -116,7 +116,7 @@ impl HttpIssuers {
             for (k, p) in &a.params {
                 v.set(format!("param.{k}"), p.clone());
                 // The policy may name what verification did not reveal (an OpenAI project).
-                v.0.entry(k.clone()).or_insert_with(|| p.clone());
+                v.0.values.entry(k.clone()).or_insert_with(|| p.clone());
             }
         }
         v

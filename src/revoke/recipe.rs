@@ -191,60 +191,24 @@ impl RevokeRecipe {
     }
 }
 
-/// Template variables. Values are secrets or derived from them; never logged.
+/// Template variables. Values are secrets or derived from them; never logged. Rendering is
+/// verification's template engine (`{name}`, `{base64:name}`), so verify and revoke recipes
+/// read the same way.
 #[derive(Default, Clone)]
-pub struct Vars(pub BTreeMap<String, String>);
+pub struct Vars(pub crate::verify::recipe::Vars);
 
 impl Vars {
     pub fn set(&mut self, k: impl Into<String>, v: impl Into<String>) {
-        self.0.insert(k.into(), v.into());
+        self.0.set(k, v);
     }
 
-    /// Replaces `{name}` for every known name; an unknown bare name is an error naming it.
+    /// Replaces `{name}` for every known name; an unknown name is an error naming it.
     pub fn render(&self, template: &str) -> Result<String> {
-        let mut out = String::with_capacity(template.len());
-        let mut rest = template;
-        while let Some(open) = rest.find('{') {
-            out.push_str(&rest[..open]);
-            let after = &rest[open + 1..];
-            match after.find('}') {
-                Some(close)
-                    if after[..close]
-                        .chars()
-                        .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '.' || c == '-')
-                        && close > 0 =>
-                {
-                    let name = &after[..close];
-                    let v = self
-                        .0
-                        .get(name)
-                        .ok_or_else(|| anyhow!("the recipe needs `{{{name}}}`, which is not available"))?;
-                    out.push_str(v);
-                    rest = &after[close + 1..];
-                }
-                _ => {
-                    out.push('{');
-                    rest = after;
-                }
-            }
-        }
-        out.push_str(rest);
-        Ok(out)
+        crate::verify::recipe::render(template, &self.0).map_err(|e| anyhow!("the recipe needs {e}"))
     }
 
     fn render_json(&self, v: &toml::Value) -> Result<serde_json::Value> {
-        Ok(match v {
-            toml::Value::String(s) => serde_json::Value::String(self.render(s)?),
-            toml::Value::Array(a) => {
-                serde_json::Value::Array(a.iter().map(|x| self.render_json(x)).collect::<Result<_>>()?)
-            }
-            toml::Value::Table(t) => serde_json::Value::Object(
-                t.iter()
-                    .map(|(k, x)| Ok((k.clone(), self.render_json(x)?)))
-                    .collect::<Result<_>>()?,
-            ),
-            other => serde_json::to_value(other)?,
-        })
+        crate::verify::recipe::render_json(v, &self.0).map_err(|e| anyhow!("the recipe needs {e}"))
     }
 }
 

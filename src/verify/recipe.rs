@@ -332,11 +332,20 @@ pub fn extract_list(spec: Option<&String>, ex: &Exchange) -> Vec<String> {
         .collect()
 }
 
-/// Values a template may name.
-#[derive(Debug, Clone, Default)]
+/// Values a template may name. They are secrets or derived from them, so `Debug` shows the
+/// names only.
+#[derive(Clone, Default)]
 pub struct Vars {
     /// `secret`, `part.NAME`, `capture.NAME`, and base names.
     pub values: BTreeMap<String, String>,
+}
+
+impl std::fmt::Debug for Vars {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Vars")
+            .field("names", &self.values.keys().collect::<Vec<_>>())
+            .finish()
+    }
 }
 
 impl Vars {
