@@ -11,22 +11,20 @@
 pub mod checksum;
 pub mod entropy;
 pub mod filter;
+pub mod keywords;
 pub mod lines;
 
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
 
-use aho_corasick::{AhoCorasick, AhoCorasickBuilder, AhoCorasickKind, MatchKind};
+use aho_corasick::{AhoCorasick, AhoCorasickBuilder};
 use regex::bytes::Regex;
 
 use crate::rules::{load::compile, load::DEFAULT_PART_DISTANCE, Confidence, Rule, RuleSet};
+use keywords::Keywords;
 
 /// How far past a window's end the engine looks for the end of the line, so that a token is
 /// never cut in half by the window edge.
 const LINE_EXTENSION: usize = 1024;
-
-/// Bytes scanned with the quick-to-build automaton before the DFA is built.
-const DFA_AFTER: u64 = 4 << 20;
 
 /// A secret candidate that passed every filter.
 #[derive(Debug, Clone)]
@@ -84,16 +82,13 @@ impl CompiledRule {
 /// Compiled rules plus the keyword automaton. Cheap to share across threads.
 pub struct Engine {
     rules: Vec<CompiledRule>,
-    /// Keyword automaton used until enough bytes have been scanned to pay for the DFA: it
-    /// builds in about a millisecond, where the DFA takes several — most of a pre-commit
-    /// hook's budget.
-    automaton: AhoCorasick,
-    /// The faster automaton for large scans, built once the engine has seen [`DFA_AFTER`] bytes.
-    dfa: OnceLock<Option<AhoCorasick>>,
-    keywords: Vec<String>,
-    scanned: AtomicU64,
+    /// Every rule keyword and marker literal in one automaton.
+    keywords: Keywords,
     /// Automaton pattern id → rules that use that keyword.
     keyword_rules: Vec<Vec<u32>>,
+    /// Automaton pattern id → marker literals (case-sensitive) it stands for.
+    pattern_markers: Vec<Vec<u16>>,
+    markers: Vec<Vec<u8>>,
     max_reach: usize,
     /// Token prefixes owned by high-confidence rules (`ghp_`, `xoxb-`, `sk-ant-`…), matched
     /// anchored at the start of a low-confidence candidate: a value in a format that a specific
@@ -105,10 +100,25 @@ pub struct Engine {
 #[derive(Default)]
 pub struct Scratch {
     windows: Vec<(u32, usize, usize)>,
+    markers: Vec<(u16, usize)>,
+}
+
+impl Scratch {
+    /// The marker literals the last [`Engine::scan`] saw: (marker index, start offset).
+    pub fn markers(&self) -> &[(u16, usize)] {
+        &self.markers
+    }
 }
 
 impl Engine {
     pub fn new(set: &RuleSet) -> Result<Engine, String> {
+        Engine::with_markers(set, &[])
+    }
+
+    /// An engine that also reports where each of `markers` occurs (exactly, case and all) in
+    /// [`Scratch::markers`]. The decoder's hints ride the keyword automaton this way instead
+    /// of costing a pass of their own over every buffer.
+    pub fn with_markers(set: &RuleSet, markers: &[&[u8]]) -> Result<Engine, String> {
         let mut keywords: Vec<String> = Vec::new();
         let mut keyword_rules: Vec<Vec<u32>> = Vec::new();
         let mut rules = Vec::with_capacity(set.rules.len());
@@ -157,14 +167,24 @@ impl Engine {
                     .map_err(|e| format!("building the prefix automaton: {e}"))?,
             )
         };
-        let automaton = keyword_automaton(&keywords, AhoCorasickKind::ContiguousNFA)?;
+        let mut pattern_markers = vec![Vec::new(); keywords.len()];
+        for (mi, m) in markers.iter().enumerate() {
+            let lower = String::from_utf8_lossy(m).to_ascii_lowercase();
+            match keywords.iter().position(|k| *k == lower) {
+                Some(p) => pattern_markers[p].push(mi as u16),
+                None => {
+                    keywords.push(lower);
+                    keyword_rules.push(Vec::new());
+                    pattern_markers.push(vec![mi as u16]);
+                }
+            }
+        }
         Ok(Engine {
             rules,
-            automaton,
-            dfa: OnceLock::new(),
-            keywords,
-            scanned: AtomicU64::new(0),
+            keywords: Keywords::new(keywords)?,
             keyword_rules,
+            pattern_markers,
+            markers: markers.iter().map(|m| m.to_vec()).collect(),
             max_reach,
             owned_prefixes,
         })
@@ -207,14 +227,21 @@ impl Engine {
     pub fn scan(&self, hay: &[u8], scratch: &mut Scratch, out: &mut Vec<Match>) {
         let first = out.len();
         scratch.windows.clear();
-        for hit in self.automaton_for(hay.len()).find_overlapping_iter(hay) {
-            for &ri in &self.keyword_rules[hit.pattern().as_usize()] {
+        scratch.markers.clear();
+        let Scratch { windows, markers } = scratch;
+        self.keywords.for_each(hay, |pattern, start, end| {
+            for &ri in &self.keyword_rules[pattern] {
                 let rule = &self.rules[ri as usize].rule;
-                let lo = hit.start().saturating_sub(rule.lookbehind());
-                let hi = (hit.end() + rule.window()).min(hay.len());
-                scratch.windows.push((ri, lo, hi));
+                let lo = start.saturating_sub(rule.lookbehind());
+                let hi = (end + rule.window()).min(hay.len());
+                windows.push((ri, lo, hi));
             }
-        }
+            for &mi in &self.pattern_markers[pattern] {
+                if hay[start..end] == self.markers[mi as usize][..] {
+                    markers.push((mi, start));
+                }
+            }
+        });
         if scratch.windows.is_empty() {
             return;
         }
@@ -233,20 +260,6 @@ impl Engine {
         resolve_overlaps(&self.rules, &mut out[first..]);
         out.retain(|m| m.rule != usize::MAX);
         out[first..].sort_by_key(|m| (m.start, m.rule));
-    }
-
-    /// The NFA for small scans, the DFA once the engine has scanned enough to pay for it.
-    fn automaton_for(&self, len: usize) -> &AhoCorasick {
-        if let Some(Some(dfa)) = self.dfa.get() {
-            return dfa;
-        }
-        if self.scanned.fetch_add(len as u64, Ordering::Relaxed) + (len as u64) < DFA_AFTER {
-            return &self.automaton;
-        }
-        self.dfa
-            .get_or_init(|| keyword_automaton(&self.keywords, AhoCorasickKind::DFA).ok())
-            .as_ref()
-            .unwrap_or(&self.automaton)
     }
 
     fn scan_window(&self, ri: usize, hay: &[u8], lo: usize, hi: usize, out: &mut Vec<Match>) {
@@ -383,17 +396,6 @@ fn for_each_capture(
             f(m.start(), s, e);
         }
     }
-}
-
-/// Builds the keyword automaton: ASCII case-insensitive (gitleaks' keywords are), reporting
-/// overlapping hits so that one keyword inside another (`key` in `api_key`) still fires.
-fn keyword_automaton(keywords: &[String], kind: AhoCorasickKind) -> Result<AhoCorasick, String> {
-    AhoCorasickBuilder::new()
-        .ascii_case_insensitive(true)
-        .match_kind(MatchKind::Standard)
-        .kind(Some(kind))
-        .build(keywords)
-        .map_err(|e| format!("building the keyword automaton: {e}"))
 }
 
 /// Extends `hi` to the end of its line (bounded), so a window never ends inside a token.

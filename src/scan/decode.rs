@@ -17,8 +17,9 @@ const MAX_RUN: usize = 64 << 10;
 const MAX_DECODED_PER_BUFFER: usize = 4 << 20;
 
 /// Cheap hints that a buffer holds encoded credentials; without one the decode pass is skipped,
-/// which keeps it off the hot path for ordinary source files.
-const HINTS: &[&[u8]] = &[
+/// which keeps it off the hot path for ordinary source files. They are markers of the keyword
+/// automaton (see [`crate::engine::Engine::with_markers`]), found in the same pass as keywords.
+pub(super) const HINTS: &[&[u8]] = &[
     b"kind: Secret",
     b"\"auth\"",
     b"auth:",
@@ -41,7 +42,8 @@ static B64: [bool; 256] = {
 };
 
 /// Scans the buffer's base64 runs; returns inline-suppressed count and the encoded spans that
-/// held a specific (not low-confidence) credential.
+/// held a specific (not low-confidence) credential. `scratch` must still hold the markers of
+/// the engine's scan of `hay`.
 pub(super) fn scan_encoded(
     scanner: &Scanner,
     hay: &[u8],
@@ -54,7 +56,13 @@ pub(super) fn scan_encoded(
     let mut budget = MAX_DECODED_PER_BUFFER;
     let mut suppressed = 0;
     let mut index = lines::LineIndex::with_base(hay, origin.first_line);
-    for (s, e) in hinted_runs(&hay[..limit.min(hay.len())]) {
+    let hay_limit = limit.min(hay.len());
+    let hints = scratch
+        .markers()
+        .iter()
+        .filter(|&&(m, at)| at + HINTS[m as usize].len() <= hay_limit)
+        .map(|&(_, at)| at);
+    for (s, e) in hinted_runs(&hay[..hay_limit], hints) {
         if budget == 0 {
             break;
         }
@@ -112,13 +120,10 @@ const HINT_REACH: usize = 4096;
 /// Base64 runs near a hint: Kubernetes `data:` values sit a few lines from `kind: Secret`, a
 /// Docker `auth` value right after its key, a base64 JSON blob starts with `eyJ` itself. Looking
 /// only there keeps the decode pass off the bytes of ordinary files.
-fn hinted_runs(hay: &[u8]) -> Vec<(usize, usize)> {
-    let mut regions: Vec<(usize, usize)> = Vec::new();
-    for h in HINTS {
-        for at in memchr::memmem::find_iter(hay, h) {
-            regions.push((at.saturating_sub(HINT_REACH), (at + HINT_REACH).min(hay.len())));
-        }
-    }
+fn hinted_runs(hay: &[u8], hints: impl Iterator<Item = usize>) -> Vec<(usize, usize)> {
+    let mut regions: Vec<(usize, usize)> = hints
+        .map(|at| (at.saturating_sub(HINT_REACH), (at + HINT_REACH).min(hay.len())))
+        .collect();
     if regions.is_empty() {
         return Vec::new();
     }
