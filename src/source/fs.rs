@@ -51,7 +51,7 @@ pub fn scan_paths(paths: &[String], scanner: &Arc<Scanner>, collector: &Arc<Coll
             Ok(_) => {
                 let mut scratch = Scratch::default();
                 let mut buf = Vec::new();
-                scan_file(path, scanner, collector, &mut scratch, &mut buf);
+                scan_file(path, false, scanner, collector, &mut scratch, &mut buf);
             }
         }
     }
@@ -116,7 +116,7 @@ fn walk(roots: &[String], scanner: &Arc<Scanner>, collector: &Arc<Collector>) {
                 );
                 return WalkState::Continue;
             }
-            scan_file(path, &scanner, &collector, &mut scratch, &mut buf);
+            scan_file(path, true, &scanner, &collector, &mut scratch, &mut buf);
             WalkState::Continue
         })
     });
@@ -145,9 +145,12 @@ fn record_walk_error(collector: &Collector, err: &ignore::Error) {
     collector.skip(path, kind, text);
 }
 
-/// Reads and scans one file, recording why when it cannot.
+/// Reads and scans one file, recording why when it cannot. `regular` says the walker already
+/// knows it is a regular file, which saves a `stat` by path: opening first is then safe (a FIFO
+/// would block `open`), and one `fstat` of the open file gives the size.
 pub fn scan_file(
     path: &Path,
+    regular: bool,
     scanner: &Scanner,
     collector: &Collector,
     scratch: &mut Scratch,
@@ -163,32 +166,35 @@ pub fn scan_file(
         );
         return;
     }
-    let md = match std::fs::metadata(path) {
-        Ok(m) => m,
-        Err(e) => {
-            let kind = if e.kind() == std::io::ErrorKind::NotFound {
-                "broken-symlink"
-            } else {
-                "unreadable"
-            };
-            collector.skip(display.clone(), kind, format!("{display}: {e}"));
-            return;
-        }
+    let unreadable = |e: std::io::Error| {
+        let kind = if e.kind() == std::io::ErrorKind::NotFound {
+            "broken-symlink"
+        } else {
+            "unreadable"
+        };
+        collector.skip(display.clone(), kind, format!("{display}: {e}"));
     };
-    if !md.is_file() {
-        collector.skip(
-            display.clone(),
-            "not-a-file",
-            format!("{display}: not a regular file (FIFO, socket or device)"),
-        );
-        return;
+    if !regular {
+        match std::fs::metadata(path) {
+            Ok(md) if md.is_file() => {}
+            Ok(_) => {
+                collector.skip(
+                    display.clone(),
+                    "not-a-file",
+                    format!("{display}: not a regular file (FIFO, socket or device)"),
+                );
+                return;
+            }
+            Err(e) => return unreadable(e),
+        }
     }
     let mut file = match File::open(path) {
         Ok(f) => f,
-        Err(e) => {
-            collector.skip(display.clone(), "unreadable", format!("{display}: {e}"));
-            return;
-        }
+        Err(e) => return unreadable(e),
+    };
+    let md = match file.metadata() {
+        Ok(m) => m,
+        Err(e) => return unreadable(e),
     };
     let is_gz = display.ends_with(".gz");
     let context = ci::classify(&display);
@@ -227,17 +233,18 @@ pub fn scan_file(
             }
         }
     } else {
-        buf.clear();
-        if let Err(e) = file.read_to_end(buf) {
-            let kind = if e.kind() == std::io::ErrorKind::InvalidData {
-                "read-error"
-            } else {
-                "unreadable"
-            };
-            collector.skip(display.clone(), kind, format!("{display}: {e}"));
-            return;
+        match read_sized(&mut file, buf, md.len() as usize) {
+            Ok(n) => &buf[..n],
+            Err(e) => {
+                let kind = if e.kind() == std::io::ErrorKind::InvalidData {
+                    "read-error"
+                } else {
+                    "unreadable"
+                };
+                collector.skip(display.clone(), kind, format!("{display}: {e}"));
+                return;
+            }
         }
-        buf
     };
     if !opts.scan_binary && memchr::memchr(0, &bytes[..bytes.len().min(BINARY_PROBE)]).is_some() {
         collector.skip(
@@ -255,6 +262,26 @@ pub fn scan_file(
         .fetch_add(suppressed as u64, std::sync::atomic::Ordering::Relaxed);
     collector.scanned(bytes.len() as u64);
     collector.add_hits(hits);
+}
+
+/// Reads `file`, whose `fstat` said `len` bytes, into the front of `buf` and returns how many
+/// bytes it read. `buf` is reused from file to file and only ever grows, so neither an
+/// allocation nor zero-filling nor `read_to_end`'s extra `fstat`/`lseek` is paid per file. A
+/// file that grows while being read is read as far as its size at `fstat` (plus one byte).
+fn read_sized(file: &mut File, buf: &mut Vec<u8>, len: usize) -> std::io::Result<usize> {
+    if buf.len() < len + 1 {
+        buf.resize(len + 1, 0);
+    }
+    let mut n = 0;
+    while n <= len {
+        match file.read(&mut buf[n..=len]) {
+            Ok(0) => break,
+            Ok(k) => n += k,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(n)
 }
 
 fn scan_stream_file(file: File, display: &str, gz: bool, scanner: &Scanner, collector: &Collector) {
