@@ -130,6 +130,7 @@ fn main() {
                     identity: None,
                     expires_at: None,
                     admin: false,
+                    no_self_revoke: false,
                     fault: None,
                     redirect_to: None,
                 });

@@ -53,6 +53,7 @@ impl RulesCmd {
                                 "identity": r.spec.identity, "severity": r.spec.severity,
                                 "confidence": r.spec.confidence, "verify": r.spec.verify.is_some(),
                                 "revoke": r.spec.revoke.is_some(), "origin": r.origin,
+                                "revoke_authority": revoke_authority(r),
                             })
                         })
                         .collect();
@@ -94,6 +95,17 @@ impl RulesCmd {
             }
         }
     }
+}
+
+/// Who may make the rule's revoke call (`public`, `self`, `admin`, `none`), with `+admin` when
+/// an admin fallback backs a self call; `null` without a revoke recipe or when it does not parse.
+fn revoke_authority(r: &crate::rules::Rule) -> Option<String> {
+    let recipe = crate::revoke::recipe::RevokeRecipe::parse(r.spec.revoke.as_ref()?).ok()?;
+    let mut a = recipe.authority.as_str().to_string();
+    if recipe.fallback.is_some() {
+        a.push_str("+admin");
+    }
+    Some(a)
 }
 
 fn yes(b: bool) -> &'static str {

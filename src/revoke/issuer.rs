@@ -62,6 +62,8 @@ pub struct HttpIssuers {
     verify: Arc<verify::Context>,
     registry: Registry,
     batcher: super::batch::Batcher,
+    /// For admin fallbacks: the credential a recipe's refusal may fall back to.
+    policy: super::Policy,
 }
 
 impl HttpIssuers {
@@ -78,6 +80,7 @@ impl HttpIssuers {
             .user_agent(concat!("quench/", env!("CARGO_PKG_VERSION")))
             .build()?;
         Ok(HttpIssuers {
+            policy: super::Policy::from_config(config)?,
             client,
             verify,
             registry,
@@ -98,6 +101,7 @@ impl HttpIssuers {
                     v.set(k.clone(), b.url.trim_end_matches('/'));
                 }
             }
+            e.set_derived_bases(&mut v.0);
         }
         if let Some(k) = t.known {
             for (name, val) in [
@@ -137,6 +141,40 @@ impl HttpIssuers {
     }
 
     async fn do_revoke(&self, t: &Target<'_>, r: &RevokeRecipe) -> CallResult {
+        let first = self.call_recipe(t, r).await;
+        let Some(fallback) = r.fallback.as_deref() else {
+            return first;
+        };
+        if !matches!(first, CallResult::Failed { .. }) {
+            return first;
+        }
+        // Refused with the key's own authority: an admin may still do it, when the policy
+        // names one. A missing or unreadable admin credential leaves the first refusal standing.
+        let issuer = fallback
+            .admin_issuer
+            .clone()
+            .unwrap_or_else(|| t.rule.spec.issuer.clone());
+        match self.policy.admin_credential(&issuer) {
+            Ok(Some(admin)) => {
+                let t2 = Target {
+                    admin: Some(&admin),
+                    ..*t
+                };
+                self.call_recipe(&t2, fallback).await
+            }
+            Ok(None) => first,
+            Err(e) => match first {
+                CallResult::Failed { status, reason } => CallResult::Failed {
+                    status,
+                    reason: format!("{reason}; the admin fallback cannot run: {e:#}"),
+                },
+                other => other,
+            },
+        }
+    }
+
+    /// One recipe: its find step (if any), then its call.
+    async fn call_recipe(&self, t: &Target<'_>, r: &RevokeRecipe) -> CallResult {
         let mut vars = self.vars(t);
         if r.authority == Authority::Admin && t.admin.is_none() {
             return CallResult::Failed {
@@ -144,52 +182,14 @@ impl HttpIssuers {
                 reason: "admin revocation without an admin credential".into(),
             };
         }
-        if let Some(find) = &r.find {
-            match self
-                .find(find, &vars, self.registry.get(&t.rule.spec.issuer))
-                .await
-            {
-                Ok(Some(id)) => vars.set("found", id),
-                Ok(None) => {
-                    return CallResult::Gone { status: 404 };
-                }
-                Err(res) => return res,
-            }
-        }
-        if let (Some(max), Some(json)) = (r.batch.filter(|n| *n > 1), &r.call.json) {
-            let issuer = self.registry.get(&t.rule.spec.issuer);
-            let key = format!("{}\u{0}{}", t.rule.spec.id, r.call.url.as_deref().unwrap_or(""));
-            let secret = String::from_utf8_lossy(t.secret).into_owned();
-            return self
-                .batcher
-                .submit(&key, secret, max, |items| async move {
-                    let call = Call {
-                        json: Some(super::batch::expand(json, &items)),
-                        ..r.call.clone()
-                    };
-                    match recipe::send(&self.client, &call, &vars, issuer, None).await {
-                        Err(e) => CallResult::Retry {
-                            status: None,
-                            reason: scrub(&e.to_string(), t),
-                            after: None,
-                        },
-                        Ok(a) if r.ok_status().contains(&a.status) => {
-                            CallResult::Accepted { status: a.status }
-                        }
-                        Ok(a) if r.gone_status().contains(&a.status) => CallResult::Gone { status: a.status },
-                        Ok(a) => classify(a),
-                    }
-                })
-                .await;
-        }
-        let signer = match r.kind.as_deref() {
+        let creds = match r.kind.as_deref() {
             Some("aws-sigv4") => match aws_credentials(t, r) {
                 Ok(c) => Some(c),
                 Err(reason) => return CallResult::Failed { status: None, reason },
             },
             _ => None,
         };
-        let sign = signer.map(|(id, secret)| {
+        let sign = creds.map(|(id, secret)| {
             let service = r.service.clone().unwrap_or_else(|| "iam".into());
             let region = r.region.clone().unwrap_or_else(|| "us-east-1".into());
             move |method: &str, url: &url::Url| {
@@ -203,37 +203,60 @@ impl HttpIssuers {
         });
         let sign_ref = sign.as_ref().map(|f| f as recipe::Signer<'_>);
         let issuer = self.registry.get(&t.rule.spec.issuer);
-        match recipe::send(&self.client, &r.call, &vars, issuer, sign_ref).await {
-            Err(e) => CallResult::Retry {
-                status: None,
-                reason: scrub(&e.to_string(), t),
-                after: None,
-            },
-            Ok(a) if r.ok_status().contains(&a.status) => CallResult::Accepted { status: a.status },
-            Ok(a) if r.gone_status().contains(&a.status) => CallResult::Gone { status: a.status },
-            Ok(a) => classify(a),
+        if let Some(find) = &r.find {
+            match self.find(find, &vars, issuer, sign_ref).await {
+                Ok(Some(id)) => vars.set("found", id),
+                Ok(None) => {
+                    return CallResult::Gone { status: 404 };
+                }
+                Err(res) => return scrubbed(res, t),
+            }
         }
+        if let (Some(max), Some(json)) = (r.batch.filter(|n| *n > 1), &r.call.json) {
+            let key = format!("{}\u{0}{}", t.rule.spec.id, r.call.url.as_deref().unwrap_or(""));
+            let secret = String::from_utf8_lossy(t.secret).into_owned();
+            return self
+                .batcher
+                .submit(&key, secret, max, |items| async move {
+                    let call = Call {
+                        json: Some(super::batch::expand(json, &items)),
+                        ..r.call.clone()
+                    };
+                    judge(r, recipe::send(&self.client, &call, &vars, issuer, None).await, t)
+                })
+                .await;
+        }
+        judge(
+            r,
+            recipe::send(&self.client, &r.call, &vars, issuer, sign_ref).await,
+            t,
+        )
     }
 
-    /// Lists the keys an admin can see and takes the id of the one matching the leaked value;
-    /// `Ok(None)` when no listed key matches (it is gone, or was never this org's).
+    /// Finds the issuer's id of the leaked key: lists the keys and takes the one matching the
+    /// leaked value, or reads a lookup keyed by the value. `Ok(None)` when nothing matches (it
+    /// is gone, or was never this org's). Two different matches are a refusal: acting on a
+    /// guess could kill a key that did not leak.
     async fn find(
         &self,
         f: &recipe::Find,
         vars: &Vars,
         issuer: Option<&IssuerEntry>,
+        sign: Option<recipe::Signer<'_>>,
     ) -> Result<Option<String>, CallResult> {
         let call = Call {
             method: f.call.method.clone().or(Some("GET".into())),
             ..f.call.clone()
         };
-        let a = match recipe::send(&self.client, &call, vars, issuer, None).await {
+        let gone = f.gone.as_ref().map(|g| g.status.clone()).unwrap_or_default();
+        let a = match recipe::send(&self.client, &call, vars, issuer, sign).await {
             Ok(a) if a.status == 200 => a,
+            Ok(a) if gone.contains(&a.status) => return Ok(None),
             Ok(a) => return Err(classify(a)),
             Err(e) => {
                 return Err(CallResult::Retry {
                     status: None,
-                    reason: format!("listing keys: {e}"),
+                    reason: format!("finding the key: {e}"),
                     after: None,
                 })
             }
@@ -242,21 +265,81 @@ impl HttpIssuers {
             status: None,
             reason: e.to_string(),
         })?;
-        let items = a
-            .json
-            .as_ref()
-            .and_then(|j| recipe::json_path(j, &f.items))
-            .and_then(|i| i.as_array())
-            .cloned()
-            .unwrap_or_default();
-        Ok(items.iter().find_map(|item| {
-            let listed = recipe::json_path(item, &f.field)?.as_str()?;
-            if !recipe::key_matches(&f.mode, listed, &value) {
-                return None;
+        let matches = |item: &serde_json::Value| match &f.field {
+            Some(field) => recipe::json_path(item, field)
+                .and_then(|l| l.as_str())
+                .is_some_and(|listed| recipe::key_matches(&f.mode, listed, &value)),
+            None => true,
+        };
+        let mut ids: Vec<String> = match &f.items {
+            Some(path) => a
+                .json
+                .as_ref()
+                .and_then(|j| recipe::json_path(j, path))
+                .and_then(|i| i.as_array())
+                .map(|items| {
+                    items
+                        .iter()
+                        .filter(|i| matches(i))
+                        .filter_map(|i| recipe::json_take(i, &f.take))
+                        .collect()
+                })
+                .unwrap_or_default(),
+            None => {
+                let whole = a.json.clone().unwrap_or(serde_json::Value::Null);
+                if f.field.is_some() && !matches(&whole) {
+                    vec![]
+                } else {
+                    recipe::take(&a, &f.take).into_iter().collect()
+                }
             }
-            let id = recipe::json_path(item, &f.take)?;
-            Some(id.as_str().map(String::from).unwrap_or_else(|| id.to_string()))
-        }))
+        };
+        ids.sort();
+        ids.dedup();
+        match ids.len() {
+            0 => Ok(None),
+            1 => Ok(ids.pop()),
+            n => Err(CallResult::Failed {
+                status: None,
+                reason: format!(
+                    "{n} keys match the leaked value's hint; a human must pick the one to revoke"
+                ),
+            }),
+        }
+    }
+}
+
+/// The outcome of a revoke call under its recipe's `ok` and `gone` statuses.
+fn judge(r: &RevokeRecipe, sent: Result<recipe::Answer>, t: &Target) -> CallResult {
+    match sent {
+        Err(e) => CallResult::Retry {
+            status: None,
+            reason: scrub(&e.to_string(), t),
+            after: None,
+        },
+        Ok(a) if r.ok_status().contains(&a.status) => CallResult::Accepted { status: a.status },
+        Ok(a) if r.gone_status().contains(&a.status) => CallResult::Gone { status: a.status },
+        Ok(a) => classify(a),
+    }
+}
+
+/// A find step's failure with the secret scrubbed from its reason.
+fn scrubbed(res: CallResult, t: &Target) -> CallResult {
+    match res {
+        CallResult::Retry {
+            status,
+            reason,
+            after,
+        } => CallResult::Retry {
+            status,
+            reason: scrub(&reason, t),
+            after,
+        },
+        CallResult::Failed { status, reason } => CallResult::Failed {
+            status,
+            reason: scrub(&reason, t),
+        },
+        other => other,
     }
 }
 

@@ -87,19 +87,31 @@ pub struct Call {
     pub basic: Option<[String; 2]>,
 }
 
-/// How to find the issuer's id of a key before revoking it.
+/// How to find the issuer's id of a key before revoking it: list the keys an admin (or the key
+/// itself) can see and take the id of the one matching the leaked value, or look the value up
+/// directly (`items` and `field` left out: the answer is the one item).
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Find {
     #[serde(flatten)]
     pub call: Call,
-    pub items: String,
-    pub field: String,
+    /// JSON path of the array of keys; absent when the answer describes one key.
+    #[serde(default)]
+    pub items: Option<String>,
+    /// JSON path, in each item, of the value to match; absent when the call itself was keyed
+    /// by the value (a lookup), so every item it returns is the key.
+    #[serde(default)]
+    pub field: Option<String>,
     #[serde(default = "default_match", rename = "match")]
     pub mode: String,
     #[serde(default = "default_value")]
     pub value: String,
+    /// JSON path of the id to take, or `xml:TAG` for the text of the first `<TAG>` of an XML
+    /// answer (AWS query APIs).
     pub take: String,
+    /// Statuses meaning "no such key": the key is already gone.
+    #[serde(default)]
+    pub gone: Option<StatusMatch>,
 }
 
 fn default_match() -> String {
@@ -142,6 +154,10 @@ pub struct RevokeRecipe {
     /// Manual steps for `authority = "none"` (or the rule's `manual_revoke`).
     #[serde(default)]
     pub manual: Option<String>,
+    /// An admin recipe tried when this one is refused (AWS: the leaked key may lack
+    /// `iam:UpdateAccessKey` on itself) and the policy names an admin credential for it.
+    #[serde(default)]
+    pub fallback: Option<Box<RevokeRecipe>>,
 }
 
 impl RevokeRecipe {
@@ -149,15 +165,37 @@ impl RevokeRecipe {
         let r: RevokeRecipe = toml::Value::Table(t.clone())
             .try_into()
             .context("[rule.revoke]")?;
-        if r.authority != Authority::None && r.call.url.is_none() {
-            bail!("[rule.revoke] needs a `url` (or authority = \"none\")");
-        }
-        if let Some(k) = &r.kind {
-            if k != "aws-sigv4" {
-                bail!("[rule.revoke] kind {k:?} is unknown (expected aws-sigv4)");
+        r.check("[rule.revoke]")?;
+        if let Some(f) = &r.fallback {
+            f.check("[rule.revoke.fallback]")?;
+            if f.authority != Authority::Admin || f.fallback.is_some() {
+                bail!("[rule.revoke.fallback] must be an admin recipe (authority = \"admin\") without a fallback of its own");
             }
         }
         Ok(r)
+    }
+
+    fn check(&self, table: &str) -> Result<()> {
+        if self.authority != Authority::None && self.call.url.is_none() {
+            bail!("{table} needs a `url` (or authority = \"none\")");
+        }
+        if let Some(k) = &self.kind {
+            if k != "aws-sigv4" {
+                bail!("{table} kind {k:?} is unknown (expected aws-sigv4)");
+            }
+        }
+        if let Some(f) = &self.find {
+            if f.items.is_some() && f.field.is_none() {
+                bail!("{table}.find lists `items` but names no `field` to match the key by");
+            }
+            if !["equals", "redacted", "suffix", "prefix"].contains(&f.mode.as_str()) {
+                bail!(
+                    "{table}.find match {:?} is unknown (expected equals, redacted, suffix or prefix)",
+                    f.mode
+                );
+            }
+        }
+        Ok(())
     }
 
     pub fn ok_status(&self) -> Vec<u16> {
@@ -218,6 +256,8 @@ pub struct Answer {
     pub status: u16,
     pub retry_after: Option<std::time::Duration>,
     pub json: Option<serde_json::Value>,
+    /// The body as text when it is not JSON (an XML answer), capped like `json`.
+    pub text: Option<String>,
 }
 
 /// Sends a templated call. The URL must pass the issuer's egress guard (under one of its
@@ -298,11 +338,17 @@ pub async fn send(
         .filter(|v| v.is_finite() && *v >= 0.0)
         .map(std::time::Duration::from_secs_f64);
     let bytes = resp.bytes().await.unwrap_or_default();
-    let json = serde_json::from_slice(&bytes[..bytes.len().min(1 << 20)]).ok();
+    let body = &bytes[..bytes.len().min(1 << 20)];
+    let json = serde_json::from_slice(body).ok();
+    let text = match json {
+        None => std::str::from_utf8(body).ok().map(String::from),
+        Some(_) => None,
+    };
     Ok(Answer {
         status,
         retry_after,
         json,
+        text,
     })
 }
 
@@ -340,11 +386,36 @@ pub fn json_path<'a>(v: &'a serde_json::Value, path: &str) -> Option<&'a serde_j
         })
 }
 
+/// The value `take` names in an answer: a JSON path, or `xml:TAG` for the text of the first
+/// `<TAG>` element (AWS query APIs answer in XML). `None` when absent or null.
+pub fn take(a: &Answer, path: &str) -> Option<String> {
+    if let Some(tag) = path.strip_prefix("xml:") {
+        let text = a.text.as_deref()?;
+        let open = format!("<{tag}>");
+        let start = text.find(&open)? + open.len();
+        let len = text[start..].find(&format!("</{tag}>"))?;
+        let v = text[start..start + len].trim();
+        return (!v.is_empty()).then(|| v.to_string());
+    }
+    json_take(a.json.as_ref()?, path)
+}
+
+/// The value at a JSON path as a string (`None` when absent or null).
+pub fn json_take(v: &serde_json::Value, path: &str) -> Option<String> {
+    match json_path(v, path)? {
+        serde_json::Value::Null => None,
+        serde_json::Value::String(s) => Some(s.clone()),
+        other => Some(other.to_string()),
+    }
+}
+
 /// Whether an issuer's listing of a key matches the leaked value. `redacted` compares the
 /// issuer's hint (`sk-proj-abc…wxyz`, `sk-ant-api03-R2D…igAA`) by its visible head and tail.
 pub fn key_matches(mode: &str, listed: &str, value: &str) -> bool {
     match mode {
         "suffix" => !listed.is_empty() && value.ends_with(listed),
+        // A hint that is the key's first characters (Entra's three-character `hint`).
+        "prefix" => !listed.is_empty() && value.starts_with(listed),
         "redacted" => {
             // `head…tail`, `head...tail`, `head****tail`, or `head…` (no tail shown).
             let norm = listed.replace("...", "…");
@@ -407,6 +478,9 @@ mod tests {
         assert!(key_matches("redacted", "npm_abcdef…", "npm_abcdefghij"));
         assert!(!key_matches("redacted", "…", "anything"));
         assert!(key_matches("suffix", "wxyz", "sk-abcwxyz"));
+        assert!(key_matches("prefix", "73T", "73T2Q~NF5FWeg"));
+        assert!(!key_matches("prefix", "", "73T2Q~NF5FWeg"));
+        assert!(!key_matches("prefix", "74T", "73T2Q~NF5FWeg"));
         assert!(!key_matches("equals", "a", "b"));
     }
 
@@ -425,6 +499,49 @@ mod tests {
             }
         }
         assert!(n >= 30, "only {n} rules have a revocation API recipe");
+    }
+
+    #[test]
+    fn take_reads_json_paths_and_xml_tags() {
+        let a = Answer {
+            status: 200,
+            retry_after: None,
+            json: Some(serde_json::json!({"api_key": {"id": "api_key_1"}, "gone": null})),
+            text: None,
+        };
+        assert_eq!(take(&a, "api_key.id").as_deref(), Some("api_key_1"));
+        assert_eq!(take(&a, "gone"), None);
+        assert_eq!(take(&a, "missing"), None);
+        let x = Answer {
+            json: None,
+            text: Some("<R><Result><UserName> ci </UserName></Result></R>".into()),
+            ..a
+        };
+        assert_eq!(take(&x, "xml:UserName").as_deref(), Some("ci"));
+        assert_eq!(take(&x, "xml:Arn"), None);
+        assert_eq!(take(&x, "UserName"), None);
+    }
+
+    #[test]
+    fn fallbacks_and_find_steps_are_checked_when_parsed() {
+        let parse = |t: &str| RevokeRecipe::parse(&toml::from_str(t).unwrap());
+        let ok = parse(
+            "authority = \"self\"\nurl = \"{api}/x\"\n[fallback]\nauthority = \"admin\"\nurl = \"{api}/y\"\n\
+             [fallback.find]\nurl = \"{api}/who\"\ntake = \"xml:UserName\"\n",
+        )
+        .unwrap();
+        assert_eq!(ok.fallback.unwrap().authority, Authority::Admin);
+        let e =
+            parse("url = \"{api}/x\"\n[fallback]\nauthority = \"self\"\nurl = \"{api}/y\"\n").unwrap_err();
+        assert!(format!("{e:#}").contains("must be an admin recipe"), "{e:#}");
+        let e = parse("url = \"{api}/x\"\n[find]\nurl = \"{api}/l\"\nitems = \"data\"\ntake = \"id\"\n")
+            .unwrap_err();
+        assert!(format!("{e:#}").contains("names no `field`"), "{e:#}");
+        let e = parse(
+            "url = \"{api}/x\"\n[find]\nurl = \"{api}/l\"\nitems = \"data\"\nfield = \"f\"\nmatch = \"fuzzy\"\ntake = \"id\"\n",
+        )
+        .unwrap_err();
+        assert!(format!("{e:#}").contains("fuzzy"), "{e:#}");
     }
 
     #[test]

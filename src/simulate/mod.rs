@@ -50,6 +50,10 @@ pub struct SimKey {
     /// An admin key of its issuer (OpenAI / Anthropic admin APIs).
     #[serde(default)]
     pub admin: bool,
+    /// The key may not revoke itself (AWS: its policy lacks `iam:UpdateAccessKey` on its own
+    /// user), so only an admin can.
+    #[serde(default)]
+    pub no_self_revoke: bool,
     /// 401 | 403 | 429 | 500 | slow | html | redirect: answer requests made with this key so.
     #[serde(default)]
     pub fault: Option<String>,
@@ -209,6 +213,10 @@ pub fn config_for(addr: SocketAddr, registry: &Registry) -> String {
                 format!("/{b}")
             };
             out.push_str(&format!("{b} = \"http://{addr}/{name}{prefix}{path}\"\n"));
+        }
+        // A base derived from the key's surroundings (Okta's org) points at the issuer's root.
+        for b in e.derived_bases.keys().filter(|b| !e.bases.contains_key(*b)) {
+            out.push_str(&format!("{b} = \"http://{addr}/{name}\"\n"));
         }
     }
     out.push_str(&format!("\n# A JWT issuer (OpenID discovery + JWKS) for keys with issuer = \"idp\".\n[issuers.idp]\napi = \"http://{addr}/idp\"\n"));

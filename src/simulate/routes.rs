@@ -192,7 +192,7 @@ fn classify(r: &Req) -> &'static str {
 }
 
 /// `PUT /_sim/fault/ISSUER` (body: a fault name) makes every request to that issuer fail so;
-/// `DELETE` clears it. `GET /_sim/health` answers 200.
+/// `DELETE` clears it. `GET /_sim/health` answers 200; `GET /_sim/revoked` lists the revoked keys.
 fn control(sim: &Sim, method: &Method, path: &str, body: &Bytes) -> Response {
     let ok = |s: u16, t: String| {
         Response::builder()
@@ -202,6 +202,13 @@ fn control(sim: &Sim, method: &Method, path: &str, body: &Bytes) -> Response {
     };
     if path == "health" {
         return ok(200, "ok".into());
+    }
+    if path == "revoked" {
+        // Positions (in keys.toml order) of the keys revoked so far: what a test checks after
+        // a revocation, without any secret crossing the wire.
+        let mut dead: Vec<usize> = (0..sim.keys.len()).filter(|i| sim.is_revoked(*i)).collect();
+        dead.sort_unstable();
+        return ok(200, serde_json::to_string(&dead).unwrap_or_default());
     }
     if let Some(issuer) = path.strip_prefix("fault/") {
         let mut f = sim.issuer_faults.lock().unwrap_or_else(|e| e.into_inner());
@@ -295,10 +302,20 @@ fn dispatch(sim: &Sim, issuer: &str, r: &Req) -> Reply {
         "aws" => aws_api(sim, r),
         "huggingface" => huggingface(sim, r),
         "npm" => npm(sim, r),
+        "google" if r.rest.starts_with("/apikeys/") => google_apikeys(sim, r),
         "google" => google(sim, r),
         "doppler" => doppler(sim, r),
         "vault" => vault(sim, r),
         "idp" => idp(sim, r),
+        "azure" if r.rest.starts_with("/graph/") => azure_graph(sim, r),
+        "digitalocean" => digitalocean(sim, r),
+        "vercel" => vercel(sim, r),
+        "okta" => okta(sim, r),
+        "buildkite" => buildkite(sim, r),
+        "posthog" => posthog(sim, r),
+        "crates-io" => crates_io(sim, r),
+        "openrouter" => openrouter(sim, r),
+        "workos" if r.rest.starts_with("/api_keys") => workos_api_keys(sim, r),
         _ if r.rest.ends_with("/token") && r.method == Method::POST => client_credentials(sim, issuer, r),
         _ => generic(sim, issuer, r),
     }
@@ -749,11 +766,12 @@ fn aws_api(sim: &Sim, r: &Req) -> Reply {
         params.extend(r.form());
     }
     let action = params.get("Action").cloned().unwrap_or_default();
-    let kind = if action == "UpdateAccessKey" || action == "DeleteAccessKey" {
-        "revoke"
-    } else {
-        "verify"
-    };
+    let kind =
+        if action == "UpdateAccessKey" || action == "DeleteAccessKey" || action == "GetAccessKeyLastUsed" {
+            "revoke"
+        } else {
+            "verify"
+        };
     let Some(auth) = r.header("authorization").and_then(|a| aws::parse_auth(&a)) else {
         return aws_error("MissingAuthenticationToken", json_wanted, kind);
     };
@@ -805,15 +823,39 @@ fn aws_api(sim: &Sim, r: &Req) -> Reply {
                     .header("content-type", "text/xml")
             }
         }
+        "GetAccessKeyLastUsed" if key.admin => {
+            let target = params.get("AccessKeyId").cloned().unwrap_or_default();
+            match sim
+                .keys
+                .iter()
+                .find(|k| k.issuer == "aws" && k.key_id.as_deref() == Some(target.as_str()))
+            {
+                Some(t) => reply(200, json!(format!("<GetAccessKeyLastUsedResponse xmlns=\"https://iam.amazonaws.com/doc/2010-05-08/\"><GetAccessKeyLastUsedResult><AccessKeyLastUsed><Region>us-east-1</Region><ServiceName>s3</ServiceName></AccessKeyLastUsed><UserName>{}</UserName></GetAccessKeyLastUsedResult></GetAccessKeyLastUsedResponse>", aws_user_name(t))), kind)
+                    .header("content-type", "text/xml"),
+                None => reply(
+                    404,
+                    json!("<ErrorResponse><Error><Code>NoSuchEntity</Code></Error></ErrorResponse>"),
+                    kind,
+                )
+                .header("content-type", "text/xml"),
+            }
+        }
         "UpdateAccessKey" => {
             let target = params.get("AccessKeyId").cloned().unwrap_or_default();
             let status = params.get("Status").cloned().unwrap_or_default();
+            // Without UserName, IAM acts on the signer's own user: another user's key is then
+            // not found. An admin names the owner (from GetAccessKeyLastUsed).
+            let user_ok = |t: &super::SimKey| match params.get("UserName") {
+                Some(u) => *u == aws_user_name(t),
+                None => target == auth.key_id,
+            };
             match sim
                 .keys
                 .iter()
                 .position(|k| k.issuer == "aws" && k.key_id.as_deref() == Some(target.as_str()))
+                .filter(|j| user_ok(&sim.keys[*j]))
             {
-                Some(j) if target == auth.key_id || key.admin => {
+                Some(j) if (target == auth.key_id && !key.no_self_revoke) || key.admin => {
                     if status == "Inactive" {
                         sim.revoke(j);
                     }
@@ -1202,5 +1244,462 @@ fn generic(sim: &Sim, issuer: &str, r: &Req) -> Reply {
             json!({"error": {"message": "Invalid API key (simulated)", "code": "invalid_api_key"}, "valid": false}),
             "verify",
         ),
+    }
+}
+
+/// The IAM user name of an AWS key: the last segment of its principal ARN.
+fn aws_user_name(key: &super::SimKey) -> String {
+    let p = principal(key);
+    p.rsplit('/').next().unwrap_or(&p).to_string()
+}
+
+/// Whether the bearer of `r` is a live admin key of `issuer`.
+fn admin_bearer(sim: &Sim, issuer: &str, r: &Req) -> bool {
+    r.bearer()
+        .and_then(|t| sim.live(issuer, &t))
+        .is_some_and(|i| k(sim, i).admin)
+}
+
+/// A "who am I" and "delete the current token" pair authenticated by the token itself, the
+/// shape of several self-revoking issuers.
+struct SelfRevoking<'a> {
+    issuer: &'a str,
+    whoami: (&'a str, &'a str),
+    /// Method, path and success status; `None` when the issuer's handler answers it itself.
+    revoke: Option<(&'a str, &'a str, u16)>,
+    /// The issuer's answer to an unknown or revoked token (status 401).
+    dead: Value,
+}
+
+impl SelfRevoking<'_> {
+    fn answer(
+        &self,
+        sim: &Sim,
+        r: &Req,
+        tok: Option<String>,
+        body: impl Fn(&super::SimKey) -> Value,
+    ) -> Reply {
+        let is_revoke = self.revoke.is_some_and(|(m, p, _)| r.is(m, p));
+        if !is_revoke && !r.is(self.whoami.0, self.whoami.1) {
+            return reply(404, json!({"message": "Not Found"}), "other");
+        }
+        let kind = if is_revoke { "revoke" } else { "verify" };
+        let Some(i) = tok.and_then(|t| sim.live(self.issuer, &t)) else {
+            return reply(401, self.dead.clone(), kind);
+        };
+        match self.revoke {
+            Some((_, _, 204)) if is_revoke => {
+                sim.revoke(i);
+                reply(204, Value::Null, "revoke")
+            }
+            Some((_, _, status)) if is_revoke => {
+                sim.revoke(i);
+                reply(
+                    status,
+                    json!({"tokenId": format!("tok_{}", num_id(&k(sim, i).secret))}),
+                    "revoke",
+                )
+            }
+            _ => reply(200, body(k(sim, i)), "verify"),
+        }
+    }
+}
+
+fn vercel(sim: &Sim, r: &Req) -> Reply {
+    SelfRevoking {
+        issuer: "vercel",
+        whoami: ("GET", "/v2/user"),
+        revoke: Some(("DELETE", "/v3/user/tokens/current", 200)),
+        dead: json!({"error": {"code": "forbidden", "message": "Not authorized", "invalidToken": true}}),
+    }
+    .answer(sim, r, r.bearer(), |key| {
+        json!({"user": {"id": format!("usr_{}", num_id(&principal(key))), "email": format!("{}@example.com", principal(key)), "username": principal(key)}})
+    })
+}
+
+fn buildkite(sim: &Sim, r: &Req) -> Reply {
+    SelfRevoking {
+        issuer: "buildkite",
+        whoami: ("GET", "/v2/access-token"),
+        revoke: Some(("DELETE", "/v2/access-token", 204)),
+        dead: json!({"message": "Authentication required. Please supply a valid API Access Token"}),
+    }
+    .answer(sim, r, r.bearer(), |key| {
+        json!({"uuid": format!("b1d0c0de-0000-4000-8000-{:012}", num_id(&key.secret)), "scopes": key.scopes, "description": "sim"})
+    })
+}
+
+fn crates_io(sim: &Sim, r: &Req) -> Reply {
+    // crates.io takes the token bare in Authorization, with no scheme.
+    SelfRevoking {
+        issuer: "crates-io",
+        whoami: ("GET", "/api/v1/me"),
+        revoke: Some(("DELETE", "/api/v1/tokens/current", 204)),
+        dead: json!({"errors": [{"detail": "authentication failed"}]}),
+    }
+    .answer(sim, r, r.header("authorization"), |key| {
+        json!({"user": {"id": num_id(&principal(key)), "login": principal(key), "name": principal(key)}, "owned_crates": []})
+    })
+}
+
+fn okta(sim: &Sim, r: &Req) -> Reply {
+    // Okta reads `Authorization: SSWS <token>` only; a Bearer header is an OAuth token.
+    let tok = r
+        .header("authorization")
+        .and_then(|a| a.strip_prefix("SSWS ").map(|t| t.trim().to_string()));
+    SelfRevoking {
+        issuer: "okta",
+        whoami: ("GET", "/api/v1/users/me"),
+        revoke: Some(("DELETE", "/api/v1/api-tokens/current", 204)),
+        dead: json!({"errorCode": "E0000011", "errorSummary": "Invalid token provided", "errorCauses": []}),
+    }
+    .answer(sim, r, tok, |key| {
+        json!({"id": format!("00u{}", num_id(&principal(key))), "status": "ACTIVE", "profile": {"login": principal(key), "email": principal(key)}})
+    })
+}
+
+fn digitalocean(sim: &Sim, r: &Req) -> Reply {
+    if r.is("POST", "/cloud/v1/oauth/revoke") {
+        // The token authenticates the call and names itself in the form.
+        let named = r.form().get("token").cloned().unwrap_or_default();
+        return match r
+            .bearer()
+            .filter(|b| *b == named)
+            .and_then(|t| sim.live("digitalocean", &t))
+        {
+            Some(i) => {
+                sim.revoke(i);
+                reply(200, json!({}), "revoke")
+            }
+            None => reply(
+                401,
+                json!({"id": "unauthorized", "message": "Unable to authenticate you."}),
+                "revoke",
+            ),
+        };
+    }
+    SelfRevoking {
+        issuer: "digitalocean",
+        whoami: ("GET", "/v2/account"),
+        revoke: None,
+        dead: json!({"id": "unauthorized", "message": "Unable to authenticate you."}),
+    }
+    .answer(sim, r, r.bearer(), |key| {
+        let team = key.org.clone().unwrap_or_else(|| "sim-team".into());
+        json!({"account": {"email": principal(key), "uuid": format!("{:032x}", num_id(&principal(key))), "status": "active",
+            "team": {"uuid": format!("{:032x}", num_id(&team)), "name": team}}})
+    })
+}
+
+fn posthog(sim: &Sim, r: &Req) -> Reply {
+    if r.is("POST", "/api/revoke_leaked_key/") {
+        // Public: no authentication, the leaked value in the form.
+        let t = r.form().get("token").cloned().unwrap_or_default();
+        return match sim.live("posthog", &t) {
+            Some(i) => {
+                sim.revoke(i);
+                reply(200, json!({"found": true, "type": "personal_api_key"}), "revoke")
+            }
+            None => reply(200, json!({"found": false}), "revoke"),
+        };
+    }
+    SelfRevoking {
+        issuer: "posthog",
+        whoami: ("GET", "/api/users/@me/"),
+        revoke: None,
+        dead: json!({"type": "authentication_error", "code": "authentication_failed", "detail": "Personal API key found in request is invalid."}),
+    }
+    .answer(sim, r, r.bearer(), |key| {
+        json!({"email": principal(key), "organization": {"name": key.org.clone().unwrap_or_else(|| "sim-org".into())}})
+    })
+}
+
+/// OpenRouter's redacted form of a key, as `/api/v1/key` labels it.
+fn openrouter_label(secret: &str) -> String {
+    let n = secret.len();
+    format!(
+        "{}...{}",
+        secret.get(..12.min(n)).unwrap_or(""),
+        secret.get(n.saturating_sub(3)..).unwrap_or("")
+    )
+}
+
+fn openrouter(sim: &Sim, r: &Req) -> Reply {
+    let unauthorized = |kind| {
+        reply(
+            401,
+            json!({"error": {"code": 401, "message": "No auth credentials found"}}),
+            kind,
+        )
+    };
+    let segs: Vec<&str> = r.rest.trim_matches('/').split('/').collect();
+    match (r.method.as_str(), segs.as_slice()) {
+        ("GET", ["api", "v1", "key"]) => match r.bearer().and_then(|t| sim.live("openrouter", &t)) {
+            Some(i) => {
+                let key = k(sim, i);
+                reply(
+                    200,
+                    json!({"data": {"label": openrouter_label(&key.secret), "usage": 0, "limit": null, "is_free_tier": false, "is_management_key": key.admin}}),
+                    "verify",
+                )
+            }
+            None => unauthorized("verify"),
+        },
+        ("GET", ["api", "v1", "keys"]) => {
+            if !admin_bearer(sim, "openrouter", r) {
+                return unauthorized("revoke");
+            }
+            let data: Vec<Value> = sim
+                .keys
+                .iter()
+                .enumerate()
+                .filter(|(j, k)| k.issuer == "openrouter" && !k.admin && !sim.is_revoked(*j))
+                .map(|(_, k)| json!({"hash": aws::sha256_hex(k.secret.as_bytes()), "name": "sim", "label": openrouter_label(&k.secret), "disabled": false, "limit": null, "usage": 0}))
+                .collect();
+            reply(200, json!({"data": data}), "revoke")
+        }
+        ("DELETE", ["api", "v1", "keys", hash]) => {
+            if !admin_bearer(sim, "openrouter", r) {
+                return unauthorized("revoke");
+            }
+            let found = sim.keys.iter().enumerate().position(|(j, k)| {
+                k.issuer == "openrouter"
+                    && !sim.is_revoked(j)
+                    && aws::sha256_hex(k.secret.as_bytes()) == *hash
+            });
+            match found {
+                Some(j) => {
+                    sim.revoke(j);
+                    reply(200, json!({"deleted": true}), "revoke")
+                }
+                None => reply(
+                    404,
+                    json!({"error": {"code": 404, "message": "Key not found"}}),
+                    "revoke",
+                ),
+            }
+        }
+        _ => reply(
+            404,
+            json!({"error": {"code": 404, "message": "Not Found"}}),
+            "other",
+        ),
+    }
+}
+
+/// WorkOS API keys that a company issues to its customers: validated and deleted with the
+/// company's own WorkOS key (an admin key here). Customer keys are the non-admin `workos` keys
+/// with an `api_key_` id.
+fn workos_api_keys(sim: &Sim, r: &Req) -> Reply {
+    let unauthorized = || reply(401, json!({"message": "Unauthorized"}), "revoke");
+    if !admin_bearer(sim, "workos", r) {
+        return unauthorized();
+    }
+    let customer = |k: &super::SimKey| {
+        k.issuer == "workos" && !k.admin && k.key_id.as_deref().is_some_and(|id| id.starts_with("api_key_"))
+    };
+    if r.is("POST", "/api_keys/validations") {
+        let Some(value) = r.json()["value"].as_str().map(String::from) else {
+            return reply(
+                422,
+                json!({"message": "Validation failed", "errors": [{"field": "value", "code": "value must be a string"}]}),
+                "revoke",
+            );
+        };
+        let found = sim
+            .live("workos", &value)
+            .map(|i| k(sim, i))
+            .filter(|k| customer(k));
+        return match found {
+            Some(key) => {
+                let n = key.secret.len();
+                reply(
+                    200,
+                    json!({"api_key": {"object": "api_key", "id": key.key_id, "owner": {"type": "organization", "id": key.org.clone().unwrap_or_else(|| "org_sim".into())},
+                    "name": "sim", "obfuscated_value": format!("sk_...{}", key.secret.get(n.saturating_sub(4)..).unwrap_or("")), "permissions": key.scopes,
+                    "created_at": "2026-01-01T00:00:00.000Z", "updated_at": "2026-01-01T00:00:00.000Z", "last_used_at": null}}),
+                    "revoke",
+                )
+            }
+            None => reply(200, json!({"api_key": null}), "revoke"),
+        };
+    }
+    if let Some(id) = r
+        .rest
+        .strip_prefix("/api_keys/")
+        .filter(|_| r.method == Method::DELETE)
+    {
+        let found = sim
+            .keys
+            .iter()
+            .enumerate()
+            .position(|(j, k)| customer(k) && k.key_id.as_deref() == Some(id) && !sim.is_revoked(j));
+        return match found {
+            Some(j) => {
+                sim.revoke(j);
+                reply(204, Value::Null, "revoke")
+            }
+            None => reply(
+                404,
+                json!({"message": "Not Found", "code": "entity_not_found"}),
+                "revoke",
+            ),
+        };
+    }
+    reply(404, json!({"message": "Not Found"}), "other")
+}
+
+/// Google's API Keys API: `keys:lookupKey` names a key from its value, `DELETE` of that name
+/// deletes it; both need an admin OAuth token.
+fn google_apikeys(sim: &Sim, r: &Req) -> Reply {
+    let kind = classify(r);
+    if !admin_bearer(sim, "google", r) {
+        return reply(
+            401,
+            json!({"error": {"code": 401, "message": "Request had invalid authentication credentials.", "status": "UNAUTHENTICATED"}}),
+            kind,
+        );
+    }
+    let not_found = || {
+        reply(
+            404,
+            json!({"error": {"code": 404, "message": "Requested entity was not found.", "status": "NOT_FOUND"}}),
+            "revoke",
+        )
+    };
+    let name = |key: &super::SimKey| {
+        format!(
+            "projects/{}/locations/global/keys/{}",
+            key.project.clone().unwrap_or_else(|| "1234567890".into()),
+            key.key_id
+                .clone()
+                .unwrap_or_else(|| format!("k{}", num_id(&key.secret)))
+        )
+    };
+    let api_key =
+        |key: &super::SimKey| !key.admin && (key.secret.starts_with("AIza") || key.secret.starts_with("AQ."));
+    if r.is("GET", "/apikeys/v2/keys:lookupKey") {
+        let value = r.query("keyString").unwrap_or_default();
+        return match sim
+            .live("google", &value)
+            .map(|i| k(sim, i))
+            .filter(|k| api_key(k))
+        {
+            Some(key) => {
+                let n = name(key);
+                let parent = n.split("/keys/").next().unwrap_or("").to_string();
+                reply(200, json!({"parent": parent, "name": n}), "revoke")
+            }
+            None => not_found(),
+        };
+    }
+    if let Some(n) = r
+        .rest
+        .strip_prefix("/apikeys/v2/")
+        .filter(|_| r.method == Method::DELETE)
+    {
+        let found = sim
+            .keys
+            .iter()
+            .enumerate()
+            .position(|(j, k)| k.issuer == "google" && api_key(k) && !sim.is_revoked(j) && name(k) == n);
+        return match found {
+            Some(j) => {
+                sim.revoke(j);
+                reply(
+                    200,
+                    json!({"name": format!("operations/akmf.p7-{}", num_id(n)), "done": true}),
+                    "revoke",
+                )
+            }
+            None => not_found(),
+        };
+    }
+    reply(
+        404,
+        json!({"error": {"code": 404, "status": "NOT_FOUND"}}),
+        "other",
+    )
+}
+
+/// Microsoft Graph's application passwords: list an app registration's secrets (by client id,
+/// the `appId` alternate key) and remove one by its keyId, with an admin access token.
+fn azure_graph(sim: &Sim, r: &Req) -> Reply {
+    let kind = classify(r);
+    if !admin_bearer(sim, "azure", r) {
+        return reply(
+            401,
+            json!({"error": {"code": "InvalidAuthenticationToken", "message": "Access token validation failure."}}),
+            kind,
+        );
+    }
+    let rest = aws::percent_decode(&r.rest);
+    let Some(app) = rest
+        .strip_prefix("/graph/v1.0/applications(appId='")
+        .and_then(|x| x.split_once("')"))
+    else {
+        return reply(404, json!({"error": {"code": "Request_ResourceNotFound"}}), kind);
+    };
+    let (app_id, tail) = (app.0.to_string(), app.1.to_string());
+    let key_id = |k: &super::SimKey| {
+        format!(
+            "{:08x}-0000-4000-8000-{:012x}",
+            num_id(&app_id),
+            num_id(&k.secret)
+        )
+    };
+    let secrets: Vec<usize> = sim
+        .keys
+        .iter()
+        .enumerate()
+        .filter(|(j, k)| {
+            k.issuer == "azure"
+                && !k.admin
+                && k.key_id.as_deref() == Some(app_id.as_str())
+                && !sim.is_revoked(*j)
+        })
+        .map(|(j, _)| j)
+        .collect();
+    let known_app = sim
+        .keys
+        .iter()
+        .any(|k| k.issuer == "azure" && k.key_id.as_deref() == Some(app_id.as_str()));
+    if !known_app {
+        return reply(
+            404,
+            json!({"error": {"code": "Request_ResourceNotFound", "message": format!("Resource '{app_id}' does not exist")}}),
+            kind,
+        );
+    }
+    match (r.method.as_str(), tail.as_str()) {
+        ("GET", "") => {
+            let creds: Vec<Value> = secrets
+                .iter()
+                .map(|j| {
+                    let key = k(sim, *j);
+                    json!({"keyId": key_id(key), "hint": key.secret.get(..3).unwrap_or(""), "displayName": "sim", "endDateTime": "2027-01-01T00:00:00Z"})
+                })
+                .collect();
+            reply(
+                200,
+                json!({"id": format!("{:08x}-1111-4000-8000-000000000000", num_id(&app_id)), "appId": app_id, "passwordCredentials": creds}),
+                "revoke",
+            )
+        }
+        ("POST", "/removePassword") => {
+            let wanted = r.json()["keyId"].as_str().unwrap_or("").to_string();
+            match secrets.iter().find(|j| key_id(k(sim, **j)) == wanted) {
+                Some(j) => {
+                    sim.revoke(*j);
+                    reply(204, Value::Null, "revoke")
+                }
+                None => reply(
+                    400,
+                    json!({"error": {"code": "CannotDeleteOrUpdateEnabledEntitlement", "message": "No password credential found with the keyId."}}),
+                    "revoke",
+                ),
+            }
+        }
+        _ => reply(404, json!({"error": {"code": "Request_ResourceNotFound"}}), kind),
     }
 }

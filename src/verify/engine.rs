@@ -302,6 +302,7 @@ impl Context {
                     vars.set(k.clone(), b.url.clone());
                 }
             }
+            e.set_derived_bases(&mut vars);
         }
         vars
     }

@@ -45,6 +45,12 @@ pub struct IssuerEntry {
     /// Host globs that may be taken from scanned data (self-hosted products); such hosts must
     /// resolve to public addresses and be reached over https.
     pub derived_hosts: Vec<String>,
+    /// Bases built from what was found next to the key (`site = "https://{part.domain}"` for
+    /// an Okta org). Recipes name them like any base; a literal base of the same name in the
+    /// config wins, which is how an operator (or the simulator) points them somewhere fixed.
+    /// The rendered URL is not a configured base, so it passes the `derived_hosts` check.
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub derived_bases: BTreeMap<String, String>,
     pub concurrency: usize,
     /// Requests per second.
     pub rate: f64,
@@ -57,6 +63,20 @@ impl IssuerEntry {
             .iter()
             .filter(|(_, b)| !b.url.is_empty())
             .filter_map(|(k, b)| Url::parse(&b.url).ok().map(|u| (k.as_str(), u)))
+    }
+
+    /// Sets each derived base that no configured base of the same name already set, rendered
+    /// from `vars` (the secret's parts). A derived base whose part was not found stays unset,
+    /// so a recipe naming it fails with the missing placeholder's name.
+    pub fn set_derived_bases(&self, vars: &mut super::recipe::Vars) {
+        for (name, template) in &self.derived_bases {
+            if vars.values.contains_key(name) {
+                continue;
+            }
+            if let Ok(url) = super::recipe::render(template, vars) {
+                vars.set(name.clone(), url.trim_end_matches('/').to_string());
+            }
+        }
     }
 }
 
@@ -100,6 +120,7 @@ impl Registry {
                 why: String::new(),
                 bases: BTreeMap::new(),
                 derived_hosts: vec![],
+                derived_bases: BTreeMap::new(),
                 concurrency: DEFAULT_CONCURRENCY,
                 rate: DEFAULT_RATE,
             });
@@ -111,6 +132,9 @@ impl Registry {
                 ("rate", toml::Value::Integer(i)) if *i > 0 => e.rate = *i as f64,
                 ("derived_hosts", toml::Value::Array(a)) => {
                     e.derived_hosts = a.iter().filter_map(|x| x.as_str().map(String::from)).collect()
+                }
+                (base, toml::Value::String(url)) if url.contains('{') => {
+                    e.derived_bases.insert(base.to_string(), url.clone());
                 }
                 (base, toml::Value::String(url)) => {
                     if !url.is_empty() {
@@ -209,6 +233,34 @@ pub fn under(url: &Url, base: &Url) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn derived_bases_render_from_parts_unless_configured() {
+        let cfg = |t: &str| Config {
+            table: toml::from_str(t).unwrap(),
+            files: vec![],
+        };
+        let reg = Registry::load(&cfg("")).unwrap();
+        let okta = reg.get("okta").unwrap();
+        let mut v = super::super::recipe::Vars::default();
+        v.set("part.domain", "acme.okta.com");
+        okta.set_derived_bases(&mut v);
+        assert_eq!(v.values["site"], "https://acme.okta.com");
+        // Without the part the base stays unset, so a recipe naming it fails by name.
+        let mut empty = super::super::recipe::Vars::default();
+        okta.set_derived_bases(&mut empty);
+        assert!(!empty.values.contains_key("site"));
+        // A configured base of the same name wins.
+        let reg = Registry::load(&cfg("[issuers.okta]\nsite = \"http://127.0.0.1:9/okta\"\n")).unwrap();
+        let okta = reg.get("okta").unwrap();
+        let mut v = super::super::recipe::Vars::default();
+        for (k, b) in &okta.bases {
+            v.set(k.clone(), b.url.clone());
+        }
+        v.set("part.domain", "acme.okta.com");
+        okta.set_derived_bases(&mut v);
+        assert_eq!(v.values["site"], "http://127.0.0.1:9/okta");
+    }
 
     #[test]
     fn env_overrides_config_and_defaults() {
