@@ -51,6 +51,8 @@ pub struct Part {
 struct CompiledRule {
     rule: Arc<Rule>,
     regex: OnceLock<Option<Regex>>,
+    /// What every match must begin with, when the pattern says so (see [`Anchor`]).
+    anchor: OnceLock<Option<Anchor>>,
     parts: Vec<OnceLock<Option<Regex>>>,
     stopword_res: OnceLock<Vec<Regex>>,
 }
@@ -66,6 +68,24 @@ impl CompiledRule {
             .get_or_init(|| compile(&self.rule.spec.parts[i].pattern).ok())
             .as_ref()
     }
+    fn anchor(&self) -> Option<&Anchor> {
+        self.anchor
+            .get_or_init(|| Anchor::of(&self.rule.spec.pattern))
+            .as_ref()
+    }
+    /// Whether a keyword hit at `hay[start..end]` can be where a match of this rule begins —
+    /// or, when it cannot, whether the rule can still match around it. Keywords are matched
+    /// case-insensitively and anywhere, so `sk_` fires inside every `task_`; a rule whose
+    /// pattern is `\b(sk_[0-9a-f]{48})` can only match where the exact literal follows a word
+    /// boundary, and every such match has a hit of its own at its start.
+    fn hit_can_match(&self, hay: &[u8], start: usize, end: usize) -> bool {
+        let Some(a) = self.anchor() else { return true };
+        let kw = &hay[start..end];
+        if a.literal.len() < kw.len() || !a.literal[..kw.len()].eq_ignore_ascii_case(kw) {
+            return true;
+        }
+        hay[start..].starts_with(&a.literal) && !(a.boundary && start > 0 && is_word_byte(hay[start - 1]))
+    }
     fn stopword_regexes(&self) -> &[Regex] {
         self.stopword_res.get_or_init(|| {
             self.rule
@@ -77,6 +97,46 @@ impl CompiledRule {
                 .collect()
         })
     }
+}
+
+/// The fixed start of every match of a pattern: a case-sensitive literal, and whether a word
+/// boundary must precede it. Read from the parsed pattern (regex-syntax's prefix extractor),
+/// lazily, so start-up does not parse rules that never fire.
+struct Anchor {
+    literal: Vec<u8>,
+    boundary: bool,
+}
+
+impl Anchor {
+    fn of(pattern: &str) -> Option<Anchor> {
+        use regex_syntax::hir::{literal::Extractor, HirKind, Look};
+        let hir = regex_syntax::ParserBuilder::new()
+            .unicode(false)
+            .utf8(false)
+            .build()
+            .parse(pattern)
+            .ok()?;
+        let seq = Extractor::new().extract(&hir);
+        let literal = seq.longest_common_prefix().filter(|p| !p.is_empty())?.to_vec();
+        // `\b` as the very first thing, possibly inside the capture groups that open the pattern.
+        let mut h = &hir;
+        let boundary = loop {
+            match h.kind() {
+                HirKind::Capture(c) => h = &c.sub,
+                HirKind::Concat(parts) => match parts.first().map(|p| p.kind()) {
+                    Some(HirKind::Look(Look::WordAscii | Look::WordUnicode)) => break true,
+                    Some(_) => h = &parts[0],
+                    None => break false,
+                },
+                _ => break false,
+            }
+        };
+        Some(Anchor { literal, boundary })
+    }
+}
+
+fn is_word_byte(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || b == b'_'
 }
 
 /// Compiled rules plus the keyword automaton. Cheap to share across threads.
@@ -145,6 +205,7 @@ impl Engine {
             rules.push(CompiledRule {
                 rule: Arc::new(rule.clone()),
                 regex: OnceLock::new(),
+                anchor: OnceLock::new(),
                 parts: rule.spec.parts.iter().map(|_| OnceLock::new()).collect(),
                 stopword_res: OnceLock::new(),
             });
@@ -231,7 +292,11 @@ impl Engine {
         let Scratch { windows, markers } = scratch;
         self.keywords.for_each(hay, |pattern, start, end| {
             for &ri in &self.keyword_rules[pattern] {
-                let rule = &self.rules[ri as usize].rule;
+                let cr = &self.rules[ri as usize];
+                if !cr.hit_can_match(hay, start, end) {
+                    continue;
+                }
+                let rule = &cr.rule;
                 let lo = start.saturating_sub(rule.lookbehind());
                 let hi = (end + rule.window()).min(hay.len());
                 windows.push((ri, lo, hi));
@@ -457,5 +522,48 @@ fn resolve_overlaps(rules: &[CompiledRule], ms: &mut [Match]) {
             }
             j += 1;
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn anchors_come_from_the_parsed_pattern() {
+        let a = Anchor::of(r"\b(sk_[0-9a-f]{48})(?:[^A-Za-z0-9_-]|$)").unwrap();
+        assert_eq!((a.literal.as_slice(), a.boundary), (&b"sk_"[..], true));
+        let a = Anchor::of(r"(xoxb-[0-9]{10})").unwrap();
+        assert_eq!((a.literal.as_slice(), a.boundary), (&b"xoxb-"[..], false));
+        // Case-insensitive or alternative starts have no common literal to insist on.
+        assert!(Anchor::of(r"(?i:token)\s*=\s*(\w+)").is_none_or(|a| a.literal.len() < 5));
+        assert!(Anchor::of(r"\b(?:sc|ext)_[a-z]+").is_none());
+        assert!(Anchor::of(r"(a|\bb)c").is_none());
+    }
+
+    #[test]
+    fn anchored_rules_skip_hits_inside_words_and_of_the_wrong_case() {
+        let toml = r#"
+[[rule]]
+id = "t.sk"
+name = "t"
+issuer = "t"
+identity = "user"
+keywords = ["sk_"]
+pattern = '''\b(sk_[0-9a-f]{8})\b'''
+"#;
+        let mut set = RuleSet::default();
+        set.add_text("test", toml, false).unwrap();
+        let engine = Engine::new(&set).unwrap();
+        let mut scratch = Scratch::default();
+        let mut out = Vec::new();
+        let hay = b"task_0123abcd SK_0123abcd x=sk_0123abcd";
+        engine.scan(hay, &mut scratch, &mut out);
+        let found: Vec<&[u8]> = out.iter().map(|m| m.secret.as_slice()).collect();
+        assert_eq!(found, vec![&b"sk_0123abcd"[..]]);
+        let cr = &engine.rules[0];
+        assert!(!cr.hit_can_match(hay, 2, 5), "inside `task_`");
+        assert!(!cr.hit_can_match(hay, 14, 17), "wrong case");
+        assert!(cr.hit_can_match(hay, 28, 31));
     }
 }
