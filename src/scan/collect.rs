@@ -104,12 +104,16 @@ impl Collector {
     pub fn skip(&self, path: impl Into<String>, kind: &str, reason: impl Into<String>) {
         let mut g = self.skips.lock().unwrap_or_else(|e| e.into_inner());
         *g.1.entry(kind.to_string()).or_default() += 1;
-        if g.0.len() < MAX_SKIP_RECORDS {
-            g.0.push(Skip {
-                path: path.into(),
-                kind: kind.to_string(),
-                reason: reason.into(),
-            });
+        g.0.push(Skip {
+            path: path.into(),
+            kind: kind.to_string(),
+            reason: reason.into(),
+        });
+        // Keep the first MAX_SKIP_RECORDS by sort order, not by arrival (which depends on
+        // thread timing), so the same tree always reports the same skips.
+        if g.0.len() >= 2 * MAX_SKIP_RECORDS {
+            g.0.sort_unstable();
+            g.0.truncate(MAX_SKIP_RECORDS);
         }
     }
 
@@ -149,6 +153,7 @@ impl Collector {
                 .then_with(|| a.fingerprint.cmp(&b.fingerprint))
         });
         skipped.sort();
+        skipped.truncate(MAX_SKIP_RECORDS);
         let summary = Summary {
             files_scanned: self.files.load(Ordering::Relaxed),
             bytes_scanned: self.bytes.load(Ordering::Relaxed),
