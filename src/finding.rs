@@ -37,6 +37,16 @@ pub fn fingerprint(rule_id: &str, secret: &[u8]) -> String {
 
 /// A preview that lets a human recognise a secret without being able to use it: the first few
 /// and last two characters, never more than a quarter of the value.
+/// A secret in `{:?}` output: its redacted preview, never its bytes. Structs that hold a raw
+/// secret implement `Debug` through this, so a stray `dbg!` or `{:?}` in a log cannot leak one.
+pub struct Hidden<'a>(pub &'a [u8]);
+
+impl std::fmt::Debug for Hidden<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{:?}", redact(self.0))
+    }
+}
+
 pub fn redact(secret: &[u8]) -> String {
     let s = String::from_utf8_lossy(secret);
     let chars: Vec<char> = s.chars().collect();
@@ -115,7 +125,7 @@ pub struct Location {
 }
 
 /// A companion value of a multi-part credential.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Clone, Serialize)]
 pub struct FoundPart {
     pub name: String,
     pub redacted: String,
@@ -124,7 +134,7 @@ pub struct FoundPart {
 }
 
 /// One secret, deduplicated by fingerprint, with every location it was seen at.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Clone, Serialize)]
 pub struct Finding {
     pub rule_id: String,
     pub rule_name: String,
@@ -150,6 +160,29 @@ pub struct Finding {
     pub rule: Option<Arc<Rule>>,
     #[serde(skip)]
     pub raw_secret: Vec<u8>,
+}
+
+impl std::fmt::Debug for FoundPart {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("FoundPart")
+            .field("name", &self.name)
+            .field("value", &Hidden(&self.value))
+            .finish()
+    }
+}
+
+impl std::fmt::Debug for Finding {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Finding")
+            .field("rule_id", &self.rule_id)
+            .field("fingerprint", &self.fingerprint)
+            .field("secret", &Hidden(&self.raw_secret))
+            .field("parts", &self.parts)
+            .field("locations", &self.locations)
+            .field("details", &self.details)
+            .field("verification", &self.verification)
+            .finish_non_exhaustive()
+    }
 }
 
 impl Finding {
@@ -197,6 +230,24 @@ impl Finding {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn debug_output_never_shows_a_secret() {
+        let rule = Arc::new(crate::rules::RuleSet::builtin().unwrap().rules[0].clone());
+        let secret = b"ghp_Zk3mQ8vT2pX7rL9wN4bH6cJ1dF5gS0aE1q2w".to_vec();
+        let f = Finding::new(
+            rule,
+            secret,
+            vec![("secret".into(), b"wJalrXUtnFEMIK7MDENGbPxRfiCY".to_vec())],
+        );
+        let shown = format!("{f:?}");
+        assert!(
+            shown.contains("ghp_Zk3m"),
+            "the redacted preview is shown: {shown}"
+        );
+        assert!(!shown.contains("Q8vT2pX7"), "{shown}");
+        assert!(!shown.contains("XUtnFEMI"), "{shown}");
+    }
 
     #[test]
     fn redaction_hides_most() {

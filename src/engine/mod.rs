@@ -19,6 +19,7 @@ use std::sync::{Arc, OnceLock};
 use aho_corasick::{AhoCorasick, AhoCorasickBuilder};
 use regex::bytes::Regex;
 
+use crate::finding::Hidden;
 use crate::rules::{load::compile, load::DEFAULT_PART_DISTANCE, Confidence, Rule, RuleSet};
 use keywords::Keywords;
 
@@ -27,7 +28,7 @@ use keywords::Keywords;
 const LINE_EXTENSION: usize = 1024;
 
 /// A secret candidate that passed every filter.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct Match {
     /// Index of the rule in the engine's rule list.
     pub rule: usize,
@@ -41,11 +42,32 @@ pub struct Match {
     pub parts: Vec<Part>,
 }
 
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct Part {
     pub name: String,
     pub value: Vec<u8>,
     pub start: usize,
+}
+
+impl std::fmt::Debug for Match {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Match")
+            .field("rule", &self.rule)
+            .field("span", &(self.start..self.end))
+            .field("secret", &Hidden(&self.secret))
+            .field("parts", &self.parts)
+            .finish()
+    }
+}
+
+impl std::fmt::Debug for Part {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Part")
+            .field("name", &self.name)
+            .field("start", &self.start)
+            .field("value", &Hidden(&self.value))
+            .finish()
+    }
 }
 
 struct CompiledRule {

@@ -15,7 +15,7 @@ use std::sync::Arc;
 use globset::GlobSet;
 
 use crate::engine::{lines, Engine, Match, Scratch};
-use crate::finding::{Context, Decoded, Location};
+use crate::finding::{Context, Decoded, Hidden, Location};
 use crate::rules::{Confidence, Rule, RuleSet};
 
 pub use collect::{Collector, ScanOutcome, Skip, Summary};
@@ -63,12 +63,24 @@ impl Default for ScanOptions {
 }
 
 /// A match placed in its file: what the collector turns into (part of) a finding.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct Hit {
     pub rule: Arc<Rule>,
     pub secret: Vec<u8>,
     pub parts: Vec<(String, Vec<u8>)>,
     pub location: Location,
+}
+
+impl std::fmt::Debug for Hit {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let parts: Vec<_> = self.parts.iter().map(|(n, v)| (n, Hidden(v))).collect();
+        f.debug_struct("Hit")
+            .field("rule", &self.rule.spec.id)
+            .field("secret", &Hidden(&self.secret))
+            .field("parts", &parts)
+            .field("location", &self.location)
+            .finish()
+    }
 }
 
 /// Where the bytes handed to [`Scanner::scan_buffer`] sit in their source.
