@@ -144,6 +144,12 @@ impl ServeCmd {
             Arc::new(server::pipeline::StorePipeline {
                 store: store_args,
                 config: config.clone(),
+                rules: common
+                    .load_rules(&config)?
+                    .rules
+                    .into_iter()
+                    .map(Arc::new)
+                    .collect(),
             })
         } else {
             Arc::new(NoopPipeline)
