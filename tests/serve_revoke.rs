@@ -4,7 +4,7 @@
 mod common;
 
 use common::fake::{self, Gen};
-use common::fake_serve::{github_push, Remote, Server, ZERO};
+use common::fake_serve::{github_push, start_revoking, Remote, ZERO};
 use common::fake_verify::SimProc;
 
 #[test]
@@ -15,37 +15,13 @@ fn pushed_live_key_is_revoked_at_the_issuer() {
         "[[key]]\nissuer = \"github\"\nsecret = \"{live}\"\nprincipal = \"octo\"\n"
     ));
     let tmp = tempfile::tempdir().unwrap();
-    let cfg = tmp.path().join("quench.toml");
-    std::fs::write(
-        &cfg,
-        format!(
-            "[serve]\ndata_dir = {:?}\nallow_remotes = [{:?}]\nworkers = 1\n",
-            tmp.path().join("data").to_str().unwrap(),
-            format!("{}/**", tmp.path().to_str().unwrap())
-        ),
-    )
-    .unwrap();
-    let policy = sim.extra_config(
-        "policy.toml",
-        "[verify]\nretries = 0\n[revoke]\nmode = \"auto\"\nbackoff_secs = 0.05\n",
-    );
     let remote = Remote::new(tmp.path(), "leaky");
     let c1 = remote.commit_push(
         &[("ci/deploy.sh", &format!("export GH_TOKEN={live}\n"))],
         "deploy",
     );
 
-    let mut s = Server::start(
-        &[
-            "--config",
-            cfg.to_str().unwrap(),
-            "--config",
-            sim.config.to_str().unwrap(),
-            "--config",
-            policy.to_str().unwrap(),
-        ],
-        &[("QUENCH_GITHUB_WEBHOOK_SECRET", "e2e")],
-    );
+    let mut s = start_revoking(tmp.path(), &sim.config, Some(1), "", "e2e");
     let (status, _) = s.github("e2e", "push", "e2e-1", &github_push(&remote.bare, ZERO, &c1));
     assert_eq!(status, 202);
     s.wait_for("(e2e-1) done");
@@ -78,6 +54,23 @@ fn pushed_live_key_is_revoked_at_the_issuer() {
     assert_eq!(f["rule_id"], "github.pat-classic", "{v:#}");
     assert_eq!(f["status"], "revoked", "{v:#}\n{}", s.log_text());
     assert!(!s.log_text().contains(&live), "the key reached the log");
+    assert_eq!(s.metric("quench_revocations_total"), Some(1.0));
+    assert_eq!(s.metric("quench_verdicts_total{verdict=\"live\"}"), Some(1.0));
+    assert_eq!(s.metric("quench_push_to_revoked_seconds_count"), Some(1.0));
+
+    // The same key pushed again in another file is found again, but it is already revoked:
+    // nothing is revoked twice, and the metrics count only what this delivery caused.
+    let c2 = remote.commit_push(&[("ci/release.sh", &format!("GH_TOKEN={live}\n"))], "release");
+    let (status, _) = s.github("e2e", "push", "e2e-2", &github_push(&remote.bare, &c1, &c2));
+    assert_eq!(status, 202);
+    s.wait_for("(e2e-2) done");
+    let revokes = sim
+        .recorded()
+        .into_iter()
+        .filter(|r| r["kind"] == "revoke")
+        .count();
+    assert_eq!(revokes, 1, "{}", s.log_text());
+    assert_eq!(s.metric("quench_findings_total"), Some(2.0));
     assert_eq!(s.metric("quench_revocations_total"), Some(1.0));
     assert_eq!(s.metric("quench_verdicts_total{verdict=\"live\"}"), Some(1.0));
     assert_eq!(s.metric("quench_push_to_revoked_seconds_count"), Some(1.0));

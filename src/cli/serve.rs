@@ -9,7 +9,7 @@ use clap::Args;
 
 use super::common::CommonArgs;
 use crate::server::config::{
-    load_secret, ServeSection, DEFAULT_MAX_BODY, GITHUB_SECRET_ENV, GITLAB_TOKEN_ENV,
+    load_secret, ServeSection, DEFAULT_MAX_BODY, DEFAULT_WORKERS, GITHUB_SECRET_ENV, GITLAB_TOKEN_ENV,
 };
 use crate::server::{self, Git2PushScanner, Metrics, NoopPipeline, ServeOptions, Service, SqliteQueue};
 use crate::sweep::mirror::{Mirrors, RemotePolicy};
@@ -54,7 +54,7 @@ pub struct ServeCmd {
     /// Where the queue, mirrors and sweep state live (default: `[serve] data_dir`, else `.quench`).
     #[arg(long, value_name = "DIR", env = "QUENCH_DATA_DIR")]
     data_dir: Option<PathBuf>,
-    /// Worker tasks (default: `[serve] workers`, else 2); 0 only receives and queues.
+    /// Worker tasks (default: `[serve] workers`, else 4); 0 only receives and queues.
     #[arg(long, value_name = "N")]
     workers: Option<usize>,
     /// Extra rules: a TOML file or a directory of them. Repeatable.
@@ -144,6 +144,12 @@ impl ServeCmd {
             Arc::new(server::pipeline::StorePipeline {
                 store: store_args,
                 config: config.clone(),
+                rules: common
+                    .load_rules(&config)?
+                    .rules
+                    .into_iter()
+                    .map(Arc::new)
+                    .collect(),
             })
         } else {
             Arc::new(NoopPipeline)
@@ -163,7 +169,7 @@ impl ServeCmd {
                 .or(section.listen)
                 .unwrap_or_else(|| "127.0.0.1:8080".into()),
             data_dir: dir,
-            workers: self.workers.or(section.workers).unwrap_or(2),
+            workers: self.workers.or(section.workers).unwrap_or(DEFAULT_WORKERS),
             shutdown_grace: Duration::from_secs(section.shutdown_grace_secs.unwrap_or(10)),
             service,
             mirrors,

@@ -96,13 +96,36 @@ pub fn after_scan(
     roots: &[String],
     findings: &[Finding],
 ) -> Result<Vec<String>> {
+    Ok(after_scan_with(args, config, roots, findings, &[])?.notes)
+}
+
+/// What [`after_scan_with`] did: summary lines for stderr and, when the policy ran, the counts of
+/// the revocation run.
+#[derive(Debug, Default)]
+pub struct AfterScan {
+    pub notes: Vec<String>,
+    pub stats: Option<RunStats>,
+}
+
+/// [`after_scan`] for a long-running service. The runner claims every due job in the store, so
+/// with several scans sharing one store it may take a job another scan queued, for a finding of
+/// a rule this scan never saw: `rules` (every rule the service scans with) are loaded besides the
+/// findings' own so that job is revoked instead of escalated as "rule not loaded". The run's
+/// counts come back for the service's metrics.
+pub fn after_scan_with(
+    args: &StoreArgs,
+    config: &Config,
+    roots: &[String],
+    findings: &[Finding],
+    rules: &[Arc<Rule>],
+) -> Result<AfterScan> {
     let mut policy = Policy::from_config(config)?;
     if args.revoke && policy.mode == Mode::Off {
         policy.mode = Mode::Auto;
     }
     let revoking = policy.any_enabled();
     if !DataDir::enabled(args, config)? && !revoking {
-        return Ok(vec![]);
+        return Ok(AfterScan::default());
     }
     let dir = DataDir::resolve(args, config, roots)?;
     dir.create()?;
@@ -121,9 +144,11 @@ pub fn after_scan(
     ));
     drop(st);
     if !revoking {
-        return Ok(notes);
+        return Ok(AfterScan { notes, stats: None });
     }
-    let rules: Vec<Arc<Rule>> = findings.iter().filter_map(|f| f.rule.clone()).collect();
+    let rules: Vec<Arc<Rule>> = (rules.iter().cloned())
+        .chain(findings.iter().filter_map(|f| f.rule.clone()))
+        .collect();
     let runner = runner(config, &dir, policy, rules, "policy")?;
     let stats = block_on(async {
         for (f, v) in findings.iter().zip(&verdicts) {
@@ -145,5 +170,8 @@ pub fn after_scan(
         runner.run().await
     })??;
     notes.push(stats.to_string());
-    Ok(notes)
+    Ok(AfterScan {
+        notes,
+        stats: Some(stats),
+    })
 }

@@ -18,7 +18,10 @@ pub struct PipelineReport {
     pub live: u64,
     pub dead: u64,
     pub indeterminate: u64,
+    /// Revocations the pipeline carried out (confirmed dead).
     pub revoked: u64,
+    /// This push's keys that are revoked now and were not before it.
+    pub keys_revoked: u64,
 }
 
 pub trait Pipeline: Send + Sync {
@@ -40,32 +43,51 @@ impl Pipeline for NoopPipeline {
 /// `quench git --store` does after a scan ([`crate::revoke::after_scan`]). Used when the config
 /// enables the store (`[store] enabled = true`) or a revocation policy.
 ///
-/// `after_scan` returns summary lines (logged), so the counts for the metrics are read back from
-/// the store: each finding's status after the policy ran. A key revoked by an earlier push and
-/// pushed again counts as revoked again.
+/// The verdict counts are read back from the store: each finding's status after the policy ran.
+/// A finding already revoked before this delivery counts nowhere (its verdict and revocation
+/// were counted when they happened), so pushing a dead key again does not inflate the metrics.
+/// `revoked` is what this delivery's revocation run did: the runner also takes jobs a concurrent
+/// delivery queued in the shared store, and each job is counted once, by the run that did it.
 pub struct StorePipeline {
     pub store: crate::store::StoreArgs,
     pub config: crate::config::Config,
+    /// Every rule the service scans with, for jobs other deliveries queued (see
+    /// [`crate::revoke::after_scan_with`]).
+    pub rules: Vec<std::sync::Arc<crate::rules::Rule>>,
 }
 
 impl Pipeline for StorePipeline {
     fn handle(&self, event: &PushEvent, findings: &[Finding]) -> Result<PipelineReport> {
+        use crate::store::{DataDir, Status};
         let roots = [event.repo.clone()];
-        for line in crate::revoke::after_scan(&self.store, &self.config, &roots, findings)? {
+        let statuses = || -> Result<Vec<Option<Status>>> {
+            let dir = DataDir::resolve(&self.store, &self.config, &roots)?;
+            if findings.is_empty() || !dir.db_path().exists() {
+                return Ok(vec![None; findings.len()]);
+            }
+            let st = crate::store::open(&dir)?;
+            findings
+                .iter()
+                .map(|f| Ok(st.finding(&f.fingerprint)?.map(|s| s.status)))
+                .collect()
+        };
+        let before = statuses()?;
+        let done = crate::revoke::after_scan_with(&self.store, &self.config, &roots, findings, &self.rules)?;
+        for line in &done.notes {
             super::log(format_args!("{}: {line}", event.repo));
         }
-        let mut report = PipelineReport::default();
-        if findings.is_empty() {
-            return Ok(report);
-        }
-        use crate::store::{DataDir, Status};
-        let dir = DataDir::resolve(&self.store, &self.config, &roots)?;
-        let st = crate::store::open(&dir)?;
-        for f in findings {
-            match st.finding(&f.fingerprint)?.map(|s| s.status) {
+        let mut report = PipelineReport {
+            revoked: done.stats.map_or(0, |s| s.revoked as u64),
+            ..Default::default()
+        };
+        for (was, now) in before.into_iter().zip(statuses()?) {
+            if was == Some(Status::Revoked) {
+                continue;
+            }
+            match now {
                 Some(Status::Revoked) => {
                     report.live += 1;
-                    report.revoked += 1;
+                    report.keys_revoked += 1;
                 }
                 Some(Status::Live | Status::Revoking | Status::Escalated) => report.live += 1,
                 Some(Status::Dead) => report.dead += 1,

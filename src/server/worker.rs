@@ -134,7 +134,7 @@ fn record_pipeline(m: &Metrics, r: &super::PipelineReport, received_at: f64) {
     add(&m.verdicts_dead, r.dead);
     add(&m.verdicts_indeterminate, r.indeterminate);
     add(&m.revocations, r.revoked);
-    if r.revoked > 0 && received_at > 0.0 {
+    if r.keys_revoked > 0 && received_at > 0.0 {
         m.observe_push_to_revoked(now_secs() - received_at);
     }
 }

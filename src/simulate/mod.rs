@@ -113,7 +113,8 @@ impl KeysFile {
 /// Shared simulator state.
 pub struct Sim {
     pub keys: Vec<SimKey>,
-    revoked: Mutex<HashSet<usize>>,
+    /// Revoked keys and when the revocation arrived (benches measure up to that moment).
+    revoked: Mutex<HashMap<usize, std::time::SystemTime>>,
     issuer_faults: Mutex<HashMap<String, String>>,
     /// Keys whose one-shot fault has fired.
     fired: Mutex<HashSet<usize>>,
@@ -139,7 +140,7 @@ impl Sim {
             latency: latency.unwrap_or(Duration::from_millis(keys.simulator.latency_ms)),
             slow: Duration::from_millis(keys.simulator.slow_ms.unwrap_or(30_000)),
             keys: keys.keys,
-            revoked: Mutex::new(HashSet::new()),
+            revoked: Mutex::new(HashMap::new()),
             issuer_faults: Mutex::new(HashMap::new()),
             fired: Mutex::new(HashSet::new()),
             record,
@@ -153,18 +154,31 @@ impl Sim {
         self.keys
             .iter()
             .position(|k| k.issuer == issuer && k.secret == secret)
-            .filter(|i| !revoked.contains(i))
+            .filter(|i| !revoked.contains_key(i))
     }
 
     pub fn is_revoked(&self, i: usize) -> bool {
         self.revoked
             .lock()
             .unwrap_or_else(|e| e.into_inner())
-            .contains(&i)
+            .contains_key(&i)
+    }
+
+    /// When key `i` was revoked (its first revocation), if it was.
+    pub fn revoked_at(&self, i: usize) -> Option<std::time::SystemTime> {
+        self.revoked
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(&i)
+            .copied()
     }
 
     pub fn revoke(&self, i: usize) {
-        self.revoked.lock().unwrap_or_else(|e| e.into_inner()).insert(i);
+        self.revoked
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .entry(i)
+            .or_insert_with(std::time::SystemTime::now);
     }
 
     fn base(&self) -> String {

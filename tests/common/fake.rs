@@ -34,6 +34,10 @@ impl Gen {
             }
         }
     }
+    /// A number in `0..n` (`n` > 0).
+    pub fn below(&mut self, n: u64) -> u64 {
+        self.next() % n
+    }
     pub fn alnum(&mut self, n: usize) -> String {
         self.string(ALNUM, n)
     }

@@ -47,10 +47,54 @@ impl Remote {
 
     /// Writes `files`, commits and pushes `main`; returns the new commit id.
     pub fn commit_push(&self, files: &[(&str, &str)], msg: &str) -> String {
-        commit(&self.work, files, msg);
-        git(&self.work, &["push", "-q", "origin", "HEAD:refs/heads/main"]);
-        git(&self.work, &["rev-parse", "HEAD"])
+        let id = commit(&self.work, files, msg);
+        self.push(&id);
+        id
     }
+
+    /// Pushes commit `id` of the work tree (committed earlier, perhaps with more after it) to
+    /// the remote's `main`, as a developer's `git push` would.
+    pub fn push(&self, id: &str) {
+        git(
+            &self.work,
+            &["push", "-q", "origin", &format!("{id}:refs/heads/main")],
+        );
+    }
+}
+
+/// Starts a `quench serve` that records findings in its store and revokes live keys under an
+/// `auto` policy at the issuers `sim_config` points to (a simulator's written config): the setup
+/// the push-to-revoke test and bench share. Remotes under `root` may be fetched, the data
+/// directory is `root/data`, GitHub deliveries are signed with `secret`; `workers` overrides the
+/// service's default pool and `extra` is appended to the policy file (TOML).
+pub fn start_revoking(
+    root: &Path,
+    sim_config: &Path,
+    workers: Option<usize>,
+    extra: &str,
+    secret: &str,
+) -> Server {
+    let cfg = root.join("quench.toml");
+    let mut serve = format!(
+        "[serve]\ndata_dir = {:?}\nallow_remotes = [{:?}]\n",
+        root.join("data").to_str().unwrap(),
+        format!("{}/**", root.to_str().unwrap())
+    );
+    if let Some(n) = workers {
+        serve.push_str(&format!("workers = {n}\n"));
+    }
+    std::fs::write(&cfg, serve).unwrap();
+    let policy = root.join("policy.toml");
+    std::fs::write(
+        &policy,
+        format!("[verify]\nretries = 0\n[revoke]\nmode = \"auto\"\nbackoff_secs = 0.05\n{extra}"),
+    )
+    .unwrap();
+    let args = [cfg.as_path(), sim_config, policy.as_path()].map(|p| p.to_str().unwrap().to_string());
+    Server::start(
+        &["--config", &args[0], "--config", &args[1], "--config", &args[2]],
+        &[("QUENCH_GITHUB_WEBHOOK_SECRET", secret)],
+    )
 }
 
 /// Writes `files` in the work tree `dir` and commits them; returns the commit id.

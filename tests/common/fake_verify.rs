@@ -102,6 +102,29 @@ impl Drop for SimProc {
     }
 }
 
+/// A simulator on a thread of this process, for benches that need the moment the issuer revoked
+/// each key (its state is shared memory here; a [`SimProc`]'s record names no key). Stopped on
+/// drop.
+pub struct SimThread {
+    pub handle: quench::simulate::Handle,
+    pub dir: tempfile::TempDir,
+    /// The written config pointing every issuer at this simulator.
+    pub config: PathBuf,
+}
+
+impl SimThread {
+    pub fn start(keys_toml: &str) -> SimThread {
+        let keys: quench::simulate::KeysFile = toml::from_str(keys_toml).expect("keys TOML");
+        let sim = quench::simulate::Sim::new(keys, None, None).expect("simulator state");
+        let handle = quench::simulate::start("127.0.0.1:0", sim).expect("start simulator");
+        let registry = quench::verify::Registry::load(&quench::config::Config::load(&[]).unwrap()).unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let config = dir.path().join("sim.toml");
+        std::fs::write(&config, quench::simulate::config_for(handle.addr, &registry)).unwrap();
+        SimThread { handle, dir, config }
+    }
+}
+
 /// A minimal HTTP/1.1 client over a TcpStream (the tests need nothing more).
 pub fn http(base: &str, method: &str, path: &str, headers: &[(&str, &str)], body: &str) -> (u16, String) {
     let hostport = base.trim_start_matches("http://");
