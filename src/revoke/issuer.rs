@@ -48,6 +48,9 @@ pub enum CallResult {
     },
     /// Retrying will not help (403, a recipe that cannot be built): a human must look.
     Failed { status: Option<u16>, reason: String },
+    /// Nothing was sent: the issuer's request budget is spent, or it asked us to hold off
+    /// (429 on a budgeted endpoint). The job waits `after`; this is not a failed attempt.
+    Deferred { reason: String, after: Duration },
 }
 
 pub trait Issuers: Send + Sync {
@@ -62,10 +65,16 @@ pub struct HttpIssuers {
     verify: Arc<verify::Context>,
     registry: Registry,
     batcher: super::batch::Batcher,
+    /// Hourly budgets of rate-limited endpoints (none: unbounded, for store-less use).
+    budgets: Option<super::budget::Budgets>,
 }
 
 impl HttpIssuers {
-    pub fn new(config: &Config, timeout: Duration) -> Result<HttpIssuers> {
+    pub fn new(
+        config: &Config,
+        timeout: Duration,
+        budgets: Option<super::budget::Budgets>,
+    ) -> Result<HttpIssuers> {
         let registry = Registry::load(config)?;
         let section: verify::VerifySection = config.section("verify")?;
         let mut opts = section.options();
@@ -81,8 +90,16 @@ impl HttpIssuers {
             client,
             verify,
             registry,
-            batcher: super::batch::Batcher::new(Duration::from_millis(100)),
+            batcher: super::batch::Batcher::new(),
+            budgets,
         })
+    }
+
+    /// The request budget a revoke call must spend from, if its endpoint has one.
+    fn guard(&self, t: &Target, r: &RevokeRecipe) -> Option<super::budget::Guard<'_>> {
+        self.budgets
+            .as_ref()?
+            .guard(self.registry.get(&t.rule.spec.issuer), r.authority)
     }
 
     fn vars(&self, t: &Target) -> Vars {
@@ -167,18 +184,23 @@ impl HttpIssuers {
                         json: Some(super::batch::expand(json, &items)),
                         ..r.call.clone()
                     };
-                    match recipe::send(&self.client, &call, &vars, issuer, None).await {
-                        Err(e) => CallResult::Retry {
-                            status: None,
-                            reason: scrub(&e.to_string(), t),
-                            after: None,
-                        },
-                        Ok(a) if r.ok_status().contains(&a.status) => {
-                            CallResult::Accepted { status: a.status }
+                    let send = async {
+                        match recipe::send(&self.client, &call, &vars, issuer, None).await {
+                            Err(e) => CallResult::Retry {
+                                status: None,
+                                reason: scrub(&e.to_string(), t),
+                                after: None,
+                            },
+                            Ok(a) if r.ok_status().contains(&a.status) => {
+                                CallResult::Accepted { status: a.status }
+                            }
+                            Ok(a) if r.gone_status().contains(&a.status) => {
+                                CallResult::Gone { status: a.status }
+                            }
+                            Ok(a) => classify(a),
                         }
-                        Ok(a) if r.gone_status().contains(&a.status) => CallResult::Gone { status: a.status },
-                        Ok(a) => classify(a),
-                    }
+                    };
+                    super::budget::guarded(self.guard(t, r), send).await
                 })
                 .await;
         }
@@ -203,16 +225,19 @@ impl HttpIssuers {
         });
         let sign_ref = sign.as_ref().map(|f| f as recipe::Signer<'_>);
         let issuer = self.registry.get(&t.rule.spec.issuer);
-        match recipe::send(&self.client, &r.call, &vars, issuer, sign_ref).await {
-            Err(e) => CallResult::Retry {
-                status: None,
-                reason: scrub(&e.to_string(), t),
-                after: None,
-            },
-            Ok(a) if r.ok_status().contains(&a.status) => CallResult::Accepted { status: a.status },
-            Ok(a) if r.gone_status().contains(&a.status) => CallResult::Gone { status: a.status },
-            Ok(a) => classify(a),
-        }
+        let send = async {
+            match recipe::send(&self.client, &r.call, &vars, issuer, sign_ref).await {
+                Err(e) => CallResult::Retry {
+                    status: None,
+                    reason: scrub(&e.to_string(), t),
+                    after: None,
+                },
+                Ok(a) if r.ok_status().contains(&a.status) => CallResult::Accepted { status: a.status },
+                Ok(a) if r.gone_status().contains(&a.status) => CallResult::Gone { status: a.status },
+                Ok(a) => classify(a),
+            }
+        };
+        super::budget::guarded(self.guard(t, r), send).await
     }
 
     /// Lists the keys an admin can see and takes the id of the one matching the leaked value;

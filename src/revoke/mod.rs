@@ -6,7 +6,9 @@
 //! known: it records them in the store and, under the policy, queues and runs revocations.
 
 pub mod batch;
+pub mod budget;
 pub mod issuer;
+pub mod live;
 pub mod policy;
 pub mod recipe;
 pub mod recover;
@@ -34,7 +36,8 @@ pub fn runner(
     actor: &str,
 ) -> Result<Arc<Runner>> {
     let st = store::open(dir)?;
-    let issuers = Arc::new(issuer::HttpIssuers::new(config, policy.timeout)?);
+    let budgets = budget::Budgets::new(store::open(dir)?);
+    let issuers = Arc::new(issuer::HttpIssuers::new(config, policy.timeout, Some(budgets))?);
     let notifier = Notifier::from_config(config)?;
     Ok(Arc::new(Runner::new(
         st,
@@ -87,6 +90,16 @@ fn notify_detected(config: &Config, st: &mut dyn store::Store, at: store::Time) 
     Ok(())
 }
 
+/// The policy a scanning command applies: the config's `[revoke]`, with `--revoke` turning
+/// `auto` on when the config leaves it off.
+fn policy_for(args: &StoreArgs, config: &Config) -> Result<Policy> {
+    let mut policy = Policy::from_config(config)?;
+    if args.revoke && policy.mode == Mode::Off {
+        policy.mode = Mode::Auto;
+    }
+    Ok(policy)
+}
+
 /// Records a scan's findings in the store when the store is enabled (`--store`, `--revoke`,
 /// `[store] enabled`, or a policy that may revoke) and applies the revocation policy. Returns
 /// summary lines for stderr.
@@ -96,10 +109,20 @@ pub fn after_scan(
     roots: &[String],
     findings: &[Finding],
 ) -> Result<Vec<String>> {
-    let mut policy = Policy::from_config(config)?;
-    if args.revoke && policy.mode == Mode::Off {
-        policy.mode = Mode::Auto;
-    }
+    after_scan_live(args, config, roots, findings, None)
+}
+
+/// [`after_scan`] for a scan whose live path ([`live::Live`]) already recorded and planned
+/// some findings as their verdicts arrived: those get only their new locations; the rest are
+/// recorded and planned here, and every due job runs.
+pub fn after_scan_live(
+    args: &StoreArgs,
+    config: &Config,
+    roots: &[String],
+    findings: &[Finding],
+    live: Option<live::Finished>,
+) -> Result<Vec<String>> {
+    let policy = policy_for(args, config)?;
     let revoking = policy.any_enabled();
     if !DataDir::enabled(args, config)? && !revoking {
         return Ok(vec![]);
@@ -109,8 +132,15 @@ pub fn after_scan(
     let mut notes = Vec::new();
     let mut st = store::open(&dir)?;
     let at = store::now();
-    let (rec, verdicts) = store::record::record_scan(st.as_mut(), findings, roots, at)?;
-    notify_detected(config, st.as_mut(), at)?;
+    let handled = live.as_ref().map(|l| l.handled.clone()).unwrap_or_default();
+    let (mut rec, verdicts) = store::record::record_scan(st.as_mut(), findings, roots, at, &handled)?;
+    if let Some(l) = &live {
+        rec.new += l.recorded.new;
+        rec.seen_again += l.recorded.seen_again;
+        rec.already_revoked += l.recorded.already_revoked;
+        rec.new_locations += l.recorded.new_locations;
+    }
+    notify_detected(config, st.as_mut(), live.as_ref().map_or(at, |l| l.started))?;
     notes.push(format!(
         "store {}: {} new, {} seen again ({} already revoked), {} new locations",
         st.describe(),
@@ -125,8 +155,11 @@ pub fn after_scan(
     }
     let rules: Vec<Arc<Rule>> = findings.iter().filter_map(|f| f.rule.clone()).collect();
     let runner = runner(config, &dir, policy, rules, "policy")?;
-    let stats = block_on(async {
+    let mut stats = block_on(async {
         for (f, v) in findings.iter().zip(&verdicts) {
+            if handled.contains(&f.fingerprint) {
+                continue;
+            }
             let decision = runner.policy.decide(&f.rule_id, &f.issuer, f.identity.as_str());
             if decision.mode == Mode::Off {
                 continue;
@@ -144,6 +177,9 @@ pub fn after_scan(
         }
         runner.run().await
     })??;
+    if let Some(l) = &live {
+        stats.add(&l.stats);
+    }
     notes.push(stats.to_string());
     Ok(notes)
 }
