@@ -54,10 +54,12 @@ struct Leader<'a> {
 
 impl Leader<'_> {
     fn finish(&mut self, result: &CallResult) {
+        // The next sender is woken first, so that the next call goes out before this call's
+        // members start their own bookkeeping.
+        self.batcher.hand_on(self.key);
         for m in self.members.drain(..) {
             let _ = m.send(Wake::Done(result.clone()));
         }
-        self.batcher.hand_on(self.key);
         self.finished = true;
     }
 }

@@ -31,6 +31,9 @@ use crate::store::{
 
 /// How long a claimed job is reserved for its runner.
 const LEASE: Duration = Duration::from_secs(120);
+/// Jobs past their revoke call (confirming death) do not hold one of the `concurrency` slots,
+/// so that a slow confirmation never delays another key's revoke call; this bounds them all.
+const TASKS_PER_SLOT: usize = 4;
 /// How recent a live verdict must be for a first run to act on it without asking again.
 const FRESH_SECS: i64 = 60;
 /// How long a job blocked on the operator (missing admin credential) waits before a scheduled
@@ -129,6 +132,21 @@ pub struct Runner {
     /// Who acts, for the audit log (`policy`, or the operator's login for approvals).
     pub actor: String,
     stats: Mutex<RunStats>,
+    /// Jobs claimed that have not had their revoke call answered yet.
+    acting: std::sync::atomic::AtomicUsize,
+    /// Told when a job's call is answered (a slot is free).
+    freed: tokio::sync::Notify,
+}
+
+/// A job's place among the `concurrency` jobs acting; given back once its revoke call is
+/// answered (or the job ends without one).
+struct Slot<'a>(&'a Runner);
+
+impl Drop for Slot<'_> {
+    fn drop(&mut self) {
+        self.0.acting.fetch_sub(1, std::sync::atomic::Ordering::SeqCst);
+        self.0.freed.notify_one();
+    }
 }
 
 /// Which of the runner's outcomes a job ended in.
@@ -161,6 +179,8 @@ impl Runner {
             owner: format!("pid:{}", std::process::id()),
             actor: actor.into(),
             stats: Mutex::new(RunStats::default()),
+            acting: std::sync::atomic::AtomicUsize::new(0),
+            freed: tokio::sync::Notify::new(),
         }
     }
 
@@ -402,11 +422,18 @@ impl Runner {
         let deadline = store::now() + chrono::Duration::from_std(self.policy.wait).unwrap_or_default();
         let lease = chrono::Duration::from_std(LEASE).unwrap_or_default();
         let mut tasks = tokio::task::JoinSet::new();
+        let max_tasks = self.policy.concurrency.saturating_mul(TASKS_PER_SLOT);
         loop {
-            let room = self.policy.concurrency.saturating_sub(tasks.len());
+            let acting = self.acting.load(std::sync::atomic::Ordering::SeqCst);
+            let room = self
+                .policy
+                .concurrency
+                .saturating_sub(acting)
+                .min(max_tasks.saturating_sub(tasks.len()));
             if room > 0 {
                 let claimed = self.st().claim_jobs(&self.owner, store::now(), lease, room)?;
                 for job in claimed {
+                    self.acting.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
                     let me = self.clone();
                     tasks.spawn(async move {
                         let id = job.id;
@@ -417,33 +444,33 @@ impl Runner {
                     });
                 }
             }
-            if let Some(feed) = feed.filter(|f| f.is_open()) {
-                tokio::select! {
-                    Some(_) = tasks.join_next(), if !tasks.is_empty() => {}
-                    _ = feed.notify.notified() => {}
+            let fed = feed.filter(|f| f.is_open());
+            if tasks.is_empty() && fed.is_none() {
+                if feed.is_some() {
+                    break;
                 }
-                continue;
-            }
-            if tasks.join_next().await.is_some() {
-                continue;
-            }
-            if feed.is_some() {
-                break;
-            }
-            // Nothing running and nothing due now: wait for the next retry if it is soon.
-            match self.st().next_due()? {
-                Some(t) if t <= deadline => {
-                    let wait = (t - store::now()).to_std().unwrap_or_default();
-                    tokio::time::sleep(wait.min(Duration::from_secs(5))).await;
+                // Nothing running and nothing due now: wait for the next retry if it is soon.
+                match self.st().next_due()? {
+                    Some(t) if t <= deadline => {
+                        let wait = (t - store::now()).to_std().unwrap_or_default();
+                        tokio::time::sleep(wait.min(Duration::from_secs(5))).await;
+                        continue;
+                    }
+                    _ => break,
                 }
-                _ => break,
+            }
+            tokio::select! {
+                Some(_) = tasks.join_next(), if !tasks.is_empty() => {}
+                _ = self.freed.notified() => {}
+                _ = async { if let Some(f) = fed { f.notify.notified().await } }, if fed.is_some() => {}
             }
         }
         Ok(self.stats())
     }
 
     async fn process(&self, job: Job) -> Result<()> {
-        let outcome = self.work(&job).await?;
+        let mut slot = Some(Slot(self));
+        let outcome = self.work(&job, &mut slot).await?;
         self.count(|s| match outcome {
             Outcome::Revoked => s.revoked += 1,
             Outcome::AlreadyDead => s.already_dead += 1,
@@ -454,7 +481,8 @@ impl Runner {
         Ok(())
     }
 
-    async fn work(&self, job: &Job) -> Result<Outcome> {
+    /// `slot` is given back as soon as the revoke call is answered.
+    async fn work(&self, job: &Job, slot: &mut Option<Slot<'_>>) -> Result<Outcome> {
         let Some(found) = self.st().finding(&job.fingerprint)? else {
             return self
                 .escalate(job, None, "the finding is no longer in the store", None)
@@ -592,6 +620,7 @@ impl Runner {
         let now = store::now();
         let attempt = self.st().start_attempt(job.id, now)?;
         let result = self.issuers.revoke(&target, &recipe).await;
+        slot.take();
         let (outcome, status, detail) = match &result {
             CallResult::Accepted { status } => ("accepted", Some(*status), None),
             CallResult::Gone { status } => ("gone", Some(*status), None),

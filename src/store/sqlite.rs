@@ -154,6 +154,8 @@ impl SqliteStore {
 
     fn init(&mut self, busy_timeout: Duration) -> Result<()> {
         self.conn.busy_timeout(busy_timeout)?;
+        // Room for every statement the runner and the writer repeat (see `exec`).
+        self.conn.set_prepared_statement_cache_capacity(64);
         // Reading the mode touches the file header, so a file that is not a database fails
         // here, before anything is written.
         let mode: String = self
@@ -318,6 +320,23 @@ fn explain_any(path: &Path, e: anyhow::Error) -> anyhow::Error {
     }
 }
 
+/// Runs one statement through the connection's statement cache: the runner and the live writer
+/// run the same few statements thousands of times, and parsing them each time was a large part
+/// of their cost.
+fn exec(c: &Connection, sql: &str, p: impl rusqlite::Params) -> rusqlite::Result<usize> {
+    c.prepare_cached(sql)?.execute(p)
+}
+
+/// [`exec`] for a one-row query.
+fn query_row<T>(
+    c: &Connection,
+    sql: &str,
+    p: impl rusqlite::Params,
+    f: impl FnOnce(&Row<'_>) -> rusqlite::Result<T>,
+) -> rusqlite::Result<T> {
+    c.prepare_cached(sql)?.query_row(p, f)
+}
+
 /// Whether the process named in a job's `owner` (`pid:<n>`) is gone. Only answerable where
 /// `/proc` exists; elsewhere the lease expiry alone frees the job.
 fn owner_gone(owner: &str) -> bool {
@@ -416,7 +435,7 @@ impl Store for SqliteStore {
     fn record_verdict(&mut self, fingerprint: &str, verdict: &Verdict, at: Time) -> Result<()> {
         let at_s = fmt_time(&at);
         self.write(|tx| {
-        tx.execute(
+        exec(tx,
             "INSERT INTO verdicts (fingerprint, at, verdict, body) VALUES (?1, ?2, ?3, ?4)",
             params![
                 fingerprint,
@@ -432,7 +451,7 @@ impl Store for SqliteStore {
             VerdictKind::Dead => "dead",
             VerdictKind::Indeterminate => "indeterminate",
         };
-        tx.execute(
+        exec(tx,
             "UPDATE findings SET
                 status = CASE WHEN status IN ('detected', 'live', 'dead', 'indeterminate') THEN ?2 ELSE status END,
                 principal = COALESCE(?3, principal),
@@ -464,7 +483,8 @@ impl Store for SqliteStore {
     }
 
     fn set_status(&mut self, fingerprint: &str, status: Status) -> Result<()> {
-        let r = self.conn.execute(
+        let r = exec(
+            &self.conn,
             "UPDATE findings SET status = ?2 WHERE fingerprint = ?1",
             params![fingerprint, status.as_str()],
         );
@@ -478,7 +498,7 @@ impl Store for SqliteStore {
             Event::ConfirmedDead => "confirmed_dead_at",
         };
         let sql = format!("UPDATE findings SET {col} = COALESCE({col}, ?2) WHERE fingerprint = ?1");
-        let r = self.conn.execute(&sql, params![fingerprint, fmt_time(&at)]);
+        let r = exec(&self.conn, &sql, params![fingerprint, fmt_time(&at)]);
         self.wrap(r).map(drop)
     }
 
@@ -513,7 +533,7 @@ impl Store for SqliteStore {
             bind(&mut sql, " AND f.detected_at >= ?", fmt_time(t));
         }
         sql.push_str(" ORDER BY f.detected_at, f.fingerprint");
-        let mut st = self.wrap(self.conn.prepare(&sql))?;
+        let mut st = self.wrap(self.conn.prepare_cached(&sql))?;
         let rows =
             self.wrap(st.query_map(rusqlite::params_from_iter(args.iter()), Self::finding_from_row))?;
         rows.map(|r| r.map_err(|e| explain(&self.path, e))).collect()
@@ -521,37 +541,34 @@ impl Store for SqliteStore {
 
     fn finding(&self, fingerprint: &str) -> Result<Option<StoredFinding>> {
         let sql = format!("{FINDING_SELECT} WHERE f.fingerprint = ?1");
-        let r = self
-            .conn
-            .query_row(&sql, [fingerprint], Self::finding_from_row)
-            .optional();
+        let r = query_row(&self.conn, &sql, [fingerprint], Self::finding_from_row).optional();
         self.wrap(r)
     }
 
     fn location_paths(&self, fingerprint: &str) -> Result<Vec<String>> {
-        let mut st = self
-            .wrap(self.conn.prepare(
-                "SELECT path FROM locations WHERE fingerprint = ?1 GROUP BY path ORDER BY MIN(id)",
-            ))?;
+        let mut st = self.wrap(self.conn.prepare_cached(
+            "SELECT path FROM locations WHERE fingerprint = ?1 GROUP BY path ORDER BY MIN(id)",
+        ))?;
         let rows = self.wrap(st.query_map([fingerprint], |r| r.get(0)))?;
         rows.map(|r| r.map_err(|e| explain(&self.path, e))).collect()
     }
 
     fn enqueue(&mut self, job: NewJob, at: Time) -> Result<(i64, bool)> {
         self.write(|tx| {
-            let existing: Option<i64> = tx
-                .query_row(
-                    "SELECT id FROM jobs WHERE fingerprint = ?1
+            let existing: Option<i64> = query_row(
+                tx,
+                "SELECT id FROM jobs WHERE fingerprint = ?1
                  AND state IN ('awaiting-approval', 'queued', 'running')",
-                    [&job.fingerprint],
-                    |r| r.get(0),
-                )
-                .optional()?;
+                [&job.fingerprint],
+                |r| r.get(0),
+            )
+            .optional()?;
             if let Some(id) = existing {
                 return Ok((id, false));
             }
             let at_s = fmt_time(&at);
-            tx.execute(
+            exec(
+                tx,
                 "INSERT INTO jobs (fingerprint, rule_id, issuer, mode, policy_rule, state, next_at, reason,
                 sealed, created_at, updated_at)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?7, ?7)",
@@ -569,7 +586,8 @@ impl Store for SqliteStore {
             )?;
             let id = tx.last_insert_rowid();
             if job.state.is_active() {
-                tx.execute(
+                exec(
+                    tx,
                     "UPDATE findings SET status = 'revoking' WHERE fingerprint = ?1",
                     [&job.fingerprint],
                 )?;
@@ -597,7 +615,8 @@ impl Store for SqliteStore {
             };
             for (id, o) in orphans {
                 if o != owner && owner_gone(&o) {
-                    tx.execute(
+                    exec(
+                        tx,
                         "UPDATE jobs SET lease_until = ?2 WHERE id = ?1",
                         params![id, at_s],
                     )?;
@@ -632,7 +651,8 @@ impl Store for SqliteStore {
     }
 
     fn defer_job(&mut self, id: i64, next_at: Time, reason: &str) -> Result<()> {
-        let r = self.conn.execute(
+        let r = exec(
+            &self.conn,
             "UPDATE jobs SET state = 'queued', next_at = ?2, reason = ?3, updated_at = ?4, owner = NULL,
                 lease_until = NULL, attempts = MAX(attempts - 1, 0)
              WHERE id = ?1",
@@ -644,13 +664,14 @@ impl Store for SqliteStore {
     fn jobs(&self, fingerprint: Option<&str>) -> Result<Vec<Job>> {
         let sql =
             format!("SELECT {JOB_COLUMNS} FROM jobs j WHERE ?1 IS NULL OR j.fingerprint = ?1 ORDER BY j.id");
-        let mut st = self.wrap(self.conn.prepare(&sql))?;
+        let mut st = self.wrap(self.conn.prepare_cached(&sql))?;
         let rows = self.wrap(st.query_map([fingerprint], Self::job_from_row))?;
         rows.map(|r| r.map_err(|e| explain(&self.path, e))).collect()
     }
 
     fn make_due(&mut self, at: Time) -> Result<usize> {
-        let r = self.conn.execute(
+        let r = exec(
+            &self.conn,
             "UPDATE jobs SET next_at = ?1 WHERE state = 'queued' AND next_at > ?1",
             [fmt_time(&at)],
         );
@@ -658,28 +679,29 @@ impl Store for SqliteStore {
     }
 
     fn next_due(&self) -> Result<Option<Time>> {
-        let r = self
-            .conn
-            .query_row("SELECT MIN(next_at) FROM jobs WHERE state = 'queued'", [], |r| {
-                r.get::<_, Option<String>>(0)
-            });
+        let r = query_row(
+            &self.conn,
+            "SELECT MIN(next_at) FROM jobs WHERE state = 'queued'",
+            [],
+            |r| r.get::<_, Option<String>>(0),
+        );
         Ok(self.wrap(r)?.as_deref().and_then(parse_time))
     }
 
     fn job(&self, id: i64) -> Result<Option<Job>> {
-        let r = self
-            .conn
-            .query_row(
-                &format!("SELECT {JOB_COLUMNS} FROM jobs j WHERE j.id = ?1"),
-                [id],
-                Self::job_from_row,
-            )
-            .optional();
+        let r = query_row(
+            &self.conn,
+            &format!("SELECT {JOB_COLUMNS} FROM jobs j WHERE j.id = ?1"),
+            [id],
+            Self::job_from_row,
+        )
+        .optional();
         self.wrap(r)
     }
 
     fn update_job(&mut self, id: i64, state: JobState, next_at: Time, reason: Option<&str>) -> Result<()> {
-        let r = self.conn.execute(
+        let r = exec(
+            &self.conn,
             "UPDATE jobs SET state = ?2, next_at = ?3, reason = ?4, updated_at = ?5,
                 owner = CASE WHEN ?2 = 'running' THEN owner ELSE NULL END,
                 lease_until = CASE WHEN ?2 = 'running' THEN lease_until ELSE NULL END,
@@ -691,7 +713,8 @@ impl Store for SqliteStore {
     }
 
     fn start_attempt(&mut self, job_id: i64, at: Time) -> Result<i64> {
-        let r = self.conn.execute(
+        let r = exec(
+            &self.conn,
             "INSERT INTO attempts (job_id, started_at) VALUES (?1, ?2)",
             params![job_id, fmt_time(&at)],
         );
@@ -707,7 +730,8 @@ impl Store for SqliteStore {
         http_status: Option<u16>,
         detail: Option<&str>,
     ) -> Result<()> {
-        let r = self.conn.execute(
+        let r = exec(
+            &self.conn,
             "UPDATE attempts SET finished_at = ?2, outcome = ?3, http_status = ?4, detail = ?5 WHERE id = ?1",
             params![attempt_id, fmt_time(&at), outcome, http_status, detail],
         );
@@ -715,7 +739,7 @@ impl Store for SqliteStore {
     }
 
     fn attempts(&self, job_id: i64) -> Result<Vec<Attempt>> {
-        let mut st = self.wrap(self.conn.prepare(
+        let mut st = self.wrap(self.conn.prepare_cached(
             "SELECT job_id, started_at, finished_at, outcome, http_status, detail FROM attempts
              WHERE job_id = ?1 ORDER BY id",
         ))?;
@@ -734,7 +758,8 @@ impl Store for SqliteStore {
 
     fn audit(&mut self, e: AuditEntry) -> Result<()> {
         let at = e.at.unwrap_or_else(now);
-        let r = self.conn.execute(
+        let r = exec(
+            &self.conn,
             "INSERT INTO audit (at, actor, action, fingerprint, rule_id, policy_rule, issuer_status, detail)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
             params![
@@ -752,7 +777,7 @@ impl Store for SqliteStore {
     }
 
     fn audit_log(&self, fingerprint: Option<&str>) -> Result<Vec<AuditEntry>> {
-        let mut st = self.wrap(self.conn.prepare(
+        let mut st = self.wrap(self.conn.prepare_cached(
             "SELECT at, actor, action, fingerprint, rule_id, policy_rule, issuer_status, detail
              FROM audit WHERE ?1 IS NULL OR fingerprint = ?1 ORDER BY id",
         ))?;
@@ -775,8 +800,8 @@ impl Store for SqliteStore {
         let hour = chrono::Duration::hours(1);
         let (at_s, start_s) = (fmt_time(&at), fmt_time(&(at - hour)));
         self.write(|tx| {
-            let held: Option<String> = tx
-                .query_row("SELECT until FROM budget_holds WHERE key = ?1", [key], |r| {
+            let held: Option<String> =
+                query_row(tx, "SELECT until FROM budget_holds WHERE key = ?1", [key], |r| {
                     r.get(0)
                 })
                 .optional()?;
@@ -785,11 +810,13 @@ impl Store for SqliteStore {
                     until: parse_time(&until).unwrap_or(at + hour),
                 });
             }
-            tx.execute(
+            exec(
+                tx,
                 "DELETE FROM budget_spent WHERE key = ?1 AND at <= ?2",
                 params![key, start_s],
             )?;
-            let (spent, oldest): (i64, Option<String>) = tx.query_row(
+            let (spent, oldest): (i64, Option<String>) = query_row(
+                tx,
                 "SELECT COUNT(*), MIN(at) FROM budget_spent WHERE key = ?1",
                 [key],
                 |r| Ok((r.get(0)?, r.get(1)?)),
@@ -799,7 +826,8 @@ impl Store for SqliteStore {
                 let next = oldest.as_deref().and_then(parse_time).unwrap_or(at) + hour;
                 return Ok(Spend::Spent { next });
             }
-            tx.execute(
+            exec(
+                tx,
                 "INSERT INTO budget_spent (key, at) VALUES (?1, ?2)",
                 params![key, at_s],
             )?;
@@ -808,7 +836,8 @@ impl Store for SqliteStore {
     }
 
     fn hold_budget(&mut self, key: &str, until: Time) -> Result<()> {
-        let r = self.conn.execute(
+        let r = exec(
+            &self.conn,
             "INSERT INTO budget_holds (key, until) VALUES (?1, ?2)
              ON CONFLICT(key) DO UPDATE SET until = MAX(until, excluded.until)",
             params![key, fmt_time(&until)],
