@@ -81,6 +81,10 @@ impl Batcher {
         self.endpoints.lock().unwrap_or_else(|e| e.into_inner())
     }
 
+    fn queued(&self, key: &str) -> usize {
+        self.lock().get(key).map_or(0, |ep| ep.queue.len())
+    }
+
     /// Gives the endpoint to the first queued job still waiting, or marks it idle.
     fn hand_on(&self, key: &str) {
         let mut eps = self.lock();
@@ -97,8 +101,16 @@ impl Batcher {
 
     /// Adds `secret` to the next call for `key` (at most `max` credentials per request) and
     /// returns the answer to the request that carried it. `send` is called once per request, by
-    /// the job that sends it.
-    pub async fn submit<F, Fut>(&self, key: &str, secret: String, max: usize, send: F) -> CallResult
+    /// the job that sends it, after waiting up to `fill()` (asked of the sender only) for the
+    /// call to fill.
+    pub async fn submit<F, Fut>(
+        &self,
+        key: &str,
+        secret: String,
+        max: usize,
+        fill: impl FnOnce() -> std::time::Duration,
+        send: F,
+    ) -> CallResult
     where
         F: FnOnce(Vec<String>) -> Fut,
         Fut: Future<Output = CallResult>,
@@ -120,6 +132,13 @@ impl Batcher {
                 Ok(Wake::Done(r)) => return r,
                 Ok(Wake::Lead) => {}
                 Err(_) => return lost(),
+            }
+        }
+        let window = fill();
+        if !window.is_zero() {
+            let until = tokio::time::Instant::now() + window;
+            while tokio::time::Instant::now() < until && self.queued(key) + 1 < max {
+                tokio::time::sleep(std::time::Duration::from_millis(20)).await;
             }
         }
         // This job sends: its own secret and whatever else is pending, up to `max`.
@@ -172,6 +191,7 @@ pub fn expand(template: &toml::Value, items: &[String]) -> toml::Value {
 mod tests {
     use super::*;
     use std::sync::Arc;
+    use std::time::Duration;
 
     /// Jobs arriving while a call is out share the next call, up to the limit; nothing waits
     /// for a window: the first job sends alone at once.
@@ -190,7 +210,7 @@ mod tests {
             for i in 0..8 {
                 let (b, sizes) = (b.clone(), sizes.clone());
                 set.spawn(async move {
-                    b.submit("k", format!("s{i}"), 3, |items| async move {
+                    b.submit("k", format!("s{i}"), 3, Duration::default, |items| async move {
                         sizes.lock().unwrap().push(items.len());
                         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
                         CallResult::Accepted { status: 202 }
@@ -221,12 +241,14 @@ mod tests {
         let b = Arc::new(Batcher::new());
         rt.block_on(async {
             let b1 = b.clone();
-            let first =
-                tokio::spawn(async move { b1.submit("k", "a".into(), 10, |_| std::future::pending()).await });
+            let first = tokio::spawn(async move {
+                b1.submit("k", "a".into(), 10, Duration::default, |_| std::future::pending())
+                    .await
+            });
             tokio::task::yield_now().await;
             let b2 = b.clone();
             let second = tokio::spawn(async move {
-                b2.submit("k", "b".into(), 10, |items| async move {
+                b2.submit("k", "b".into(), 10, Duration::default, |items| async move {
                     assert_eq!(items, vec!["b".to_string()]);
                     CallResult::Accepted { status: 202 }
                 })

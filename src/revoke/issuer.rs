@@ -177,9 +177,10 @@ impl HttpIssuers {
             let issuer = self.registry.get(&t.rule.spec.issuer);
             let key = format!("{}\u{0}{}", t.rule.spec.id, r.call.url.as_deref().unwrap_or(""));
             let secret = String::from_utf8_lossy(t.secret).into_owned();
+            let fill = || self.guard(t, r).map_or(Duration::ZERO, |g| g.fill_window());
             return self
                 .batcher
-                .submit(&key, secret, max, |items| async move {
+                .submit(&key, secret, max, fill, |items| async move {
                     let call = Call {
                         json: Some(super::batch::expand(json, &items)),
                         ..r.call.clone()

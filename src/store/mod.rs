@@ -518,6 +518,8 @@ pub trait Store: Send {
     /// hour) at `at`, unless it is spent or held: then nothing is spent and the answer says
     /// when the next request may go. Atomic against other runners and processes on the store.
     fn spend_budget(&mut self, key: &str, per_hour: u32, at: Time) -> Result<Spend>;
+    /// How many requests of budget `key` were spent in the hour before `at`.
+    fn budget_spent(&self, key: &str, at: Time) -> Result<u32>;
     /// Holds every request under budget `key` until `until` (an issuer's 429 `Retry-After`).
     fn hold_budget(&mut self, key: &str, until: Time) -> Result<()>;
 

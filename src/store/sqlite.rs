@@ -835,6 +835,17 @@ impl Store for SqliteStore {
         })
     }
 
+    fn budget_spent(&self, key: &str, at: Time) -> Result<u32> {
+        let start = fmt_time(&(at - chrono::Duration::hours(1)));
+        let r = query_row(
+            &self.conn,
+            "SELECT COUNT(*) FROM budget_spent WHERE key = ?1 AND at > ?2",
+            params![key, start],
+            |r| r.get::<_, i64>(0),
+        );
+        Ok(self.wrap(r)?.clamp(0, u32::MAX as i64) as u32)
+    }
+
     fn hold_budget(&mut self, key: &str, until: Time) -> Result<()> {
         let r = exec(
             &self.conn,
