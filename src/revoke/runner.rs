@@ -450,7 +450,8 @@ impl Runner {
                     break;
                 }
                 // Nothing running and nothing due now: wait for the next retry if it is soon.
-                match self.st().next_due()? {
+                let next = self.st().next_due()?;
+                match next {
                     Some(t) if t <= deadline => {
                         let wait = (t - store::now()).to_std().unwrap_or_default();
                         tokio::time::sleep(wait.min(Duration::from_secs(5))).await;
