@@ -72,7 +72,10 @@ impl GitCmd {
         let mut skip = self.common.skip_set(&prepared)?;
         skip.extend(committed.iter().cloned());
         // Issuers are asked while the history is walked, as `scan` does.
-        let verifying = self.common.verify.begin(&prepared.config, &collector, skip)?;
+        let verifying = self
+            .common
+            .verify
+            .begin(&prepared.config, &collector, skip, None)?;
         let notes = if self.staged {
             git::staged::scan_staged(&repo, scanner, &collector)?
         } else {

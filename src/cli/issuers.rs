@@ -51,7 +51,7 @@ impl IssuersCmd {
                 .map(|e| {
                     serde_json::json!({
                         "issuer": e.name, "why": e.why, "bases": e.bases, "derived_hosts": e.derived_hosts,
-                        "concurrency": e.concurrency, "rate_per_sec": e.rate,
+                        "concurrency": e.concurrency, "rate_per_sec": e.rate, "revoke_per_hour": e.revoke_per_hour,
                         "rules": uses.get(e.name.as_str()).cloned().unwrap_or_default(),
                     })
                 })

@@ -37,10 +37,20 @@ impl ScanCmd {
             eprintln!("quench: warning: {w}");
         }
         let collector = Arc::new(Collector::new());
-        let verifying =
-            self.common
-                .verify
-                .begin(&prepared.config, &collector, self.common.skip_set(&prepared)?)?;
+        // With verification and a policy that may revoke, each live verdict goes on to its
+        // revocation at once instead of after the whole scan.
+        let live = crate::revoke::live::Live::start(
+            &self.common.store,
+            &prepared.config,
+            &paths,
+            self.common.verify.verify,
+        )?;
+        let verifying = self.common.verify.begin(
+            &prepared.config,
+            &collector,
+            self.common.skip_set(&prepared)?,
+            live.as_ref().map(|l| l.tap()),
+        )?;
         let progress = Progress::start(prepared.scanner.opts.progress, collector.clone());
         crate::source::fs::scan_paths(&paths, &prepared.scanner, &collector);
         progress.finish();
@@ -49,9 +59,17 @@ impl ScanCmd {
         if let Some(v) = verifying {
             v.finish(&mut outcome);
         }
+        let live = live.map(|l| l.finish()).transpose()?;
         outcome.summary.duration_ms = t0.elapsed().as_millis() as u64;
-        for note in
-            crate::revoke::after_scan(&self.common.store, &prepared.config, &paths, &outcome.findings)?
+        for note in crate::revoke::after_scan_with(
+            &self.common.store,
+            &prepared.config,
+            &paths,
+            &outcome.findings,
+            &[],
+            live,
+        )?
+        .notes
         {
             eprintln!("quench: {note}");
         }

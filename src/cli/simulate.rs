@@ -22,7 +22,9 @@ pub struct SimulateCmd {
     /// Write a quench config pointing every issuer at this simulator.
     #[arg(long, value_name = "FILE")]
     write_config: Option<PathBuf>,
-    /// Append one JSON line per request received (never a secret).
+    /// Append one JSON line per request received (never a secret): when it arrived, the issuer,
+    /// path, kind and status; a revoke call also lists the keys it carried (`keys`, by their
+    /// index in the keys file).
     #[arg(long, value_name = "FILE")]
     record: Option<PathBuf>,
     /// Delay added to every issuer answer, in milliseconds.

@@ -30,17 +30,19 @@ pub struct VerifyArgs {
 impl VerifyArgs {
     /// With `--verify`, starts verification hooked to the scan's collector, so that issuers are
     /// asked while the scan goes on. `skip`: fingerprints that are ignored or in the baseline.
+    /// `tap` hears of each verdict as it arrives (the live revocation pipeline).
     pub fn begin(
         &self,
         config: &Config,
         collector: &Collector,
         skip: std::collections::HashSet<String>,
+        tap: Option<Arc<dyn verify::Tap>>,
     ) -> Result<Option<Pending>> {
         if !self.verify {
             return Ok(None);
         }
         let ctx = context(config, self.verify_timeout)?;
-        let during = verify::DuringScan::start(ctx, collector, skip).context("starting verification")?;
+        let during = verify::DuringScan::start(ctx, collector, skip, tap).context("starting verification")?;
         Ok(Some(Pending(during)))
     }
 }

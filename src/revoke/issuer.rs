@@ -48,6 +48,9 @@ pub enum CallResult {
     },
     /// Retrying will not help (403, a recipe that cannot be built): a human must look.
     Failed { status: Option<u16>, reason: String },
+    /// Nothing was sent: the issuer's request budget is spent, or it asked us to hold off
+    /// (429 on a budgeted endpoint). The job waits `after`; this is not a failed attempt.
+    Deferred { reason: String, after: Duration },
 }
 
 pub trait Issuers: Send + Sync {
@@ -64,10 +67,16 @@ pub struct HttpIssuers {
     batcher: super::batch::Batcher,
     /// For admin fallbacks: the credential a recipe's refusal may fall back to.
     policy: super::Policy,
+    /// Hourly budgets of rate-limited endpoints (none: unbounded, for store-less use).
+    budgets: Option<super::budget::Budgets>,
 }
 
 impl HttpIssuers {
-    pub fn new(config: &Config, timeout: Duration) -> Result<HttpIssuers> {
+    pub fn new(
+        config: &Config,
+        timeout: Duration,
+        budgets: Option<super::budget::Budgets>,
+    ) -> Result<HttpIssuers> {
         let registry = Registry::load(config)?;
         let section: verify::VerifySection = config.section("verify")?;
         let mut opts = section.options();
@@ -84,8 +93,16 @@ impl HttpIssuers {
             client,
             verify,
             registry,
-            batcher: super::batch::Batcher::new(Duration::from_millis(100)),
+            batcher: super::batch::Batcher::new(),
+            budgets,
         })
+    }
+
+    /// The request budget a revoke call must spend from, if its endpoint has one.
+    fn guard(&self, t: &Target, r: &RevokeRecipe) -> Option<super::budget::Guard<'_>> {
+        self.budgets
+            .as_ref()?
+            .guard(self.registry.get(&t.rule.spec.issuer), r.authority)
     }
 
     fn vars(&self, t: &Target) -> Vars {
@@ -215,22 +232,28 @@ impl HttpIssuers {
         if let (Some(max), Some(json)) = (r.batch.filter(|n| *n > 1), &r.call.json) {
             let key = format!("{}\u{0}{}", t.rule.spec.id, r.call.url.as_deref().unwrap_or(""));
             let secret = String::from_utf8_lossy(t.secret).into_owned();
+            let fill = || self.guard(t, r).map_or(Duration::ZERO, |g| g.fill_window());
             return self
                 .batcher
-                .submit(&key, secret, max, |items| async move {
+                .submit(&key, secret, max, fill, |items| async move {
                     let call = Call {
                         json: Some(super::batch::expand(json, &items)),
                         ..r.call.clone()
                     };
-                    judge(r, recipe::send(&self.client, &call, &vars, issuer, None).await, t)
+                    let send =
+                        async { judge(r, recipe::send(&self.client, &call, &vars, issuer, None).await, t) };
+                    super::budget::guarded(self.guard(t, r), send).await
                 })
                 .await;
         }
-        judge(
-            r,
-            recipe::send(&self.client, &r.call, &vars, issuer, sign_ref).await,
-            t,
-        )
+        let send = async {
+            judge(
+                r,
+                recipe::send(&self.client, &r.call, &vars, issuer, sign_ref).await,
+                t,
+            )
+        };
+        super::budget::guarded(self.guard(t, r), send).await
     }
 
     /// Finds the issuer's id of the leaked key: lists the keys and takes the one matching the

@@ -6,7 +6,9 @@
 //! known: it records them in the store and, under the policy, queues and runs revocations.
 
 pub mod batch;
+pub mod budget;
 pub mod issuer;
+pub mod live;
 pub mod policy;
 pub mod recipe;
 pub mod recover;
@@ -34,7 +36,8 @@ pub fn runner(
     actor: &str,
 ) -> Result<Arc<Runner>> {
     let st = store::open(dir)?;
-    let issuers = Arc::new(issuer::HttpIssuers::new(config, policy.timeout)?);
+    let budgets = budget::Budgets::new(store::open(dir)?);
+    let issuers = Arc::new(issuer::HttpIssuers::new(config, policy.timeout, Some(budgets))?);
     let notifier = Notifier::from_config(config)?;
     Ok(Arc::new(Runner::new(
         st,
@@ -87,6 +90,16 @@ fn notify_detected(config: &Config, st: &mut dyn store::Store, at: store::Time) 
     Ok(())
 }
 
+/// The policy a scanning command applies: the config's `[revoke]`, with `--revoke` turning
+/// `auto` on when the config leaves it off.
+fn policy_for(args: &StoreArgs, config: &Config) -> Result<Policy> {
+    let mut policy = Policy::from_config(config)?;
+    if args.revoke && policy.mode == Mode::Off {
+        policy.mode = Mode::Auto;
+    }
+    Ok(policy)
+}
+
 /// Records a scan's findings in the store when the store is enabled (`--store`, `--revoke`,
 /// `[store] enabled`, or a policy that may revoke) and applies the revocation policy. Returns
 /// summary lines for stderr.
@@ -96,7 +109,7 @@ pub fn after_scan(
     roots: &[String],
     findings: &[Finding],
 ) -> Result<Vec<String>> {
-    Ok(after_scan_with(args, config, roots, findings, &[])?.notes)
+    Ok(after_scan_with(args, config, roots, findings, &[], None)?.notes)
 }
 
 /// What [`after_scan_with`] did: summary lines for stderr and, when the policy ran, the counts of
@@ -107,22 +120,26 @@ pub struct AfterScan {
     pub stats: Option<RunStats>,
 }
 
-/// [`after_scan`] for a long-running service. The runner claims every due job in the store, so
-/// with several scans sharing one store it may take a job another scan queued, for a finding of
-/// a rule this scan never saw: `rules` (every rule the service scans with) are loaded besides the
+/// [`after_scan`] with two additions.
+///
+/// `rules`: for a long-running service. The runner claims every due job in the store, so with
+/// several scans sharing one store it may take a job another scan queued, for a finding of a
+/// rule this scan never saw: `rules` (every rule the service scans with) are loaded besides the
 /// findings' own so that job is revoked instead of escalated as "rule not loaded". The run's
 /// counts come back for the service's metrics.
+///
+/// `live`: for a scan whose live path ([`live::Live`]) already recorded and planned some
+/// findings as their verdicts arrived: those get only their new locations; the rest are
+/// recorded and planned here, and every due job runs.
 pub fn after_scan_with(
     args: &StoreArgs,
     config: &Config,
     roots: &[String],
     findings: &[Finding],
     rules: &[Arc<Rule>],
+    live: Option<live::Finished>,
 ) -> Result<AfterScan> {
-    let mut policy = Policy::from_config(config)?;
-    if args.revoke && policy.mode == Mode::Off {
-        policy.mode = Mode::Auto;
-    }
+    let policy = policy_for(args, config)?;
     let revoking = policy.any_enabled();
     if !DataDir::enabled(args, config)? && !revoking {
         return Ok(AfterScan::default());
@@ -132,8 +149,15 @@ pub fn after_scan_with(
     let mut notes = Vec::new();
     let mut st = store::open(&dir)?;
     let at = store::now();
-    let (rec, verdicts) = store::record::record_scan(st.as_mut(), findings, roots, at)?;
-    notify_detected(config, st.as_mut(), at)?;
+    let handled = live.as_ref().map(|l| l.handled.clone()).unwrap_or_default();
+    let (mut rec, verdicts) = store::record::record_scan(st.as_mut(), findings, roots, at, &handled)?;
+    if let Some(l) = &live {
+        rec.new += l.recorded.new;
+        rec.seen_again += l.recorded.seen_again;
+        rec.already_revoked += l.recorded.already_revoked;
+        rec.new_locations += l.recorded.new_locations;
+    }
+    notify_detected(config, st.as_mut(), live.as_ref().map_or(at, |l| l.started))?;
     notes.push(format!(
         "store {}: {} new, {} seen again ({} already revoked), {} new locations",
         st.describe(),
@@ -150,8 +174,11 @@ pub fn after_scan_with(
         .chain(findings.iter().filter_map(|f| f.rule.clone()))
         .collect();
     let runner = runner(config, &dir, policy, rules, "policy")?;
-    let stats = block_on(async {
+    let mut stats = block_on(async {
         for (f, v) in findings.iter().zip(&verdicts) {
+            if handled.contains(&f.fingerprint) {
+                continue;
+            }
             let decision = runner.policy.decide(&f.rule_id, &f.issuer, f.identity.as_str());
             if decision.mode == Mode::Off {
                 continue;
@@ -169,6 +196,9 @@ pub fn after_scan_with(
         }
         runner.run().await
     })??;
+    if let Some(l) = &live {
+        stats.add(&l.stats);
+    }
     notes.push(stats.to_string());
     Ok(AfterScan {
         notes,

@@ -113,8 +113,9 @@ pub struct Policy {
     pub wait: std::time::Duration,
     pub escalate_live_after: chrono::Duration,
     pub timeout: std::time::Duration,
-    /// Jobs in flight at once. High by default: the issuer registry's per-issuer limits are
-    /// what protects issuers, and jobs that wait together share GitHub's batched revoke call.
+    /// Jobs acting at once (claimed, revoke call not yet answered). High by default (1,024):
+    /// the issuer registry's per-issuer limits are what protects issuers, and a GitHub batch
+    /// (up to 1,000 keys) can only fill from jobs that are waiting for it.
     pub concurrency: usize,
     rules: BTreeMap<String, Override>,
     issuers: BTreeMap<String, Override>,
@@ -191,7 +192,7 @@ impl Policy {
             )?)
             .unwrap_or(chrono::Duration::MAX),
             timeout: secs(s.timeout_secs, 10.0, "timeout_secs")?,
-            concurrency: s.concurrency.unwrap_or(256).max(1),
+            concurrency: s.concurrency.unwrap_or(1024).max(1),
             rules: s.rules,
             issuers: s.issuers,
             identity: s.identity,

@@ -31,6 +31,9 @@ use crate::store::{
 
 /// How long a claimed job is reserved for its runner.
 const LEASE: Duration = Duration::from_secs(120);
+/// Jobs past their revoke call (confirming death) do not hold one of the `concurrency` slots,
+/// so that a slow confirmation never delays another key's revoke call; this bounds them all.
+const TASKS_PER_SLOT: usize = 4;
 /// How recent a live verdict must be for a first run to act on it without asking again.
 const FRESH_SECS: i64 = 60;
 /// How long a job blocked on the operator (missing admin credential) waits before a scheduled
@@ -55,6 +58,23 @@ pub struct RunStats {
     pub retrying: usize,
     pub escalated: usize,
     pub skipped: usize,
+    /// Waiting for an issuer's request budget (or its 429 pause): queued, not failed.
+    pub deferred: usize,
+}
+
+impl RunStats {
+    /// Adds another run's counts (a scan's live run, then its closing run).
+    pub fn add(&mut self, o: &RunStats) {
+        self.queued += o.queued;
+        self.dry_run += o.dry_run;
+        self.awaiting_approval += o.awaiting_approval;
+        self.revoked += o.revoked;
+        self.already_dead += o.already_dead;
+        self.retrying += o.retrying;
+        self.escalated += o.escalated;
+        self.skipped += o.skipped;
+        self.deferred += o.deferred;
+    }
 }
 
 impl std::fmt::Display for RunStats {
@@ -69,14 +89,40 @@ impl std::fmt::Display for RunStats {
             self.escalated,
             self.dry_run,
             self.awaiting_approval
-        )
+        )?;
+        if self.deferred > 0 {
+            write!(f, ", {} deferred (issuer request budget)", self.deferred)?;
+        }
+        Ok(())
+    }
+}
+
+/// Jobs written while a run goes on (a scan's live pipeline): the writer calls
+/// [`Feed::wake`] after each commit and [`Feed::close`] when nothing more will come.
+#[derive(Default)]
+pub struct Feed {
+    notify: tokio::sync::Notify,
+    closed: std::sync::atomic::AtomicBool,
+}
+
+impl Feed {
+    pub fn wake(&self) {
+        self.notify.notify_one();
+    }
+    pub fn close(&self) {
+        self.closed.store(true, std::sync::atomic::Ordering::SeqCst);
+        self.notify.notify_one();
+    }
+    fn is_open(&self) -> bool {
+        !self.closed.load(std::sync::atomic::Ordering::SeqCst)
     }
 }
 
 pub struct Runner {
     store: Mutex<Box<dyn Store>>,
     pub policy: Policy,
-    rules: HashMap<String, Arc<Rule>>,
+    /// Rules by id; a live run learns them as findings arrive.
+    rules: Mutex<HashMap<String, Arc<Rule>>>,
     issuers: Arc<dyn Issuers>,
     notifier: Notifier,
     key_file: std::path::PathBuf,
@@ -86,6 +132,21 @@ pub struct Runner {
     /// Who acts, for the audit log (`policy`, or the operator's login for approvals).
     pub actor: String,
     stats: Mutex<RunStats>,
+    /// Jobs claimed that have not had their revoke call answered yet.
+    acting: std::sync::atomic::AtomicUsize,
+    /// Told when a job's call is answered (a slot is free).
+    freed: tokio::sync::Notify,
+}
+
+/// A job's place among the `concurrency` jobs acting; given back once its revoke call is
+/// answered (or the job ends without one).
+struct Slot<'a>(&'a Runner);
+
+impl Drop for Slot<'_> {
+    fn drop(&mut self) {
+        self.0.acting.fetch_sub(1, std::sync::atomic::Ordering::SeqCst);
+        self.0.freed.notify_one();
+    }
 }
 
 /// Which of the runner's outcomes a job ended in.
@@ -94,6 +155,7 @@ enum Outcome {
     AlreadyDead,
     Retrying,
     Escalated,
+    Deferred,
 }
 
 impl Runner {
@@ -109,7 +171,7 @@ impl Runner {
         Runner {
             store: Mutex::new(store),
             policy,
-            rules: rules.into_iter().map(|r| (r.spec.id.clone(), r)).collect(),
+            rules: Mutex::new(rules.into_iter().map(|r| (r.spec.id.clone(), r)).collect()),
             issuers,
             notifier,
             key_file,
@@ -117,11 +179,30 @@ impl Runner {
             owner: format!("pid:{}", std::process::id()),
             actor: actor.into(),
             stats: Mutex::new(RunStats::default()),
+            acting: std::sync::atomic::AtomicUsize::new(0),
+            freed: tokio::sync::Notify::new(),
         }
     }
 
     fn st(&self) -> MutexGuard<'_, Box<dyn Store>> {
         self.store.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn rule(&self, id: &str) -> Option<Arc<Rule>> {
+        self.rules
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(id)
+            .cloned()
+    }
+
+    /// Makes `rule` known to later jobs (a live run meets rules as findings arrive).
+    pub fn learn(&self, rule: Arc<Rule>) {
+        self.rules
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .entry(rule.spec.id.clone())
+            .or_insert(rule);
     }
 
     pub fn stats(&self) -> RunStats {
@@ -157,6 +238,18 @@ impl Runner {
     /// --fingerprint/--principal`): that request is the approval, so `ask` and `off` become
     /// `auto`, but a policy's dry-run still holds.
     pub fn plan(&self, f: &Finding, verdict: Option<&Verdict>, operator: bool) -> Result<()> {
+        let mut st = self.st();
+        self.plan_in(st.as_mut(), f, verdict, operator)
+    }
+
+    /// [`Runner::plan`] on `st`, so that a writer can plan many findings in one transaction.
+    pub fn plan_in(
+        &self,
+        st: &mut dyn Store,
+        f: &Finding,
+        verdict: Option<&Verdict>,
+        operator: bool,
+    ) -> Result<()> {
         let mut decision = self.policy.decide(&f.rule_id, &f.issuer, f.identity.as_str());
         if operator && decision.mode != Mode::DryRun {
             decision.mode = Mode::Auto;
@@ -165,7 +258,7 @@ impl Runner {
         if decision.mode == Mode::Off {
             return Ok(());
         }
-        let Some(stored) = self.st().finding(&f.fingerprint)? else {
+        let Some(stored) = st.finding(&f.fingerprint)? else {
             return Ok(());
         };
         let audit = |action: &str, detail: String| {
@@ -179,15 +272,13 @@ impl Runner {
         // by name. A key escalated only for staying live (recheck) may still be revoked.
         let with_human = stored.status == Status::Escalated
             && !operator
-            && self
-                .st()
+            && st
                 .jobs(Some(&f.fingerprint))?
                 .iter()
                 .any(|j| j.state == JobState::Escalated);
         if stored.status.is_dead() || with_human {
             if stored.status == Status::Revoked {
-                self.st()
-                    .audit(audit("seen-again", "already revoked; not revoked again".into()))?;
+                st.audit(audit("seen-again", "already revoked; not revoked again".into()))?;
             }
             self.count(|s| s.skipped += 1);
             return Ok(());
@@ -202,7 +293,7 @@ impl Runner {
             self.count(|s| s.skipped += 1);
             return Ok(());
         }
-        let Some(rule) = f.rule.clone().or_else(|| self.rules.get(&f.rule_id).cloned()) else {
+        let Some(rule) = f.rule.clone().or_else(|| self.rule(&f.rule_id)) else {
             return Ok(());
         };
         let recipe = match self.recipe(&rule) {
@@ -219,10 +310,10 @@ impl Runner {
                     None,
                     Some(&manual),
                 );
-                let (_, new) = self.st().enqueue(job, store::now())?;
+                let (_, new) = st.enqueue(job, store::now())?;
                 if new {
-                    self.st().set_status(&f.fingerprint, Status::Escalated)?;
-                    self.st().audit(audit(
+                    st.set_status(&f.fingerprint, Status::Escalated)?;
+                    st.audit(audit(
                         "escalated",
                         format!("no revocation recipe; manual steps: {manual}"),
                     ))?;
@@ -231,7 +322,7 @@ impl Runner {
                 return Ok(());
             }
         };
-        let existing = self.st().jobs(Some(&f.fingerprint))?;
+        let existing = st.jobs(Some(&f.fingerprint))?;
         match decision.mode {
             Mode::Off => {}
             Mode::DryRun => {
@@ -255,8 +346,8 @@ impl Runner {
                     None,
                     Some(&what),
                 );
-                self.st().enqueue(job, store::now())?;
-                self.st().audit(audit("dry-run", what))?;
+                st.enqueue(job, store::now())?;
+                st.audit(audit("dry-run", what))?;
                 self.count(|s| s.dry_run += 1);
             }
             Mode::Ask | Mode::Auto => {
@@ -267,14 +358,14 @@ impl Runner {
                 };
                 let sealed = self.seal(f)?;
                 let job = self.new_job(f, &decision.source, decision.mode, state, Some(sealed), None);
-                let (_, new) = self.st().enqueue(job, store::now())?;
+                let (_, new) = st.enqueue(job, store::now())?;
                 if new {
                     let action = if state == JobState::Queued {
                         "revoke-queued"
                     } else {
                         "awaiting-approval"
                     };
-                    self.st().audit(audit(action, recipe.describe()))?;
+                    st.audit(audit(action, recipe.describe()))?;
                     if state == JobState::Queued {
                         self.count(|s| s.queued += 1);
                     } else {
@@ -322,55 +413,83 @@ impl Runner {
     /// Runs due jobs until none is left, waiting up to the policy's `wait_secs` for retries
     /// that fall due; later ones stay queued for the next run.
     pub async fn run(self: &Arc<Self>) -> Result<RunStats> {
+        self.run_fed(None).await
+    }
+
+    /// [`Runner::run`], also starting jobs as `feed`'s writer commits them, until the feed is
+    /// closed and every job it brought has run. A fed run leaves retries to the run after it.
+    pub async fn run_fed(self: &Arc<Self>, feed: Option<&Feed>) -> Result<RunStats> {
         let deadline = store::now() + chrono::Duration::from_std(self.policy.wait).unwrap_or_default();
+        let lease = chrono::Duration::from_std(LEASE).unwrap_or_default();
         let mut tasks = tokio::task::JoinSet::new();
+        let max_tasks = self.policy.concurrency.saturating_mul(TASKS_PER_SLOT);
         loop {
-            while tasks.len() < self.policy.concurrency {
-                let lease = chrono::Duration::from_std(LEASE).unwrap_or_default();
-                let claimed = self.st().claim_job(&self.owner, store::now(), lease)?;
-                let Some(job) = claimed else { break };
-                let me = self.clone();
-                tasks.spawn(async move {
-                    let id = job.id;
-                    if let Err(e) = me.process(job).await {
-                        // A store error mid-job: leave the job leased; the next run resumes it.
-                        eprintln!("quench: warning: revocation job {id}: {e:#}");
-                    }
-                });
-            }
-            if tasks.join_next().await.is_some() {
-                continue;
-            }
-            // Nothing running and nothing due now: wait for the next retry if it is soon.
-            match self.st().next_due()? {
-                Some(t) if t <= deadline => {
-                    let wait = (t - store::now()).to_std().unwrap_or_default();
-                    tokio::time::sleep(wait.min(Duration::from_secs(5))).await;
+            let acting = self.acting.load(std::sync::atomic::Ordering::SeqCst);
+            let room = self
+                .policy
+                .concurrency
+                .saturating_sub(acting)
+                .min(max_tasks.saturating_sub(tasks.len()));
+            if room > 0 {
+                let claimed = self.st().claim_jobs(&self.owner, store::now(), lease, room)?;
+                for job in claimed {
+                    self.acting.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                    let me = self.clone();
+                    tasks.spawn(async move {
+                        let id = job.id;
+                        if let Err(e) = me.process(job).await {
+                            // A store error mid-job: leave the job leased; the next run resumes it.
+                            eprintln!("quench: warning: revocation job {id}: {e:#}");
+                        }
+                    });
                 }
-                _ => break,
+            }
+            let fed = feed.filter(|f| f.is_open());
+            if tasks.is_empty() && fed.is_none() {
+                if feed.is_some() {
+                    break;
+                }
+                // Nothing running and nothing due now: wait for the next retry if it is soon.
+                let next = self.st().next_due()?;
+                match next {
+                    Some(t) if t <= deadline => {
+                        let wait = (t - store::now()).to_std().unwrap_or_default();
+                        tokio::time::sleep(wait.min(Duration::from_secs(5))).await;
+                        continue;
+                    }
+                    _ => break,
+                }
+            }
+            tokio::select! {
+                Some(_) = tasks.join_next(), if !tasks.is_empty() => {}
+                _ = self.freed.notified() => {}
+                _ = async { if let Some(f) = fed { f.notify.notified().await } }, if fed.is_some() => {}
             }
         }
         Ok(self.stats())
     }
 
     async fn process(&self, job: Job) -> Result<()> {
-        let outcome = self.work(&job).await?;
+        let mut slot = Some(Slot(self));
+        let outcome = self.work(&job, &mut slot).await?;
         self.count(|s| match outcome {
             Outcome::Revoked => s.revoked += 1,
             Outcome::AlreadyDead => s.already_dead += 1,
             Outcome::Retrying => s.retrying += 1,
             Outcome::Escalated => s.escalated += 1,
+            Outcome::Deferred => s.deferred += 1,
         });
         Ok(())
     }
 
-    async fn work(&self, job: &Job) -> Result<Outcome> {
+    /// `slot` is given back as soon as the revoke call is answered.
+    async fn work(&self, job: &Job, slot: &mut Option<Slot<'_>>) -> Result<Outcome> {
         let Some(found) = self.st().finding(&job.fingerprint)? else {
             return self
                 .escalate(job, None, "the finding is no longer in the store", None)
                 .await;
         };
-        let Some(rule) = self.rules.get(&job.rule_id).cloned() else {
+        let Some(rule) = self.rule(&job.rule_id) else {
             return self
                 .escalate(
                     job,
@@ -500,25 +619,41 @@ impl Runner {
         }
 
         let now = store::now();
-        self.st().mark(&job.fingerprint, Event::RevokeRequested, now)?;
         let attempt = self.st().start_attempt(job.id, now)?;
         let result = self.issuers.revoke(&target, &recipe).await;
+        slot.take();
         let (outcome, status, detail) = match &result {
             CallResult::Accepted { status } => ("accepted", Some(*status), None),
             CallResult::Gone { status } => ("gone", Some(*status), None),
             CallResult::Retry { status, reason, .. } => ("retry", *status, Some(reason.clone())),
             CallResult::Failed { status, reason } => ("failed", *status, Some(reason.clone())),
+            CallResult::Deferred { reason, .. } => ("deferred", None, Some(reason.clone())),
         };
-        self.st()
-            .finish_attempt(attempt, store::now(), outcome, status, detail.as_deref())?;
-        self.st().audit(
-            AuditEntry::new(&self.actor, "revoke-call")
-                .finding(&job.fingerprint, &job.rule_id)
-                .policy(&job.policy_rule)
-                .status(status)
-                .detail(format!("{outcome}: {}", recipe.describe())),
-        )?;
+        self.st().batch(&mut |st| {
+            st.finish_attempt(attempt, store::now(), outcome, status, detail.as_deref())?;
+            if let CallResult::Deferred { reason, after } = &result {
+                // Nothing was sent: the claim does not count as a try and the timeline has no
+                // request yet.
+                let next = store::now() + chrono::Duration::from_std(*after).unwrap_or_default();
+                st.defer_job(job.id, next, reason)?;
+                return st.audit(
+                    AuditEntry::new(&self.actor, "deferred")
+                        .finding(&job.fingerprint, &job.rule_id)
+                        .policy(&job.policy_rule)
+                        .detail(reason.clone()),
+                );
+            }
+            st.mark(&job.fingerprint, Event::RevokeRequested, now)?;
+            st.audit(
+                AuditEntry::new(&self.actor, "revoke-call")
+                    .finding(&job.fingerprint, &job.rule_id)
+                    .policy(&job.policy_rule)
+                    .status(status)
+                    .detail(format!("{outcome}: {}", recipe.describe())),
+            )
+        })?;
         match result {
+            CallResult::Deferred { .. } => Ok(Outcome::Deferred),
             CallResult::Accepted { .. } | CallResult::Gone { .. } => {
                 let after = self.reverify(job, &target).await?;
                 match after.map(|v| v.verdict) {
@@ -719,7 +854,7 @@ impl Runner {
 
     /// Re-verifies a stored finding's key from its active job's sealed secret (recheck).
     pub async fn recheck_job(&self, job: &Job) -> Result<Option<Verdict>> {
-        let Some(rule) = self.rules.get(&job.rule_id).cloned() else {
+        let Some(rule) = self.rule(&job.rule_id) else {
             return Ok(None);
         };
         let Some(sealed) = &job.sealed else {
@@ -740,7 +875,7 @@ impl Runner {
 
     /// Re-verifies a finding whose secret is in memory (a scan's finding).
     pub async fn verify_finding(&self, f: &Finding) -> Result<Option<Verdict>> {
-        let Some(rule) = f.rule.clone().or_else(|| self.rules.get(&f.rule_id).cloned()) else {
+        let Some(rule) = f.rule.clone().or_else(|| self.rule(&f.rule_id)) else {
             return Ok(None);
         };
         let parts: Vec<(String, Vec<u8>)> = f

@@ -72,7 +72,8 @@ impl Pipeline for StorePipeline {
                 .collect()
         };
         let before = statuses()?;
-        let done = crate::revoke::after_scan_with(&self.store, &self.config, &roots, findings, &self.rules)?;
+        let done =
+            crate::revoke::after_scan_with(&self.store, &self.config, &roots, findings, &self.rules, None)?;
         for line in &done.notes {
             super::log(format_args!("{}: {line}", event.repo));
         }

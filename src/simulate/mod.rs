@@ -188,14 +188,44 @@ impl Sim {
         }
     }
 
-    fn record(&self, issuer: &str, method: &str, path: &str, kind: &str, status: u16, fault: Option<&str>) {
+    /// Indices (in keys.toml order) of the configured keys of `issuer` whose secret appears in
+    /// `hay`: every credential a request carries (GitHub's batched revoke carries many).
+    fn keys_in(&self, issuer: &str, hay: &str) -> Vec<usize> {
+        self.keys
+            .iter()
+            .enumerate()
+            .filter(|(_, k)| k.issuer == issuer && !k.secret.is_empty() && hay.contains(&k.secret))
+            .map(|(i, _)| i)
+            .collect()
+    }
+
+    /// Appends one line for a request to the record file. `arrived` is when the request reached
+    /// the simulator (before any simulated latency); a revoke call also lists the keys it
+    /// carried by index, so that a bench can time each credential's revocation to its receipt
+    /// without any secret being written.
+    #[allow(clippy::too_many_arguments)]
+    fn record(
+        &self,
+        issuer: &str,
+        method: &str,
+        path: &str,
+        kind: &str,
+        status: u16,
+        fault: Option<&str>,
+        arrived: chrono::DateTime<chrono::Utc>,
+        hay: impl FnOnce() -> String,
+    ) {
         if let Some(f) = &self.record {
             let mut line = serde_json::json!({
                 "time": chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+                "arrived": arrived.to_rfc3339_opts(chrono::SecondsFormat::Micros, true),
                 "issuer": issuer, "method": method, "path": path, "kind": kind, "status": status,
             });
             if let Some(fault) = fault {
                 line["fault"] = serde_json::Value::String(fault.to_string());
+            }
+            if kind == "revoke" {
+                line["keys"] = serde_json::json!(self.keys_in(issuer, &hay()));
             }
             let mut f = f.lock().unwrap_or_else(|e| e.into_inner());
             let _ = writeln!(f, "{line}");

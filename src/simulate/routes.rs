@@ -110,6 +110,7 @@ async fn handle(
     if let Some(ctl) = path.strip_prefix("/_sim/") {
         return control(&sim, &method, ctl, &body);
     }
+    let arrived = chrono::Utc::now();
     let trimmed = path.trim_start_matches('/');
     let (issuer, rest) = match trimmed.split_once('/') {
         Some((i, r)) => (i.to_string(), format!("/{r}")),
@@ -151,6 +152,8 @@ async fn handle(
         r.kind,
         r.status,
         injected.as_deref(),
+        arrived,
+        || haystack(&req),
     );
     let mut b = Response::builder().status(StatusCode::from_u16(r.status).unwrap_or(StatusCode::OK));
     for (k, v) in &r.headers {
@@ -234,8 +237,9 @@ fn control(sim: &Sim, method: &Method, path: &str, body: &Bytes) -> Response {
     ok(404, "unknown control path".into())
 }
 
-/// The configured key (live or revoked) whose secret or key id appears anywhere in the request.
-fn credential_in(sim: &Sim, issuer: &str, req: &Req) -> Option<usize> {
+/// Everything in a request a credential can travel in: body, header values, query values and
+/// basic-auth user and password.
+fn haystack(req: &Req) -> String {
     let mut hay = String::from_utf8_lossy(&req.body).into_owned();
     for (_, v) in req.headers.iter() {
         hay.push_str(v.to_str().unwrap_or(""));
@@ -247,6 +251,12 @@ fn credential_in(sim: &Sim, issuer: &str, req: &Req) -> Option<usize> {
         hay.push_str(&u);
         hay.push_str(&p);
     }
+    hay
+}
+
+/// The configured key (live or revoked) whose secret or key id appears anywhere in the request.
+fn credential_in(sim: &Sim, issuer: &str, req: &Req) -> Option<usize> {
+    let hay = haystack(req);
     sim.keys.iter().position(|k| {
         k.issuer == issuer
             && (hay.contains(&k.secret)

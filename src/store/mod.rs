@@ -433,6 +433,20 @@ impl AuditEntry {
     }
 }
 
+/// The answer of [`Store::spend_budget`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Spend {
+    Granted,
+    /// Every request of the last hour is used; one frees at `next`.
+    Spent {
+        next: Time,
+    },
+    /// The issuer asked for a pause (429 `Retry-After`) that lasts until `until`.
+    Held {
+        until: Time,
+    },
+}
+
 /// Timeline events a caller may set; each keeps its first value.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Event {
@@ -463,7 +477,21 @@ pub trait Store: Send {
     fn enqueue(&mut self, job: NewJob, at: Time) -> Result<(i64, bool)>;
     /// Claims the next due job for process `owner`, including jobs whose previous runner died
     /// (lease expired or owner process gone).
-    fn claim_job(&mut self, owner: &str, at: Time, lease: chrono::Duration) -> Result<Option<Job>>;
+    fn claim_job(&mut self, owner: &str, at: Time, lease: chrono::Duration) -> Result<Option<Job>> {
+        Ok(self.claim_jobs(owner, at, lease, 1)?.pop())
+    }
+    /// Claims up to `limit` due jobs at once, earliest due first (one transaction, so a runner
+    /// starting many jobs does not pay a commit per job).
+    fn claim_jobs(
+        &mut self,
+        owner: &str,
+        at: Time,
+        lease: chrono::Duration,
+        limit: usize,
+    ) -> Result<Vec<Job>>;
+    /// Puts a claimed job back in the queue until `next_at` without counting the claim as an
+    /// attempt: nothing was tried (an issuer's request budget was spent).
+    fn defer_job(&mut self, id: i64, next_at: Time, reason: &str) -> Result<()>;
     fn jobs(&self, fingerprint: Option<&str>) -> Result<Vec<Job>>;
     /// Makes every queued job due at `at` (an operator's explicit run); returns how many.
     fn make_due(&mut self, at: Time) -> Result<usize>;
@@ -485,6 +513,19 @@ pub trait Store: Send {
 
     fn audit(&mut self, entry: AuditEntry) -> Result<()>;
     fn audit_log(&self, fingerprint: Option<&str>) -> Result<Vec<AuditEntry>>;
+
+    /// Spends one request of the hourly budget named `key` (`per_hour` requests in any sliding
+    /// hour) at `at`, unless it is spent or held: then nothing is spent and the answer says
+    /// when the next request may go. Atomic against other runners and processes on the store.
+    fn spend_budget(&mut self, key: &str, per_hour: u32, at: Time) -> Result<Spend>;
+    /// How many requests of budget `key` were spent in the hour before `at`.
+    fn budget_spent(&self, key: &str, at: Time) -> Result<u32>;
+    /// Holds every request under budget `key` until `until` (an issuer's 429 `Retry-After`).
+    fn hold_budget(&mut self, key: &str, until: Time) -> Result<()>;
+
+    /// Runs `f` as one atomic unit: every write it makes commits together (or none does). Lets
+    /// a writer that records many findings, verdicts and jobs pay one commit for all of them.
+    fn batch(&mut self, f: &mut dyn FnMut(&mut dyn Store) -> Result<()>) -> Result<()>;
 }
 
 /// Opens the store a command should use.

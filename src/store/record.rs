@@ -11,7 +11,7 @@ use crate::finding::Finding;
 
 /// The repository root for CODEOWNERS: the first scanned directory (or a file's directory),
 /// walked up to the directory holding `.git`.
-fn repo_root(roots: &[String]) -> std::path::PathBuf {
+pub fn repo_root(roots: &[String]) -> std::path::PathBuf {
     let first = roots
         .iter()
         .find(|r| r.as_str() != "-")
@@ -35,20 +35,29 @@ fn repo_root(roots: &[String]) -> std::path::PathBuf {
 }
 
 /// Records `findings` and their verdicts; returns the counts and, for each finding, the
-/// verdict it carried (if verification ran).
+/// verdict it carried (if verification ran). Findings in `already` were recorded with their
+/// verdict earlier in this scan (as the verdict arrived): only their new locations are added,
+/// and they are not counted again.
 pub fn record_scan(
     store: &mut dyn Store,
     findings: &[Finding],
     roots: &[String],
     at: Time,
+    already: &std::collections::HashSet<String>,
 ) -> Result<(Recorded, Vec<Option<Verdict>>)> {
     let owners = CodeOwners::discover(&repo_root(roots));
-    let attributed: Vec<_> = findings.iter().map(|f| (f, attribute(f, &owners))).collect();
-    let recorded = store.record_findings(&attributed, at)?;
+    let (earlier, fresh): (Vec<_>, Vec<_>) = findings
+        .iter()
+        .map(|f| (f, attribute(f, &owners)))
+        .partition(|(f, _)| already.contains(&f.fingerprint));
+    let mut recorded = store.record_findings(&fresh, at)?;
+    if !earlier.is_empty() {
+        recorded.new_locations += store.record_findings(&earlier, at)?.new_locations;
+    }
     let mut verdicts = Vec::with_capacity(findings.len());
     for f in findings {
         let v = f.verification.as_ref().and_then(Verdict::from_json);
-        if let Some(v) = &v {
+        if let Some(v) = v.as_ref().filter(|_| !already.contains(&f.fingerprint)) {
             store.record_verdict(&f.fingerprint, v, at)?;
             store.audit(
                 AuditEntry::new("quench", "verified")

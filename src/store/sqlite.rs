@@ -113,11 +113,29 @@ CREATE TRIGGER audit_no_delete BEFORE DELETE ON audit
     r#"
 CREATE INDEX attempts_job ON attempts(job_id);
 "#,
+    // 3: claiming reads expired leases through their own index (the old `(queued …) OR (running
+    // …)` query scanned every job ever written); hourly request budgets of rate-limited revoke
+    // endpoints, kept here so that every process on the store shares them and a restart does
+    // not forget what was spent.
+    r#"
+CREATE INDEX jobs_lease ON jobs(state, lease_until);
+CREATE TABLE budget_spent (
+    key          TEXT NOT NULL,
+    at           TEXT NOT NULL
+);
+CREATE INDEX budget_spent_key ON budget_spent(key, at);
+CREATE TABLE budget_holds (
+    key          TEXT PRIMARY KEY,
+    until        TEXT NOT NULL
+);
+"#,
 ];
 
 pub struct SqliteStore {
     conn: Connection,
     path: PathBuf,
+    /// Inside [`Store::batch`]: writes nest as savepoints in its one transaction.
+    in_batch: bool,
 }
 
 impl SqliteStore {
@@ -128,6 +146,7 @@ impl SqliteStore {
         let mut store = SqliteStore {
             conn,
             path: path.to_path_buf(),
+            in_batch: false,
         };
         store.init(busy_timeout).map_err(|e| explain_any(path, e))?;
         Ok(store)
@@ -135,6 +154,8 @@ impl SqliteStore {
 
     fn init(&mut self, busy_timeout: Duration) -> Result<()> {
         self.conn.busy_timeout(busy_timeout)?;
+        // Room for every statement the runner and the writer repeat (see `exec`).
+        self.conn.set_prepared_statement_cache_capacity(64);
         // Reading the mode touches the file header, so a file that is not a database fails
         // here, before anything is written.
         let mode: String = self
@@ -167,6 +188,26 @@ impl SqliteStore {
             tx.commit()?;
         }
         Ok(())
+    }
+
+    /// Runs `f` atomically: in its own write transaction (taken at once, so that two writers
+    /// queue on the busy timeout instead of failing to upgrade), or as a savepoint inside a
+    /// [`Store::batch`].
+    fn write<T>(&mut self, f: impl FnOnce(&Connection) -> Result<T>) -> Result<T> {
+        let path = self.path.clone();
+        if self.in_batch {
+            let sp = self.conn.savepoint().map_err(|e| explain(&path, e))?;
+            let out = f(&sp)?;
+            sp.commit().map_err(|e| explain(&path, e))?;
+            return Ok(out);
+        }
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(|e| explain(&path, e))?;
+        let out = f(&tx)?;
+        tx.commit().map_err(|e| explain(&path, e))?;
+        Ok(out)
     }
 
     fn wrap<T>(&self, r: rusqlite::Result<T>) -> Result<T> {
@@ -228,7 +269,9 @@ impl SqliteStore {
     }
 }
 
-const JOB_COLUMNS: &str = "j.*, (SELECT COUNT(*) FROM attempts a WHERE a.job_id = j.id) AS calls";
+/// A deferred attempt (the budget was spent; nothing left) is not a call.
+const JOB_COLUMNS: &str = "j.*, (SELECT COUNT(*) FROM attempts a WHERE a.job_id = j.id
+    AND (a.outcome IS NULL OR a.outcome != 'deferred')) AS calls";
 
 const FINDING_SELECT: &str = "SELECT f.*,
     (SELECT COUNT(*) FROM locations l WHERE l.fingerprint = f.fingerprint) AS n_locations,
@@ -277,6 +320,23 @@ fn explain_any(path: &Path, e: anyhow::Error) -> anyhow::Error {
     }
 }
 
+/// Runs one statement through the connection's statement cache: the runner and the live writer
+/// run the same few statements thousands of times, and parsing them each time was a large part
+/// of their cost.
+fn exec(c: &Connection, sql: &str, p: impl rusqlite::Params) -> rusqlite::Result<usize> {
+    c.prepare_cached(sql)?.execute(p)
+}
+
+/// [`exec`] for a one-row query.
+fn query_row<T>(
+    c: &Connection,
+    sql: &str,
+    p: impl rusqlite::Params,
+    f: impl FnOnce(&Row<'_>) -> rusqlite::Result<T>,
+) -> rusqlite::Result<T> {
+    c.prepare_cached(sql)?.query_row(p, f)
+}
+
 /// Whether the process named in a job's `owner` (`pid:<n>`) is gone. Only answerable where
 /// `/proc` exists; elsewhere the lease expiry alone frees the job.
 fn owner_gone(owner: &str) -> bool {
@@ -293,12 +353,8 @@ impl Store for SqliteStore {
     }
 
     fn record_findings(&mut self, findings: &[(&Finding, Attribution)], at: Time) -> Result<Recorded> {
-        let path = self.path.clone();
         let now_s = fmt_time(&at);
-        let tx = self
-            .conn
-            .transaction_with_behavior(TransactionBehavior::Immediate)
-            .map_err(|e| explain(&path, e))?;
+        self.write(|tx| {
         let mut rec = Recorded::default();
         {
             let mut get = tx.prepare_cached("SELECT status FROM findings WHERE fingerprint = ?1")?;
@@ -372,18 +428,14 @@ impl Store for SqliteStore {
                 }
             }
         }
-        tx.commit().map_err(|e| explain(&path, e))?;
         Ok(rec)
+        })
     }
 
     fn record_verdict(&mut self, fingerprint: &str, verdict: &Verdict, at: Time) -> Result<()> {
-        let path = self.path.clone();
-        let tx = self
-            .conn
-            .transaction_with_behavior(TransactionBehavior::Immediate)
-            .map_err(|e| explain(&path, e))?;
         let at_s = fmt_time(&at);
-        tx.execute(
+        self.write(|tx| {
+        exec(tx,
             "INSERT INTO verdicts (fingerprint, at, verdict, body) VALUES (?1, ?2, ?3, ?4)",
             params![
                 fingerprint,
@@ -399,7 +451,7 @@ impl Store for SqliteStore {
             VerdictKind::Dead => "dead",
             VerdictKind::Indeterminate => "indeterminate",
         };
-        tx.execute(
+        exec(tx,
             "UPDATE findings SET
                 status = CASE WHEN status IN ('detected', 'live', 'dead', 'indeterminate') THEN ?2 ELSE status END,
                 principal = COALESCE(?3, principal),
@@ -408,7 +460,8 @@ impl Store for SqliteStore {
              WHERE fingerprint = ?1",
             params![fingerprint, status, verdict.principal, verdict.org, status, at_s],
         )?;
-        tx.commit().map_err(|e| explain(&path, e))
+        Ok(())
+        })
     }
 
     fn verdicts(&self, fingerprint: &str) -> Result<Vec<(Time, Verdict)>> {
@@ -430,7 +483,8 @@ impl Store for SqliteStore {
     }
 
     fn set_status(&mut self, fingerprint: &str, status: Status) -> Result<()> {
-        let r = self.conn.execute(
+        let r = exec(
+            &self.conn,
             "UPDATE findings SET status = ?2 WHERE fingerprint = ?1",
             params![fingerprint, status.as_str()],
         );
@@ -444,7 +498,7 @@ impl Store for SqliteStore {
             Event::ConfirmedDead => "confirmed_dead_at",
         };
         let sql = format!("UPDATE findings SET {col} = COALESCE({col}, ?2) WHERE fingerprint = ?1");
-        let r = self.conn.execute(&sql, params![fingerprint, fmt_time(&at)]);
+        let r = exec(&self.conn, &sql, params![fingerprint, fmt_time(&at)]);
         self.wrap(r).map(drop)
     }
 
@@ -479,7 +533,7 @@ impl Store for SqliteStore {
             bind(&mut sql, " AND f.detected_at >= ?", fmt_time(t));
         }
         sql.push_str(" ORDER BY f.detected_at, f.fingerprint");
-        let mut st = self.wrap(self.conn.prepare(&sql))?;
+        let mut st = self.wrap(self.conn.prepare_cached(&sql))?;
         let rows =
             self.wrap(st.query_map(rusqlite::params_from_iter(args.iter()), Self::finding_from_row))?;
         rows.map(|r| r.map_err(|e| explain(&self.path, e))).collect()
@@ -487,125 +541,137 @@ impl Store for SqliteStore {
 
     fn finding(&self, fingerprint: &str) -> Result<Option<StoredFinding>> {
         let sql = format!("{FINDING_SELECT} WHERE f.fingerprint = ?1");
-        let r = self
-            .conn
-            .query_row(&sql, [fingerprint], Self::finding_from_row)
-            .optional();
+        let r = query_row(&self.conn, &sql, [fingerprint], Self::finding_from_row).optional();
         self.wrap(r)
     }
 
     fn location_paths(&self, fingerprint: &str) -> Result<Vec<String>> {
-        let mut st = self
-            .wrap(self.conn.prepare(
-                "SELECT path FROM locations WHERE fingerprint = ?1 GROUP BY path ORDER BY MIN(id)",
-            ))?;
+        let mut st = self.wrap(self.conn.prepare_cached(
+            "SELECT path FROM locations WHERE fingerprint = ?1 GROUP BY path ORDER BY MIN(id)",
+        ))?;
         let rows = self.wrap(st.query_map([fingerprint], |r| r.get(0)))?;
         rows.map(|r| r.map_err(|e| explain(&self.path, e))).collect()
     }
 
     fn enqueue(&mut self, job: NewJob, at: Time) -> Result<(i64, bool)> {
-        let path = self.path.clone();
-        let tx = self
-            .conn
-            .transaction_with_behavior(TransactionBehavior::Immediate)
-            .map_err(|e| explain(&path, e))?;
-        let existing: Option<i64> = tx
-            .query_row(
+        self.write(|tx| {
+            let existing: Option<i64> = query_row(
+                tx,
                 "SELECT id FROM jobs WHERE fingerprint = ?1
                  AND state IN ('awaiting-approval', 'queued', 'running')",
                 [&job.fingerprint],
                 |r| r.get(0),
             )
             .optional()?;
-        if let Some(id) = existing {
-            return Ok((id, false));
-        }
-        let at_s = fmt_time(&at);
-        tx.execute(
-            "INSERT INTO jobs (fingerprint, rule_id, issuer, mode, policy_rule, state, next_at, reason,
+            if let Some(id) = existing {
+                return Ok((id, false));
+            }
+            let at_s = fmt_time(&at);
+            exec(
+                tx,
+                "INSERT INTO jobs (fingerprint, rule_id, issuer, mode, policy_rule, state, next_at, reason,
                 sealed, created_at, updated_at)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?7, ?7)",
-            params![
-                job.fingerprint,
-                job.rule_id,
-                job.issuer,
-                job.mode,
-                job.policy_rule,
-                job.state.as_str(),
-                at_s,
-                job.reason,
-                if job.state.is_active() { job.sealed } else { None },
-            ],
-        )?;
-        let id = tx.last_insert_rowid();
-        if job.state.is_active() {
-            tx.execute(
-                "UPDATE findings SET status = 'revoking' WHERE fingerprint = ?1",
-                [&job.fingerprint],
+                params![
+                    job.fingerprint,
+                    job.rule_id,
+                    job.issuer,
+                    job.mode,
+                    job.policy_rule,
+                    job.state.as_str(),
+                    at_s,
+                    job.reason,
+                    if job.state.is_active() { job.sealed } else { None },
+                ],
             )?;
-        }
-        tx.commit().map_err(|e| explain(&path, e))?;
-        Ok((id, true))
-    }
-
-    fn claim_job(&mut self, owner: &str, at: Time, lease: chrono::Duration) -> Result<Option<Job>> {
-        let path = self.path.clone();
-        let at_s = fmt_time(&at);
-        let tx = self
-            .conn
-            .transaction_with_behavior(TransactionBehavior::Immediate)
-            .map_err(|e| explain(&path, e))?;
-        // Running jobs whose runner died are due again, whatever their lease says.
-        let orphans: Vec<(i64, String)> = {
-            let mut st = tx.prepare("SELECT id, COALESCE(owner, '') FROM jobs WHERE state = 'running'")?;
-            let rows = st.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?;
-            rows.collect::<rusqlite::Result<_>>()?
-        };
-        for (id, o) in orphans {
-            if o != owner && owner_gone(&o) {
-                tx.execute(
-                    "UPDATE jobs SET lease_until = ?2 WHERE id = ?1",
-                    params![id, at_s],
+            let id = tx.last_insert_rowid();
+            if job.state.is_active() {
+                exec(
+                    tx,
+                    "UPDATE findings SET status = 'revoking' WHERE fingerprint = ?1",
+                    [&job.fingerprint],
                 )?;
             }
-        }
-        let id: Option<i64> = tx
-            .query_row(
-                "SELECT id FROM jobs
-                 WHERE (state = 'queued' AND next_at <= ?1) OR (state = 'running' AND lease_until <= ?1)
-                 ORDER BY next_at, id LIMIT 1",
-                [&at_s],
-                |r| r.get(0),
-            )
-            .optional()?;
-        let Some(id) = id else {
-            tx.commit()?;
-            return Ok(None);
-        };
-        tx.execute(
-            "UPDATE jobs SET state = 'running', owner = ?2, lease_until = ?3, attempts = attempts + 1,
-                updated_at = ?4 WHERE id = ?1",
-            params![id, owner, fmt_time(&(at + lease)), at_s],
-        )?;
-        let job = tx.query_row(
-            &format!("SELECT {JOB_COLUMNS} FROM jobs j WHERE j.id = ?1"),
-            [id],
-            Self::job_from_row,
-        )?;
-        tx.commit().map_err(|e| explain(&path, e))?;
-        Ok(Some(job))
+            Ok((id, true))
+        })
+    }
+
+    fn claim_jobs(
+        &mut self,
+        owner: &str,
+        at: Time,
+        lease: chrono::Duration,
+        limit: usize,
+    ) -> Result<Vec<Job>> {
+        let at_s = fmt_time(&at);
+        let until = fmt_time(&(at + lease));
+        self.write(|tx| {
+            // Running jobs whose runner died are due again, whatever their lease says.
+            let orphans: Vec<(i64, String)> = {
+                let mut st =
+                    tx.prepare_cached("SELECT id, COALESCE(owner, '') FROM jobs WHERE state = 'running'")?;
+                let rows = st.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?;
+                rows.collect::<rusqlite::Result<_>>()?
+            };
+            for (id, o) in orphans {
+                if o != owner && owner_gone(&o) {
+                    exec(
+                        tx,
+                        "UPDATE jobs SET lease_until = ?2 WHERE id = ?1",
+                        params![id, at_s],
+                    )?;
+                }
+            }
+            // Two indexed reads (jobs_due, jobs_lease) rather than one `OR`, which SQLite answers
+            // by scanning every job.
+            let mut due: Vec<(String, i64)> = Vec::new();
+            for sql in [
+                "SELECT next_at, id FROM jobs WHERE state = 'queued' AND next_at <= ?1
+                 ORDER BY next_at, id LIMIT ?2",
+                "SELECT next_at, id FROM jobs WHERE state = 'running' AND lease_until <= ?1 LIMIT ?2",
+            ] {
+                let mut st = tx.prepare_cached(sql)?;
+                let rows = st.query_map(params![at_s, limit as i64], |r| Ok((r.get(0)?, r.get(1)?)))?;
+                due.extend(rows.collect::<rusqlite::Result<Vec<_>>>()?);
+            }
+            due.sort();
+            due.truncate(limit);
+            let mut claim = tx.prepare_cached(
+                "UPDATE jobs SET state = 'running', owner = ?2, lease_until = ?3, attempts = attempts + 1,
+                    updated_at = ?4 WHERE id = ?1",
+            )?;
+            let mut read = tx.prepare_cached(&format!("SELECT {JOB_COLUMNS} FROM jobs j WHERE j.id = ?1"))?;
+            let mut jobs = Vec::with_capacity(due.len());
+            for (_, id) in due {
+                claim.execute(params![id, owner, until, at_s])?;
+                jobs.push(read.query_row([id], Self::job_from_row)?);
+            }
+            Ok(jobs)
+        })
+    }
+
+    fn defer_job(&mut self, id: i64, next_at: Time, reason: &str) -> Result<()> {
+        let r = exec(
+            &self.conn,
+            "UPDATE jobs SET state = 'queued', next_at = ?2, reason = ?3, updated_at = ?4, owner = NULL,
+                lease_until = NULL, attempts = MAX(attempts - 1, 0)
+             WHERE id = ?1",
+            params![id, fmt_time(&next_at), reason, fmt_time(&now())],
+        );
+        self.wrap(r).map(drop)
     }
 
     fn jobs(&self, fingerprint: Option<&str>) -> Result<Vec<Job>> {
         let sql =
             format!("SELECT {JOB_COLUMNS} FROM jobs j WHERE ?1 IS NULL OR j.fingerprint = ?1 ORDER BY j.id");
-        let mut st = self.wrap(self.conn.prepare(&sql))?;
+        let mut st = self.wrap(self.conn.prepare_cached(&sql))?;
         let rows = self.wrap(st.query_map([fingerprint], Self::job_from_row))?;
         rows.map(|r| r.map_err(|e| explain(&self.path, e))).collect()
     }
 
     fn make_due(&mut self, at: Time) -> Result<usize> {
-        let r = self.conn.execute(
+        let r = exec(
+            &self.conn,
             "UPDATE jobs SET next_at = ?1 WHERE state = 'queued' AND next_at > ?1",
             [fmt_time(&at)],
         );
@@ -613,28 +679,29 @@ impl Store for SqliteStore {
     }
 
     fn next_due(&self) -> Result<Option<Time>> {
-        let r = self
-            .conn
-            .query_row("SELECT MIN(next_at) FROM jobs WHERE state = 'queued'", [], |r| {
-                r.get::<_, Option<String>>(0)
-            });
+        let r = query_row(
+            &self.conn,
+            "SELECT MIN(next_at) FROM jobs WHERE state = 'queued'",
+            [],
+            |r| r.get::<_, Option<String>>(0),
+        );
         Ok(self.wrap(r)?.as_deref().and_then(parse_time))
     }
 
     fn job(&self, id: i64) -> Result<Option<Job>> {
-        let r = self
-            .conn
-            .query_row(
-                &format!("SELECT {JOB_COLUMNS} FROM jobs j WHERE j.id = ?1"),
-                [id],
-                Self::job_from_row,
-            )
-            .optional();
+        let r = query_row(
+            &self.conn,
+            &format!("SELECT {JOB_COLUMNS} FROM jobs j WHERE j.id = ?1"),
+            [id],
+            Self::job_from_row,
+        )
+        .optional();
         self.wrap(r)
     }
 
     fn update_job(&mut self, id: i64, state: JobState, next_at: Time, reason: Option<&str>) -> Result<()> {
-        let r = self.conn.execute(
+        let r = exec(
+            &self.conn,
             "UPDATE jobs SET state = ?2, next_at = ?3, reason = ?4, updated_at = ?5,
                 owner = CASE WHEN ?2 = 'running' THEN owner ELSE NULL END,
                 lease_until = CASE WHEN ?2 = 'running' THEN lease_until ELSE NULL END,
@@ -646,7 +713,8 @@ impl Store for SqliteStore {
     }
 
     fn start_attempt(&mut self, job_id: i64, at: Time) -> Result<i64> {
-        let r = self.conn.execute(
+        let r = exec(
+            &self.conn,
             "INSERT INTO attempts (job_id, started_at) VALUES (?1, ?2)",
             params![job_id, fmt_time(&at)],
         );
@@ -662,7 +730,8 @@ impl Store for SqliteStore {
         http_status: Option<u16>,
         detail: Option<&str>,
     ) -> Result<()> {
-        let r = self.conn.execute(
+        let r = exec(
+            &self.conn,
             "UPDATE attempts SET finished_at = ?2, outcome = ?3, http_status = ?4, detail = ?5 WHERE id = ?1",
             params![attempt_id, fmt_time(&at), outcome, http_status, detail],
         );
@@ -670,7 +739,7 @@ impl Store for SqliteStore {
     }
 
     fn attempts(&self, job_id: i64) -> Result<Vec<Attempt>> {
-        let mut st = self.wrap(self.conn.prepare(
+        let mut st = self.wrap(self.conn.prepare_cached(
             "SELECT job_id, started_at, finished_at, outcome, http_status, detail FROM attempts
              WHERE job_id = ?1 ORDER BY id",
         ))?;
@@ -689,7 +758,8 @@ impl Store for SqliteStore {
 
     fn audit(&mut self, e: AuditEntry) -> Result<()> {
         let at = e.at.unwrap_or_else(now);
-        let r = self.conn.execute(
+        let r = exec(
+            &self.conn,
             "INSERT INTO audit (at, actor, action, fingerprint, rule_id, policy_rule, issuer_status, detail)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
             params![
@@ -707,7 +777,7 @@ impl Store for SqliteStore {
     }
 
     fn audit_log(&self, fingerprint: Option<&str>) -> Result<Vec<AuditEntry>> {
-        let mut st = self.wrap(self.conn.prepare(
+        let mut st = self.wrap(self.conn.prepare_cached(
             "SELECT at, actor, action, fingerprint, rule_id, policy_rule, issuer_status, detail
              FROM audit WHERE ?1 IS NULL OR fingerprint = ?1 ORDER BY id",
         ))?;
@@ -724,6 +794,88 @@ impl Store for SqliteStore {
             })
         }))?;
         rows.map(|r| r.map_err(|e| explain(&self.path, e))).collect()
+    }
+
+    fn spend_budget(&mut self, key: &str, per_hour: u32, at: Time) -> Result<Spend> {
+        let hour = chrono::Duration::hours(1);
+        let (at_s, start_s) = (fmt_time(&at), fmt_time(&(at - hour)));
+        self.write(|tx| {
+            let held: Option<String> =
+                query_row(tx, "SELECT until FROM budget_holds WHERE key = ?1", [key], |r| {
+                    r.get(0)
+                })
+                .optional()?;
+            if let Some(until) = held.filter(|u| *u > at_s) {
+                return Ok(Spend::Held {
+                    until: parse_time(&until).unwrap_or(at + hour),
+                });
+            }
+            exec(
+                tx,
+                "DELETE FROM budget_spent WHERE key = ?1 AND at <= ?2",
+                params![key, start_s],
+            )?;
+            let (spent, oldest): (i64, Option<String>) = query_row(
+                tx,
+                "SELECT COUNT(*), MIN(at) FROM budget_spent WHERE key = ?1",
+                [key],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )?;
+            if spent >= per_hour as i64 {
+                // The window frees a request an hour after its oldest one.
+                let next = oldest.as_deref().and_then(parse_time).unwrap_or(at) + hour;
+                return Ok(Spend::Spent { next });
+            }
+            exec(
+                tx,
+                "INSERT INTO budget_spent (key, at) VALUES (?1, ?2)",
+                params![key, at_s],
+            )?;
+            Ok(Spend::Granted)
+        })
+    }
+
+    fn budget_spent(&self, key: &str, at: Time) -> Result<u32> {
+        let start = fmt_time(&(at - chrono::Duration::hours(1)));
+        let r = query_row(
+            &self.conn,
+            "SELECT COUNT(*) FROM budget_spent WHERE key = ?1 AND at > ?2",
+            params![key, start],
+            |r| r.get::<_, i64>(0),
+        );
+        Ok(self.wrap(r)?.clamp(0, u32::MAX as i64) as u32)
+    }
+
+    fn hold_budget(&mut self, key: &str, until: Time) -> Result<()> {
+        let r = exec(
+            &self.conn,
+            "INSERT INTO budget_holds (key, until) VALUES (?1, ?2)
+             ON CONFLICT(key) DO UPDATE SET until = MAX(until, excluded.until)",
+            params![key, fmt_time(&until)],
+        );
+        self.wrap(r).map(drop)
+    }
+
+    fn batch(&mut self, f: &mut dyn FnMut(&mut dyn Store) -> Result<()>) -> Result<()> {
+        if self.in_batch {
+            return f(self);
+        }
+        let begin = self.conn.execute_batch("BEGIN IMMEDIATE");
+        self.wrap(begin)?;
+        self.in_batch = true;
+        let r = f(self);
+        self.in_batch = false;
+        let end = match r {
+            Ok(()) => self.conn.execute_batch("COMMIT"),
+            Err(e) => {
+                let _ = self.conn.execute_batch("ROLLBACK");
+                return Err(e);
+            }
+        };
+        if end.is_err() {
+            let _ = self.conn.execute_batch("ROLLBACK");
+        }
+        self.wrap(end)
     }
 }
 
@@ -858,6 +1010,130 @@ mod tests {
             s.job(id).unwrap().unwrap().sealed.is_none(),
             "finished job keeps its secret"
         );
+    }
+
+    /// Claiming runs once per batch of jobs on a store that keeps every job ever written: its
+    /// reads must go through the jobs_due and jobs_lease indexes, never a scan of the table.
+    #[test]
+    fn claim_reads_use_the_indexes() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = open(dir.path());
+        for sql in [
+            "SELECT next_at, id FROM jobs WHERE state = 'queued' AND next_at <= ?1
+             ORDER BY next_at, id LIMIT ?2",
+            "SELECT next_at, id FROM jobs WHERE state = 'running' AND lease_until <= ?1 LIMIT ?2",
+        ] {
+            let mut st = s.conn.prepare(&format!("EXPLAIN QUERY PLAN {sql}")).unwrap();
+            let plan: Vec<String> = st
+                .query_map(params!["x", 1], |r| r.get::<_, String>(3))
+                .unwrap()
+                .map(|r| r.unwrap())
+                .collect();
+            let plan = plan.join("; ");
+            assert!(
+                plan.contains("USING") && plan.contains("INDEX jobs_"),
+                "{sql}: {plan}"
+            );
+            assert!(!plan.contains("TEMP B-TREE"), "{sql}: {plan}");
+        }
+    }
+
+    #[test]
+    fn claim_jobs_takes_many_due_jobs_at_once_and_defer_gives_the_attempt_back() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut s = open(dir.path());
+        let mut ids = Vec::new();
+        for i in 0..3 {
+            let f = finding(&format!("tok_job{}", "x".repeat(i + 1)), "b.env", None);
+            s.record_findings(&[(&f, Attribution::default())], now()).unwrap();
+            let job = NewJob {
+                fingerprint: f.fingerprint.clone(),
+                rule_id: f.rule_id.clone(),
+                issuer: "test".into(),
+                mode: "auto".into(),
+                policy_rule: "revoke.mode".into(),
+                state: JobState::Queued,
+                reason: None,
+                sealed: Some(vec![1]),
+            };
+            ids.push(s.enqueue(job, now()).unwrap().0);
+        }
+        let lease = chrono::Duration::seconds(60);
+        let got = s.claim_jobs("pid:1", now(), lease, 2).unwrap();
+        assert_eq!(got.iter().map(|j| j.id).collect::<Vec<_>>(), ids[..2].to_vec());
+        assert_eq!(s.claim_jobs("pid:1", now(), lease, 5).unwrap().len(), 1);
+        let later = now() + chrono::Duration::seconds(30);
+        s.defer_job(ids[0], later, "budget spent").unwrap();
+        let j = s.job(ids[0]).unwrap().unwrap();
+        assert_eq!(
+            (j.state, j.attempts, j.reason.as_deref()),
+            (JobState::Queued, 0, Some("budget spent"))
+        );
+        assert!(
+            s.claim_jobs("pid:1", now(), lease, 5).unwrap().is_empty(),
+            "deferred job ran early"
+        );
+        assert_eq!(s.claim_jobs("pid:1", later, lease, 5).unwrap()[0].id, ids[0]);
+    }
+
+    #[test]
+    fn budgets_are_spent_within_a_sliding_hour_and_held_after_a_429() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut s = open(dir.path());
+        let t0 = now();
+        assert_eq!(s.spend_budget("revoke:github", 2, t0).unwrap(), Spend::Granted);
+        let t1 = t0 + chrono::Duration::minutes(10);
+        assert_eq!(s.spend_budget("revoke:github", 2, t1).unwrap(), Spend::Granted);
+        let t2 = t0 + chrono::Duration::minutes(20);
+        let next = t0 + chrono::Duration::hours(1);
+        let spent = s.spend_budget("revoke:github", 2, t2).unwrap();
+        assert!(
+            matches!(spent, Spend::Spent { next: n } if (n - next).num_milliseconds().abs() < 2),
+            "{spent:?}"
+        );
+        assert_eq!(s.spend_budget("revoke:other", 2, t2).unwrap(), Spend::Granted);
+        // A reopened store (another process) sees the same count; the oldest request frees.
+        drop(s);
+        let mut s = open(dir.path());
+        let t3 = next + chrono::Duration::seconds(1);
+        assert_eq!(s.spend_budget("revoke:github", 2, t3).unwrap(), Spend::Granted);
+        let until = t3 + chrono::Duration::seconds(30);
+        s.hold_budget("revoke:other", until).unwrap();
+        assert!(matches!(
+            s.spend_budget("revoke:other", 100, t3).unwrap(),
+            Spend::Held { .. }
+        ));
+        assert_eq!(
+            s.spend_budget("revoke:other", 100, until + chrono::Duration::seconds(1))
+                .unwrap(),
+            Spend::Granted
+        );
+    }
+
+    #[test]
+    fn a_batch_commits_together_or_not_at_all() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut s = open(dir.path());
+        let f = finding("tok_batched", "b.env", None);
+        let e = s
+            .batch(&mut |st| {
+                st.record_findings(&[(&f, Attribution::default())], now())?;
+                st.audit(AuditEntry::new("quench", "verified"))?;
+                anyhow::bail!("the writer failed midway")
+            })
+            .unwrap_err();
+        assert!(e.to_string().contains("midway"));
+        assert!(
+            s.finding(&f.fingerprint).unwrap().is_none(),
+            "half a batch was kept"
+        );
+        assert!(s.audit_log(None).unwrap().is_empty());
+        s.batch(&mut |st| {
+            st.record_findings(&[(&f, Attribution::default())], now())?;
+            st.record_verdict(&f.fingerprint, &Verdict::new(VerdictKind::Live), now())
+        })
+        .unwrap();
+        assert_eq!(s.finding(&f.fingerprint).unwrap().unwrap().status, Status::Live);
     }
 
     #[test]

@@ -375,6 +375,15 @@ fn render_problem(issuer: &IssuerEntry, err: &str) -> String {
     format!("cannot build the request: {err}")
 }
 
+/// Told of findings as they go to verification and of each verdict the moment it arrives, so
+/// that what follows a verdict (recording it, revoking a live key) need not wait for the rest.
+pub trait Tap: Send + Sync {
+    /// `f` is about to be verified. Called under the scan collector's lock: keep it short.
+    fn submitted(&self, f: &Finding);
+    /// The verdict on `fingerprint` arrived.
+    fn verdict(&self, fingerprint: &str, v: &Verification);
+}
+
 /// Verification running on its own thread with its own runtime; jobs go in through a channel
 /// as they are found, verdicts come out through another.
 pub struct Service {
@@ -401,6 +410,11 @@ impl Submitter {
 
 impl Service {
     pub fn start(ctx: Arc<Context>) -> std::io::Result<Service> {
+        Service::start_tapped(ctx, None)
+    }
+
+    /// [`Service::start`], telling `tap` of each verdict as it arrives.
+    pub fn start_tapped(ctx: Arc<Context>, tap: Option<Arc<dyn Tap>>) -> std::io::Result<Service> {
         let (tx, mut jobs) = tokio::sync::mpsc::unbounded_channel::<(usize, Job)>();
         let (out, rx) = std::sync::mpsc::channel();
         let rt = tokio::runtime::Builder::new_multi_thread()
@@ -416,9 +430,13 @@ impl Service {
                     while let Some((i, job)) = jobs.recv().await {
                         let ctx = ctx.clone();
                         let out = out.clone();
+                        let tap = tap.clone();
                         tasks.spawn(async move {
                             let fp = job.fingerprint.clone();
                             let v = ctx.verify(job).await;
+                            if let Some(t) = &tap {
+                                t.verdict(&fp, &v);
+                            }
                             let _ = out.send((i, fp, v));
                         });
                     }
@@ -509,22 +527,26 @@ pub struct DuringScan {
     /// The collector's hook holds the channel through this; emptied at the end so the service
     /// sees its input close.
     hook_sub: Arc<Mutex<Option<Submitter>>>,
+    tap: Option<Arc<dyn Tap>>,
 }
 
 impl DuringScan {
     /// Starts the service and hooks it to `collector`. Fingerprints in `skip` (ignored or in the
     /// baseline) are never sent.
+    /// `tap` hears of each finding sent and each verdict as it arrives.
     pub fn start(
         ctx: Arc<Context>,
         collector: &crate::scan::Collector,
         skip: std::collections::HashSet<String>,
+        tap: Option<Arc<dyn Tap>>,
     ) -> std::io::Result<DuringScan> {
-        let svc = Service::start(ctx)?;
+        let svc = Service::start_tapped(ctx, tap.clone())?;
         let early = Arc::new(Mutex::new(std::collections::HashSet::new()));
         let hook_sub = Arc::new(Mutex::new(svc.submitter()));
         {
             let seen = early.clone();
             let sub = hook_sub.clone();
+            let hook_tap = tap.clone();
             let hook = move |f: &Finding| {
                 if !f.parts.is_empty() || skip.contains(&f.fingerprint) {
                     return;
@@ -538,12 +560,20 @@ impl DuringScan {
                     seen.lock()
                         .unwrap_or_else(|e| e.into_inner())
                         .insert(f.fingerprint.clone());
+                    if let Some(t) = &hook_tap {
+                        t.submitted(f);
+                    }
                     sub.submit(usize::MAX, job);
                 }
             };
             let _ = collector.on_new.set(Box::new(hook));
         }
-        Ok(DuringScan { svc, early, hook_sub })
+        Ok(DuringScan {
+            svc,
+            early,
+            hook_sub,
+            tap,
+        })
     }
 
     /// Submits what the scan did not, waits, and fills the findings' verdicts.
@@ -556,7 +586,12 @@ impl DuringScan {
                 continue;
             }
             match Job::from_finding(f) {
-                Some(job) => self.svc.submit(i, job),
+                Some(job) => {
+                    if let Some(t) = &self.tap {
+                        t.submitted(f);
+                    }
+                    self.svc.submit(i, job)
+                }
                 None => stats.unverifiable += 1,
             }
         }

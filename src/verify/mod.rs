@@ -19,7 +19,7 @@ pub mod special;
 pub mod verdict;
 
 pub use engine::{
-    verify_findings, Context, DuringScan, Job, Options, Service, Stats, Submitter, VerifySection,
+    verify_findings, Context, DuringScan, Job, Options, Service, Stats, Submitter, Tap, VerifySection,
 };
 pub use recipe::Recipe;
 pub use registry::Registry;

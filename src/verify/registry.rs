@@ -54,6 +54,11 @@ pub struct IssuerEntry {
     pub concurrency: usize,
     /// Requests per second.
     pub rate: f64,
+    /// Requests an hour the issuer allows to its public (unauthenticated) revoke endpoints,
+    /// e.g. GitHub's `POST /credentials/revoke` at 60. Spent requests are counted in the store,
+    /// so the budget holds across runs and processes; jobs past it wait, they do not fail.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub revoke_per_hour: Option<u32>,
 }
 
 impl IssuerEntry {
@@ -123,6 +128,7 @@ impl Registry {
                 derived_bases: BTreeMap::new(),
                 concurrency: DEFAULT_CONCURRENCY,
                 rate: DEFAULT_RATE,
+                revoke_per_hour: None,
             });
         for (k, v) in t {
             match (k.as_str(), v) {
@@ -130,6 +136,10 @@ impl Registry {
                 ("concurrency", toml::Value::Integer(i)) if *i >= 1 => e.concurrency = *i as usize,
                 ("rate", toml::Value::Float(f)) if *f > 0.0 => e.rate = *f,
                 ("rate", toml::Value::Integer(i)) if *i > 0 => e.rate = *i as f64,
+                ("revoke_per_hour", toml::Value::Integer(i)) if (0..=i64::from(u32::MAX)).contains(i) => {
+                    e.revoke_per_hour = Some(*i as u32)
+                }
+                ("revoke_per_hour", _) => bail!("`revoke_per_hour` must be a whole number of requests, 0 or more"),
                 ("derived_hosts", toml::Value::Array(a)) => {
                     e.derived_hosts = a.iter().filter_map(|x| x.as_str().map(String::from)).collect()
                 }
@@ -148,7 +158,7 @@ impl Registry {
                         },
                     );
                 }
-                (k, _) => bail!("unexpected setting `{k}` (bases are URL strings; also why, concurrency, rate, derived_hosts)"),
+                (k, _) => bail!("unexpected setting `{k}` (bases are URL strings; also why, concurrency, rate, revoke_per_hour, derived_hosts)"),
             }
         }
         Ok(())

@@ -22,6 +22,8 @@ pub struct IssuerState {
     pub hooks: Mutex<Vec<Value>>,
     /// Answer this many upcoming revoke calls with 503.
     pub fail_revokes: AtomicUsize,
+    /// Answer this many upcoming revoke calls with 429 and `Retry-After: 2`.
+    pub rate_limit_revokes: AtomicUsize,
     /// Apply the next revoke, then never answer (for the kill -9 test).
     pub hang_after_revoke: AtomicBool,
     /// Never answer the next revoke, without applying it.
@@ -113,8 +115,20 @@ async fn user(State(s): State<Arc<IssuerState>>, h: HeaderMap) -> (StatusCode, J
     }
 }
 
-async fn revoke(State(s): State<Arc<IssuerState>>, Json(body): Json<Value>) -> (StatusCode, Json<Value>) {
+async fn revoke(State(s): State<Arc<IssuerState>>, Json(body): Json<Value>) -> axum::response::Response {
+    use axum::response::IntoResponse;
     record(&s, "POST", "/credentials/revoke");
+    if s.rate_limit_revokes
+        .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
+        .is_ok()
+    {
+        return (
+            StatusCode::TOO_MANY_REQUESTS,
+            [("retry-after", "2")],
+            Json(json!({ "message": "API rate limit exceeded" })),
+        )
+            .into_response();
+    }
     if s.fail_revokes
         .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
         .is_ok()
@@ -122,7 +136,8 @@ async fn revoke(State(s): State<Arc<IssuerState>>, Json(body): Json<Value>) -> (
         return (
             StatusCode::SERVICE_UNAVAILABLE,
             Json(json!({ "message": "try later" })),
-        );
+        )
+            .into_response();
     }
     if s.hang_before_revoke.swap(false, Ordering::SeqCst) {
         tokio::time::sleep(std::time::Duration::from_secs(3600)).await;
@@ -135,7 +150,7 @@ async fn revoke(State(s): State<Arc<IssuerState>>, Json(body): Json<Value>) -> (
     if s.hang_after_revoke.swap(false, Ordering::SeqCst) {
         tokio::time::sleep(std::time::Duration::from_secs(3600)).await;
     }
-    (StatusCode::ACCEPTED, Json(json!({})))
+    (StatusCode::ACCEPTED, Json(json!({}))).into_response()
 }
 
 /// Admin listing: every live key with an id and a redacted hint (head…tail).
