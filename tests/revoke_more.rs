@@ -671,6 +671,10 @@ fn a_custom_rule_protects_keys_a_company_issues_through_workos() {
     let st = statuses(dir.path());
     let fp = quench::finding::fingerprint("acme.customer-api-key", leaked.as_bytes());
     assert_eq!(st.get(&fp).map(String::as_str), Some("revoked"), "{st:?}");
+    // WorkOS does not know the unknown key: nothing was revoked, so it is not recorded as
+    // revoked by quench.
+    let fp = quench::finding::fingerprint("acme.customer-api-key", unknown.as_bytes());
+    assert_eq!(st.get(&fp).map(String::as_str), Some("dead"), "{st:?}");
     for r in sim.recorded() {
         let line = r.to_string();
         assert!(!line.contains(&leaked) && !line.contains(&company), "{line}");

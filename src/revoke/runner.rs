@@ -655,13 +655,14 @@ impl Runner {
         match result {
             CallResult::Deferred { .. } => Ok(Outcome::Deferred),
             CallResult::Accepted { .. } | CallResult::Gone { .. } => {
+                let gone = matches!(result, CallResult::Gone { .. });
                 let after = self.reverify(job, &target).await?;
                 match after.map(|v| v.verdict) {
                     Some(VerdictKind::Dead) => self.dead(job, &found, true).await,
-                    None => {
-                        // Nothing can confirm it; the issuer's acceptance is the best evidence.
-                        self.dead(job, &found, true).await
-                    }
+                    // Nothing can confirm it. An accepted call is the best evidence that we
+                    // killed the key; "no such key" (a lookup that found nothing) is not, so
+                    // that key is recorded dead, not revoked by us.
+                    None => self.dead(job, &found, !gone).await,
                     Some(v) => {
                         self.retry_or_escalate(
                             job,
