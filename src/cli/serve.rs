@@ -30,7 +30,7 @@ Example config:
   listen = \"0.0.0.0:8080\"
   data_dir = \"/var/lib/quench\"
   allow_remotes = [\"https://github.com/acme/*\"]
-  workers = 2
+  workers = 4
   max_body_bytes = 1048576
   schedule = \"30 2 * * *\"      # nightly sweep of [sweep] (UTC)
   [sweep]
