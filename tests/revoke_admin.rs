@@ -6,8 +6,8 @@ mod common;
 use std::path::Path;
 
 use common::fake_issuer::FakeIssuer;
-use common::fake_store::repo_with_tokens;
-use common::{quench, run_in};
+use common::fake_store::{repo_with_tokens, stored_findings};
+use common::quench;
 
 const ADMIN_RECIPES: &str = r#"
 [rule.verify]
@@ -48,16 +48,6 @@ fn run(dir: &Path, args: &[&str], admin: Option<&str>) -> (i32, String) {
     )
 }
 
-fn statuses(dir: &Path) -> Vec<serde_json::Value> {
-    let out = run_in(
-        dir,
-        &["findings", "--json", "--timeline", "--data-dir", "data"],
-        None,
-    );
-    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    v["findings"].as_array().unwrap().clone()
-}
-
 #[test]
 fn missing_admin_credential_keeps_the_job_queued_then_it_completes() {
     let tmp = tempfile::tempdir().unwrap();
@@ -88,7 +78,7 @@ fn missing_admin_credential_keeps_the_job_queued_then_it_completes() {
     assert_eq!(code, 1, "{err}");
     assert!(!err.contains("panicked"), "{err}");
     assert!(issuer.is_live(&t[0]));
-    let f = &statuses(tmp.path())[0];
+    let f = &stored_findings(tmp.path())[0];
     assert_eq!(f["status"], "revoking");
     assert_eq!(f["jobs"][0]["state"], "queued");
     let reason = f["jobs"][0]["reason"].as_str().unwrap();
@@ -119,7 +109,7 @@ fn missing_admin_credential_keeps_the_job_queued_then_it_completes() {
     assert!(!issuer.is_live(&t[0]));
     assert_eq!(issuer.state.deleted_ids.lock().unwrap().len(), 1);
     assert_eq!(issuer.count("GET", "/admin/keys"), 1);
-    assert_eq!(statuses(tmp.path())[0]["status"], "revoked");
+    assert_eq!(stored_findings(tmp.path())[0]["status"], "revoked");
 }
 
 #[test]
@@ -203,7 +193,7 @@ fn recheck_finds_keys_that_died_and_escalates_keys_still_live() {
         err.contains("1 live, 1 dead") && err.contains("1 escalated"),
         "{err}"
     );
-    let fs = statuses(tmp.path());
+    let fs = stored_findings(tmp.path());
     let fp0 = quench::finding::fingerprint("test.token", t[0].as_bytes());
     for f in &fs {
         let want = if f["fingerprint"] == fp0.as_str() {

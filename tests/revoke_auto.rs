@@ -6,7 +6,7 @@ mod common;
 use std::path::Path;
 
 use common::fake_issuer::FakeIssuer;
-use common::fake_store::{any_file_contains, repo_with_tokens};
+use common::fake_store::{any_file_contains, repo_with_tokens, stored_findings};
 use common::run_in;
 
 /// Verify and revoke recipes in the GitHub shape.
@@ -43,22 +43,6 @@ fn quench(dir: &Path, args: &[&str]) -> (i32, String) {
         out.status.code().unwrap_or(-1),
         String::from_utf8_lossy(&out.stderr).into_owned(),
     )
-}
-
-fn findings(dir: &Path) -> Vec<serde_json::Value> {
-    let out = run_in(
-        dir,
-        &["findings", "--json", "--timeline", "--data-dir", "data"],
-        None,
-    );
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    v["findings"].as_array().unwrap().clone()
 }
 
 fn status_of<'a>(fs: &'a [serde_json::Value], secret: &str) -> &'a str {
@@ -101,7 +85,7 @@ fn mode_auto_revokes_live_keys_confirms_them_dead_and_never_twice() {
         "one call per live key"
     );
 
-    let fs = findings(tmp.path());
+    let fs = stored_findings(tmp.path());
     assert_eq!(status_of(&fs, &t[0]), "revoked");
     assert_eq!(status_of(&fs, &t[1]), "revoked");
     assert_eq!(
@@ -188,7 +172,7 @@ fn dry_run_records_and_sends_nothing() {
     assert!(err.contains("2 dry-run"), "{err}");
     assert_eq!(issuer.count("POST", "/credentials/revoke"), 0);
     assert!(issuer.is_live(&t[0]) && issuer.is_live(&t[1]));
-    let fs = findings(tmp.path());
+    let fs = stored_findings(tmp.path());
     for f in &fs {
         let audit = f["audit"].as_array().unwrap();
         let dry = audit
@@ -253,7 +237,7 @@ fn ask_mode_waits_for_approval_and_principal_selects_keys() {
     );
     assert_eq!(code, 0, "{err}");
     assert!(!issuer.is_live(&t[0]) && !issuer.is_live(&t[1]) && issuer.is_live(&t[2]));
-    let fs = findings(tmp.path());
+    let fs = stored_findings(tmp.path());
     assert_eq!(status_of(&fs, &t[0]), "revoked");
     assert_eq!(status_of(&fs, &t[2]), "revoking");
     let f0 = fs
@@ -312,7 +296,7 @@ fn revoke_by_fingerprint_recovers_the_secret_from_its_location() {
     );
     assert_eq!(code, 0, "{err}");
     assert!(issuer.is_live(&t[0]) && !issuer.is_live(&t[1]));
-    assert_eq!(status_of(&findings(tmp.path()), &t[1]), "revoked");
+    assert_eq!(status_of(&stored_findings(tmp.path()), &t[1]), "revoked");
 }
 
 #[test]
@@ -328,7 +312,7 @@ fn server_errors_are_retried_with_backoff_until_confirmed() {
     let (_, err) = quench(tmp.path(), SCAN);
     assert!(err.contains("1 revoked and confirmed dead"), "{err}");
     assert_eq!(issuer.count("POST", "/credentials/revoke"), 3);
-    let fs = findings(tmp.path());
+    let fs = stored_findings(tmp.path());
     let job = &fs[0]["jobs"][0];
     assert_eq!(job["state"], "done");
     assert_eq!(job["calls"], 3);
@@ -361,7 +345,7 @@ fn repeated_failure_escalates_and_notifies_without_the_secret() {
     let (_, err) = quench(tmp.path(), SCAN);
     assert!(err.contains("1 escalated"), "{err}");
     assert_eq!(issuer.count("POST", "/credentials/revoke"), 3);
-    assert_eq!(status_of(&findings(tmp.path()), &t[0]), "escalated");
+    assert_eq!(status_of(&stored_findings(tmp.path()), &t[0]), "escalated");
     let hooks = issuer.hooks();
     // The Slack hook takes every event: detected, the first failure, escalated; the JSON hook
     // only the escalation.
@@ -415,7 +399,7 @@ manual = "Console > Settings > Tokens: delete the token"
     let (_, err) = quench(tmp.path(), SCAN);
     assert!(err.contains("1 escalated"), "{err}");
     assert_eq!(issuer.count("POST", "/credentials/revoke"), 0);
-    assert_eq!(status_of(&findings(tmp.path()), &t[0]), "escalated");
+    assert_eq!(status_of(&stored_findings(tmp.path()), &t[0]), "escalated");
     let hooks = issuer.hooks();
     assert_eq!(hooks.len(), 1, "{hooks:?}");
     assert!(
@@ -445,6 +429,6 @@ fn batched_recipes_share_one_call_between_concurrent_jobs() {
     );
     assert!(t.iter().all(|s| !issuer.is_live(s)));
     // Each job still records its own attempt.
-    let fs = findings(tmp.path());
+    let fs = stored_findings(tmp.path());
     assert!(fs.iter().all(|f| f["jobs"][0]["calls"] == 1), "{fs:?}");
 }

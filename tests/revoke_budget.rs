@@ -5,29 +5,11 @@
 
 mod common;
 
-use std::path::Path;
-
 use common::fake::{self, Gen};
 use common::fake_issuer::FakeIssuer;
-use common::fake_store::repo_with_tokens;
+use common::fake_store::{repo_with_tokens, stored_findings};
 use common::fake_verify::SimProc;
 use common::run_in;
-
-fn findings(dir: &Path) -> Vec<serde_json::Value> {
-    let out = run_in(
-        dir,
-        &["findings", "--json", "--timeline", "--data-dir", "data"],
-        None,
-    );
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    v["findings"].as_array().unwrap().clone()
-}
 
 fn finding<'a>(fs: &'a [serde_json::Value], rule: &str, secret: &str) -> &'a serde_json::Value {
     let fp = quench::finding::fingerprint(rule, secret.as_bytes());
@@ -98,7 +80,7 @@ fn calls_past_the_hourly_budget_are_deferred_across_runs_not_failed() {
         "the third request would exceed the budget"
     );
 
-    let fs = findings(dir.path());
+    let fs = stored_findings(dir.path());
     let third = finding(&fs, "github.pat-classic", &tokens[2]);
     assert_eq!(third["status"], "revoking", "{third:#}");
     let job = &third["jobs"][0];
@@ -132,7 +114,7 @@ fn calls_past_the_hourly_budget_are_deferred_across_runs_not_failed() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("1 deferred"), "{err}");
     assert_eq!(revoke_calls(&sim).len(), 2);
-    let fs = findings(dir.path());
+    let fs = stored_findings(dir.path());
     assert_eq!(
         finding(&fs, "github.pat-classic", &tokens[2])["jobs"][0]["state"],
         "queued"
@@ -188,7 +170,7 @@ fn a_429_holds_the_endpoint_until_retry_after_for_every_process() {
     ]);
     assert!(err.contains("1 deferred"), "{err}");
     assert_eq!(issuer.count("POST", "/credentials/revoke"), 1);
-    let fs = findings(tmp.path());
+    let fs = stored_findings(tmp.path());
     let f = finding(&fs, "test.token", &t[0]);
     let reason = f["jobs"][0]["reason"].as_str().unwrap();
     assert!(reason.contains("answered 429"), "{reason}");

@@ -8,7 +8,7 @@ use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use common::fake_issuer::FakeIssuer;
-use common::fake_store::repo_with_tokens;
+use common::fake_store::{repo_with_tokens, stored_findings};
 use common::{quench, run_in};
 
 const RECIPES: &str = r#"
@@ -87,14 +87,9 @@ fn kill_mid_call_then_resume(issuer: &FakeIssuer, dir: &std::path::Path) -> Stri
 }
 
 fn job(dir: &std::path::Path) -> serde_json::Value {
-    let out = run_in(
-        dir,
-        &["findings", "--json", "--timeline", "--data-dir", "data"],
-        None,
-    );
-    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    assert_eq!(v["findings"][0]["status"], "revoked", "{v}");
-    v["findings"][0]["jobs"][0].clone()
+    let fs = stored_findings(dir);
+    assert_eq!(fs[0]["status"], "revoked", "{fs:?}");
+    fs[0]["jobs"][0].clone()
 }
 
 #[test]

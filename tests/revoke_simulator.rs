@@ -5,6 +5,7 @@
 mod common;
 
 use common::fake::{self, Gen};
+use common::fake_store::stored_findings;
 use common::fake_verify::{self as fv, SimProc};
 use common::run_in;
 
@@ -120,13 +121,7 @@ principal = "arn:aws:iam::111122223333:user/ci"
     let err = String::from_utf8_lossy(&out.stderr).into_owned();
     assert_eq!(out.status.code(), Some(1), "{err}");
 
-    let out = run_in(
-        dir.path(),
-        &["findings", "--json", "--timeline", "--data-dir", "data"],
-        None,
-    );
-    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    let fs = v["findings"].as_array().unwrap();
+    let fs = stored_findings(dir.path());
     let status = |secret: &str| -> String {
         let hit = fs.iter().find(|f| {
             let fp = f["fingerprint"].as_str().unwrap();

@@ -54,3 +54,21 @@ pub fn any_file_contains(dir: &Path, needle: &str) -> bool {
         }
     })
 }
+
+/// Every finding in `dir/data` as `quench findings --json --timeline` prints it: the store's
+/// view, which the revocation tests assert statuses, timelines and jobs against.
+pub fn stored_findings(dir: &Path) -> Vec<serde_json::Value> {
+    let out = super::run_in(
+        dir,
+        &["findings", "--json", "--timeline", "--data-dir", "data"],
+        None,
+    );
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    v["findings"].as_array().unwrap().clone()
+}
