@@ -54,10 +54,10 @@ pub fn redact(secret: &[u8]) -> String {
     if n < 8 {
         return "*".repeat(n.max(3));
     }
-    let head = (n / 4).min(8).max(2);
+    let head = (n / 4).clamp(2, 8);
     let tail = if n >= 16 { 2 } else { 0 };
     let mut out: String = chars[..head].iter().collect();
-    out.push_str("…");
+    out.push('…');
     out.extend(&chars[n - tail..]);
     out
 }

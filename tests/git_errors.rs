@@ -157,3 +157,56 @@ fn a_missing_commit_is_named_and_the_rest_of_history_is_scanned() {
     only_location(&report, &last);
     only_location(&report, &first);
 }
+
+#[test]
+fn a_corrupt_packed_blob_is_skipped_by_name_and_the_rest_is_scanned() {
+    let mut repo = Repo::init(76);
+    let kept = repo.secret();
+    repo.write("kept.env", &format!("T={kept}\n"));
+    let lost = repo.secret();
+    repo.write("lost.env", &format!("T={lost}\n"));
+    repo.commit("two secrets");
+    repo.git(&["repack", "-adq"]);
+    let blob = repo.git(&["rev-parse", "HEAD:lost.env"]);
+    let pack_dir = repo.git_dir().join("objects").join("pack");
+    let idx = std::fs::read_dir(&pack_dir)
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .find(|p| p.extension().is_some_and(|e| e == "idx"))
+        .expect("a pack");
+    // `verify-pack -v`: id, type, size, size in pack, offset.
+    let listing = repo.git(&["verify-pack", "-v", idx.to_str().unwrap()]);
+    let fields: Vec<u64> = listing
+        .lines()
+        .find(|l| l.starts_with(&blob))
+        .expect("the blob is packed")
+        .split_whitespace()
+        .skip(3)
+        .take(2)
+        .map(|f| f.parse().unwrap())
+        .collect();
+    let (in_pack, offset) = (fields[0], fields[1]);
+    let pack = idx.with_extension("pack");
+    let mut perms = std::fs::metadata(&pack).unwrap().permissions();
+    #[allow(clippy::permissions_set_readonly_false)]
+    perms.set_readonly(false);
+    std::fs::set_permissions(&pack, perms).unwrap();
+    let mut bytes = std::fs::read(&pack).unwrap();
+    let at = (offset + in_pack / 2) as usize;
+    bytes[at] ^= 0xff;
+    bytes[at + 1] ^= 0xff;
+    std::fs::write(&pack, bytes).unwrap();
+
+    let (code, report, stderr) = git_json(repo.path(), &[]);
+    assert_eq!(code, 1, "{stderr}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    only_location(&report, &kept);
+    let skipped = report["skipped"].as_array().unwrap();
+    assert!(
+        skipped
+            .iter()
+            .any(|s| s["reason"].as_str().unwrap_or("").contains(&blob) && s["path"] == "lost.env"),
+        "names the corrupt object: {report:#}"
+    );
+}

@@ -119,6 +119,8 @@ fn lanes<A: Automaton, const L: usize>(a: &A, hay: &[u8], mut f: impl FnMut(usiz
         }
         lane[k] = &hay[own..own + seg];
     }
+    // Indexing every lane at the same `j` is the point: the L loads are independent.
+    #[allow(clippy::needless_range_loop)]
     for j in 0..seg {
         let mut special = false;
         for k in 0..L {

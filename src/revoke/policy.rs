@@ -166,7 +166,7 @@ impl Policy {
             }
             admin.insert(issuer, src);
         }
-        for (k, _) in &s.identity {
+        for k in s.identity.keys() {
             if !["user", "org", "m2m", "unknown"].contains(&k.as_str()) {
                 bail!("[revoke.identity.{k}]: unknown identity class (expected user, org, m2m or unknown)");
             }

@@ -14,7 +14,8 @@ use std::sync::Mutex;
 use anyhow::Result;
 use git2::{ObjectType, Oid, Repository};
 
-use super::walk::{self, BlobMap, Event, Plan, Walker, NO_COMMIT};
+use super::pack::{Kind, Objects, Packs, Read};
+use super::walk::{BlobMap, Event, Plan, Walker, NO_COMMIT};
 use crate::engine::Scratch;
 use crate::finding::fingerprint;
 use crate::scan::{Collector, Hit, Origin, Scanner};
@@ -27,6 +28,11 @@ const QUEUE: usize = 64;
 /// Blobs handed over at a time: one hand-over per blob costs more in lock traffic than small
 /// blobs take to scan.
 const BATCH: usize = 64;
+/// Bytes of built objects each reader keeps for later deltas: the walk's trees, and each
+/// worker's blobs. With one blob per worker in flight, this is what bounds the memory for
+/// contents, whatever the length of history.
+pub(super) const TREE_CACHE: usize = 4 << 20;
+const BLOB_CACHE: usize = 8 << 20;
 /// Submodules named in full in the note; the rest are counted.
 const SUBMODULES_SHOWN: usize = 5;
 
@@ -39,27 +45,23 @@ struct Job {
 pub fn scan(
     repo: &Repository,
     git_dir: &Path,
+    packs: &Packs,
+    objects: Objects,
     plan: Plan,
     scanner: &Scanner,
     collector: &Collector,
 ) -> Result<Vec<String>> {
-    // Trees are never read twice (the walk prunes seen ones) and blobs once: libgit2's object
-    // cache would only hold memory. Hashing every object again to verify it doubles the cost of
-    // reading history for no finding; a corrupt object still fails to inflate and is skipped.
-    git2::opts::enable_caching(false);
-    git2::opts::strict_hash_verification(false);
-
     let hits: Mutex<BlobMap<Vec<Hit>>> = Mutex::new(BlobMap::default());
     let (tx, rx) = sync_channel::<Vec<Job>>(QUEUE);
     let rx = Mutex::new(rx);
     let mut submodules: BTreeMap<String, Oid> = BTreeMap::new();
     let threads = scanner.opts.threads.max(1);
 
-    let walker = std::thread::scope(|s| {
+    let mut walker = std::thread::scope(|s| {
         for _ in 0..threads {
-            s.spawn(|| worker(git_dir, &rx, scanner, collector, &hits));
+            s.spawn(|| worker(git_dir, packs, &rx, scanner, collector, &hits));
         }
-        let mut walker = Walker::new(repo);
+        let mut walker = Walker::new(objects);
         let mut batch = Vec::with_capacity(BATCH);
         {
             let mut on = |ev: Event| match ev {
@@ -110,7 +112,7 @@ pub fn scan(
 
     let hits = hits.into_inner().unwrap_or_else(|e| e.into_inner());
     if !hits.is_empty() {
-        fan_out(repo, &plan, &walker, &hits, scanner, collector);
+        fan_out(repo, &plan, &mut walker, &hits, scanner, collector);
     }
     let mut notes = Vec::new();
     if !submodules.is_empty() {
@@ -137,16 +139,18 @@ pub fn scan(
 /// Takes blobs off the queue until it closes, scanning each.
 fn worker(
     git_dir: &Path,
+    packs: &Packs,
     rx: &Mutex<Receiver<Vec<Job>>>,
     scanner: &Scanner,
     collector: &Collector,
     hits: &Mutex<BlobMap<Vec<Hit>>>,
 ) {
     let repo = Repository::open(git_dir).map_err(|e| e.message().to_string());
-    let odb = repo
+    let mut objects = repo
         .as_ref()
         .map_err(Clone::clone)
-        .and_then(|r| r.odb().map_err(|e| e.message().to_string()));
+        .and_then(|r| r.odb().map_err(|e| e.message().to_string()))
+        .map(|odb| Objects::new(packs, odb, BLOB_CACHE));
     let mut scratch = Scratch::default();
     loop {
         let jobs = {
@@ -157,7 +161,7 @@ fn worker(
             }
         };
         for job in jobs {
-            let odb = match &odb {
+            let objects = match &mut objects {
                 Ok(o) => o,
                 Err(e) => {
                     // Keep draining so the walk never blocks on a full queue.
@@ -165,7 +169,7 @@ fn worker(
                     continue;
                 }
             };
-            if let Some(found) = scan_blob(odb, &job, scanner, collector, &mut scratch) {
+            if let Some(found) = scan_blob(objects, &job, scanner, collector, &mut scratch) {
                 hits.lock()
                     .unwrap_or_else(|e| e.into_inner())
                     .insert(job.blob, found);
@@ -176,7 +180,7 @@ fn worker(
 
 /// Reads and scans one blob; returns its hits, if any.
 fn scan_blob(
-    odb: &git2::Odb,
+    objects: &mut Objects,
     job: &Job,
     scanner: &Scanner,
     collector: &Collector,
@@ -184,39 +188,28 @@ fn scan_blob(
 ) -> Option<Vec<Hit>> {
     let opts = &scanner.opts;
     let path = &job.path;
-    let missing = |e: git2::Error| {
-        collector.skip(
-            path.clone(),
-            "missing-object",
-            format!("blob {} (at {path}): {}; skipped", job.blob, e.message()),
-        );
-    };
-    let size = match odb.read_header(job.blob) {
-        Ok((size, _)) => size as u64,
-        Err(e) => {
-            missing(e);
+    let bytes = match objects.read(job.blob, Kind::Blob, opts.max_file_size) {
+        Ok(Read::Found(bytes)) => bytes,
+        Ok(Read::TooLarge(size)) => {
+            collector.skip(
+                path.clone(),
+                "too-large",
+                format!(
+                    "blob {} (at {path}): {size} bytes is over --max-file-size ({} bytes)",
+                    job.blob, opts.max_file_size
+                ),
+            );
+            return None;
+        }
+        Err(reason) => {
+            collector.skip(
+                path.clone(),
+                "missing-object",
+                format!("blob {} (at {path}): {reason}; skipped", job.blob),
+            );
             return None;
         }
     };
-    if size > opts.max_file_size {
-        collector.skip(
-            path.clone(),
-            "too-large",
-            format!(
-                "blob {} (at {path}): {size} bytes is over --max-file-size ({} bytes)",
-                job.blob, opts.max_file_size
-            ),
-        );
-        return None;
-    }
-    let object = match odb.read(job.blob) {
-        Ok(o) => o,
-        Err(e) => {
-            missing(e);
-            return None;
-        }
-    };
-    let bytes = object.data();
     if !opts.scan_binary && memchr::memchr(0, &bytes[..bytes.len().min(BINARY_PROBE)]).is_some() {
         collector.skip(
             path.clone(),
@@ -227,7 +220,7 @@ fn scan_blob(
     }
     let origin = Origin::file(path, ci::classify(path));
     let mut found = Vec::new();
-    let suppressed = scanner.scan_buffer(bytes, &origin, scratch, &mut found);
+    let suppressed = scanner.scan_buffer(&bytes, &origin, scratch, &mut found);
     collector
         .suppressed_inline
         .fetch_add(suppressed as u64, Ordering::Relaxed);
@@ -240,14 +233,14 @@ fn scan_blob(
 fn fan_out(
     repo: &Repository,
     plan: &Plan,
-    walker: &Walker,
+    walker: &mut Walker,
     hits: &BlobMap<Vec<Hit>>,
     scanner: &Scanner,
     collector: &Collector,
 ) {
     // A secret is live if any blob holding it is in a branch tip's tree, even a later edit of
     // the file that first held it.
-    let tip_blobs = walk::blobs_in(repo, &plan.tips);
+    let tip_blobs = walker.blobs_in(&plan.tips);
     let live: HashSet<String> = hits
         .iter()
         .filter(|(blob, _)| tip_blobs.contains(*blob))

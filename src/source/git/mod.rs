@@ -11,6 +11,7 @@
 
 mod blobs;
 mod oidset;
+mod pack;
 pub mod staged;
 mod walk;
 
@@ -129,7 +130,16 @@ pub fn scan_history(
                 .into(),
         );
     }
-    let plan = walk::plan(repo, selection)?;
+    // Every object is read once (the walk prunes what it has seen, blobs are deduplicated), so
+    // libgit2's object cache would only hold memory, growing with history. Hashing every object
+    // again to verify it doubles the cost of reading for no finding; a corrupt object still
+    // fails to inflate and is skipped.
+    git2::opts::enable_caching(false);
+    git2::opts::strict_hash_verification(false);
+    let git_dir = repo.path().to_path_buf();
+    let packs = pack::Packs::open(&git_dir);
+    let mut objects = pack::Objects::new(&packs, repo.odb()?, blobs::TREE_CACHE);
+    let plan = walk::plan(repo, &mut objects, selection)?;
     report.notes.extend(plan.problems.iter().cloned());
     if plan.is_empty() {
         report.notes.push(if selection.is_everything() {
@@ -140,8 +150,7 @@ pub fn scan_history(
         return Ok(report);
     }
     report.commits = plan.commits.len();
-    let git_dir = repo.path().to_path_buf();
-    let inventory = blobs::scan(repo, &git_dir, plan, scanner, collector)?;
+    let inventory = blobs::scan(repo, &git_dir, &packs, objects, plan, scanner, collector)?;
     report.notes.extend(inventory);
     Ok(report)
 }

@@ -12,6 +12,7 @@ use anyhow::Result;
 use git2::{ObjectType, Oid, Repository, Sort};
 
 use super::oidset::{OidMap, OidSet};
+use super::pack::{entry_kind, tree_entries, Kind, Objects, Read};
 
 /// The part of history to scan.
 #[derive(Debug, Clone, Default)]
@@ -65,8 +66,10 @@ impl Plan {
     }
 }
 
-/// Lists the commits of `sel`, parents first.
-pub fn plan(repo: &Repository, sel: &Selection) -> Result<Plan> {
+/// Lists the commits of `sel`, parents first. Commits are read through `objects` (the packs
+/// directly): the revwalk has parsed each commit already, and reading it again through libgit2
+/// with its cache off would cost as much again.
+pub fn plan(repo: &Repository, objects: &mut Objects, sel: &Selection) -> Result<Plan> {
     let mut plan = Plan::default();
     let mut tips = Vec::new();
     let mut starts = Vec::new();
@@ -87,24 +90,32 @@ pub fn plan(repo: &Repository, sel: &Selection) -> Result<Plan> {
         starts.push(id);
         tips.push(id);
     }
-    let mut parents: Vec<Oid> = Vec::new();
-    // libgit2's walk gives up on the first commit it cannot read; then walk by hand, skipping
-    // (and naming) what is missing and reading everything else.
-    let walked = revwalk_order(repo, &starts, &sel.exclude)
-        .unwrap_or_else(|_| manual_order(repo, &starts, &sel.exclude, &mut plan.problems));
-    for id in walked {
-        let commit = match repo.find_commit(id) {
-            Ok(c) => c,
-            Err(e) => {
-                plan.problems
-                    .push(format!("commit {id}: {}; skipped", e.message()));
-                continue;
-            }
-        };
-        plan.commits.push((id, commit.tree_id()));
-        if !sel.exclude.is_empty() {
-            parents.extend(commit.parent_ids());
+    let order = if sel.exclude.is_empty() {
+        // The whole history: our own walk reads each commit once, straight from the packs.
+        manual_order(objects, &starts, &[], &mut plan.problems)
+    } else {
+        // A range: libgit2 stops as soon as everything left is excluded, where a walk that
+        // first collects every excluded commit would read all of history for a short range.
+        // It gives up on the first commit it cannot read; then walk by hand, skipping (and
+        // naming) what is missing and reading everything else.
+        match revwalk_order(repo, &starts, &sel.exclude) {
+            Ok(ids) => ids
+                .into_iter()
+                .filter_map(|id| match objects.commit(id) {
+                    Ok((tree, parents)) => Some(Commit { id, tree, parents }),
+                    Err(reason) => {
+                        plan.problems.push(format!("commit {id}: {reason}; skipped"));
+                        None
+                    }
+                })
+                .collect(),
+            Err(_) => manual_order(objects, &starts, &sel.exclude, &mut plan.problems),
         }
+    };
+    let mut parents: Vec<Oid> = Vec::new();
+    for c in order {
+        plan.commits.push((c.id, c.tree));
+        parents.extend(c.parents);
     }
     if !sel.exclude.is_empty() {
         let walked: OidSet<Oid> = plan.commits.iter().map(|c| c.0).collect();
@@ -141,16 +152,27 @@ fn revwalk_order(repo: &Repository, starts: &[Oid], hide: &[Oid]) -> Result<Vec<
     walk.collect()
 }
 
-/// The same order by a depth-first walk that skips unreadable commits, naming each.
-fn manual_order(repo: &Repository, starts: &[Oid], hide: &[Oid], problems: &mut Vec<String>) -> Vec<Oid> {
+/// A commit as the plan needs it.
+struct Commit {
+    id: Oid,
+    tree: Oid,
+    parents: Vec<Oid>,
+}
+
+/// Commits reachable from `starts` and not from `hide`, parents first, by a depth-first walk
+/// that skips unreadable commits, naming each.
+fn manual_order(
+    objects: &mut Objects,
+    starts: &[Oid],
+    hide: &[Oid],
+    problems: &mut Vec<String>,
+) -> Vec<Commit> {
     let mut hidden: OidSet<Oid> = OidSet::default();
     let mut quiet = Vec::new();
-    postorder(repo, hide, &OidSet::default(), &mut hidden, &mut quiet);
+    postorder(objects, hide, &OidSet::default(), &mut hidden, &mut quiet);
     let mut seen = OidSet::default();
-    let mut order = Vec::new();
     let mut missing = Vec::new();
-    let reached = postorder(repo, starts, &hidden, &mut seen, &mut missing);
-    order.extend(reached);
+    let order = postorder(objects, starts, &hidden, &mut seen, &mut missing);
     for (id, why) in missing {
         problems.push(format!(
             "commit {id}: {why}; skipped, and history only it leads to is not read"
@@ -161,28 +183,40 @@ fn manual_order(repo: &Repository, starts: &[Oid], hide: &[Oid], problems: &mut 
 
 /// Depth-first post-order from `starts` (parents before children), not entering `stop`.
 fn postorder(
-    repo: &Repository,
+    objects: &mut Objects,
     starts: &[Oid],
     stop: &OidSet<Oid>,
     seen: &mut OidSet<Oid>,
     missing: &mut Vec<(Oid, String)>,
-) -> Vec<Oid> {
+) -> Vec<Commit> {
+    enum Step {
+        Enter(Oid),
+        Leave(Commit),
+    }
     let mut out = Vec::new();
-    let mut stack: Vec<(Oid, bool)> = starts.iter().rev().map(|&id| (id, false)).collect();
-    while let Some((id, done)) = stack.pop() {
-        if done {
-            out.push(id);
-            continue;
-        }
+    let mut stack: Vec<Step> = starts.iter().rev().map(|&id| Step::Enter(id)).collect();
+    while let Some(step) = stack.pop() {
+        let id = match step {
+            Step::Leave(c) => {
+                out.push(c);
+                continue;
+            }
+            Step::Enter(id) => id,
+        };
         if stop.contains(&id) || !seen.insert(id) {
             continue;
         }
-        match repo.find_commit(id) {
-            Ok(c) => {
-                stack.push((id, true));
-                stack.extend(c.parent_ids().filter(|p| !seen.contains(p)).map(|p| (p, false)));
+        match objects.commit(id) {
+            Ok((tree, parents)) => {
+                let enter: Vec<Step> = parents
+                    .iter()
+                    .filter(|p| !seen.contains(*p))
+                    .map(|&p| Step::Enter(p))
+                    .collect();
+                stack.push(Step::Leave(Commit { id, tree, parents }));
+                stack.extend(enter);
             }
-            Err(e) => missing.push((id, e.message().to_string())),
+            Err(reason) => missing.push((id, reason)),
         }
     }
     out
@@ -273,7 +307,7 @@ pub enum Event<'a> {
 
 /// Walks trees, remembering every tree, blob and (blob, path) pair it has seen.
 pub struct Walker<'r> {
-    repo: &'r Repository,
+    objects: Objects<'r>,
     seen_trees: OidSet<Oid>,
     seen_blobs: OidSet<Oid>,
     /// (blob, hash of its path): paths are hashed as the walk descends, so the millions of
@@ -285,9 +319,9 @@ pub struct Walker<'r> {
 }
 
 impl<'r> Walker<'r> {
-    pub fn new(repo: &'r Repository) -> Self {
+    pub fn new(objects: Objects<'r>) -> Self {
         Walker {
-            repo,
+            objects,
             seen_trees: OidSet::default(),
             seen_blobs: OidSet::default(),
             seen_pairs: OidSet::default(),
@@ -321,42 +355,46 @@ impl<'r> Walker<'r> {
         if !self.seen_trees.insert(id) {
             return;
         }
-        let tree = match self.repo.find_tree(id) {
-            Ok(t) => t,
-            Err(e) => {
-                let path = self.shown_prefix();
-                on(Event::Unreadable {
-                    what: "tree",
-                    id,
-                    path: &path,
-                    reason: e.message().to_string(),
-                });
-                return;
-            }
+        let unreadable = |walker: &Self, reason: String, on: &mut dyn FnMut(Event)| {
+            let path = walker.shown_prefix();
+            on(Event::Unreadable {
+                what: "tree",
+                id,
+                path: &path,
+                reason,
+            });
         };
-        for entry in tree.iter() {
-            let name = entry.name_bytes();
-            match entry.kind() {
-                Some(ObjectType::Tree) => {
+        let tree = match self.objects.read(id, Kind::Tree, u64::MAX) {
+            Ok(Read::Found(t)) => t,
+            Ok(Read::TooLarge(_)) => unreachable!("trees are read without a limit"),
+            Err(reason) => return unreadable(self, reason, on),
+        };
+        for entry in tree_entries(&tree) {
+            let (mode, name, child) = match entry {
+                Ok(e) => e,
+                Err(reason) => return unreadable(self, reason, on),
+            };
+            match entry_kind(mode) {
+                Some(Kind::Tree) => {
                     let len = self.prefix.len();
                     self.prefix.extend_from_slice(name);
                     self.prefix.push(b'/');
                     let sub = path_hash(dir, name) ^ DIR_MARK;
-                    self.tree(entry.id(), sub, commit, record, on);
+                    self.tree(child, sub, commit, record, on);
                     self.prefix.truncate(len);
                 }
-                Some(ObjectType::Blob) => {
+                Some(Kind::Blob) => {
                     let len = self.prefix.len();
                     self.prefix.extend_from_slice(name);
-                    self.blob(entry.id(), path_hash(dir, name), commit, record, on);
+                    self.blob(child, path_hash(dir, name), commit, record, on);
                     self.prefix.truncate(len);
                 }
-                Some(ObjectType::Commit) if record => {
+                Some(Kind::Commit) if record => {
                     let mut p = self.prefix.clone();
                     p.extend_from_slice(name);
                     on(Event::Submodule {
                         path: &String::from_utf8_lossy(&p),
-                        commit: entry.id(),
+                        commit: child,
                     });
                 }
                 _ => {}
@@ -381,6 +419,32 @@ impl<'r> Walker<'r> {
                 path: self.paths.name(path_id),
             });
         }
+    }
+
+    /// Every blob in the trees `tips`, for deciding which secrets are still live on a branch.
+    /// An unreadable tree was already named by the walk; here it only holds no blobs.
+    pub fn blobs_in(&mut self, tips: &[Oid]) -> OidSet<Oid> {
+        let mut trees = OidSet::default();
+        let mut blobs = OidSet::default();
+        let mut todo: Vec<Oid> = tips.to_vec();
+        while let Some(id) = todo.pop() {
+            if !trees.insert(id) {
+                continue;
+            }
+            let Ok(Read::Found(tree)) = self.objects.read(id, Kind::Tree, u64::MAX) else {
+                continue;
+            };
+            for (mode, _, child) in tree_entries(&tree).map_while(Result::ok) {
+                match entry_kind(mode) {
+                    Some(Kind::Tree) => todo.push(child),
+                    Some(Kind::Blob) => {
+                        blobs.insert(child);
+                    }
+                    _ => {}
+                }
+            }
+        }
+        blobs
     }
 
     fn shown_prefix(&self) -> String {
@@ -408,31 +472,6 @@ fn path_hash(dir: u64, name: &[u8]) -> u64 {
         h = h.wrapping_mul(0x0000_0100_0000_01b3);
     }
     h ^ (name.len() as u64).rotate_left(56)
-}
-
-/// Every blob in the trees `tips`, for deciding which secrets are still live on a branch.
-pub fn blobs_in(repo: &Repository, tips: &[Oid]) -> OidSet<Oid> {
-    fn visit(repo: &Repository, id: Oid, trees: &mut OidSet<Oid>, blobs: &mut OidSet<Oid>) {
-        if !trees.insert(id) {
-            return;
-        }
-        let Ok(tree) = repo.find_tree(id) else { return };
-        for e in tree.iter() {
-            match e.kind() {
-                Some(ObjectType::Tree) => visit(repo, e.id(), trees, blobs),
-                Some(ObjectType::Blob) => {
-                    blobs.insert(e.id());
-                }
-                _ => {}
-            }
-        }
-    }
-    let mut trees = OidSet::default();
-    let mut blobs = OidSet::default();
-    for &t in tips {
-        visit(repo, t, &mut trees, &mut blobs);
-    }
-    blobs
 }
 
 /// Helps callers that hold `OidMap`s keyed by blob.
