@@ -12,7 +12,7 @@
 //!
 //! Small scans (a pre-commit hook's few files) use the contiguous NFA, which builds in about a
 //! millisecond; the DFA, which takes several to build but steps faster, takes over once the
-//! engine has scanned [`DFA_AFTER`] bytes.
+//! engine has scanned `DFA_AFTER` bytes.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::OnceLock;

@@ -2,12 +2,14 @@
 //! attributed to the commit that introduced the blob at its path; and the staged changes a
 //! commit is about to add (the pre-commit hook's mode).
 //!
-//! History is a set of blobs, not a list of patches: [`walk`] visits commits oldest first and
+//! History is a set of blobs, not a list of patches: `walk` visits commits oldest first and
 //! records which (blob, path) pairs each one introduces, pruning every tree it has already seen
-//! (so each commit costs only what it changed, merges included); [`blobs`] scans each unique
-//! blob once on worker threads that each own a `git2::Repository` (libgit2 handles are not
-//! shared across threads) and fans the hits out to every introduction. [`staged`] diffs the
-//! index against `HEAD` and keeps only findings on added lines.
+//! (so each commit costs only what it changed, merges included); `blobs` scans each unique
+//! blob once on worker threads and fans the hits out to every introduction. Commits, trees and
+//! blobs come from `pack`, which reads pack files directly and shares them between threads
+//! without locks; each thread still owns a `git2::Repository` (libgit2 handles are not shared
+//! across threads) for refs, loose objects and anything the pack reader leaves to libgit2.
+//! [`staged`] diffs the index against `HEAD` and keeps only findings on added lines.
 
 mod blobs;
 mod oidset;
