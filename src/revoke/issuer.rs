@@ -14,8 +14,9 @@ use std::time::Duration;
 use anyhow::Result;
 
 use super::policy::AdminCredential;
-use super::recipe::{self, Authority, Call, RevokeRecipe, Vars};
+use super::recipe::{self, Authority, RevokeRecipe, Vars};
 use crate::config::Config;
+use crate::http::Call;
 use crate::rules::Rule;
 use crate::store::Verdict;
 use crate::verify::{self, registry::IssuerEntry, Registry};

@@ -10,12 +10,13 @@ use std::time::{Duration, Instant};
 use tokio::sync::{OnceCell, Semaphore};
 
 use super::guard::Target;
-use super::http::{self, Failure, Prepared};
-use super::recipe::{Exchange, Kind, Recipe, Vars};
+use super::http::{self, Failure};
+use super::recipe::{Exchange, Kind, Recipe};
 use super::registry::{IssuerEntry, Registry};
 use super::special;
 use super::verdict::{Verdict, Verification};
 use crate::finding::Finding;
+use crate::http::{Prepared, Vars};
 use crate::rules::Rule;
 
 /// Tunables, from `[verify]` in the config and flags.
@@ -332,10 +333,10 @@ impl Context {
         vars.values.extend(extra.values);
         let template = match recipe.kind {
             Kind::OauthClientCredentials | Kind::GoogleServiceAccount => recipe.token_url.as_deref(),
-            _ => recipe.url.as_deref(),
+            _ => recipe.call.url.as_deref(),
         }
         .unwrap_or("");
-        let mut req = match http::build(recipe, template, &vars) {
+        let mut req = match recipe.call.prepare(template, "GET", &vars) {
             Ok(r) => r,
             Err(e) => return (ind(render_problem(issuer, &e)), None),
         };

@@ -1,38 +1,22 @@
 //! Running one HTTP exchange of a recipe: render, check the destination, send without following
 //! redirects, read a bounded body, and judge the answer.
 //!
-//! This is shared with revocation: [`build`] + [`send`] + [`Matchers`](super::recipe::Matchers)
-//! run any recipe, whatever its matchers mean.
+//! The request is rendered by [`Call::prepare`](crate::http::Call::prepare), shared with
+//! revocation.
 
 use std::time::Duration;
 
-use reqwest::Method;
 use url::Url;
 
 use super::guard::{self, Target};
-use super::recipe::{extract, extract_list, extract_one, render, render_json, Exchange, Recipe, Vars};
+use super::recipe::{extract, extract_list, extract_one, Exchange, Recipe};
 use super::registry::IssuerEntry;
 use super::verdict::{Revealed, Verdict};
+use crate::http::Prepared;
 use crate::rules::Identity;
 
 /// Largest body read from an issuer; verification answers are small.
 const MAX_BODY: usize = 1 << 20;
-
-/// A rendered request, not yet sent. Its `Debug` never shows header values or the body.
-#[derive(Clone)]
-pub struct Prepared {
-    pub method: Method,
-    pub url: Url,
-    pub headers: Vec<(String, String)>,
-    pub body: Option<(Vec<u8>, &'static str)>,
-    pub basic: Option<(String, String)>,
-}
-
-impl std::fmt::Debug for Prepared {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{} {}", self.method, self.url.host_str().unwrap_or(""))
-    }
-}
 
 /// Why no answer arrived.
 #[derive(Debug, Clone)]
@@ -51,49 +35,6 @@ impl Failure {
             Failure::Network(e) => format!("network error: {e}"),
         }
     }
-}
-
-/// Renders a recipe's request (`url` is the template to use: a recipe's `url` or `token_url`).
-pub fn build(recipe: &Recipe, url_template: &str, vars: &Vars) -> Result<Prepared, String> {
-    let mut url =
-        Url::parse(&render(url_template, vars)?).map_err(|e| format!("recipe URL is invalid: {e}"))?;
-    if !recipe.query.is_empty() {
-        let mut q = url.query_pairs_mut();
-        for (k, v) in &recipe.query {
-            q.append_pair(k, &render(v, vars)?);
-        }
-    }
-    let method =
-        Method::from_bytes(recipe.method().as_bytes()).map_err(|_| "recipe method is invalid".to_string())?;
-    let mut headers = Vec::new();
-    for (k, v) in &recipe.headers {
-        headers.push((k.clone(), render(v, vars)?));
-    }
-    let body = if let Some(j) = &recipe.json {
-        let v = render_json(j, vars)?;
-        Some((serde_json::to_vec(&v).unwrap_or_default(), "application/json"))
-    } else if !recipe.form.is_empty() {
-        let mut s = url::form_urlencoded::Serializer::new(String::new());
-        for (k, v) in &recipe.form {
-            s.append_pair(k, &render(v, vars)?);
-        }
-        Some((s.finish().into_bytes(), "application/x-www-form-urlencoded"))
-    } else if let Some(b) = &recipe.body {
-        Some((render(b, vars)?.into_bytes(), "text/plain"))
-    } else {
-        None
-    };
-    let basic = match &recipe.basic {
-        Some([u, p]) => Some((render(u, vars)?, render(p, vars)?)),
-        None => None,
-    };
-    Ok(Prepared {
-        method,
-        url,
-        headers,
-        body,
-        basic,
-    })
 }
 
 /// Builds the shared client: no redirects (a redirect would carry the secret to wherever the
@@ -141,24 +82,7 @@ pub async fn send_to(
             &pinned_client
         }
     };
-    let mut rb = c.request(req.method, req.url);
-    for (k, v) in &req.headers {
-        rb = rb.header(k.as_str(), v.as_str());
-    }
-    if let Some((u, p)) = &req.basic {
-        rb = rb.basic_auth(u, Some(p));
-    }
-    if let Some((body, ct)) = req.body {
-        if !req
-            .headers
-            .iter()
-            .any(|(k, _)| k.eq_ignore_ascii_case("content-type"))
-        {
-            rb = rb.header("content-type", ct);
-        }
-        rb = rb.body(body);
-    }
-    let mut resp = rb.send().await.map_err(net_failure)?;
+    let mut resp = req.request(c).send().await.map_err(net_failure)?;
     let status = resp.status().as_u16();
     let headers = resp
         .headers()
