@@ -195,11 +195,19 @@ impl std::fmt::Debug for Prepared {
 }
 
 impl Prepared {
-    /// The request on `client`: headers, Basic credentials, then the body with its content type.
-    pub fn request(self, client: &reqwest::Client) -> reqwest::RequestBuilder {
+    /// The request on `client`: headers (with `user_agent` unless the recipe sets its own),
+    /// Basic credentials, then the body with its content type.
+    pub fn request(self, client: &reqwest::Client, user_agent: &str) -> reqwest::RequestBuilder {
         let mut rb = client.request(self.method, self.url);
         for (k, v) in &self.headers {
             rb = rb.header(k.as_str(), v.as_str());
+        }
+        if !self
+            .headers
+            .iter()
+            .any(|(k, _)| k.eq_ignore_ascii_case("user-agent"))
+        {
+            rb = rb.header("user-agent", user_agent);
         }
         if let Some((u, p)) = &self.basic {
             rb = rb.basic_auth(u, Some(p));

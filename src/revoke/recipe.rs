@@ -250,8 +250,9 @@ pub type Signer<'a> = &'a (dyn Fn(&str, &url::Url) -> Vec<(String, String)> + Sy
 /// Sends a templated call (method default POST). The URL must pass the issuer's egress guard
 /// (under one of its configured bases); plain HTTP is allowed only to loopback (the simulator,
 /// tests); redirects are never followed, so the secret cannot be bounced to another host.
+/// `timeout` bounds the whole exchange.
 pub async fn send(
-    client: &reqwest::Client,
+    timeout: std::time::Duration,
     call: &Call,
     vars: &Vars,
     issuer: Option<&crate::verify::registry::IssuerEntry>,
@@ -276,28 +277,33 @@ pub async fn send(
         req.headers.extend(sign(req.method.as_str(), &req.url));
     }
     let host = req.url.host_str().unwrap_or("?").to_string();
+    let client = crate::http::client::issuers()?;
+    let rb = req.request(client, crate::http::client::USER_AGENT);
     // The error text of reqwest names the URL, which may hold a secret in its path or query:
     // describe the failure by kind only.
-    let resp = req.request(client).send().await.map_err(|e| {
-        let kind = if e.is_timeout() {
-            "timed out"
-        } else if e.is_connect() {
-            "could not connect"
-        } else {
-            "request failed"
-        };
-        anyhow!("{kind} ({host})")
-    })?;
-    let status = resp.status().as_u16();
+    let resp = crate::http::client::fetch(rb, timeout, 1 << 20)
+        .await
+        .map_err(|e| {
+            let kind = if e.is_timeout() {
+                "timed out"
+            } else if e.is_connect() {
+                "could not connect"
+            } else {
+                "request failed"
+            };
+            anyhow!("{kind} ({host})")
+        })?;
+    // The status is the answer; a body cut short (a timeout while reading it) reads as empty.
+    let status = resp.status.as_u16();
     let retry_after = resp
-        .headers()
-        .get("retry-after")
-        .and_then(|v| v.to_str().ok())
+        .header("retry-after")
         .and_then(|v| v.trim().parse::<f64>().ok())
         .filter(|v| v.is_finite() && *v >= 0.0)
         .map(std::time::Duration::from_secs_f64);
-    let bytes = resp.bytes().await.unwrap_or_default();
-    let body = &bytes[..bytes.len().min(1 << 20)];
+    let body = match resp.body_error {
+        None => resp.body.as_slice(),
+        Some(_) => &[],
+    };
     let json = serde_json::from_slice(body).ok();
     let text = match json {
         None => std::str::from_utf8(body).ok().map(String::from),

@@ -160,7 +160,6 @@ type Cell = Arc<OnceCell<Verification>>;
 pub struct Context {
     pub registry: Registry,
     pub opts: Options,
-    client: reqwest::Client,
     gates: Mutex<HashMap<String, Arc<Gate>>>,
     cache: Mutex<HashMap<String, (Instant, Cell)>>,
 }
@@ -168,7 +167,6 @@ pub struct Context {
 impl Context {
     pub fn new(registry: Registry, opts: Options) -> Arc<Context> {
         Arc::new(Context {
-            client: http::client(opts.timeout, None),
             registry,
             opts,
             gates: Mutex::new(HashMap::new()),
@@ -201,7 +199,7 @@ impl Context {
         loop {
             let ex = {
                 let _permit = gate.acquire().await;
-                http::send_to(&self.client, self.opts.timeout, target.clone(), req.clone()).await?
+                http::send_to(self.opts.timeout, target.clone(), req.clone()).await?
             };
             if ex.status == 429 && attempt < self.opts.retries {
                 let wait = ex

@@ -12,7 +12,7 @@ use super::guard::{self, Target};
 use super::recipe::{extract, extract_list, extract_one, Exchange, Recipe};
 use super::registry::IssuerEntry;
 use super::verdict::{Revealed, Verdict};
-use crate::http::Prepared;
+use crate::http::{client, Prepared};
 use crate::rules::Identity;
 
 /// Largest body read from an issuer; verification answers are small.
@@ -37,55 +37,39 @@ impl Failure {
     }
 }
 
-/// Builds the shared client: no redirects (a redirect would carry the secret to wherever the
-/// `Location` points), a timeout, an honest user agent.
-pub fn client(timeout: Duration, pinned: Option<(&str, &[std::net::SocketAddr])>) -> reqwest::Client {
-    let mut b = reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .timeout(timeout)
-        .connect_timeout(timeout)
-        .user_agent(concat!(
-            "quench/",
-            env!("CARGO_PKG_VERSION"),
-            " (leaked-credential verification)"
-        ));
-    if let Some((host, addrs)) = pinned {
-        b = b.resolve_to_addrs(host, addrs);
-    }
-    b.build().unwrap_or_else(|_| reqwest::Client::new())
-}
+/// Verification's user agent: says who calls and why.
+const USER_AGENT: &str = concat!(
+    "quench/",
+    env!("CARGO_PKG_VERSION"),
+    " (leaked-credential verification)"
+);
 
-/// Sends a prepared request to `issuer` after the egress check. `shared` is the client for
-/// configured destinations.
-pub async fn send(
-    shared: &reqwest::Client,
-    timeout: Duration,
-    issuer: &IssuerEntry,
-    req: Prepared,
-) -> Result<Exchange, Failure> {
+/// Sends a prepared request to `issuer` after the egress check.
+pub async fn send(timeout: Duration, issuer: &IssuerEntry, req: Prepared) -> Result<Exchange, Failure> {
     let target = guard::check(&req.url, issuer).await.map_err(Failure::Refused)?;
-    send_to(shared, timeout, target, req).await
+    send_to(timeout, target, req).await
 }
 
-/// Sends to an already checked target.
-pub async fn send_to(
-    shared: &reqwest::Client,
-    timeout: Duration,
-    target: Target,
-    req: Prepared,
-) -> Result<Exchange, Failure> {
-    let pinned_client;
+/// Sends to an already checked target: a configured base on the shared client (no redirects),
+/// a host from scanned data on a client pinned to the addresses the guard checked.
+pub async fn send_to(timeout: Duration, target: Target, req: Prepared) -> Result<Exchange, Failure> {
+    let pinned;
     let c = match &target {
-        Target::Configured => shared,
+        Target::Configured => client::issuers(),
         Target::Pinned { host, addrs } => {
-            pinned_client = client(timeout, Some((host, addrs)));
-            &pinned_client
+            pinned = client::pinned(host, addrs);
+            pinned.as_ref().map_err(Clone::clone)
         }
-    };
-    let mut resp = req.request(c).send().await.map_err(net_failure)?;
-    let status = resp.status().as_u16();
+    }
+    .map_err(|e| Failure::Network(e.to_string()))?;
+    let resp = client::fetch(req.request(c, USER_AGENT), timeout, MAX_BODY)
+        .await
+        .map_err(net_failure)?;
+    if let Some(e) = resp.body_error {
+        return Err(net_failure(e));
+    }
     let headers = resp
-        .headers()
+        .headers
         .iter()
         .map(|(k, v)| {
             (
@@ -94,19 +78,11 @@ pub async fn send_to(
             )
         })
         .collect();
-    let mut body = Vec::new();
-    while let Some(chunk) = resp.chunk().await.map_err(net_failure)? {
-        body.extend_from_slice(&chunk);
-        if body.len() > MAX_BODY {
-            body.truncate(MAX_BODY);
-            break;
-        }
-    }
-    let json = serde_json::from_slice(&body).ok();
+    let json = serde_json::from_slice(&resp.body).ok();
     Ok(Exchange {
-        status,
+        status: resp.status.as_u16(),
         headers,
-        body,
+        body: resp.body,
         json,
     })
 }
