@@ -7,6 +7,7 @@ pub mod cli;
 pub mod config;
 pub mod engine;
 pub mod finding;
+pub mod http;
 pub mod notify;
 pub mod report;
 pub mod revoke;

@@ -417,6 +417,12 @@ fn batched_recipes_share_one_call_between_concurrent_jobs() {
     let batched = RECIPES.replace("ok = { status = [202] }", "ok = { status = [202] }\nbatch = 1000");
     let t = repo_with_tokens(tmp.path(), 18, 3, &batched);
     let issuer = FakeIssuer::start(&[(&t[0], "alice"), (&t[1], "bob"), (&t[2], "carol")]);
+    // Each call stays out long enough for the other jobs to arrive, however the machine
+    // schedules them (the calls run on their own runtime, in parallel with the jobs).
+    issuer
+        .state
+        .revoke_delay_ms
+        .store(500, std::sync::atomic::Ordering::SeqCst);
     config(tmp.path(), &issuer, "mode = \"auto\"");
     let (_, err) = quench(tmp.path(), SCAN);
     assert!(err.contains("3 revoked and confirmed dead"), "{err}");
@@ -431,4 +437,24 @@ fn batched_recipes_share_one_call_between_concurrent_jobs() {
     // Each job still records its own attempt.
     let fs = stored_findings(tmp.path());
     assert!(fs.iter().all(|f| f["jobs"][0]["calls"] == 1), "{fs:?}");
+}
+
+/// Verification during the scan, the revoke call and the check that confirms the key dead run
+/// on different runtimes but share the process's one HTTP client, so they share one
+/// keep-alive connection to the issuer (quench used to open one per component).
+#[test]
+fn verification_and_revocation_share_one_connection_to_the_issuer() {
+    let tmp = tempfile::tempdir().unwrap();
+    let t = repo_with_tokens(tmp.path(), 19, 1, RECIPES);
+    let issuer = FakeIssuer::start(&[(&t[0], "alice")]);
+    config(tmp.path(), &issuer, "mode = \"auto\"");
+    let (_, err) = quench(tmp.path(), SCAN);
+    assert!(err.contains("1 revoked and confirmed dead"), "{err}");
+    assert_eq!(issuer.count("GET", "/user"), 2, "verified, then confirmed dead");
+    assert_eq!(issuer.count("POST", "/credentials/revoke"), 1);
+    assert_eq!(
+        issuer.state.connections.load(std::sync::atomic::Ordering::SeqCst),
+        1,
+        "every request on one connection"
+    );
 }

@@ -596,28 +596,19 @@ require_live = false                  # the validation above is the liveness che
 env = "WORKOS_API_KEY"
 "#;
 
-#[test]
-fn a_custom_rule_protects_keys_a_company_issues_through_workos() {
-    let mut g = Gen::new(99);
-    let leaked = format!("acme_live_{}", g.alnum(40));
-    let unknown = format!("acme_live_{}", g.alnum(40));
-    let bystander = format!("acme_live_{}", g.alnum(40));
-    let company = format!("sk_live_a2V5Xz{}", g.alnum(70));
-    let keys = format!(
-        "[[key]]\nissuer = \"workos\"\nsecret = \"{company}\"\nadmin = true\n\
-         [[key]]\nissuer = \"workos\"\nsecret = \"{leaked}\"\nkey_id = \"api_key_01LEAKED\"\norg = \"org_01CUSTOMER\"\n\
-         [[key]]\nissuer = \"workos\"\nsecret = \"{bystander}\"\nkey_id = \"api_key_01BYSTANDER\"\norg = \"org_01CUSTOMER\"\n"
-    );
-    let sim = SimProc::start(&keys);
+/// Scans a repository holding `env` (an `agent.env`) with the custom rule `rule` under
+/// [`ACME_POLICY`], the simulator's config and `company` as the WorkOS admin key.
+fn scan_with_acme_rule(
+    sim: &SimProc,
+    rule: &str,
+    env: &str,
+    company: &str,
+) -> (tempfile::TempDir, std::process::Output) {
     let dir = tempfile::tempdir().unwrap();
     std::fs::create_dir_all(dir.path().join("rules")).unwrap();
-    std::fs::write(dir.path().join("rules/acme.toml"), ACME_RULE).unwrap();
+    std::fs::write(dir.path().join("rules/acme.toml"), rule).unwrap();
     std::fs::create_dir_all(dir.path().join("repo")).unwrap();
-    std::fs::write(
-        dir.path().join("repo/agent.env"),
-        format!("ACME_API_KEY={leaked}\nACME_OLD_KEY={unknown}\n"),
-    )
-    .unwrap();
+    std::fs::write(dir.path().join("repo/agent.env"), env).unwrap();
     let policy = sim.extra_config("policy.toml", ACME_POLICY);
     let out = common::quench()
         .current_dir(dir.path())
@@ -633,9 +624,31 @@ fn a_custom_rule_protects_keys_a_company_issues_through_workos() {
         .arg(&sim.config)
         .arg("--config")
         .arg(&policy)
-        .env("WORKOS_API_KEY", &company)
+        .env("WORKOS_API_KEY", company)
         .output()
         .unwrap();
+    (dir, out)
+}
+
+#[test]
+fn a_custom_rule_protects_keys_a_company_issues_through_workos() {
+    let mut g = Gen::new(99);
+    let leaked = format!("acme_live_{}", g.alnum(40));
+    let unknown = format!("acme_live_{}", g.alnum(40));
+    let bystander = format!("acme_live_{}", g.alnum(40));
+    let company = format!("sk_live_a2V5Xz{}", g.alnum(70));
+    let keys = format!(
+        "[[key]]\nissuer = \"workos\"\nsecret = \"{company}\"\nadmin = true\n\
+         [[key]]\nissuer = \"workos\"\nsecret = \"{leaked}\"\nkey_id = \"api_key_01LEAKED\"\norg = \"org_01CUSTOMER\"\n\
+         [[key]]\nissuer = \"workos\"\nsecret = \"{bystander}\"\nkey_id = \"api_key_01BYSTANDER\"\norg = \"org_01CUSTOMER\"\n"
+    );
+    let sim = SimProc::start(&keys);
+    let (dir, out) = scan_with_acme_rule(
+        &sim,
+        ACME_RULE,
+        &format!("ACME_API_KEY={leaked}\nACME_OLD_KEY={unknown}\n"),
+        &company,
+    );
     let err = String::from_utf8_lossy(&out.stderr).into_owned();
     assert_eq!(out.status.code(), Some(1), "{err}");
 
@@ -678,5 +691,40 @@ fn a_custom_rule_protects_keys_a_company_issues_through_workos() {
     for r in sim.recorded() {
         let line = r.to_string();
         assert!(!line.contains(&leaked) && !line.contains(&company), "{line}");
+    }
+}
+
+/// The request keys of a recipe are read apart from its own keys (see `quench::http::call`), and
+/// a misspelt key anywhere in `[rule.revoke]` still stops the revocation with a message naming
+/// it, instead of sending a request without the misspelt part.
+#[test]
+fn a_misspelt_key_in_a_revoke_recipe_is_rejected_naming_it() {
+    let mut g = Gen::new(7);
+    let leaked = format!("acme_live_{}", g.alnum(40));
+    let company = format!("sk_live_a2V5Xz{}", g.alnum(70));
+    let sim = SimProc::start(&format!(
+        "[[key]]\nissuer = \"workos\"\nsecret = \"{company}\"\nadmin = true\n\
+         [[key]]\nissuer = \"workos\"\nsecret = \"{leaked}\"\nkey_id = \"api_key_01LEAKED\"\n"
+    ));
+    // (as written, misspelt, in which table)
+    for (right, wrong, table) in [
+        ("method = \"DELETE\"", "metod = \"DELETE\"", "[rule.revoke]"),
+        ("json = { value", "jsn = { value", "[rule.revoke.find]"),
+    ] {
+        assert!(ACME_RULE.contains(right));
+        let key = wrong.split_once(' ').unwrap().0;
+        let env = format!("ACME_API_KEY={leaked}\n");
+        let (_dir, out) = scan_with_acme_rule(&sim, &ACME_RULE.replacen(right, wrong, 1), &env, &company);
+        let err = String::from_utf8_lossy(&out.stderr).into_owned();
+        assert!(
+            err.contains(&format!("unknown field `{key}`")),
+            "{table} {key}: {err}"
+        );
+        assert!(!err.contains(&leaked) && !err.contains(&company), "{err}");
+        assert!(revoked_positions(&sim).is_empty(), "{table} {key}: {err}");
+        assert!(
+            !sim.recorded().iter().any(|r| r["method"] == "DELETE"),
+            "{table} {key}: a recipe with a misspelt key must not be sent"
+        );
     }
 }

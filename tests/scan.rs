@@ -408,6 +408,40 @@ fn an_invalid_rule_file_is_rejected_naming_file_rule_and_reason() {
     );
 }
 
+/// A `[rule.verify]` table holds the request keys shared with revocation beside its own; a
+/// misspelt key of either kind is still an error naming it, and a misspelt request key is not
+/// silently dropped from the request.
+#[test]
+fn a_misspelt_key_in_a_verify_recipe_is_rejected_naming_it() {
+    let d = tmp();
+    let rule = "[[rule]]\nid = \"acme.key\"\nname = \"Acme\"\nissuer = \"github\"\nidentity = \"org\"\n\
+                keywords = [\"acme_\"]\npattern = 'acme_([a-z]{10})'\n[rule.verify]\nurl = \"{api}/user\"\n";
+    for (extra, key) in [
+        ("heders = { Authorization = \"Bearer {secret}\" }\n", "heders"),
+        ("dead_status = [401]\n", "dead_status"),
+    ] {
+        fs::write(d.path().join("bad.toml"), format!("{rule}{extra}")).unwrap();
+        let out = run_in(d.path(), &["rules", "list", "--rules", "bad.toml"], None);
+        assert_eq!(out.status.code(), Some(2), "{key}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            err.contains("bad.toml") && err.contains(&format!("unknown field `{key}`")),
+            "{err}"
+        );
+        // The message lists the valid keys of both kinds.
+        assert!(err.contains("`live`") && err.contains("`headers`"), "{err}");
+    }
+    let good = format!("{rule}headers = {{ X = \"{{secret}}\" }}\n");
+    fs::write(d.path().join("good.toml"), good).unwrap();
+    let out = run_in(d.path(), &["rules", "list", "--rules", "good.toml"], None);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
 #[test]
 fn user_rules_and_gitleaks_rules_are_loaded() {
     let d = tmp();

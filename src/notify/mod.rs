@@ -122,7 +122,8 @@ impl Message<'_> {
 pub struct Notifier {
     hooks: Vec<Webhook>,
     retries: u32,
-    client: Option<reqwest::Client>,
+    /// Bounds each delivery attempt.
+    timeout: Duration,
 }
 
 impl Notifier {
@@ -134,20 +135,14 @@ impl Notifier {
                 bail!("[[notify.webhook]] url must be https (plain http only to loopback)");
             }
         }
-        let client = if s.webhook.is_empty() {
-            None
-        } else {
-            Some(
-                reqwest::Client::builder()
-                    .timeout(Duration::from_secs_f64(s.timeout_secs.unwrap_or(5.0).max(0.1)))
-                    .redirect(reqwest::redirect::Policy::none())
-                    .build()?,
-            )
-        };
+        if !s.webhook.is_empty() {
+            // Fail here, not at the first delivery, when HTTPS cannot be set up.
+            crate::http::client::issuers()?;
+        }
         Ok(Notifier {
             hooks: s.webhook,
             retries: s.retries.unwrap_or(3),
-            client,
+            timeout: Duration::from_secs_f64(s.timeout_secs.unwrap_or(5.0).max(0.1)),
         })
     }
 
@@ -158,7 +153,9 @@ impl Notifier {
     /// Delivers `event` about `f` to every webhook that wants it. Returns one line per failed
     /// delivery (naming the host, not the URL, whose path is often itself a secret).
     pub async fn send(&self, event: Event, f: &StoredFinding, detail: &str) -> Vec<String> {
-        let Some(client) = &self.client else { return vec![] };
+        if self.hooks.is_empty() {
+            return vec![];
+        }
         let msg = Message {
             event,
             fingerprint: &f.fingerprint,
@@ -183,37 +180,34 @@ impl Notifier {
                 Format::Slack => msg.slack(),
                 Format::Json => serde_json::to_value(&msg).unwrap_or_default(),
             };
-            if let Err(e) = self.deliver(client, &h.url, &body).await {
+            if let Err(e) = self.deliver(&h.url, &body).await {
                 failures.push(e);
             }
         }
         failures
     }
 
-    async fn deliver(
-        &self,
-        client: &reqwest::Client,
-        url: &str,
-        body: &serde_json::Value,
-    ) -> Result<(), String> {
+    async fn deliver(&self, url: &str, body: &serde_json::Value) -> Result<(), String> {
         let host = url::Url::parse(url)
             .ok()
             .and_then(|u| u.host_str().map(String::from))
             .unwrap_or_default();
+        let client = crate::http::client::issuers().map_err(|e| format!("webhook {host}: {e}"))?;
         let mut last = String::new();
         for attempt in 0..=self.retries {
             if attempt > 0 {
                 tokio::time::sleep(Duration::from_millis(200 << (attempt - 1).min(6))).await;
             }
-            match client.post(url).json(body).send().await {
-                Ok(r) if r.status().is_success() => return Ok(()),
-                Ok(r) if r.status().as_u16() == 429 || r.status().is_server_error() => {
-                    last = format!("status {}", r.status().as_u16());
+            // Only the status matters; a short answer is read whole so the connection is reused.
+            match crate::http::client::fetch(client.post(url).json(body), self.timeout, 64 << 10).await {
+                Ok(r) if r.status.is_success() => return Ok(()),
+                Ok(r) if r.status.as_u16() == 429 || r.status.is_server_error() => {
+                    last = format!("status {}", r.status.as_u16());
                 }
                 Ok(r) => {
                     return Err(format!(
                         "webhook {host} refused the message ({})",
-                        r.status().as_u16()
+                        r.status.as_u16()
                     ))
                 }
                 Err(e) => {

@@ -14,8 +14,9 @@ use std::time::Duration;
 use anyhow::Result;
 
 use super::policy::AdminCredential;
-use super::recipe::{self, Authority, Call, RevokeRecipe, Vars};
+use super::recipe::{self, Authority, RevokeRecipe, Vars};
 use crate::config::Config;
+use crate::http::Call;
 use crate::rules::Rule;
 use crate::store::Verdict;
 use crate::verify::{self, registry::IssuerEntry, Registry};
@@ -61,7 +62,8 @@ pub trait Issuers: Send + Sync {
 
 /// The verify engine for checks, declarative revoke recipes over reqwest for calls.
 pub struct HttpIssuers {
-    client: reqwest::Client,
+    /// Bounds each revoke call (the shared client has no timeout of its own).
+    timeout: Duration,
     verify: Arc<verify::Context>,
     registry: Registry,
     batcher: super::batch::Batcher,
@@ -83,14 +85,11 @@ impl HttpIssuers {
         // A cached "live" from before the revoke call would hide the key's death.
         opts.cache_ttl = Duration::ZERO;
         let verify = verify::Context::new(registry.clone(), opts);
-        let client = reqwest::Client::builder()
-            .timeout(timeout)
-            .redirect(reqwest::redirect::Policy::none())
-            .user_agent(concat!("quench/", env!("CARGO_PKG_VERSION")))
-            .build()?;
+        // Fail here, not at the first revocation, when HTTPS cannot be set up.
+        crate::http::client::issuers()?;
         Ok(HttpIssuers {
             policy: super::Policy::from_config(config)?,
-            client,
+            timeout,
             verify,
             registry,
             batcher: super::batch::Batcher::new(),
@@ -241,7 +240,7 @@ impl HttpIssuers {
                         ..r.call.clone()
                     };
                     let send =
-                        async { judge(r, recipe::send(&self.client, &call, &vars, issuer, None).await, t) };
+                        async { judge(r, recipe::send(self.timeout, &call, &vars, issuer, None).await, t) };
                     super::budget::guarded(self.guard(t, r), send).await
                 })
                 .await;
@@ -249,7 +248,7 @@ impl HttpIssuers {
         let send = async {
             judge(
                 r,
-                recipe::send(&self.client, &r.call, &vars, issuer, sign_ref).await,
+                recipe::send(self.timeout, &r.call, &vars, issuer, sign_ref).await,
                 t,
             )
         };
@@ -272,7 +271,7 @@ impl HttpIssuers {
             ..f.call.clone()
         };
         let gone = f.gone.as_ref().map(|g| g.status.clone()).unwrap_or_default();
-        let a = match recipe::send(&self.client, &call, vars, issuer, sign).await {
+        let a = match recipe::send(self.timeout, &call, vars, issuer, sign).await {
             Ok(a) if a.status == 200 => a,
             Ok(a) if gone.contains(&a.status) => return Ok(None),
             Ok(a) => return Err(classify(a)),

@@ -1,6 +1,6 @@
-//! Revocation recipes: the `[rule.revoke]` table of a rule, read with the same request shape as
-//! verify recipes (method, url, headers, query, form, json, body, basic; `ok` matchers) plus what
-//! only revocation needs:
+//! Revocation recipes: the `[rule.revoke]` table of a rule: the same request keys as verify
+//! recipes ([`Call`]: method, url, headers, query, form, json, body, basic) plus what only
+//! revocation needs:
 //!
 //! ```toml
 //! [rule.revoke]
@@ -26,10 +26,11 @@
 //! parameters), `{key_id}`, `{project}`, `{org}`, `{principal}` (from the last live verdict)
 //! and `{found}`.
 
-use std::collections::BTreeMap;
-
 use anyhow::{anyhow, bail, Context as _, Result};
 use serde::Deserialize;
+
+use crate::http::call::deserialize_with_call;
+use crate::http::Call;
 
 /// Who may revoke a key, which decides what the call needs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
@@ -65,35 +66,14 @@ pub struct StatusMatch {
     pub status: Vec<u16>,
 }
 
-/// One HTTP request as a template.
-#[derive(Debug, Clone, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Call {
-    #[serde(default)]
-    pub method: Option<String>,
-    #[serde(default)]
-    pub url: Option<String>,
-    #[serde(default)]
-    pub headers: BTreeMap<String, String>,
-    #[serde(default)]
-    pub query: BTreeMap<String, String>,
-    #[serde(default)]
-    pub form: BTreeMap<String, String>,
-    #[serde(default)]
-    pub json: Option<toml::Value>,
-    #[serde(default)]
-    pub body: Option<String>,
-    #[serde(default)]
-    pub basic: Option<[String; 2]>,
-}
-
 /// How to find the issuer's id of a key before revoking it: list the keys an admin (or the key
 /// itself) can see and take the id of the one matching the leaked value, or look the value up
 /// directly (`items` and `field` left out: the answer is the one item).
 #[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(remote = "Self", deny_unknown_fields)]
 pub struct Find {
-    #[serde(flatten)]
+    /// The request (method default GET), read from the same table by [`crate::http::call::split`].
+    #[serde(skip)]
     pub call: Call,
     /// JSON path of the array of keys; absent when the answer describes one key.
     #[serde(default)]
@@ -114,6 +94,8 @@ pub struct Find {
     pub gone: Option<StatusMatch>,
 }
 
+deserialize_with_call!(Find);
+
 fn default_match() -> String {
     "equals".into()
 }
@@ -123,7 +105,7 @@ fn default_value() -> String {
 
 /// A parsed `[rule.revoke]` table.
 #[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(remote = "Self", deny_unknown_fields)]
 pub struct RevokeRecipe {
     #[serde(default)]
     pub authority: Authority,
@@ -143,7 +125,9 @@ pub struct RevokeRecipe {
     /// The issuer whose admin credential an admin recipe needs (default: the rule's issuer).
     #[serde(default)]
     pub admin_issuer: Option<String>,
-    #[serde(flatten)]
+    /// The request (method default POST), read from the same table by
+    /// [`crate::http::call::split`].
+    #[serde(skip)]
     pub call: Call,
     #[serde(default)]
     pub ok: Option<StatusMatch>,
@@ -159,6 +143,8 @@ pub struct RevokeRecipe {
     #[serde(default)]
     pub fallback: Option<Box<RevokeRecipe>>,
 }
+
+deserialize_with_call!(RevokeRecipe);
 
 impl RevokeRecipe {
     pub fn parse(t: &toml::Table) -> Result<RevokeRecipe> {
@@ -179,12 +165,14 @@ impl RevokeRecipe {
         if self.authority != Authority::None && self.call.url.is_none() {
             bail!("{table} needs a `url` (or authority = \"none\")");
         }
+        self.call.check().map_err(|e| anyhow!("{table}: {e}"))?;
         if let Some(k) = &self.kind {
             if k != "aws-sigv4" {
                 bail!("{table} kind {k:?} is unknown (expected aws-sigv4)");
             }
         }
         if let Some(f) = &self.find {
+            f.call.check().map_err(|e| anyhow!("{table}.find: {e}"))?;
             if f.items.is_some() && f.field.is_none() {
                 bail!("{table}.find lists `items` but names no `field` to match the key by");
             }
@@ -229,11 +217,11 @@ impl RevokeRecipe {
     }
 }
 
-/// Template variables. Values are secrets or derived from them; never logged. Rendering is
-/// verification's template engine (`{name}`, `{base64:name}`), so verify and revoke recipes
-/// read the same way.
+/// Template variables. Values are secrets or derived from them; never logged. Rendering is the
+/// shared request template engine ([`crate::http::render`]: `{name}`, `{base64:name}`), so
+/// verify and revoke recipes read the same way.
 #[derive(Default, Clone)]
-pub struct Vars(pub crate::verify::recipe::Vars);
+pub struct Vars(pub crate::http::Vars);
 
 impl Vars {
     pub fn set(&mut self, k: impl Into<String>, v: impl Into<String>) {
@@ -242,11 +230,7 @@ impl Vars {
 
     /// Replaces `{name}` for every known name; an unknown name is an error naming it.
     pub fn render(&self, template: &str) -> Result<String> {
-        crate::verify::recipe::render(template, &self.0).map_err(|e| anyhow!("the recipe needs {e}"))
-    }
-
-    fn render_json(&self, v: &toml::Value) -> Result<serde_json::Value> {
-        crate::verify::recipe::render_json(v, &self.0).map_err(|e| anyhow!("the recipe needs {e}"))
+        crate::http::render(template, &self.0).map_err(|e| anyhow!("the recipe needs {e}"))
     }
 }
 
@@ -260,85 +244,66 @@ pub struct Answer {
     pub text: Option<String>,
 }
 
-/// Sends a templated call. The URL must pass the issuer's egress guard (under one of its
-/// configured bases); plain HTTP is allowed only to loopback (the simulator, tests); redirects
-/// are never followed, so the secret cannot be bounced to another host.
 /// Computes headers to add from the final method and URL (a request signature).
 pub type Signer<'a> = &'a (dyn Fn(&str, &url::Url) -> Vec<(String, String)> + Sync);
 
+/// Sends a templated call (method default POST). The URL must pass the issuer's egress guard
+/// (under one of its configured bases); plain HTTP is allowed only to loopback (the simulator,
+/// tests); redirects are never followed, so the secret cannot be bounced to another host.
+/// `timeout` bounds the whole exchange.
 pub async fn send(
-    client: &reqwest::Client,
+    timeout: std::time::Duration,
     call: &Call,
     vars: &Vars,
     issuer: Option<&crate::verify::registry::IssuerEntry>,
     signer: Option<Signer<'_>>,
 ) -> Result<Answer> {
-    let url = vars.render(call.url.as_deref().unwrap_or(""))?;
-    let mut url = url::Url::parse(&url).map_err(|e| anyhow!("the recipe's URL is not valid: {e}"))?;
-    check_egress(&url)?;
+    let mut req = call
+        .prepare(call.url.as_deref().unwrap_or(""), "POST", &vars.0)
+        .map_err(|e| anyhow!("cannot build the request: {e}"))?;
+    check_egress(&req.url)?;
     match issuer {
-        Some(e) => match crate::verify::guard::check(&url, e).await {
+        Some(e) => match crate::verify::guard::check(&req.url, e).await {
             Ok(crate::verify::guard::Target::Configured) => {}
             Ok(_) => bail!("revocation is only sent to the issuer's configured hosts"),
             Err(e) => bail!("{e}"),
         },
         None => bail!("the issuer is not in the registry (add [issuers.NAME] to the config)"),
     }
-    for (k, v) in &call.query {
-        let v = vars.render(v)?;
-        url.query_pairs_mut().append_pair(k, &v);
-    }
-    let method = reqwest::Method::from_bytes(call.method.as_deref().unwrap_or("POST").as_bytes())
-        .map_err(|_| anyhow!("bad HTTP method in recipe"))?;
-    let mut req = client.request(method.clone(), url.clone());
-    for (k, v) in &call.headers {
-        req = req.header(k, vars.render(v)?);
-    }
     if let Some(sign) = signer {
-        if call.json.is_some() || !call.form.is_empty() || call.body.is_some() {
+        if req.body.is_some() {
             bail!("a signed revoke call carries its parameters in the query, not a body");
         }
-        for (k, v) in sign(method.as_str(), &url) {
-            req = req.header(k, v);
-        }
+        req.headers.extend(sign(req.method.as_str(), &req.url));
     }
-    if let Some([u, p]) = &call.basic {
-        req = req.basic_auth(vars.render(u)?, Some(vars.render(p)?));
-    }
-    if let Some(j) = &call.json {
-        req = req.json(&vars.render_json(j)?);
-    } else if !call.form.is_empty() {
-        let form: Vec<(String, String)> = call
-            .form
-            .iter()
-            .map(|(k, v)| Ok((k.clone(), vars.render(v)?)))
-            .collect::<Result<_>>()?;
-        req = req.form(&form);
-    } else if let Some(b) = &call.body {
-        req = req.body(vars.render(b)?);
-    }
+    let host = req.url.host_str().unwrap_or("?").to_string();
+    let client = crate::http::client::issuers()?;
+    let rb = req.request(client, crate::http::client::USER_AGENT);
     // The error text of reqwest names the URL, which may hold a secret in its path or query:
     // describe the failure by kind only.
-    let resp = req.send().await.map_err(|e| {
-        let kind = if e.is_timeout() {
-            "timed out"
-        } else if e.is_connect() {
-            "could not connect"
-        } else {
-            "request failed"
-        };
-        anyhow!("{kind} ({})", url.host_str().unwrap_or("?"))
-    })?;
-    let status = resp.status().as_u16();
+    let resp = crate::http::client::fetch(rb, timeout, 1 << 20)
+        .await
+        .map_err(|e| {
+            let kind = if e.is_timeout() {
+                "timed out"
+            } else if e.is_connect() {
+                "could not connect"
+            } else {
+                "request failed"
+            };
+            anyhow!("{kind} ({host})")
+        })?;
+    // The status is the answer; a body cut short (a timeout while reading it) reads as empty.
+    let status = resp.status.as_u16();
     let retry_after = resp
-        .headers()
-        .get("retry-after")
-        .and_then(|v| v.to_str().ok())
+        .header("retry-after")
         .and_then(|v| v.trim().parse::<f64>().ok())
         .filter(|v| v.is_finite() && *v >= 0.0)
         .map(std::time::Duration::from_secs_f64);
-    let bytes = resp.bytes().await.unwrap_or_default();
-    let body = &bytes[..bytes.len().min(1 << 20)];
+    let body = match resp.body_error {
+        None => resp.body.as_slice(),
+        Some(_) => &[],
+    };
     let json = serde_json::from_slice(body).ok();
     let text = match json {
         None => std::str::from_utf8(body).ok().map(String::from),
@@ -542,6 +507,11 @@ mod tests {
         )
         .unwrap_err();
         assert!(format!("{e:#}").contains("fuzzy"), "{e:#}");
+        let e = parse(
+            "url = \"{api}/x\"\n[fallback]\nauthority = \"admin\"\nurl = \"{api}/y\"\nheader = { A = \"b\" }\n",
+        )
+        .unwrap_err();
+        assert!(format!("{e:#}").contains("unknown field `header`"), "{e:#}");
     }
 
     #[test]

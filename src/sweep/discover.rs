@@ -36,12 +36,19 @@ pub struct GitlabGroup {
     pub include_archived: bool,
 }
 
-fn client() -> Result<reqwest::Client> {
-    reqwest::Client::builder()
-        .user_agent(concat!("quench/", env!("CARGO_PKG_VERSION")))
-        .timeout(std::time::Duration::from_secs(30))
-        .build()
-        .context("building the HTTP client")
+/// Bounds each page request.
+const TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
+
+/// Fetches one page of a listing API; `what` names it in errors.
+async fn get(req: reqwest::RequestBuilder, what: &str) -> Result<crate::http::client::Response> {
+    let req = req.header("user-agent", crate::http::client::USER_AGENT);
+    let resp = crate::http::client::fetch(req, TIMEOUT, usize::MAX)
+        .await
+        .with_context(|| what.to_string())?;
+    match resp.body_error {
+        Some(e) => Err(e).context(what.to_string()),
+        None => Ok(resp),
+    }
 }
 
 fn same_origin(a: &url::Url, b: &url::Url) -> bool {
@@ -85,7 +92,7 @@ pub async fn github(src: &GithubOrg) -> Result<Vec<Target>> {
     let token = std::env::var(env).ok().filter(|t| !t.is_empty());
     let first = format!("{base}/orgs/{}/repos?per_page=100", src.org);
     let origin = url::Url::parse(&first).with_context(|| format!("GitHub API URL {first:?}"))?;
-    let client = client()?;
+    let client = crate::http::client::discovery().context("GitHub API")?;
     let mut out = Vec::new();
     let mut next = Some(first);
     let mut pages = 0;
@@ -102,11 +109,8 @@ pub async fn github(src: &GithubOrg) -> Result<Vec<Target>> {
         if let Some(t) = &token {
             req = req.bearer_auth(t);
         }
-        let resp = req
-            .send()
-            .await
-            .with_context(|| format!("GitHub org {}: listing repositories", src.org))?;
-        let status = resp.status();
+        let resp = get(req, &format!("GitHub org {}: listing repositories", src.org)).await?;
+        let status = resp.status;
         if !status.is_success() {
             bail!(
                 "GitHub org {}: listing repositories: HTTP {status}{}",
@@ -114,10 +118,8 @@ pub async fn github(src: &GithubOrg) -> Result<Vec<Target>> {
                 auth_hint(&token, env)
             );
         }
-        next = next_link(resp.headers().get("link"));
-        let repos: Vec<GhRepo> = resp
-            .json()
-            .await
+        next = next_link(resp.headers.get("link"));
+        let repos: Vec<GhRepo> = serde_json::from_slice(&resp.body)
             .with_context(|| format!("GitHub org {}: repository list is not the expected JSON", src.org))?;
         out.extend(
             repos
@@ -148,7 +150,7 @@ pub async fn gitlab(src: &GitlabGroup) -> Result<Vec<Target>> {
         .trim_end_matches('/');
     let env = src.token_env.as_deref().unwrap_or("GITLAB_TOKEN");
     let token = std::env::var(env).ok().filter(|t| !t.is_empty());
-    let client = client()?;
+    let client = crate::http::client::discovery().context("GitLab API")?;
     let mut out = Vec::new();
     let mut page = "1".to_string();
     for _ in 0..MAX_PAGES {
@@ -161,11 +163,8 @@ pub async fn gitlab(src: &GitlabGroup) -> Result<Vec<Target>> {
         if let Some(t) = &token {
             req = req.header("PRIVATE-TOKEN", t);
         }
-        let resp = req
-            .send()
-            .await
-            .with_context(|| format!("GitLab group {}: listing projects", src.group))?;
-        let status = resp.status();
+        let resp = get(req, &format!("GitLab group {}: listing projects", src.group)).await?;
+        let status = resp.status;
         if !status.is_success() {
             bail!(
                 "GitLab group {}: listing projects: HTTP {status}{}",
@@ -174,13 +173,11 @@ pub async fn gitlab(src: &GitlabGroup) -> Result<Vec<Target>> {
             );
         }
         let next = resp
-            .headers()
-            .get("x-next-page")
-            .and_then(|v| v.to_str().ok())
+            .header("x-next-page")
             .map(str::trim)
             .filter(|v| !v.is_empty() && v.bytes().all(|b| b.is_ascii_digit()))
             .map(str::to_string);
-        let projects: Vec<GlProject> = resp.json().await.with_context(|| {
+        let projects: Vec<GlProject> = serde_json::from_slice(&resp.body).with_context(|| {
             format!(
                 "GitLab group {}: project list is not the expected JSON",
                 src.group

@@ -10,12 +10,13 @@ use std::time::{Duration, Instant};
 use tokio::sync::{OnceCell, Semaphore};
 
 use super::guard::Target;
-use super::http::{self, Failure, Prepared};
-use super::recipe::{Exchange, Kind, Recipe, Vars};
+use super::http::{self, Failure};
+use super::recipe::{Exchange, Kind, Recipe};
 use super::registry::{IssuerEntry, Registry};
 use super::special;
 use super::verdict::{Verdict, Verification};
 use crate::finding::Finding;
+use crate::http::{Prepared, Vars};
 use crate::rules::Rule;
 
 /// Tunables, from `[verify]` in the config and flags.
@@ -159,7 +160,6 @@ type Cell = Arc<OnceCell<Verification>>;
 pub struct Context {
     pub registry: Registry,
     pub opts: Options,
-    client: reqwest::Client,
     gates: Mutex<HashMap<String, Arc<Gate>>>,
     cache: Mutex<HashMap<String, (Instant, Cell)>>,
 }
@@ -167,7 +167,6 @@ pub struct Context {
 impl Context {
     pub fn new(registry: Registry, opts: Options) -> Arc<Context> {
         Arc::new(Context {
-            client: http::client(opts.timeout, None),
             registry,
             opts,
             gates: Mutex::new(HashMap::new()),
@@ -200,7 +199,7 @@ impl Context {
         loop {
             let ex = {
                 let _permit = gate.acquire().await;
-                http::send_to(&self.client, self.opts.timeout, target.clone(), req.clone()).await?
+                http::send_to(self.opts.timeout, target.clone(), req.clone()).await?
             };
             if ex.status == 429 && attempt < self.opts.retries {
                 let wait = ex
@@ -332,10 +331,10 @@ impl Context {
         vars.values.extend(extra.values);
         let template = match recipe.kind {
             Kind::OauthClientCredentials | Kind::GoogleServiceAccount => recipe.token_url.as_deref(),
-            _ => recipe.url.as_deref(),
+            _ => recipe.call.url.as_deref(),
         }
         .unwrap_or("");
-        let mut req = match http::build(recipe, template, &vars) {
+        let mut req = match recipe.call.prepare(template, "GET", &vars) {
             Ok(r) => r,
             Err(e) => return (ind(render_problem(issuer, &e)), None),
         };

@@ -1,38 +1,22 @@
 //! Running one HTTP exchange of a recipe: render, check the destination, send without following
 //! redirects, read a bounded body, and judge the answer.
 //!
-//! This is shared with revocation: [`build`] + [`send`] + [`Matchers`](super::recipe::Matchers)
-//! run any recipe, whatever its matchers mean.
+//! The request is rendered by [`Call::prepare`](crate::http::Call::prepare), shared with
+//! revocation.
 
 use std::time::Duration;
 
-use reqwest::Method;
 use url::Url;
 
 use super::guard::{self, Target};
-use super::recipe::{extract, extract_list, extract_one, render, render_json, Exchange, Recipe, Vars};
+use super::recipe::{extract, extract_list, extract_one, Exchange, Recipe};
 use super::registry::IssuerEntry;
 use super::verdict::{Revealed, Verdict};
+use crate::http::{client, Prepared};
 use crate::rules::Identity;
 
 /// Largest body read from an issuer; verification answers are small.
 const MAX_BODY: usize = 1 << 20;
-
-/// A rendered request, not yet sent. Its `Debug` never shows header values or the body.
-#[derive(Clone)]
-pub struct Prepared {
-    pub method: Method,
-    pub url: Url,
-    pub headers: Vec<(String, String)>,
-    pub body: Option<(Vec<u8>, &'static str)>,
-    pub basic: Option<(String, String)>,
-}
-
-impl std::fmt::Debug for Prepared {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{} {}", self.method, self.url.host_str().unwrap_or(""))
-    }
-}
 
 /// Why no answer arrived.
 #[derive(Debug, Clone)]
@@ -53,115 +37,39 @@ impl Failure {
     }
 }
 
-/// Renders a recipe's request (`url` is the template to use: a recipe's `url` or `token_url`).
-pub fn build(recipe: &Recipe, url_template: &str, vars: &Vars) -> Result<Prepared, String> {
-    let mut url =
-        Url::parse(&render(url_template, vars)?).map_err(|e| format!("recipe URL is invalid: {e}"))?;
-    if !recipe.query.is_empty() {
-        let mut q = url.query_pairs_mut();
-        for (k, v) in &recipe.query {
-            q.append_pair(k, &render(v, vars)?);
-        }
-    }
-    let method =
-        Method::from_bytes(recipe.method().as_bytes()).map_err(|_| "recipe method is invalid".to_string())?;
-    let mut headers = Vec::new();
-    for (k, v) in &recipe.headers {
-        headers.push((k.clone(), render(v, vars)?));
-    }
-    let body = if let Some(j) = &recipe.json {
-        let v = render_json(j, vars)?;
-        Some((serde_json::to_vec(&v).unwrap_or_default(), "application/json"))
-    } else if !recipe.form.is_empty() {
-        let mut s = url::form_urlencoded::Serializer::new(String::new());
-        for (k, v) in &recipe.form {
-            s.append_pair(k, &render(v, vars)?);
-        }
-        Some((s.finish().into_bytes(), "application/x-www-form-urlencoded"))
-    } else if let Some(b) = &recipe.body {
-        Some((render(b, vars)?.into_bytes(), "text/plain"))
-    } else {
-        None
-    };
-    let basic = match &recipe.basic {
-        Some([u, p]) => Some((render(u, vars)?, render(p, vars)?)),
-        None => None,
-    };
-    Ok(Prepared {
-        method,
-        url,
-        headers,
-        body,
-        basic,
-    })
-}
+/// Verification's user agent: says who calls and why.
+const USER_AGENT: &str = concat!(
+    "quench/",
+    env!("CARGO_PKG_VERSION"),
+    " (leaked-credential verification)"
+);
 
-/// Builds the shared client: no redirects (a redirect would carry the secret to wherever the
-/// `Location` points), a timeout, an honest user agent.
-pub fn client(timeout: Duration, pinned: Option<(&str, &[std::net::SocketAddr])>) -> reqwest::Client {
-    let mut b = reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .timeout(timeout)
-        .connect_timeout(timeout)
-        .user_agent(concat!(
-            "quench/",
-            env!("CARGO_PKG_VERSION"),
-            " (leaked-credential verification)"
-        ));
-    if let Some((host, addrs)) = pinned {
-        b = b.resolve_to_addrs(host, addrs);
-    }
-    b.build().unwrap_or_else(|_| reqwest::Client::new())
-}
-
-/// Sends a prepared request to `issuer` after the egress check. `shared` is the client for
-/// configured destinations.
-pub async fn send(
-    shared: &reqwest::Client,
-    timeout: Duration,
-    issuer: &IssuerEntry,
-    req: Prepared,
-) -> Result<Exchange, Failure> {
+/// Sends a prepared request to `issuer` after the egress check.
+pub async fn send(timeout: Duration, issuer: &IssuerEntry, req: Prepared) -> Result<Exchange, Failure> {
     let target = guard::check(&req.url, issuer).await.map_err(Failure::Refused)?;
-    send_to(shared, timeout, target, req).await
+    send_to(timeout, target, req).await
 }
 
-/// Sends to an already checked target.
-pub async fn send_to(
-    shared: &reqwest::Client,
-    timeout: Duration,
-    target: Target,
-    req: Prepared,
-) -> Result<Exchange, Failure> {
-    let pinned_client;
+/// Sends to an already checked target: a configured base on the shared client (no redirects),
+/// a host from scanned data on a client pinned to the addresses the guard checked.
+pub async fn send_to(timeout: Duration, target: Target, req: Prepared) -> Result<Exchange, Failure> {
+    let pinned;
     let c = match &target {
-        Target::Configured => shared,
+        Target::Configured => client::issuers(),
         Target::Pinned { host, addrs } => {
-            pinned_client = client(timeout, Some((host, addrs)));
-            &pinned_client
+            pinned = client::pinned(host, addrs);
+            pinned.as_ref().map_err(Clone::clone)
         }
-    };
-    let mut rb = c.request(req.method, req.url);
-    for (k, v) in &req.headers {
-        rb = rb.header(k.as_str(), v.as_str());
     }
-    if let Some((u, p)) = &req.basic {
-        rb = rb.basic_auth(u, Some(p));
+    .map_err(|e| Failure::Network(e.to_string()))?;
+    let resp = client::fetch(req.request(c, USER_AGENT), timeout, MAX_BODY)
+        .await
+        .map_err(net_failure)?;
+    if let Some(e) = resp.body_error {
+        return Err(net_failure(e));
     }
-    if let Some((body, ct)) = req.body {
-        if !req
-            .headers
-            .iter()
-            .any(|(k, _)| k.eq_ignore_ascii_case("content-type"))
-        {
-            rb = rb.header("content-type", ct);
-        }
-        rb = rb.body(body);
-    }
-    let mut resp = rb.send().await.map_err(net_failure)?;
-    let status = resp.status().as_u16();
     let headers = resp
-        .headers()
+        .headers
         .iter()
         .map(|(k, v)| {
             (
@@ -170,19 +78,11 @@ pub async fn send_to(
             )
         })
         .collect();
-    let mut body = Vec::new();
-    while let Some(chunk) = resp.chunk().await.map_err(net_failure)? {
-        body.extend_from_slice(&chunk);
-        if body.len() > MAX_BODY {
-            body.truncate(MAX_BODY);
-            break;
-        }
-    }
-    let json = serde_json::from_slice(&body).ok();
+    let json = serde_json::from_slice(&resp.body).ok();
     Ok(Exchange {
-        status,
+        status: resp.status.as_u16(),
         headers,
-        body,
+        body: resp.body,
         json,
     })
 }

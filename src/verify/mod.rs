@@ -1,6 +1,7 @@
 //! Live verification: ask the issuer, safely, whether a found credential works and whose it is.
 //!
-//! - [`recipe`]: the declarative `[rule.verify]` format and its template/matcher language;
+//! - [`recipe`]: the declarative `[rule.verify]` format and its matcher language (the request
+//!   template itself is [`crate::http::call`], shared with revocation);
 //! - [`registry`]: issuers and the base URLs a secret may be sent to (config and env override);
 //! - [`guard`]: egress rules (https, loopback only when configured, no private targets derived
 //!   from scanned data);

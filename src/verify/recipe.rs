@@ -11,14 +11,15 @@
 //! identity = { principal = "json:login", scopes = "header:x-oauth-scopes" }
 //! ```
 //!
-//! Placeholders are `{secret}`, `{part.NAME}`, `{capture.NAME}` (a value captured by an earlier
-//! step) and the issuer's base names (`{api}`, `{sts}`…); `{base64:X}` base64-encodes any of
-//! them. Text in braces that is not a bare name (a GraphQL query) is left alone.
+//! The request keys and their templates are [`crate::http::call`]'s, shared with revocation.
+//! Placeholders here are `{secret}`, `{part.NAME}`, `{capture.NAME}` (a value captured by an
+//! earlier step) and the issuer's base names (`{api}`, `{sts}`…).
 
 use std::collections::BTreeMap;
 
-use base64::Engine as _;
 use serde::{Deserialize, Serialize};
+
+use crate::http::call::{deserialize_with_call, Call};
 
 /// Which verifier runs the recipe. Most are plain HTTP; the rest need code (signatures, tokens).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -51,36 +52,18 @@ impl Kind {
     }
 }
 
-/// A recipe as written in a rule file. Every field is optional so that special verifiers can
-/// use the few they need; [`Recipe::check`] says which combinations make sense.
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
+/// A recipe as written in a rule file: the request ([`Call`]) and how to read the answer. Every
+/// field is optional so that special verifiers can use the few they need; [`Recipe::check`] says
+/// which combinations make sense.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(remote = "Self", deny_unknown_fields)]
 pub struct Recipe {
+    /// The request keys (`method`, default GET; `url`, `headers`, `query`, a body, `basic`),
+    /// read from the same table by [`crate::http::call::split`].
+    #[serde(skip)]
+    pub call: Call,
     #[serde(default)]
     pub kind: Kind,
-    /// HTTP method; default GET.
-    #[serde(default)]
-    pub method: Option<String>,
-    /// URL template; must resolve under one of the issuer's configured base URLs.
-    #[serde(default)]
-    pub url: Option<String>,
-    #[serde(default)]
-    pub headers: BTreeMap<String, String>,
-    /// Query parameters appended to the URL.
-    #[serde(default)]
-    pub query: BTreeMap<String, String>,
-    /// `application/x-www-form-urlencoded` body.
-    #[serde(default)]
-    pub form: BTreeMap<String, String>,
-    /// JSON body; strings inside are templates.
-    #[serde(default)]
-    pub json: Option<toml::Value>,
-    /// Raw body template.
-    #[serde(default)]
-    pub body: Option<String>,
-    /// HTTP Basic credentials: `[user, password]` templates.
-    #[serde(default)]
-    pub basic: Option<[String; 2]>,
     /// What proves the key valid (verify). Default: status 200.
     #[serde(default)]
     pub live: Option<Matchers>,
@@ -115,6 +98,8 @@ pub struct Recipe {
     #[serde(default)]
     pub region: Option<String>,
 }
+
+deserialize_with_call!(Recipe);
 
 /// One matcher or a list (any of them matches).
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -332,93 +317,12 @@ pub fn extract_list(spec: Option<&String>, ex: &Exchange) -> Vec<String> {
         .collect()
 }
 
-/// Values a template may name. They are secrets or derived from them, so `Debug` shows the
-/// names only.
-#[derive(Clone, Default)]
-pub struct Vars {
-    /// `secret`, `part.NAME`, `capture.NAME`, and base names.
-    pub values: BTreeMap<String, String>,
-}
-
-impl std::fmt::Debug for Vars {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Vars")
-            .field("names", &self.values.keys().collect::<Vec<_>>())
-            .finish()
-    }
-}
-
-impl Vars {
-    pub fn set(&mut self, k: impl Into<String>, v: impl Into<String>) {
-        self.values.insert(k.into(), v.into());
-    }
-}
-
-/// Fills `{name}` placeholders. An unknown name is an error (a recipe that silently sent
-/// `{part.tenant}` literally would be a wrong request, not a verdict); the error names the
-/// placeholder, never a value.
-pub fn render(template: &str, vars: &Vars) -> Result<String, String> {
-    let mut out = String::with_capacity(template.len() + 32);
-    let mut rest = template;
-    while let Some(open) = rest.find('{') {
-        out.push_str(&rest[..open]);
-        let after = &rest[open + 1..];
-        let close = after.find('}');
-        let name = close.map(|c| &after[..c]);
-        match name {
-            Some(n)
-                if !n.is_empty() && n.chars().all(|c| c.is_ascii_alphanumeric() || "._-:".contains(c)) =>
-            {
-                let (enc, key) = match n.strip_prefix("base64:") {
-                    Some(k) => (true, k),
-                    None => (false, n),
-                };
-                let v = vars
-                    .values
-                    .get(key)
-                    .ok_or_else(|| format!("placeholder {{{key}}} has no value"))?;
-                if enc {
-                    out.push_str(&base64::engine::general_purpose::STANDARD.encode(v));
-                } else {
-                    out.push_str(v);
-                }
-                rest = &after[n.len() + 1..];
-            }
-            _ => {
-                out.push('{');
-                rest = after;
-            }
-        }
-    }
-    out.push_str(rest);
-    Ok(out)
-}
-
-/// Renders the strings inside a TOML value into JSON.
-pub fn render_json(v: &toml::Value, vars: &Vars) -> Result<serde_json::Value, String> {
-    Ok(match v {
-        toml::Value::String(s) => serde_json::Value::String(render(s, vars)?),
-        toml::Value::Integer(i) => serde_json::Value::from(*i),
-        toml::Value::Float(f) => serde_json::Value::from(*f),
-        toml::Value::Boolean(b) => serde_json::Value::Bool(*b),
-        toml::Value::Datetime(d) => serde_json::Value::String(d.to_string()),
-        toml::Value::Array(a) => {
-            serde_json::Value::Array(a.iter().map(|x| render_json(x, vars)).collect::<Result<_, _>>()?)
-        }
-        toml::Value::Table(t) => serde_json::Value::Object(
-            t.iter()
-                .map(|(k, x)| Ok((k.clone(), render_json(x, vars)?)))
-                .collect::<Result<_, String>>()?,
-        ),
-    })
-}
-
 impl Recipe {
     /// Structural checks made when a rule file loads, so that a broken recipe names its rule.
     pub fn check(&self) -> Result<(), String> {
         match self.kind {
             Kind::Http => {
-                if self.url.is_none() {
+                if self.call.url.is_none() {
                     return Err("verify: an http recipe needs `url`".into());
                 }
             }
@@ -432,15 +336,7 @@ impl Recipe {
             }
             Kind::AwsSigv4 | Kind::Jwt | Kind::GithubApp => {}
         }
-        if let Some(m) = &self.method {
-            if !["GET", "POST", "HEAD", "PUT", "PATCH", "DELETE"].contains(&m.to_ascii_uppercase().as_str()) {
-                return Err(format!("verify: unknown method {m:?}"));
-            }
-        }
-        let bodies = self.json.is_some() as u8 + self.body.is_some() as u8 + (!self.form.is_empty()) as u8;
-        if bodies > 1 {
-            return Err("verify: give at most one of `json`, `form`, `body`".into());
-        }
+        self.call.check().map_err(|e| format!("verify: {e}"))?;
         for spec in [
             &self.identity.principal,
             &self.identity.org,
@@ -463,10 +359,6 @@ impl Recipe {
         Ok(())
     }
 
-    pub fn method(&self) -> String {
-        self.method.as_deref().unwrap_or("GET").to_ascii_uppercase()
-    }
-
     pub fn live_matchers(&self) -> Matchers {
         self.live.clone().unwrap_or_else(|| Matchers::status(&[200]))
     }
@@ -479,17 +371,6 @@ impl Recipe {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn render_fills_names_and_leaves_graphql_alone() {
-        let mut v = Vars::default();
-        v.set("secret", "abc");
-        v.set("api", "https://x");
-        assert_eq!(render("{api}/u?k={secret}", &v).unwrap(), "https://x/u?k=abc");
-        assert_eq!(render("{ viewer { id } }", &v).unwrap(), "{ viewer { id } }");
-        assert_eq!(render("{base64:secret}", &v).unwrap(), "YWJj");
-        assert!(render("{part.x}", &v).unwrap_err().contains("part.x"));
-    }
 
     #[test]
     fn json_paths_fan_out() {

@@ -9,28 +9,30 @@ use url::Url;
 use super::aws;
 use super::engine::{Context, Job};
 use super::guard;
-use super::http::{self, Prepared};
+use super::http;
 use super::jwt;
-use super::recipe::{Kind, Matcher, Matchers, Recipe, Vars};
+use super::recipe::{Kind, Matcher, Matchers, Recipe};
 use super::verdict::{Revealed, Verdict, Verification};
+use crate::http::{render, Call, Prepared, Vars};
 use crate::rules::Identity;
 
 /// Starts from `preset` and lets the rule's recipe override what it sets.
 fn overlay(mut preset: Recipe, rule: &Recipe) -> Recipe {
     preset.kind = rule.kind;
-    if rule.url.is_some() {
-        preset.url = rule.url.clone();
+    let (p, r) = (&mut preset.call, &rule.call);
+    if r.url.is_some() {
+        p.url = r.url.clone();
+    }
+    if r.method.is_some() {
+        p.method = r.method.clone();
+    }
+    p.headers.extend(r.headers.clone());
+    p.query.extend(r.query.clone());
+    if !r.form.is_empty() {
+        p.form.extend(r.form.clone());
     }
     if rule.token_url.is_some() {
         preset.token_url = rule.token_url.clone();
-    }
-    if rule.method.is_some() {
-        preset.method = rule.method.clone();
-    }
-    preset.headers.extend(rule.headers.clone());
-    preset.query.extend(rule.query.clone());
-    if !rule.form.is_empty() {
-        preset.form.extend(rule.form.clone());
     }
     if rule.live.is_some() {
         preset.live = rule.live.clone();
@@ -108,8 +110,11 @@ pub async fn aws(ctx: &Context, job: &Job, rule: &Recipe) -> Verification {
     };
     let preset = Recipe {
         kind: Kind::AwsSigv4,
-        url: Some("{sts}/?Action=GetCallerIdentity&Version=2011-06-15".into()),
-        headers: BTreeMap::from([("Accept".to_string(), "application/json".to_string())]),
+        call: Call {
+            url: Some("{sts}/?Action=GetCallerIdentity&Version=2011-06-15".into()),
+            headers: BTreeMap::from([("Accept".to_string(), "application/json".to_string())]),
+            ..Default::default()
+        },
         live: Some(Matchers::status(&[200])),
         dead: Some(Matchers::Many(vec![
             body_has(403, "InvalidClientTokenId"),
@@ -359,12 +364,15 @@ pub async fn github_app(ctx: &Context, job: &Job, rule: &Recipe) -> Verification
     );
     let preset = Recipe {
         kind: k,
-        url: Some("{api}/app".into()),
-        headers: BTreeMap::from([
-            ("Authorization".to_string(), "Bearer {app_jwt}".to_string()),
-            ("Accept".to_string(), "application/vnd.github+json".to_string()),
-            ("X-GitHub-Api-Version".to_string(), "2022-11-28".to_string()),
-        ]),
+        call: Call {
+            url: Some("{api}/app".into()),
+            headers: BTreeMap::from([
+                ("Authorization".to_string(), "Bearer {app_jwt}".to_string()),
+                ("Accept".to_string(), "application/vnd.github+json".to_string()),
+                ("X-GitHub-Api-Version".to_string(), "2022-11-28".to_string()),
+            ]),
+            ..Default::default()
+        },
         identity: super::recipe::IdentitySpec {
             principal: Some("json:slug".into()),
             org: Some("json:owner.login".into()),
@@ -409,16 +417,19 @@ pub async fn google_service_account(ctx: &Context, job: &Job, rule: &Recipe) -> 
     };
     let preset = Recipe {
         kind: k,
-        method: Some("POST".into()),
+        call: Call {
+            method: Some("POST".into()),
+            form: BTreeMap::from([
+                (
+                    "grant_type".to_string(),
+                    "urn:ietf:params:oauth:grant-type:jwt-bearer".to_string(),
+                ),
+                ("assertion".to_string(), "{assertion}".to_string()),
+            ]),
+            ..Default::default()
+        },
         token_url: Some("{oauth}/token".into()),
         scope: Some("https://www.googleapis.com/auth/cloud-platform".into()),
-        form: BTreeMap::from([
-            (
-                "grant_type".to_string(),
-                "urn:ietf:params:oauth:grant-type:jwt-bearer".to_string(),
-            ),
-            ("assertion".to_string(), "{assertion}".to_string()),
-        ]),
         live: Some(Matchers::One(Matcher {
             status: vec![200],
             json_present: vec!["access_token".into()],
@@ -433,7 +444,7 @@ pub async fn google_service_account(ctx: &Context, job: &Job, rule: &Recipe) -> 
     let recipe = overlay(preset, rule);
     let issuer = ctx.registry.get(&job.rule.spec.issuer);
     let vars = ctx.vars(job, issuer);
-    let aud = match super::recipe::render(recipe.token_url.as_deref().unwrap_or(""), &vars) {
+    let aud = match render(recipe.token_url.as_deref().unwrap_or(""), &vars) {
         Ok(a) => a,
         Err(e) => return ind(job, k, format!("cannot build the token URL: {e}")),
     };
@@ -482,9 +493,12 @@ pub async fn oauth_client_credentials(ctx: &Context, job: &Job, rule: &Recipe) -
     }
     let preset = Recipe {
         kind: k,
-        method: Some("POST".into()),
-        form,
-        basic,
+        call: Call {
+            method: Some("POST".into()),
+            form,
+            basic,
+            ..Default::default()
+        },
         live: Some(Matchers::One(Matcher {
             status: vec![200],
             json_present: vec!["access_token".into()],
@@ -503,7 +517,7 @@ pub async fn oauth_client_credentials(ctx: &Context, job: &Job, rule: &Recipe) -
         ..Default::default()
     };
     let mut recipe = overlay(preset, rule);
-    recipe.basic = recipe.basic.or(rule.basic.clone());
+    recipe.call.basic = recipe.call.basic.or(rule.call.basic.clone());
     let (mut v, ex) = ctx.run_http(job, &recipe, Vars::default(), None).await;
     if v.verdict == Verdict::Live {
         let j = ex.as_ref().and_then(|e| e.json.clone()).unwrap_or_default();
@@ -521,7 +535,7 @@ pub async fn oauth_client_credentials(ctx: &Context, job: &Job, rule: &Recipe) -
             Err(_) => Revealed::default(),
         };
         if r.principal.is_none() {
-            r.principal = super::recipe::render(&client_id_t, &ctx.vars(job, None)).ok();
+            r.principal = render(&client_id_t, &ctx.vars(job, None)).ok();
         }
         if r.scopes.is_empty() {
             if let Some(s) = j["scope"].as_str() {

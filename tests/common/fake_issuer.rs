@@ -3,12 +3,13 @@
 //! webhooks. It records every call and can fail, or hang after acting, on demand.
 
 use std::collections::{HashMap, HashSet};
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::routing::{delete, get, post};
+use axum::serve::ListenerExt;
 use axum::{Json, Router};
 use serde_json::{json, Value};
 
@@ -28,7 +29,12 @@ pub struct IssuerState {
     pub hang_after_revoke: AtomicBool,
     /// Never answer the next revoke, without applying it.
     pub hang_before_revoke: AtomicBool,
+    /// Answer every revoke call this many milliseconds late (a call that is still out when
+    /// other jobs arrive).
+    pub revoke_delay_ms: AtomicU64,
     pub admin_key: Mutex<Option<String>>,
+    /// Connections accepted: how well the client reuses them.
+    pub connections: AtomicUsize,
     pub deleted_ids: Mutex<HashSet<String>>,
 }
 
@@ -47,6 +53,7 @@ impl FakeIssuer {
             .extend(live.iter().map(|(s, l)| (s.to_string(), l.to_string())));
         let (tx, rx) = std::sync::mpsc::channel();
         let st = state.clone();
+        let counted = state.clone();
         std::thread::spawn(move || {
             let rt = tokio::runtime::Builder::new_multi_thread()
                 .worker_threads(2)
@@ -63,6 +70,9 @@ impl FakeIssuer {
                     .with_state(st);
                 let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
                 tx.send(listener.local_addr().unwrap()).unwrap();
+                let listener = listener.tap_io(move |_| {
+                    counted.connections.fetch_add(1, Ordering::SeqCst);
+                });
                 axum::serve(listener, app).await.unwrap();
             });
         });
@@ -142,6 +152,8 @@ async fn revoke(State(s): State<Arc<IssuerState>>, Json(body): Json<Value>) -> a
     if s.hang_before_revoke.swap(false, Ordering::SeqCst) {
         tokio::time::sleep(std::time::Duration::from_secs(3600)).await;
     }
+    let delay = s.revoke_delay_ms.load(Ordering::SeqCst);
+    tokio::time::sleep(std::time::Duration::from_millis(delay)).await;
     for c in body["credentials"].as_array().into_iter().flatten() {
         if let Some(c) = c.as_str() {
             s.live.lock().unwrap().remove(c);
