@@ -71,27 +71,40 @@ fn shallow_clone_is_scanned_with_a_truncation_note() {
     only_location(&report, &old);
 }
 
-#[test]
-fn a_missing_blob_is_skipped_by_name_and_the_rest_is_scanned() {
-    let mut repo = Repo::init(74);
+/// One commit with two secrets; the test then makes `lost.env`'s blob unreadable. Returns the
+/// repository, the secret that stays readable, and the blob's id.
+fn two_secrets(seed: u64) -> (Repo, String, String) {
+    let mut repo = Repo::init(seed);
     let kept = repo.secret();
     repo.write("kept.env", &format!("T={kept}\n"));
     let lost = repo.secret();
     repo.write("lost.env", &format!("T={lost}\n"));
     repo.commit("two secrets");
     let blob = repo.git(&["rev-parse", "HEAD:lost.env"]);
-    let object = repo.git_dir().join("objects").join(&blob[..2]).join(&blob[2..]);
-    std::fs::remove_file(&object).expect("the blob is a loose object");
+    (repo, kept, blob)
+}
+
+/// The scan still finds `kept`, and names `blob` at `lost.env` among the skipped.
+fn scan_names_the_lost_blob(repo: &Repo, kept: &str, blob: &str) {
     let (code, report, stderr) = git_json(repo.path(), &[]);
     assert_eq!(code, 1, "{stderr}");
-    only_location(&report, &kept);
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    only_location(&report, kept);
     let skipped = report["skipped"].as_array().unwrap();
     assert!(
         skipped
             .iter()
-            .any(|s| s["reason"].as_str().unwrap_or("").contains(&blob) && s["path"] == "lost.env"),
-        "names the missing object: {report:#}"
+            .any(|s| s["reason"].as_str().unwrap_or("").contains(blob) && s["path"] == "lost.env"),
+        "names the unreadable object: {report:#}"
     );
+}
+
+#[test]
+fn a_missing_blob_is_skipped_by_name_and_the_rest_is_scanned() {
+    let (repo, kept, blob) = two_secrets(74);
+    let object = repo.git_dir().join("objects").join(&blob[..2]).join(&blob[2..]);
+    std::fs::remove_file(&object).expect("the blob is a loose object");
+    scan_names_the_lost_blob(&repo, &kept, &blob);
 }
 
 #[test]
@@ -160,14 +173,8 @@ fn a_missing_commit_is_named_and_the_rest_of_history_is_scanned() {
 
 #[test]
 fn a_corrupt_packed_blob_is_skipped_by_name_and_the_rest_is_scanned() {
-    let mut repo = Repo::init(76);
-    let kept = repo.secret();
-    repo.write("kept.env", &format!("T={kept}\n"));
-    let lost = repo.secret();
-    repo.write("lost.env", &format!("T={lost}\n"));
-    repo.commit("two secrets");
+    let (repo, kept, blob) = two_secrets(76);
     repo.git(&["repack", "-adq"]);
-    let blob = repo.git(&["rev-parse", "HEAD:lost.env"]);
     let pack_dir = repo.git_dir().join("objects").join("pack");
     let idx = std::fs::read_dir(&pack_dir)
         .unwrap()
@@ -193,20 +200,10 @@ fn a_corrupt_packed_blob_is_skipped_by_name_and_the_rest_is_scanned() {
     perms.set_readonly(false);
     std::fs::set_permissions(&pack, perms).unwrap();
     let mut bytes = std::fs::read(&pack).unwrap();
+    // Two bytes in the middle of its compressed data.
     let at = (offset + in_pack / 2) as usize;
     bytes[at] ^= 0xff;
     bytes[at + 1] ^= 0xff;
     std::fs::write(&pack, bytes).unwrap();
-
-    let (code, report, stderr) = git_json(repo.path(), &[]);
-    assert_eq!(code, 1, "{stderr}");
-    assert!(!stderr.contains("panicked"), "{stderr}");
-    only_location(&report, &kept);
-    let skipped = report["skipped"].as_array().unwrap();
-    assert!(
-        skipped
-            .iter()
-            .any(|s| s["reason"].as_str().unwrap_or("").contains(&blob) && s["path"] == "lost.env"),
-        "names the corrupt object: {report:#}"
-    );
+    scan_names_the_lost_blob(&repo, &kept, &blob);
 }
