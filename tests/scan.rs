@@ -412,7 +412,7 @@ fn an_invalid_rule_file_is_rejected_naming_file_rule_and_reason() {
 /// misspelt key of either kind is still an error naming it, and a misspelt request key is not
 /// silently dropped from the request.
 #[test]
-fn a_misspelt_key_in_a_verify_recipe_is_rejected_naming_it() {
+fn a_misspelt_key_in_a_verify_or_revoke_recipe_is_rejected_naming_it() {
     let d = tmp();
     let rule = "[[rule]]\nid = \"acme.key\"\nname = \"Acme\"\nissuer = \"github\"\nidentity = \"org\"\n\
                 keywords = [\"acme_\"]\npattern = 'acme_([a-z]{10})'\n[rule.verify]\nurl = \"{api}/user\"\n";
@@ -431,6 +431,28 @@ fn a_misspelt_key_in_a_verify_recipe_is_rejected_naming_it() {
         // The message lists the valid keys of both kinds.
         assert!(err.contains("`live`") && err.contains("`headers`"), "{err}");
     }
+    // A revoke recipe is checked when the rules load, not first when a live key needs it.
+    let revoke = format!(
+        "{rule}headers = {{ X = \"{{secret}}\" }}\n[rule.revoke]\nauthority = \"self\"\n\
+         metod = \"DELETE\"\nurl = \"{{api}}/tokens/current\"\nok = {{ status = [204] }}\n"
+    );
+    fs::write(d.path().join("bad.toml"), &revoke).unwrap();
+    let out = run_in(d.path(), &["rules", "list", "--rules", "bad.toml"], None);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("acme.key") && err.contains("revoke") && err.contains("unknown field `metod`"),
+        "{err}"
+    );
+    fs::write(d.path().join("ok.toml"), revoke.replace("metod", "method")).unwrap();
+    let out = run_in(d.path(), &["rules", "list", "--rules", "ok.toml"], None);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
     let good = format!("{rule}headers = {{ X = \"{{secret}}\" }}\n");
     fs::write(d.path().join("good.toml"), good).unwrap();
     let out = run_in(d.path(), &["rules", "list", "--rules", "good.toml"], None);

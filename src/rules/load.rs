@@ -169,7 +169,8 @@ impl RuleSet {
     }
 }
 
-/// Checks what can be checked without compiling (always) and the regexes (when `eager`).
+/// Checks what can be checked without compiling (always), and the regexes and revoke recipe
+/// (when `eager`).
 pub fn validate(spec: &RuleSpec, eager: bool) -> Result<(), String> {
     if spec.id.trim().is_empty() {
         return Err("empty id".into());
@@ -195,6 +196,12 @@ pub fn validate(spec: &RuleSpec, eager: bool) -> Result<(), String> {
         }
     }
     if eager {
+        // A mistake in a revoke recipe would otherwise surface only when a live key is found,
+        // the worst moment to learn of it. Built-in recipes are proven by the test suite, so
+        // start-up does not parse them.
+        if let Some(t) = &spec.revoke {
+            crate::revoke::recipe::RevokeRecipe::parse(t).map_err(|e| format!("revoke: {e:#}"))?;
+        }
         let re = compile(&spec.pattern).map_err(|e| format!("pattern: {e}"))?;
         check_group(&re, spec.secret_group)?;
         for p in &spec.parts {
