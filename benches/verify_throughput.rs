@@ -33,8 +33,11 @@ impl Rng {
 
 const AN: &[u8] = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
 
+/// Makes one fake secret of a rule's shape.
+type Maker = Box<dyn Fn(&mut Rng) -> String>;
+
 /// (rule id, issuer, secret maker)
-fn makers() -> Vec<(&'static str, &'static str, Box<dyn Fn(&mut Rng) -> String>)> {
+fn makers() -> Vec<(&'static str, &'static str, Maker)> {
     vec![
         (
             "github.pat-classic",

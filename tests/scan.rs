@@ -188,7 +188,7 @@ fn a_key_across_a_stream_chunk_boundary_is_found_once() {
     input.extend_from_slice(b" ");
     input.extend_from_slice(a.as_bytes());
     input.extend_from_slice(b" ");
-    input.extend(std::iter::repeat(b'z').take(5 << 20));
+    input.extend(std::iter::repeat_n(b'z', 5 << 20));
     input.extend_from_slice(b" ");
     input.extend_from_slice(b.as_bytes());
     let out = run_in(

@@ -416,6 +416,14 @@ impl<'p> Reader<'p> {
     fn inflate(&mut self, pack: u32, entry: &Entry) -> Result<Vec<u8>, String> {
         let pack = &self.packs.packs[pack as usize];
         let input = &pack.data[entry.start..pack.data.len() - 20];
+        // Deflate cannot expand more than 1032:1, so a bigger claim is a corrupt header, and
+        // must not become an allocation.
+        if entry.size > (input.len() as u64).saturating_mul(1032).saturating_add(64) {
+            return Err(format!(
+                "entry at {}: implausible size {}",
+                entry.start, entry.size
+            ));
+        }
         let size = usize::try_from(entry.size).map_err(|_| "object too large for memory")?;
         // One byte of room past the declared size shows a stream that is longer than declared.
         let mut out = Vec::with_capacity(size + 1);
@@ -448,7 +456,8 @@ fn apply(base: &[u8], delta: &[u8]) -> Result<Vec<u8>, String> {
     let (target, next) = varint(delta, at)?;
     at = next;
     let target = usize::try_from(target).map_err(|_| "delta target too large")?;
-    let mut out = Vec::with_capacity(target);
+    // A corrupt header must not become a huge allocation: the output still grows to `target`.
+    let mut out = Vec::with_capacity(target.min(base.len() + delta.len()));
     let truncated = || "delta instructions are truncated".to_string();
     while at < delta.len() {
         let op = delta[at];
@@ -613,6 +622,7 @@ pub fn entry_kind(mode: u32) -> Option<Kind> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::path::PathBuf;
     use std::process::Command;
 
     fn git(dir: &Path, args: &[&str]) -> String {
@@ -745,6 +755,47 @@ mod tests {
         assert!(
             matches!(reader.read(&id, size).unwrap(), (Kind::Blob, Read::Found(d)) if d.len() as u64 == size)
         );
+    }
+
+    #[test]
+    fn a_corrupt_pack_gives_errors_not_panics() {
+        let dir = packed_repo(&[]);
+        let idx = PathBuf::from(pack_idx(dir.path()));
+        let pack = idx.with_extension("pack");
+        let clean = std::fs::read(&pack).unwrap();
+        let repo = git2::Repository::open(dir.path()).unwrap();
+        let mut ids = Vec::new();
+        repo.odb()
+            .unwrap()
+            .foreach(|id| {
+                ids.push(*id);
+                true
+            })
+            .unwrap();
+        let copy = tempfile::tempdir().unwrap();
+        let git_dir = copy.path();
+        std::fs::create_dir_all(git_dir.join("objects/pack")).unwrap();
+        std::fs::copy(&idx, git_dir.join("objects/pack/p.idx")).unwrap();
+        let mut state = 0x2545_f491_4f6c_dd1du64;
+        let mut errors = 0;
+        for _ in 0..60 {
+            // Three bytes changed anywhere after the header: entry headers, deltas, streams.
+            let mut bytes = clean.clone();
+            for _ in 0..3 {
+                state ^= state << 13;
+                state ^= state >> 7;
+                state ^= state << 17;
+                let at = 12 + (state as usize) % (bytes.len() - 32);
+                bytes[at] = (state >> 32) as u8;
+            }
+            std::fs::write(git_dir.join("objects/pack/p.pack"), &bytes).unwrap();
+            let packs = Packs::open(git_dir);
+            let mut reader = Reader::new(&packs, 1 << 16);
+            for id in &ids {
+                errors += reader.read(id, u64::MAX).is_err() as usize;
+            }
+        }
+        assert!(errors > 0, "corruption is noticed");
     }
 
     #[test]
