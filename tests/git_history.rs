@@ -416,4 +416,14 @@ fn packed_history_gives_the_same_findings_as_loose_objects() {
             "{packed:#}"
         );
     }
+    // Packed history with newer loose objects on top, as between two `git gc` runs.
+    let newer = sc.repo.secret();
+    sc.repo
+        .write("settings.conf", &format!("{}\nnew = {newer}\n", lines.join("\n")));
+    let c = sc.repo.commit("loose on top of the pack");
+    let (_, mixed, _) = git_json(sc.repo.path(), &[]);
+    assert_eq!(commit_of(only_location(&mixed, &newer)), c);
+    let mut without_newer = locations(&mixed);
+    without_newer.retain(|l| !l.contains(&c));
+    assert_eq!(without_newer, locations(&loose));
 }
