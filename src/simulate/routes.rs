@@ -1277,8 +1277,8 @@ struct SelfRevoking<'a> {
     whoami: (&'a str, &'a str),
     /// Method, path and success status; `None` when the issuer's handler answers it itself.
     revoke: Option<(&'a str, &'a str, u16)>,
-    /// The issuer's answer to an unknown or revoked token (status 401).
-    dead: Value,
+    /// The issuer's answer to an unknown or revoked token, and its status.
+    dead: (u16, Value),
 }
 
 impl SelfRevoking<'_> {
@@ -1295,7 +1295,7 @@ impl SelfRevoking<'_> {
         }
         let kind = if is_revoke { "revoke" } else { "verify" };
         let Some(i) = tok.and_then(|t| sim.live(self.issuer, &t)) else {
-            return reply(401, self.dead.clone(), kind);
+            return reply(self.dead.0, self.dead.1.clone(), kind);
         };
         match self.revoke {
             Some((_, _, 204)) if is_revoke => {
@@ -1320,7 +1320,8 @@ fn vercel(sim: &Sim, r: &Req) -> Reply {
         issuer: "vercel",
         whoami: ("GET", "/v2/user"),
         revoke: Some(("DELETE", "/v3/user/tokens/current", 200)),
-        dead: json!({"error": {"code": "forbidden", "message": "Not authorized", "invalidToken": true}}),
+        // Vercel answers an unknown, expired or revoked token with 403, not 401.
+        dead: (403, json!({"error": {"code": "forbidden", "message": "Not authorized", "invalidToken": true}})),
     }
     .answer(sim, r, r.bearer(), |key| {
         json!({"user": {"id": format!("usr_{}", num_id(&principal(key))), "email": format!("{}@example.com", principal(key)), "username": principal(key)}})
@@ -1332,7 +1333,7 @@ fn buildkite(sim: &Sim, r: &Req) -> Reply {
         issuer: "buildkite",
         whoami: ("GET", "/v2/access-token"),
         revoke: Some(("DELETE", "/v2/access-token", 204)),
-        dead: json!({"message": "Authentication required. Please supply a valid API Access Token"}),
+        dead: (401, json!({"message": "Authentication required. Please supply a valid API Access Token"})),
     }
     .answer(sim, r, r.bearer(), |key| {
         json!({"uuid": format!("b1d0c0de-0000-4000-8000-{:012}", num_id(&key.secret)), "scopes": key.scopes, "description": "sim"})
@@ -1340,16 +1341,24 @@ fn buildkite(sim: &Sim, r: &Req) -> Reply {
 }
 
 fn crates_io(sim: &Sim, r: &Req) -> Reply {
-    // crates.io takes the token bare in Authorization, with no scheme.
-    SelfRevoking {
-        issuer: "crates-io",
-        whoami: ("GET", "/api/v1/me"),
-        revoke: Some(("DELETE", "/api/v1/tokens/current", 204)),
-        dead: json!({"errors": [{"detail": "authentication failed"}]}),
+    // crates.io takes the token bare in Authorization, with no scheme, and looks every token up
+    // first: an unknown or revoked one is 403 "authentication failed". `/api/v1/me` is for the
+    // website only, so a live API token is refused there too, with its own message (crates.io
+    // src/auth.rs); nothing a token may read names its owner.
+    let is_revoke = r.is("DELETE", "/api/v1/tokens/current");
+    if !is_revoke && !r.is("GET", "/api/v1/me") {
+        return reply(404, json!({"errors": [{"detail": "Not Found"}]}), "other");
     }
-    .answer(sim, r, r.header("authorization"), |key| {
-        json!({"user": {"id": num_id(&principal(key)), "login": principal(key), "name": principal(key)}, "owned_crates": []})
-    })
+    let kind = if is_revoke { "revoke" } else { "verify" };
+    let forbidden = |detail: &str| reply(403, json!({"errors": [{"detail": detail}]}), kind);
+    let Some(i) = r.header("authorization").and_then(|t| sim.live("crates-io", &t)) else {
+        return forbidden("authentication failed");
+    };
+    if is_revoke {
+        sim.revoke(i);
+        return reply(204, Value::Null, "revoke");
+    }
+    forbidden("this action can only be performed on the crates.io website")
 }
 
 fn okta(sim: &Sim, r: &Req) -> Reply {
@@ -1361,7 +1370,7 @@ fn okta(sim: &Sim, r: &Req) -> Reply {
         issuer: "okta",
         whoami: ("GET", "/api/v1/users/me"),
         revoke: Some(("DELETE", "/api/v1/api-tokens/current", 204)),
-        dead: json!({"errorCode": "E0000011", "errorSummary": "Invalid token provided", "errorCauses": []}),
+        dead: (401, json!({"errorCode": "E0000011", "errorSummary": "Invalid token provided", "errorCauses": []})),
     }
     .answer(sim, r, tok, |key| {
         json!({"id": format!("00u{}", num_id(&principal(key))), "status": "ACTIVE", "profile": {"login": principal(key), "email": principal(key)}})
@@ -1392,7 +1401,7 @@ fn digitalocean(sim: &Sim, r: &Req) -> Reply {
         issuer: "digitalocean",
         whoami: ("GET", "/v2/account"),
         revoke: None,
-        dead: json!({"id": "unauthorized", "message": "Unable to authenticate you."}),
+        dead: (401, json!({"id": "unauthorized", "message": "Unable to authenticate you."})),
     }
     .answer(sim, r, r.bearer(), |key| {
         let team = key.org.clone().unwrap_or_else(|| "sim-team".into());
@@ -1417,7 +1426,7 @@ fn posthog(sim: &Sim, r: &Req) -> Reply {
         issuer: "posthog",
         whoami: ("GET", "/api/users/@me/"),
         revoke: None,
-        dead: json!({"type": "authentication_error", "code": "authentication_failed", "detail": "Personal API key found in request is invalid."}),
+        dead: (401, json!({"type": "authentication_error", "code": "authentication_failed", "detail": "Personal API key found in request is invalid."})),
     }
     .answer(sim, r, r.bearer(), |key| {
         json!({"email": principal(key), "organization": {"name": key.org.clone().unwrap_or_else(|| "sim-org".into())}})
