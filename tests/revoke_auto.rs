@@ -458,3 +458,34 @@ fn verification_and_revocation_share_one_connection_to_the_issuer() {
         "every request on one connection"
     );
 }
+
+#[test]
+fn a_key_revoked_while_the_scan_runs_is_announced_detected_first() {
+    // With --verify, revocation starts as each verdict arrives, before the scan ends; the
+    // webhook still hears of each finding before it hears it was revoked.
+    let tmp = tempfile::tempdir().unwrap();
+    let t = repo_with_tokens(tmp.path(), 23, 2, RECIPES);
+    let issuer = FakeIssuer::start(&[(&t[0], "alice"), (&t[1], "bob")]);
+    config(
+        tmp.path(),
+        &issuer,
+        &format!(
+            "mode = \"auto\"\n\n[[notify.webhook]]\nurl = \"{}/hook\"\nformat = \"json\"\n",
+            issuer.url
+        ),
+    );
+    let mut scan = SCAN.to_vec();
+    scan.push("--verify");
+    let (_, err) = quench(tmp.path(), &scan);
+    assert!(err.contains("2 revoked and confirmed dead"), "{err}");
+    let hooks = issuer.hooks();
+    for secret in &t {
+        let fp = quench_fingerprint(secret);
+        let events: Vec<&str> = hooks
+            .iter()
+            .filter(|h| h["fingerprint"] == fp.as_str())
+            .filter_map(|h| h["event"].as_str())
+            .collect();
+        assert_eq!(events, vec!["detected", "revoked"], "{hooks:#?}");
+    }
+}

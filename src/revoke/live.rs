@@ -46,6 +46,8 @@ pub struct Finished {
     /// Fingerprints whose finding, verdict and plan are recorded: not to be recorded or planned
     /// again (new locations found later still are).
     pub handled: HashSet<String>,
+    /// Fingerprints whose `detected` message the live path sent (before any other about them).
+    pub announced: HashSet<String>,
     pub stats: RunStats,
 }
 
@@ -200,6 +202,7 @@ async fn run(
         started,
         recorded,
         handled,
+        announced: runner.announced(),
         stats: run?,
     })
 }
@@ -220,6 +223,9 @@ fn write(runner: &Runner, owners: &CodeOwners, burst: &[Arrived]) -> Result<Reco
             for a in burst {
                 let f = &a.finding;
                 let rec = st.record_findings(&[(f, attribute(f, owners))], a.detected)?;
+                if rec.new > 0 {
+                    runner.detected_now(&f.fingerprint);
+                }
                 add(&mut total, &rec);
                 st.record_verdict(&f.fingerprint, &a.verdict, a.verified)?;
                 st.audit(

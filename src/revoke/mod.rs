@@ -14,6 +14,7 @@ pub mod recipe;
 pub mod recover;
 pub mod runner;
 
+use std::collections::HashSet;
 use std::sync::Arc;
 
 use anyhow::Result;
@@ -58,8 +59,14 @@ pub fn block_on<F: std::future::Future>(f: F) -> Result<F::Output> {
     Ok(rt.block_on(f))
 }
 
-/// Sends a `detected` notification for each finding first recorded at `at`.
-fn notify_detected(config: &Config, st: &mut dyn store::Store, at: store::Time) -> Result<()> {
+/// Sends a `detected` notification for each finding first recorded at `at`, except those in
+/// `sent` (announced already, by the live path).
+fn notify_detected(
+    config: &Config,
+    st: &mut dyn store::Store,
+    at: store::Time,
+    sent: &HashSet<String>,
+) -> Result<()> {
     let notifier = Notifier::from_config(config)?;
     if notifier.is_empty() {
         return Ok(());
@@ -70,7 +77,7 @@ fn notify_detected(config: &Config, st: &mut dyn store::Store, at: store::Time) 
     })?;
     let failures = block_on(async {
         let mut failures = Vec::new();
-        for f in &new {
+        for f in new.iter().filter(|f| !sent.contains(&f.fingerprint)) {
             for e in notifier
                 .send(crate::notify::Event::Detected, f, "new finding")
                 .await
@@ -157,7 +164,11 @@ pub fn after_scan_with(
         rec.already_revoked += l.recorded.already_revoked;
         rec.new_locations += l.recorded.new_locations;
     }
-    notify_detected(config, st.as_mut(), live.as_ref().map_or(at, |l| l.started))?;
+    let (since, sent) = match &live {
+        Some(l) => (l.started, l.announced.clone()),
+        None => (at, HashSet::new()),
+    };
+    notify_detected(config, st.as_mut(), since, &sent)?;
     notes.push(format!(
         "store {}: {} new, {} seen again ({} already revoked), {} new locations",
         st.describe(),

@@ -11,7 +11,7 @@
 //! unclear is retried with exponential backoff; too many tries, a refusal, or missing admin
 //! credentials escalate to a human with the reason.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
@@ -136,6 +136,16 @@ pub struct Runner {
     acting: std::sync::atomic::AtomicUsize,
     /// Told when a job's call is answered (a slot is free).
     freed: tokio::sync::Notify,
+    /// New findings whose `detected` message has not gone out yet (the live path): the first
+    /// message about one of them sends it first, so no one reads "revoked" before "detected".
+    unannounced: Mutex<HashSet<String>>,
+    /// Those announced that way, which the after-scan notice must not announce again.
+    announced: Mutex<HashSet<String>>,
+}
+
+/// Locks a mutex whose data stays consistent even if a holder panicked.
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 /// A job's place among the `concurrency` jobs acting; given back once its revoke call is
@@ -181,7 +191,19 @@ impl Runner {
             stats: Mutex::new(RunStats::default()),
             acting: std::sync::atomic::AtomicUsize::new(0),
             freed: tokio::sync::Notify::new(),
+            unannounced: Mutex::default(),
+            announced: Mutex::default(),
         }
+    }
+
+    /// Marks a finding just recorded for the first time, whose `detected` message is due.
+    pub(super) fn detected_now(&self, fingerprint: &str) {
+        lock(&self.unannounced).insert(fingerprint.to_string());
+    }
+
+    /// Findings whose `detected` message this runner sent.
+    pub(super) fn announced(&self) -> HashSet<String> {
+        lock(&self.announced).clone()
     }
 
     fn st(&self) -> MutexGuard<'_, Box<dyn Store>> {
@@ -822,7 +844,15 @@ impl Runner {
         if self.notifier.is_empty() {
             return Ok(());
         }
-        let failures = self.notifier.send(event, f, detail).await;
+        let mut failures = Vec::new();
+        if lock(&self.unannounced).remove(&f.fingerprint) {
+            lock(&self.announced).insert(f.fingerprint.clone());
+            failures = self
+                .notifier
+                .send(notify::Event::Detected, f, "new finding")
+                .await;
+        }
+        failures.extend(self.notifier.send(event, f, detail).await);
         let mut st = self.st();
         for e in failures {
             st.audit(
