@@ -61,9 +61,13 @@ pub struct RepoReport {
     pub blobs_scanned: usize,
     /// Blobs met in new commits but already scanned by an earlier sweep.
     pub blobs_known: u64,
-    /// Objects that could not be read: retried by the next sweep.
+    /// Objects that could not be read (named in the skips, or for commits in `notes`): the
+    /// next sweep walks their history again.
     #[serde(skip_serializing_if = "is_zero")]
     pub unreadable: usize,
+    /// What the history scan noted (unreadable commits, submodules not followed).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub notes: Vec<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
 }
@@ -79,9 +83,13 @@ impl RepoReport {
                 );
                 if self.unreadable > 0 {
                     line.push_str(&format!(
-                        "; {} object(s) unreadable (see the skips), retried next sweep",
+                        "; {} object(s) unreadable, retried next sweep",
                         self.unreadable
                     ));
+                }
+                for note in &self.notes {
+                    line.push_str("; ");
+                    line.push_str(note);
                 }
                 line
             }
@@ -221,6 +229,10 @@ impl Sweeper {
         r.blobs_scanned = report.covered.len();
         r.blobs_known = report.known;
         r.unreadable = report.unreadable;
+        // With no new commits the only note would say so, which the counts already do.
+        if report.commits > 0 || report.unreadable > 0 {
+            r.notes = report.notes;
+        }
         // Tips are recorded only when everything below them was read, so that what could not
         // be is walked again (and its blobs retried) next time.
         let complete = report.unreadable == 0;
