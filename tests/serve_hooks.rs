@@ -274,6 +274,42 @@ fn force_pushes_and_tags_scan_what_they_introduce() {
 }
 
 #[test]
+fn a_secret_from_a_merged_side_branch_is_attributed_to_its_own_commit() {
+    let tmp = tempfile::tempdir().unwrap();
+    let cfg = config(tmp.path(), "workers = 1\n");
+    let remote = Remote::new(tmp.path(), "merged");
+    let c1 = remote.commit_push(&[("README.md", "base\n")], "base");
+    // A side branch adds a key; main moves on; the side branch is merged (not fast-forwarded),
+    // and only then is main pushed.
+    let token = fake::github(&mut Gen::new(31), "ghp");
+    git(&remote.work, &["checkout", "-q", "-b", "side"]);
+    let side = common::fake_serve::commit(
+        &remote.work,
+        &[("side/deploy.env", &format!("GITHUB_TOKEN={token}\n"))],
+        "side: deploy env",
+    );
+    git(&remote.work, &["checkout", "-q", "main"]);
+    common::fake_serve::commit(&remote.work, &[("main.txt", "main moves on\n")], "main");
+    git(
+        &remote.work,
+        &["merge", "-q", "--no-ff", "-m", "merge side", "side"],
+    );
+    let merge = git(&remote.work, &["rev-parse", "HEAD"]);
+    remote.push(&merge);
+
+    let mut s = start(&cfg, &[]);
+    let (status, _) = s.github(SECRET, "push", "m-1", &github_push(&remote.bare, &c1, &merge));
+    assert_eq!(status, 202);
+    let done = s.wait_for("(m-1) done");
+    assert!(done.contains("2 blob(s) scanned, 1 finding(s)"), "{done}");
+    let finding = s.wait_for("finding in acme/app");
+    assert!(finding.contains("acme/app:side/deploy.env:1"), "{finding}");
+    // The merge brought the key to main, but the side branch's commit introduced it.
+    assert!(finding.ends_with(&format!("commit {side}")), "{finding}");
+    assert!(!s.log_text().contains(&token), "the secret reached the log");
+}
+
+#[test]
 fn with_the_store_enabled_push_findings_are_recorded_there() {
     let tmp = tempfile::tempdir().unwrap();
     let cfg = config(tmp.path(), "workers = 1\n\n[store]\nenabled = true\n");

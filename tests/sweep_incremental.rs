@@ -85,6 +85,78 @@ fn second_sweep_scans_only_what_changed() {
 }
 
 #[test]
+fn a_blob_the_mirror_cannot_read_is_retried_until_it_is_scanned() {
+    let tmp = tempfile::tempdir().unwrap();
+    let a = repo(tmp.path(), "a", &[("a.txt", "alpha\n")]);
+    let cfg = tmp.path().join("sweep.toml");
+    std::fs::write(&cfg, "[sweep]\ndata_dir = \"state\"\nrepos = [\"a\"]\n").unwrap();
+    let (code, _, stderr) = sweep(&cfg);
+    assert_eq!(code, 0, "{stderr}");
+    let mirror = std::fs::read_dir(tmp.path().join("state/mirrors"))
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .next()
+        .expect("the mirror");
+
+    // A new commit reaches the mirror, then one of its blobs goes missing there (git stores a
+    // small fetch as loose objects).
+    let token = fake::github(&mut Gen::new(4), "ghp");
+    commit(
+        &a,
+        &[("kept.txt", "kept\n"), ("lost.env", &format!("T={token}\n"))],
+        "two",
+    );
+    git(
+        &mirror,
+        &["fetch", "-q", a.to_str().unwrap(), "+refs/heads/*:refs/heads/*"],
+    );
+    let lost = git(&a, &["rev-parse", "HEAD:lost.env"]);
+    let object = mirror.join("objects").join(&lost[..2]).join(&lost[2..]);
+    std::fs::remove_file(&object).expect("the blob is a loose object");
+
+    // The readable blob is scanned and remembered; the commit stays new while one is missing.
+    for known in [0, 1] {
+        let (code, report, stderr) = sweep(&cfg);
+        assert_eq!(code, 0, "{stderr}");
+        let line = format!(
+            "a: 1 new commit(s), {} blob(s) scanned, {known} already scanned in earlier sweeps; \
+             1 object(s) unreadable, retried next sweep",
+            1 - known
+        );
+        assert!(stderr.contains(&line), "{stderr}");
+        assert!(report["skipped"].to_string().contains(&lost), "{report:#}");
+    }
+
+    // Once the blob is back, it is scanned (with its finding) and the sweep moves on.
+    let content = git(&a, &["cat-file", "blob", &lost]);
+    let mut restore = std::process::Command::new("git")
+        .current_dir(&mirror)
+        .args(["hash-object", "-w", "--stdin"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    use std::io::Write as _;
+    writeln!(restore.stdin.take().unwrap(), "{content}").unwrap();
+    assert!(restore.wait().unwrap().success());
+    let (code, report, stderr) = sweep(&cfg);
+    assert_eq!(code, 1, "{stderr}");
+    assert_eq!(report["findings"][0]["locations"][0]["path"], "a:lost.env");
+    assert!(
+        stderr.contains("a: 1 new commit(s), 1 blob(s) scanned, 1 already scanned"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("unreadable"), "{stderr}");
+    let (_, _, stderr) = sweep(&cfg);
+    assert!(
+        stderr.contains("a: 0 new commit(s), 0 blob(s) scanned"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains(&token) && !report.to_string().contains(&token));
+}
+
+#[test]
 fn a_failing_repository_is_reported_and_the_rest_are_swept() {
     let tmp = tempfile::tempdir().unwrap();
     let token = fake::github(&mut Gen::new(2), "ghp");

@@ -81,7 +81,7 @@ impl GitCmd {
         } else {
             let selection = self.selection(&repo)?;
             let progress = Progress::start(scanner.opts.progress, collector.clone());
-            let report = git::scan_history(&repo, &selection, scanner, &collector);
+            let report = git::scan_history(&repo, &selection, &git::Scope::default(), scanner, &collector);
             progress.finish();
             report?.notes
         };

@@ -11,7 +11,7 @@ use super::common::CommonArgs;
 use crate::server::config::{
     load_secret, ServeSection, DEFAULT_MAX_BODY, DEFAULT_WORKERS, GITHUB_SECRET_ENV, GITLAB_TOKEN_ENV,
 };
-use crate::server::{self, Git2PushScanner, Metrics, NoopPipeline, ServeOptions, Service, SqliteQueue};
+use crate::server::{self, GitPushScanner, Metrics, NoopPipeline, ServeOptions, Service, SqliteQueue};
 use crate::sweep::mirror::{Mirrors, RemotePolicy};
 use crate::sweep::schedule::Schedule;
 use crate::sweep::SweepSection;
@@ -173,7 +173,7 @@ impl ServeCmd {
             shutdown_grace: Duration::from_secs(section.shutdown_grace_secs.unwrap_or(10)),
             service,
             mirrors,
-            scanner: Arc::new(Git2PushScanner { scanner }),
+            scanner: Arc::new(GitPushScanner { scanner }),
             pipeline,
             schedule,
         })?;

@@ -32,7 +32,7 @@ pub use config::ServeSection;
 pub use event::PushEvent;
 pub use metrics::Metrics;
 pub use pipeline::{NoopPipeline, Pipeline, PipelineReport};
-pub use push::{Git2PushScanner, PushScanner};
+pub use push::{GitPushScanner, PushScanner};
 pub use queue::{JobQueue, SqliteQueue};
 
 use crate::sweep::mirror::{Mirrors, RemotePolicy};

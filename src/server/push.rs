@@ -1,8 +1,8 @@
 //! The worker's scan step: exactly the blobs a push introduced.
 //!
-//! [`PushScanner`] is the seam for the git source's range scanner; [`Git2PushScanner`] is the
-//! simple implementation (walk `before..after`, diff each commit against its parent, scan each
-//! new blob once).
+//! [`PushScanner`] is the seam between the service and the scan; [`GitPushScanner`] runs the git
+//! source's history scan ([`crate::source::git::scan_history`]) over the pushed range of the
+//! mirror, so a push is attributed as `quench git` attributes it, merges included.
 
 use std::sync::Arc;
 
@@ -11,7 +11,7 @@ use git2::{Oid, Repository};
 
 use super::event::PushEvent;
 use crate::scan::{Collector, ScanOutcome, Scanner};
-use crate::sweep::blobs;
+use crate::source::git::{self, Scope, Selection};
 use crate::sweep::mirror::Fetched;
 
 pub trait PushScanner: Send + Sync {
@@ -19,31 +19,36 @@ pub trait PushScanner: Send + Sync {
     fn scan_push(&self, mirror: &Fetched, event: &PushEvent) -> Result<ScanOutcome>;
 }
 
-pub struct Git2PushScanner {
+pub struct GitPushScanner {
     pub scanner: Arc<Scanner>,
 }
 
-impl PushScanner for Git2PushScanner {
+impl PushScanner for GitPushScanner {
     fn scan_push(&self, mirror: &Fetched, event: &PushEvent) -> Result<ScanOutcome> {
         let collector = Collector::new();
         if !event.is_deletion() {
             let repo = Repository::open_bare(&mirror.path)
                 .with_context(|| format!("opening mirror {}", mirror.path.display()))?;
-            let commits = pushed_commits(&repo, mirror, event)?;
-            let found = blobs::introduced_by(&repo, &commits, &|_| false)?;
-            blobs::scan(&mirror.path, &event.repo, &found, &self.scanner, &collector);
+            let selection = pushed(&repo, mirror, event)?;
+            let scope = Scope {
+                label: Some(&event.repo),
+                known: None,
+            };
+            git::scan_history(&repo, &selection, &scope, &self.scanner, &collector)
+                .with_context(|| format!("{}: scanning pushed history", event.repo))?;
         }
         Ok(collector.finish(&self.scanner.opts.ignore_fingerprints))
     }
 }
 
-/// The commits `event` introduced, newest first.
+/// The commits `event` introduced.
 ///
 /// An ordinary or forced push: reachable from `after` and not from `before` (for a force-push
 /// that is the rewritten commits). A new ref (`before` all zeros), or a `before` the mirror does
 /// not have: reachable from `after` and from no ref the mirror had before this fetch — for a
-/// tag on an existing commit that is nothing.
-pub fn pushed_commits(repo: &Repository, mirror: &Fetched, event: &PushEvent) -> Result<Vec<Oid>> {
+/// tag on an existing commit that is nothing. Excluded commits' trees count as seen, so only
+/// what the push adds over them is scanned.
+fn pushed(repo: &Repository, mirror: &Fetched, event: &PushEvent) -> Result<Selection> {
     let after = Oid::from_str(&event.after).with_context(|| format!("after {:?}", event.after))?;
     let after = repo
         .find_object(after, None)
@@ -55,25 +60,22 @@ pub fn pushed_commits(repo: &Repository, mirror: &Fetched, event: &PushEvent) ->
             )
         })?
         .id();
-    let mut walk = repo.revwalk()?;
-    walk.push(after)?;
     let before = Oid::from_str(&event.before)
         .ok()
         .filter(|_| !event.is_new_ref())
         .and_then(|b| repo.find_commit(b).ok());
-    match before {
-        Some(b) => walk.hide(b.id())?,
-        None => {
-            for (name, tip) in &mirror.refs_before {
-                if name != &event.git_ref {
-                    walk.hide(*tip)?;
-                }
-            }
-        }
-    }
-    let mut out = Vec::new();
-    for id in walk {
-        out.push(id.with_context(|| format!("{}: walking pushed history", event.repo))?);
-    }
-    Ok(out)
+    let exclude = match before {
+        Some(b) => vec![b.id()],
+        None => mirror
+            .refs_before
+            .iter()
+            .filter(|(name, _)| name != &event.git_ref)
+            .map(|(_, tip)| *tip)
+            .collect(),
+    };
+    Ok(Selection {
+        all_refs: false,
+        include: vec![after],
+        exclude,
+    })
 }

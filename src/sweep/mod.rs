@@ -6,13 +6,11 @@
 //! [`state`]). Repositories run in parallel within a budget, and one that fails is reported
 //! without stopping the others.
 
-pub mod blobs;
 pub mod discover;
 pub mod mirror;
 pub mod schedule;
 pub mod state;
 
-use std::cell::Cell;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
@@ -22,6 +20,7 @@ use git2::Repository;
 use serde::{Deserialize, Serialize};
 
 use crate::scan::{Collector, Scanner};
+use crate::source::git::{self, Scope, Selection};
 use mirror::{Mirrors, RemotePolicy};
 use state::SweepState;
 
@@ -62,6 +61,13 @@ pub struct RepoReport {
     pub blobs_scanned: usize,
     /// Blobs met in new commits but already scanned by an earlier sweep.
     pub blobs_known: u64,
+    /// Objects that could not be read (named in the skips, or for commits in `notes`): the
+    /// next sweep walks their history again.
+    #[serde(skip_serializing_if = "is_zero")]
+    pub unreadable: usize,
+    /// What the history scan noted (unreadable commits, submodules not followed).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub notes: Vec<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
 }
@@ -70,12 +76,29 @@ impl RepoReport {
     pub fn line(&self) -> String {
         match &self.error {
             Some(e) => format!("{}: failed: {e}", self.name),
-            None => format!(
-                "{}: {} new commit(s), {} blob(s) scanned, {} already scanned in earlier sweeps",
-                self.name, self.commits_walked, self.blobs_scanned, self.blobs_known
-            ),
+            None => {
+                let mut line = format!(
+                    "{}: {} new commit(s), {} blob(s) scanned, {} already scanned in earlier sweeps",
+                    self.name, self.commits_walked, self.blobs_scanned, self.blobs_known
+                );
+                if self.unreadable > 0 {
+                    line.push_str(&format!(
+                        "; {} object(s) unreadable, retried next sweep",
+                        self.unreadable
+                    ));
+                }
+                for note in &self.notes {
+                    line.push_str("; ");
+                    line.push_str(note);
+                }
+                line
+            }
         }
     }
+}
+
+fn is_zero(n: &usize) -> bool {
+    *n == 0
 }
 
 /// The repositories the config lists and its APIs return (listed first, duplicates dropped).
@@ -184,33 +207,37 @@ impl Sweeper {
         let repo = Repository::open_bare(&fetched.path)
             .with_context(|| format!("opening mirror {}", fetched.path.display()))?;
         let tips = mirror::ref_tips(&repo);
-        let mut walk = repo.revwalk()?;
-        for (_, tip) in &tips {
-            walk.push(*tip)?;
-        }
-        for old in self.state.tips(&t.remote)? {
-            // A tip rewritten away upstream may be gone from the mirror; hiding it is then moot.
-            if repo.find_commit(old).is_ok() {
-                walk.hide(old)?;
-            }
-        }
-        let commits = walk
-            .collect::<std::result::Result<Vec<_>, _>>()
-            .with_context(|| format!("{}: walking history", t.name))?;
-        r.commits_walked = commits.len();
+        let swept = self.state.tips(&t.remote)?;
+        // New history: from the current tips down to the tips the last sweep saw. A tip
+        // rewritten away upstream may be gone from the mirror; hiding it is then moot.
+        let selection = Selection {
+            all_refs: false,
+            include: tips.iter().map(|(_, tip)| *tip).collect(),
+            exclude: swept
+                .into_iter()
+                .filter(|old| repo.find_commit(*old).is_ok())
+                .collect(),
+        };
         let known = self.state.known_blobs(&t.remote)?;
-        let skipped = Cell::new(0u64);
-        let found = blobs::introduced_by(&repo, &commits, &|b| {
-            let k = known.contains(b);
-            skipped.set(skipped.get() + k as u64);
-            k
-        })?;
-        r.blobs_known = skipped.get();
-        let scanned = blobs::scan(&fetched.path, &t.name, &found, scanner, collector);
-        r.blobs_scanned = scanned.len();
-        let complete = scanned.len() == found.len();
+        let scope = Scope {
+            label: Some(&t.name),
+            known: Some(&known),
+        };
+        let report = git::scan_history(&repo, &selection, &scope, scanner, collector)
+            .with_context(|| format!("{}: scanning history", t.name))?;
+        r.commits_walked = report.commits;
+        r.blobs_scanned = report.covered.len();
+        r.blobs_known = report.known;
+        r.unreadable = report.unreadable;
+        // With no new commits the only note would say so, which the counts already do.
+        if report.commits > 0 || report.unreadable > 0 {
+            r.notes = report.notes;
+        }
+        // Tips are recorded only when everything below them was read, so that what could not
+        // be is walked again (and its blobs retried) next time.
+        let complete = report.unreadable == 0;
         self.state
-            .record(&t.remote, &scanned, complete.then_some(tips.as_slice()))?;
+            .record(&t.remote, &report.covered, complete.then_some(tips.as_slice()))?;
         Ok(())
     }
 }

@@ -11,11 +11,11 @@ use std::sync::atomic::Ordering;
 use std::sync::mpsc::{sync_channel, Receiver};
 use std::sync::Mutex;
 
-use anyhow::Result;
 use git2::{ObjectType, Oid, Repository};
 
 use super::pack::{Kind, Objects, Packs, Read};
 use super::walk::{BlobMap, Event, Plan, Walker, NO_COMMIT};
+use super::{GitReport, Scope};
 use crate::engine::Scratch;
 use crate::finding::fingerprint;
 use crate::scan::{Collector, Hit, Origin, Scanner};
@@ -41,30 +41,37 @@ struct Job {
     path: String,
 }
 
-/// Walks `plan`, scans every new blob, and adds attributed hits to `collector`. Returns notes.
+/// Walks `plan`, scans every new blob `scope` does not know, and adds attributed hits to
+/// `collector`. Returns what else it learned: notes, unreadable objects and, with
+/// [`Scope::known`], the blobs covered and left out.
 pub fn scan(
     repo: &Repository,
-    git_dir: &Path,
     packs: &Packs,
     objects: Objects,
     plan: Plan,
+    scope: &Scope,
     scanner: &Scanner,
     collector: &Collector,
-) -> Result<Vec<String>> {
+) -> GitReport {
+    let git_dir = repo.path();
     let hits: Mutex<BlobMap<Vec<Hit>>> = Mutex::new(BlobMap::default());
     let (tx, rx) = sync_channel::<Vec<Job>>(QUEUE);
     let rx = Mutex::new(rx);
     let mut submodules: BTreeMap<String, Oid> = BTreeMap::new();
+    let mut report = GitReport::default();
     let threads = scanner.opts.threads.max(1);
 
     let mut walker = std::thread::scope(|s| {
-        for _ in 0..threads {
-            s.spawn(|| worker(git_dir, packs, &rx, scanner, collector, &hits));
-        }
+        let workers: Vec<_> = (0..threads)
+            .map(|_| s.spawn(|| worker(git_dir, packs, &rx, scope, scanner, collector, &hits)))
+            .collect();
         let mut walker = Walker::new(objects);
         let mut batch = Vec::with_capacity(BATCH);
         {
             let mut on = |ev: Event| match ev {
+                Event::NewBlob { blob, .. } if scope.known.is_some_and(|k| k.contains(&blob)) => {
+                    report.known += 1;
+                }
                 Event::NewBlob { blob, path } => {
                     batch.push(Job {
                         blob,
@@ -80,11 +87,15 @@ pub fn scan(
                     id,
                     path,
                     reason,
-                } => collector.skip(
-                    path.to_string(),
-                    "missing-object",
-                    format!("{what} {id} (at {path}): {reason}; skipped"),
-                ),
+                } => {
+                    report.unreadable += 1;
+                    let shown = scope.shown(path);
+                    collector.skip(
+                        shown.as_ref(),
+                        "missing-object",
+                        format!("{what} {id} (at {shown}): {reason}; skipped"),
+                    );
+                }
                 Event::Submodule { path, commit } => {
                     submodules.entry(path.to_string()).or_insert(commit);
                 }
@@ -107,14 +118,18 @@ pub fn scan(
             let _ = tx.send(batch);
         }
         drop(tx);
+        for w in workers {
+            let tally = w.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+            report.unreadable += tally.unreadable;
+            report.covered.extend(tally.covered);
+        }
         walker
     });
 
     let hits = hits.into_inner().unwrap_or_else(|e| e.into_inner());
     if !hits.is_empty() {
-        fan_out(repo, &plan, &mut walker, &hits, scanner, collector);
+        fan_out(repo, &plan, &mut walker, &hits, scope, scanner, collector);
     }
-    let mut notes = Vec::new();
     if !submodules.is_empty() {
         let shown: Vec<String> = submodules
             .iter()
@@ -122,7 +137,7 @@ pub fn scan(
             .map(|(p, c)| format!("{p} ({})", &c.to_string()[..10]))
             .collect();
         let more = submodules.len().saturating_sub(SUBMODULES_SHOWN);
-        notes.push(format!(
+        report.notes.push(format!(
             "{} submodule(s) not followed (scan each with `quench git` in its own clone): {}{}",
             submodules.len(),
             shown.join(", "),
@@ -133,7 +148,15 @@ pub fn scan(
             }
         ));
     }
-    Ok(notes)
+    report
+}
+
+/// What one worker got through.
+#[derive(Default)]
+struct Tally {
+    /// Blobs scanned or deliberately skipped; kept only when the caller remembers them.
+    covered: Vec<Oid>,
+    unreadable: usize,
 }
 
 /// Takes blobs off the queue until it closes, scanning each.
@@ -141,10 +164,11 @@ fn worker(
     git_dir: &Path,
     packs: &Packs,
     rx: &Mutex<Receiver<Vec<Job>>>,
+    scope: &Scope,
     scanner: &Scanner,
     collector: &Collector,
     hits: &Mutex<BlobMap<Vec<Hit>>>,
-) {
+) -> Tally {
     let repo = Repository::open(git_dir).map_err(|e| e.message().to_string());
     let mut objects = repo
         .as_ref()
@@ -152,24 +176,37 @@ fn worker(
         .and_then(|r| r.odb().map_err(|e| e.message().to_string()))
         .map(|odb| Objects::new(packs, odb, BLOB_CACHE));
     let mut scratch = Scratch::default();
+    let mut tally = Tally::default();
     loop {
         let jobs = {
             let guard = rx.lock().unwrap_or_else(|e| e.into_inner());
             match guard.recv() {
                 Ok(j) => j,
-                Err(_) => return,
+                Err(_) => return tally,
             }
         };
         for job in jobs {
-            let objects = match &mut objects {
-                Ok(o) => o,
+            let found = match &mut objects {
+                Ok(objects) => scan_blob(objects, &job, scope, scanner, collector, &mut scratch),
                 Err(e) => {
                     // Keep draining so the walk never blocks on a full queue.
-                    collector.skip(job.path, "unreadable", format!("blob {}: {e}", job.blob));
-                    continue;
+                    let shown = scope.shown(&job.path);
+                    collector.skip(
+                        shown.as_ref(),
+                        "unreadable",
+                        format!("blob {} (at {shown}): {e}", job.blob),
+                    );
+                    None
                 }
             };
-            if let Some(found) = scan_blob(objects, &job, scanner, collector, &mut scratch) {
+            let Some(found) = found else {
+                tally.unreadable += 1;
+                continue;
+            };
+            if scope.known.is_some() {
+                tally.covered.push(job.blob);
+            }
+            if !found.is_empty() {
                 hits.lock()
                     .unwrap_or_else(|e| e.into_inner())
                     .insert(job.blob, found);
@@ -178,32 +215,36 @@ fn worker(
     }
 }
 
-/// Reads and scans one blob; returns its hits, if any.
+/// Reads and scans one blob; returns its hits (none for a blob deliberately skipped), or
+/// `None` if it could not be read.
 fn scan_blob(
     objects: &mut Objects,
     job: &Job,
+    scope: &Scope,
     scanner: &Scanner,
     collector: &Collector,
     scratch: &mut Scratch,
 ) -> Option<Vec<Hit>> {
     let opts = &scanner.opts;
-    let path = &job.path;
+    let shown = || scope.shown(&job.path);
     let bytes = match objects.read(job.blob, Kind::Blob, opts.max_file_size) {
         Ok(Read::Found(bytes)) => bytes,
         Ok(Read::TooLarge(size)) => {
+            let path = shown();
             collector.skip(
-                path.clone(),
+                path.as_ref(),
                 "too-large",
                 format!(
                     "blob {} (at {path}): {size} bytes is over --max-file-size ({} bytes)",
                     job.blob, opts.max_file_size
                 ),
             );
-            return None;
+            return Some(Vec::new());
         }
         Err(reason) => {
+            let path = shown();
             collector.skip(
-                path.clone(),
+                path.as_ref(),
                 "missing-object",
                 format!("blob {} (at {path}): {reason}; skipped", job.blob),
             );
@@ -211,13 +252,15 @@ fn scan_blob(
         }
     };
     if !opts.scan_binary && memchr::memchr(0, &bytes[..bytes.len().min(BINARY_PROBE)]).is_some() {
+        let path = shown();
         collector.skip(
-            path.clone(),
+            path.as_ref(),
             "binary",
             format!("blob {} (at {path}): binary (use --scan-binary)", job.blob),
         );
-        return None;
+        return Some(Vec::new());
     }
+    let path = &job.path;
     let origin = Origin::file(path, ci::classify(path));
     let mut found = Vec::new();
     let suppressed = scanner.scan_buffer(&bytes, &origin, scratch, &mut found);
@@ -225,7 +268,7 @@ fn scan_blob(
         .suppressed_inline
         .fetch_add(suppressed as u64, Ordering::Relaxed);
     collector.scanned(bytes.len() as u64);
-    (!found.is_empty()).then_some(found)
+    Some(found)
 }
 
 /// Gives each hit every place its blob was introduced, with the commit's attribution and
@@ -235,6 +278,7 @@ fn fan_out(
     plan: &Plan,
     walker: &mut Walker,
     hits: &BlobMap<Vec<Hit>>,
+    scope: &Scope,
     scanner: &Scanner,
     collector: &Collector,
 ) {
@@ -279,7 +323,7 @@ fn fan_out(
                 continue;
             }
             let mut h = h.clone();
-            h.location.path = path.to_string();
+            h.location.path = scope.shown(path).into_owned();
             h.location.context = ci::classify(path);
             h.location.blob = Some(intro.blob.to_string());
             h.location.commit = commit.clone().map(|mut c| {

@@ -17,6 +17,7 @@ mod pack;
 pub mod staged;
 mod walk;
 
+use std::borrow::Cow;
 use std::collections::HashSet;
 use std::path::Path;
 
@@ -34,6 +35,35 @@ pub struct GitReport {
     pub notes: Vec<String>,
     /// Commits walked.
     pub commits: usize,
+    /// Commits, trees and blobs that could not be read (each named in a note or a skip): what
+    /// lies behind them was not scanned.
+    pub unreadable: usize,
+    /// With [`Scope::known`]: the blobs this scan read and scanned, or deliberately skipped
+    /// (too large, binary) — not the unreadable ones, so a caller that remembers these retries
+    /// the failures next time.
+    pub covered: Vec<Oid>,
+    /// With [`Scope::known`]: blobs the selection introduced that were left out as known.
+    pub known: u64,
+}
+
+/// What a service scanning many repositories (`serve`, `sweep`) adds to a history scan.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct Scope<'a> {
+    /// Names every location `{label}:{path}`, so findings from many repositories stay apart.
+    pub label: Option<&'a str>,
+    /// Blobs an earlier scan covered: not read again, wherever they appear. Setting it also
+    /// fills [`GitReport::covered`], for the caller to add to what it remembers.
+    pub known: Option<&'a HashSet<Oid>>,
+}
+
+impl Scope<'_> {
+    /// How a path is shown: with the label, if any (no copy without one: this runs per blob).
+    fn shown<'p>(&self, path: &'p str) -> Cow<'p, str> {
+        match self.label {
+            Some(label) => Cow::Owned(format!("{label}:{path}")),
+            None => Cow::Borrowed(path),
+        }
+    }
 }
 
 /// Opens the repository at `path` (a work tree or any directory in one, its `.git` directory,
@@ -117,10 +147,11 @@ pub fn committed_ignores(repo: &Repository) -> HashSet<String> {
 }
 
 /// Scans the history `selection` names, adding findings (with commit attribution) and skips
-/// to `collector`.
+/// to `collector`; `scope` is [`Scope::default`] for a single repository.
 pub fn scan_history(
     repo: &Repository,
     selection: &Selection,
+    scope: &Scope,
     scanner: &Scanner,
     collector: &Collector,
 ) -> Result<GitReport> {
@@ -138,10 +169,10 @@ pub fn scan_history(
     // fails to inflate and is skipped.
     git2::opts::enable_caching(false);
     git2::opts::strict_hash_verification(false);
-    let git_dir = repo.path().to_path_buf();
-    let packs = pack::Packs::open(&git_dir);
+    let packs = pack::Packs::open(repo.path());
     let mut objects = pack::Objects::new(&packs, repo.odb()?, blobs::TREE_CACHE);
     let plan = walk::plan(repo, &mut objects, selection)?;
+    report.unreadable = plan.problems.len();
     report.notes.extend(plan.problems.iter().cloned());
     if plan.is_empty() {
         report.notes.push(if selection.is_everything() {
@@ -152,8 +183,11 @@ pub fn scan_history(
         return Ok(report);
     }
     report.commits = plan.commits.len();
-    let inventory = blobs::scan(repo, &git_dir, &packs, objects, plan, scanner, collector)?;
-    report.notes.extend(inventory);
+    let scanned = blobs::scan(repo, &packs, objects, plan, scope, scanner, collector);
+    report.notes.extend(scanned.notes);
+    report.unreadable += scanned.unreadable;
+    report.covered = scanned.covered;
+    report.known = scanned.known;
     Ok(report)
 }
 
