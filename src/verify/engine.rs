@@ -1,4 +1,4 @@
-//! The verification engine: an async world (tokio + reqwest) kept apart from the rayon scan
+//! The verification engine: an async world (tokio + reqwest) kept apart from the scanning threads
 //! behind a channel. Per issuer it bounds requests in flight and spaces them to the configured
 //! rate, honours `Retry-After`, and caches verdicts by fingerprint so that a secret found in 500
 //! places is checked once.
