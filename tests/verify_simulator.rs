@@ -556,16 +556,20 @@ fn refusals_read_as_each_issuer_words_them() {
     let oai_restricted = svcacct(&mut g);
     let oai_dead = svcacct(&mut g);
     let goog_maps = format!("AIza{}", g.alnum(35));
+    let eleven_tts = format!("sk_{}", g.hex(48));
+    let eleven_dead = format!("sk_{}", g.hex(48));
     let keys = format!(
         "[[key]]\nissuer = \"xai\"\nsecret = \"{xai_live}\"\nprincipal = \"grok-key\"\n\
          [[key]]\nissuer = \"openai\"\nsecret = \"{oai_restricted}\"\nscopes = [\"model.request\"]\n\
-         [[key]]\nissuer = \"google\"\nsecret = \"{goog_maps}\"\nscopes = [\"maps-backend.googleapis.com\"]\n"
+         [[key]]\nissuer = \"google\"\nsecret = \"{goog_maps}\"\nscopes = [\"maps-backend.googleapis.com\"]\n\
+         [[key]]\nissuer = \"elevenlabs\"\nsecret = \"{eleven_tts}\"\nscopes = [\"text_to_speech\"]\n"
     );
     let sim = SimProc::start(&keys);
     let dir = tempfile::tempdir().unwrap();
     let env = format!(
         "XAI_API_KEY={xai_live}\nXAI_OLD={xai_dead}\nOPENAI_API_KEY={oai_restricted}\n\
-         OPENAI_OLD={oai_dead}\nGOOGLE_API_KEY={goog_maps}\n"
+         OPENAI_OLD={oai_dead}\nGOOGLE_API_KEY={goog_maps}\nELEVENLABS_API_KEY={eleven_tts}\n\
+         ELEVENLABS_OLD_API_KEY={eleven_dead}\n"
     );
     std::fs::write(dir.path().join("t.env"), env).unwrap();
     let r = scan_verify(&sim, dir.path(), &["."]);
@@ -587,6 +591,12 @@ fn refusals_read_as_each_issuer_words_them() {
     // Google: 403 SERVICE_DISABLED for a valid key whose project has Gemini off.
     let v = verification(&r, "google.api-key", &goog_maps);
     assert_eq!(v["verdict"], "live", "{v:#}");
+    // ElevenLabs: 401 missing_permissions for a text-to-speech-only key; 401 invalid_api_key
+    // for an unknown one.
+    let v = verification(&r, "elevenlabs.api-key", &eleven_tts);
+    assert_eq!(v["verdict"], "live", "{v:#}");
+    let v = verification(&r, "elevenlabs.api-key", &eleven_dead);
+    assert_eq!(v["verdict"], "dead", "{v:#}");
     let rec = sim.recorded();
     assert!(
         rec.iter().any(|l| l["issuer"] == "google" && l["status"] == 403),

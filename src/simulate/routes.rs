@@ -1262,6 +1262,9 @@ fn generic(sim: &Sim, issuer: &str, r: &Req) -> Reply {
         candidates.push(s.to_string());
     }
     let found = candidates.iter().find_map(|c| sim.live(issuer, c));
+    if let Some((status, body)) = found.and_then(|i| permission_refusal(issuer, r, k(sim, i))) {
+        return reply(status, body, "verify");
+    }
     match found {
         Some(i) => {
             let key = k(sim, i);
@@ -1282,6 +1285,22 @@ fn generic(sim: &Sim, issuer: &str, r: &Req) -> Reply {
     }
 }
 
+/// A generic issuer's refusal of a live restricted key for want of a permission, in the issuer's
+/// words. A key's scopes are the permissions it holds (none listed: all).
+fn permission_refusal(issuer: &str, r: &Req, key: &super::SimKey) -> Option<(u16, Value)> {
+    let (needed, status, body) = match issuer {
+        "elevenlabs" if r.rest.starts_with("/v1/user") => (
+            "user_read",
+            401,
+            json!({"detail": {"type": "authentication_error", "code": "unauthorized", "status": "missing_permissions",
+                "message": "The API key you used is missing the permission user_read to execute this operation."}}),
+        ),
+        _ => return None,
+    };
+    let lacks = !key.scopes.is_empty() && !key.scopes.iter().any(|s| s == needed);
+    lacks.then_some((status, body))
+}
+
 /// What a generic issuer answers an unknown or revoked key: 401, except where the real service
 /// answers otherwise.
 fn refusal(issuer: &str) -> (u16, Value) {
@@ -1290,6 +1309,10 @@ fn refusal(issuer: &str) -> (u16, Value) {
         "xai" => (
             400,
             json!({"code": "Client specified an invalid argument", "error": "Incorrect API key provided: xa***. You can obtain an API key from https://console.x.ai."}),
+        ),
+        "elevenlabs" => (
+            401,
+            json!({"detail": {"status": "invalid_api_key", "message": "Invalid API key"}}),
         ),
         _ => (
             401,
