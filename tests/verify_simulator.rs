@@ -558,18 +558,21 @@ fn refusals_read_as_each_issuer_words_them() {
     let goog_maps = format!("AIza{}", g.alnum(35));
     let eleven_tts = format!("sk_{}", g.hex(48));
     let eleven_dead = format!("sk_{}", g.hex(48));
+    let figma_files = format!("figd_{}", g.alnum(40));
+    let figma_dead = format!("figd_{}", g.alnum(40));
     let keys = format!(
         "[[key]]\nissuer = \"xai\"\nsecret = \"{xai_live}\"\nprincipal = \"grok-key\"\n\
          [[key]]\nissuer = \"openai\"\nsecret = \"{oai_restricted}\"\nscopes = [\"model.request\"]\n\
          [[key]]\nissuer = \"google\"\nsecret = \"{goog_maps}\"\nscopes = [\"maps-backend.googleapis.com\"]\n\
-         [[key]]\nissuer = \"elevenlabs\"\nsecret = \"{eleven_tts}\"\nscopes = [\"text_to_speech\"]\n"
+         [[key]]\nissuer = \"elevenlabs\"\nsecret = \"{eleven_tts}\"\nscopes = [\"text_to_speech\"]\n\
+         [[key]]\nissuer = \"figma\"\nsecret = \"{figma_files}\"\nscopes = [\"file_content:read\"]\n"
     );
     let sim = SimProc::start(&keys);
     let dir = tempfile::tempdir().unwrap();
     let env = format!(
         "XAI_API_KEY={xai_live}\nXAI_OLD={xai_dead}\nOPENAI_API_KEY={oai_restricted}\n\
          OPENAI_OLD={oai_dead}\nGOOGLE_API_KEY={goog_maps}\nELEVENLABS_API_KEY={eleven_tts}\n\
-         ELEVENLABS_OLD_API_KEY={eleven_dead}\n"
+         ELEVENLABS_OLD_API_KEY={eleven_dead}\nFIGMA_TOKEN={figma_files}\nFIGMA_OLD={figma_dead}\n"
     );
     std::fs::write(dir.path().join("t.env"), env).unwrap();
     let r = scan_verify(&sim, dir.path(), &["."]);
@@ -596,6 +599,12 @@ fn refusals_read_as_each_issuer_words_them() {
     let v = verification(&r, "elevenlabs.api-key", &eleven_tts);
     assert_eq!(v["verdict"], "live", "{v:#}");
     let v = verification(&r, "elevenlabs.api-key", &eleven_dead);
+    assert_eq!(v["verdict"], "dead", "{v:#}");
+    // Figma: 403 for both, "Invalid scope(s)" for a live token that may not read its user,
+    // "Invalid token" for an unknown one.
+    let v = verification(&r, "figma.personal-access-token", &figma_files);
+    assert_eq!(v["verdict"], "live", "{v:#}");
+    let v = verification(&r, "figma.personal-access-token", &figma_dead);
     assert_eq!(v["verdict"], "dead", "{v:#}");
     let rec = sim.recorded();
     assert!(

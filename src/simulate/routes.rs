@@ -1250,6 +1250,7 @@ fn generic(sim: &Sim, issuer: &str, r: &Req) -> Reply {
         "private-token",
         "x-auth-key",
         "dd-api-key",
+        "x-figma-token",
     ] {
         candidates.extend(r.header(h));
     }
@@ -1295,6 +1296,11 @@ fn permission_refusal(issuer: &str, r: &Req, key: &super::SimKey) -> Option<(u16
             json!({"detail": {"type": "authentication_error", "code": "unauthorized", "status": "missing_permissions",
                 "message": "The API key you used is missing the permission user_read to execute this operation."}}),
         ),
+        "figma" if r.rest == "/v1/me" => (
+            "current_user:read",
+            403,
+            json!({"status": 403, "err": format!("Invalid scope(s): {}. This endpoint requires the current_user:read scope", key.scopes.join(", "))}),
+        ),
         _ => return None,
     };
     let lacks = !key.scopes.is_empty() && !key.scopes.iter().any(|s| s == needed);
@@ -1310,6 +1316,7 @@ fn refusal(issuer: &str) -> (u16, Value) {
             400,
             json!({"code": "Client specified an invalid argument", "error": "Incorrect API key provided: xa***. You can obtain an API key from https://console.x.ai."}),
         ),
+        "figma" => (403, json!({"status": 403, "err": "Invalid token"})),
         "elevenlabs" => (
             401,
             json!({"detail": {"status": "invalid_api_key", "message": "Invalid API key"}}),
