@@ -133,7 +133,9 @@ fn cases(g: &mut Gen) -> Vec<Case> {
             "google",
             "GOOGLE_API_KEY",
             format!("AIza{}", b62(g, 35)),
-            "project = \"1234567890\"\nkey_id = \"k-api\"",
+            // A Maps key: its project has not enabled Gemini, so Google answers 403
+            // SERVICE_DISABLED, which still proves the key live.
+            "project = \"1234567890\"\nkey_id = \"k-api\"\nscopes = [\"maps-backend.googleapis.com\"]",
         ),
         env(
             "google.gemini-api-key",
@@ -188,7 +190,9 @@ fn cases(g: &mut Gen) -> Vec<Case> {
             "openai",
             "OPENAI_API_KEY",
             format!("sk-svcacct-{}T3BlbkFJ{}", b62(g, 74), b62(g, 74)),
-            "project = \"proj-web\"\nkey_id = \"key_oai2\"",
+            // A restricted key that may not list models: OpenAI answers 401 "Missing scopes",
+            // which still proves the key live.
+            "project = \"proj-web\"\nkey_id = \"key_oai2\"\nscopes = [\"model.request\"]",
         ),
         env(
             "anthropic.api-key",

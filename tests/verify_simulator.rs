@@ -545,6 +545,78 @@ fn keys_revoked_at_the_simulator_verify_dead() {
     );
 }
 
+/// Issuers that refuse keys with something other than a plain 401: a refusal that names a live
+/// key's missing permission reads live, and one that names a bad key reads dead.
+#[test]
+fn refusals_read_as_each_issuer_words_them() {
+    let mut g = Gen::new(512);
+    let xai_live = format!("xai-{}", g.alnum(80));
+    let xai_dead = format!("xai-{}", g.alnum(80));
+    let svcacct = |g: &mut Gen| format!("sk-svcacct-{}T3BlbkFJ{}", g.alnum(74), g.alnum(74));
+    let oai_restricted = svcacct(&mut g);
+    let oai_dead = svcacct(&mut g);
+    let goog_maps = format!("AIza{}", g.alnum(35));
+    let eleven_tts = format!("sk_{}", g.hex(48));
+    let eleven_dead = format!("sk_{}", g.hex(48));
+    let figma_files = format!("figd_{}", g.alnum(40));
+    let figma_dead = format!("figd_{}", g.alnum(40));
+    let keys = format!(
+        "[[key]]\nissuer = \"xai\"\nsecret = \"{xai_live}\"\nprincipal = \"grok-key\"\n\
+         [[key]]\nissuer = \"openai\"\nsecret = \"{oai_restricted}\"\nscopes = [\"model.request\"]\n\
+         [[key]]\nissuer = \"google\"\nsecret = \"{goog_maps}\"\nscopes = [\"maps-backend.googleapis.com\"]\n\
+         [[key]]\nissuer = \"elevenlabs\"\nsecret = \"{eleven_tts}\"\nscopes = [\"text_to_speech\"]\n\
+         [[key]]\nissuer = \"figma\"\nsecret = \"{figma_files}\"\nscopes = [\"file_content:read\"]\n"
+    );
+    let sim = SimProc::start(&keys);
+    let dir = tempfile::tempdir().unwrap();
+    let env = format!(
+        "XAI_API_KEY={xai_live}\nXAI_OLD={xai_dead}\nOPENAI_API_KEY={oai_restricted}\n\
+         OPENAI_OLD={oai_dead}\nGOOGLE_API_KEY={goog_maps}\nELEVENLABS_API_KEY={eleven_tts}\n\
+         ELEVENLABS_OLD_API_KEY={eleven_dead}\nFIGMA_TOKEN={figma_files}\nFIGMA_OLD={figma_dead}\n"
+    );
+    std::fs::write(dir.path().join("t.env"), env).unwrap();
+    let r = scan_verify(&sim, dir.path(), &["."]);
+
+    let v = verification(&r, "xai.api-key", &xai_live);
+    assert_eq!(v["verdict"], "live", "{v:#}");
+    assert_eq!(v["principal"], "grok-key");
+    // xAI: 400 "Incorrect API key provided".
+    let v = verification(&r, "xai.api-key", &xai_dead);
+    assert_eq!(v["verdict"], "dead", "{v:#}");
+
+    // OpenAI: 401 "Missing scopes: api.model.read" for a restricted key that may not list
+    // models; 401 invalid_api_key for an unknown one.
+    let v = verification(&r, "openai.service-account-key", &oai_restricted);
+    assert_eq!(v["verdict"], "live", "{v:#}");
+    let v = verification(&r, "openai.service-account-key", &oai_dead);
+    assert_eq!(v["verdict"], "dead", "{v:#}");
+
+    // Google: 403 SERVICE_DISABLED for a valid key whose project has Gemini off.
+    let v = verification(&r, "google.api-key", &goog_maps);
+    assert_eq!(v["verdict"], "live", "{v:#}");
+    // ElevenLabs: 401 missing_permissions for a text-to-speech-only key; 401 invalid_api_key
+    // for an unknown one.
+    let v = verification(&r, "elevenlabs.api-key", &eleven_tts);
+    assert_eq!(v["verdict"], "live", "{v:#}");
+    let v = verification(&r, "elevenlabs.api-key", &eleven_dead);
+    assert_eq!(v["verdict"], "dead", "{v:#}");
+    // Figma: 403 for both, "Invalid scope(s)" for a live token that may not read its user,
+    // "Invalid token" for an unknown one.
+    let v = verification(&r, "figma.personal-access-token", &figma_files);
+    assert_eq!(v["verdict"], "live", "{v:#}");
+    let v = verification(&r, "figma.personal-access-token", &figma_dead);
+    assert_eq!(v["verdict"], "dead", "{v:#}");
+    let rec = sim.recorded();
+    assert!(
+        rec.iter().any(|l| l["issuer"] == "google" && l["status"] == 403),
+        "{rec:#?}"
+    );
+    assert!(
+        rec.iter().any(|l| l["issuer"] == "xai" && l["status"] == 400),
+        "{rec:#?}"
+    );
+}
+
 #[test]
 fn ignored_and_baselined_secrets_are_never_sent() {
     let mut g = Gen::new(507);

@@ -582,8 +582,20 @@ fn openai(sim: &Sim, r: &Req) -> Reply {
             "verify",
         )
     };
+    // A key with scopes is a restricted key holding only those. OpenAI refuses it a route whose
+    // scope it lacks with 401 and "Missing scopes" (an unknown key is 401 invalid_api_key).
+    let missing = |scope: &str| {
+        reply(
+            401,
+            json!({"error": {"message": format!("You have insufficient permissions for this operation. Missing scopes: {scope}. Check that you have the correct role in your organization (Reader, Writer, Owner) and project (Member, Owner), and if you're using a restricted API key, that it has the necessary scopes."),
+                "type": "invalid_request_error", "param": null, "code": null}}),
+            "verify",
+        )
+    };
+    let restricted_without = |scope: &str| !key.scopes.is_empty() && !key.scopes.iter().any(|s| s == scope);
     let segs: Vec<&str> = r.rest.trim_matches('/').split('/').collect();
     match (r.method.as_str(), segs.as_slice()) {
+        ("GET", ["v1", "models"]) if restricted_without("api.model.read") => missing("api.model.read"),
         ("GET", ["v1", "me"]) => reply(
             200,
             json!({"object": "user", "id": format!("user-{}", num_id(&principal(&key))), "email": principal(&key), "name": principal(&key),
@@ -1061,7 +1073,21 @@ fn google(sim: &Sim, r: &Req) -> Reply {
                 .header("x-goog-api-key")
                 .or_else(|| r.query("key"))
                 .unwrap_or_default();
+            // An API key's scopes are the APIs enabled in its project (none listed: all). Google
+            // refuses a valid key whose project has not enabled this one with 403 SERVICE_DISABLED.
+            const GEMINI: &str = "generativelanguage.googleapis.com";
             match sim.live("google", &t) {
+                Some(i) if !k(sim, i).scopes.is_empty() && !k(sim, i).scopes.iter().any(|s| s == GEMINI) => {
+                    let project = k(sim, i).project.clone().unwrap_or_else(|| "1234567890".into());
+                    reply(
+                        403,
+                        json!({"error": {"code": 403, "status": "PERMISSION_DENIED",
+                            "message": format!("Generative Language API has not been used in project {project} before or it is disabled."),
+                            "details": [{"@type": "type.googleapis.com/google.rpc.ErrorInfo", "reason": "SERVICE_DISABLED", "domain": "googleapis.com",
+                                "metadata": {"service": GEMINI, "consumer": format!("projects/{project}")}}]}}),
+                        "verify",
+                    )
+                }
                 Some(_) => reply(
                     200,
                     json!({"models": [{"name": "models/gemini-2.5-pro"}]}),
@@ -1224,6 +1250,7 @@ fn generic(sim: &Sim, issuer: &str, r: &Req) -> Reply {
         "private-token",
         "x-auth-key",
         "dd-api-key",
+        "x-figma-token",
     ] {
         candidates.extend(r.header(h));
     }
@@ -1236,6 +1263,9 @@ fn generic(sim: &Sim, issuer: &str, r: &Req) -> Reply {
         candidates.push(s.to_string());
     }
     let found = candidates.iter().find_map(|c| sim.live(issuer, c));
+    if let Some((status, body)) = found.and_then(|i| permission_refusal(issuer, r, k(sim, i))) {
+        return reply(status, body, "verify");
+    }
     match found {
         Some(i) => {
             let key = k(sim, i);
@@ -1249,10 +1279,51 @@ fn generic(sim: &Sim, issuer: &str, r: &Req) -> Reply {
                 "verify",
             )
         }
-        None => reply(
+        None => {
+            let (status, body) = refusal(issuer);
+            reply(status, body, "verify")
+        }
+    }
+}
+
+/// A generic issuer's refusal of a live restricted key for want of a permission, in the issuer's
+/// words. A key's scopes are the permissions it holds (none listed: all).
+fn permission_refusal(issuer: &str, r: &Req, key: &super::SimKey) -> Option<(u16, Value)> {
+    let (needed, status, body) = match issuer {
+        "elevenlabs" if r.rest.starts_with("/v1/user") => (
+            "user_read",
+            401,
+            json!({"detail": {"type": "authentication_error", "code": "unauthorized", "status": "missing_permissions",
+                "message": "The API key you used is missing the permission user_read to execute this operation."}}),
+        ),
+        "figma" if r.rest == "/v1/me" => (
+            "current_user:read",
+            403,
+            json!({"status": 403, "err": format!("Invalid scope(s): {}. This endpoint requires the current_user:read scope", key.scopes.join(", "))}),
+        ),
+        _ => return None,
+    };
+    let lacks = !key.scopes.is_empty() && !key.scopes.iter().any(|s| s == needed);
+    lacks.then_some((status, body))
+}
+
+/// What a generic issuer answers an unknown or revoked key: 401, except where the real service
+/// answers otherwise.
+fn refusal(issuer: &str) -> (u16, Value) {
+    match issuer {
+        // xAI: 400 "Client specified an invalid argument", with the key masked in the message.
+        "xai" => (
+            400,
+            json!({"code": "Client specified an invalid argument", "error": "Incorrect API key provided: xa***. You can obtain an API key from https://console.x.ai."}),
+        ),
+        "figma" => (403, json!({"status": 403, "err": "Invalid token"})),
+        "elevenlabs" => (
+            401,
+            json!({"detail": {"status": "invalid_api_key", "message": "Invalid API key"}}),
+        ),
+        _ => (
             401,
             json!({"error": {"message": "Invalid API key (simulated)", "code": "invalid_api_key"}, "valid": false}),
-            "verify",
         ),
     }
 }
