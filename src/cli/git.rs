@@ -11,6 +11,7 @@ use git2::{Oid, Repository};
 
 use super::common::CommonArgs;
 use super::progress::Progress;
+use crate::revoke::live::{Finished, Live};
 use crate::scan::{Collector, ScanOutcome};
 use crate::source::git::{self, Selection};
 
@@ -42,16 +43,25 @@ pub struct GitCmd {
 
 impl GitCmd {
     pub fn run(self) -> Result<i32> {
-        let mut outcome = self.scan()?;
-        // The store and the revocation policy (`--store`, `--revoke`, `[store]`, `[revoke]`).
-        let config = crate::config::Config::load(&self.common.config)?;
         let root = self
             .repo
             .as_deref()
             .unwrap_or(std::path::Path::new("."))
             .display()
             .to_string();
-        for note in crate::revoke::after_scan(&self.common.store, &config, &[root], &outcome.findings)? {
+        let roots = [root];
+        let (mut outcome, live) = self.scan_with(Some(&roots))?;
+        // The store and the revocation policy (`--store`, `--revoke`, `[store]`, `[revoke]`).
+        let config = crate::config::Config::load(&self.common.config)?;
+        let after = crate::revoke::after_scan_with(
+            &self.common.store,
+            &config,
+            &roots,
+            &outcome.findings,
+            &[],
+            live,
+        )?;
+        for note in after.notes {
             eprintln!("quench: {note}");
         }
         self.common.output.emit(&mut outcome, "git")
@@ -59,6 +69,13 @@ impl GitCmd {
 
     /// Runs the scan this command describes and returns its outcome, baseline applied.
     pub fn scan(&self) -> Result<ScanOutcome> {
+        Ok(self.scan_with(None)?.0)
+    }
+
+    /// The scan; with `store_roots`, also the live path: with verification and a policy that may
+    /// revoke, each live verdict goes on to its revocation while the history is still being read,
+    /// as in `quench scan`.
+    fn scan_with(&self, store_roots: Option<&[String]>) -> Result<(ScanOutcome, Option<Finished>)> {
         let t0 = Instant::now();
         let repo = git::open(self.repo.as_deref())?;
         let prepared = self.common.prepare(&git::ignore_roots(&repo))?;
@@ -71,11 +88,20 @@ impl GitCmd {
         let committed = git::committed_ignores(&repo);
         let mut skip = self.common.skip_set(&prepared)?;
         skip.extend(committed.iter().cloned());
+        let live = match store_roots {
+            Some(roots) => Live::start(
+                &self.common.store,
+                &prepared.config,
+                roots,
+                self.common.verify.verify,
+            )?,
+            None => None,
+        };
         // Issuers are asked while the history is walked, as `scan` does.
-        let verifying = self
-            .common
-            .verify
-            .begin(&prepared.config, &collector, skip, None)?;
+        let verifying =
+            self.common
+                .verify
+                .begin(&prepared.config, &collector, skip, live.as_ref().map(|l| l.tap()))?;
         let notes = if self.staged {
             git::staged::scan_staged(&repo, scanner, &collector)?
         } else {
@@ -93,8 +119,9 @@ impl GitCmd {
         if let Some(v) = verifying {
             v.finish(&mut outcome);
         }
+        let live = live.map(|l| l.finish()).transpose()?;
         outcome.summary.duration_ms = t0.elapsed().as_millis() as u64;
-        Ok(outcome)
+        Ok((outcome, live))
     }
 
     fn selection(&self, repo: &Repository) -> Result<Selection> {
