@@ -50,7 +50,7 @@ impl IssuersCmd {
                 .values()
                 .map(|e| {
                     serde_json::json!({
-                        "issuer": e.name, "why": e.why, "bases": e.bases, "derived_hosts": e.derived_hosts,
+                        "issuer": e.name, "why": e.why, "bases": e.bases, "sites": e.sites.urls, "derived_hosts": e.derived_hosts,
                         "concurrency": e.concurrency, "rate_per_sec": e.rate, "revoke_per_hour": e.revoke_per_hour,
                         "rules": uses.get(e.name.as_str()).cloned().unwrap_or_default(),
                     })
@@ -72,15 +72,22 @@ impl IssuersCmd {
                 } else {
                     b.url.as_str()
                 };
-                let src = match b.source {
-                    Source::Default => "default",
-                    Source::Config => "config",
-                    Source::Env => "env",
-                };
+                let src = source_name(&b.source);
                 let _ = writeln!(
                     out,
                     "{:<12} {:<8} {:<44} {:<8} {:>5}  {}",
                     e.name, base, url, src, n, e.why
+                );
+            }
+            for site in &e.sites.urls {
+                let _ = writeln!(
+                    out,
+                    "{:<12} {:<8} {:<44} {:<8} {:>5}  regional site, tried when api reads dead",
+                    e.name,
+                    "site",
+                    site,
+                    source_name(&e.sites.source),
+                    n
                 );
             }
             for g in &e.derived_hosts {
@@ -105,5 +112,13 @@ fn print(s: &str) -> Result<i32> {
     match std::io::stdout().lock().write_all(s.as_bytes()) {
         Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => Err(e.into()),
         _ => Ok(super::EXIT_CLEAN),
+    }
+}
+
+fn source_name(s: &Source) -> &'static str {
+    match s {
+        Source::Default => "default",
+        Source::Config => "config",
+        Source::Env => "env",
     }
 }

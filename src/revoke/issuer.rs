@@ -118,6 +118,15 @@ impl HttpIssuers {
                 }
             }
             e.set_derived_bases(&mut v.0);
+            // A key that answered live on another regional site is revoked there. The stored
+            // label is matched against the configured sites, so it can only pick a listed one.
+            if let Some(url) = t
+                .known
+                .and_then(|k| k.site.as_deref())
+                .and_then(|s| e.site_by_label(s))
+            {
+                v.set("api", url);
+            }
         }
         if let Some(k) = t.known {
             for (name, val) in [

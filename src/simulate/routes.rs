@@ -1317,6 +1317,8 @@ fn refusal(issuer: &str) -> (u16, Value) {
             json!({"code": "Client specified an invalid argument", "error": "Incorrect API key provided: xa***. You can obtain an API key from https://console.x.ai."}),
         ),
         "figma" => (403, json!({"status": 403, "err": "Invalid token"})),
+        // Datadog: the same 403 for a bad key and for a key of another site (US1 vs EU).
+        "datadog" => (403, json!({"errors": ["Forbidden"]})),
         "elevenlabs" => (
             401,
             json!({"detail": {"status": "invalid_api_key", "message": "Invalid API key"}}),

@@ -141,6 +141,10 @@ pub struct Verdict {
     pub scopes: Vec<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub http_status: Option<u16>,
+    /// The issuer's regional site that answered live, when not its `api` (revocation goes
+    /// there too).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub site: Option<String>,
 }
 
 impl Verdict {
@@ -154,6 +158,7 @@ impl Verdict {
             key_id: None,
             scopes: vec![],
             http_status: None,
+            site: None,
         }
     }
 
@@ -187,6 +192,7 @@ impl Verdict {
             key_id: text("key_id"),
             scopes,
             http_status: v.get("http_status").and_then(|s| s.as_u64()).map(|s| s as u16),
+            site: text("site"),
         })
     }
 }

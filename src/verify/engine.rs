@@ -12,7 +12,7 @@ use tokio::sync::{OnceCell, Semaphore};
 use super::guard::Target;
 use super::http::{self, Failure};
 use super::recipe::{Exchange, Kind, Recipe};
-use super::registry::{IssuerEntry, Registry};
+use super::registry::{site_label, IssuerEntry, Registry};
 use super::special;
 use super::verdict::{Verdict, Verification};
 use crate::finding::Finding;
@@ -268,7 +268,7 @@ impl Context {
             );
         };
         let mut v = match recipe.kind {
-            Kind::Http => self.run_http(job, recipe, Vars::default(), None).await.0,
+            Kind::Http => self.run_http_sites(job, recipe).await,
             Kind::AwsSigv4 => special::aws(self, job, recipe).await,
             Kind::Jwt => special::jwt(self, job).await,
             Kind::GithubApp => special::github_app(self, job, recipe).await,
@@ -304,6 +304,55 @@ impl Context {
             e.set_derived_bases(&mut vars);
         }
         vars
+    }
+
+    /// Runs a plain HTTP recipe on `api` and, when that answer reads dead and the recipe calls
+    /// `{api}`, again on each of the issuer's regional sites in turn
+    /// ([`IssuerEntry::fan_out_sites`]): Datadog and PostHog answer a key from another region
+    /// exactly like a bad key, and a live key recorded dead is never revoked. Sequential, through
+    /// the issuer's gate like any request. The first live answer wins and names its site; the
+    /// verdict is dead only if every site said dead, and indeterminate if one could not tell.
+    async fn run_http_sites(&self, job: &Job, recipe: &Recipe) -> Verification {
+        let first = self.run_http(job, recipe, Vars::default(), None).await.0;
+        let calls_api = recipe.call.url.as_deref().is_some_and(|u| u.contains("{api}"));
+        let sites = match self.registry.get(&job.rule.spec.issuer) {
+            Some(e) if first.verdict == Verdict::Dead && calls_api => e.fan_out_sites(),
+            _ => return first,
+        };
+        if sites.is_empty() {
+            return first;
+        }
+        let mut unsure: Option<(String, Verification)> = None;
+        for site in sites {
+            let mut extra = Vars::default();
+            extra.set("api", site.clone());
+            let mut v = self.run_http(job, recipe, extra, None).await.0;
+            match v.verdict {
+                Verdict::Live => {
+                    v.revealed.site = Some(site_label(site));
+                    return v;
+                }
+                Verdict::Indeterminate if unsure.is_none() => unsure = Some((site_label(site), v)),
+                _ => {}
+            }
+        }
+        let dead = first
+            .reason
+            .clone()
+            .unwrap_or_else(|| "the issuer rejected it".into());
+        match unsure {
+            Some((label, v)) => Verification {
+                reason: Some(format!(
+                    "{dead} on some sites, but {label} gave no conclusive answer: {}",
+                    v.reason.as_deref().unwrap_or("unknown")
+                )),
+                ..v
+            },
+            None => Verification {
+                reason: Some(format!("{dead} on each of its {} sites", sites.len() + 1)),
+                ..first
+            },
+        }
     }
 
     /// Runs an HTTP recipe (with `extra` variables and an optional request rewrite, e.g. a

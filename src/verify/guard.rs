@@ -1,8 +1,9 @@
 //! Egress rules: where a credential may be sent. Every request quench makes with a secret
 //! passes through [`check`] first.
 //!
-//! - A URL under one of the issuer's configured bases is allowed (the operator chose it, even if
-//!   it is loopback or private: a GitHub Enterprise Server on the LAN, the simulator).
+//! - A URL under one of the issuer's configured bases or regional sites is allowed (the operator
+//!   chose it, even if it is loopback or private: a GitHub Enterprise Server on the LAN, the
+//!   simulator).
 //! - A URL whose host came from scanned data (a self-hosted issuer named next to the key, a JWT's
 //!   `iss`, a JWKS URL) must be https, must match the issuer's `derived_hosts` globs (or, for JWT,
 //!   be the token's own issuer host), and every address it resolves to must be public. The
@@ -26,7 +27,7 @@ pub enum Target {
 /// Checks a rendered URL for `issuer`. Errors name the host, never the full URL (which may
 /// carry the secret in its path or query).
 pub async fn check(url: &Url, issuer: &IssuerEntry) -> Result<Target, String> {
-    if issuer.base_urls().any(|(_, b)| under(url, &b)) {
+    if issuer.allowed_urls().any(|b| under(url, &b)) {
         return Ok(Target::Configured);
     }
     let host = url.host_str().unwrap_or("").to_string();

@@ -172,6 +172,7 @@ pub fn reveal(recipe: &Recipe, ex: &Exchange, default_model: Identity) -> (Ident
         scopes: extract_list(id.scopes.as_ref(), ex),
         expires_at: extract_one(id.expires.as_ref(), ex).map(normalise_time),
         key_id: extract_one(id.key_id.as_ref(), ex),
+        site: None,
         extra: Default::default(),
     };
     for (k, spec) in &recipe.captures {

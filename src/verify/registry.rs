@@ -22,7 +22,8 @@ const DEFAULT_CONCURRENCY: usize = 8;
 const DEFAULT_RATE: f64 = 20.0;
 
 /// Where a base URL came from, for `quench issuers`.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+/// Ordered by precedence: a later source overrides an earlier one.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, serde::Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Source {
     Default,
@@ -51,6 +52,12 @@ pub struct IssuerEntry {
     /// The rendered URL is not a configured base, so it passes the `derived_hosts` check.
     #[serde(skip_serializing_if = "BTreeMap::is_empty")]
     pub derived_bases: BTreeMap<String, String>,
+    /// The issuer's other regional sites (Datadog EU, US3, …; PostHog EU), each a full
+    /// replacement for `api`. Some issuers answer a key from another site exactly like a bad
+    /// key, so a dead answer on `api` is checked again on each of these (see
+    /// [`IssuerEntry::fan_out_sites`]).
+    #[serde(skip_serializing_if = "Sites::is_empty")]
+    pub sites: Sites,
     pub concurrency: usize,
     /// Requests per second.
     pub rate: f64,
@@ -61,7 +68,75 @@ pub struct IssuerEntry {
     pub revoke_per_hour: Option<u32>,
 }
 
+/// An issuer's regional sites and where the list came from.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Sites {
+    pub urls: Vec<String>,
+    pub source: Source,
+}
+
+impl Sites {
+    pub fn is_empty(&self) -> bool {
+        self.urls.is_empty()
+    }
+
+    /// Parses and checks a list of site URLs (each like a base).
+    fn parse<'a>(urls: impl Iterator<Item = &'a str>, source: Source) -> Result<Sites> {
+        let mut out = vec![];
+        for u in urls.map(str::trim).filter(|u| !u.is_empty()) {
+            check_base(u).with_context(|| format!("site {u:?}"))?;
+            out.push(u.trim_end_matches('/').to_string());
+        }
+        Ok(Sites { urls: out, source })
+    }
+}
+
+impl Default for Sites {
+    fn default() -> Self {
+        Sites {
+            urls: vec![],
+            source: Source::Default,
+        }
+    }
+}
+
+/// How a site is named in a verdict and matched back on revocation: its URL without the scheme
+/// (`api.datadoghq.eu`, `127.0.0.1:4100/datadog`).
+pub fn site_label(url: &str) -> String {
+    let rest = url.split_once("://").map_or(url, |(_, r)| r);
+    rest.trim_end_matches('/').to_string()
+}
+
 impl IssuerEntry {
+    /// The sites to try after `api` reads dead: none when `api` was pinned at a higher
+    /// precedence than the site list (an operator who sets `api` for their EU org means that
+    /// site only, and no key should leave for hosts they did not choose); the list when the
+    /// operator set `sites` themselves, at the same level as `api` or above.
+    pub fn fan_out_sites(&self) -> &[String] {
+        let api = self.bases.get("api").map(|b| &b.source);
+        match api {
+            Some(src) if !self.sites.is_empty() && self.sites.source >= *src => &self.sites.urls,
+            _ => &[],
+        }
+    }
+
+    /// The site (of those [`IssuerEntry::fan_out_sites`] allows now) whose [`site_label`] is
+    /// `label`, so that a label read back from a stored verdict can only ever name a listed site.
+    pub fn site_by_label(&self, label: &str) -> Option<&str> {
+        self.fan_out_sites()
+            .iter()
+            .find(|u| site_label(u) == label)
+            .map(String::as_str)
+    }
+
+    /// Every host a credential may be sent to without coming from scanned data: the
+    /// configured bases and the regional sites.
+    pub fn allowed_urls(&self) -> impl Iterator<Item = Url> + '_ {
+        self.base_urls()
+            .map(|(_, u)| u)
+            .chain(self.sites.urls.iter().filter_map(|u| Url::parse(u).ok()))
+    }
+
     /// Configured bases as parsed URLs.
     pub fn base_urls(&self) -> impl Iterator<Item = (&str, Url)> + '_ {
         self.bases
@@ -126,6 +201,7 @@ impl Registry {
                 bases: BTreeMap::new(),
                 derived_hosts: vec![],
                 derived_bases: BTreeMap::new(),
+                sites: Sites::default(),
                 concurrency: DEFAULT_CONCURRENCY,
                 rate: DEFAULT_RATE,
                 revoke_per_hour: None,
@@ -140,6 +216,14 @@ impl Registry {
                     e.revoke_per_hour = Some(*i as u32)
                 }
                 ("revoke_per_hour", _) => bail!("`revoke_per_hour` must be a whole number of requests, 0 or more"),
+                ("sites", toml::Value::Array(a)) => {
+                    let urls = a
+                        .iter()
+                        .map(|x| x.as_str().context("`sites` is a list of URL strings"))
+                        .collect::<Result<Vec<_>>>()?;
+                    e.sites = Sites::parse(urls.into_iter(), source.clone())?;
+                }
+                ("sites", _) => bail!("`sites` is a list of URL strings"),
                 ("derived_hosts", toml::Value::Array(a)) => {
                     e.derived_hosts = a.iter().filter_map(|x| x.as_str().map(String::from)).collect()
                 }
@@ -158,13 +242,14 @@ impl Registry {
                         },
                     );
                 }
-                (k, _) => bail!("unexpected setting `{k}` (bases are URL strings; also why, concurrency, rate, revoke_per_hour, derived_hosts)"),
+                (k, _) => bail!("unexpected setting `{k}` (bases are URL strings; also why, sites, concurrency, rate, revoke_per_hour, derived_hosts)"),
             }
         }
         Ok(())
     }
 
-    /// `QUENCH_ISSUER_GITHUB_API=…` overrides base `api` of issuer `github`.
+    /// `QUENCH_ISSUER_GITHUB_API=…` overrides base `api` of issuer `github`;
+    /// `QUENCH_ISSUER_DATADOG_SITES=URL,URL` overrides the site list.
     pub fn apply_env(&mut self, vars: impl Iterator<Item = (String, String)>) -> Result<()> {
         for (k, v) in vars {
             let Some(rest) = k.strip_prefix(ENV_PREFIX) else {
@@ -178,6 +263,13 @@ impl Registry {
             let Some((issuer, base)) = found else {
                 bail!("{k}: no issuer in the registry matches (expected {ENV_PREFIX}<ISSUER>_<BASE>)");
             };
+            if base == "sites" {
+                let sites = Sites::parse(v.split(','), Source::Env).with_context(|| k.clone())?;
+                if let Some(e) = self.issuers.get_mut(&issuer) {
+                    e.sites = sites;
+                }
+                continue;
+            }
             if !v.is_empty() {
                 check_base(&v).with_context(|| k.clone())?;
             }
@@ -270,6 +362,53 @@ mod tests {
         v.set("part.domain", "acme.okta.com");
         okta.set_derived_bases(&mut v);
         assert_eq!(v.values["site"], "http://127.0.0.1:9/okta");
+    }
+
+    #[test]
+    fn sites_fan_out_unless_api_is_pinned_above_them() {
+        let cfg = |t: &str| Config {
+            table: toml::from_str(t).unwrap(),
+            files: vec![],
+        };
+        let default = Registry::load(&cfg("")).unwrap();
+        let dd = default.get("datadog").unwrap();
+        assert!(dd
+            .fan_out_sites()
+            .contains(&"https://api.datadoghq.eu".to_string()));
+        assert_eq!(
+            dd.site_by_label("api.datadoghq.eu"),
+            Some("https://api.datadoghq.eu")
+        );
+        assert_eq!(dd.site_by_label("evil.example.com"), None);
+        // `api` in the config, `sites` left default: that site only.
+        let pinned = Registry::load(&cfg("[issuers.datadog]\napi = \"https://api.datadoghq.eu\"\n")).unwrap();
+        let dd = pinned.get("datadog").unwrap();
+        assert!(dd.fan_out_sites().is_empty());
+        assert_eq!(dd.site_by_label("api.datadoghq.eu"), None);
+        // Both in the config: the operator's list.
+        let both =
+            "[issuers.datadog]\napi = \"http://127.0.0.1:9/us\"\nsites = [\"http://127.0.0.1:9/eu/\"]\n";
+        let mut reg = Registry::load(&cfg(both)).unwrap();
+        assert_eq!(
+            reg.get("datadog").unwrap().fan_out_sites(),
+            ["http://127.0.0.1:9/eu"]
+        );
+        // An `api` from the environment outranks sites from the config.
+        reg.apply_env(vec![("QUENCH_ISSUER_DATADOG_API".into(), "http://127.0.0.1:9/x".into())].into_iter())
+            .unwrap();
+        assert!(reg.get("datadog").unwrap().fan_out_sites().is_empty());
+        reg.apply_env(
+            vec![(
+                "QUENCH_ISSUER_DATADOG_SITES".into(),
+                "http://127.0.0.1:9/a,http://127.0.0.1:9/b".into(),
+            )]
+            .into_iter(),
+        )
+        .unwrap();
+        assert_eq!(reg.get("datadog").unwrap().fan_out_sites().len(), 2);
+        // Sites are checked like bases.
+        let bad = Registry::load(&cfg("[issuers.datadog]\nsites = [\"http://example.com\"]\n")).unwrap_err();
+        assert!(format!("{bad:#}").contains("http://example.com"), "{bad:#}");
     }
 
     #[test]

@@ -46,6 +46,10 @@ pub struct Revealed {
     /// The issuer's own id for the key, when it names one (revocation needs it).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub key_id: Option<String>,
+    /// The regional site that answered live, when it was not the issuer's `api` (a Datadog EU
+    /// key): `api.datadoghq.eu`. Revocation goes to the same site.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub site: Option<String>,
     /// Anything else a recipe captured (`captures` in the rule).
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub extra: BTreeMap<String, String>,
@@ -169,6 +173,9 @@ pub fn blast_radius(model: Identity, r: &Revealed) -> String {
     match &r.expires_at {
         Some(e) => s.push_str(&format!(", expires {e}")),
         None => s.push_str(", no expiry reported"),
+    }
+    if let Some(site) = &r.site {
+        s.push_str(&format!(", site: {site}"));
     }
     s
 }
