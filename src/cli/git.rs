@@ -11,6 +11,7 @@ use git2::{Oid, Repository};
 
 use super::common::CommonArgs;
 use super::progress::Progress;
+use crate::config::Config;
 use crate::revoke::live::{Finished, Live};
 use crate::scan::{Collector, ScanOutcome};
 use crate::source::git::{self, Selection};
@@ -50,9 +51,8 @@ impl GitCmd {
             .display()
             .to_string();
         let roots = [root];
-        let (mut outcome, live) = self.scan_with(Some(&roots))?;
+        let (mut outcome, live, config) = self.scan_with(Some(&roots))?;
         // The store and the revocation policy (`--store`, `--revoke`, `[store]`, `[revoke]`).
-        let config = crate::config::Config::load(&self.common.config)?;
         let after = crate::revoke::after_scan_with(
             &self.common.store,
             &config,
@@ -75,7 +75,8 @@ impl GitCmd {
     /// The scan; with `store_roots`, also the live path: with verification and a policy that may
     /// revoke, each live verdict goes on to its revocation while the history is still being read,
     /// as in `quench scan`.
-    fn scan_with(&self, store_roots: Option<&[String]>) -> Result<(ScanOutcome, Option<Finished>)> {
+    /// Returns the configuration it read too, so the caller does not read it again.
+    fn scan_with(&self, store_roots: Option<&[String]>) -> Result<(ScanOutcome, Option<Finished>, Config)> {
         let t0 = Instant::now();
         let repo = git::open(self.repo.as_deref())?;
         let prepared = self.common.prepare(&git::ignore_roots(&repo))?;
@@ -121,7 +122,7 @@ impl GitCmd {
         }
         let live = live.map(|l| l.finish()).transpose()?;
         outcome.summary.duration_ms = t0.elapsed().as_millis() as u64;
-        Ok((outcome, live))
+        Ok((outcome, live, prepared.config))
     }
 
     fn selection(&self, repo: &Repository) -> Result<Selection> {

@@ -104,8 +104,13 @@ impl Live {
         roots: &[String],
         verifying: bool,
     ) -> Result<Option<Live>> {
+        // Checked before the policy is even read: a scan without --verify (the pre-commit hook's
+        // case) pays nothing for the live path.
+        if !verifying {
+            return Ok(None);
+        }
         let policy = policy_for(args, config)?;
-        if !verifying || !policy.any_enabled() {
+        if !policy.any_enabled() {
             return Ok(None);
         }
         let dir = DataDir::resolve(args, config, roots)?;

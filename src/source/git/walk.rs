@@ -112,10 +112,13 @@ pub fn plan(repo: &Repository, objects: &mut Objects, sel: &Selection) -> Result
             Err(_) => manual_order(objects, &starts, &sel.exclude, &mut plan.problems),
         }
     };
+    // Parents matter only at the edge of a range, for the boundary trees below.
     let mut parents: Vec<Oid> = Vec::new();
     for c in order {
         plan.commits.push((c.id, c.tree));
-        parents.extend(c.parents);
+        if !sel.exclude.is_empty() {
+            parents.extend(c.parents);
+        }
     }
     if !sel.exclude.is_empty() {
         let walked: OidSet<Oid> = plan.commits.iter().map(|c| c.0).collect();
