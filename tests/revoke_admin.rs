@@ -6,7 +6,7 @@ mod common;
 use std::path::Path;
 
 use common::fake_issuer::FakeIssuer;
-use common::fake_store::{repo_with_tokens, stored_findings};
+use common::fake_store::{repo_with_tokens, stored_findings, STORE_SCAN};
 use common::quench;
 
 const ADMIN_RECIPES: &str = r#"
@@ -64,17 +64,7 @@ fn missing_admin_credential_keeps_the_job_queued_then_it_completes() {
         ),
     )
     .unwrap();
-    let scan = [
-        "scan",
-        "repo",
-        "--rules",
-        "rules",
-        "--config",
-        "quench.toml",
-        "--data-dir",
-        "data",
-    ];
-    let (code, err) = run(tmp.path(), &scan, None);
+    let (code, err) = run(tmp.path(), STORE_SCAN, None);
     assert_eq!(code, 1, "{err}");
     assert!(!err.contains("panicked"), "{err}");
     assert!(issuer.is_live(&t[0]));
@@ -121,20 +111,7 @@ fn inline_admin_credential_in_the_policy_is_refused() {
         "[revoke]\nmode = \"auto\"\n[revoke.admin.github]\ntoken = \"an-inline-admin-token\"\n",
     )
     .unwrap();
-    let (code, err) = run(
-        tmp.path(),
-        &[
-            "scan",
-            "repo",
-            "--rules",
-            "rules",
-            "--config",
-            "quench.toml",
-            "--data-dir",
-            "data",
-        ],
-        None,
-    );
+    let (code, err) = run(tmp.path(), STORE_SCAN, None);
     assert_eq!(code, 2);
     assert!(
         err.contains("[revoke.admin.github]") && err.contains("never written in the config"),
@@ -157,21 +134,7 @@ fn recheck_finds_keys_that_died_and_escalates_keys_still_live() {
         ),
     )
     .unwrap();
-    let (code, err) = run(
-        tmp.path(),
-        &[
-            "scan",
-            "repo",
-            "--rules",
-            "rules",
-            "--config",
-            "quench.toml",
-            "--data-dir",
-            "data",
-            "--store",
-        ],
-        None,
-    );
+    let (code, err) = run(tmp.path(), &[STORE_SCAN, &["--store"]].concat(), None);
     assert_eq!(code, 1, "{err}");
     // Someone rotated one key by hand.
     issuer.state.live.lock().unwrap().remove(&t[1]);

@@ -6,25 +6,8 @@ mod common;
 use std::path::Path;
 
 use common::fake_issuer::FakeIssuer;
-use common::fake_store::{any_file_contains, repo_with_tokens, stored_findings};
+use common::fake_store::{any_file_contains, repo_with_tokens, stored_findings, GITHUB_RECIPES, STORE_SCAN};
 use common::run_in;
-
-/// Verify and revoke recipes in the GitHub shape.
-pub const RECIPES: &str = r#"
-[rule.verify]
-url = "{api}/user"
-headers = { Authorization = "Bearer {secret}" }
-live = { status = [200] }
-dead = { status = [401] }
-identity = { principal = "json:login" }
-
-[rule.revoke]
-authority = "public"
-method = "POST"
-url = "{api}/credentials/revoke"
-json = { credentials = ["{secret}"] }
-ok = { status = [202] }
-"#;
 
 fn config(dir: &Path, issuer: &FakeIssuer, revoke: &str) {
     std::fs::write(
@@ -57,25 +40,14 @@ fn quench_fingerprint(secret: &str) -> String {
     quench::finding::fingerprint("test.token", secret.as_bytes())
 }
 
-const SCAN: &[&str] = &[
-    "scan",
-    "repo",
-    "--rules",
-    "rules",
-    "--config",
-    "quench.toml",
-    "--data-dir",
-    "data",
-];
-
 #[test]
 fn mode_auto_revokes_live_keys_confirms_them_dead_and_never_twice() {
     let tmp = tempfile::tempdir().unwrap();
-    let t = repo_with_tokens(tmp.path(), 11, 3, RECIPES);
+    let t = repo_with_tokens(tmp.path(), 11, 3, GITHUB_RECIPES);
     let issuer = FakeIssuer::start(&[(&t[0], "alice"), (&t[1], "bob")]);
     config(tmp.path(), &issuer, "mode = \"auto\"");
 
-    let (code, err) = quench(tmp.path(), SCAN);
+    let (code, err) = quench(tmp.path(), STORE_SCAN);
     assert_eq!(code, 1, "{err}");
     assert!(err.contains("2 revoked and confirmed dead"), "{err}");
     assert!(!issuer.is_live(&t[0]) && !issuer.is_live(&t[1]));
@@ -132,7 +104,7 @@ fn mode_auto_revokes_live_keys_confirms_them_dead_and_never_twice() {
     }
 
     // A second scan finds the revoked keys again: recorded, not revoked twice.
-    let (_, err) = quench(tmp.path(), SCAN);
+    let (_, err) = quench(tmp.path(), STORE_SCAN);
     assert!(err.contains("2 already revoked"), "{err}");
     assert_eq!(issuer.count("POST", "/credentials/revoke"), 2);
 
@@ -165,10 +137,10 @@ fn mode_auto_revokes_live_keys_confirms_them_dead_and_never_twice() {
 #[test]
 fn dry_run_records_and_sends_nothing() {
     let tmp = tempfile::tempdir().unwrap();
-    let t = repo_with_tokens(tmp.path(), 12, 2, RECIPES);
+    let t = repo_with_tokens(tmp.path(), 12, 2, GITHUB_RECIPES);
     let issuer = FakeIssuer::start(&[(&t[0], "alice"), (&t[1], "bob")]);
     config(tmp.path(), &issuer, "mode = \"dry-run\"");
-    let (_, err) = quench(tmp.path(), SCAN);
+    let (_, err) = quench(tmp.path(), STORE_SCAN);
     assert!(err.contains("2 dry-run"), "{err}");
     assert_eq!(issuer.count("POST", "/credentials/revoke"), 0);
     assert!(issuer.is_live(&t[0]) && issuer.is_live(&t[1]));
@@ -207,14 +179,14 @@ fn dry_run_records_and_sends_nothing() {
 #[test]
 fn ask_mode_waits_for_approval_and_principal_selects_keys() {
     let tmp = tempfile::tempdir().unwrap();
-    let t = repo_with_tokens(tmp.path(), 13, 3, RECIPES);
+    let t = repo_with_tokens(tmp.path(), 13, 3, GITHUB_RECIPES);
     let issuer = FakeIssuer::start(&[(&t[0], "alice"), (&t[1], "alice"), (&t[2], "bob")]);
     config(
         tmp.path(),
         &issuer,
         "mode = \"auto\"\n[revoke.identity.user]\nmode = \"ask\"",
     );
-    let (_, err) = quench(tmp.path(), SCAN);
+    let (_, err) = quench(tmp.path(), STORE_SCAN);
     assert!(err.contains("3 awaiting approval"), "{err}");
     assert_eq!(issuer.count("POST", "/credentials/revoke"), 0);
 
@@ -272,11 +244,11 @@ fn ask_mode_waits_for_approval_and_principal_selects_keys() {
 #[test]
 fn revoke_by_fingerprint_recovers_the_secret_from_its_location() {
     let tmp = tempfile::tempdir().unwrap();
-    let t = repo_with_tokens(tmp.path(), 14, 2, RECIPES);
+    let t = repo_with_tokens(tmp.path(), 14, 2, GITHUB_RECIPES);
     let issuer = FakeIssuer::start(&[(&t[0], "alice"), (&t[1], "bob")]);
     config(tmp.path(), &issuer, "");
     // Recorded only: no policy, no secret kept.
-    let (code, err) = quench(tmp.path(), SCAN);
+    let (code, err) = quench(tmp.path(), STORE_SCAN);
     assert_eq!(code, 1, "{err}");
     assert_eq!(issuer.count("POST", "/credentials/revoke"), 0);
     let fp = quench_fingerprint(&t[1]);
@@ -302,14 +274,14 @@ fn revoke_by_fingerprint_recovers_the_secret_from_its_location() {
 #[test]
 fn server_errors_are_retried_with_backoff_until_confirmed() {
     let tmp = tempfile::tempdir().unwrap();
-    let t = repo_with_tokens(tmp.path(), 15, 1, RECIPES);
+    let t = repo_with_tokens(tmp.path(), 15, 1, GITHUB_RECIPES);
     let issuer = FakeIssuer::start(&[(&t[0], "alice")]);
     issuer
         .state
         .fail_revokes
         .store(2, std::sync::atomic::Ordering::SeqCst);
     config(tmp.path(), &issuer, "mode = \"auto\"");
-    let (_, err) = quench(tmp.path(), SCAN);
+    let (_, err) = quench(tmp.path(), STORE_SCAN);
     assert!(err.contains("1 revoked and confirmed dead"), "{err}");
     assert_eq!(issuer.count("POST", "/credentials/revoke"), 3);
     let fs = stored_findings(tmp.path());
@@ -328,7 +300,7 @@ fn server_errors_are_retried_with_backoff_until_confirmed() {
 #[test]
 fn repeated_failure_escalates_and_notifies_without_the_secret() {
     let tmp = tempfile::tempdir().unwrap();
-    let t = repo_with_tokens(tmp.path(), 16, 1, RECIPES);
+    let t = repo_with_tokens(tmp.path(), 16, 1, GITHUB_RECIPES);
     let issuer = FakeIssuer::start(&[(&t[0], "alice")]);
     issuer
         .state
@@ -342,7 +314,7 @@ fn repeated_failure_escalates_and_notifies_without_the_secret() {
             issuer.url, issuer.url
         ),
     );
-    let (_, err) = quench(tmp.path(), SCAN);
+    let (_, err) = quench(tmp.path(), STORE_SCAN);
     assert!(err.contains("1 escalated"), "{err}");
     assert_eq!(issuer.count("POST", "/credentials/revoke"), 3);
     assert_eq!(status_of(&stored_findings(tmp.path()), &t[0]), "escalated");
@@ -396,7 +368,7 @@ manual = "Console > Settings > Tokens: delete the token"
             issuer.url
         ),
     );
-    let (_, err) = quench(tmp.path(), SCAN);
+    let (_, err) = quench(tmp.path(), STORE_SCAN);
     assert!(err.contains("1 escalated"), "{err}");
     assert_eq!(issuer.count("POST", "/credentials/revoke"), 0);
     assert_eq!(status_of(&stored_findings(tmp.path()), &t[0]), "escalated");
@@ -414,7 +386,7 @@ manual = "Console > Settings > Tokens: delete the token"
 #[test]
 fn batched_recipes_share_one_call_between_concurrent_jobs() {
     let tmp = tempfile::tempdir().unwrap();
-    let batched = RECIPES.replace("ok = { status = [202] }", "ok = { status = [202] }\nbatch = 1000");
+    let batched = GITHUB_RECIPES.replace("ok = { status = [202] }", "ok = { status = [202] }\nbatch = 1000");
     let t = repo_with_tokens(tmp.path(), 18, 3, &batched);
     let issuer = FakeIssuer::start(&[(&t[0], "alice"), (&t[1], "bob"), (&t[2], "carol")]);
     // Each call stays out long enough for the other jobs to arrive, however the machine
@@ -424,7 +396,7 @@ fn batched_recipes_share_one_call_between_concurrent_jobs() {
         .revoke_delay_ms
         .store(500, std::sync::atomic::Ordering::SeqCst);
     config(tmp.path(), &issuer, "mode = \"auto\"");
-    let (_, err) = quench(tmp.path(), SCAN);
+    let (_, err) = quench(tmp.path(), STORE_SCAN);
     assert!(err.contains("3 revoked and confirmed dead"), "{err}");
     // The first job finds the endpoint idle and sends at once, alone; the two that arrive
     // while its call is out share the next one.
@@ -445,10 +417,10 @@ fn batched_recipes_share_one_call_between_concurrent_jobs() {
 #[test]
 fn verification_and_revocation_share_one_connection_to_the_issuer() {
     let tmp = tempfile::tempdir().unwrap();
-    let t = repo_with_tokens(tmp.path(), 19, 1, RECIPES);
+    let t = repo_with_tokens(tmp.path(), 19, 1, GITHUB_RECIPES);
     let issuer = FakeIssuer::start(&[(&t[0], "alice")]);
     config(tmp.path(), &issuer, "mode = \"auto\"");
-    let (_, err) = quench(tmp.path(), SCAN);
+    let (_, err) = quench(tmp.path(), STORE_SCAN);
     assert!(err.contains("1 revoked and confirmed dead"), "{err}");
     assert_eq!(issuer.count("GET", "/user"), 2, "verified, then confirmed dead");
     assert_eq!(issuer.count("POST", "/credentials/revoke"), 1);
@@ -464,7 +436,7 @@ fn a_key_revoked_while_the_scan_runs_is_announced_detected_first() {
     // With --verify, revocation starts as each verdict arrives, before the scan ends; the
     // webhook still hears of each finding before it hears it was revoked.
     let tmp = tempfile::tempdir().unwrap();
-    let t = repo_with_tokens(tmp.path(), 23, 2, RECIPES);
+    let t = repo_with_tokens(tmp.path(), 23, 2, GITHUB_RECIPES);
     let issuer = FakeIssuer::start(&[(&t[0], "alice"), (&t[1], "bob")]);
     config(
         tmp.path(),
@@ -474,7 +446,7 @@ fn a_key_revoked_while_the_scan_runs_is_announced_detected_first() {
             issuer.url
         ),
     );
-    let mut scan = SCAN.to_vec();
+    let mut scan = STORE_SCAN.to_vec();
     scan.push("--verify");
     let (_, err) = quench(tmp.path(), &scan);
     assert!(err.contains("2 revoked and confirmed dead"), "{err}");

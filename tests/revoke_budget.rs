@@ -7,7 +7,7 @@ mod common;
 
 use common::fake::{self, Gen};
 use common::fake_issuer::FakeIssuer;
-use common::fake_store::{repo_with_tokens, stored_findings};
+use common::fake_store::{repo_with_tokens, stored_findings, GITHUB_RECIPES, STORE_SCAN};
 use common::fake_verify::SimProc;
 use common::run_in;
 
@@ -121,26 +121,10 @@ fn calls_past_the_hourly_budget_are_deferred_across_runs_not_failed() {
     );
 }
 
-/// Verify and revoke recipes in the GitHub shape, public authority (budgeted).
-const RECIPES: &str = r#"
-[rule.verify]
-url = "{api}/user"
-headers = { Authorization = "Bearer {secret}" }
-live = { status = [200] }
-dead = { status = [401] }
-
-[rule.revoke]
-authority = "public"
-method = "POST"
-url = "{api}/credentials/revoke"
-json = { credentials = ["{secret}"] }
-ok = { status = [202] }
-"#;
-
 #[test]
 fn a_429_holds_the_endpoint_until_retry_after_for_every_process() {
     let tmp = tempfile::tempdir().unwrap();
-    let t = repo_with_tokens(tmp.path(), 31, 1, RECIPES);
+    let t = repo_with_tokens(tmp.path(), 31, 1, GITHUB_RECIPES);
     let issuer = FakeIssuer::start(&[(&t[0], "alice")]);
     issuer
         .state
@@ -158,16 +142,7 @@ fn a_429_holds_the_endpoint_until_retry_after_for_every_process() {
         let out = run_in(tmp.path(), args, None);
         String::from_utf8_lossy(&out.stderr).into_owned()
     };
-    let err = run(&[
-        "scan",
-        "repo",
-        "--rules",
-        "rules",
-        "--config",
-        "quench.toml",
-        "--data-dir",
-        "data",
-    ]);
+    let err = run(STORE_SCAN);
     assert!(err.contains("1 deferred"), "{err}");
     assert_eq!(issuer.count("POST", "/credentials/revoke"), 1);
     let fs = stored_findings(tmp.path());

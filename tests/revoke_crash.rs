@@ -8,22 +8,8 @@ use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use common::fake_issuer::FakeIssuer;
-use common::fake_store::{repo_with_tokens, stored_findings};
+use common::fake_store::{repo_with_tokens, stored_findings, GITHUB_RECIPES, STORE_SCAN};
 use common::{quench, run_in};
-
-const RECIPES: &str = r#"
-[rule.verify]
-url = "{api}/user"
-headers = { Authorization = "Bearer {secret}" }
-identity = { principal = "json:login" }
-
-[rule.revoke]
-authority = "public"
-method = "POST"
-url = "{api}/credentials/revoke"
-json = { credentials = ["{secret}"] }
-ok = { status = [202] }
-"#;
 
 /// Scans with `--revoke`, kills quench with SIGKILL once the issuer has received the revoke
 /// call, then runs `quench revoke` to resume. Returns the resumed run's stderr.
@@ -38,17 +24,8 @@ fn kill_mid_call_then_resume(issuer: &FakeIssuer, dir: &std::path::Path) -> Stri
     .unwrap();
     let mut child = quench()
         .current_dir(dir)
-        .args([
-            "scan",
-            "repo",
-            "--rules",
-            "rules",
-            "--config",
-            "quench.toml",
-            "--data-dir",
-            "data",
-            "--revoke",
-        ])
+        .args(STORE_SCAN)
+        .arg("--revoke")
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
@@ -95,7 +72,7 @@ fn job(dir: &std::path::Path) -> serde_json::Value {
 #[test]
 fn killed_after_the_issuer_acted_resumes_without_a_second_call() {
     let tmp = tempfile::tempdir().unwrap();
-    let t = repo_with_tokens(tmp.path(), 21, 1, RECIPES);
+    let t = repo_with_tokens(tmp.path(), 21, 1, GITHUB_RECIPES);
     let issuer = FakeIssuer::start(&[(&t[0], "alice")]);
     issuer.state.hang_after_revoke.store(true, Ordering::SeqCst);
     let err = kill_mid_call_then_resume(&issuer, tmp.path());
@@ -117,7 +94,7 @@ fn killed_after_the_issuer_acted_resumes_without_a_second_call() {
 #[test]
 fn killed_before_the_issuer_acted_resumes_and_revokes_once() {
     let tmp = tempfile::tempdir().unwrap();
-    let t = repo_with_tokens(tmp.path(), 22, 1, RECIPES);
+    let t = repo_with_tokens(tmp.path(), 22, 1, GITHUB_RECIPES);
     let issuer = FakeIssuer::start(&[(&t[0], "alice")]);
     issuer.state.hang_before_revoke.store(true, Ordering::SeqCst);
     let err = kill_mid_call_then_resume(&issuer, tmp.path());

@@ -887,6 +887,20 @@ mod tests {
     use crate::finding::{CommitInfo, Context, Location};
     use crate::rules::Rule;
 
+    /// An automatic revocation job for `f`, queued, with `sealed` as its sealed secret.
+    fn queued_job(f: &Finding, sealed: Vec<u8>) -> NewJob {
+        NewJob {
+            fingerprint: f.fingerprint.clone(),
+            rule_id: f.rule_id.clone(),
+            issuer: "test".into(),
+            mode: "auto".into(),
+            policy_rule: "revoke.mode".into(),
+            state: JobState::Queued,
+            reason: None,
+            sealed: Some(sealed),
+        }
+    }
+
     fn finding(secret: &str, path: &str, commit_time: Option<&str>) -> Finding {
         let spec: crate::rules::schema::RuleSpec = toml::from_str(
             "id = \"test.token\"\nname = \"Test\"\nissuer = \"test\"\nidentity = \"user\"\n\
@@ -982,16 +996,7 @@ mod tests {
         let mut s = open(dir.path());
         let f = finding("tok_abc", "b.env", None);
         s.record_findings(&[(&f, Attribution::default())], now()).unwrap();
-        let job = NewJob {
-            fingerprint: f.fingerprint.clone(),
-            rule_id: f.rule_id.clone(),
-            issuer: "test".into(),
-            mode: "auto".into(),
-            policy_rule: "revoke.mode".into(),
-            state: JobState::Queued,
-            reason: None,
-            sealed: Some(vec![1, 2, 3]),
-        };
+        let job = queued_job(&f, vec![1, 2, 3]);
         let (id, new) = s.enqueue(job.clone(), now()).unwrap();
         assert!(new);
         assert_eq!(s.enqueue(job, now()).unwrap(), (id, false));
@@ -1046,16 +1051,7 @@ mod tests {
         for i in 0..3 {
             let f = finding(&format!("tok_job{}", "x".repeat(i + 1)), "b.env", None);
             s.record_findings(&[(&f, Attribution::default())], now()).unwrap();
-            let job = NewJob {
-                fingerprint: f.fingerprint.clone(),
-                rule_id: f.rule_id.clone(),
-                issuer: "test".into(),
-                mode: "auto".into(),
-                policy_rule: "revoke.mode".into(),
-                state: JobState::Queued,
-                reason: None,
-                sealed: Some(vec![1]),
-            };
+            let job = queued_job(&f, vec![1]);
             ids.push(s.enqueue(job, now()).unwrap().0);
         }
         let lease = chrono::Duration::seconds(60);

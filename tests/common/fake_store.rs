@@ -72,3 +72,32 @@ pub fn stored_findings(dir: &Path) -> Vec<serde_json::Value> {
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     v["findings"].as_array().unwrap().clone()
 }
+
+/// Verify and revoke recipes in the GitHub shape, for [`github_rule`]'s test token.
+pub const GITHUB_RECIPES: &str = r#"
+[rule.verify]
+url = "{api}/user"
+headers = { Authorization = "Bearer {secret}" }
+live = { status = [200] }
+dead = { status = [401] }
+identity = { principal = "json:login" }
+
+[rule.revoke]
+authority = "public"
+method = "POST"
+url = "{api}/credentials/revoke"
+json = { credentials = ["{secret}"] }
+ok = { status = [202] }
+"#;
+
+/// `quench scan` over [`repo_with_tokens`]'s layout with `quench.toml` and a store in `data`.
+pub const STORE_SCAN: &[&str] = &[
+    "scan",
+    "repo",
+    "--rules",
+    "rules",
+    "--config",
+    "quench.toml",
+    "--data-dir",
+    "data",
+];
