@@ -14,7 +14,7 @@
 //! from the same start: scanned (the service logs the finding), verified, revoke requested and
 //! confirmed dead (the store's timeline).
 
-#[path = "../tests/common/mod.rs"]
+#[path = "../tests/it/common/mod.rs"]
 mod common;
 
 use std::time::{Duration, Instant, SystemTime};

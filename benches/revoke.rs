@@ -8,7 +8,7 @@
 //! verified and detected times from the store's timelines; and, for comparison, the store's own
 //! (revoke requested − verified).
 
-#[path = "../tests/common/fake.rs"]
+#[path = "../tests/it/common/fake.rs"]
 #[allow(dead_code)]
 mod fake;
 

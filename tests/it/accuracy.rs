@@ -8,7 +8,7 @@
 //! targets: precision and recall >= 0.95 on prefixed formats, precision >= 0.8 for the generic
 //! rule. The corpus is built from the formats in ISSUERS.md, not from the rules' own examples.
 
-mod common;
+use crate::common;
 
 use std::collections::BTreeMap;
 use std::fs;

@@ -1,7 +1,7 @@
 //! `quench hook install|uninstall`: the installed hook blocks a commit (or push) adding a fake
 //! key, lets a clean one through, and foreign hooks are never clobbered.
 
-mod common;
+use crate::common;
 
 use common::fake_git::{git_cmd, git_in, quench_in, Repo};
 

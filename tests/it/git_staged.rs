@@ -1,6 +1,6 @@
 //! `quench git --staged`: only the lines the commit would add.
 
-mod common;
+use crate::common;
 
 use common::fake_git::{findings_of, git_json, only_location, Repo};
 

@@ -1,7 +1,7 @@
 //! `quench git --verify --revoke` verifies during the history walk and revokes live keys; an
 //! AWS key id and its secret in a `.env` file (`KEY=value`) make one finding verified live.
 
-mod common;
+use crate::common;
 
 use common::fake::{self, Gen};
 use common::fake_git::{git_json, Repo};

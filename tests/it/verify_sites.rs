@@ -4,7 +4,7 @@
 //! answers live is named in the verdict and receives the revocation; a pinned `api` asks only
 //! there.
 
-mod common;
+use crate::common;
 
 use std::path::Path;
 

@@ -2,7 +2,7 @@
 //! simulator implements (public, self, admin) are killed and confirmed dead through the
 //! built-in rules' revoke recipes; dead keys are left alone; `report` shows the timelines.
 
-mod common;
+use crate::common;
 
 use common::fake::{self, Gen};
 use common::fake_store::stored_findings;

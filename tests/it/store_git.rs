@@ -2,7 +2,7 @@
 //! their commit time as first exposure, so the exposure window starts when the secret was
 //! pushed, not when quench happened to look.
 
-mod common;
+use crate::common;
 
 use common::fake_git::{quench_in, Repo};
 

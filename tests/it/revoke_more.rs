@@ -5,7 +5,7 @@
 //! Also: the AWS admin fallback, and a custom rule protecting keys a company issues to its
 //! customers through WorkOS (the README's example).
 
-mod common;
+use crate::common;
 
 use std::collections::{BTreeMap, BTreeSet};
 

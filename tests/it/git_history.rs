@@ -1,7 +1,7 @@
 //! `quench git` over whole histories: each secret is found once, attributed to the commit that
 //! introduced it, wherever it hides (removed later, side branch, tag only, deleted file, merge).
 
-mod common;
+use crate::common;
 
 use common::fake_git::{git_json, notes, only_location, Repo};
 

@@ -1,7 +1,7 @@
 //! `quench serve` through the real binary: webhook security, a signed push producing a finding,
 //! replayed deliveries, crash recovery and graceful shutdown.
 
-mod common;
+use crate::common;
 
 use common::fake::{self, Gen};
 use common::fake_serve::{git, github_push, Remote, Server, ZERO};

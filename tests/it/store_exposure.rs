@@ -1,7 +1,7 @@
 //! Exposure windows in `quench report`: a key found already dead closes its window at the
 //! verification that proved it dead; a live one stays open.
 
-mod common;
+use crate::common;
 
 use common::fake::{self, Gen};
 use common::fake_verify::SimProc;

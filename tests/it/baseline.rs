@@ -1,7 +1,7 @@
 //! `quench baseline create` records today's findings without their secrets; `--baseline` then
 //! hides those and reports only new ones, in git and file scans alike.
 
-mod common;
+use crate::common;
 
 use common::fake_git::{findings_of, git_json, only_location, quench_in, Repo};
 

@@ -1,6 +1,6 @@
 //! Bad input to `quench git`: each case gives a clear message or a named skip, never a panic.
 
-mod common;
+use crate::common;
 
 use common::fake_git::{git_in, git_json, notes, only_location, quench_in, Repo};
 

@@ -1,7 +1,7 @@
 //! The store through the real binary: `scan --store` records, `findings` lists, and a corrupt
 //! or locked database is a clear error.
 
-mod common;
+use crate::common;
 
 use common::fake_store::{any_file_contains, repo_with_tokens};
 use common::run_in;

@@ -1,7 +1,7 @@
 //! A process killed mid-revocation (kill -9) leaves its job in the store; the next run resumes
 //! it and the key ends revoked exactly once in effect.
 
-mod common;
+use crate::common;
 
 use std::process::Stdio;
 use std::sync::atomic::Ordering;

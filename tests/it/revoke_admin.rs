@@ -1,7 +1,7 @@
 //! Admin-path revocation (find the key's id with an admin credential, then delete it), the
 //! missing-credential fault, and `quench recheck`.
 
-mod common;
+use crate::common;
 
 use std::path::Path;
 

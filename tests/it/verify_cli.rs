@@ -1,6 +1,6 @@
 //! `quench issuers` and `quench verify` through the real binary.
 
-mod common;
+use crate::common;
 
 use common::fake::{self, Gen};
 use common::fake_verify::SimProc;

@@ -1,7 +1,7 @@
 //! The end-to-end proof of issue 7: a signed push carrying a live key (live at `quench
 //! simulate`) is fetched, scanned, verified and revoked by `quench serve`, and the key is dead.
 
-mod common;
+use crate::common;
 
 use common::fake::{self, Gen};
 use common::fake_serve::{github_push, start_revoking, Remote, ZERO};

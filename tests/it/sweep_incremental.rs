@@ -1,7 +1,7 @@
 //! `quench sweep` through the real binary: incremental sweeps over local repositories, a failing
 //! repository that does not stop the others, and discovery through mock GitHub and GitLab APIs.
 
-mod common;
+use crate::common;
 
 use std::path::Path;
 

@@ -1,6 +1,6 @@
 //! `quench serve` runs sweeps on its cron schedule, from the same process as the webhooks.
 
-mod common;
+use crate::common;
 
 use common::fake::{self, Gen};
 use common::fake_serve::{commit, git, Server};

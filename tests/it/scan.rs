@@ -1,7 +1,7 @@
 //! End-to-end tests of `quench scan` through the real binary: what is found, where, how it is
 //! reported, what is suppressed, and how bad input is handled.
 
-mod common;
+use crate::common;
 
 use std::fs;
 use std::io::Write;

@@ -2,7 +2,7 @@
 //! kind gives live (with identity fields), dead and indeterminate verdicts; redirects, private
 //! targets and timeouts are handled; a key revoked at the simulator turns dead.
 
-mod common;
+use crate::common;
 
 use common::fake::{self, Gen};
 use common::fake_verify::{self as fv, verification, SimProc, Trap};

@@ -3,7 +3,7 @@
 //! runs and processes); calls past it are not sent, and their jobs are deferred, not failed. A
 //! 429 from such an endpoint holds every runner until its `Retry-After`.
 
-mod common;
+use crate::common;
 
 use common::fake::{self, Gen};
 use common::fake_issuer::FakeIssuer;

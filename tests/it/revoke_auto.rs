@@ -1,7 +1,7 @@
 //! Automatic revocation through the real binary against a loopback issuer: policy modes,
 //! confirmation by re-verification, retries, idempotence and the report.
 
-mod common;
+use crate::common;
 
 use std::path::Path;
 
