@@ -3,7 +3,7 @@
 //!
 //! Each subsystem reads its own section with [`Config::section`], so adding a section does not
 //! touch a central struct. Configuration is only ever read from paths the operator names: a
-//! file inside a scanned tree can never change what quench does (DESIGN.md invariant 2).
+//! file inside a scanned tree can never change what quench does (ARCHITECTURE.md, invariant 6).
 
 use std::path::{Path, PathBuf};
 

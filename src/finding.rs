@@ -6,7 +6,7 @@
 use std::sync::Arc;
 
 use hmac::{Hmac, Mac};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use sha2::Sha256;
 
 use crate::rules::{Confidence, Identity, Rule, Severity};
@@ -124,6 +124,69 @@ pub struct Location {
     pub blob: Option<String>,
 }
 
+/// Where a finding stands. Ordered roughly along its life.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Status {
+    /// Found, never verified.
+    Detected,
+    /// The issuer's answer proved nothing either way.
+    Indeterminate,
+    /// Verified live and not yet revoked.
+    Live,
+    /// Verified dead without quench revoking it.
+    Dead,
+    /// A revocation is queued, awaiting approval or in flight.
+    Revoking,
+    /// Revoked and confirmed dead by a second verification.
+    Revoked,
+    /// Needs a human: revocation failed, is impossible, or the key stayed live too long.
+    Escalated,
+}
+
+impl Status {
+    /// Every status, along a finding's life (the order `--help` lists them).
+    pub const ALL: &'static [Status] = &[
+        Status::Detected,
+        Status::Indeterminate,
+        Status::Live,
+        Status::Dead,
+        Status::Revoking,
+        Status::Revoked,
+        Status::Escalated,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::Detected => "detected",
+            Status::Indeterminate => "indeterminate",
+            Status::Live => "live",
+            Status::Dead => "dead",
+            Status::Revoking => "revoking",
+            Status::Revoked => "revoked",
+            Status::Escalated => "escalated",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Status> {
+        Some(match s {
+            "detected" => Status::Detected,
+            "indeterminate" => Status::Indeterminate,
+            "live" => Status::Live,
+            "dead" => Status::Dead,
+            "revoking" => Status::Revoking,
+            "revoked" => Status::Revoked,
+            "escalated" => Status::Escalated,
+            _ => return None,
+        })
+    }
+
+    /// Whether the key is known to no longer work.
+    pub fn is_dead(self) -> bool {
+        matches!(self, Status::Dead | Status::Revoked)
+    }
+}
+
 /// A companion value of a multi-part credential.
 #[derive(Clone, Serialize)]
 pub struct FoundPart {
@@ -156,6 +219,11 @@ pub struct Finding {
     /// Filled by verification when it ran.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub verification: Option<serde_json::Value>,
+    /// Where the finding stands in the store once the pipeline ran (recorded, revoked,
+    /// escalated…); `None` when the store was not used. Reports show this, not the first
+    /// verdict, so a key revoked during the scan is never printed as live.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub status: Option<Status>,
     #[serde(skip)]
     pub rule: Option<Arc<Rule>>,
     #[serde(skip)]
@@ -209,6 +277,7 @@ impl Finding {
             locations: Vec::new(),
             details: Default::default(),
             verification: None,
+            status: None,
             rule: Some(rule),
             raw_secret: secret,
         }

@@ -9,6 +9,7 @@ pub mod engine;
 pub mod finding;
 pub mod http;
 pub mod notify;
+pub mod pipeline;
 pub mod report;
 pub mod revoke;
 pub mod rules;

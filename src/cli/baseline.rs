@@ -2,14 +2,13 @@
 //! with `--baseline FILE` report only what is new. The file is safe to commit.
 
 use std::path::PathBuf;
-use std::sync::Arc;
 
 use anyhow::{Context as _, Result};
 use clap::{Args, Subcommand};
 
 use super::common::CommonArgs;
 use super::git::GitCmd;
-use crate::scan::{Collector, ScanOutcome};
+use crate::scan::ScanOutcome;
 use crate::suppress::Baseline;
 
 #[derive(Args)]
@@ -78,9 +77,13 @@ fn scan_files(paths: &[String], common: &CommonArgs) -> Result<ScanOutcome> {
         paths.to_vec()
     };
     let prepared = common.prepare(&paths)?;
-    let collector = Arc::new(Collector::new());
-    crate::source::fs::scan_paths(&paths, &prepared.scanner, &collector);
-    let mut outcome = collector.finish(&prepared.scanner.opts.ignore_fingerprints);
-    common.apply_baseline(&mut outcome)?;
-    Ok(outcome)
+    let mut opts = common.pipeline_options(&prepared, &paths, [])?;
+    // A baseline records what is there: no store, no issuer, no policy.
+    opts.store = None;
+    opts.verify = None;
+    let ran = crate::pipeline::run(&prepared.config, &opts, |collector| {
+        crate::source::fs::scan_paths(&paths, &prepared.scanner, collector);
+        Ok(Vec::new())
+    })?;
+    Ok(ran.outcome)
 }

@@ -1,4 +1,6 @@
-//! Arguments and plumbing shared by every command that scans (`scan`, `git`).
+//! Flags shared by every command that scans (`scan`, `git`, `sweep`, `baseline`), and their
+//! translation into the library's plain options: the pipeline's [`pipeline::Options`], the
+//! store's [`StoreOptions`], the scanner's [`ScanOptions`].
 
 use std::collections::HashSet;
 use std::io::{IsTerminal, Write};
@@ -9,9 +11,12 @@ use anyhow::{Context as _, Result};
 use clap::Args;
 
 use crate::config::{AllowlistSection, Config, ScanSection};
+use crate::pipeline::{self, VerifyOptions};
 use crate::report::{self, Format, ReportOptions};
+use crate::revoke::Request;
 use crate::rules::{Confidence, RuleSet};
 use crate::scan::{ScanOptions, ScanOutcome, Scanner};
+use crate::store::StoreOptions;
 use crate::suppress::Baseline;
 
 #[derive(Args, Debug, Clone)]
@@ -49,15 +54,101 @@ pub struct CommonArgs {
     #[command(flatten)]
     pub output: OutputArgs,
     #[command(flatten)]
-    pub store: crate::store::StoreArgs,
+    pub store: StoreFlags,
     #[command(flatten)]
-    pub verify: super::verify::VerifyArgs,
+    pub verify: VerifyArgs,
+}
+
+/// Flags that choose and enable the store.
+#[derive(Args, Debug, Clone, Default)]
+pub struct StoreFlags {
+    /// Record findings, verdicts and timelines in the store (also `[store] enabled = true`).
+    #[arg(long)]
+    pub store: bool,
+    /// Revoke live findings under the `[revoke]` policy, as if it said `mode = "auto"` where it
+    /// says nothing (implies --store). Without it a policy only says what it would revoke.
+    #[arg(long)]
+    pub revoke: bool,
+    /// The store's data directory (default: `$XDG_DATA_HOME/quench`); implies --store.
+    #[arg(long, value_name = "DIR", env = "QUENCH_DATA_DIR")]
+    pub data_dir: Option<PathBuf>,
+}
+
+impl StoreFlags {
+    pub fn options(&self) -> StoreOptions {
+        StoreOptions {
+            record: self.store || self.data_dir.is_some(),
+            revoke: if self.revoke {
+                Request::Asked
+            } else {
+                Request::Preview
+            },
+            data_dir: self.data_dir.clone(),
+        }
+    }
+}
+
+/// `--verify` and its tuning.
+#[derive(Args, Debug, Clone, Default)]
+pub struct VerifyArgs {
+    /// Ask each finding's issuer whether the secret is live (only ever its own configured hosts;
+    /// see `quench issuers`).
+    #[arg(long)]
+    pub verify: bool,
+    /// Seconds to wait for one issuer answer (default 10, or [verify] timeout_secs).
+    #[arg(long, value_name = "SECS", value_parser = parse_seconds)]
+    pub verify_timeout: Option<std::time::Duration>,
+}
+
+impl VerifyArgs {
+    pub fn options(&self) -> Option<VerifyOptions> {
+        self.verify.then(|| VerifyOptions {
+            timeout: self.verify_timeout,
+        })
+    }
+}
+
+/// A positive, finite number of seconds.
+pub fn parse_seconds(s: &str) -> std::result::Result<std::time::Duration, String> {
+    let v: f64 = s
+        .parse()
+        .map_err(|_| format!("{s:?} is not a number of seconds"))?;
+    if !(v > 0.0 && v.is_finite() && v <= 86_400.0) {
+        return Err(format!(
+            "{s:?}: expected a positive number of seconds, at most 86400"
+        ));
+    }
+    Ok(std::time::Duration::from_secs_f64(v))
+}
+
+/// The report formats by name, for clap (the library's [`Format`] knows nothing of clap).
+pub fn format_parser() -> impl clap::builder::TypedValueParser<Value = Format> {
+    use clap::builder::TypedValueParser as _;
+    clap::builder::PossibleValuesParser::new(Format::ALL.iter().map(|f| f.name()))
+        .map(|s| s.parse::<Format>().expect("only listed names reach here"))
+}
+
+/// Finding statuses by name, for clap.
+pub fn status_parser() -> impl clap::builder::TypedValueParser<Value = crate::store::Status> {
+    use clap::builder::TypedValueParser as _;
+    clap::builder::PossibleValuesParser::new(crate::store::Status::ALL.iter().map(|s| s.as_str()))
+        .map(|s| crate::store::Status::parse(&s).expect("only listed names reach here"))
+}
+
+/// Built-in rules, then those named in `[scan] rules`, then `--rules` paths.
+pub fn load_rules(config: &Config, extra: &[PathBuf]) -> Result<RuleSet> {
+    let mut set = RuleSet::builtin().context("loading built-in rules")?;
+    let section: ScanSection = config.section("scan")?;
+    for p in section.rules.iter().chain(extra) {
+        set.add_path(p)?;
+    }
+    Ok(set)
 }
 
 #[derive(Args, Debug, Clone)]
 pub struct OutputArgs {
     /// Report format.
-    #[arg(long, short = 'f', value_enum, default_value = "human")]
+    #[arg(long, short = 'f', value_parser = format_parser(), default_value = "human")]
     pub format: Format,
     /// Write the report to this file instead of standard output.
     #[arg(long, short = 'o', value_name = "FILE")]
@@ -79,12 +170,7 @@ pub struct Prepared {
 
 impl CommonArgs {
     pub fn load_rules(&self, config: &Config) -> Result<RuleSet> {
-        let mut set = RuleSet::builtin().context("loading built-in rules")?;
-        let section: ScanSection = config.section("scan")?;
-        for p in section.rules.iter().chain(&self.rules) {
-            set.add_path(p)?;
-        }
-        Ok(set)
+        load_rules(config, &self.rules)
     }
 
     /// Loads config and rules and builds the scanner. `roots` are where `.quenchignore` files
@@ -130,26 +216,28 @@ impl CommonArgs {
         })
     }
 
-    /// Fingerprints never to verify: ignored ones and those in the baseline.
-    pub fn skip_set(&self, prepared: &Prepared) -> Result<HashSet<String>> {
-        let mut skip = prepared.scanner.opts.ignore_fingerprints.clone();
-        if let Some(path) = &self.baseline {
-            skip.extend(Baseline::read(path)?.fingerprints());
-        }
-        Ok(skip)
-    }
-
-    /// Applies the baseline (if any) to an outcome.
-    pub fn apply_baseline(&self, outcome: &mut ScanOutcome) -> Result<()> {
-        if let Some(path) = &self.baseline {
-            let known = Baseline::read(path)?.fingerprints();
-            let before = outcome.findings.len();
-            outcome.findings.retain(|f| !known.contains(&f.fingerprint));
-            outcome.summary.suppressed_baseline = (before - outcome.findings.len()) as u64;
-            outcome.summary.findings = outcome.findings.len();
-            outcome.summary.locations = outcome.findings.iter().map(|f| f.locations.len()).sum();
-        }
-        Ok(())
+    /// The pipeline's options for a scan of `roots`. `ignored`: fingerprints the source itself
+    /// ignores (a repository's committed `.quenchignore`), besides the config's and the roots'.
+    pub fn pipeline_options(
+        &self,
+        prepared: &Prepared,
+        roots: &[String],
+        ignored: impl IntoIterator<Item = String>,
+    ) -> Result<pipeline::Options> {
+        let mut ignore = prepared.scanner.opts.ignore_fingerprints.clone();
+        ignore.extend(ignored);
+        let baseline = match &self.baseline {
+            Some(path) => Baseline::read(path)?.fingerprints().into_iter().collect(),
+            None => HashSet::new(),
+        };
+        Ok(pipeline::Options {
+            roots: roots.to_vec(),
+            store: Some(self.store.options()),
+            verify: self.verify.options(),
+            ignore,
+            baseline,
+            service_rules: Vec::new(),
+        })
     }
 }
 

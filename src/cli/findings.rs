@@ -8,7 +8,7 @@ use anyhow::{bail, Result};
 use clap::Args;
 
 use crate::config::Config;
-use crate::store::{self, DataDir, FindingFilter, Status, Store, StoreArgs, StoredFinding};
+use crate::store::{self, DataDir, FindingFilter, Status, Store, StoreOptions, StoredFinding};
 
 /// Flags every command that reads or works the store shares.
 #[derive(Args, Debug, Clone)]
@@ -30,7 +30,7 @@ impl StoreCmdArgs {
     /// to make one, not a silently empty result.
     pub fn open(&self) -> Result<(Config, DataDir, Box<dyn Store>)> {
         let config = Config::load(&self.config)?;
-        let args = StoreArgs {
+        let args = StoreOptions {
             data_dir: self.data_dir.clone(),
             ..Default::default()
         };
@@ -61,7 +61,7 @@ pub struct FindingsCmd {
     #[command(flatten)]
     store: StoreCmdArgs,
     /// Only findings with this status (repeatable).
-    #[arg(long, value_enum)]
+    #[arg(long, value_parser = super::common::status_parser())]
     status: Vec<Status>,
     /// Only findings of this rule id.
     #[arg(long)]

@@ -2,8 +2,6 @@
 
 use std::io::BufRead;
 use std::path::PathBuf;
-use std::sync::Arc;
-use std::time::Instant;
 
 use anyhow::{anyhow, Context as _, Result};
 use clap::Args;
@@ -11,9 +9,8 @@ use git2::{Oid, Repository};
 
 use super::common::CommonArgs;
 use super::progress::Progress;
-use crate::config::Config;
-use crate::revoke::live::{Finished, Live};
-use crate::scan::{Collector, ScanOutcome};
+use crate::pipeline;
+use crate::scan::ScanOutcome;
 use crate::source::git::{self, Selection};
 
 #[derive(Args, Debug, Clone)]
@@ -44,85 +41,50 @@ pub struct GitCmd {
 
 impl GitCmd {
     pub fn run(self) -> Result<i32> {
+        let mut ran = self.run_pipeline(true)?;
+        for note in &ran.after.notes {
+            eprintln!("quench: {note}");
+        }
+        self.common.output.emit(&mut ran.outcome, "git")
+    }
+
+    /// Runs the scan this command describes, without the store or the policy, and returns its
+    /// outcome, baseline applied.
+    pub fn scan(&self) -> Result<ScanOutcome> {
+        Ok(self.run_pipeline(false)?.outcome)
+    }
+
+    /// The history (or staged changes) through the pipeline; with `act`, the store and the
+    /// policy too (`--store`, `--revoke`, `[store]`, `[revoke]`).
+    fn run_pipeline(&self, act: bool) -> Result<pipeline::Ran> {
+        let repo = git::open(self.repo.as_deref())?;
+        let prepared = self.common.prepare(&git::ignore_roots(&repo))?;
+        for w in &prepared.warnings {
+            eprintln!("quench: warning: {w}");
+        }
         let root = self
             .repo
             .as_deref()
             .unwrap_or(std::path::Path::new("."))
             .display()
             .to_string();
-        let roots = [root];
-        let (mut outcome, live, config) = self.scan_with(Some(&roots))?;
-        // The store and the revocation policy (`--store`, `--revoke`, `[store]`, `[revoke]`).
-        let after = crate::revoke::after_scan_with(
-            &self.common.store,
-            &config,
-            &roots,
-            &outcome.findings,
-            &[],
-            live,
-        )?;
-        for note in after.notes {
-            eprintln!("quench: {note}");
-        }
-        self.common.output.emit(&mut outcome, "git")
-    }
-
-    /// Runs the scan this command describes and returns its outcome, baseline applied.
-    pub fn scan(&self) -> Result<ScanOutcome> {
-        Ok(self.scan_with(None)?.0)
-    }
-
-    /// The scan; with `store_roots`, also the live path: with verification and a policy that may
-    /// revoke, each live verdict goes on to its revocation while the history is still being read,
-    /// as in `quench scan`.
-    /// Returns the configuration it read too, so the caller does not read it again.
-    fn scan_with(&self, store_roots: Option<&[String]>) -> Result<(ScanOutcome, Option<Finished>, Config)> {
-        let t0 = Instant::now();
-        let repo = git::open(self.repo.as_deref())?;
-        let prepared = self.common.prepare(&git::ignore_roots(&repo))?;
-        for w in &prepared.warnings {
-            eprintln!("quench: warning: {w}");
-        }
-        let scanner = &prepared.scanner;
-        let collector = Arc::new(Collector::new());
         // Fingerprints ignored in the repository's committed .quenchignore are never verified.
         let committed = git::committed_ignores(&repo);
-        let mut skip = self.common.skip_set(&prepared)?;
-        skip.extend(committed.iter().cloned());
-        let live = match store_roots {
-            Some(roots) => Live::start(
-                &self.common.store,
-                &prepared.config,
-                roots,
-                self.common.verify.verify,
-            )?,
-            None => None,
-        };
-        // Issuers are asked while the history is walked, as `scan` does.
-        let verifying =
-            self.common
-                .verify
-                .begin(&prepared.config, &collector, skip, live.as_ref().map(|l| l.tap()))?;
-        let notes = if self.staged {
-            git::staged::scan_staged(&repo, scanner, &collector)?
-        } else {
+        let mut opts = self.common.pipeline_options(&prepared, &[root], committed)?;
+        if !act {
+            opts.store = None;
+        }
+        let scanner = &prepared.scanner;
+        pipeline::run(&prepared.config, &opts, |collector| {
+            if self.staged {
+                return git::staged::scan_staged(&repo, scanner, collector);
+            }
             let selection = self.selection(&repo)?;
             let progress = Progress::start(scanner.opts.progress, collector.clone());
-            let report = git::scan_history(&repo, &selection, &git::Scope::default(), scanner, &collector);
+            let report = git::scan_history(&repo, &selection, &git::Scope::default(), scanner, collector);
             progress.finish();
-            report?.notes
-        };
-        let mut ignore = scanner.opts.ignore_fingerprints.clone();
-        ignore.extend(committed);
-        let mut outcome = collector.finish(&ignore);
-        outcome.summary.notes.extend(notes);
-        self.common.apply_baseline(&mut outcome)?;
-        if let Some(v) = verifying {
-            v.finish(&mut outcome);
-        }
-        let live = live.map(|l| l.finish()).transpose()?;
-        outcome.summary.duration_ms = t0.elapsed().as_millis() as u64;
-        Ok((outcome, live, prepared.config))
+            Ok(report?.notes)
+        })
     }
 
     fn selection(&self, repo: &Repository) -> Result<Selection> {

@@ -11,7 +11,7 @@ use super::common::CommonArgs;
 use crate::server::config::{
     load_secret, ServeSection, DEFAULT_MAX_BODY, DEFAULT_WORKERS, GITHUB_SECRET_ENV, GITLAB_TOKEN_ENV,
 };
-use crate::server::{self, GitPushScanner, Metrics, NoopPipeline, ServeOptions, Service, SqliteQueue};
+use crate::server::{self, Metrics, ServeOptions, Service, SqliteQueue};
 use crate::sweep::mirror::{Mirrors, RemotePolicy};
 use crate::sweep::schedule::Schedule;
 use crate::sweep::SweepSection;
@@ -102,8 +102,17 @@ impl ServeCmd {
                     anyhow::bail!("[serve] schedule is set but the [sweep] section names no repositories");
                 }
                 let (cfg, d, sc) = (config.clone(), dir.clone(), scanner.clone());
+                let opts = crate::pipeline::Options {
+                    store: Some(super::sweep::sweep_store(&Default::default(), &config, &dir)?),
+                    ignore: scanner.opts.ignore_fingerprints.clone(),
+                    ..Default::default()
+                };
                 let job: server::SweepJob = Arc::new(move || {
-                    let (outcome, reports) = super::sweep::sweep_once(&cfg, &d, &sc)?;
+                    let (ran, reports) = crate::sweep::sweep_once(&cfg, &d, &sc, &opts)?;
+                    let outcome = ran.outcome;
+                    for line in &ran.after.notes {
+                        server::log(format_args!("sweep: {line}"));
+                    }
                     for r in &reports {
                         server::log(format_args!("sweep: {}", r.line()));
                     }
@@ -130,30 +139,18 @@ impl ServeCmd {
 
         // The store lives in the service's data directory unless `[store] data_dir` says
         // otherwise; with neither the store nor a revocation policy enabled, findings stay in
-        // the queue's result table.
-        let store_args = crate::store::StoreArgs {
-            data_dir: match config.section::<crate::store::StoreSection>("store")?.data_dir {
-                Some(_) => None,
-                None => Some(dir.clone()),
-            },
-            ..Default::default()
-        };
-        let store_on = config.section::<crate::store::StoreSection>("store")?.enabled
-            || crate::revoke::Policy::from_config(&config)?.any_enabled();
-        let pipeline: Arc<dyn server::Pipeline> = if store_on {
-            Arc::new(server::pipeline::StorePipeline {
-                store: store_args,
-                config: config.clone(),
-                rules: common
-                    .load_rules(&config)?
-                    .rules
-                    .into_iter()
-                    .map(Arc::new)
-                    .collect(),
-            })
-        } else {
-            Arc::new(NoopPipeline)
-        };
+        // the queue's result table. The service's configuration is its request to act.
+        let pipeline = Arc::new(server::PushPipeline {
+            scanner: scanner.clone(),
+            config: config.clone(),
+            store: super::sweep::sweep_store(&Default::default(), &config, &dir)?,
+            rules: common
+                .load_rules(&config)?
+                .rules
+                .into_iter()
+                .map(Arc::new)
+                .collect(),
+        });
         let service = Arc::new(Service {
             queue,
             metrics: Arc::new(Metrics::default()),
@@ -173,7 +170,6 @@ impl ServeCmd {
             shutdown_grace: Duration::from_secs(section.shutdown_grace_secs.unwrap_or(10)),
             service,
             mirrors,
-            scanner: Arc::new(GitPushScanner { scanner }),
             pipeline,
             schedule,
         })?;

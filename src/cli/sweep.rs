@@ -1,16 +1,15 @@
 //! `quench sweep`: scan many repositories incrementally.
 
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
-use std::time::Instant;
 
-use anyhow::{Context as _, Result};
+use anyhow::Result;
 use clap::Args;
 
-use super::common::CommonArgs;
+use super::common::{CommonArgs, StoreFlags};
 use crate::config::Config;
-use crate::scan::{Collector, ScanOutcome, Scanner};
-use crate::sweep::{RepoReport, SweepSection, Sweeper};
+use crate::revoke::Request;
+use crate::store::StoreOptions;
+use crate::sweep::SweepSection;
 
 #[derive(Args)]
 pub struct SweepCmd {
@@ -18,6 +17,25 @@ pub struct SweepCmd {
     // with the store), else `[sweep] data_dir`, else `.quench` in the current directory.
     #[command(flatten)]
     common: CommonArgs,
+}
+
+/// The store a sweep (or the service) records into: the data directory unless `[store]
+/// data_dir` says otherwise. A sweep's configuration is a request to act: its `[revoke]` policy
+/// applies as written (see [`Request::Configured`]); `--store` and `--revoke` still work.
+pub(super) fn sweep_store(flags: &StoreFlags, config: &Config, dir: &Path) -> Result<StoreOptions> {
+    let section: crate::store::StoreSection = config.section("store")?;
+    Ok(StoreOptions {
+        record: flags.store,
+        revoke: if flags.revoke {
+            Request::Asked
+        } else {
+            Request::Configured
+        },
+        data_dir: match section.data_dir {
+            Some(_) => None,
+            None => Some(dir.to_path_buf()),
+        },
+    })
 }
 
 /// The data directory: flag, then `[serve]`/`[sweep]` `data_dir` (relative to the config file),
@@ -33,35 +51,8 @@ pub(super) fn data_dir(flag: Option<&Path>, configured: Option<&Path>, config: &
     }
 }
 
-/// Runs one sweep over the `[sweep]` section of `config`: the shared body of `quench sweep` and
-/// the scheduled sweeps of `quench serve`.
-pub fn sweep_once(
-    config: &Config,
-    data_dir: &Path,
-    scanner: &Scanner,
-) -> Result<(ScanOutcome, Vec<RepoReport>)> {
-    let section: SweepSection = config.section("sweep")?;
-    let discover = crate::sweep::targets(&section, config.base_dir());
-    let (targets, mut failed) = match tokio::runtime::Handle::try_current() {
-        Ok(h) => h.block_on(discover),
-        Err(_) => tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .context("starting the async runtime")?
-            .block_on(discover),
-    };
-    let sweeper = Sweeper::open(data_dir, &section)?;
-    let collector = Collector::new();
-    let mut reports = sweeper.run(&targets, scanner, &collector);
-    reports.append(&mut failed);
-    let mut outcome = collector.finish(&scanner.opts.ignore_fingerprints);
-    outcome.summary.notes.extend(reports.iter().map(RepoReport::line));
-    Ok((outcome, reports))
-}
-
 impl SweepCmd {
     pub fn run(self) -> Result<i32> {
-        let t0 = Instant::now();
         let prepared = self.common.prepare(&[])?;
         for w in &prepared.warnings {
             eprintln!("quench: warning: {w}");
@@ -75,14 +66,16 @@ impl SweepCmd {
             section.data_dir.as_deref(),
             &prepared.config,
         );
-        let scanner: Arc<Scanner> = prepared.scanner.clone();
-        let (mut outcome, reports) = sweep_once(&prepared.config, &dir, &scanner)?;
+        let mut opts = self.common.pipeline_options(&prepared, &[], [])?;
+        opts.store = Some(sweep_store(&self.common.store, &prepared.config, &dir)?);
+        let (mut ran, reports) = crate::sweep::sweep_once(&prepared.config, &dir, &prepared.scanner, &opts)?;
         for r in &reports {
             eprintln!("quench sweep: {}", r.line());
         }
-        self.common.apply_baseline(&mut outcome)?;
-        outcome.summary.duration_ms = t0.elapsed().as_millis() as u64;
-        let code = self.common.output.emit(&mut outcome, "sweep")?;
+        for note in &ran.after.notes {
+            eprintln!("quench: {note}");
+        }
+        let code = self.common.output.emit(&mut ran.outcome, "sweep")?;
         // A failed repository is an error for whoever runs the sweep (cron, CI), even when
         // others had findings; the report above still has everything that was scanned.
         Ok(if reports.iter().any(|r| r.error.is_some()) {

@@ -1,5 +1,5 @@
-//! `quench verify` (secrets on standard input, or a findings report) and the `--verify` flag of
-//! the scanning commands.
+//! `quench verify`: secrets on standard input, or a findings report, asked of their issuers.
+//! (The `--verify` flag of the scanning commands is in `common.rs`.)
 
 use std::io::{BufRead, Read};
 use std::path::PathBuf;
@@ -9,70 +9,11 @@ use anyhow::{bail, Context as _, Result};
 use clap::Args;
 
 use super::common::OutputArgs;
-use crate::config::{Config, ScanSection};
+use crate::config::Config;
 use crate::finding::{Context as LocContext, Finding, Location};
 use crate::rules::RuleSet;
 use crate::scan::{Collector, ScanOptions, ScanOutcome, Scanner};
-use crate::verify::{self, Registry, VerifySection};
-
-/// `--verify` and its tuning, shared by `scan` (and `git`).
-#[derive(Args, Debug, Clone, Default)]
-pub struct VerifyArgs {
-    /// Ask each finding's issuer whether the secret is live (only ever its own configured hosts;
-    /// see `quench issuers`).
-    #[arg(long)]
-    pub verify: bool,
-    /// Seconds to wait for one issuer answer (default 10, or [verify] timeout_secs).
-    #[arg(long, value_name = "SECS")]
-    pub verify_timeout: Option<f64>,
-}
-
-impl VerifyArgs {
-    /// With `--verify`, starts verification hooked to the scan's collector, so that issuers are
-    /// asked while the scan goes on. `skip`: fingerprints that are ignored or in the baseline.
-    /// `tap` hears of each verdict as it arrives (the live revocation pipeline).
-    pub fn begin(
-        &self,
-        config: &Config,
-        collector: &Collector,
-        skip: std::collections::HashSet<String>,
-        tap: Option<Arc<dyn verify::Tap>>,
-    ) -> Result<Option<Pending>> {
-        if !self.verify {
-            return Ok(None);
-        }
-        let ctx = context(config, self.verify_timeout)?;
-        let during = verify::DuringScan::start(ctx, collector, skip, tap).context("starting verification")?;
-        Ok(Some(Pending(during)))
-    }
-}
-
-/// Verification started with a scan; [`Pending::finish`] fills the verdicts.
-pub struct Pending(verify::DuringScan);
-
-impl Pending {
-    pub fn finish(self, outcome: &mut ScanOutcome) {
-        let stats = self.0.finish(&mut outcome.findings);
-        outcome.summary.notes.push(format!(
-            "verified: {} live, {} dead, {} indeterminate, {} without a verify recipe",
-            stats.live, stats.dead, stats.indeterminate, stats.unverifiable
-        ));
-    }
-}
-
-/// The verification context from the operator's config (registry, `[verify]` options).
-pub fn context(config: &Config, timeout: Option<f64>) -> Result<Arc<verify::Context>> {
-    let registry = Registry::load(config)?;
-    let section: VerifySection = config.section("verify")?;
-    let mut opts = section.options();
-    if let Some(t) = timeout {
-        if !(t > 0.0 && t.is_finite()) {
-            bail!("--verify-timeout must be a positive number of seconds");
-        }
-        opts.timeout = std::time::Duration::from_secs_f64(t);
-    }
-    Ok(verify::Context::new(registry, opts))
-}
+use crate::verify;
 
 #[derive(Args)]
 pub struct VerifyCmd {
@@ -90,8 +31,8 @@ pub struct VerifyCmd {
     #[arg(long = "config", value_name = "FILE")]
     config: Vec<PathBuf>,
     /// Seconds to wait for one issuer answer.
-    #[arg(long, value_name = "SECS")]
-    verify_timeout: Option<f64>,
+    #[arg(long, value_name = "SECS", value_parser = super::common::parse_seconds)]
+    verify_timeout: Option<std::time::Duration>,
     #[command(flatten)]
     output: OutputArgs,
 }
@@ -100,17 +41,13 @@ impl VerifyCmd {
     /// Exit status: 1 when a live secret was found, else 0.
     pub fn run(self) -> Result<i32> {
         let config = Config::load(&self.config)?;
-        let mut rules = RuleSet::builtin().context("loading built-in rules")?;
-        let section: ScanSection = config.section("scan")?;
-        for p in section.rules.iter().chain(&self.rules) {
-            rules.add_path(p)?;
-        }
+        let rules = super::common::load_rules(&config, &self.rules)?;
         let mut outcome = match (&self.findings, &self.rule) {
             (Some(path), _) => from_report(path, &rules)?,
             (None, Some(id)) => from_lines(id, &rules)?,
             (None, None) => by_scanning(&rules)?,
         };
-        let ctx = context(&config, self.verify_timeout)?;
+        let ctx = verify::Context::from_config(&config, self.verify_timeout)?;
         let stats = verify::verify_findings(&mut outcome.findings, ctx).context("starting verification")?;
         outcome.summary.findings = outcome.findings.len();
         outcome.summary.locations = outcome.findings.iter().map(|f| f.locations.len()).sum();

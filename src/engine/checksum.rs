@@ -2,7 +2,8 @@
 //!
 //! A failed checksum on a checksummed format is a near-certain false positive (documentation
 //! examples, hand-typed placeholders), so these run before any network call and drop the match.
-//! The algorithms are those in `ISSUERS.md` §0, re-computed against published sample tokens.
+//! The algorithms are the issuers' published ones (GitHub's CRC-32 in base62, GitLab's routable
+//! tokens' CRC-32, …), each re-computed against the issuer's published sample tokens.
 
 use base64::Engine as _;
 

@@ -3,6 +3,7 @@
 use std::io::{self, Write};
 
 use super::ReportOptions;
+use crate::finding::Status;
 use crate::scan::ScanOutcome;
 
 struct Paint {
@@ -50,6 +51,17 @@ pub fn write(out: &mut dyn Write, outcome: &ScanOutcome, opts: &ReportOptions) -
                 p.wrap(if verdict == "live" { "1;31" } else { "33" }, verdict),
                 summary
             )?;
+        }
+        if let Some(status) = f.status {
+            // Where the key stands after the policy ran: the last word, after the verdict.
+            let (colour, what) = match status {
+                Status::Revoked => ("1;32", "revoked (confirmed dead)"),
+                Status::Revoking => ("1;33", "revoking (queued, awaiting approval or in flight)"),
+                Status::Escalated => ("1;31", "escalated (needs a human; see quench findings)"),
+                Status::Live => ("1;31", "live (not revoked)"),
+                other => ("33", other.as_str()),
+            };
+            writeln!(out, "  status:      {}", p.wrap(colour, what))?;
         }
         for (k, v) in &f.details {
             writeln!(out, "  {:<12} {}", format!("{k}:"), v)?;

@@ -27,7 +27,7 @@ use super::{policy_for, runner, Mode};
 use crate::config::Config;
 use crate::finding::Finding;
 use crate::store::attribution::{attribute, CodeOwners};
-use crate::store::{self, AuditEntry, DataDir, Recorded, StoreArgs, Time, Verdict, VerdictKind};
+use crate::store::{self, AuditEntry, DataDir, Recorded, StoreOptions, Time, Verdict, VerdictKind};
 use crate::verify::{self, Verification};
 
 /// A verdict on its way to the store, with the finding it is about (as first seen).
@@ -99,7 +99,7 @@ impl Live {
     /// Starts the live path when the scan verifies and the policy may revoke; `None` otherwise
     /// (the after-scan path then does everything, as before).
     pub fn start(
-        args: &StoreArgs,
+        args: &StoreOptions,
         config: &Config,
         roots: &[String],
         verifying: bool,

@@ -23,9 +23,9 @@ use crate::config::Config;
 use crate::finding::Finding;
 use crate::notify::Notifier;
 use crate::rules::Rule;
-use crate::store::{self, DataDir, StoreArgs, VerdictKind};
+use crate::store::{self, DataDir, StoreOptions, VerdictKind};
 
-pub use policy::{Decision, Mode, Policy};
+pub use policy::{Decision, Mode, Policy, Request};
 pub use runner::{RunStats, Runner};
 
 /// Builds a runner over the store in `dir` with the config's policy, issuers and webhooks.
@@ -97,21 +97,17 @@ fn notify_detected(
     Ok(())
 }
 
-/// The policy a scanning command applies: the config's `[revoke]`, with `--revoke` turning
-/// `auto` on when the config leaves it off.
-fn policy_for(args: &StoreArgs, config: &Config) -> Result<Policy> {
-    let mut policy = Policy::from_config(config)?;
-    if args.revoke && policy.mode == Mode::Off {
-        policy.mode = Mode::Auto;
-    }
-    Ok(policy)
+/// The policy a scanning command applies: the config's `[revoke]` as the operator's request
+/// makes it ([`Request`]).
+fn policy_for(args: &StoreOptions, config: &Config) -> Result<Policy> {
+    Ok(Policy::from_config(config)?.for_request(args.revoke))
 }
 
 /// Records a scan's findings in the store when the store is enabled (`--store`, `--revoke`,
 /// `[store] enabled`, or a policy that may revoke) and applies the revocation policy. Returns
 /// summary lines for stderr.
 pub fn after_scan(
-    args: &StoreArgs,
+    args: &StoreOptions,
     config: &Config,
     roots: &[String],
     findings: &[Finding],
@@ -125,6 +121,11 @@ pub fn after_scan(
 pub struct AfterScan {
     pub notes: Vec<String>,
     pub stats: Option<RunStats>,
+    /// Each recorded finding's status once the policy ran, by fingerprint (empty when the
+    /// store was not used).
+    pub statuses: std::collections::HashMap<String, store::Status>,
+    /// The same, as the store held them before this scan was recorded.
+    pub before: std::collections::HashMap<String, store::Status>,
 }
 
 /// [`after_scan`] with two additions.
@@ -139,7 +140,7 @@ pub struct AfterScan {
 /// findings as their verdicts arrived: those get only their new locations; the rest are
 /// recorded and planned here, and every due job runs.
 pub fn after_scan_with(
-    args: &StoreArgs,
+    args: &StoreOptions,
     config: &Config,
     roots: &[String],
     findings: &[Finding],
@@ -155,6 +156,7 @@ pub fn after_scan_with(
     dir.create()?;
     let mut notes = Vec::new();
     let mut st = store::open(&dir)?;
+    let before = statuses(st.as_ref(), findings)?;
     let at = store::now();
     let handled = live.as_ref().map(|l| l.handled.clone()).unwrap_or_default();
     let (mut rec, verdicts) = store::record::record_scan(st.as_mut(), findings, roots, at, &handled)?;
@@ -177,10 +179,16 @@ pub fn after_scan_with(
         rec.already_revoked,
         rec.new_locations
     ));
-    drop(st);
     if !revoking {
-        return Ok(AfterScan { notes, stats: None });
+        let statuses = statuses(st.as_mut(), findings)?;
+        return Ok(AfterScan {
+            notes,
+            stats: None,
+            statuses,
+            before,
+        });
     }
+    drop(st);
     let rules: Vec<Arc<Rule>> = (rules.iter().cloned())
         .chain(findings.iter().filter_map(|f| f.rule.clone()))
         .collect();
@@ -211,8 +219,25 @@ pub fn after_scan_with(
         stats.add(&l.stats);
     }
     notes.push(stats.to_string());
+    let statuses = statuses(store::open(&dir)?.as_mut(), findings)?;
     Ok(AfterScan {
         notes,
         stats: Some(stats),
+        statuses,
+        before,
     })
+}
+
+/// Where each of `findings` stands in the store now.
+fn statuses(
+    st: &dyn store::Store,
+    findings: &[Finding],
+) -> Result<std::collections::HashMap<String, store::Status>> {
+    let mut out = std::collections::HashMap::new();
+    for f in findings {
+        if let Some(s) = st.finding(&f.fingerprint)? {
+            out.insert(f.fingerprint.clone(), s.status);
+        }
+    }
+    Ok(out)
 }

@@ -54,6 +54,22 @@ impl Mode {
     }
 }
 
+/// Whether the operator asked for revocation. A policy in the config is not, on its own, a
+/// request to revoke from `quench scan` or `quench git`: a user who adds `--verify` to see
+/// which keys are live must not find them killed. So those commands preview (every `auto` or
+/// `ask` reads as `dry-run`, saying what would be revoked) unless `--revoke` is given; `serve`
+/// and `sweep` run from a configuration that exists to act, so their policy applies as written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Request {
+    /// No `--revoke`: say what the policy would do, do nothing.
+    #[default]
+    Preview,
+    /// `--revoke`: apply the policy, as if it said `mode = "auto"` where it says nothing.
+    Asked,
+    /// A service or sweep: apply the policy as configured.
+    Configured,
+}
+
 /// Settings that any level of the policy may override.
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -122,6 +138,8 @@ pub struct Policy {
     identity: BTreeMap<String, Override>,
     admin: BTreeMap<String, AdminSource>,
     base_dir: PathBuf,
+    /// Every `auto` or `ask` decision reads as `dry-run` (see [`Request::Preview`]).
+    preview: bool,
 }
 
 impl Default for Policy {
@@ -198,7 +216,24 @@ impl Policy {
             identity: s.identity,
             admin,
             base_dir,
+            preview: false,
         })
+    }
+
+    /// The policy as the operator's request makes it: `--revoke` turns `auto` on where the
+    /// config leaves it off; no request turns it into a preview.
+    pub fn for_request(mut self, request: Request) -> Policy {
+        match request {
+            Request::Asked if self.mode == Mode::Off => self.mode = Mode::Auto,
+            Request::Preview => self.preview = true,
+            Request::Asked | Request::Configured => {}
+        }
+        self
+    }
+
+    /// Whether this policy only says what it would do (no `--revoke`).
+    pub fn is_preview(&self) -> bool {
+        self.preview
     }
 
     /// The mode for a finding of `rule_id` from `issuer` with identity class `identity`.
@@ -220,6 +255,9 @@ impl Policy {
                     require_live = r;
                 }
             }
+        }
+        if self.preview && matches!(mode.0, Mode::Auto | Mode::Ask) {
+            mode = (Mode::DryRun, format!("{} (no --revoke: dry-run)", mode.1));
         }
         Decision {
             mode: mode.0,

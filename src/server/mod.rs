@@ -2,13 +2,12 @@
 //!
 //! Receivers ([`http`]) authenticate push deliveries and commit them to the durable queue
 //! ([`queue`]) before answering; a pool of workers ([`worker`]) claims jobs, fetches the pushed
-//! commits into the mirror cache, scans exactly what the push introduced ([`push`]), records the
-//! findings and hands them to the verify → revoke [`pipeline`]. An optional cron schedule runs
-//! sweeps from the same process.
+//! commits into the mirror cache and runs the library's one pipeline ([`crate::pipeline`]) over
+//! exactly what the push introduced ([`push`]; scan → verify → store → revoke → notify, in
+//! [`pipeline`]). An optional cron schedule runs sweeps from the same process.
 //!
-//! The three seams the rest of quench plugs into are traits: [`JobQueue`] (a shared database for
-//! several instances), [`PushScanner`] (the git source's range scanner) and [`Pipeline`]
-//! (verification, revocation, the store).
+//! The queue is a trait, [`JobQueue`], because a second backend (a shared database for several
+//! instances) is planned.
 
 pub mod auth;
 pub mod config;
@@ -31,8 +30,7 @@ use tokio::sync::{watch, Notify};
 pub use config::ServeSection;
 pub use event::PushEvent;
 pub use metrics::Metrics;
-pub use pipeline::{NoopPipeline, Pipeline, PipelineReport};
-pub use push::{GitPushScanner, PushScanner};
+pub use pipeline::{PipelineReport, PushPipeline};
 pub use queue::{JobQueue, SqliteQueue};
 
 use crate::sweep::mirror::{Mirrors, RemotePolicy};
@@ -61,8 +59,7 @@ pub struct ServeOptions {
     pub shutdown_grace: Duration,
     pub service: Arc<Service>,
     pub mirrors: Arc<Mirrors>,
-    pub scanner: Arc<dyn PushScanner>,
-    pub pipeline: Arc<dyn Pipeline>,
+    pub pipeline: Arc<PushPipeline>,
     /// A scheduled sweep: the cron schedule and the job that runs one sweep.
     pub schedule: Option<(crate::sweep::schedule::Schedule, SweepJob)>,
 }
@@ -122,7 +119,6 @@ async fn serve(opts: ServeOptions) -> Result<()> {
     let ctx = Arc::new(worker::WorkerCtx {
         svc: svc.clone(),
         mirrors: opts.mirrors.clone(),
-        scanner: opts.scanner.clone(),
         pipeline: opts.pipeline.clone(),
         in_flight: Default::default(),
     });

@@ -1,16 +1,20 @@
-//! What happens to a push's findings after the scan: the hook point for verify → revoke →
-//! notify → store.
+//! One push through the library's pipeline ([`crate::pipeline::run`]), the same trip a finding
+//! of `quench scan` or `quench git` takes, plus the counts the service's metrics need.
 //!
-//! The service calls [`Pipeline::handle`] once per finished push scan, on a blocking worker
-//! thread inside the tokio runtime (an async implementation may use
-//! `tokio::runtime::Handle::current().block_on`). The default does nothing beyond what the
-//! queue already records; the store/revoke work plugs in here without the receiver, queue or
-//! scanner changing.
+//! The worker calls [`PushPipeline::process`] once per fetched push, on a blocking thread inside
+//! the tokio runtime.
+
+use std::sync::Arc;
 
 use anyhow::Result;
 
 use super::event::PushEvent;
-use crate::finding::Finding;
+use crate::config::Config;
+use crate::pipeline::{self, Options};
+use crate::rules::Rule;
+use crate::scan::{ScanOutcome, Scanner};
+use crate::store::{Status, StoreOptions};
+use crate::sweep::mirror::Fetched;
 
 /// What the pipeline did with one push's findings, for the metrics.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -24,68 +28,50 @@ pub struct PipelineReport {
     pub keys_revoked: u64,
 }
 
-pub trait Pipeline: Send + Sync {
-    /// Handles the findings of one push. `findings` hold their secrets in memory (verification
-    /// and revocation need them); an implementation must not log or persist them in plaintext.
-    fn handle(&self, event: &PushEvent, findings: &[Finding]) -> Result<PipelineReport>;
-}
-
-/// Records nothing and revokes nothing: findings stay in the queue's result table.
-pub struct NoopPipeline;
-
-impl Pipeline for NoopPipeline {
-    fn handle(&self, _event: &PushEvent, _findings: &[Finding]) -> Result<PipelineReport> {
-        Ok(PipelineReport::default())
-    }
-}
-
-/// Records each push's findings in the store and applies the `[revoke]` policy, exactly as
-/// `quench git --store` does after a scan ([`crate::revoke::after_scan`]). Used when the config
-/// enables the store (`[store] enabled = true`) or a revocation policy.
+/// The service's pipeline: its scanner, its configuration, and the store it records into.
 ///
-/// The verdict counts are read back from the store: each finding's status after the policy ran.
-/// A finding already revoked before this delivery counts nowhere (its verdict and revocation
-/// were counted when they happened), so pushing a dead key again does not inflate the metrics.
-/// `revoked` is what this delivery's revocation run did: the runner also takes jobs a concurrent
-/// delivery queued in the shared store, and each job is counted once, by the run that did it.
-pub struct StorePipeline {
-    pub store: crate::store::StoreArgs,
-    pub config: crate::config::Config,
-    /// Every rule the service scans with, for jobs other deliveries queued (see
-    /// [`crate::revoke::after_scan_with`]).
-    pub rules: Vec<std::sync::Arc<crate::rules::Rule>>,
+/// With neither `[store] enabled` nor a revocation policy, findings stay in the queue's result
+/// table (the pipeline records nothing). The verdict counts compare each finding's status in the
+/// store before this delivery with its status after: a finding already revoked before counts
+/// nowhere (its verdict and revocation were counted when they happened), so pushing a dead key
+/// again does not inflate the metrics. `revoked` is what this delivery's revocation run did: the
+/// runner also takes jobs a concurrent delivery queued in the shared store, and each job is
+/// counted once, by the run that did it.
+pub struct PushPipeline {
+    pub scanner: Arc<Scanner>,
+    pub config: Config,
+    pub store: StoreOptions,
+    /// Every rule the service scans with, for jobs other deliveries queued.
+    pub rules: Vec<Arc<Rule>>,
 }
 
-impl Pipeline for StorePipeline {
-    fn handle(&self, event: &PushEvent, findings: &[Finding]) -> Result<PipelineReport> {
-        use crate::store::{DataDir, Status};
-        let roots = [event.repo.clone()];
-        let statuses = || -> Result<Vec<Option<Status>>> {
-            let dir = DataDir::resolve(&self.store, &self.config, &roots)?;
-            if findings.is_empty() || !dir.db_path().exists() {
-                return Ok(vec![None; findings.len()]);
-            }
-            let st = crate::store::open(&dir)?;
-            findings
-                .iter()
-                .map(|f| Ok(st.finding(&f.fingerprint)?.map(|s| s.status)))
-                .collect()
+impl PushPipeline {
+    /// Scans what `event` introduced into `mirror` and takes the findings through verify →
+    /// store → revoke → notify. Any error fails the job: an accepted push is never marked done
+    /// while its findings were not recorded.
+    pub fn process(&self, event: &PushEvent, mirror: &Fetched) -> Result<(ScanOutcome, PipelineReport)> {
+        let opts = Options {
+            roots: vec![event.repo.clone()],
+            store: Some(self.store.clone()),
+            ignore: self.scanner.opts.ignore_fingerprints.clone(),
+            service_rules: self.rules.clone(),
+            ..Default::default()
         };
-        let before = statuses()?;
-        let done =
-            crate::revoke::after_scan_with(&self.store, &self.config, &roots, findings, &self.rules, None)?;
-        for line in &done.notes {
+        let ran = pipeline::run(&self.config, &opts, |collector| {
+            super::push::scan_push(&self.scanner, mirror, event, collector)
+        })?;
+        for line in &ran.after.notes {
             super::log(format_args!("{}: {line}", event.repo));
         }
         let mut report = PipelineReport {
-            revoked: done.stats.map_or(0, |s| s.revoked as u64),
+            revoked: ran.after.stats.as_ref().map_or(0, |s| s.revoked as u64),
             ..Default::default()
         };
-        for (was, now) in before.into_iter().zip(statuses()?) {
-            if was == Some(Status::Revoked) {
+        for f in &ran.outcome.findings {
+            if ran.after.before.get(&f.fingerprint) == Some(&Status::Revoked) {
                 continue;
             }
-            match now {
+            match f.status {
                 Some(Status::Revoked) => {
                     report.live += 1;
                     report.keys_revoked += 1;
@@ -96,6 +82,6 @@ impl Pipeline for StorePipeline {
                 Some(Status::Detected) | None => {}
             }
         }
-        Ok(report)
+        Ok((ran.outcome, report))
     }
 }

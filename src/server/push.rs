@@ -1,44 +1,38 @@
 //! The worker's scan step: exactly the blobs a push introduced.
 //!
-//! [`PushScanner`] is the seam between the service and the scan; [`GitPushScanner`] runs the git
-//! source's history scan ([`crate::source::git::scan_history`]) over the pushed range of the
-//! mirror, so a push is attributed as `quench git` attributes it, merges included.
-
-use std::sync::Arc;
+//! [`scan_push`] is the service's source for the pipeline: the git source's history scan
+//! ([`crate::source::git::scan_history`]) over the pushed range of the mirror, so a push is
+//! attributed as `quench git` attributes it, merges included.
 
 use anyhow::{Context as _, Result};
 use git2::{Oid, Repository};
 
 use super::event::PushEvent;
-use crate::scan::{Collector, ScanOutcome, Scanner};
+use crate::scan::{Collector, Scanner};
 use crate::source::git::{self, Scope, Selection};
 use crate::sweep::mirror::Fetched;
 
-pub trait PushScanner: Send + Sync {
-    /// Scans what `event` introduced into the freshly fetched `mirror`.
-    fn scan_push(&self, mirror: &Fetched, event: &PushEvent) -> Result<ScanOutcome>;
-}
-
-pub struct GitPushScanner {
-    pub scanner: Arc<Scanner>,
-}
-
-impl PushScanner for GitPushScanner {
-    fn scan_push(&self, mirror: &Fetched, event: &PushEvent) -> Result<ScanOutcome> {
-        let collector = Collector::new();
-        if !event.is_deletion() {
-            let repo = Repository::open_bare(&mirror.path)
-                .with_context(|| format!("opening mirror {}", mirror.path.display()))?;
-            let selection = pushed(&repo, mirror, event)?;
-            let scope = Scope {
-                label: Some(&event.repo),
-                known: None,
-            };
-            git::scan_history(&repo, &selection, &scope, &self.scanner, &collector)
-                .with_context(|| format!("{}: scanning pushed history", event.repo))?;
-        }
-        Ok(collector.finish(&self.scanner.opts.ignore_fingerprints))
+/// Scans what `event` introduced into the freshly fetched `mirror`, feeding `collector`.
+/// A branch deletion introduces nothing.
+pub fn scan_push(
+    scanner: &Scanner,
+    mirror: &Fetched,
+    event: &PushEvent,
+    collector: &Collector,
+) -> Result<Vec<String>> {
+    if event.is_deletion() {
+        return Ok(Vec::new());
     }
+    let repo = Repository::open_bare(&mirror.path)
+        .with_context(|| format!("opening mirror {}", mirror.path.display()))?;
+    let selection = pushed(&repo, mirror, event)?;
+    let scope = Scope {
+        label: Some(&event.repo),
+        known: None,
+    };
+    let report = git::scan_history(&repo, &selection, &scope, scanner, collector)
+        .with_context(|| format!("{}: scanning pushed history", event.repo))?;
+    Ok(report.notes)
 }
 
 /// The commits `event` introduced.

@@ -7,8 +7,9 @@ use std::time::Duration;
 use tokio::sync::watch;
 
 use super::metrics::{add, inc, Metrics};
+use super::pipeline::PushPipeline;
 use super::queue::{Job, JobResult};
-use super::{log, now_secs, Pipeline, PushScanner, Service};
+use super::{log, now_secs, Service};
 use crate::sweep::mirror::{fetch_allowed, Mirrors};
 use crate::sweep::schedule::Schedule;
 
@@ -19,8 +20,7 @@ const IDLE_POLL: Duration = Duration::from_secs(2);
 pub struct WorkerCtx {
     pub svc: Arc<Service>,
     pub mirrors: Arc<Mirrors>,
-    pub scanner: Arc<dyn PushScanner>,
-    pub pipeline: Arc<dyn Pipeline>,
+    pub pipeline: Arc<PushPipeline>,
     /// Jobs being processed now, handed back to the queue if shutdown outlasts the grace period.
     pub in_flight: Mutex<HashSet<i64>>,
 }
@@ -65,13 +65,14 @@ pub async fn run(ctx: Arc<WorkerCtx>, index: usize, mut stop: watch::Receiver<bo
 }
 
 /// One job, start to finish. Failures are recorded on the job (and retried by the queue), never
-/// propagated: one bad push must not stop a worker.
+/// propagated: one bad push must not stop a worker. Every error from the fetch to the stored
+/// verdict fails the job, so a push is never completed with its findings unrecorded.
 fn process(ctx: &WorkerCtx, index: usize, job: Job) {
     let svc = &ctx.svc;
     let ev = &job.event;
-    let outcome = fetch_allowed(&ctx.mirrors, &svc.policy, &ev.remote)
-        .and_then(|fetched| ctx.scanner.scan_push(&fetched, ev));
-    let outcome = match outcome {
+    let done = fetch_allowed(&ctx.mirrors, &svc.policy, &ev.remote)
+        .and_then(|fetched| ctx.pipeline.process(ev, &fetched));
+    let (outcome, report) = match done {
         Ok(o) => o,
         Err(e) => {
             inc(&svc.metrics.scans_failed);
@@ -108,10 +109,7 @@ fn process(ctx: &WorkerCtx, index: usize, job: Job) {
     }
     // Serialisation skips the secret itself (see `Finding`), so the stored JSON is redacted.
     let findings_json = serde_json::to_string(&outcome.findings).unwrap_or_else(|_| "[]".into());
-    match ctx.pipeline.handle(ev, &outcome.findings) {
-        Ok(r) => record_pipeline(&svc.metrics, &r, ev.received_at),
-        Err(e) => log(format_args!("worker {index}: pipeline for job {}: {e:#}", job.id)),
-    }
+    record_pipeline(&svc.metrics, &report, ev.received_at);
     let result = JobResult {
         findings: outcome.findings.len(),
         blobs_scanned: outcome.summary.files_scanned,

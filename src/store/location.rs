@@ -9,27 +9,24 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use anyhow::{Context as _, Result};
-use clap::Args;
 use serde::Deserialize;
 
 use crate::config::Config;
+use crate::revoke::Request;
 
 /// Name of the per-repository data directory.
 pub const LOCAL_DIR: &str = ".quench";
 
-/// Flags that choose and enable the store.
-#[derive(Args, Debug, Clone, Default)]
-pub struct StoreArgs {
-    /// Record findings, verdicts and timelines in the store (also `[store] enabled = true`).
-    #[arg(long)]
-    pub store: bool,
-    /// Revoke live findings under the `[revoke]` policy, as if it said `mode = "auto"` where it
-    /// says nothing (implies --store).
-    #[arg(long)]
-    pub revoke: bool,
-    /// The store's data directory (default: `.quench/` beside the repository, else
-    /// `$XDG_DATA_HOME/quench`).
-    #[arg(long, value_name = "DIR", env = "QUENCH_DATA_DIR")]
+/// What a command asks of the store: whether to record, whether revocation was requested, and
+/// where the data directory is when the operator named one. Plain data: the flags that fill it
+/// are parsed in `src/cli/`.
+#[derive(Debug, Clone, Default)]
+pub struct StoreOptions {
+    /// Record findings, verdicts and timelines even when nothing else needs the store.
+    pub record: bool,
+    /// Whether the operator asked for revocation; a revoking request implies recording.
+    pub revoke: Request,
+    /// The store's data directory, when the operator named one.
     pub data_dir: Option<PathBuf>,
 }
 
@@ -59,7 +56,7 @@ pub struct DataDir {
 impl DataDir {
     /// Resolves the data directory for a command; `roots` are the scanned paths (empty for
     /// commands that read the store only, which then look from the current directory up).
-    pub fn resolve(args: &StoreArgs, config: &Config, roots: &[String]) -> Result<DataDir> {
+    pub fn resolve(args: &StoreOptions, config: &Config, roots: &[String]) -> Result<DataDir> {
         let section: StoreSection = config.section("store")?;
         let base = config.base_dir().map(Path::to_path_buf).unwrap_or_default();
         let path = match (&args.data_dir, &section.data_dir) {
@@ -79,9 +76,9 @@ impl DataDir {
     }
 
     /// Whether a scan should record into the store.
-    pub fn enabled(args: &StoreArgs, config: &Config) -> Result<bool> {
+    pub fn enabled(args: &StoreOptions, config: &Config) -> Result<bool> {
         let section: StoreSection = config.section("store")?;
-        Ok(args.store || args.revoke || args.data_dir.is_some() || section.enabled)
+        Ok(args.record || args.revoke == Request::Asked || args.data_dir.is_some() || section.enabled)
     }
 
     pub fn db_path(&self) -> PathBuf {

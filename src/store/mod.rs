@@ -22,8 +22,9 @@ use chrono::{DateTime, SecondsFormat, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::finding::Finding;
+pub use crate::finding::Status;
 
-pub use location::{DataDir, StoreArgs, StoreSection};
+pub use location::{DataDir, StoreOptions, StoreSection};
 pub use sqlite::SqliteStore;
 
 /// Timestamps are UTC; stored as RFC 3339 with milliseconds so that text order is time order.
@@ -41,58 +42,6 @@ pub fn parse_time(s: &str) -> Option<Time> {
     DateTime::parse_from_rfc3339(s)
         .ok()
         .map(|t| t.with_timezone(&Utc))
-}
-
-/// Where a finding stands. Ordered roughly along its life.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, clap::ValueEnum)]
-#[serde(rename_all = "kebab-case")]
-pub enum Status {
-    /// Found, never verified.
-    Detected,
-    /// The issuer's answer proved nothing either way.
-    Indeterminate,
-    /// Verified live and not yet revoked.
-    Live,
-    /// Verified dead without quench revoking it.
-    Dead,
-    /// A revocation is queued, awaiting approval or in flight.
-    Revoking,
-    /// Revoked and confirmed dead by a second verification.
-    Revoked,
-    /// Needs a human: revocation failed, is impossible, or the key stayed live too long.
-    Escalated,
-}
-
-impl Status {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Status::Detected => "detected",
-            Status::Indeterminate => "indeterminate",
-            Status::Live => "live",
-            Status::Dead => "dead",
-            Status::Revoking => "revoking",
-            Status::Revoked => "revoked",
-            Status::Escalated => "escalated",
-        }
-    }
-
-    pub fn parse(s: &str) -> Option<Status> {
-        Some(match s {
-            "detected" => Status::Detected,
-            "indeterminate" => Status::Indeterminate,
-            "live" => Status::Live,
-            "dead" => Status::Dead,
-            "revoking" => Status::Revoking,
-            "revoked" => Status::Revoked,
-            "escalated" => Status::Escalated,
-            _ => return None,
-        })
-    }
-
-    /// Whether the key is known to no longer work.
-    pub fn is_dead(self) -> bool {
-        matches!(self, Status::Dead | Status::Revoked)
-    }
 }
 
 /// An issuer's answer about a secret.

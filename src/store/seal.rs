@@ -1,5 +1,5 @@
 //! Sealing secrets at rest: a pending revocation job must keep the secret until the issuer has
-//! killed it, and the database must never hold it in plaintext (DESIGN.md invariant 1).
+//! killed it, and the database must never hold it in plaintext (ARCHITECTURE.md, invariant 1).
 //!
 //! Secrets are encrypted with ChaCha20-Poly1305 under a key kept apart from the database: the
 //! `QUENCH_STORE_KEY` environment variable (64 hex characters), or a key file readable only by

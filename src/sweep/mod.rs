@@ -19,6 +19,8 @@ use anyhow::{Context as _, Result};
 use git2::Repository;
 use serde::{Deserialize, Serialize};
 
+use crate::config::Config;
+use crate::pipeline::{self, Ran};
 use crate::scan::{Collector, Scanner};
 use crate::source::git::{self, Scope, Selection};
 use mirror::{Mirrors, RemotePolicy};
@@ -240,4 +242,34 @@ impl Sweeper {
             .record(&t.remote, &report.covered, complete.then_some(tips.as_slice()))?;
         Ok(())
     }
+}
+
+/// Runs one sweep over the `[sweep]` section of `config` through the pipeline (store, verify and
+/// revoke as `opts` says): the shared body of `quench sweep` and the scheduled sweeps of
+/// `quench serve`. Returns the pipeline's result and one report per repository, failed ones
+/// included.
+pub fn sweep_once(
+    config: &Config,
+    data_dir: &Path,
+    scanner: &Scanner,
+    opts: &pipeline::Options,
+) -> Result<(Ran, Vec<RepoReport>)> {
+    let section: SweepSection = config.section("sweep")?;
+    let discover = targets(&section, config.base_dir());
+    let (targets, failed) = match tokio::runtime::Handle::try_current() {
+        Ok(h) => h.block_on(discover),
+        Err(_) => tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .context("starting the async runtime")?
+            .block_on(discover),
+    };
+    let sweeper = Sweeper::open(data_dir, &section)?;
+    let mut reports = Vec::new();
+    let ran = pipeline::run(config, opts, |collector| {
+        reports = sweeper.run(&targets, scanner, collector);
+        reports.extend(failed);
+        Ok(reports.iter().map(RepoReport::line).collect())
+    })?;
+    Ok((ran, reports))
 }

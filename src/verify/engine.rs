@@ -174,6 +174,21 @@ impl Context {
         })
     }
 
+    /// The context the operator's config describes (registry, `[verify]` options); `timeout`
+    /// (`--verify-timeout`) overrides `[verify] timeout_secs`.
+    pub fn from_config(
+        config: &crate::config::Config,
+        timeout: Option<Duration>,
+    ) -> anyhow::Result<Arc<Context>> {
+        let registry = Registry::load(config)?;
+        let section: VerifySection = config.section("verify")?;
+        let mut opts = section.options();
+        if let Some(t) = timeout {
+            opts.timeout = t;
+        }
+        Ok(Context::new(registry, opts))
+    }
+
     fn gate(&self, issuer: &str) -> Arc<Gate> {
         let mut g = self.gates.lock().unwrap_or_else(|e| e.into_inner());
         g.entry(issuer.to_string())

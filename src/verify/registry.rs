@@ -3,7 +3,7 @@
 //! Defaults are data (`issuers.toml`, embedded); the operator overrides them from `--config`
 //! (`[issuers.github] api = "https://ghe.example.com/api/v3"`) and from the environment
 //! (`QUENCH_ISSUER_GITHUB_API=…`, which wins). Nothing read from a scanned tree reaches here, so
-//! a planted rule or config can never add an endpoint (DESIGN.md invariant 2). `quench issuers`
+//! a planted rule or config can never add an endpoint (ARCHITECTURE.md, invariant 2). `quench issuers`
 //! prints this table so that an operator can allow-list egress.
 
 use std::collections::BTreeMap;

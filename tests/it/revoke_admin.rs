@@ -6,7 +6,7 @@ use crate::common;
 use std::path::Path;
 
 use common::fake_issuer::FakeIssuer;
-use common::fake_store::{repo_with_tokens, stored_findings, STORE_SCAN};
+use common::fake_store::{repo_with_tokens, stored_findings, REVOKE_SCAN, STORE_SCAN};
 use common::quench;
 
 const ADMIN_RECIPES: &str = r#"
@@ -64,7 +64,7 @@ fn missing_admin_credential_keeps_the_job_queued_then_it_completes() {
         ),
     )
     .unwrap();
-    let (code, err) = run(tmp.path(), STORE_SCAN, None);
+    let (code, err) = run(tmp.path(), REVOKE_SCAN, None);
     assert_eq!(code, 1, "{err}");
     assert!(!err.contains("panicked"), "{err}");
     assert!(issuer.is_live(&t[0]));

@@ -6,7 +6,9 @@ use crate::common;
 use std::path::Path;
 
 use common::fake_issuer::FakeIssuer;
-use common::fake_store::{any_file_contains, repo_with_tokens, stored_findings, GITHUB_RECIPES, STORE_SCAN};
+use common::fake_store::{
+    any_file_contains, repo_with_tokens, stored_findings, GITHUB_RECIPES, REVOKE_SCAN, STORE_SCAN,
+};
 use common::run_in;
 
 fn config(dir: &Path, issuer: &FakeIssuer, revoke: &str) {
@@ -47,7 +49,7 @@ fn mode_auto_revokes_live_keys_confirms_them_dead_and_never_twice() {
     let issuer = FakeIssuer::start(&[(&t[0], "alice"), (&t[1], "bob")]);
     config(tmp.path(), &issuer, "mode = \"auto\"");
 
-    let (code, err) = quench(tmp.path(), STORE_SCAN);
+    let (code, err) = quench(tmp.path(), REVOKE_SCAN);
     assert_eq!(code, 1, "{err}");
     assert!(err.contains("2 revoked and confirmed dead"), "{err}");
     assert!(!issuer.is_live(&t[0]) && !issuer.is_live(&t[1]));
@@ -186,7 +188,7 @@ fn ask_mode_waits_for_approval_and_principal_selects_keys() {
         &issuer,
         "mode = \"auto\"\n[revoke.identity.user]\nmode = \"ask\"",
     );
-    let (_, err) = quench(tmp.path(), STORE_SCAN);
+    let (_, err) = quench(tmp.path(), REVOKE_SCAN);
     assert!(err.contains("3 awaiting approval"), "{err}");
     assert_eq!(issuer.count("POST", "/credentials/revoke"), 0);
 
@@ -281,7 +283,7 @@ fn server_errors_are_retried_with_backoff_until_confirmed() {
         .fail_revokes
         .store(2, std::sync::atomic::Ordering::SeqCst);
     config(tmp.path(), &issuer, "mode = \"auto\"");
-    let (_, err) = quench(tmp.path(), STORE_SCAN);
+    let (_, err) = quench(tmp.path(), REVOKE_SCAN);
     assert!(err.contains("1 revoked and confirmed dead"), "{err}");
     assert_eq!(issuer.count("POST", "/credentials/revoke"), 3);
     let fs = stored_findings(tmp.path());
@@ -314,7 +316,7 @@ fn repeated_failure_escalates_and_notifies_without_the_secret() {
             issuer.url, issuer.url
         ),
     );
-    let (_, err) = quench(tmp.path(), STORE_SCAN);
+    let (_, err) = quench(tmp.path(), REVOKE_SCAN);
     assert!(err.contains("1 escalated"), "{err}");
     assert_eq!(issuer.count("POST", "/credentials/revoke"), 3);
     assert_eq!(status_of(&stored_findings(tmp.path()), &t[0]), "escalated");
@@ -368,7 +370,7 @@ manual = "Console > Settings > Tokens: delete the token"
             issuer.url
         ),
     );
-    let (_, err) = quench(tmp.path(), STORE_SCAN);
+    let (_, err) = quench(tmp.path(), REVOKE_SCAN);
     assert!(err.contains("1 escalated"), "{err}");
     assert_eq!(issuer.count("POST", "/credentials/revoke"), 0);
     assert_eq!(status_of(&stored_findings(tmp.path()), &t[0]), "escalated");
@@ -396,7 +398,7 @@ fn batched_recipes_share_one_call_between_concurrent_jobs() {
         .revoke_delay_ms
         .store(500, std::sync::atomic::Ordering::SeqCst);
     config(tmp.path(), &issuer, "mode = \"auto\"");
-    let (_, err) = quench(tmp.path(), STORE_SCAN);
+    let (_, err) = quench(tmp.path(), REVOKE_SCAN);
     assert!(err.contains("3 revoked and confirmed dead"), "{err}");
     // The first job finds the endpoint idle and sends at once, alone; the two that arrive
     // while its call is out share the next one.
@@ -420,7 +422,7 @@ fn verification_and_revocation_share_one_connection_to_the_issuer() {
     let t = repo_with_tokens(tmp.path(), 19, 1, GITHUB_RECIPES);
     let issuer = FakeIssuer::start(&[(&t[0], "alice")]);
     config(tmp.path(), &issuer, "mode = \"auto\"");
-    let (_, err) = quench(tmp.path(), STORE_SCAN);
+    let (_, err) = quench(tmp.path(), REVOKE_SCAN);
     assert!(err.contains("1 revoked and confirmed dead"), "{err}");
     assert_eq!(issuer.count("GET", "/user"), 2, "verified, then confirmed dead");
     assert_eq!(issuer.count("POST", "/credentials/revoke"), 1);
@@ -446,7 +448,7 @@ fn a_key_revoked_while_the_scan_runs_is_announced_detected_first() {
             issuer.url
         ),
     );
-    let mut scan = STORE_SCAN.to_vec();
+    let mut scan = REVOKE_SCAN.to_vec();
     scan.push("--verify");
     let (_, err) = quench(tmp.path(), &scan);
     assert!(err.contains("2 revoked and confirmed dead"), "{err}");

@@ -7,7 +7,7 @@ use crate::common;
 
 use common::fake::{self, Gen};
 use common::fake_issuer::FakeIssuer;
-use common::fake_store::{repo_with_tokens, stored_findings, GITHUB_RECIPES, STORE_SCAN};
+use common::fake_store::{repo_with_tokens, stored_findings, GITHUB_RECIPES, REVOKE_SCAN};
 use common::fake_verify::SimProc;
 use common::run_in;
 
@@ -60,7 +60,15 @@ fn calls_past_the_hourly_budget_are_deferred_across_runs_not_failed() {
         .unwrap();
         let out = common::quench()
             .current_dir(dir.path())
-            .args(["scan", "tree", "--verify", "--data-dir", "data", "--config"])
+            .args([
+                "scan",
+                "tree",
+                "--verify",
+                "--revoke",
+                "--data-dir",
+                "data",
+                "--config",
+            ])
             .arg(&sim.config)
             .arg("--config")
             .arg(&policy)
@@ -142,7 +150,7 @@ fn a_429_holds_the_endpoint_until_retry_after_for_every_process() {
         let out = run_in(tmp.path(), args, None);
         String::from_utf8_lossy(&out.stderr).into_owned()
     };
-    let err = run(STORE_SCAN);
+    let err = run(REVOKE_SCAN);
     assert!(err.contains("1 deferred"), "{err}");
     assert_eq!(issuer.count("POST", "/credentials/revoke"), 1);
     let fs = stored_findings(tmp.path());

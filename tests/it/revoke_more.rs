@@ -503,7 +503,15 @@ fn every_api_recipe_kills_its_key_on_the_simulator() {
     let policy = sim.extra_config("policy.toml", &policy);
     let mut cmd = common::quench();
     cmd.current_dir(dir.path())
-        .args(["scan", ".", "--verify", "--data-dir", "data", "--config"])
+        .args([
+            "scan",
+            ".",
+            "--verify",
+            "--revoke",
+            "--data-dir",
+            "data",
+            "--config",
+        ])
         .arg(&sim.config)
         .arg("--config")
         .arg(&policy)
@@ -619,6 +627,7 @@ fn scan_with_acme_rule(
         .args([
             "scan",
             "repo",
+            "--revoke",
             "--rules",
             "rules",
             "--data-dir",

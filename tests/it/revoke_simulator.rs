@@ -110,7 +110,15 @@ principal = "arn:aws:iam::111122223333:user/ci"
     );
     let out = common::quench()
         .current_dir(dir.path())
-        .args(["scan", ".", "--verify", "--data-dir", "data", "--config"])
+        .args([
+            "scan",
+            ".",
+            "--verify",
+            "--revoke",
+            "--data-dir",
+            "data",
+            "--config",
+        ])
         .arg(&sim.config)
         .arg("--config")
         .arg(&policy)

@@ -133,7 +133,16 @@ fn a_key_live_on_another_site_is_revoked_on_that_site() {
     let cfg = cfg.to_string_lossy().into_owned();
     let out = run_in(
         dir.path(),
-        &["scan", ".", "--verify", "--data-dir", "data", "--config", &cfg],
+        &[
+            "scan",
+            ".",
+            "--verify",
+            "--revoke",
+            "--data-dir",
+            "data",
+            "--config",
+            &cfg,
+        ],
         None,
     );
     let err = String::from_utf8_lossy(&out.stderr).into_owned();

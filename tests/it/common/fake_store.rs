@@ -91,9 +91,23 @@ ok = { status = [202] }
 "#;
 
 /// `quench scan` over [`repo_with_tokens`]'s layout with `quench.toml` and a store in `data`.
+/// A scan that records into `data`; a policy in `quench.toml` only previews (no `--revoke`).
 pub const STORE_SCAN: &[&str] = &[
     "scan",
     "repo",
+    "--rules",
+    "rules",
+    "--config",
+    "quench.toml",
+    "--data-dir",
+    "data",
+];
+
+/// [`STORE_SCAN`] that applies the policy in `quench.toml`.
+pub const REVOKE_SCAN: &[&str] = &[
+    "scan",
+    "repo",
+    "--revoke",
     "--rules",
     "rules",
     "--config",

@@ -1,0 +1,129 @@
+//! The one trip every finding takes, whatever found it: scan → verify → store → revoke →
+//! notify.
+//!
+//! `quench scan`, `quench git`, the service's workers and `quench sweep` all call [`run`] with
+//! their source, so the sequence is written once: a new stage, or a change of order, is made
+//! here and every entry point gets it. A source is a closure that feeds the scanner's
+//! [`Collector`] and returns its notes; it never sees verification, the store or revocation
+//! (as gitleaks' sources yield fragments and never see the detector).
+//!
+//! The stages overlap where that shortens the exposure: issuers are asked while the source is
+//! still being read, and with a policy that may revoke, each live verdict goes on to its
+//! revocation at once ([`crate::revoke::live`]); what the live path did not finish is recorded
+//! and planned after the scan ([`crate::revoke::after_scan_with`]).
+
+use std::collections::HashSet;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context as _, Result};
+
+use crate::config::Config;
+use crate::revoke::{self, live::Live, AfterScan};
+use crate::rules::Rule;
+use crate::scan::{Collector, ScanOutcome};
+use crate::store::StoreOptions;
+use crate::verify;
+
+/// What the operator asked of one run, beyond the scanner: plain data, filled by the CLI from
+/// flags and by the service from its configuration.
+#[derive(Default)]
+pub struct Options {
+    /// What the findings were found under (paths, a repository's name or directory): where the
+    /// store is looked for and where CODEOWNERS is read.
+    pub roots: Vec<String>,
+    /// The store and the revocation policy; `None` consults neither (a baseline being made).
+    pub store: Option<StoreOptions>,
+    /// Ask each finding's issuer while the scan runs (`--verify`).
+    pub verify: Option<VerifyOptions>,
+    /// Fingerprints dropped from the outcome and never verified (ignored by config,
+    /// `.quenchignore`, a repository's committed ignores).
+    pub ignore: HashSet<String>,
+    /// Fingerprints of the baseline: never verified, dropped from the report and counted.
+    pub baseline: HashSet<String>,
+    /// For a long-running service: every rule it scans with, so that jobs another run queued in
+    /// the shared store can be revoked (see [`revoke::after_scan_with`]).
+    pub service_rules: Vec<Arc<Rule>>,
+}
+
+/// `--verify` and its tuning.
+#[derive(Debug, Clone, Default)]
+pub struct VerifyOptions {
+    /// Per-answer timeout; `None` keeps `[verify] timeout_secs` or the default.
+    pub timeout: Option<Duration>,
+}
+
+/// What one run produced: the report's content, and what the store and the policy did.
+pub struct Ran {
+    pub outcome: ScanOutcome,
+    pub after: AfterScan,
+}
+
+/// Runs `source` through the whole pipeline.
+///
+/// Each finding of the outcome carries, in `status`, where it stands in the store once the
+/// policy ran (revoked, escalated, awaiting approval…), so a report never prints a key revoked
+/// during the run as merely live.
+pub fn run(
+    config: &Config,
+    opts: &Options,
+    source: impl FnOnce(&Arc<Collector>) -> Result<Vec<String>>,
+) -> Result<Ran> {
+    let t0 = Instant::now();
+    let collector = Arc::new(Collector::new());
+    let live = match &opts.store {
+        Some(store) => Live::start(store, config, &opts.roots, opts.verify.is_some())?,
+        None => None,
+    };
+    let verifying = match &opts.verify {
+        Some(v) => {
+            let skip: HashSet<String> = opts.ignore.union(&opts.baseline).cloned().collect();
+            let ctx = verify::Context::from_config(config, v.timeout)?;
+            let tap = live.as_ref().map(|l| l.tap());
+            Some(verify::DuringScan::start(ctx, &collector, skip, tap).context("starting verification")?)
+        }
+        None => None,
+    };
+    let read = source(&collector);
+    let mut outcome = collector.finish(&opts.ignore);
+    apply_baseline(&mut outcome, &opts.baseline);
+    if let Some(v) = verifying {
+        let stats = v.finish(&mut outcome.findings);
+        outcome.summary.notes.push(format!(
+            "verified: {} live, {} dead, {} indeterminate, {} without a verify recipe",
+            stats.live, stats.dead, stats.indeterminate, stats.unverifiable
+        ));
+    }
+    let live = live.map(|l| l.finish()).transpose()?;
+    // A source that failed part-way stops the run here, after verification and the live path
+    // have wound down: nothing is recorded as if the source had been read in full.
+    outcome.summary.notes.extend(read?);
+    outcome.summary.duration_ms = t0.elapsed().as_millis() as u64;
+    let after = match &opts.store {
+        Some(store) => revoke::after_scan_with(
+            store,
+            config,
+            &opts.roots,
+            &outcome.findings,
+            &opts.service_rules,
+            live,
+        )?,
+        None => AfterScan::default(),
+    };
+    for f in &mut outcome.findings {
+        f.status = after.statuses.get(&f.fingerprint).copied();
+    }
+    Ok(Ran { outcome, after })
+}
+
+/// Drops the baseline's findings from `outcome`, counting them.
+fn apply_baseline(outcome: &mut ScanOutcome, known: &HashSet<String>) {
+    if known.is_empty() {
+        return;
+    }
+    let before = outcome.findings.len();
+    outcome.findings.retain(|f| !known.contains(&f.fingerprint));
+    outcome.summary.suppressed_baseline = (before - outcome.findings.len()) as u64;
+    outcome.summary.findings = outcome.findings.len();
+    outcome.summary.locations = outcome.findings.iter().map(|f| f.locations.len()).sum();
+}
