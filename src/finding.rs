@@ -47,6 +47,30 @@ impl std::fmt::Debug for Hidden<'_> {
     }
 }
 
+/// A secret's bytes. It has no `Display` and no `Serialize`, and its `Debug` prints the
+/// redacted preview, so a secret cannot reach a log line, a report or the store by accident:
+/// code that needs the bytes (verification, revocation, `--show-secrets`) asks for them by name.
+#[derive(Clone, Default, PartialEq, Eq)]
+pub struct Secret(Vec<u8>);
+
+impl Secret {
+    pub fn new(bytes: Vec<u8>) -> Secret {
+        Secret(bytes)
+    }
+
+    /// The bytes themselves: only for sending to the secret's own issuer, sealing, or showing
+    /// when the operator asked.
+    pub fn expose(&self) -> &[u8] {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        Hidden(&self.0).fmt(f)
+    }
+}
+
 pub fn redact(secret: &[u8]) -> String {
     let s = String::from_utf8_lossy(secret);
     let chars: Vec<char> = s.chars().collect();
@@ -193,7 +217,7 @@ pub struct FoundPart {
     pub name: String,
     pub redacted: String,
     #[serde(skip)]
-    pub value: Vec<u8>,
+    pub value: Secret,
 }
 
 /// One secret, deduplicated by fingerprint, with every location it was seen at.
@@ -218,7 +242,7 @@ pub struct Finding {
     pub details: serde_json::Map<String, serde_json::Value>,
     /// Filled by verification when it ran.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub verification: Option<serde_json::Value>,
+    pub verification: Option<crate::verdict::Verification>,
     /// Where the finding stands in the store once the pipeline ran (recorded, revoked,
     /// escalated…); `None` when the store was not used. Reports show this, not the first
     /// verdict, so a key revoked during the scan is never printed as live.
@@ -227,14 +251,14 @@ pub struct Finding {
     #[serde(skip)]
     pub rule: Option<Arc<Rule>>,
     #[serde(skip)]
-    pub raw_secret: Vec<u8>,
+    pub raw_secret: Secret,
 }
 
 impl std::fmt::Debug for FoundPart {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("FoundPart")
             .field("name", &self.name)
-            .field("value", &Hidden(&self.value))
+            .field("value", &self.value)
             .finish()
     }
 }
@@ -244,7 +268,7 @@ impl std::fmt::Debug for Finding {
         f.debug_struct("Finding")
             .field("rule_id", &self.rule_id)
             .field("fingerprint", &self.fingerprint)
-            .field("secret", &Hidden(&self.raw_secret))
+            .field("secret", &self.raw_secret)
             .field("parts", &self.parts)
             .field("locations", &self.locations)
             .field("details", &self.details)
@@ -271,7 +295,7 @@ impl Finding {
                 .map(|(name, value)| FoundPart {
                     name,
                     redacted: redact(&value),
-                    value,
+                    value: Secret::new(value),
                 })
                 .collect(),
             locations: Vec::new(),
@@ -279,7 +303,7 @@ impl Finding {
             verification: None,
             status: None,
             rule: Some(rule),
-            raw_secret: secret,
+            raw_secret: Secret::new(secret),
         }
     }
 
@@ -292,7 +316,7 @@ impl Finding {
         self.parts
             .iter()
             .find(|p| p.name == name)
-            .map(|p| p.value.as_slice())
+            .map(|p| p.value.expose())
     }
 }
 

@@ -20,4 +20,5 @@ pub mod source;
 pub mod store;
 pub mod suppress;
 pub mod sweep;
+pub mod verdict;
 pub mod verify;

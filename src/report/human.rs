@@ -43,8 +43,8 @@ pub fn write(out: &mut dyn Write, outcome: &ScanOutcome, opts: &ReportOptions) -
             f.confidence.as_str()
         )?;
         if let Some(v) = &f.verification {
-            let verdict = v.get("verdict").and_then(|x| x.as_str()).unwrap_or("?");
-            let summary = v.get("summary").and_then(|x| x.as_str()).unwrap_or("");
+            let verdict = v.verdict.as_str();
+            let summary = v.summary.as_str();
             writeln!(
                 out,
                 "  verified:    {} {}",

@@ -59,10 +59,10 @@ pub fn write(out: &mut dyn Write, outcome: &mut ScanOutcome, opts: &ReportOption
     for f in &mut outcome.findings {
         f.secret = opts
             .show_secrets
-            .then(|| String::from_utf8_lossy(&f.raw_secret).into_owned());
+            .then(|| String::from_utf8_lossy(f.raw_secret.expose()).into_owned());
         for p in &mut f.parts {
             if opts.show_secrets {
-                p.redacted = String::from_utf8_lossy(&p.value).into_owned();
+                p.redacted = String::from_utf8_lossy(p.value.expose()).into_owned();
             }
         }
     }

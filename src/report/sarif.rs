@@ -47,7 +47,7 @@ pub fn write(out: &mut dyn Write, outcome: &ScanOutcome) -> io::Result<()> {
                 props["decoded"] = serde_json::to_value(d).unwrap_or(Value::Null);
             }
             if let Some(v) = &f.verification {
-                props["verification"] = v.clone();
+                props["verification"] = serde_json::to_value(v).unwrap_or(Value::Null);
             }
             results.push(json!({
                 "ruleId": f.rule_id,

@@ -160,7 +160,7 @@ impl HttpIssuers {
             parts: t.parts.to_vec(),
         };
         let v = self.verify.verify(job).await;
-        let mut out = Verdict::from_json(&serde_json::to_value(&v).ok()?)?;
+        let mut out = Verdict::from_verification(&v);
         out.reason = out.reason.map(|r| scrub(&r, t));
         Some(out)
     }

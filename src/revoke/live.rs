@@ -81,9 +81,7 @@ impl verify::Tap for LiveTap {
         else {
             return;
         };
-        let Some(verdict) = Verdict::from_json(&v.to_value()) else {
-            return;
-        };
+        let verdict = Verdict::from_verification(v);
         if let Some(tx) = &*self.tx.lock().unwrap_or_else(|e| e.into_inner()) {
             let _ = tx.send(Arrived {
                 finding,

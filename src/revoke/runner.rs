@@ -401,11 +401,11 @@ impl Runner {
 
     fn seal(&self, f: &Finding) -> Result<Vec<u8>> {
         let payload = serde_json::to_vec(&Sealed {
-            secret: f.raw_secret.clone(),
+            secret: f.raw_secret.expose().to_vec(),
             parts: f
                 .parts
                 .iter()
-                .map(|p| (p.name.clone(), p.value.clone()))
+                .map(|p| (p.name.clone(), p.value.expose().to_vec()))
                 .collect(),
         })?;
         self.sealer()?.seal(f.fingerprint.as_bytes(), &payload)
@@ -912,12 +912,12 @@ impl Runner {
         let parts: Vec<(String, Vec<u8>)> = f
             .parts
             .iter()
-            .map(|p| (p.name.clone(), p.value.clone()))
+            .map(|p| (p.name.clone(), p.value.expose().to_vec()))
             .collect();
         let target = Target {
             fingerprint: &f.fingerprint,
             rule: &rule,
-            secret: &f.raw_secret,
+            secret: f.raw_secret.expose(),
             parts: &parts,
             known: None,
             admin: None,

@@ -88,7 +88,7 @@ impl Collector {
                     f.parts.push(crate::finding::FoundPart {
                         redacted: crate::finding::redact(&value),
                         name,
-                        value,
+                        value: crate::finding::Secret::new(value),
                     });
                 }
             }

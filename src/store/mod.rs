@@ -44,32 +44,8 @@ pub fn parse_time(s: &str) -> Option<Time> {
         .map(|t| t.with_timezone(&Utc))
 }
 
-/// An issuer's answer about a secret.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum VerdictKind {
-    Live,
-    Dead,
-    Indeterminate,
-}
-
-impl VerdictKind {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            VerdictKind::Live => "live",
-            VerdictKind::Dead => "dead",
-            VerdictKind::Indeterminate => "indeterminate",
-        }
-    }
-    pub fn parse(s: &str) -> Option<VerdictKind> {
-        match s {
-            "live" => Some(VerdictKind::Live),
-            "dead" => Some(VerdictKind::Dead),
-            "indeterminate" => Some(VerdictKind::Indeterminate),
-            _ => None,
-        }
-    }
-}
+/// An issuer's answer about a secret (the verifier's own type).
+pub use crate::verdict::Verdict as VerdictKind;
 
 /// One verification result, with what the issuer revealed about the key's identity.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -111,38 +87,20 @@ impl Verdict {
         }
     }
 
-    /// Reads the verification block a verifier left on a finding. Field names are read
-    /// leniently (`verdict` or `status`; `principal`, `org`, `scopes`) so that the store does
-    /// not need to change when the verifier's report grows.
-    pub fn from_json(v: &serde_json::Value) -> Option<Verdict> {
-        let kind = v
-            .get("verdict")
-            .or_else(|| v.get("status"))
-            .and_then(|s| s.as_str())
-            .and_then(VerdictKind::parse)?;
-        let text = |k: &str| {
-            v.get(k)
-                .or_else(|| v.get("identity").and_then(|i| i.get(k)))
-                .and_then(|s| s.as_str())
-                .map(String::from)
-        };
-        let scopes = v
-            .get("scopes")
-            .or_else(|| v.get("identity").and_then(|i| i.get("scopes")))
-            .and_then(|s| s.as_array())
-            .map(|a| a.iter().filter_map(|s| s.as_str().map(String::from)).collect())
-            .unwrap_or_default();
-        Some(Verdict {
-            verdict: kind,
-            reason: text("reason"),
-            principal: text("principal"),
-            org: text("org").or_else(|| text("organization")),
-            project: text("project"),
-            key_id: text("key_id"),
-            scopes,
-            http_status: v.get("http_status").and_then(|s| s.as_u64()).map(|s| s as u16),
-            site: text("site"),
-        })
+    /// What the store keeps of a verifier's answer.
+    pub fn from_verification(v: &crate::verdict::Verification) -> Verdict {
+        let r = &v.revealed;
+        Verdict {
+            verdict: v.verdict,
+            reason: v.reason.clone(),
+            principal: r.principal.clone(),
+            org: r.org.clone(),
+            project: r.project.clone(),
+            key_id: r.key_id.clone(),
+            scopes: r.scopes.clone(),
+            http_status: v.http_status,
+            site: r.site.clone(),
+        }
     }
 }
 

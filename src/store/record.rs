@@ -56,7 +56,7 @@ pub fn record_scan(
     }
     let mut verdicts = Vec::with_capacity(findings.len());
     for f in findings {
-        let v = f.verification.as_ref().and_then(Verdict::from_json);
+        let v = f.verification.as_ref().map(Verdict::from_verification);
         if let Some(v) = v.as_ref().filter(|_| !already.contains(&f.fingerprint)) {
             store.record_verdict(&f.fingerprint, v, at)?;
             store.audit(

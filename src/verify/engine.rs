@@ -91,11 +91,11 @@ impl Job {
         Some(Job {
             fingerprint: f.fingerprint.clone(),
             rule,
-            secret: f.raw_secret.clone(),
+            secret: f.raw_secret.expose().to_vec(),
             parts: f
                 .parts
                 .iter()
-                .map(|p| (p.name.clone(), p.value.clone()))
+                .map(|p| (p.name.clone(), p.value.expose().to_vec()))
                 .collect(),
         })
     }
@@ -566,7 +566,7 @@ pub fn verify_findings(findings: &mut [Finding], ctx: Arc<Context>) -> std::io::
     }
     for (i, _, v) in svc.finish() {
         stats.count(&v);
-        findings[i].verification = Some(v.to_value());
+        findings[i].verification = Some(v);
     }
     Ok(stats)
 }
@@ -667,7 +667,7 @@ impl DuringScan {
             // Findings dropped after the scan (baseline, ignores) simply get no verdict.
             if let Some(&i) = index.get(&fp) {
                 stats.count(&v);
-                findings[i].verification = Some(v.to_value());
+                findings[i].verification = Some(v);
             }
         }
         stats

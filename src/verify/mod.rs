@@ -17,11 +17,10 @@ pub mod jwt;
 pub mod recipe;
 pub mod registry;
 pub mod special;
-pub mod verdict;
 
+pub use crate::verdict::{self, Revealed, Verdict, Verification};
 pub use engine::{
     verify_findings, Context, DuringScan, Job, Options, Service, Stats, Submitter, Tap, VerifySection,
 };
 pub use recipe::Recipe;
 pub use registry::Registry;
-pub use verdict::{Revealed, Verdict, Verification};

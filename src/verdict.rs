@@ -1,5 +1,8 @@
 //! What verification concluded about one credential, in the terms identity teams use.
 //!
+//! A typed value on the finding from the verifier to the report and the store: nothing turns it
+//! into JSON and back inside the program (the printers and the store read its fields).
+//!
 //! Only a response that proves validity is [`Verdict::Live`] and only one that proves invalidity
 //! is [`Verdict::Dead`]; a timeout, a 429, a 5xx, a WAF page or anything unexpected is
 //! [`Verdict::Indeterminate`] with the reason, so that a flaky issuer never hides a live key.
@@ -24,6 +27,15 @@ impl Verdict {
             Verdict::Live => "live",
             Verdict::Dead => "dead",
             Verdict::Indeterminate => "indeterminate",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Verdict> {
+        match s {
+            "live" => Some(Verdict::Live),
+            "dead" => Some(Verdict::Dead),
+            "indeterminate" => Some(Verdict::Indeterminate),
+            _ => None,
         }
     }
 }
@@ -119,10 +131,6 @@ impl Verification {
     pub fn with_status(mut self, status: Option<u16>) -> Self {
         self.http_status = status;
         self
-    }
-
-    pub fn to_value(&self) -> serde_json::Value {
-        serde_json::to_value(self).unwrap_or(serde_json::Value::Null)
     }
 
     /// Rebuilds the one-line summary (after the fields changed).
