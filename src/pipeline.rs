@@ -19,7 +19,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context as _, Result};
 
 use crate::config::Config;
-use crate::revoke::{self, live::Live, AfterScan};
+use crate::revoke::{self, live::Live, AfterScan, Request};
 use crate::rules::Rule;
 use crate::scan::{Collector, ScanOutcome};
 use crate::store::StoreOptions;
@@ -34,6 +34,8 @@ pub struct Options {
     pub roots: Vec<String>,
     /// The store and the revocation policy; `None` consults neither (a baseline being made).
     pub store: Option<StoreOptions>,
+    /// Whether the operator asked for revocation (see [`Request`]).
+    pub revoke: Request,
     /// Ask each finding's issuer while the scan runs (`--verify`).
     pub verify: Option<VerifyOptions>,
     /// Fingerprints dropped from the outcome and never verified (ignored by config,
@@ -72,7 +74,7 @@ pub fn run(
     let t0 = Instant::now();
     let collector = Arc::new(Collector::new());
     let live = match &opts.store {
-        Some(store) => Live::start(store, config, &opts.roots, opts.verify.is_some())?,
+        Some(store) => Live::start(store, opts.revoke, config, &opts.roots, opts.verify.is_some())?,
         None => None,
     };
     let verifying = match &opts.verify {
@@ -102,6 +104,7 @@ pub fn run(
     let after = match &opts.store {
         Some(store) => revoke::after_scan_with(
             store,
+            opts.revoke,
             config,
             &opts.roots,
             &outcome.findings,

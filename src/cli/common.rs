@@ -77,13 +77,17 @@ pub struct StoreFlags {
 impl StoreFlags {
     pub fn options(&self) -> StoreOptions {
         StoreOptions {
-            record: self.store || self.data_dir.is_some(),
-            revoke: if self.revoke {
-                Request::Asked
-            } else {
-                Request::Preview
-            },
+            record: self.store || self.revoke || self.data_dir.is_some(),
             data_dir: self.data_dir.clone(),
+        }
+    }
+
+    /// What `--revoke` asks of the policy; without it a policy only previews.
+    pub fn request(&self) -> Request {
+        if self.revoke {
+            Request::Asked
+        } else {
+            Request::Preview
         }
     }
 }
@@ -233,6 +237,7 @@ impl CommonArgs {
         Ok(pipeline::Options {
             roots: roots.to_vec(),
             store: Some(self.store.options()),
+            revoke: self.store.request(),
             verify: self.verify.options(),
             ignore,
             baseline,

@@ -102,8 +102,10 @@ impl ServeCmd {
                     anyhow::bail!("[serve] schedule is set but the [sweep] section names no repositories");
                 }
                 let (cfg, d, sc) = (config.clone(), dir.clone(), scanner.clone());
+                let (store, revoke) = super::sweep::sweep_store(&Default::default(), &config, &dir)?;
                 let opts = crate::pipeline::Options {
-                    store: Some(super::sweep::sweep_store(&Default::default(), &config, &dir)?),
+                    store: Some(store),
+                    revoke,
                     ignore: scanner.opts.ignore_fingerprints.clone(),
                     ..Default::default()
                 };
@@ -143,7 +145,7 @@ impl ServeCmd {
         let pipeline = Arc::new(server::PushPipeline {
             scanner: scanner.clone(),
             config: config.clone(),
-            store: super::sweep::sweep_store(&Default::default(), &config, &dir)?,
+            store: super::sweep::sweep_store(&Default::default(), &config, &dir)?.0,
             rules: common
                 .load_rules(&config)?
                 .rules

@@ -22,20 +22,25 @@ pub struct SweepCmd {
 /// The store a sweep (or the service) records into: the data directory unless `[store]
 /// data_dir` says otherwise. A sweep's configuration is a request to act: its `[revoke]` policy
 /// applies as written (see [`Request::Configured`]); `--store` and `--revoke` still work.
-pub(super) fn sweep_store(flags: &StoreFlags, config: &Config, dir: &Path) -> Result<StoreOptions> {
+pub(super) fn sweep_store(
+    flags: &StoreFlags,
+    config: &Config,
+    dir: &Path,
+) -> Result<(StoreOptions, Request)> {
     let section: crate::store::StoreSection = config.section("store")?;
-    Ok(StoreOptions {
-        record: flags.store,
-        revoke: if flags.revoke {
-            Request::Asked
-        } else {
-            Request::Configured
-        },
+    let request = if flags.revoke {
+        Request::Asked
+    } else {
+        Request::Configured
+    };
+    let store = StoreOptions {
+        record: flags.store || flags.revoke,
         data_dir: match section.data_dir {
             Some(_) => None,
             None => Some(dir.to_path_buf()),
         },
-    })
+    };
+    Ok((store, request))
 }
 
 /// The data directory: flag, then `[serve]`/`[sweep]` `data_dir` (relative to the config file),
@@ -67,7 +72,9 @@ impl SweepCmd {
             &prepared.config,
         );
         let mut opts = self.common.pipeline_options(&prepared, &[], [])?;
-        opts.store = Some(sweep_store(&self.common.store, &prepared.config, &dir)?);
+        let (store, request) = sweep_store(&self.common.store, &prepared.config, &dir)?;
+        opts.store = Some(store);
+        opts.revoke = request;
         let (mut ran, reports) = crate::sweep::sweep_once(&prepared.config, &dir, &prepared.scanner, &opts)?;
         for r in &reports {
             eprintln!("quench sweep: {}", r.line());

@@ -14,7 +14,7 @@ use std::sync::Mutex;
 
 use tokio::sync::oneshot;
 
-use super::issuer::CallResult;
+use super::outcome::CallResult;
 
 /// What a queued job is woken with: the answer to the call that carried it, or the turn to
 /// send the next call itself.

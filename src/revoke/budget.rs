@@ -12,7 +12,7 @@ use std::future::Future;
 use std::sync::Mutex;
 use std::time::Duration;
 
-use super::issuer::CallResult;
+use super::outcome::CallResult;
 use super::recipe::Authority;
 use crate::store::{self, Spend, Store};
 use crate::verify::registry::IssuerEntry;

@@ -98,6 +98,7 @@ impl Live {
     /// (the after-scan path then does everything, as before).
     pub fn start(
         args: &StoreOptions,
+        request: super::Request,
         config: &Config,
         roots: &[String],
         verifying: bool,
@@ -107,7 +108,7 @@ impl Live {
         if !verifying {
             return Ok(None);
         }
-        let policy = policy_for(args, config)?;
+        let policy = policy_for(request, config)?;
         if !policy.any_enabled() {
             return Ok(None);
         }

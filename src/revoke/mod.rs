@@ -2,13 +2,14 @@
 //! durable job runner that makes each revocation happen exactly once in effect, re-verifies
 //! it, and retries or escalates.
 //!
-//! [`after_scan`] is the hook scanning commands call once their findings (and verdicts) are
+//! [`after_scan_with`] is the hook the pipeline (`crate::pipeline`) calls once findings (and verdicts) are
 //! known: it records them in the store and, under the policy, queues and runs revocations.
 
 pub mod batch;
 pub mod budget;
 pub mod issuer;
 pub mod live;
+pub mod outcome;
 pub mod policy;
 pub mod recipe;
 pub mod recover;
@@ -99,20 +100,8 @@ fn notify_detected(
 
 /// The policy a scanning command applies: the config's `[revoke]` as the operator's request
 /// makes it ([`Request`]).
-fn policy_for(args: &StoreOptions, config: &Config) -> Result<Policy> {
-    Ok(Policy::from_config(config)?.for_request(args.revoke))
-}
-
-/// Records a scan's findings in the store when the store is enabled (`--store`, `--revoke`,
-/// `[store] enabled`, or a policy that may revoke) and applies the revocation policy. Returns
-/// summary lines for stderr.
-pub fn after_scan(
-    args: &StoreOptions,
-    config: &Config,
-    roots: &[String],
-    findings: &[Finding],
-) -> Result<Vec<String>> {
-    Ok(after_scan_with(args, config, roots, findings, &[], None)?.notes)
+fn policy_for(request: Request, config: &Config) -> Result<Policy> {
+    Ok(Policy::from_config(config)?.for_request(request))
 }
 
 /// What [`after_scan_with`] did: summary lines for stderr and, when the policy ran, the counts of
@@ -128,7 +117,11 @@ pub struct AfterScan {
     pub before: std::collections::HashMap<String, store::Status>,
 }
 
-/// [`after_scan`] with two additions.
+/// Records a scan's findings in the store when the store is enabled (`--store`, `--revoke`,
+/// `[store] enabled`, or a policy that may revoke) and applies the revocation policy as
+/// `request` makes it. Returns summary lines for stderr, the run's counts and the statuses.
+///
+/// Two additions for callers that need them:
 ///
 /// `rules`: for a long-running service. The runner claims every due job in the store, so with
 /// several scans sharing one store it may take a job another scan queued, for a finding of a
@@ -141,13 +134,14 @@ pub struct AfterScan {
 /// recorded and planned here, and every due job runs.
 pub fn after_scan_with(
     args: &StoreOptions,
+    request: Request,
     config: &Config,
     roots: &[String],
     findings: &[Finding],
     rules: &[Arc<Rule>],
     live: Option<live::Finished>,
 ) -> Result<AfterScan> {
-    let policy = policy_for(args, config)?;
+    let policy = policy_for(request, config)?;
     let revoking = policy.any_enabled();
     if !DataDir::enabled(args, config)? && !revoking {
         return Ok(AfterScan::default());

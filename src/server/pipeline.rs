@@ -53,6 +53,8 @@ impl PushPipeline {
         let opts = Options {
             roots: vec![event.repo.clone()],
             store: Some(self.store.clone()),
+            // The service's configuration is its request to act.
+            revoke: crate::revoke::Request::Configured,
             ignore: self.scanner.opts.ignore_fingerprints.clone(),
             service_rules: self.rules.clone(),
             ..Default::default()

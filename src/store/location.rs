@@ -12,21 +12,18 @@ use anyhow::{Context as _, Result};
 use serde::Deserialize;
 
 use crate::config::Config;
-use crate::revoke::Request;
 
 /// Name of the per-repository data directory.
 pub const LOCAL_DIR: &str = ".quench";
 
-/// What a command asks of the store: whether to record, whether revocation was requested, and
-/// where the data directory is when the operator named one. Plain data: the flags that fill it
-/// are parsed in `src/cli/`.
+/// What a command asks of the store: whether to record, and where the data directory is when
+/// the operator named one. Plain data: the flags that fill it are parsed in `src/cli/`.
 #[derive(Debug, Clone, Default)]
 pub struct StoreOptions {
-    /// Record findings, verdicts and timelines even when nothing else needs the store.
+    /// Record findings, verdicts and timelines even when nothing else needs the store (a
+    /// revocation policy that may act opens it regardless).
     pub record: bool,
-    /// Whether the operator asked for revocation; a revoking request implies recording.
-    pub revoke: Request,
-    /// The store's data directory, when the operator named one.
+    /// The store's data directory, when the operator (or the service's config) named one.
     pub data_dir: Option<PathBuf>,
 }
 
@@ -78,7 +75,7 @@ impl DataDir {
     /// Whether a scan should record into the store.
     pub fn enabled(args: &StoreOptions, config: &Config) -> Result<bool> {
         let section: StoreSection = config.section("store")?;
-        Ok(args.record || args.revoke == Request::Asked || args.data_dir.is_some() || section.enabled)
+        Ok(args.record || section.enabled)
     }
 
     pub fn db_path(&self) -> PathBuf {

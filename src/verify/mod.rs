@@ -10,6 +10,7 @@
 //! - [`engine`]: the async service with per-issuer limits, `Retry-After` and a verdict cache.
 
 pub mod aws;
+pub mod context;
 pub mod engine;
 pub mod guard;
 pub mod http;
@@ -19,8 +20,7 @@ pub mod registry;
 pub mod special;
 
 pub use crate::verdict::{self, Revealed, Verdict, Verification};
-pub use engine::{
-    verify_findings, Context, DuringScan, Job, Options, Service, Stats, Submitter, Tap, VerifySection,
-};
+pub use context::{Context, Job, Options, VerifySection};
+pub use engine::{verify_findings, DuringScan, Service, Stats, Submitter, Tap};
 pub use recipe::Recipe;
 pub use registry::Registry;

@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use url::Url;
 
 use super::aws;
-use super::engine::{Context, Job};
+use super::context::{Context, Job};
 use super::guard;
 use super::http;
 use super::jwt;

@@ -1,0 +1,376 @@
+//! What every verification shares: the issuer registry and `[verify]` options, the per-issuer
+//! gates that bound requests in flight and space them to the configured rate (honouring
+//! `Retry-After`), the verdict cache, and the plain HTTP exchange that recipes and the special
+//! verifiers (`special.rs`) both send through. The dispatch over verifier kinds is in
+//! `engine.rs`, so this file depends on no verifier.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use tokio::sync::{OnceCell, Semaphore};
+
+use super::guard::Target;
+use super::http::{self, Failure};
+use super::recipe::{Exchange, Kind, Recipe};
+use super::registry::{site_label, IssuerEntry, Registry};
+use super::verdict::{Verdict, Verification};
+use crate::finding::Finding;
+use crate::http::{Prepared, Vars};
+use crate::rules::Rule;
+
+/// Tunables, from `[verify]` in the config and flags.
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// Per request.
+    pub timeout: Duration,
+    /// Longest `Retry-After` honoured; a longer one makes the verdict indeterminate.
+    pub max_retry_wait: Duration,
+    /// Retries after a 429 (each after its `Retry-After`).
+    pub retries: u32,
+    /// How long a verdict is reused for the same fingerprint.
+    pub cache_ttl: Duration,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            timeout: Duration::from_secs(10),
+            max_retry_wait: Duration::from_secs(10),
+            retries: 2,
+            cache_ttl: Duration::from_secs(15 * 60),
+        }
+    }
+}
+
+/// `[verify]` in the operator's config.
+#[derive(Debug, Clone, Default, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct VerifySection {
+    pub timeout_secs: Option<f64>,
+    pub max_retry_wait_secs: Option<f64>,
+    pub retries: Option<u32>,
+    pub cache_ttl_secs: Option<u64>,
+}
+
+impl VerifySection {
+    pub fn options(&self) -> Options {
+        let d = Options::default();
+        Options {
+            timeout: self
+                .timeout_secs
+                .map(Duration::from_secs_f64)
+                .unwrap_or(d.timeout),
+            max_retry_wait: self
+                .max_retry_wait_secs
+                .map(Duration::from_secs_f64)
+                .unwrap_or(d.max_retry_wait),
+            retries: self.retries.unwrap_or(d.retries),
+            cache_ttl: self
+                .cache_ttl_secs
+                .map(Duration::from_secs)
+                .unwrap_or(d.cache_ttl),
+        }
+    }
+}
+
+/// One credential to check. Holds the secret in memory only.
+#[derive(Clone)]
+pub struct Job {
+    pub fingerprint: String,
+    pub rule: Arc<Rule>,
+    pub secret: Vec<u8>,
+    pub parts: Vec<(String, Vec<u8>)>,
+}
+
+impl Job {
+    /// A job for a finding whose rule has a verify recipe.
+    pub fn from_finding(f: &Finding) -> Option<Job> {
+        let rule = f.rule.clone()?;
+        rule.spec.verify.as_ref()?;
+        Some(Job {
+            fingerprint: f.fingerprint.clone(),
+            rule,
+            secret: f.raw_secret.expose().to_vec(),
+            parts: f
+                .parts
+                .iter()
+                .map(|p| (p.name.clone(), p.value.expose().to_vec()))
+                .collect(),
+        })
+    }
+
+    pub fn secret_str(&self) -> String {
+        String::from_utf8_lossy(&self.secret).into_owned()
+    }
+
+    pub fn part(&self, name: &str) -> Option<String> {
+        self.parts
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| String::from_utf8_lossy(v).into_owned())
+    }
+
+    /// Every value that must never appear in a message.
+    pub(super) fn sensitive(&self) -> Vec<String> {
+        let mut v = vec![self.secret_str()];
+        v.extend(
+            self.parts
+                .iter()
+                .map(|(_, p)| String::from_utf8_lossy(p).into_owned()),
+        );
+        v
+    }
+}
+
+struct Gate {
+    sem: Semaphore,
+    next: Mutex<Instant>,
+    interval: Duration,
+}
+
+impl Gate {
+    async fn acquire(&self) -> tokio::sync::SemaphorePermit<'_> {
+        let permit = self
+            .sem
+            .acquire()
+            .await
+            .expect("gate semaphores are never closed");
+        let at = {
+            let mut next = self.next.lock().unwrap_or_else(|e| e.into_inner());
+            let now = Instant::now();
+            let at = (*next).max(now);
+            *next = at + self.interval;
+            at
+        };
+        tokio::time::sleep_until(at.into()).await;
+        permit
+    }
+
+    /// Holds every request to this issuer back for `d` (after a `Retry-After`).
+    fn pause(&self, d: Duration) {
+        let mut next = self.next.lock().unwrap_or_else(|e| e.into_inner());
+        *next = (*next).max(Instant::now() + d);
+    }
+}
+
+pub(super) type Cell = Arc<OnceCell<Verification>>;
+
+/// Shared state of a verification run.
+pub struct Context {
+    pub registry: Registry,
+    pub opts: Options,
+    gates: Mutex<HashMap<String, Arc<Gate>>>,
+    pub(super) cache: Mutex<HashMap<String, (Instant, Cell)>>,
+}
+
+impl Context {
+    pub fn new(registry: Registry, opts: Options) -> Arc<Context> {
+        Arc::new(Context {
+            registry,
+            opts,
+            gates: Mutex::new(HashMap::new()),
+            cache: Mutex::new(HashMap::new()),
+        })
+    }
+
+    /// The context the operator's config describes (registry, `[verify]` options); `timeout`
+    /// (`--verify-timeout`) overrides `[verify] timeout_secs`.
+    pub fn from_config(
+        config: &crate::config::Config,
+        timeout: Option<Duration>,
+    ) -> anyhow::Result<Arc<Context>> {
+        let registry = Registry::load(config)?;
+        let section: VerifySection = config.section("verify")?;
+        let mut opts = section.options();
+        if let Some(t) = timeout {
+            opts.timeout = t;
+        }
+        Ok(Context::new(registry, opts))
+    }
+
+    fn gate(&self, issuer: &str) -> Arc<Gate> {
+        let mut g = self.gates.lock().unwrap_or_else(|e| e.into_inner());
+        g.entry(issuer.to_string())
+            .or_insert_with(|| {
+                let (conc, rate) = self
+                    .registry
+                    .get(issuer)
+                    .map(|e| (e.concurrency, e.rate))
+                    .unwrap_or((4, 10.0));
+                Arc::new(Gate {
+                    sem: Semaphore::new(conc.max(1)),
+                    next: Mutex::new(Instant::now()),
+                    interval: Duration::from_secs_f64(1.0 / rate.max(0.001)),
+                })
+            })
+            .clone()
+    }
+
+    /// Sends one request under the issuer's limits, retrying after a short `Retry-After`.
+    pub async fn exchange(&self, issuer: &str, target: Target, req: Prepared) -> Result<Exchange, Failure> {
+        let gate = self.gate(issuer);
+        let mut attempt = 0;
+        loop {
+            let ex = {
+                let _permit = gate.acquire().await;
+                http::send_to(self.opts.timeout, target.clone(), req.clone()).await?
+            };
+            if ex.status == 429 && attempt < self.opts.retries {
+                let wait = ex
+                    .header("retry-after")
+                    .and_then(|v| v.trim().parse::<f64>().ok())
+                    .map(Duration::from_secs_f64)
+                    .unwrap_or(Duration::from_secs(1));
+                if wait <= self.opts.max_retry_wait {
+                    gate.pause(wait);
+                    attempt += 1;
+                    continue;
+                }
+            }
+            return Ok(ex);
+        }
+    }
+
+    /// Egress check for `issuer`, then [`Context::exchange`].
+    pub async fn send(&self, issuer: &IssuerEntry, req: Prepared) -> Result<Exchange, Failure> {
+        let target = super::guard::check(&req.url, issuer)
+            .await
+            .map_err(Failure::Refused)?;
+        self.exchange(&issuer.name, target, req).await
+    }
+
+    /// The standard variables: secret, parts and the issuer's configured bases.
+    pub fn vars(&self, job: &Job, issuer: Option<&IssuerEntry>) -> Vars {
+        let mut vars = Vars::default();
+        vars.set("secret", job.secret_str());
+        for (n, v) in &job.parts {
+            vars.set(format!("part.{n}"), String::from_utf8_lossy(v).into_owned());
+        }
+        if let Some(e) = issuer {
+            for (k, b) in &e.bases {
+                if !b.url.is_empty() {
+                    vars.set(k.clone(), b.url.clone());
+                }
+            }
+            e.set_derived_bases(&mut vars);
+        }
+        vars
+    }
+
+    /// Runs a plain HTTP recipe on `api` and, when that answer reads dead and the recipe calls
+    /// `{api}`, again on each of the issuer's regional sites in turn
+    /// ([`IssuerEntry::fan_out_sites`]): Datadog and PostHog answer a key from another region
+    /// exactly like a bad key, and a live key recorded dead is never revoked. Sequential, through
+    /// the issuer's gate like any request. The first live answer wins and names its site; the
+    /// verdict is dead only if every site said dead, and indeterminate if one could not tell.
+    pub(super) async fn run_http_sites(&self, job: &Job, recipe: &Recipe) -> Verification {
+        let first = self.run_http(job, recipe, Vars::default(), None).await.0;
+        let calls_api = recipe.call.url.as_deref().is_some_and(|u| u.contains("{api}"));
+        let sites = match self.registry.get(&job.rule.spec.issuer) {
+            Some(e) if first.verdict == Verdict::Dead && calls_api => e.fan_out_sites(),
+            _ => return first,
+        };
+        if sites.is_empty() {
+            return first;
+        }
+        let mut unsure: Option<(String, Verification)> = None;
+        for site in sites {
+            let mut extra = Vars::default();
+            extra.set("api", site.clone());
+            let mut v = self.run_http(job, recipe, extra, None).await.0;
+            match v.verdict {
+                Verdict::Live => {
+                    v.revealed.site = Some(site_label(site));
+                    return v;
+                }
+                Verdict::Indeterminate if unsure.is_none() => unsure = Some((site_label(site), v)),
+                _ => {}
+            }
+        }
+        let dead = first
+            .reason
+            .clone()
+            .unwrap_or_else(|| "the issuer rejected it".into());
+        match unsure {
+            Some((label, v)) => Verification {
+                reason: Some(format!(
+                    "{dead} on some sites, but {label} gave no conclusive answer: {}",
+                    v.reason.as_deref().unwrap_or("unknown")
+                )),
+                ..v
+            },
+            None => Verification {
+                reason: Some(format!("{dead} on each of its {} sites", sites.len() + 1)),
+                ..first
+            },
+        }
+    }
+
+    /// Runs an HTTP recipe (with `extra` variables and an optional request rewrite, e.g. a
+    /// signature) and judges the answer.
+    pub async fn run_http(
+        &self,
+        job: &Job,
+        recipe: &Recipe,
+        extra: Vars,
+        rewrite: Option<&(dyn Fn(&mut Prepared) + Sync)>,
+    ) -> (Verification, Option<Exchange>) {
+        let spec = &job.rule.spec;
+        let verifier = recipe.kind.as_str();
+        let ind = |r: String| Verification::indeterminate(r, spec.identity, &spec.issuer, verifier);
+        let Some(issuer) = self.registry.get(&spec.issuer) else {
+            return (
+                ind(format!(
+                    "issuer {:?} is not in the registry (add [issuers.{}] to the config)",
+                    spec.issuer, spec.issuer
+                )),
+                None,
+            );
+        };
+        let mut vars = self.vars(job, Some(issuer));
+        vars.values.extend(extra.values);
+        let template = match recipe.kind {
+            Kind::OauthClientCredentials | Kind::GoogleServiceAccount => recipe.token_url.as_deref(),
+            _ => recipe.call.url.as_deref(),
+        }
+        .unwrap_or("");
+        let mut req = match recipe.call.prepare(template, "GET", &vars) {
+            Ok(r) => r,
+            Err(e) => return (ind(render_problem(issuer, &e)), None),
+        };
+        if let Some(f) = rewrite {
+            f(&mut req);
+        }
+        let ex = match self.send(issuer, req).await {
+            Ok(ex) => ex,
+            Err(f) => return (ind(f.reason()), None),
+        };
+        let (verdict, reason) = http::judge(recipe, &ex);
+        let (model, revealed) = if verdict == Verdict::Live {
+            http::reveal(recipe, &ex, spec.identity)
+        } else {
+            (spec.identity, Default::default())
+        };
+        let v = Verification::new(verdict, reason, model, revealed, &spec.issuer, verifier)
+            .with_status(Some(ex.status));
+        (v, Some(ex))
+    }
+}
+
+/// A render error about a missing base becomes advice on configuring it.
+fn render_problem(issuer: &IssuerEntry, err: &str) -> String {
+    for (k, b) in &issuer.bases {
+        if b.url.is_empty() && err.contains(&format!("{{{k}}}")) {
+            return format!(
+                "issuer {} has no `{k}` base configured (set [issuers.{}] {k} = \"https://…\" or {}{}_{})",
+                issuer.name,
+                issuer.name,
+                super::registry::ENV_PREFIX,
+                issuer.name.to_ascii_uppercase().replace('-', "_"),
+                k.to_ascii_uppercase()
+            );
+        }
+    }
+    format!("cannot build the request: {err}")
+}
