@@ -9,8 +9,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use quench::config::Config;
-use quench::engine::checksum::github_check;
 use quench::finding::Finding;
+use quench::rules::checksum::github_check;
 use quench::rules::RuleSet;
 use quench::simulate::{self, KeysFile, Sim, SimKey};
 use quench::verify::{self, Registry};

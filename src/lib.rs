@@ -7,7 +7,7 @@ pub mod cli;
 pub mod config;
 pub mod engine;
 pub mod finding;
-pub mod http;
+pub mod issuer;
 pub mod notify;
 pub mod pipeline;
 pub mod report;

@@ -11,8 +11,8 @@ use anyhow::Result;
 use clap::Args;
 
 use crate::config::Config;
+use crate::issuer::registry::Source;
 use crate::rules::RuleSet;
-use crate::verify::registry::Source;
 use crate::verify::Registry;
 
 #[derive(Args)]

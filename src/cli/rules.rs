@@ -80,7 +80,7 @@ impl RulesCmd {
                 Ok(0)
             }
             RulesAction::Check => {
-                let report = crate::rules::selftest::run(&set);
+                let report = crate::scan::selftest::run(&set);
                 for f in &report.failures {
                     println!("FAIL {f}");
                 }
@@ -100,7 +100,7 @@ impl RulesCmd {
 /// Who may make the rule's revoke call (`public`, `self`, `admin`, `none`), with `+admin` when
 /// an admin fallback backs a self call; `null` without a revoke recipe or when it does not parse.
 fn revoke_authority(r: &crate::rules::Rule) -> Option<String> {
-    let recipe = crate::revoke::recipe::RevokeRecipe::parse(r.spec.revoke.as_ref()?).ok()?;
+    let recipe = crate::issuer::revoke_recipe::RevokeRecipe::parse(r.spec.revoke.as_ref()?).ok()?;
     let mut a = recipe.authority.as_str().to_string();
     if recipe.fallback.is_some() {
         a.push_str("+admin");

@@ -8,7 +8,6 @@
 //! The engine knows nothing of files, git or reports: sources hand it bytes, and it hands back
 //! [`Match`]es with byte offsets.
 
-pub mod checksum;
 pub mod entropy;
 pub mod filter;
 pub mod keywords;
@@ -20,6 +19,7 @@ use aho_corasick::{AhoCorasick, AhoCorasickBuilder};
 use regex::bytes::Regex;
 
 use crate::finding::Hidden;
+use crate::rules::checksum;
 use crate::rules::{load::compile, load::DEFAULT_PART_DISTANCE, Confidence, Rule, RuleSet};
 use keywords::Keywords;
 

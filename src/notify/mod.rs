@@ -131,13 +131,13 @@ impl Notifier {
         let s: NotifySection = config.section("notify")?;
         for h in &s.webhook {
             let url = url::Url::parse(&h.url).map_err(|e| anyhow::anyhow!("[[notify.webhook]] url: {e}"))?;
-            if crate::revoke::recipe::check_egress(&url).is_err() {
+            if crate::issuer::guard::check_scheme(&url).is_err() {
                 bail!("[[notify.webhook]] url must be https (plain http only to loopback)");
             }
         }
         if !s.webhook.is_empty() {
             // Fail here, not at the first delivery, when HTTPS cannot be set up.
-            crate::http::client::issuers()?;
+            crate::issuer::client::issuers()?;
         }
         Ok(Notifier {
             hooks: s.webhook,
@@ -192,14 +192,14 @@ impl Notifier {
             .ok()
             .and_then(|u| u.host_str().map(String::from))
             .unwrap_or_default();
-        let client = crate::http::client::issuers().map_err(|e| format!("webhook {host}: {e}"))?;
+        let client = crate::issuer::client::issuers().map_err(|e| format!("webhook {host}: {e}"))?;
         let mut last = String::new();
         for attempt in 0..=self.retries {
             if attempt > 0 {
                 tokio::time::sleep(Duration::from_millis(200 << (attempt - 1).min(6))).await;
             }
             // Only the status matters; a short answer is read whole so the connection is reused.
-            match crate::http::client::fetch(client.post(url).json(body), self.timeout, 64 << 10).await {
+            match crate::issuer::client::fetch(client.post(url).json(body), self.timeout, 64 << 10).await {
                 Ok(r) if r.status.is_success() => return Ok(()),
                 Ok(r) if r.status.as_u16() == 429 || r.status.is_server_error() => {
                     last = format!("status {}", r.status.as_u16());

@@ -13,9 +13,9 @@ use std::sync::Mutex;
 use std::time::Duration;
 
 use super::outcome::CallResult;
-use super::recipe::Authority;
+use crate::issuer::registry::IssuerEntry;
+use crate::issuer::revoke_recipe::Authority;
 use crate::store::{self, Spend, Store};
-use crate::verify::registry::IssuerEntry;
 
 /// How long a 429 without `Retry-After` holds the budget.
 const DEFAULT_HOLD: Duration = Duration::from_secs(60);

@@ -14,12 +14,13 @@ use std::time::Duration;
 use anyhow::Result;
 
 use super::policy::AdminCredential;
-use super::recipe::{self, Authority, RevokeRecipe, Vars};
 use crate::config::Config;
-use crate::http::Call;
+use crate::issuer::registry::{IssuerEntry, Registry};
+use crate::issuer::revoke_recipe::{self as recipe, Authority, RevokeRecipe, Vars};
+use crate::issuer::Call;
 use crate::rules::Rule;
 use crate::store::Verdict;
-use crate::verify::{self, registry::IssuerEntry, Registry};
+use crate::verify;
 
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 
@@ -68,7 +69,7 @@ impl HttpIssuers {
         opts.cache_ttl = Duration::ZERO;
         let verify = verify::Context::new(registry.clone(), opts);
         // Fail here, not at the first revocation, when HTTPS cannot be set up.
-        crate::http::client::issuers()?;
+        crate::issuer::client::issuers()?;
         Ok(HttpIssuers {
             policy: super::Policy::from_config(config)?,
             timeout,

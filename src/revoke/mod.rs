@@ -11,7 +11,6 @@ pub mod issuer;
 pub mod live;
 pub mod outcome;
 pub mod policy;
-pub mod recipe;
 pub mod recover;
 pub mod runner;
 

@@ -20,8 +20,8 @@ use serde::{Deserialize, Serialize};
 
 use super::issuer::{CallResult, Issuers, Target};
 use super::policy::{Mode, Policy};
-use super::recipe::{Authority, RevokeRecipe};
 use crate::finding::Finding;
+use crate::issuer::revoke_recipe::{Authority, RevokeRecipe};
 use crate::notify::{self, Notifier};
 use crate::rules::Rule;
 use crate::store::seal::Sealer;

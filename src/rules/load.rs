@@ -10,7 +10,7 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 
 use super::schema::{RuleFile, RuleSpec};
-use crate::engine::checksum;
+use crate::rules::checksum;
 
 include!(concat!(env!("OUT_DIR"), "/builtin_rules.rs"));
 
@@ -200,7 +200,7 @@ pub fn validate(spec: &RuleSpec, eager: bool) -> Result<(), String> {
         // the worst moment to learn of it. Built-in recipes are proven by the test suite, so
         // start-up does not parse them.
         if let Some(t) = &spec.revoke {
-            crate::revoke::recipe::RevokeRecipe::parse(t).map_err(|e| format!("revoke: {e:#}"))?;
+            crate::issuer::revoke_recipe::RevokeRecipe::parse(t).map_err(|e| format!("revoke: {e:#}"))?;
         }
         let re = compile(&spec.pattern).map_err(|e| format!("pattern: {e}"))?;
         check_group(&re, spec.secret_group)?;

@@ -160,7 +160,7 @@ pub struct RuleSpec {
     pub negative_examples: Vec<String>,
     /// How to ask the issuer whether the secret is live.
     #[serde(default)]
-    pub verify: Option<crate::verify::Recipe>,
+    pub verify: Option<crate::issuer::verify_recipe::Recipe>,
     /// How to kill it.
     #[serde(default)]
     pub revoke: Option<toml::Table>,

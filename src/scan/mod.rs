@@ -8,6 +8,7 @@
 pub mod collect;
 pub mod decode;
 pub mod offline;
+pub mod selftest;
 
 use std::collections::HashSet;
 use std::sync::Arc;

@@ -40,9 +40,9 @@ pub struct GitlabGroup {
 const TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
 
 /// Fetches one page of a listing API; `what` names it in errors.
-async fn get(req: reqwest::RequestBuilder, what: &str) -> Result<crate::http::client::Response> {
-    let req = req.header("user-agent", crate::http::client::USER_AGENT);
-    let resp = crate::http::client::fetch(req, TIMEOUT, usize::MAX)
+async fn get(req: reqwest::RequestBuilder, what: &str) -> Result<crate::issuer::client::Response> {
+    let req = req.header("user-agent", crate::issuer::client::USER_AGENT);
+    let resp = crate::issuer::client::fetch(req, TIMEOUT, usize::MAX)
         .await
         .with_context(|| what.to_string())?;
     match resp.body_error {
@@ -92,7 +92,7 @@ pub async fn github(src: &GithubOrg) -> Result<Vec<Target>> {
     let token = std::env::var(env).ok().filter(|t| !t.is_empty());
     let first = format!("{base}/orgs/{}/repos?per_page=100", src.org);
     let origin = url::Url::parse(&first).with_context(|| format!("GitHub API URL {first:?}"))?;
-    let client = crate::http::client::discovery().context("GitHub API")?;
+    let client = crate::issuer::client::discovery().context("GitHub API")?;
     let mut out = Vec::new();
     let mut next = Some(first);
     let mut pages = 0;
@@ -150,7 +150,7 @@ pub async fn gitlab(src: &GitlabGroup) -> Result<Vec<Target>> {
         .trim_end_matches('/');
     let env = src.token_env.as_deref().unwrap_or("GITLAB_TOKEN");
     let token = std::env::var(env).ok().filter(|t| !t.is_empty());
-    let client = crate::http::client::discovery().context("GitLab API")?;
+    let client = crate::issuer::client::discovery().context("GitLab API")?;
     let mut out = Vec::new();
     let mut page = "1".to_string();
     for _ in 0..MAX_PAGES {

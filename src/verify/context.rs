@@ -10,13 +10,13 @@ use std::time::{Duration, Instant};
 
 use tokio::sync::{OnceCell, Semaphore};
 
-use super::guard::Target;
 use super::http::{self, Failure};
-use super::recipe::{Exchange, Kind, Recipe};
-use super::registry::{site_label, IssuerEntry, Registry};
 use super::verdict::{Verdict, Verification};
 use crate::finding::Finding;
-use crate::http::{Prepared, Vars};
+use crate::issuer::guard::Target;
+use crate::issuer::registry::{site_label, IssuerEntry, Registry};
+use crate::issuer::verify_recipe::{Exchange, Kind, Recipe};
+use crate::issuer::{Prepared, Vars};
 use crate::rules::Rule;
 
 /// Tunables, from `[verify]` in the config and flags.
@@ -234,7 +234,7 @@ impl Context {
 
     /// Egress check for `issuer`, then [`Context::exchange`].
     pub async fn send(&self, issuer: &IssuerEntry, req: Prepared) -> Result<Exchange, Failure> {
-        let target = super::guard::check(&req.url, issuer)
+        let target = crate::issuer::guard::check(&req.url, issuer)
             .await
             .map_err(Failure::Refused)?;
         self.exchange(&issuer.name, target, req).await
@@ -366,7 +366,7 @@ fn render_problem(issuer: &IssuerEntry, err: &str) -> String {
                 "issuer {} has no `{k}` base configured (set [issuers.{}] {k} = \"https://…\" or {}{}_{})",
                 issuer.name,
                 issuer.name,
-                super::registry::ENV_PREFIX,
+                crate::issuer::registry::ENV_PREFIX,
                 issuer.name.to_ascii_uppercase().replace('-', "_"),
                 k.to_ascii_uppercase()
             );

@@ -11,10 +11,10 @@ use std::time::Instant;
 use tokio::sync::OnceCell;
 
 use super::context::{Cell, Context, Job};
-use super::recipe::Kind;
 use super::special;
 use super::verdict::{Verdict, Verification};
 use crate::finding::Finding;
+use crate::issuer::verify_recipe::Kind;
 
 impl Context {
     /// Verifies one credential, reusing a cached verdict for the same fingerprint.

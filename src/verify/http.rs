@@ -1,18 +1,18 @@
 //! Running one HTTP exchange of a recipe: render, check the destination, send without following
 //! redirects, read a bounded body, and judge the answer.
 //!
-//! The request is rendered by [`Call::prepare`](crate::http::Call::prepare), shared with
+//! The request is rendered by [`Call::prepare`](crate::issuer::Call::prepare), shared with
 //! revocation.
 
 use std::time::Duration;
 
 use url::Url;
 
-use super::guard::{self, Target};
-use super::recipe::{extract, extract_list, extract_one, Exchange, Recipe};
-use super::registry::IssuerEntry;
 use super::verdict::{Revealed, Verdict};
-use crate::http::{client, Prepared};
+use crate::issuer::guard::{self, Target};
+use crate::issuer::registry::IssuerEntry;
+use crate::issuer::verify_recipe::{extract, extract_list, extract_one, Exchange, Recipe};
+use crate::issuer::{client, Prepared};
 use crate::rules::Identity;
 
 /// Largest body read from an issuer; verification answers are small.
@@ -149,7 +149,7 @@ fn dead_reason(ex: &Exchange) -> String {
         ["error.code", "error.type", "error", "code", "errors.0"]
             .iter()
             .find_map(|p| {
-                super::recipe::json_path(j, p)
+                crate::issuer::verify_recipe::json_path(j, p)
                     .first()
                     .and_then(|v| v.as_str().map(String::from))
             })

@@ -1,7 +1,7 @@
 //! Live verification: ask the issuer, safely, whether a found credential works and whose it is.
 //!
 //! - [`recipe`]: the declarative `[rule.verify]` format and its matcher language (the request
-//!   template itself is [`crate::http::call`], shared with revocation);
+//!   template itself is [`crate::issuer::call`], shared with revocation);
 //! - [`registry`]: issuers and the base URLs a secret may be sent to (config and env override);
 //! - [`guard`]: egress rules (https, loopback only when configured, no private targets derived
 //!   from scanned data);
@@ -12,15 +12,12 @@
 pub mod aws;
 pub mod context;
 pub mod engine;
-pub mod guard;
 pub mod http;
 pub mod jwt;
-pub mod recipe;
-pub mod registry;
 pub mod special;
 
+pub use crate::issuer::registry::Registry;
+pub use crate::issuer::verify_recipe::Recipe;
 pub use crate::verdict::{self, Revealed, Verdict, Verification};
 pub use context::{Context, Job, Options, VerifySection};
 pub use engine::{verify_findings, DuringScan, Service, Stats, Submitter, Tap};
-pub use recipe::Recipe;
-pub use registry::Registry;

@@ -8,12 +8,12 @@ use url::Url;
 
 use super::aws;
 use super::context::{Context, Job};
-use super::guard;
 use super::http;
 use super::jwt;
-use super::recipe::{Kind, Matcher, Matchers, Recipe};
 use super::verdict::{Revealed, Verdict, Verification};
-use crate::http::{render, Call, Prepared, Vars};
+use crate::issuer::guard;
+use crate::issuer::verify_recipe::{Kind, Matcher, Matchers, Recipe};
+use crate::issuer::{render, Call, Prepared, Vars};
 use crate::rules::Identity;
 
 /// Starts from `preset` and lets the rule's recipe override what it sets.
@@ -122,7 +122,7 @@ pub async fn aws(ctx: &Context, job: &Job, rule: &Recipe) -> Verification {
             body_has(403, "ExpiredToken"),
             body_has(400, "ExpiredToken"),
         ])),
-        identity: super::recipe::IdentitySpec {
+        identity: crate::issuer::verify_recipe::IdentitySpec {
             principal: Some("json:GetCallerIdentityResponse.GetCallerIdentityResult.Arn".into()),
             org: Some("json:GetCallerIdentityResponse.GetCallerIdentityResult.Account".into()),
             key_id: Some("json:GetCallerIdentityResponse.GetCallerIdentityResult.UserId".into()),
@@ -373,7 +373,7 @@ pub async fn github_app(ctx: &Context, job: &Job, rule: &Recipe) -> Verification
             ]),
             ..Default::default()
         },
-        identity: super::recipe::IdentitySpec {
+        identity: crate::issuer::verify_recipe::IdentitySpec {
             principal: Some("json:slug".into()),
             org: Some("json:owner.login".into()),
             key_id: Some("json:id".into()),

@@ -14,7 +14,7 @@ use std::collections::BTreeMap;
 use std::fs;
 
 use common::fake::Gen;
-use quench::engine::checksum;
+use quench::rules::checksum;
 
 const A: &[u8] = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
 const U: &[u8] = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz_-";

@@ -707,7 +707,7 @@ fn a_custom_rule_protects_keys_a_company_issues_through_workos() {
     }
 }
 
-/// The request keys of a recipe are read apart from its own keys (see `quench::http::call`), and
+/// The request keys of a recipe are read apart from its own keys (see `quench::issuer::call`), and
 /// a misspelt key anywhere in `[rule.revoke]` still stops the revocation with a message naming
 /// it, instead of sending a request without the misspelt part.
 #[test]

@@ -1,7 +1,7 @@
 //! Fake credentials generated in code: random bodies from a seeded generator, correct
 //! prefixes, lengths and checksums. None of them is or was ever a real key.
 
-use quench::engine::checksum;
+use quench::rules::checksum;
 
 const ALNUM: &[u8] = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
 const UPPER32: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";

@@ -24,9 +24,36 @@ pub enum Target {
     Pinned { host: String, addrs: Vec<SocketAddr> },
 }
 
+/// https anywhere; plain http only to a loopback address (the simulator, tests). Every request
+/// that carries a secret or a finding passes this first: issuer calls through [`check`],
+/// notification webhooks directly.
+pub fn check_scheme(url: &Url) -> Result<(), String> {
+    match url.scheme() {
+        "https" => Ok(()),
+        "http" => {
+            let loopback = match url.host() {
+                Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+                Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+                Some(url::Host::Domain(d)) => d == "localhost",
+                None => false,
+            };
+            if loopback {
+                Ok(())
+            } else {
+                Err(format!(
+                    "refusing to send a secret over plain HTTP to {}",
+                    url.host_str().unwrap_or("?")
+                ))
+            }
+        }
+        s => Err(format!("refusing URL scheme {s:?}")),
+    }
+}
+
 /// Checks a rendered URL for `issuer`. Errors name the host, never the full URL (which may
 /// carry the secret in its path or query).
 pub async fn check(url: &Url, issuer: &IssuerEntry) -> Result<Target, String> {
+    check_scheme(url)?;
     if issuer.allowed_urls().any(|b| under(url, &b)) {
         return Ok(Target::Configured);
     }
@@ -123,6 +150,16 @@ pub fn is_public(ip: IpAddr) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn plain_http_only_to_loopback() {
+        let ok = |u: &str| check_scheme(&u.parse().unwrap()).is_ok();
+        assert!(ok("http://127.0.0.1:80/x"));
+        assert!(ok("http://[::1]:80/x"));
+        assert!(ok("https://api.github.com/x"));
+        assert!(!ok("http://api.github.com/x"));
+        assert!(!ok("file:///etc/passwd"));
+    }
 
     #[test]
     fn private_ranges_are_not_public() {

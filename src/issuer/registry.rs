@@ -148,12 +148,12 @@ impl IssuerEntry {
     /// Sets each derived base that no configured base of the same name already set, rendered
     /// from `vars` (the secret's parts). A derived base whose part was not found stays unset,
     /// so a recipe naming it fails with the missing placeholder's name.
-    pub fn set_derived_bases(&self, vars: &mut crate::http::Vars) {
+    pub fn set_derived_bases(&self, vars: &mut crate::issuer::Vars) {
         for (name, template) in &self.derived_bases {
             if vars.values.contains_key(name) {
                 continue;
             }
-            if let Ok(url) = crate::http::render(template, vars) {
+            if let Ok(url) = crate::issuer::render(template, vars) {
                 vars.set(name.clone(), url.trim_end_matches('/').to_string());
             }
         }
@@ -344,18 +344,18 @@ mod tests {
         };
         let reg = Registry::load(&cfg("")).unwrap();
         let okta = reg.get("okta").unwrap();
-        let mut v = crate::http::Vars::default();
+        let mut v = crate::issuer::Vars::default();
         v.set("part.domain", "acme.okta.com");
         okta.set_derived_bases(&mut v);
         assert_eq!(v.values["site"], "https://acme.okta.com");
         // Without the part the base stays unset, so a recipe naming it fails by name.
-        let mut empty = crate::http::Vars::default();
+        let mut empty = crate::issuer::Vars::default();
         okta.set_derived_bases(&mut empty);
         assert!(!empty.values.contains_key("site"));
         // A configured base of the same name wins.
         let reg = Registry::load(&cfg("[issuers.okta]\nsite = \"http://127.0.0.1:9/okta\"\n")).unwrap();
         let okta = reg.get("okta").unwrap();
-        let mut v = crate::http::Vars::default();
+        let mut v = crate::issuer::Vars::default();
         for (k, b) in &okta.bases {
             v.set(k.clone(), b.url.clone());
         }

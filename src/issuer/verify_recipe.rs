@@ -11,7 +11,7 @@
 //! identity = { principal = "json:login", scopes = "header:x-oauth-scopes" }
 //! ```
 //!
-//! The request keys and their templates are [`crate::http::call`]'s, shared with revocation.
+//! The request keys and their templates are [`crate::issuer::call`]'s, shared with revocation.
 //! Placeholders here are `{secret}`, `{part.NAME}`, `{capture.NAME}` (a value captured by an
 //! earlier step) and the issuer's base names (`{api}`, `{sts}`…).
 
@@ -19,7 +19,7 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-use crate::http::call::{deserialize_with_call, Call};
+use crate::issuer::call::{deserialize_with_call, Call};
 
 /// Which verifier runs the recipe. Most are plain HTTP; the rest need code (signatures, tokens).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -59,7 +59,7 @@ impl Kind {
 #[serde(remote = "Self", deny_unknown_fields)]
 pub struct Recipe {
     /// The request keys (`method`, default GET; `url`, `headers`, `query`, a body, `basic`),
-    /// read from the same table by [`crate::http::call::split`].
+    /// read from the same table by [`crate::issuer::call::split`].
     #[serde(skip)]
     pub call: Call,
     #[serde(default)]

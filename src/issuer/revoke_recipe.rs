@@ -29,8 +29,8 @@
 use anyhow::{anyhow, bail, Context as _, Result};
 use serde::Deserialize;
 
-use crate::http::call::deserialize_with_call;
-use crate::http::Call;
+use crate::issuer::call::deserialize_with_call;
+use crate::issuer::Call;
 
 /// Who may revoke a key, which decides what the call needs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
@@ -72,7 +72,7 @@ pub struct StatusMatch {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(remote = "Self", deny_unknown_fields)]
 pub struct Find {
-    /// The request (method default GET), read from the same table by [`crate::http::call::split`].
+    /// The request (method default GET), read from the same table by [`crate::issuer::call::split`].
     #[serde(skip)]
     pub call: Call,
     /// JSON path of the array of keys; absent when the answer describes one key.
@@ -126,7 +126,7 @@ pub struct RevokeRecipe {
     #[serde(default)]
     pub admin_issuer: Option<String>,
     /// The request (method default POST), read from the same table by
-    /// [`crate::http::call::split`].
+    /// [`crate::issuer::call::split`].
     #[serde(skip)]
     pub call: Call,
     #[serde(default)]
@@ -218,10 +218,10 @@ impl RevokeRecipe {
 }
 
 /// Template variables. Values are secrets or derived from them; never logged. Rendering is the
-/// shared request template engine ([`crate::http::render`]: `{name}`, `{base64:name}`), so
+/// shared request template engine ([`crate::issuer::render`]: `{name}`, `{base64:name}`), so
 /// verify and revoke recipes read the same way.
 #[derive(Default, Clone)]
-pub struct Vars(pub crate::http::Vars);
+pub struct Vars(pub crate::issuer::Vars);
 
 impl Vars {
     pub fn set(&mut self, k: impl Into<String>, v: impl Into<String>) {
@@ -230,7 +230,7 @@ impl Vars {
 
     /// Replaces `{name}` for every known name; an unknown name is an error naming it.
     pub fn render(&self, template: &str) -> Result<String> {
-        crate::http::render(template, &self.0).map_err(|e| anyhow!("the recipe needs {e}"))
+        crate::issuer::render(template, &self.0).map_err(|e| anyhow!("the recipe needs {e}"))
     }
 }
 
@@ -255,16 +255,15 @@ pub async fn send(
     timeout: std::time::Duration,
     call: &Call,
     vars: &Vars,
-    issuer: Option<&crate::verify::registry::IssuerEntry>,
+    issuer: Option<&crate::issuer::registry::IssuerEntry>,
     signer: Option<Signer<'_>>,
 ) -> Result<Answer> {
     let mut req = call
         .prepare(call.url.as_deref().unwrap_or(""), "POST", &vars.0)
         .map_err(|e| anyhow!("cannot build the request: {e}"))?;
-    check_egress(&req.url)?;
     match issuer {
-        Some(e) => match crate::verify::guard::check(&req.url, e).await {
-            Ok(crate::verify::guard::Target::Configured) => {}
+        Some(e) => match crate::issuer::guard::check(&req.url, e).await {
+            Ok(crate::issuer::guard::Target::Configured) => {}
             Ok(_) => bail!("revocation is only sent to the issuer's configured hosts"),
             Err(e) => bail!("{e}"),
         },
@@ -277,11 +276,11 @@ pub async fn send(
         req.headers.extend(sign(req.method.as_str(), &req.url));
     }
     let host = req.url.host_str().unwrap_or("?").to_string();
-    let client = crate::http::client::issuers()?;
-    let rb = req.request(client, crate::http::client::USER_AGENT);
+    let client = crate::issuer::client::issuers()?;
+    let rb = req.request(client, crate::issuer::client::USER_AGENT);
     // The error text of reqwest names the URL, which may hold a secret in its path or query:
     // describe the failure by kind only.
-    let resp = crate::http::client::fetch(rb, timeout, 1 << 20)
+    let resp = crate::issuer::client::fetch(rb, timeout, 1 << 20)
         .await
         .map_err(|e| {
             let kind = if e.is_timeout() {
@@ -317,38 +316,10 @@ pub async fn send(
     })
 }
 
-/// https anywhere; http only to a loopback address.
-pub fn check_egress(url: &url::Url) -> Result<()> {
-    match url.scheme() {
-        "https" => Ok(()),
-        "http" => {
-            let loopback = match url.host() {
-                Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
-                Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
-                Some(url::Host::Domain(d)) => d == "localhost",
-                None => false,
-            };
-            if loopback {
-                Ok(())
-            } else {
-                bail!(
-                    "refusing to send a secret over plain HTTP to {}",
-                    url.host_str().unwrap_or("?")
-                )
-            }
-        }
-        s => bail!("refusing URL scheme {s:?}"),
-    }
-}
-
-/// Dot-separated JSON path (`data`, `key.id`, `items.0.id`).
+/// The first value at a JSON path, in the one dialect every recipe uses
+/// ([`super::verify_recipe::json_path`]: dots, array indexes, `*`).
 pub fn json_path<'a>(v: &'a serde_json::Value, path: &str) -> Option<&'a serde_json::Value> {
-    path.split('.')
-        .filter(|s| !s.is_empty())
-        .try_fold(v, |v, seg| match seg.parse::<usize>() {
-            Ok(i) => v.get(i),
-            Err(_) => v.get(seg),
-        })
+    super::verify_recipe::json_path(v, path).into_iter().next()
 }
 
 /// The value `take` names in an answer: a JSON path, or `xml:TAG` for the text of the first
@@ -413,14 +384,6 @@ mod tests {
         assert_eq!(v.render("{ viewer { id } }").unwrap(), "{ viewer { id } }");
         let e = v.render("{admin}/x").unwrap_err().to_string();
         assert!(e.contains("{admin}"), "{e}");
-    }
-
-    #[test]
-    fn plain_http_only_to_loopback() {
-        assert!(check_egress(&"http://127.0.0.1:80/x".parse().unwrap()).is_ok());
-        assert!(check_egress(&"https://api.github.com/x".parse().unwrap()).is_ok());
-        assert!(check_egress(&"http://api.github.com/x".parse().unwrap()).is_err());
-        assert!(check_egress(&"file:///etc/passwd".parse().unwrap()).is_err());
     }
 
     #[test]

@@ -169,7 +169,7 @@ macro_rules! deserialize_with_call {
         impl<'de> serde::Deserialize<'de> for $owner {
             fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
                 // `<$owner>::deserialize` is the inherent function the remote derive made.
-                let (call, own) = $crate::http::call::split(d, <$owner>::deserialize)?;
+                let (call, own) = $crate::issuer::call::split(d, <$owner>::deserialize)?;
                 Ok(Self { call, ..own })
             }
         }
