@@ -4,7 +4,7 @@
 //! documentation examples, references to secrets stored elsewhere, hashes and UUIDs).
 //!
 //! Prints a per-family precision/recall table (the README's accuracy table comes from
-//! `cargo test --release --test accuracy -- --nocapture`) and holds the catalogue to the
+//! `cargo test --release --test it accuracy -- --nocapture`) and holds the catalogue to the
 //! targets: precision and recall >= 0.95 on prefixed formats, precision >= 0.8 for the generic
 //! rule. The corpus is built from the issuers' documented formats, not from the rules' own examples.
 

@@ -3,6 +3,7 @@
 //! shared helpers live in `common`.
 
 mod accuracy;
+mod architecture;
 mod baseline;
 mod common;
 mod git_errors;
