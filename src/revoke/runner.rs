@@ -19,7 +19,7 @@ use anyhow::{Context as _, Result};
 use serde::{Deserialize, Serialize};
 
 use super::issuer::{CallResult, Issuers, Target};
-use super::policy::{Mode, Policy};
+use super::policy::{AdminCredential, Mode, Policy};
 use crate::finding::Finding;
 use crate::issuer::revoke_recipe::{Authority, RevokeRecipe};
 use crate::notify::{self, Notifier};
@@ -160,6 +160,45 @@ impl Drop for Slot<'_> {
 }
 
 /// Which of the runner's outcomes a job ended in.
+/// Why a job stops before (or instead of) its revoke call.
+enum Stop {
+    /// The key is already dead; `by_us` when an earlier attempt of this job revoked it.
+    Dead { by_us: bool },
+    /// The policy requires a live key and the issuer could not say: retry, then escalate.
+    NotLive(String),
+    /// An admin credential the recipe needs is missing: the job waits for it.
+    NeedsAdmin(String),
+    /// Nothing quench can do: a human must look.
+    Escalate(String),
+}
+
+/// What a job needs to act, gathered by [`Runner::prepare`].
+struct Ready {
+    found: StoredFinding,
+    rule: Arc<Rule>,
+    recipe: RevokeRecipe,
+    secret: Sealed,
+    admin: Option<AdminCredential>,
+    /// The last live verdict (key id, project, org for admin paths).
+    known: Option<Verdict>,
+    /// Verified live moments ago: no need to look again before acting.
+    fresh_live: bool,
+    require_live: bool,
+}
+
+impl Ready {
+    fn target<'a>(&'a self, job: &'a Job) -> Target<'a> {
+        Target {
+            fingerprint: &job.fingerprint,
+            rule: &self.rule,
+            secret: &self.secret.secret,
+            parts: &self.secret.parts,
+            known: self.known.as_ref(),
+            admin: self.admin.as_ref(),
+        }
+    }
+}
+
 enum Outcome {
     Revoked,
     AlreadyDead,
@@ -504,31 +543,58 @@ impl Runner {
         Ok(())
     }
 
-    /// `slot` is given back as soon as the revoke call is answered.
+    /// One job in four stages: [`Runner::prepare`] gathers what acting needs, [`Runner::look`]
+    /// re-verifies before acting (what makes a retried or resumed job idempotent),
+    /// [`Runner::call`] sends the revocation and records it, [`Runner::confirm`] verifies
+    /// after. A stage that cannot go on says why with a typed [`Stop`], and one place turns
+    /// that into the job's next state. `slot` is given back as soon as the revoke call is
+    /// answered.
     async fn work(&self, job: &Job, slot: &mut Option<Slot<'_>>) -> Result<Outcome> {
-        let Some(found) = self.st().finding(&job.fingerprint)? else {
-            return self
-                .escalate(job, None, "the finding is no longer in the store", None)
-                .await;
+        let ready = match self.prepare(job)? {
+            Ok(r) => r,
+            Err((found, stop)) => return self.stop(job, found.as_ref(), stop).await,
         };
+        if let Some(stop) = self.look(job, &ready).await? {
+            return self.stop(job, Some(&ready.found), stop).await;
+        }
+        let result = self.call(job, &ready, slot).await?;
+        self.confirm(job, &ready, result).await
+    }
+
+    /// Carries out a stage's [`Stop`].
+    async fn stop(&self, job: &Job, found: Option<&StoredFinding>, stop: Stop) -> Result<Outcome> {
+        match (stop, found) {
+            (Stop::Dead { by_us }, Some(f)) => self.dead(job, f, by_us).await,
+            (Stop::NotLive(why), Some(f)) => self.retry_or_escalate(job, f, &why, None, None).await,
+            (Stop::NeedsAdmin(why), Some(f)) => self.block(job, f, &why).await,
+            (Stop::Escalate(why), f) => self.escalate(job, f, &why, None).await,
+            (Stop::Dead { .. } | Stop::NotLive(_) | Stop::NeedsAdmin(_), None) => {
+                self.escalate(job, None, "the finding is no longer in the store", None)
+                    .await
+            }
+        }
+    }
+
+    /// Everything acting needs, read from the store, the rule, the sealed secret and the
+    /// policy before anything is sent.
+    fn prepare(&self, job: &Job) -> Result<std::result::Result<Ready, (Option<StoredFinding>, Stop)>> {
+        let Some(found) = self.st().finding(&job.fingerprint)? else {
+            return Ok(Err((
+                None,
+                Stop::Escalate("the finding is no longer in the store".into()),
+            )));
+        };
+        let fail = |found: StoredFinding, stop: Stop| Ok(Err((Some(found), stop)));
         let Some(rule) = self.rule(&job.rule_id) else {
-            return self
-                .escalate(
-                    job,
-                    Some(&found),
-                    &format!("rule {} is not loaded", job.rule_id),
-                    None,
-                )
-                .await;
+            return fail(
+                found,
+                Stop::Escalate(format!("rule {} is not loaded", job.rule_id)),
+            );
         };
         let recipe = match self.recipe(&rule) {
             Some(Ok(r)) => r,
-            Some(Err(e)) => return self.escalate(job, Some(&found), &format!("{e:#}"), None).await,
-            None => {
-                return self
-                    .escalate(job, Some(&found), "the rule has no revocation recipe", None)
-                    .await
-            }
+            Some(Err(e)) => return fail(found, Stop::Escalate(format!("{e:#}"))),
+            None => return fail(found, Stop::Escalate("the rule has no revocation recipe".into())),
         };
         if recipe.authority == Authority::None {
             let manual = recipe
@@ -536,34 +602,23 @@ impl Runner {
                 .clone()
                 .or(rule.spec.manual_revoke.clone())
                 .unwrap_or_default();
-            return self
-                .escalate(
-                    job,
-                    Some(&found),
-                    &format!("no revocation API; manual steps: {manual}"),
-                    None,
-                )
-                .await;
+            return fail(
+                found,
+                Stop::Escalate(format!("no revocation API; manual steps: {manual}")),
+            );
         }
-        let sealed = match &job.sealed {
-            Some(s) => s.clone(),
-            None => {
-                return self
-                    .escalate(job, Some(&found), "the job holds no secret", None)
-                    .await
-            }
+        let Some(sealed) = &job.sealed else {
+            return fail(found, Stop::Escalate("the job holds no secret".into()));
         };
         let payload = match self
             .sealer()
-            .and_then(|s| s.open(job.fingerprint.as_bytes(), &sealed))
+            .and_then(|s| s.open(job.fingerprint.as_bytes(), sealed))
         {
             Ok(p) => p,
-            Err(e) => return self.escalate(job, Some(&found), &format!("{e:#}"), None).await,
+            Err(e) => return fail(found, Stop::Escalate(format!("{e:#}"))),
         };
         let Ok(secret) = serde_json::from_slice::<Sealed>(&payload) else {
-            return self
-                .escalate(job, Some(&found), "the sealed secret is malformed", None)
-                .await;
+            return fail(found, Stop::Escalate("the sealed secret is malformed".into()));
         };
         let admin = if recipe.authority == Authority::Admin {
             let issuer = recipe
@@ -577,9 +632,9 @@ impl Runner {
                         "admin revocation needs an admin credential for {issuer}: add [revoke.admin.{issuer}] \
                          env = \"VAR\" (or file = \"PATH\") to the policy"
                     );
-                    return self.block(job, &found, &why).await;
+                    return fail(found, Stop::NeedsAdmin(why));
                 }
-                Err(e) => return self.block(job, &found, &format!("{e:#}")).await,
+                Err(e) => return fail(found, Stop::NeedsAdmin(format!("{e:#}"))),
             }
         } else {
             None
@@ -602,47 +657,52 @@ impl Runner {
                 .find(|v| v.verdict == VerdictKind::Live);
             (known, fresh)
         };
-        let target = Target {
-            fingerprint: &job.fingerprint,
-            rule: &rule,
-            secret: &secret.secret,
-            parts: &secret.parts,
-            known: known.as_ref(),
-            admin: admin.as_ref(),
-        };
         let decision = self.policy.decide(&job.rule_id, &job.issuer, &found.identity);
+        Ok(Ok(Ready {
+            found,
+            rule,
+            recipe,
+            secret,
+            admin,
+            known,
+            fresh_live,
+            require_live: decision.require_live,
+        }))
+    }
 
-        // Look before acting: this is what makes a retried or resumed job idempotent.
-        let before = if fresh_live {
+    /// Looks before acting: a key already dead is recorded so, one that cannot be shown live
+    /// (when the policy requires it) waits or escalates.
+    async fn look(&self, job: &Job, r: &Ready) -> Result<Option<Stop>> {
+        let before = if r.fresh_live {
             None
         } else {
-            self.reverify(job, &target).await?
+            self.reverify(job, &r.target(job)).await?
         };
-        match before.as_ref().map(|v| v.verdict) {
-            Some(VerdictKind::Dead) => return self.dead(job, &found, job.calls > 0).await,
-            Some(VerdictKind::Indeterminate) if decision.require_live && job.calls == 0 => {
+        Ok(match before.as_ref().map(|v| v.verdict) {
+            Some(VerdictKind::Dead) => Some(Stop::Dead { by_us: job.calls > 0 }),
+            Some(VerdictKind::Indeterminate) if r.require_live && job.calls == 0 => {
                 let reason = before
                     .and_then(|v| v.reason)
                     .unwrap_or_else(|| "indeterminate".into());
-                return self
-                    .retry_or_escalate(job, &found, &format!("not verified live: {reason}"), None, None)
-                    .await;
+                Some(Stop::NotLive(format!("not verified live: {reason}")))
             }
-            None if !fresh_live
-                && decision.require_live
+            None if !r.fresh_live
+                && r.require_live
                 && job.calls == 0
-                && found.status != Status::Revoking =>
+                && r.found.status != Status::Revoking =>
             {
-                return self
-                    .escalate(job, Some(&found), "the rule cannot be re-verified", None)
-                    .await;
+                Some(Stop::Escalate("the rule cannot be re-verified".into()))
             }
-            _ => {}
-        }
+            _ => None,
+        })
+    }
 
+    /// Sends the revocation and records the attempt, the timeline step and the audit line in
+    /// one transaction.
+    async fn call(&self, job: &Job, r: &Ready, slot: &mut Option<Slot<'_>>) -> Result<CallResult> {
         let now = store::now();
         let attempt = self.st().start_attempt(job.id, now)?;
-        let result = self.issuers.revoke(&target, &recipe).await;
+        let result = self.issuers.revoke(&r.target(job), &r.recipe).await;
         slot.take();
         let (outcome, status, detail) = match &result {
             CallResult::Accepted { status } => ("accepted", Some(*status), None),
@@ -671,36 +731,44 @@ impl Runner {
                     .finding(&job.fingerprint, &job.rule_id)
                     .policy(&job.policy_rule)
                     .status(status)
-                    .detail(format!("{outcome}: {}", recipe.describe())),
+                    .detail(format!("{outcome}: {}", r.recipe.describe())),
             )
         })?;
+        Ok(result)
+    }
+
+    /// After the call: verify again and record the key revoked, or retry, or escalate.
+    async fn confirm(&self, job: &Job, r: &Ready, result: CallResult) -> Result<Outcome> {
+        let found = &r.found;
         match result {
             CallResult::Deferred { .. } => Ok(Outcome::Deferred),
-            CallResult::Accepted { .. } | CallResult::Gone { .. } => {
+            CallResult::Accepted { status } | CallResult::Gone { status } => {
                 let gone = matches!(result, CallResult::Gone { .. });
-                let after = self.reverify(job, &target).await?;
+                let after = self.reverify(job, &r.target(job)).await?;
                 match after.map(|v| v.verdict) {
-                    Some(VerdictKind::Dead) => self.dead(job, &found, true).await,
+                    Some(VerdictKind::Dead) => self.dead(job, found, true).await,
                     // Nothing can confirm it. An accepted call is the best evidence that we
                     // killed the key; "no such key" (a lookup that found nothing) is not, so
                     // that key is recorded dead, not revoked by us.
-                    None => self.dead(job, &found, !gone).await,
+                    None => self.dead(job, found, !gone).await,
                     Some(v) => {
                         self.retry_or_escalate(
                             job,
-                            &found,
+                            found,
                             &format!("revoke accepted but the key still verifies {}", v.as_str()),
-                            status,
+                            Some(status),
                             None,
                         )
                         .await
                     }
                 }
             }
-            CallResult::Retry { reason, after, .. } => {
-                self.retry_or_escalate(job, &found, &reason, status, after).await
-            }
-            CallResult::Failed { reason, .. } => self.escalate(job, Some(&found), &reason, status).await,
+            CallResult::Retry {
+                reason,
+                after,
+                status,
+            } => self.retry_or_escalate(job, found, &reason, status, after).await,
+            CallResult::Failed { reason, status } => self.escalate(job, Some(found), &reason, status).await,
         }
     }
 
