@@ -130,8 +130,7 @@ fn a_blob_the_mirror_cannot_read_is_retried_until_it_is_scanned() {
 
     // Once the blob is back, it is scanned (with its finding) and the sweep moves on.
     let content = git(&a, &["cat-file", "blob", &lost]);
-    let mut restore = std::process::Command::new("git")
-        .current_dir(&mirror)
+    let mut restore = common::fake_git::git_cmd(&mirror)
         .args(["hash-object", "-w", "--stdin"])
         .stdin(std::process::Stdio::piped())
         .stdout(std::process::Stdio::null())

@@ -3,7 +3,7 @@
 
 use std::ffi::OsStr;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Output};
 
 use serde_json::Value;
 
@@ -15,10 +15,12 @@ pub struct Repo {
     gen: Gen,
 }
 
-/// `git` with no global or system configuration leaking in.
+/// `git` with no global or system configuration leaking in, a fixed identity, `main` as the
+/// first branch and no signing: the one way every test runs git.
 pub fn git_cmd(dir: &Path) -> Command {
     let mut c = Command::new("git");
     c.current_dir(dir)
+        .args(["-c", "init.defaultBranch=main", "-c", "commit.gpgsign=false"])
         .env("GIT_CONFIG_NOSYSTEM", "1")
         .env("GIT_CONFIG_GLOBAL", "/dev/null")
         .env("GIT_AUTHOR_NAME", "Ada Tester")
@@ -102,15 +104,9 @@ impl Repo {
     }
 }
 
-/// Runs `quench <args>` in `dir` with git's hook variables cleared.
+/// Runs `quench <args>` in `dir` (the one runner: [`super::run_in`]).
 pub fn quench_in(dir: &Path, args: &[&str]) -> Output {
-    let mut c = super::quench();
-    c.current_dir(dir)
-        .args(args)
-        .env_remove("GIT_DIR")
-        .env_remove("GIT_INDEX_FILE")
-        .stdin(Stdio::null());
-    c.output().expect("run quench")
+    super::run_in(dir, args, None)
 }
 
 /// Runs `quench git --format json <args>` in `dir`; returns (exit code, report, stderr).

@@ -15,7 +15,12 @@ use std::process::{Command, Output, Stdio};
 /// The quench binary built for this test run.
 pub fn quench() -> Command {
     let mut c = Command::new(env!("CARGO_BIN_EXE_quench"));
-    c.env_remove("QUENCH_FINGERPRINT_KEY").env("NO_COLOR", "1");
+    // Git's hook variables (set when the suite runs inside a hook) must not point quench at
+    // this repository instead of the test's.
+    c.env_remove("QUENCH_FINGERPRINT_KEY")
+        .env_remove("GIT_DIR")
+        .env_remove("GIT_INDEX_FILE")
+        .env("NO_COLOR", "1");
     c
 }
 
