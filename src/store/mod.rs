@@ -11,6 +11,7 @@ pub mod attribution;
 pub mod exposure;
 pub mod html;
 pub mod location;
+pub mod migrate;
 pub mod record;
 pub mod seal;
 pub mod sqlite;

@@ -2,7 +2,7 @@
 //!
 //! WAL journaling, so that a reader (`quench findings` while a scan records) never blocks the
 //! writer and the writer never blocks readers; a busy timeout, so that two writers queue rather
-//! than fail; migrations numbered by `PRAGMA user_version`; the audit log made append-only by
+//! than fail; schema steps from `schema/sqlite/*.sql` ([`migrate`]); the audit log made append-only by
 //! triggers, so even a buggy caller cannot rewrite history.
 
 use std::path::{Path, PathBuf};
@@ -11,125 +11,9 @@ use std::time::Duration;
 use anyhow::{anyhow, bail, Context as _, Result};
 use rusqlite::{params, Connection, ErrorCode, OptionalExtension, Row, TransactionBehavior};
 
+use super::migrate::{self, Migrated};
 use super::*;
 use crate::finding::Finding;
-
-/// Schema migrations, applied in order; entry `i` takes the database to version `i + 1`.
-/// Never edit a released entry: append a new one.
-const MIGRATIONS: &[&str] = &[
-    r#"
-CREATE TABLE findings (
-    fingerprint      TEXT PRIMARY KEY,
-    rule_id          TEXT NOT NULL,
-    rule_name        TEXT NOT NULL,
-    issuer           TEXT NOT NULL,
-    identity         TEXT NOT NULL,
-    severity         TEXT NOT NULL,
-    secret_redacted  TEXT NOT NULL,
-    status           TEXT NOT NULL,
-    principal        TEXT,
-    org              TEXT,
-    author           TEXT,
-    owners           TEXT NOT NULL DEFAULT '[]',
-    first_exposed_at TEXT,
-    detected_at      TEXT NOT NULL,
-    last_seen_at     TEXT NOT NULL,
-    verified_at      TEXT,
-    revoke_requested_at TEXT,
-    confirmed_dead_at   TEXT
-);
-CREATE INDEX findings_status ON findings(status);
-CREATE INDEX findings_principal ON findings(principal);
-CREATE TABLE locations (
-    id           INTEGER PRIMARY KEY,
-    fingerprint  TEXT NOT NULL REFERENCES findings(fingerprint),
-    path         TEXT NOT NULL,
-    line         INTEGER NOT NULL,
-    col          INTEGER NOT NULL,
-    context      TEXT NOT NULL,
-    commit_id    TEXT NOT NULL DEFAULT '',
-    author_name  TEXT,
-    author_email TEXT,
-    author_time  TEXT,
-    first_seen_at TEXT NOT NULL,
-    UNIQUE (fingerprint, path, line, col, commit_id)
-);
-CREATE TABLE verdicts (
-    id           INTEGER PRIMARY KEY,
-    fingerprint  TEXT NOT NULL REFERENCES findings(fingerprint),
-    at           TEXT NOT NULL,
-    verdict      TEXT NOT NULL,
-    body         TEXT NOT NULL
-);
-CREATE INDEX verdicts_fp ON verdicts(fingerprint, at);
-CREATE TABLE jobs (
-    id           INTEGER PRIMARY KEY,
-    fingerprint  TEXT NOT NULL REFERENCES findings(fingerprint),
-    rule_id      TEXT NOT NULL,
-    issuer       TEXT NOT NULL,
-    mode         TEXT NOT NULL,
-    policy_rule  TEXT NOT NULL,
-    state        TEXT NOT NULL,
-    attempts     INTEGER NOT NULL DEFAULT 0,
-    next_at      TEXT NOT NULL,
-    owner        TEXT,
-    lease_until  TEXT,
-    reason       TEXT,
-    sealed       BLOB,
-    created_at   TEXT NOT NULL,
-    updated_at   TEXT NOT NULL
-);
-CREATE INDEX jobs_due ON jobs(state, next_at);
-CREATE UNIQUE INDEX jobs_one_active ON jobs(fingerprint)
-    WHERE state IN ('awaiting-approval', 'queued', 'running');
-CREATE TABLE attempts (
-    id           INTEGER PRIMARY KEY,
-    job_id       INTEGER NOT NULL REFERENCES jobs(id),
-    started_at   TEXT NOT NULL,
-    finished_at  TEXT,
-    outcome      TEXT,
-    http_status  INTEGER,
-    detail       TEXT
-);
-CREATE TABLE audit (
-    id            INTEGER PRIMARY KEY AUTOINCREMENT,
-    at            TEXT NOT NULL,
-    actor         TEXT NOT NULL,
-    action        TEXT NOT NULL,
-    fingerprint   TEXT,
-    rule_id       TEXT,
-    policy_rule   TEXT,
-    issuer_status INTEGER,
-    detail        TEXT
-);
-CREATE INDEX audit_fp ON audit(fingerprint);
-CREATE TRIGGER audit_no_update BEFORE UPDATE ON audit
-    BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;
-CREATE TRIGGER audit_no_delete BEFORE DELETE ON audit
-    BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;
-"#,
-    // 2: every job read counts its attempts; without this index each count scans them all, which
-    // made a thousand-job run quadratic.
-    r#"
-CREATE INDEX attempts_job ON attempts(job_id);
-"#,
-    // 3: claiming reads expired leases through their own index (the old `(queued …) OR (running
-    // …)` query scanned every job ever written); hourly request budgets of rate-limited revoke
-    // endpoints, kept here so that every process on the store shares them and a restart does
-    // not forget what was spent.
-    r#"
-CREATE INDEX jobs_lease ON jobs(state, lease_until);
-CREATE TABLE budget_spent (
-    key          TEXT NOT NULL,
-    at           TEXT NOT NULL
-);
-CREATE INDEX budget_spent_key ON budget_spent(key, at);
-CREATE TABLE budget_holds (
-    key          TEXT PRIMARY KEY,
-    until        TEXT NOT NULL
-);
-"#,
-];
 
 pub struct SqliteStore {
     conn: Connection,
@@ -166,28 +50,64 @@ impl SqliteStore {
         }
         self.conn.pragma_update(None, "synchronous", "NORMAL")?;
         self.conn.pragma_update(None, "foreign_keys", "ON")?;
-        let version: i64 = self.conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
-        if version as usize > MIGRATIONS.len() {
-            bail!(
-                "the database has schema version {version}, newer than this quench knows ({}); \
-                 upgrade quench",
-                MIGRATIONS.len()
-            );
-        }
-        if (version as usize) < MIGRATIONS.len() {
-            let tx = self
-                .conn
-                .transaction_with_behavior(TransactionBehavior::Immediate)?;
-            // Re-read inside the write lock: another process may have migrated meanwhile.
-            let version: i64 = tx.query_row("PRAGMA user_version", [], |r| r.get(0))?;
-            for (i, sql) in MIGRATIONS.iter().enumerate().skip(version as usize) {
-                tx.execute_batch(sql)
-                    .with_context(|| format!("applying schema migration {}", i + 1))?;
-                tx.pragma_update(None, "user_version", (i + 1) as i64)?;
-            }
-            tx.commit()?;
-        }
+        self.migrate()?;
         Ok(())
+    }
+
+    /// Applies the schema steps this database lacks ([`migrate::SQLITE`]), under the write lock
+    /// so that two processes opening a new store at once apply each step once.
+    ///
+    /// A store written before the history table existed numbered its steps in `PRAGMA
+    /// user_version` alone; those steps are the files 1 to `user_version`, so they are recorded
+    /// as applied rather than run again. `user_version` is kept equal to the newest step, so a
+    /// quench from before the history table still refuses a schema newer than it knows.
+    pub fn migrate(&mut self) -> Result<Migrated> {
+        let label = self.path.display().to_string();
+        let before = applied_versions(&self.conn)?;
+        let steps = migrate::pending(migrate::SQLITE, &before.versions, &label)?;
+        if steps.is_empty() && before.has_history {
+            return Ok(Migrated {
+                from: before.newest(),
+                to: before.newest(),
+                applied: vec![],
+            });
+        }
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)?;
+        // Re-read inside the write lock: another process may have migrated meanwhile.
+        let now_s = fmt_time(&now());
+        let found = applied_versions(&tx)?;
+        tx.execute_batch(migrate::HISTORY_TABLE)?;
+        if !found.has_history {
+            for m in migrate::SQLITE
+                .iter()
+                .filter(|m| found.versions.contains(&m.version))
+            {
+                tx.execute(
+                    "INSERT INTO schema_migrations (version, name, applied_at) VALUES (?1, ?2, ?3)",
+                    params![m.version, m.name, now_s],
+                )?;
+            }
+        }
+        let mut applied = Vec::new();
+        for m in migrate::pending(migrate::SQLITE, &found.versions, &label)? {
+            tx.execute_batch(m.sql)
+                .with_context(|| format!("applying schema migration {}", m.name))?;
+            tx.execute(
+                "INSERT INTO schema_migrations (version, name, applied_at) VALUES (?1, ?2, ?3)",
+                params![m.version, m.name, now_s],
+            )?;
+            applied.push(m.name.to_string());
+        }
+        let to = migrate::latest(migrate::SQLITE);
+        tx.pragma_update(None, "user_version", to)?;
+        tx.commit()?;
+        Ok(Migrated {
+            from: found.newest(),
+            to,
+            applied,
+        })
     }
 
     /// Runs `f` atomically: in its own write transaction (taken at once, so that two writers
@@ -267,6 +187,43 @@ impl SqliteStore {
             },
         })
     }
+}
+
+/// The steps a database has, from its history table or, in a store older than that table, from
+/// `PRAGMA user_version` (steps 1 to it; a number past this binary's steps is kept so that
+/// [`migrate::pending`] refuses it).
+struct Applied {
+    has_history: bool,
+    versions: Vec<i64>,
+}
+
+impl Applied {
+    fn newest(&self) -> i64 {
+        self.versions.iter().copied().max().unwrap_or(0)
+    }
+}
+
+fn applied_versions(c: &Connection) -> Result<Applied> {
+    let user_version: i64 = c.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+    let has_history: bool = c.query_row(
+        "SELECT EXISTS (SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'schema_migrations')",
+        [],
+        |r| r.get(0),
+    )?;
+    let mut versions: Vec<i64> = if has_history {
+        let mut st = c.prepare("SELECT version FROM schema_migrations ORDER BY version")?;
+        let rows = st.query_map([], |r| r.get(0))?;
+        rows.collect::<rusqlite::Result<_>>()?
+    } else {
+        (1..=user_version.min(migrate::latest(migrate::SQLITE))).collect()
+    };
+    if user_version > migrate::latest(migrate::SQLITE) {
+        versions.push(user_version);
+    }
+    Ok(Applied {
+        has_history,
+        versions,
+    })
 }
 
 /// A deferred attempt (the budget was spent; nothing left) is not a call.
@@ -1163,11 +1120,97 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         drop(open(dir.path()));
         let c = Connection::open(dir.path().join("q.db")).unwrap();
-        c.pragma_update(None, "user_version", 99).unwrap();
+        c.execute(
+            "INSERT INTO schema_migrations (version, name, applied_at) VALUES (99, '0099_future', 'x')",
+            [],
+        )
+        .unwrap();
         drop(c);
         let e = SqliteStore::open(&dir.path().join("q.db"), Duration::from_millis(100))
             .err()
             .unwrap();
         assert!(format!("{e:#}").contains("schema version 99"), "{e:#}");
+        // A store from before the history table says its version in `user_version` only.
+        let legacy = dir.path().join("legacy.db");
+        Connection::open(&legacy)
+            .unwrap()
+            .pragma_update(None, "user_version", 42)
+            .unwrap();
+        let e = SqliteStore::open(&legacy, Duration::from_millis(100))
+            .err()
+            .unwrap();
+        assert!(format!("{e:#}").contains("schema version 42"), "{e:#}");
+    }
+
+    /// A store as the code before `schema_migrations` left it: the same steps run one after the
+    /// other, the version counted in `PRAGMA user_version` only (what `init` did then).
+    fn legacy_store(path: &Path, version: usize) {
+        let c = Connection::open(path).unwrap();
+        c.query_row("PRAGMA journal_mode = WAL", [], |_| Ok(())).unwrap();
+        for m in &migrate::SQLITE[..version] {
+            c.execute_batch(m.sql).unwrap();
+            c.pragma_update(None, "user_version", m.version).unwrap();
+        }
+        c.execute(
+            "INSERT INTO findings (fingerprint, rule_id, rule_name, issuer, identity, severity,
+                secret_redacted, status, detected_at, last_seen_at)
+             VALUES ('fp-old', 'test.token', 'Test', 'test', 'user', 'high', 'tok_…', 'revoked',
+                '2026-01-01T00:00:00.000Z', '2026-01-01T00:00:00.000Z')",
+            [],
+        )
+        .unwrap();
+    }
+
+    #[test]
+    fn a_store_from_before_the_history_table_keeps_its_data_and_gets_the_missing_steps() {
+        let dir = tempfile::tempdir().unwrap();
+        for version in [1, migrate::SQLITE.len()] {
+            let path = dir.path().join(format!("v{version}.db"));
+            legacy_store(&path, version);
+            let mut s = SqliteStore::open(&path, Duration::from_millis(200)).unwrap();
+            let old = s.finding("fp-old").unwrap().expect("old finding readable");
+            assert_eq!(old.status, Status::Revoked);
+            let history: Vec<i64> = {
+                let mut st = s
+                    .conn
+                    .prepare("SELECT version FROM schema_migrations ORDER BY version")
+                    .unwrap();
+                st.query_map([], |r| r.get(0))
+                    .unwrap()
+                    .map(|r| r.unwrap())
+                    .collect()
+            };
+            assert_eq!(
+                history,
+                (1..=migrate::latest(migrate::SQLITE)).collect::<Vec<_>>()
+            );
+            // The steps after the legacy version ran: the budget tables of step 3 work.
+            assert_eq!(s.spend_budget("k", 1, now()).unwrap(), Spend::Granted);
+            assert_eq!(
+                s.migrate().unwrap().applied,
+                Vec::<String>::new(),
+                "migrated twice"
+            );
+        }
+    }
+
+    #[test]
+    fn two_processes_creating_one_store_at_once_apply_each_step_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("q.db");
+        let opened: Vec<_> = (0..4)
+            .map(|_| {
+                let path = path.clone();
+                std::thread::spawn(move || SqliteStore::open(&path, Duration::from_secs(5)).map(drop))
+            })
+            .collect();
+        for t in opened {
+            t.join().unwrap().unwrap();
+        }
+        let c = Connection::open(&path).unwrap();
+        let n: i64 = c
+            .query_row("SELECT COUNT(*) FROM schema_migrations", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(n, migrate::latest(migrate::SQLITE));
     }
 }
