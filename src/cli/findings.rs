@@ -20,6 +20,10 @@ pub struct StoreCmdArgs {
     /// `$XDG_DATA_HOME/quench`).
     #[arg(long, value_name = "DIR", env = "QUENCH_DATA_DIR")]
     pub data_dir: Option<PathBuf>,
+    /// The store's database when it is not the data directory's SQLite file: `postgres://…` or
+    /// `sqlite:PATH` (also `QUENCH_STORE_URL`, `[store] url`).
+    #[arg(long = "store", value_name = "URL")]
+    pub store: Option<String>,
     /// Extra rules (a TOML file or a directory), needed to act on findings of custom rules.
     #[arg(long = "rules", value_name = "PATH")]
     pub rules: Vec<PathBuf>,
@@ -32,13 +36,14 @@ impl StoreCmdArgs {
         let config = Config::load(&self.config)?;
         let args = StoreOptions {
             data_dir: self.data_dir.clone(),
+            url: super::common::store_url(self.store.as_deref()),
             ..Default::default()
         };
         let dir = DataDir::resolve(&args, &config, &[])?;
-        if !dir.db_path().exists() {
+        if let Some(file) = dir.sqlite_file().filter(|f| !f.exists()) {
             bail!(
-                "no store at {}: record one with `quench scan --store`, or pass --data-dir",
-                dir.db_path().display()
+                "no store at {}: record one with `quench scan --store`, or pass --data-dir or --store URL",
+                file.display()
             );
         }
         let store = store::open(&dir)?;

@@ -74,7 +74,7 @@ enum Command {
 
 /// Parses the command line, runs it, and returns the process exit status.
 pub fn run() -> i32 {
-    let cli = match Cli::try_parse() {
+    let cli = match Cli::try_parse_from(common::join_store_urls(std::env::args_os())) {
         Ok(c) => c,
         Err(e) => {
             let _ = e.print();

@@ -25,7 +25,7 @@ pub struct SweepCmd {
 pub(super) fn sweep_store(flags: &StoreFlags, config: &Config, dir: &Path) -> Result<StoreOptions> {
     let section: crate::store::StoreSection = config.section("store")?;
     Ok(StoreOptions {
-        record: flags.store,
+        record: flags.store.is_some(),
         revoke: if flags.revoke {
             Request::Asked
         } else {
@@ -35,6 +35,7 @@ pub(super) fn sweep_store(flags: &StoreFlags, config: &Config, dir: &Path) -> Re
             Some(_) => None,
             None => Some(dir.to_path_buf()),
         },
+        url: super::common::store_url(flags.store.as_deref()),
     })
 }
 
