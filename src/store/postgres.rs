@@ -70,7 +70,8 @@ impl Conn {
 pub struct PgStore {
     /// In a cell because the trait reads through `&self` while the client needs `&mut`; the
     /// store is `Send`, not `Sync`, so one caller at a time holds it.
-    conn: RefCell<Conn>,
+    /// `None` only while dropping.
+    conn: RefCell<Option<Conn>>,
     /// The URL without its password, for messages.
     label: String,
     /// Inside [`Store::batch`]: writes nest as savepoints in its one transaction.
@@ -127,10 +128,10 @@ impl PgStore {
         }
         let client = off_runtime(move || config.connect(NoTls)).map_err(|e| explain_connect(&label, e))?;
         let mut store = PgStore {
-            conn: RefCell::new(Conn {
+            conn: RefCell::new(Some(Conn {
                 client,
                 statements: HashMap::new(),
-            }),
+            })),
             label,
             in_batch: false,
         };
@@ -183,7 +184,7 @@ impl PgStore {
     /// Runs `f` on the connection, off any async runtime's thread (see the module's doc).
     fn run<T: Send>(&self, f: impl FnOnce(&mut Conn) -> Result<T> + Send) -> Result<T> {
         let mut guard = self.conn.borrow_mut();
-        let conn: &mut Conn = &mut guard;
+        let conn: &mut Conn = guard.as_mut().expect("the connection is there until drop");
         let r = off_runtime(move || f(conn));
         r.map_err(|e| explain(&self.label, e))
     }
@@ -260,6 +261,15 @@ impl PgStore {
                 confirmed_dead: time("confirmed_dead_at"),
                 found_dead: time("found_dead_at"),
             },
+        }
+    }
+}
+
+/// Closing the connection runs the client's runtime too: off any async runtime's thread.
+impl Drop for PgStore {
+    fn drop(&mut self) {
+        if let Some(conn) = self.conn.get_mut().take() {
+            off_runtime(move || drop(conn));
         }
     }
 }

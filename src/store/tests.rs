@@ -406,6 +406,10 @@ pub(super) fn calls_from_inside_an_async_runtime_work(h: &Harness) {
         s.batch(&mut |st| st.audit(AuditEntry::new("quench", "verified")))
             .unwrap();
         assert!(s.finding(&f.fingerprint).unwrap().is_some());
+        // Opening and closing a connection there too (the client's own runtime runs both).
+        let other = h.open();
+        assert_eq!(other.audit_log(None).unwrap().len(), 1);
+        drop(other);
     });
     assert_eq!(s.audit_log(None).unwrap().len(), 1);
 }

@@ -15,7 +15,9 @@ use std::process::{Command, Output, Stdio};
 /// The quench binary built for this test run.
 pub fn quench() -> Command {
     let mut c = Command::new(env!("CARGO_BIN_EXE_quench"));
-    c.env_remove("QUENCH_FINGERPRINT_KEY").env("NO_COLOR", "1");
+    c.env_remove("QUENCH_FINGERPRINT_KEY")
+        .env_remove("QUENCH_STORE_URL")
+        .env("NO_COLOR", "1");
     c
 }
 
