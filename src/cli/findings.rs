@@ -33,6 +33,13 @@ impl StoreCmdArgs {
     /// Loads the config and opens an existing store; a missing one is an error that says how
     /// to make one, not a silently empty result.
     pub fn open(&self) -> Result<(Config, DataDir, Box<dyn Store>)> {
+        let (config, dir) = self.resolve()?;
+        let store = store::open(&dir)?;
+        Ok((config, dir, store))
+    }
+
+    /// Loads the config and finds the store, which must exist.
+    pub fn resolve(&self) -> Result<(Config, DataDir)> {
         let config = Config::load(&self.config)?;
         let args = StoreOptions {
             data_dir: self.data_dir.clone(),
@@ -46,8 +53,7 @@ impl StoreCmdArgs {
                 file.display()
             );
         }
-        let store = store::open(&dir)?;
-        Ok((config, dir, store))
+        Ok((config, dir))
     }
 
     /// The built-in rules plus `[scan] rules` and `--rules`.

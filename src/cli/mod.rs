@@ -14,6 +14,7 @@ mod rules;
 mod scan;
 mod serve;
 mod simulate;
+mod store;
 mod sweep;
 mod verify;
 
@@ -70,6 +71,8 @@ enum Command {
     Serve(serve::ServeCmd),
     /// Scan many repositories, each only for what changed since the last sweep.
     Sweep(sweep::SweepCmd),
+    /// Migrate the store's schema, or copy the store to another database.
+    Store(store::StoreCmd),
 }
 
 /// Parses the command line, runs it, and returns the process exit status.
@@ -99,6 +102,7 @@ pub fn run() -> i32 {
         Command::Issuers(c) => c.run(),
         Command::Serve(c) => c.run(),
         Command::Sweep(c) => c.run(),
+        Command::Store(c) => c.run(),
     };
     match result {
         Ok(code) => code,

@@ -9,6 +9,7 @@
 //! holds a secret in plaintext: pending revocation jobs keep theirs sealed ([`seal`]).
 
 pub mod attribution;
+pub mod copy;
 pub mod exposure;
 pub mod html;
 pub mod location;
@@ -495,6 +496,15 @@ pub trait Store: Send {
 /// database its URL names.
 pub fn open(dir: &DataDir) -> Result<Box<dyn Store>> {
     open_backend(&dir.backend, dir.busy_timeout)
+}
+
+/// Opens the store in `backend` to bring its schema up to date on purpose (`quench store
+/// migrate`); says what it applied.
+pub fn migrate_backend(backend: &Backend, busy_timeout: std::time::Duration) -> Result<migrate::Migrated> {
+    Ok(match backend {
+        Backend::Sqlite(path) => SqliteStore::open_migrated(path, busy_timeout)?.1,
+        Backend::Postgres(url) => PgStore::open_migrated(url)?.1,
+    })
 }
 
 /// Opens (creating and migrating if needed) the store in `backend`.

@@ -116,6 +116,11 @@ impl PgStore {
     /// schema newer than this binary are errors naming the cause (never the password), and
     /// leave the database as it was.
     pub fn open(url: &str) -> Result<PgStore> {
+        Ok(Self::open_migrated(url)?.0)
+    }
+
+    /// [`PgStore::open`], saying which schema steps it applied.
+    pub fn open_migrated(url: &str) -> Result<(PgStore, Migrated)> {
         let label = redact(url);
         let mut config: ::postgres::Config = url
             .parse()
@@ -135,10 +140,10 @@ impl PgStore {
             label,
             in_batch: false,
         };
-        store
+        let migrated = store
             .migrate()
             .map_err(|e| e.context(format!("store {}", store.label)))?;
-        Ok(store)
+        Ok((store, migrated))
     }
 
     /// Applies the schema steps this database lacks ([`migrate::POSTGRES`]) in one transaction
@@ -920,5 +925,110 @@ impl Store for PgStore {
                 Err(e)
             }
         }
+    }
+}
+
+impl ToSql for super::copy::Value {
+    fn to_sql(
+        &self,
+        ty: &::postgres::types::Type,
+        out: &mut ::postgres::types::private::BytesMut,
+    ) -> std::result::Result<::postgres::types::IsNull, Box<dyn std::error::Error + Sync + Send>> {
+        use super::copy::Value;
+        use ::postgres::types::Type;
+        match self {
+            Value::Null => Ok(::postgres::types::IsNull::Yes),
+            Value::Int(v) if *ty == Type::INT4 => i32::try_from(*v)?.to_sql(ty, out),
+            Value::Int(v) => v.to_sql(ty, out),
+            Value::Text(v) => v.to_sql(ty, out),
+            Value::Bytes(v) => v.to_sql(ty, out),
+        }
+    }
+
+    fn accepts(_: &::postgres::types::Type) -> bool {
+        true
+    }
+
+    ::postgres::types::to_sql_checked!();
+}
+
+impl super::copy::Tables for PgStore {
+    fn describe(&self) -> String {
+        self.label.clone()
+    }
+
+    fn count(&self, t: &super::copy::Table) -> Result<i64> {
+        let sql = format!("SELECT COUNT(*) FROM {}", t.name);
+        Ok(self.run(move |c| c.query_one(&sql, &[]))?.get(0))
+    }
+
+    fn page(&self, t: &super::copy::Table, offset: i64, limit: i64) -> Result<Vec<Vec<super::copy::Value>>> {
+        use super::copy::Value;
+        use ::postgres::types::Type;
+        let sql = format!(
+            "SELECT {} FROM {} ORDER BY {} LIMIT $1 OFFSET $2",
+            t.columns.join(", "),
+            t.name,
+            t.key
+        );
+        let rows = self.run(move |c| c.query(&sql, &[&limit, &offset]))?;
+        let mut out = Vec::with_capacity(rows.len());
+        for r in &rows {
+            let mut cells = Vec::with_capacity(r.len());
+            for (i, col) in r.columns().iter().enumerate() {
+                let ty = col.type_();
+                cells.push(if *ty == Type::INT8 {
+                    r.get::<_, Option<i64>>(i).map_or(Value::Null, Value::Int)
+                } else if *ty == Type::INT4 {
+                    r.get::<_, Option<i32>>(i)
+                        .map_or(Value::Null, |v| Value::Int(v.into()))
+                } else if *ty == Type::BYTEA {
+                    r.get::<_, Option<Vec<u8>>>(i).map_or(Value::Null, Value::Bytes)
+                } else {
+                    r.get::<_, Option<String>>(i).map_or(Value::Null, Value::Text)
+                });
+            }
+            out.push(cells);
+        }
+        Ok(out)
+    }
+
+    fn begin(&mut self) -> Result<()> {
+        self.run(|c| Ok(c.client.batch_execute("BEGIN")?))
+    }
+
+    fn insert(&mut self, t: &super::copy::Table, rows: &[Vec<super::copy::Value>]) -> Result<()> {
+        let marks: Vec<String> = (1..=t.columns.len()).map(|i| format!("${i}")).collect();
+        let sql = format!(
+            "INSERT INTO {} ({}) VALUES ({})",
+            t.name,
+            t.columns.join(", "),
+            marks.join(", ")
+        );
+        self.run(move |c| {
+            for row in rows {
+                let p: Vec<&(dyn ToSql + Sync)> = row.iter().map(|v| v as &(dyn ToSql + Sync)).collect();
+                c.exec(&sql, &p)?;
+            }
+            Ok(())
+        })
+    }
+
+    /// Moves each identity past the copied ids, so the next row the store writes does not
+    /// collide with one it copied.
+    fn commit(&mut self) -> Result<()> {
+        self.run(|c| {
+            for t in super::copy::TABLES.iter().filter(|t| t.key == "id") {
+                c.client.batch_execute(&format!(
+                    "SELECT setval(pg_get_serial_sequence('{0}', 'id'), COALESCE(MAX(id), 0) + 1, false) FROM {0}",
+                    t.name
+                ))?;
+            }
+            Ok(c.client.batch_execute("COMMIT")?)
+        })
+    }
+
+    fn rollback(&mut self) {
+        let _ = self.run(|c| Ok(c.client.batch_execute("ROLLBACK")?));
     }
 }

@@ -26,17 +26,22 @@ impl SqliteStore {
     /// Opens (creating if needed) the database at `path`, migrating it to the current schema.
     /// A corrupt file, a newer schema or a lock held past `busy_timeout` is a clear error.
     pub fn open(path: &Path, busy_timeout: Duration) -> Result<SqliteStore> {
+        Ok(Self::open_migrated(path, busy_timeout)?.0)
+    }
+
+    /// [`SqliteStore::open`], saying which schema steps it applied.
+    pub fn open_migrated(path: &Path, busy_timeout: Duration) -> Result<(SqliteStore, Migrated)> {
         let conn = Connection::open(path).map_err(|e| explain(path, e))?;
         let mut store = SqliteStore {
             conn,
             path: path.to_path_buf(),
             in_batch: false,
         };
-        store.init(busy_timeout).map_err(|e| explain_any(path, e))?;
-        Ok(store)
+        let migrated = store.init(busy_timeout).map_err(|e| explain_any(path, e))?;
+        Ok((store, migrated))
     }
 
-    fn init(&mut self, busy_timeout: Duration) -> Result<()> {
+    fn init(&mut self, busy_timeout: Duration) -> Result<Migrated> {
         self.conn.busy_timeout(busy_timeout)?;
         // Room for every statement the runner and the writer repeat (see `exec`).
         self.conn.set_prepared_statement_cache_capacity(64);
@@ -50,8 +55,7 @@ impl SqliteStore {
         }
         self.conn.pragma_update(None, "synchronous", "NORMAL")?;
         self.conn.pragma_update(None, "foreign_keys", "ON")?;
-        self.migrate()?;
-        Ok(())
+        self.migrate()
     }
 
     /// Applies the schema steps this database lacks ([`migrate::SQLITE`]), under the write lock
@@ -833,6 +837,84 @@ impl Store for SqliteStore {
             let _ = self.conn.execute_batch("ROLLBACK");
         }
         self.wrap(end)
+    }
+}
+
+impl super::copy::Tables for SqliteStore {
+    fn describe(&self) -> String {
+        Store::describe(self)
+    }
+
+    fn count(&self, t: &super::copy::Table) -> Result<i64> {
+        let r = self
+            .conn
+            .query_row(&format!("SELECT COUNT(*) FROM {}", t.name), [], |r| r.get(0));
+        self.wrap(r)
+    }
+
+    fn page(&self, t: &super::copy::Table, offset: i64, limit: i64) -> Result<Vec<Vec<super::copy::Value>>> {
+        use super::copy::Value;
+        use rusqlite::types::ValueRef;
+        let sql = format!(
+            "SELECT {} FROM {} ORDER BY {} LIMIT ?1 OFFSET ?2",
+            t.columns.join(", "),
+            t.name,
+            t.key
+        );
+        let mut st = self.wrap(self.conn.prepare_cached(&sql))?;
+        let rows = st.query_map(params![limit, offset], |r| {
+            (0..t.columns.len())
+                .map(|i| {
+                    Ok(match r.get_ref(i)? {
+                        ValueRef::Null => Value::Null,
+                        ValueRef::Integer(v) => Value::Int(v),
+                        ValueRef::Real(v) => Value::Text(v.to_string()),
+                        ValueRef::Text(v) => Value::Text(String::from_utf8_lossy(v).into_owned()),
+                        ValueRef::Blob(v) => Value::Bytes(v.to_vec()),
+                    })
+                })
+                .collect::<rusqlite::Result<Vec<_>>>()
+        });
+        let rows = self.wrap(rows)?;
+        rows.map(|r| r.map_err(|e| explain(&self.path, e))).collect()
+    }
+
+    fn begin(&mut self) -> Result<()> {
+        let r = self.conn.execute_batch("BEGIN IMMEDIATE");
+        self.wrap(r)
+    }
+
+    fn insert(&mut self, t: &super::copy::Table, rows: &[Vec<super::copy::Value>]) -> Result<()> {
+        use super::copy::Value;
+        use rusqlite::types::Value as V;
+        let marks: Vec<String> = (1..=t.columns.len()).map(|i| format!("?{i}")).collect();
+        let sql = format!(
+            "INSERT INTO {} ({}) VALUES ({})",
+            t.name,
+            t.columns.join(", "),
+            marks.join(", ")
+        );
+        let mut st = self.wrap(self.conn.prepare_cached(&sql))?;
+        for row in rows {
+            let cells = row.iter().map(|v| match v {
+                Value::Null => V::Null,
+                Value::Int(i) => V::Integer(*i),
+                Value::Text(s) => V::Text(s.clone()),
+                Value::Bytes(b) => V::Blob(b.clone()),
+            });
+            st.execute(rusqlite::params_from_iter(cells))
+                .map_err(|e| explain(&self.path, e))?;
+        }
+        Ok(())
+    }
+
+    fn commit(&mut self) -> Result<()> {
+        let r = self.conn.execute_batch("COMMIT");
+        self.wrap(r)
+    }
+
+    fn rollback(&mut self) {
+        let _ = self.conn.execute_batch("ROLLBACK");
     }
 }
 

@@ -21,6 +21,7 @@ mod scan;
 mod serve_hooks;
 mod serve_revoke;
 mod serve_schedule;
+mod store_copy;
 mod store_exposure;
 mod store_findings;
 mod store_git;
