@@ -134,3 +134,80 @@ fn a_store_url_that_cannot_work_is_a_clear_error_without_the_password() {
         "{err}"
     );
 }
+
+/// Three `quench scan --revoke` processes at once on one database, each with its own live
+/// GitHub key, under a revoke budget of two requests an hour: the budget lives in the shared
+/// store, so two requests are sent in all and the third key's job waits, deferred.
+#[test]
+fn processes_sharing_one_database_share_one_revoke_budget() {
+    let db = ScratchDb::require();
+    let mut g = Gen::new(1517);
+    let keys: Vec<String> = (0..3).map(|_| fake::github(&mut g, "ghp")).collect();
+    let sim = SimProc::start(
+        &keys
+            .iter()
+            .enumerate()
+            .map(|(i, k)| format!("[[key]]\nissuer = \"github\"\nsecret = \"{k}\"\nprincipal = \"u{i}\"\n"))
+            .collect::<String>(),
+    );
+    let policy = sim.extra_config(
+        "policy.toml",
+        "[issuers.github]\nrevoke_per_hour = 2\n[verify]\nretries = 0\n\
+         [revoke]\nmode = \"auto\"\nbackoff_secs = 0.05\nwait_secs = 2\n",
+    );
+    let dir = tempfile::tempdir().unwrap();
+    // One store key for all three, as every process on a shared store must have.
+    let store_key = "ab".repeat(32);
+    let scans: Vec<_> = keys
+        .iter()
+        .enumerate()
+        .map(|(i, k)| {
+            let tree = dir.path().join(format!("tree{i}"));
+            std::fs::create_dir_all(&tree).unwrap();
+            std::fs::write(tree.join("app.env"), format!("TOKEN={k}\n")).unwrap();
+            common::quench()
+                .current_dir(dir.path())
+                .args([
+                    "scan",
+                    &format!("tree{i}"),
+                    "--verify",
+                    "--revoke",
+                    "--store",
+                    &db.url,
+                ])
+                .args(["--data-dir", &format!("data{i}"), "--config"])
+                .arg(&sim.config)
+                .arg("--config")
+                .arg(&policy)
+                .env("QUENCH_STORE_KEY", &store_key)
+                .stdout(std::process::Stdio::null())
+                .stderr(std::process::Stdio::piped())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    for s in scans {
+        let out = s.wait_with_output().unwrap();
+        assert_eq!(
+            out.status.code(),
+            Some(1),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    let accepted = sim
+        .recorded()
+        .iter()
+        .filter(|r| r["kind"] == "revoke" && r["status"] == 202)
+        .count();
+    assert_eq!(accepted, 2, "the processes sent past their shared budget");
+    let fs = findings_json(dir.path(), &db.url);
+    let mut statuses: Vec<&str> = fs.iter().map(|f| f["status"].as_str().unwrap()).collect();
+    statuses.sort();
+    assert_eq!(statuses, ["revoked", "revoked", "revoking"], "{fs:#?}");
+    let waiting = fs.iter().find(|f| f["status"] == "revoking").unwrap();
+    assert_eq!(
+        waiting["jobs"][0]["state"], "queued",
+        "deferred, not failed: {waiting:#}"
+    );
+}
