@@ -62,9 +62,17 @@ pub struct CommonArgs {
 /// Flags that choose and enable the store.
 #[derive(Args, Debug, Clone, Default)]
 pub struct StoreFlags {
-    /// Record findings, verdicts and timelines in the store (also `[store] enabled = true`).
-    #[arg(long)]
-    pub store: bool,
+    /// Record findings, verdicts and timelines in the store (also `[store] enabled = true`);
+    /// `--store postgres://…` or `--store sqlite:PATH` records into that database instead of the
+    /// data directory's SQLite file (also `QUENCH_STORE_URL`, `[store] url`).
+    #[arg(
+        long,
+        value_name = "URL",
+        num_args = 0..=1,
+        require_equals = true,
+        default_missing_value = ""
+    )]
+    pub store: Option<String>,
     /// Revoke live findings under the `[revoke]` policy, as if it said `mode = "auto"` where it
     /// says nothing (implies --store). Without it a policy only says what it would revoke.
     #[arg(long)]
@@ -77,8 +85,9 @@ pub struct StoreFlags {
 impl StoreFlags {
     pub fn options(&self) -> StoreOptions {
         StoreOptions {
-            record: self.store || self.revoke || self.data_dir.is_some(),
+            record: self.store.is_some() || self.revoke || self.data_dir.is_some(),
             data_dir: self.data_dir.clone(),
+            url: store_url(self.store.as_deref()),
         }
     }
 
@@ -90,6 +99,48 @@ impl StoreFlags {
             Request::Preview
         }
     }
+}
+
+/// Environment variable naming the store's URL when no `--store URL` does.
+pub const STORE_URL_ENV: &str = "QUENCH_STORE_URL";
+
+/// The store URL a command was given: `--store URL`, else `QUENCH_STORE_URL`; `None` leaves
+/// the choice to `[store] url` and then the data directory.
+pub fn store_url(flag: Option<&str>) -> Option<String> {
+    flag.filter(|u| !u.is_empty())
+        .map(String::from)
+        .or_else(|| std::env::var(STORE_URL_ENV).ok().filter(|u| !u.is_empty()))
+}
+
+/// Whether `arg` is a store URL, as written after `--store`.
+fn is_store_url(arg: &std::ffi::OsStr) -> bool {
+    let a = arg.to_string_lossy();
+    ["postgres://", "postgresql://", "sqlite:"]
+        .iter()
+        .any(|p| a.starts_with(p))
+}
+
+/// Joins `--store URL` into `--store=URL`. On the scanning commands `--store` alone means
+/// "record", so the flag takes its value only with `=` (else `quench scan --store .` would read
+/// the path as a URL); a following argument that is plainly a store URL is the flag's value.
+pub fn join_store_urls(args: impl IntoIterator<Item = std::ffi::OsString>) -> Vec<std::ffi::OsString> {
+    let mut out: Vec<std::ffi::OsString> = Vec::new();
+    let mut args = args.into_iter().peekable();
+    while let Some(a) = args.next() {
+        if a == "--" {
+            out.push(a);
+            out.extend(args);
+            break;
+        }
+        if a == "--store" && args.peek().is_some_and(|n| is_store_url(n)) {
+            let mut joined = std::ffi::OsString::from("--store=");
+            joined.push(args.next().expect("peeked"));
+            out.push(joined);
+        } else {
+            out.push(a);
+        }
+    }
+    out
 }
 
 /// `--verify` and its tuning.

@@ -20,6 +20,10 @@ pub struct StoreCmdArgs {
     /// `$XDG_DATA_HOME/quench`).
     #[arg(long, value_name = "DIR", env = "QUENCH_DATA_DIR")]
     pub data_dir: Option<PathBuf>,
+    /// The store's database when it is not the data directory's SQLite file: `postgres://…` or
+    /// `sqlite:PATH` (also `QUENCH_STORE_URL`, `[store] url`).
+    #[arg(long = "store", value_name = "URL")]
+    pub store: Option<String>,
     /// Extra rules (a TOML file or a directory), needed to act on findings of custom rules.
     #[arg(long = "rules", value_name = "PATH")]
     pub rules: Vec<PathBuf>,
@@ -29,20 +33,27 @@ impl StoreCmdArgs {
     /// Loads the config and opens an existing store; a missing one is an error that says how
     /// to make one, not a silently empty result.
     pub fn open(&self) -> Result<(Config, DataDir, Box<dyn Store>)> {
+        let (config, dir) = self.resolve()?;
+        let store = store::open(&dir)?;
+        Ok((config, dir, store))
+    }
+
+    /// Loads the config and finds the store, which must exist.
+    pub fn resolve(&self) -> Result<(Config, DataDir)> {
         let config = Config::load(&self.config)?;
         let args = StoreOptions {
             data_dir: self.data_dir.clone(),
+            url: super::common::store_url(self.store.as_deref()),
             ..Default::default()
         };
         let dir = DataDir::resolve(&args, &config, &[])?;
-        if !dir.db_path().exists() {
+        if let Some(file) = dir.sqlite_file().filter(|f| !f.exists()) {
             bail!(
-                "no store at {}: record one with `quench scan --store`, or pass --data-dir",
-                dir.db_path().display()
+                "no store at {}: record one with `quench scan --store`, or pass --data-dir or --store URL",
+                file.display()
             );
         }
-        let store = store::open(&dir)?;
-        Ok((config, dir, store))
+        Ok((config, dir))
     }
 
     /// The built-in rules plus `[scan] rules` and `--rules`.

@@ -14,6 +14,7 @@ mod rules;
 mod scan;
 mod serve;
 mod simulate;
+mod store;
 mod sweep;
 mod verify;
 
@@ -70,11 +71,13 @@ enum Command {
     Serve(serve::ServeCmd),
     /// Scan many repositories, each only for what changed since the last sweep.
     Sweep(sweep::SweepCmd),
+    /// Migrate the store's schema, or copy the store to another database.
+    Store(store::StoreCmd),
 }
 
 /// Parses the command line, runs it, and returns the process exit status.
 pub fn run() -> i32 {
-    let cli = match Cli::try_parse() {
+    let cli = match Cli::try_parse_from(common::join_store_urls(std::env::args_os())) {
         Ok(c) => c,
         Err(e) => {
             let _ = e.print();
@@ -99,6 +102,7 @@ pub fn run() -> i32 {
         Command::Issuers(c) => c.run(),
         Command::Serve(c) => c.run(),
         Command::Sweep(c) => c.run(),
+        Command::Store(c) => c.run(),
     };
     match result {
         Ok(code) => code,

@@ -54,6 +54,10 @@ pub struct ServeCmd {
     /// Where the queue, mirrors and sweep state live (default: `[serve] data_dir`, else `.quench`).
     #[arg(long, value_name = "DIR", env = "QUENCH_DATA_DIR")]
     data_dir: Option<PathBuf>,
+    /// Record into this database instead of the data directory's SQLite file: `postgres://…`
+    /// (also `QUENCH_STORE_URL`, `[store] url`). The delivery queue stays in the data directory.
+    #[arg(long = "store", value_name = "URL")]
+    store: Option<String>,
     /// Worker tasks (default: `[serve] workers`, else 4); 0 only receives and queues.
     #[arg(long, value_name = "N")]
     workers: Option<usize>,
@@ -64,6 +68,10 @@ pub struct ServeCmd {
 
 impl ServeCmd {
     pub fn run(self) -> Result<i32> {
+        let store_flags = super::common::StoreFlags {
+            store: self.store.clone(),
+            ..Default::default()
+        };
         let common = scan_args(&self.config, &self.rules)?;
         let prepared = common.prepare(&[])?;
         for w in &prepared.warnings {
@@ -102,7 +110,7 @@ impl ServeCmd {
                     anyhow::bail!("[serve] schedule is set but the [sweep] section names no repositories");
                 }
                 let (cfg, d, sc) = (config.clone(), dir.clone(), scanner.clone());
-                let (store, revoke) = super::sweep::sweep_store(&Default::default(), &config, &dir)?;
+                let (store, revoke) = super::sweep::sweep_store(&store_flags, &config, &dir)?;
                 let opts = crate::pipeline::Options {
                     store: Some(store),
                     revoke,
@@ -145,7 +153,7 @@ impl ServeCmd {
         let pipeline = Arc::new(server::PushPipeline {
             scanner: scanner.clone(),
             config: config.clone(),
-            store: super::sweep::sweep_store(&Default::default(), &config, &dir)?.0,
+            store: super::sweep::sweep_store(&store_flags, &config, &dir)?.0,
             rules: common
                 .load_rules(&config)?
                 .rules

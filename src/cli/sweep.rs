@@ -34,11 +34,12 @@ pub(super) fn sweep_store(
         Request::Configured
     };
     let store = StoreOptions {
-        record: flags.store || flags.revoke,
+        record: flags.store.is_some() || flags.revoke,
         data_dir: match section.data_dir {
             Some(_) => None,
             None => Some(dir.to_path_buf()),
         },
+        url: super::common::store_url(flags.store.as_deref()),
     };
     Ok((store, request))
 }

@@ -8,7 +8,7 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use anyhow::{Context as _, Result};
+use anyhow::{bail, Context as _, Result};
 use serde::Deserialize;
 
 use crate::config::Config;
@@ -25,6 +25,9 @@ pub struct StoreOptions {
     pub record: bool,
     /// The store's data directory, when the operator (or the service's config) named one.
     pub data_dir: Option<PathBuf>,
+    /// The store's URL (`postgres://…`, `sqlite:PATH`), when the operator named one; wins over
+    /// `[store] url`. The data directory still holds the sealing key and local state.
+    pub url: Option<String>,
 }
 
 /// `[store]` in the operator's config.
@@ -40,6 +43,8 @@ pub struct StoreSection {
     pub key_file: Option<PathBuf>,
     /// How long to wait for another process's write lock before failing (default 5000).
     pub busy_timeout_ms: Option<u64>,
+    /// A shared store (`postgres://…`) instead of the SQLite file in the data directory.
+    pub url: Option<String>,
 }
 
 /// A resolved data directory.
@@ -48,6 +53,50 @@ pub struct DataDir {
     pub path: PathBuf,
     pub key_file: PathBuf,
     pub busy_timeout: Duration,
+    /// The database: the SQLite file in `path` unless a URL named another.
+    pub backend: Backend,
+}
+
+/// Which database holds the store.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Backend {
+    /// An SQLite file.
+    Sqlite(PathBuf),
+    /// A PostgreSQL connection URL (`postgres://user[:password]@host[:port]/db[?…]`).
+    Postgres(String),
+}
+
+impl Backend {
+    /// Reads a store URL: `postgres://…` or `postgresql://…`, or `sqlite:PATH` where PATH is a
+    /// database file or a data directory (its `quench.db`).
+    pub fn parse(url: &str) -> Result<Backend> {
+        if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            return Ok(Backend::Postgres(url.to_string()));
+        }
+        if let Some(rest) = url.strip_prefix("sqlite:") {
+            let path = PathBuf::from(rest.strip_prefix("//").unwrap_or(rest));
+            if path.as_os_str().is_empty() {
+                bail!("store URL {url:?} names no file: write sqlite:PATH");
+            }
+            return Ok(Backend::Sqlite(if path.is_dir() {
+                super::db_path(&path)
+            } else {
+                path
+            }));
+        }
+        bail!(
+            "store URL {:?} is neither postgres://… nor sqlite:PATH",
+            super::postgres::redact(url)
+        )
+    }
+
+    /// The URL for messages: a password is never shown.
+    pub fn describe(&self) -> String {
+        match self {
+            Backend::Sqlite(p) => p.display().to_string(),
+            Backend::Postgres(u) => super::postgres::redact(u),
+        }
+    }
 }
 
 impl DataDir {
@@ -65,10 +114,15 @@ impl DataDir {
             .key_file
             .map(|k| base.join(k))
             .unwrap_or_else(|| super::seal::default_key_file(&path));
+        let backend = match args.url.as_deref().or(section.url.as_deref()) {
+            Some(url) => Backend::parse(url)?,
+            None => Backend::Sqlite(super::db_path(&path)),
+        };
         Ok(DataDir {
             path,
             key_file,
             busy_timeout: Duration::from_millis(section.busy_timeout_ms.unwrap_or(5000)),
+            backend,
         })
     }
 
@@ -78,8 +132,12 @@ impl DataDir {
         Ok(args.record || section.enabled)
     }
 
-    pub fn db_path(&self) -> PathBuf {
-        super::db_path(&self.path)
+    /// The SQLite file the store is in, if it is in one.
+    pub fn sqlite_file(&self) -> Option<&Path> {
+        match &self.backend {
+            Backend::Sqlite(p) => Some(p),
+            Backend::Postgres(_) => None,
+        }
     }
 
     /// Creates the directory (owner-only) if needed, with a `.gitignore` inside a repository.

@@ -3,17 +3,25 @@
 //! findings and their locations, verdicts, revocation jobs and their attempts, an append-only
 //! audit log, and each finding's exposure timeline.
 //!
-//! Everything goes through the [`Store`] trait so that a shared database can replace the
-//! embedded SQLite one ([`sqlite::SqliteStore`]) without touching its callers. A store never
+//! Everything goes through the [`Store`] trait so that a shared database
+//! ([`postgres::PgStore`], `--store postgres://…`) can replace the embedded SQLite one
+//! ([`sqlite::SqliteStore`]) without touching its callers. A store never
 //! holds a secret in plaintext: pending revocation jobs keep theirs sealed ([`seal`]).
 
 pub mod attribution;
+pub mod copy;
 pub mod exposure;
 pub mod html;
 pub mod location;
+pub mod migrate;
+#[doc(hidden)]
+pub mod pgtest;
+pub mod postgres;
 pub mod record;
 pub mod seal;
 pub mod sqlite;
+#[cfg(test)]
+mod tests;
 
 use std::path::PathBuf;
 
@@ -24,7 +32,8 @@ use serde::{Deserialize, Serialize};
 use crate::finding::Finding;
 pub use crate::finding::Status;
 
-pub use location::{DataDir, StoreOptions, StoreSection};
+pub use location::{Backend, DataDir, StoreOptions, StoreSection};
+pub use postgres::PgStore;
 pub use sqlite::SqliteStore;
 
 /// Timestamps are UTC; stored as RFC 3339 with milliseconds so that text order is time order.
@@ -441,9 +450,27 @@ pub trait Store: Send {
     fn batch(&mut self, f: &mut dyn FnMut(&mut dyn Store) -> Result<()>) -> Result<()>;
 }
 
-/// Opens the store a command should use.
+/// Opens the store a command should use: the SQLite file in its data directory, or the
+/// database its URL names.
 pub fn open(dir: &DataDir) -> Result<Box<dyn Store>> {
-    Ok(Box::new(SqliteStore::open(&dir.db_path(), dir.busy_timeout)?))
+    open_backend(&dir.backend, dir.busy_timeout)
+}
+
+/// Opens the store in `backend` to bring its schema up to date on purpose (`quench store
+/// migrate`); says what it applied.
+pub fn migrate_backend(backend: &Backend, busy_timeout: std::time::Duration) -> Result<migrate::Migrated> {
+    Ok(match backend {
+        Backend::Sqlite(path) => SqliteStore::open_migrated(path, busy_timeout)?.1,
+        Backend::Postgres(url) => PgStore::open_migrated(url)?.1,
+    })
+}
+
+/// Opens (creating and migrating if needed) the store in `backend`.
+pub fn open_backend(backend: &Backend, busy_timeout: std::time::Duration) -> Result<Box<dyn Store>> {
+    Ok(match backend {
+        Backend::Sqlite(path) => Box::new(SqliteStore::open(path, busy_timeout)?),
+        Backend::Postgres(url) => Box::new(PgStore::open(url)?),
+    })
 }
 
 /// The database file inside a data directory.

@@ -2,7 +2,7 @@
 //!
 //! WAL journaling, so that a reader (`quench findings` while a scan records) never blocks the
 //! writer and the writer never blocks readers; a busy timeout, so that two writers queue rather
-//! than fail; migrations numbered by `PRAGMA user_version`; the audit log made append-only by
+//! than fail; schema steps from `schema/sqlite/*.sql` ([`migrate`]); the audit log made append-only by
 //! triggers, so even a buggy caller cannot rewrite history.
 
 use std::path::{Path, PathBuf};
@@ -11,125 +11,9 @@ use std::time::Duration;
 use anyhow::{anyhow, bail, Context as _, Result};
 use rusqlite::{params, Connection, ErrorCode, OptionalExtension, Row, TransactionBehavior};
 
+use super::migrate::{self, Migrated};
 use super::*;
 use crate::finding::Finding;
-
-/// Schema migrations, applied in order; entry `i` takes the database to version `i + 1`.
-/// Never edit a released entry: append a new one.
-const MIGRATIONS: &[&str] = &[
-    r#"
-CREATE TABLE findings (
-    fingerprint      TEXT PRIMARY KEY,
-    rule_id          TEXT NOT NULL,
-    rule_name        TEXT NOT NULL,
-    issuer           TEXT NOT NULL,
-    identity         TEXT NOT NULL,
-    severity         TEXT NOT NULL,
-    secret_redacted  TEXT NOT NULL,
-    status           TEXT NOT NULL,
-    principal        TEXT,
-    org              TEXT,
-    author           TEXT,
-    owners           TEXT NOT NULL DEFAULT '[]',
-    first_exposed_at TEXT,
-    detected_at      TEXT NOT NULL,
-    last_seen_at     TEXT NOT NULL,
-    verified_at      TEXT,
-    revoke_requested_at TEXT,
-    confirmed_dead_at   TEXT
-);
-CREATE INDEX findings_status ON findings(status);
-CREATE INDEX findings_principal ON findings(principal);
-CREATE TABLE locations (
-    id           INTEGER PRIMARY KEY,
-    fingerprint  TEXT NOT NULL REFERENCES findings(fingerprint),
-    path         TEXT NOT NULL,
-    line         INTEGER NOT NULL,
-    col          INTEGER NOT NULL,
-    context      TEXT NOT NULL,
-    commit_id    TEXT NOT NULL DEFAULT '',
-    author_name  TEXT,
-    author_email TEXT,
-    author_time  TEXT,
-    first_seen_at TEXT NOT NULL,
-    UNIQUE (fingerprint, path, line, col, commit_id)
-);
-CREATE TABLE verdicts (
-    id           INTEGER PRIMARY KEY,
-    fingerprint  TEXT NOT NULL REFERENCES findings(fingerprint),
-    at           TEXT NOT NULL,
-    verdict      TEXT NOT NULL,
-    body         TEXT NOT NULL
-);
-CREATE INDEX verdicts_fp ON verdicts(fingerprint, at);
-CREATE TABLE jobs (
-    id           INTEGER PRIMARY KEY,
-    fingerprint  TEXT NOT NULL REFERENCES findings(fingerprint),
-    rule_id      TEXT NOT NULL,
-    issuer       TEXT NOT NULL,
-    mode         TEXT NOT NULL,
-    policy_rule  TEXT NOT NULL,
-    state        TEXT NOT NULL,
-    attempts     INTEGER NOT NULL DEFAULT 0,
-    next_at      TEXT NOT NULL,
-    owner        TEXT,
-    lease_until  TEXT,
-    reason       TEXT,
-    sealed       BLOB,
-    created_at   TEXT NOT NULL,
-    updated_at   TEXT NOT NULL
-);
-CREATE INDEX jobs_due ON jobs(state, next_at);
-CREATE UNIQUE INDEX jobs_one_active ON jobs(fingerprint)
-    WHERE state IN ('awaiting-approval', 'queued', 'running');
-CREATE TABLE attempts (
-    id           INTEGER PRIMARY KEY,
-    job_id       INTEGER NOT NULL REFERENCES jobs(id),
-    started_at   TEXT NOT NULL,
-    finished_at  TEXT,
-    outcome      TEXT,
-    http_status  INTEGER,
-    detail       TEXT
-);
-CREATE TABLE audit (
-    id            INTEGER PRIMARY KEY AUTOINCREMENT,
-    at            TEXT NOT NULL,
-    actor         TEXT NOT NULL,
-    action        TEXT NOT NULL,
-    fingerprint   TEXT,
-    rule_id       TEXT,
-    policy_rule   TEXT,
-    issuer_status INTEGER,
-    detail        TEXT
-);
-CREATE INDEX audit_fp ON audit(fingerprint);
-CREATE TRIGGER audit_no_update BEFORE UPDATE ON audit
-    BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;
-CREATE TRIGGER audit_no_delete BEFORE DELETE ON audit
-    BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;
-"#,
-    // 2: every job read counts its attempts; without this index each count scans them all, which
-    // made a thousand-job run quadratic.
-    r#"
-CREATE INDEX attempts_job ON attempts(job_id);
-"#,
-    // 3: claiming reads expired leases through their own index (the old `(queued …) OR (running
-    // …)` query scanned every job ever written); hourly request budgets of rate-limited revoke
-    // endpoints, kept here so that every process on the store shares them and a restart does
-    // not forget what was spent.
-    r#"
-CREATE INDEX jobs_lease ON jobs(state, lease_until);
-CREATE TABLE budget_spent (
-    key          TEXT NOT NULL,
-    at           TEXT NOT NULL
-);
-CREATE INDEX budget_spent_key ON budget_spent(key, at);
-CREATE TABLE budget_holds (
-    key          TEXT PRIMARY KEY,
-    until        TEXT NOT NULL
-);
-"#,
-];
 
 pub struct SqliteStore {
     conn: Connection,
@@ -142,17 +26,22 @@ impl SqliteStore {
     /// Opens (creating if needed) the database at `path`, migrating it to the current schema.
     /// A corrupt file, a newer schema or a lock held past `busy_timeout` is a clear error.
     pub fn open(path: &Path, busy_timeout: Duration) -> Result<SqliteStore> {
+        Ok(Self::open_migrated(path, busy_timeout)?.0)
+    }
+
+    /// [`SqliteStore::open`], saying which schema steps it applied.
+    pub fn open_migrated(path: &Path, busy_timeout: Duration) -> Result<(SqliteStore, Migrated)> {
         let conn = Connection::open(path).map_err(|e| explain(path, e))?;
         let mut store = SqliteStore {
             conn,
             path: path.to_path_buf(),
             in_batch: false,
         };
-        store.init(busy_timeout).map_err(|e| explain_any(path, e))?;
-        Ok(store)
+        let migrated = store.init(busy_timeout).map_err(|e| explain_any(path, e))?;
+        Ok((store, migrated))
     }
 
-    fn init(&mut self, busy_timeout: Duration) -> Result<()> {
+    fn init(&mut self, busy_timeout: Duration) -> Result<Migrated> {
         self.conn.busy_timeout(busy_timeout)?;
         // Room for every statement the runner and the writer repeat (see `exec`).
         self.conn.set_prepared_statement_cache_capacity(64);
@@ -166,28 +55,63 @@ impl SqliteStore {
         }
         self.conn.pragma_update(None, "synchronous", "NORMAL")?;
         self.conn.pragma_update(None, "foreign_keys", "ON")?;
-        let version: i64 = self.conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
-        if version as usize > MIGRATIONS.len() {
-            bail!(
-                "the database has schema version {version}, newer than this quench knows ({}); \
-                 upgrade quench",
-                MIGRATIONS.len()
-            );
+        self.migrate()
+    }
+
+    /// Applies the schema steps this database lacks ([`migrate::SQLITE`]), under the write lock
+    /// so that two processes opening a new store at once apply each step once.
+    ///
+    /// A store written before the history table existed numbered its steps in `PRAGMA
+    /// user_version` alone; those steps are the files 1 to `user_version`, so they are recorded
+    /// as applied rather than run again. `user_version` is kept equal to the newest step, so a
+    /// quench from before the history table still refuses a schema newer than it knows.
+    pub fn migrate(&mut self) -> Result<Migrated> {
+        let label = self.path.display().to_string();
+        let before = applied_versions(&self.conn)?;
+        let steps = migrate::pending(migrate::SQLITE, &before.versions, &label)?;
+        if steps.is_empty() && before.has_history {
+            return Ok(Migrated {
+                from: before.newest(),
+                to: before.newest(),
+                applied: vec![],
+            });
         }
-        if (version as usize) < MIGRATIONS.len() {
-            let tx = self
-                .conn
-                .transaction_with_behavior(TransactionBehavior::Immediate)?;
-            // Re-read inside the write lock: another process may have migrated meanwhile.
-            let version: i64 = tx.query_row("PRAGMA user_version", [], |r| r.get(0))?;
-            for (i, sql) in MIGRATIONS.iter().enumerate().skip(version as usize) {
-                tx.execute_batch(sql)
-                    .with_context(|| format!("applying schema migration {}", i + 1))?;
-                tx.pragma_update(None, "user_version", (i + 1) as i64)?;
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)?;
+        // Re-read inside the write lock: another process may have migrated meanwhile.
+        let now_s = fmt_time(&now());
+        let found = applied_versions(&tx)?;
+        tx.execute_batch(migrate::HISTORY_TABLE)?;
+        if !found.has_history {
+            for m in migrate::SQLITE
+                .iter()
+                .filter(|m| found.versions.contains(&m.version))
+            {
+                tx.execute(
+                    "INSERT INTO schema_migrations (version, name, applied_at) VALUES (?1, ?2, ?3)",
+                    params![m.version, m.name, now_s],
+                )?;
             }
-            tx.commit()?;
         }
-        Ok(())
+        let mut applied = Vec::new();
+        for m in migrate::pending(migrate::SQLITE, &found.versions, &label)? {
+            tx.execute_batch(m.sql)
+                .with_context(|| format!("applying schema migration {}", m.name))?;
+            tx.execute(
+                "INSERT INTO schema_migrations (version, name, applied_at) VALUES (?1, ?2, ?3)",
+                params![m.version, m.name, now_s],
+            )?;
+            applied.push(m.name.to_string());
+        }
+        let to = migrate::latest(migrate::SQLITE);
+        tx.pragma_update(None, "user_version", to)?;
+        tx.commit()?;
+        Ok(Migrated {
+            from: found.newest(),
+            to,
+            applied,
+        })
     }
 
     /// Runs `f` atomically: in its own write transaction (taken at once, so that two writers
@@ -267,6 +191,43 @@ impl SqliteStore {
             },
         })
     }
+}
+
+/// The steps a database has, from its history table or, in a store older than that table, from
+/// `PRAGMA user_version` (steps 1 to it; a number past this binary's steps is kept so that
+/// [`migrate::pending`] refuses it).
+struct Applied {
+    has_history: bool,
+    versions: Vec<i64>,
+}
+
+impl Applied {
+    fn newest(&self) -> i64 {
+        self.versions.iter().copied().max().unwrap_or(0)
+    }
+}
+
+fn applied_versions(c: &Connection) -> Result<Applied> {
+    let user_version: i64 = c.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+    let has_history: bool = c.query_row(
+        "SELECT EXISTS (SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'schema_migrations')",
+        [],
+        |r| r.get(0),
+    )?;
+    let mut versions: Vec<i64> = if has_history {
+        let mut st = c.prepare("SELECT version FROM schema_migrations ORDER BY version")?;
+        let rows = st.query_map([], |r| r.get(0))?;
+        rows.collect::<rusqlite::Result<_>>()?
+    } else {
+        (1..=user_version.min(migrate::latest(migrate::SQLITE))).collect()
+    };
+    if user_version > migrate::latest(migrate::SQLITE) {
+        versions.push(user_version);
+    }
+    Ok(Applied {
+        has_history,
+        versions,
+    })
 }
 
 /// A deferred attempt (the budget was spent; nothing left) is not a call.
@@ -879,142 +840,90 @@ impl Store for SqliteStore {
     }
 }
 
+impl super::copy::Tables for SqliteStore {
+    fn describe(&self) -> String {
+        Store::describe(self)
+    }
+
+    fn count(&self, t: &super::copy::Table) -> Result<i64> {
+        let r = self
+            .conn
+            .query_row(&format!("SELECT COUNT(*) FROM {}", t.name), [], |r| r.get(0));
+        self.wrap(r)
+    }
+
+    fn page(&self, t: &super::copy::Table, offset: i64, limit: i64) -> Result<Vec<Vec<super::copy::Value>>> {
+        use super::copy::Value;
+        use rusqlite::types::ValueRef;
+        let sql = format!(
+            "SELECT {} FROM {} ORDER BY {} LIMIT ?1 OFFSET ?2",
+            t.columns.join(", "),
+            t.name,
+            t.key
+        );
+        let mut st = self.wrap(self.conn.prepare_cached(&sql))?;
+        let rows = st.query_map(params![limit, offset], |r| {
+            (0..t.columns.len())
+                .map(|i| {
+                    Ok(match r.get_ref(i)? {
+                        ValueRef::Null => Value::Null,
+                        ValueRef::Integer(v) => Value::Int(v),
+                        ValueRef::Real(v) => Value::Text(v.to_string()),
+                        ValueRef::Text(v) => Value::Text(String::from_utf8_lossy(v).into_owned()),
+                        ValueRef::Blob(v) => Value::Bytes(v.to_vec()),
+                    })
+                })
+                .collect::<rusqlite::Result<Vec<_>>>()
+        });
+        let rows = self.wrap(rows)?;
+        rows.map(|r| r.map_err(|e| explain(&self.path, e))).collect()
+    }
+
+    fn begin(&mut self) -> Result<()> {
+        let r = self.conn.execute_batch("BEGIN IMMEDIATE");
+        self.wrap(r)
+    }
+
+    fn insert(&mut self, t: &super::copy::Table, rows: &[Vec<super::copy::Value>]) -> Result<()> {
+        use super::copy::Value;
+        use rusqlite::types::Value as V;
+        let marks: Vec<String> = (1..=t.columns.len()).map(|i| format!("?{i}")).collect();
+        let sql = format!(
+            "INSERT INTO {} ({}) VALUES ({})",
+            t.name,
+            t.columns.join(", "),
+            marks.join(", ")
+        );
+        let mut st = self.wrap(self.conn.prepare_cached(&sql))?;
+        for row in rows {
+            let cells = row.iter().map(|v| match v {
+                Value::Null => V::Null,
+                Value::Int(i) => V::Integer(*i),
+                Value::Text(s) => V::Text(s.clone()),
+                Value::Bytes(b) => V::Blob(b.clone()),
+            });
+            st.execute(rusqlite::params_from_iter(cells))
+                .map_err(|e| explain(&self.path, e))?;
+        }
+        Ok(())
+    }
+
+    fn commit(&mut self) -> Result<()> {
+        let r = self.conn.execute_batch("COMMIT");
+        self.wrap(r)
+    }
+
+    fn rollback(&mut self) {
+        let _ = self.conn.execute_batch("ROLLBACK");
+    }
+}
+
 #[cfg(test)]
 mod tests {
-    use std::sync::Arc;
-
     use super::*;
-    use crate::finding::{CommitInfo, Context, Location};
-    use crate::rules::Rule;
-
-    /// An automatic revocation job for `f`, queued, with `sealed` as its sealed secret.
-    fn queued_job(f: &Finding, sealed: Vec<u8>) -> NewJob {
-        NewJob {
-            fingerprint: f.fingerprint.clone(),
-            rule_id: f.rule_id.clone(),
-            issuer: "test".into(),
-            mode: "auto".into(),
-            policy_rule: "revoke.mode".into(),
-            state: JobState::Queued,
-            reason: None,
-            sealed: Some(sealed),
-        }
-    }
-
-    fn finding(secret: &str, path: &str, commit_time: Option<&str>) -> Finding {
-        let spec: crate::rules::schema::RuleSpec = toml::from_str(
-            "id = \"test.token\"\nname = \"Test\"\nissuer = \"test\"\nidentity = \"user\"\n\
-             keywords = [\"tok_\"]\npattern = 'tok_[a-z]+'\n",
-        )
-        .unwrap();
-        let rule = Arc::new(Rule {
-            spec,
-            origin: "test".into(),
-        });
-        let mut f = Finding::new(rule, secret.as_bytes().to_vec(), vec![]);
-        f.locations.push(Location {
-            path: path.into(),
-            line: 3,
-            column: 1,
-            end_line: 3,
-            end_column: 20,
-            offset: 0,
-            context: Context::File,
-            commit: commit_time.map(|t| CommitInfo {
-                id: "abc".into(),
-                author_name: "Ada".into(),
-                author_email: "ada@example.com".into(),
-                author_time: t.into(),
-                summary: "add config".into(),
-                at_tip: None,
-            }),
-            decoded: None,
-            blob: None,
-        });
-        f
-    }
 
     fn open(dir: &Path) -> SqliteStore {
         SqliteStore::open(&dir.join("q.db"), Duration::from_millis(200)).unwrap()
-    }
-
-    #[test]
-    fn findings_are_recorded_once_and_never_in_plaintext() {
-        let dir = tempfile::tempdir().unwrap();
-        let mut s = open(dir.path());
-        let f = finding("tok_plaintextsecretvalue", "a.env", Some("2026-01-02T03:04:05Z"));
-        let t0 = now();
-        let r = s.record_findings(&[(&f, Attribution::default())], t0).unwrap();
-        assert_eq!((r.new, r.seen_again, r.new_locations), (1, 0, 1));
-        let r = s.record_findings(&[(&f, Attribution::default())], t0).unwrap();
-        assert_eq!((r.new, r.seen_again, r.new_locations), (0, 1, 0));
-        let got = s.finding(&f.fingerprint).unwrap().unwrap();
-        assert_eq!(got.status, Status::Detected);
-        assert_eq!(got.first_location, "a.env:3");
-        assert_eq!(
-            got.timeline.first_exposed,
-            parse_time("2026-01-02T03:04:05Z"),
-            "commit time is the first exposure"
-        );
-        drop(s);
-        for name in ["q.db", "q.db-wal"] {
-            if let Ok(bytes) = std::fs::read(dir.path().join(name)) {
-                assert!(
-                    !bytes.windows(10).any(|w| w == b"plaintexts"),
-                    "{name} holds the secret"
-                );
-            }
-        }
-    }
-
-    #[test]
-    fn verdicts_move_status_and_timeline() {
-        let dir = tempfile::tempdir().unwrap();
-        let mut s = open(dir.path());
-        let f = finding("tok_abc", "b.env", None);
-        s.record_findings(&[(&f, Attribution::default())], now()).unwrap();
-        let mut v = Verdict::new(VerdictKind::Live);
-        v.principal = Some("octocat".into());
-        s.record_verdict(&f.fingerprint, &v, now()).unwrap();
-        let got = s.finding(&f.fingerprint).unwrap().unwrap();
-        assert_eq!(got.status, Status::Live);
-        assert_eq!(got.principal.as_deref(), Some("octocat"));
-        assert!(got.timeline.verified.is_some());
-        let by_principal = s
-            .findings(&FindingFilter {
-                principal: Some("octocat".into()),
-                ..Default::default()
-            })
-            .unwrap();
-        assert_eq!(by_principal.len(), 1);
-        assert_eq!(s.verdicts(&f.fingerprint).unwrap().len(), 1);
-    }
-
-    #[test]
-    fn one_active_job_per_finding_and_claims_are_exclusive() {
-        let dir = tempfile::tempdir().unwrap();
-        let mut s = open(dir.path());
-        let f = finding("tok_abc", "b.env", None);
-        s.record_findings(&[(&f, Attribution::default())], now()).unwrap();
-        let job = queued_job(&f, vec![1, 2, 3]);
-        let (id, new) = s.enqueue(job.clone(), now()).unwrap();
-        assert!(new);
-        assert_eq!(s.enqueue(job, now()).unwrap(), (id, false));
-        let lease = chrono::Duration::seconds(60);
-        let claimed = s.claim_job("pid:1", now(), lease).unwrap().unwrap();
-        assert_eq!((claimed.id, claimed.attempts), (id, 1));
-        assert!(
-            s.claim_job("pid:1", now(), lease).unwrap().is_none(),
-            "leased job claimed twice"
-        );
-        // After the lease, another runner takes it over.
-        let later = now() + chrono::Duration::seconds(61);
-        assert_eq!(s.claim_job("pid:2", later, lease).unwrap().unwrap().attempts, 2);
-        s.update_job(id, JobState::Done, now(), None).unwrap();
-        assert!(
-            s.job(id).unwrap().unwrap().sealed.is_none(),
-            "finished job keeps its secret"
-        );
     }
 
     /// Claiming runs once per batch of jobs on a store that keeps every job ever written: its
@@ -1044,110 +953,6 @@ mod tests {
     }
 
     #[test]
-    fn claim_jobs_takes_many_due_jobs_at_once_and_defer_gives_the_attempt_back() {
-        let dir = tempfile::tempdir().unwrap();
-        let mut s = open(dir.path());
-        let mut ids = Vec::new();
-        for i in 0..3 {
-            let f = finding(&format!("tok_job{}", "x".repeat(i + 1)), "b.env", None);
-            s.record_findings(&[(&f, Attribution::default())], now()).unwrap();
-            let job = queued_job(&f, vec![1]);
-            ids.push(s.enqueue(job, now()).unwrap().0);
-        }
-        let lease = chrono::Duration::seconds(60);
-        let got = s.claim_jobs("pid:1", now(), lease, 2).unwrap();
-        assert_eq!(got.iter().map(|j| j.id).collect::<Vec<_>>(), ids[..2].to_vec());
-        assert_eq!(s.claim_jobs("pid:1", now(), lease, 5).unwrap().len(), 1);
-        let later = now() + chrono::Duration::seconds(30);
-        s.defer_job(ids[0], later, "budget spent").unwrap();
-        let j = s.job(ids[0]).unwrap().unwrap();
-        assert_eq!(
-            (j.state, j.attempts, j.reason.as_deref()),
-            (JobState::Queued, 0, Some("budget spent"))
-        );
-        assert!(
-            s.claim_jobs("pid:1", now(), lease, 5).unwrap().is_empty(),
-            "deferred job ran early"
-        );
-        assert_eq!(s.claim_jobs("pid:1", later, lease, 5).unwrap()[0].id, ids[0]);
-    }
-
-    #[test]
-    fn budgets_are_spent_within_a_sliding_hour_and_held_after_a_429() {
-        let dir = tempfile::tempdir().unwrap();
-        let mut s = open(dir.path());
-        let t0 = now();
-        assert_eq!(s.spend_budget("revoke:github", 2, t0).unwrap(), Spend::Granted);
-        let t1 = t0 + chrono::Duration::minutes(10);
-        assert_eq!(s.spend_budget("revoke:github", 2, t1).unwrap(), Spend::Granted);
-        let t2 = t0 + chrono::Duration::minutes(20);
-        let next = t0 + chrono::Duration::hours(1);
-        let spent = s.spend_budget("revoke:github", 2, t2).unwrap();
-        assert!(
-            matches!(spent, Spend::Spent { next: n } if (n - next).num_milliseconds().abs() < 2),
-            "{spent:?}"
-        );
-        assert_eq!(s.spend_budget("revoke:other", 2, t2).unwrap(), Spend::Granted);
-        // A reopened store (another process) sees the same count; the oldest request frees.
-        drop(s);
-        let mut s = open(dir.path());
-        let t3 = next + chrono::Duration::seconds(1);
-        assert_eq!(s.spend_budget("revoke:github", 2, t3).unwrap(), Spend::Granted);
-        let until = t3 + chrono::Duration::seconds(30);
-        s.hold_budget("revoke:other", until).unwrap();
-        assert!(matches!(
-            s.spend_budget("revoke:other", 100, t3).unwrap(),
-            Spend::Held { .. }
-        ));
-        assert_eq!(
-            s.spend_budget("revoke:other", 100, until + chrono::Duration::seconds(1))
-                .unwrap(),
-            Spend::Granted
-        );
-    }
-
-    #[test]
-    fn a_batch_commits_together_or_not_at_all() {
-        let dir = tempfile::tempdir().unwrap();
-        let mut s = open(dir.path());
-        let f = finding("tok_batched", "b.env", None);
-        let e = s
-            .batch(&mut |st| {
-                st.record_findings(&[(&f, Attribution::default())], now())?;
-                st.audit(AuditEntry::new("quench", "verified"))?;
-                anyhow::bail!("the writer failed midway")
-            })
-            .unwrap_err();
-        assert!(e.to_string().contains("midway"));
-        assert!(
-            s.finding(&f.fingerprint).unwrap().is_none(),
-            "half a batch was kept"
-        );
-        assert!(s.audit_log(None).unwrap().is_empty());
-        s.batch(&mut |st| {
-            st.record_findings(&[(&f, Attribution::default())], now())?;
-            st.record_verdict(&f.fingerprint, &Verdict::new(VerdictKind::Live), now())
-        })
-        .unwrap();
-        assert_eq!(s.finding(&f.fingerprint).unwrap().unwrap().status, Status::Live);
-    }
-
-    #[test]
-    fn audit_log_is_append_only() {
-        let dir = tempfile::tempdir().unwrap();
-        let mut s = open(dir.path());
-        s.audit(AuditEntry::new("policy", "revoke-requested").detail("x"))
-            .unwrap();
-        assert_eq!(s.audit_log(None).unwrap().len(), 1);
-        let e = s
-            .conn
-            .execute("UPDATE audit SET action = 'nothing'", [])
-            .unwrap_err();
-        assert!(e.to_string().contains("append-only"), "{e}");
-        assert!(s.conn.execute("DELETE FROM audit", []).is_err());
-    }
-
-    #[test]
     fn corrupt_database_is_a_clear_error() {
         let dir = tempfile::tempdir().unwrap();
         let p = dir.path().join("q.db");
@@ -1163,11 +968,77 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         drop(open(dir.path()));
         let c = Connection::open(dir.path().join("q.db")).unwrap();
-        c.pragma_update(None, "user_version", 99).unwrap();
+        c.execute(
+            "INSERT INTO schema_migrations (version, name, applied_at) VALUES (99, '0099_future', 'x')",
+            [],
+        )
+        .unwrap();
         drop(c);
         let e = SqliteStore::open(&dir.path().join("q.db"), Duration::from_millis(100))
             .err()
             .unwrap();
         assert!(format!("{e:#}").contains("schema version 99"), "{e:#}");
+        // A store from before the history table says its version in `user_version` only.
+        let legacy = dir.path().join("legacy.db");
+        Connection::open(&legacy)
+            .unwrap()
+            .pragma_update(None, "user_version", 42)
+            .unwrap();
+        let e = SqliteStore::open(&legacy, Duration::from_millis(100))
+            .err()
+            .unwrap();
+        assert!(format!("{e:#}").contains("schema version 42"), "{e:#}");
+    }
+
+    /// A store as the code before `schema_migrations` left it: the same steps run one after the
+    /// other, the version counted in `PRAGMA user_version` only (what `init` did then).
+    fn legacy_store(path: &Path, version: usize) {
+        let c = Connection::open(path).unwrap();
+        c.query_row("PRAGMA journal_mode = WAL", [], |_| Ok(())).unwrap();
+        for m in &migrate::SQLITE[..version] {
+            c.execute_batch(m.sql).unwrap();
+            c.pragma_update(None, "user_version", m.version).unwrap();
+        }
+        c.execute(
+            "INSERT INTO findings (fingerprint, rule_id, rule_name, issuer, identity, severity,
+                secret_redacted, status, detected_at, last_seen_at)
+             VALUES ('fp-old', 'test.token', 'Test', 'test', 'user', 'high', 'tok_…', 'revoked',
+                '2026-01-01T00:00:00.000Z', '2026-01-01T00:00:00.000Z')",
+            [],
+        )
+        .unwrap();
+    }
+
+    #[test]
+    fn a_store_from_before_the_history_table_keeps_its_data_and_gets_the_missing_steps() {
+        let dir = tempfile::tempdir().unwrap();
+        for version in [1, migrate::SQLITE.len()] {
+            let path = dir.path().join(format!("v{version}.db"));
+            legacy_store(&path, version);
+            let mut s = SqliteStore::open(&path, Duration::from_millis(200)).unwrap();
+            let old = s.finding("fp-old").unwrap().expect("old finding readable");
+            assert_eq!(old.status, Status::Revoked);
+            let history: Vec<i64> = {
+                let mut st = s
+                    .conn
+                    .prepare("SELECT version FROM schema_migrations ORDER BY version")
+                    .unwrap();
+                st.query_map([], |r| r.get(0))
+                    .unwrap()
+                    .map(|r| r.unwrap())
+                    .collect()
+            };
+            assert_eq!(
+                history,
+                (1..=migrate::latest(migrate::SQLITE)).collect::<Vec<_>>()
+            );
+            // The steps after the legacy version ran: the budget tables of step 3 work.
+            assert_eq!(s.spend_budget("k", 1, now()).unwrap(), Spend::Granted);
+            assert_eq!(
+                s.migrate().unwrap().applied,
+                Vec::<String>::new(),
+                "migrated twice"
+            );
+        }
     }
 }

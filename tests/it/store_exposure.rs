@@ -3,12 +3,14 @@
 
 use crate::common;
 
+use common::backends::Backend;
 use common::fake::{self, Gen};
 use common::fake_verify::SimProc;
 use common::run_in;
 
-#[test]
-fn a_key_dead_on_first_verification_has_a_closed_window() {
+crate::on_both_backends!(a_key_dead_on_first_verification_has_a_closed_window);
+
+fn a_key_dead_on_first_verification_has_a_closed_window(store: Backend) {
     let mut g = Gen::new(611);
     let live = fake::github(&mut g, "ghp");
     let dead = fake::github(&mut g, "ghp");
@@ -18,20 +20,12 @@ fn a_key_dead_on_first_verification_has_a_closed_window() {
     std::fs::create_dir(dir.path().join("src")).unwrap();
     std::fs::write(dir.path().join("src/t.env"), format!("A={live}\nB={dead}\n")).unwrap();
     let cfg = sim.config.to_string_lossy().into_owned();
-    let out = run_in(
-        dir.path(),
-        &[
-            "scan",
-            "src",
-            "--config",
-            &cfg,
-            "--verify",
-            "--store",
-            "--data-dir",
-            "data",
-        ],
-        None,
-    );
+    let record = store.record();
+    let args: Vec<&str> = ["scan", "src", "--config", &cfg, "--verify", "--data-dir", "data"]
+        .into_iter()
+        .chain(record.iter().map(String::as_str))
+        .collect();
+    let out = run_in(dir.path(), &args, None);
     assert_eq!(
         out.status.code(),
         Some(1),
@@ -40,7 +34,12 @@ fn a_key_dead_on_first_verification_has_a_closed_window() {
     );
     // Let time pass so an open window would visibly keep growing past the verification.
     std::thread::sleep(std::time::Duration::from_millis(1500));
-    let out = run_in(dir.path(), &["report", "--json", "--data-dir", "data"], None);
+    let read = store.read();
+    let args: Vec<&str> = ["report", "--json", "--data-dir", "data"]
+        .into_iter()
+        .chain(read.iter().map(String::as_str))
+        .collect();
+    let out = run_in(dir.path(), &args, None);
     assert_eq!(
         out.status.code(),
         Some(0),

@@ -4,10 +4,12 @@
 
 use crate::common;
 
+use common::backends::Backend;
 use common::fake_git::{quench_in, Repo};
 
-#[test]
-fn history_findings_record_author_and_commit_time_as_first_exposure() {
+crate::on_both_backends!(history_findings_record_author_and_commit_time_as_first_exposure);
+
+fn history_findings_record_author_and_commit_time_as_first_exposure(store: Backend) {
     let mut repo = Repo::init(91);
     let token = repo.secret();
     repo.write("config/app.env", &format!("GITHUB_TOKEN={token}\n"));
@@ -23,7 +25,13 @@ fn history_findings_record_author_and_commit_time_as_first_exposure() {
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let data = tempfile::tempdir().unwrap();
     let data_dir = data.path().display().to_string();
-    let out = quench_in(repo.path(), &["git", "--store", "--data-dir", &data_dir]);
+    let record = store.record();
+    let read = store.read();
+    let args: Vec<&str> = ["git", "--data-dir", &data_dir]
+        .into_iter()
+        .chain(record.iter().map(String::as_str))
+        .collect();
+    let out = quench_in(repo.path(), &args);
     assert_eq!(
         out.status.code(),
         Some(1),
@@ -31,7 +39,11 @@ fn history_findings_record_author_and_commit_time_as_first_exposure() {
         String::from_utf8_lossy(&out.stderr)
     );
 
-    let out = quench_in(repo.path(), &["findings", "--json", "--data-dir", &data_dir]);
+    let args: Vec<&str> = ["findings", "--json", "--data-dir", &data_dir]
+        .into_iter()
+        .chain(read.iter().map(String::as_str))
+        .collect();
+    let out = quench_in(repo.path(), &args);
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     let fp = quench::finding::fingerprint("github.pat-classic", token.as_bytes());
     let f = v["findings"]

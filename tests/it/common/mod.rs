@@ -2,6 +2,7 @@
 //! that are structurally valid (right prefix, length, checksum) but belong to no one.
 #![allow(dead_code)]
 
+pub mod backends;
 pub mod fake;
 pub mod fake_git;
 pub mod fake_issuer;
@@ -18,6 +19,7 @@ pub fn quench() -> Command {
     // Git's hook variables (set when the suite runs inside a hook) must not point quench at
     // this repository instead of the test's.
     c.env_remove("QUENCH_FINGERPRINT_KEY")
+        .env_remove("QUENCH_STORE_URL")
         .env_remove("GIT_DIR")
         .env_remove("GIT_INDEX_FILE")
         .env("NO_COLOR", "1");
