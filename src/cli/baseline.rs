@@ -44,6 +44,7 @@ impl BaselineCmd {
             Some(repo) => GitCmd {
                 repo: Some(repo.clone()),
                 since: None,
+                all_refs: false,
                 range: None,
                 branch: vec![],
                 staged: false,
