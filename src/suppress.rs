@@ -26,9 +26,14 @@ pub fn parse_ignore(text: &str) -> HashSet<String> {
         .collect()
 }
 
-/// Collects `.quenchignore` fingerprints from each root (a directory, or a file's directory).
+/// Collects `.quenchignore` fingerprints for each root (a directory, or a file's directory):
+/// the file in that directory and, inside a git work tree, those in every directory above it up
+/// to the work tree's top. A tool that hands quench single files (pre-commit passes
+/// `src/app/config.env`) then honours the repository's `.quenchignore` as a scan of `.` does.
 pub fn ignores_for_roots(roots: &[String]) -> Result<HashSet<String>> {
     let mut set = HashSet::new();
+    // Many file roots share directories: each directory is read once.
+    let mut seen: HashSet<std::path::PathBuf> = HashSet::new();
     for r in roots {
         if r == "-" {
             continue;
@@ -44,12 +49,33 @@ pub fn ignores_for_roots(roots: &[String]) -> Result<HashSet<String>> {
         } else {
             dir
         };
-        let f = dir.join(IGNORE_FILE);
-        if f.is_file() {
-            set.extend(read_ignore_file(&f)?);
+        for d in ignore_dirs(dir) {
+            if !seen.insert(d.clone()) {
+                continue;
+            }
+            let f = d.join(IGNORE_FILE);
+            if f.is_file() {
+                set.extend(read_ignore_file(&f)?);
+            }
         }
     }
     Ok(set)
+}
+
+/// `dir`, and when it lies in a git work tree every directory above it up to the top (the one
+/// holding `.git`); outside a work tree only `dir`, so no stray file above it applies.
+fn ignore_dirs(dir: &Path) -> Vec<std::path::PathBuf> {
+    let Ok(abs) = std::path::absolute(dir) else {
+        return vec![dir.to_path_buf()];
+    };
+    let mut chain = Vec::new();
+    for d in abs.ancestors() {
+        chain.push(d.to_path_buf());
+        if d.join(".git").exists() {
+            return chain;
+        }
+    }
+    vec![dir.to_path_buf()]
 }
 
 #[derive(Debug, Serialize, Deserialize)]

@@ -76,7 +76,7 @@ pub fn write(out: &mut dyn Write, outcome: &ScanOutcome) -> io::Result<()> {
             "tool": { "driver": {
                 "name": "quench",
                 "version": env!("CARGO_PKG_VERSION"),
-                "informationUri": "https://github.com/quench-dev/quench",
+                "informationUri": env!("CARGO_PKG_REPOSITORY"),
                 "rules": rules.into_values().collect::<Vec<_>>(),
             }},
             "results": results,

@@ -4,6 +4,7 @@
 
 mod accuracy;
 mod baseline;
+mod ci_files;
 mod common;
 mod git_errors;
 mod git_history;
