@@ -1,14 +1,17 @@
-//! Reports: the same findings as human text, JSON, JSON Lines or SARIF.
+//! Reports: the same findings as human text, JSON, JSON Lines, SARIF or GitLab's
+//! secret-detection report.
 //!
 //! Secrets are redacted unless the operator passed `--show-secrets`; that choice is made once,
 //! here, by filling `Finding::secret`, so no printer can leak by accident.
 
+pub mod gitlab;
 pub mod human;
 pub mod json;
 pub mod sarif;
 
 use std::io::{self, Write};
 
+use crate::finding::{Finding, Location};
 use crate::scan::ScanOutcome;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -17,6 +20,8 @@ pub enum Format {
     Json,
     Jsonl,
     Sarif,
+    /// GitLab's secret-detection report (`artifacts:reports:secret_detection`).
+    Gitlab,
 }
 
 pub struct ReportOptions {
@@ -44,5 +49,42 @@ pub fn write(out: &mut dyn Write, outcome: &mut ScanOutcome, opts: &ReportOption
         Format::Json => json::write(out, outcome),
         Format::Jsonl => json::write_lines(out, outcome),
         Format::Sarif => sarif::write(out, outcome),
+        Format::Gitlab => gitlab::write(out, outcome),
     }
+}
+
+/// What verification concluded about a finding, for the reports that grade by it.
+pub struct VerdictView {
+    /// `live`, `dead` or `indeterminate`.
+    pub verdict: String,
+    /// The one-line blast radius or reason.
+    pub summary: String,
+}
+
+/// The verification verdict a finding carries, if verification ran.
+pub fn verdict(f: &Finding) -> Option<VerdictView> {
+    let v = f.verification.as_ref()?;
+    Some(VerdictView {
+        verdict: v.get("verdict")?.as_str()?.to_string(),
+        summary: v
+            .get("summary")
+            .and_then(|s| s.as_str())
+            .unwrap_or("")
+            .to_string(),
+    })
+}
+
+/// One place of one secret, as a stable string: the fingerprint with the path, line and
+/// commit. Reports that track results per place (SARIF, GitLab) hash it, so the same secret in
+/// two files is two results.
+pub fn location_key(f: &Finding, loc: &Location) -> String {
+    let commit = loc.commit.as_ref().map(|c| c.id.as_str()).unwrap_or("");
+    format!("{}\0{}\0{}\0{}", f.fingerprint, loc.path, loc.line, commit)
+}
+
+/// A location's path as CI tools want it, relative with forward slashes: a leading `./`
+/// stripped (SARIF URIs, GitLab `location.file`).
+pub fn relative_path(path: &str) -> String {
+    let p = path.replace('\\', "/");
+    p.strip_prefix("./").unwrap_or(&p).to_string()
 }

@@ -55,7 +55,7 @@ pub fn write(out: &mut dyn Write, outcome: &ScanOutcome) -> io::Result<()> {
                 "message": { "text": format!("{} found: {} ({} credential, {})", f.rule_name, f.secret.as_deref().unwrap_or(&f.secret_redacted), f.identity.as_str(), f.issuer) },
                 "locations": [{
                     "physicalLocation": {
-                        "artifactLocation": { "uri": uri(&loc.path) },
+                        "artifactLocation": { "uri": super::relative_path(&loc.path) },
                         "region": {
                             "startLine": loc.line,
                             "startColumn": loc.column,
@@ -101,10 +101,4 @@ fn severity_score(sev: &str) -> &'static str {
         "medium" => "5.5",
         _ => "3.0",
     }
-}
-
-/// SARIF wants relative URIs with forward slashes; strip a leading `./`.
-fn uri(path: &str) -> String {
-    let p = path.replace('\\', "/");
-    p.strip_prefix("./").unwrap_or(&p).to_string()
 }

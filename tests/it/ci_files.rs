@@ -506,6 +506,24 @@ fn gitlab_script_scans_a_merge_requests_commits() {
         "only the merge request's commits: {log}"
     );
     assert!(!log.contains(&new), "plaintext secret in the job log");
+    // The report GitLab's security widget reads, at the path the job declares.
+    let doc = yaml(GITLAB_TEMPLATE);
+    let report = doc["quench"]["artifacts"]["reports"]["secret_detection"]
+        .as_str()
+        .expect("artifacts:reports:secret_detection");
+    let report: Value = serde_json::from_slice(&std::fs::read(repo.path().join(report)).unwrap()).unwrap();
+    assert_eq!(report["scan"]["type"], "secret_detection");
+    let files: Vec<&str> = report["vulnerabilities"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v["location"]["file"].as_str().unwrap())
+        .collect();
+    assert_eq!(files, ["mr.env"], "{report:#}");
+    assert_eq!(
+        report["vulnerabilities"][0]["location"]["commit"]["sha"],
+        head.as_str()
+    );
 }
 
 #[test]

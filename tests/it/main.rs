@@ -10,6 +10,7 @@ mod git_errors;
 mod git_history;
 mod git_staged;
 mod hook;
+mod report_gitlab;
 mod revoke_admin;
 mod revoke_auto;
 mod revoke_budget;
