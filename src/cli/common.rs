@@ -68,6 +68,11 @@ pub struct OutputArgs {
     /// Colour: auto (terminal only), always or never.
     #[arg(long, default_value = "auto", value_name = "WHEN")]
     pub color: String,
+    /// Which findings make the exit status 1: any (every finding), live (all but those the
+    /// issuer confirmed dead), verified (only those it confirmed live). live and verified need
+    /// --verify. Every finding is reported whatever this says.
+    #[arg(long, value_enum, value_name = "WHICH", default_value = "any")]
+    pub fail_on: crate::report::FailOn,
 }
 
 /// Everything a scanning command needs, built from flags and config.
@@ -90,6 +95,12 @@ impl CommonArgs {
     /// Loads config and rules and builds the scanner. `roots` are where `.quenchignore` files
     /// are looked for.
     pub fn prepare(&self, roots: &[String]) -> Result<Prepared> {
+        if self.output.fail_on != report::FailOn::Any && !self.verify.verify {
+            anyhow::bail!(
+                "--fail-on {} grades findings by their verification verdict: add --verify",
+                self.output.fail_on.as_str()
+            );
+        }
         let config = Config::load(&self.config)?;
         let rules = self.load_rules(&config)?;
         let scan: ScanSection = config.section("scan")?;
@@ -189,7 +200,15 @@ impl OutputArgs {
                 }
             }
         }
-        Ok(if outcome.findings.is_empty() {
+        let failing = outcome.findings.iter().filter(|f| self.fail_on.fails(f)).count();
+        if failing < outcome.findings.len() {
+            eprintln!(
+                "quench: {failing} of {} finding(s) fail the run (--fail-on {})",
+                outcome.findings.len(),
+                self.fail_on.as_str()
+            );
+        }
+        Ok(if failing == 0 {
             super::EXIT_CLEAN
         } else {
             super::EXIT_FINDINGS

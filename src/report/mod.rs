@@ -53,6 +53,38 @@ pub fn write(out: &mut dyn Write, outcome: &mut ScanOutcome, opts: &ReportOption
     }
 }
 
+/// Which findings fail a run (exit status 1): what a CI job gates on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+pub enum FailOn {
+    /// Every finding.
+    #[default]
+    Any,
+    /// Findings the issuer did not confirm dead: live, inconclusive, or with no way to verify.
+    Live,
+    /// Only findings the issuer confirmed live.
+    Verified,
+}
+
+impl FailOn {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FailOn::Any => "any",
+            FailOn::Live => "live",
+            FailOn::Verified => "verified",
+        }
+    }
+
+    /// Whether this finding fails the run.
+    pub fn fails(self, f: &Finding) -> bool {
+        let v = verdict(f);
+        match self {
+            FailOn::Any => true,
+            FailOn::Live => !v.is_some_and(|v| v.verdict == "dead"),
+            FailOn::Verified => v.is_some_and(|v| v.verdict == "live"),
+        }
+    }
+}
+
 /// What verification concluded about a finding, for the reports that grade by it.
 pub struct VerdictView {
     /// `live`, `dead` or `indeterminate`.

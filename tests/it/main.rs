@@ -5,6 +5,7 @@
 mod accuracy;
 mod baseline;
 mod ci_files;
+mod ci_gate;
 mod common;
 mod git_errors;
 mod git_history;
