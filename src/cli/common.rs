@@ -31,6 +31,11 @@ pub struct CommonArgs {
     /// Scan binary files too.
     #[arg(long)]
     pub scan_binary: bool,
+    /// Walk build outputs and dependency directories too (target, node_modules, .venv, venv,
+    /// __pycache__, .tox, .mypy_cache, .pytest_cache, .gradle, .next, dist), skipped by default
+    /// and counted as `build-output` in the summary.
+    #[arg(long)]
+    pub include_build_dirs: bool,
     /// Follow symbolic links.
     #[arg(long)]
     pub follow: bool,
@@ -112,6 +117,7 @@ impl CommonArgs {
             .unwrap_or(opts.max_file_size);
         opts.respect_gitignore = self.respect_gitignore || scan.respect_gitignore.unwrap_or(false);
         opts.scan_binary = self.scan_binary || scan.scan_binary.unwrap_or(false);
+        opts.scan_build_dirs = self.include_build_dirs;
         opts.follow_symlinks = self.follow || scan.follow_symlinks.unwrap_or(false);
         opts.threads = self.threads.or(scan.threads).unwrap_or(opts.threads).max(1);
         opts.decode_depth = scan.decode_depth.unwrap_or(opts.decode_depth);
@@ -127,9 +133,13 @@ impl CommonArgs {
         for g in &allow.paths {
             globs.add(globset::Glob::new(g).with_context(|| format!("[allowlist] path glob {g:?}"))?);
         }
+        let ignores = crate::suppress::ignores_for_roots(roots)?;
+        for g in &ignores.path_globs {
+            globs.add(globset::Glob::new(g).with_context(|| format!(".quenchignore path glob {g:?}"))?);
+        }
         opts.allow_paths = globs.build()?;
         let mut ignore: HashSet<String> = allow.fingerprints.iter().cloned().collect();
-        ignore.extend(crate::suppress::ignores_for_roots(roots)?);
+        ignore.extend(ignores.fingerprints);
         opts.ignore_fingerprints = ignore;
         opts.progress = !self.no_progress && std::io::stderr().is_terminal();
         let warnings = rules.warnings.clone();

@@ -7,6 +7,7 @@ mod baseline;
 mod ci_files;
 mod ci_gate;
 mod common;
+mod first_run;
 mod git_errors;
 mod git_history;
 mod git_staged;
