@@ -129,3 +129,34 @@ fn quenchignore_path_lines_apply_to_scans_of_files_dirs_and_history() {
     let (_, r) = scan(repo.path(), &["."]);
     assert_eq!(r["summary"]["findings"], 2, "{r:#}");
 }
+
+#[test]
+fn a_gitleaks_rule_without_keywords_is_anchored_on_its_regex() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("gitleaks.toml"),
+        "[[rules]]\nid = \"widget-token\"\ndescription = \"Widget token\"\nregex = '''\\b(wdg_[A-Z0-9]{16})\\b'''\n\
+         [[rules]]\nid = \"hex-anything\"\nregex = '''[a-f0-9]{40}'''\n",
+    )
+    .unwrap();
+    std::fs::write(dir.path().join("x.txt"), "b = wdg_Q7W3E9R2T5Y8U1I4\n").unwrap();
+    let out = common::run_in(
+        dir.path(),
+        &["scan", "--rules", "gitleaks.toml", "x.txt", "-f", "json"],
+        None,
+    );
+    let r: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(common::rule_ids(&r), ["gitleaks.widget-token"], "{r:#}");
+    // A regex with no literal to anchor on is still refused, and the warning says why.
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("hex-anything")
+            && err.contains("none can be read from its regex")
+            && err.contains("fixed"),
+        "{err}"
+    );
+    assert!(
+        !err.contains("widget-token"),
+        "the anchored rule is not warned about: {err}"
+    );
+}
