@@ -160,3 +160,29 @@ fn a_gitleaks_rule_without_keywords_is_anchored_on_its_regex() {
         "the anchored rule is not warned about: {err}"
     );
 }
+
+#[test]
+fn a_missing_local_sweep_path_is_named_not_read_as_a_url() {
+    let tmp = tempfile::tempdir().unwrap();
+    let cfg = tmp.path().join("sweep.toml");
+    std::fs::write(
+        &cfg,
+        "[sweep]\ndata_dir = \"state\"\nrepos = [\"repos/gone\", \"/nonexistent/quench-test/app\"]\n",
+    )
+    .unwrap();
+    let out = common::run_in(
+        tmp.path(),
+        &["sweep", "--config", cfg.to_str().unwrap(), "--no-progress"],
+        None,
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    for path in ["repos/gone", "/nonexistent/quench-test/app"] {
+        let line = stderr
+            .lines()
+            .find(|l| l.contains(&format!("{path}: failed")))
+            .unwrap_or_else(|| panic!("no line for {path}: {stderr}"));
+        assert!(line.contains("no such directory"), "{line}");
+    }
+    assert!(!stderr.contains("unsupported URL protocol"), "{stderr}");
+}
