@@ -39,10 +39,12 @@ struct CreateArgs {
 impl BaselineCmd {
     pub fn run(self) -> Result<i32> {
         let BaselineAction::Create(args) = self.action;
+        refuse_what_does_not_apply(&args.common)?;
         let outcome = match &args.git {
             Some(repo) => GitCmd {
                 repo: Some(repo.clone()),
                 since: None,
+                all_refs: false,
                 range: None,
                 branch: vec![],
                 staged: false,
@@ -67,6 +69,47 @@ impl BaselineCmd {
         }
         Ok(super::EXIT_CLEAN)
     }
+}
+
+/// `baseline create` shares the scanning flags of `scan` and `git`, but it only scans and writes
+/// fingerprints: flags that would verify, store, revoke or shape a report are refused by name
+/// rather than silently ignored (a user who passed `--revoke` must not think it ran).
+fn refuse_what_does_not_apply(c: &CommonArgs) -> Result<()> {
+    let mut given = Vec::new();
+    if c.store.revoke {
+        given.push("--revoke");
+    }
+    if c.store.store.is_some() {
+        given.push("--store");
+    }
+    if c.store.data_dir.is_some() && std::env::var_os("QUENCH_DATA_DIR").is_none() {
+        given.push("--data-dir");
+    }
+    if c.verify.verify {
+        given.push("--verify");
+    }
+    if c.verify.verify_timeout.is_some() {
+        given.push("--verify-timeout");
+    }
+    if c.output.format != crate::report::Format::Human {
+        given.push("--format (the baseline is always its own JSON)");
+    }
+    if c.output.show_secrets {
+        given.push("--show-secrets (a baseline never holds secrets)");
+    }
+    if c.output.fail_on != crate::report::FailOn::Any {
+        given.push("--fail-on");
+    }
+    if c.output.color != "auto" {
+        given.push("--color");
+    }
+    if given.is_empty() {
+        return Ok(());
+    }
+    anyhow::bail!(
+        "baseline create only scans and writes fingerprints; it does not take {}",
+        given.join(", ")
+    )
 }
 
 /// The file scan `quench scan` runs, without its report.

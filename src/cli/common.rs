@@ -36,6 +36,11 @@ pub struct CommonArgs {
     /// Scan binary files too.
     #[arg(long)]
     pub scan_binary: bool,
+    /// Walk build outputs and dependency directories too (target, node_modules, .venv, venv,
+    /// __pycache__, .tox, .mypy_cache, .pytest_cache, .gradle, .next, dist), skipped by default
+    /// and counted as `build-output` in the summary.
+    #[arg(long)]
+    pub include_build_dirs: bool,
     /// Follow symbolic links.
     #[arg(long)]
     pub follow: bool,
@@ -183,6 +188,13 @@ pub fn format_parser() -> impl clap::builder::TypedValueParser<Value = Format> {
         .map(|s| s.parse::<Format>().expect("only listed names reach here"))
 }
 
+/// `--fail-on` levels by name, for clap.
+pub fn fail_on_parser() -> impl clap::builder::TypedValueParser<Value = crate::report::FailOn> {
+    use clap::builder::TypedValueParser as _;
+    clap::builder::PossibleValuesParser::new(crate::report::FailOn::ALL.iter().map(|f| f.as_str()))
+        .map(|s| crate::report::FailOn::parse(&s).expect("only listed names reach here"))
+}
+
 /// Finding statuses by name, for clap.
 pub fn status_parser() -> impl clap::builder::TypedValueParser<Value = crate::store::Status> {
     use clap::builder::TypedValueParser as _;
@@ -214,6 +226,11 @@ pub struct OutputArgs {
     /// Colour: auto (terminal only), always or never.
     #[arg(long, default_value = "auto", value_name = "WHEN")]
     pub color: String,
+    /// Which findings make the exit status 1: any (every finding), live (all but those the
+    /// issuer confirmed dead), verified (only those it confirmed live). live and verified need
+    /// --verify. Every finding is reported whatever this says.
+    #[arg(long, value_parser = fail_on_parser(), value_name = "WHICH", default_value = "any")]
+    pub fail_on: crate::report::FailOn,
 }
 
 /// Everything a scanning command needs, built from flags and config.
@@ -231,6 +248,12 @@ impl CommonArgs {
     /// Loads config and rules and builds the scanner. `roots` are where `.quenchignore` files
     /// are looked for.
     pub fn prepare(&self, roots: &[String]) -> Result<Prepared> {
+        if self.output.fail_on != report::FailOn::Any && !self.verify.verify {
+            anyhow::bail!(
+                "--fail-on {} grades findings by their verification verdict: add --verify",
+                self.output.fail_on.as_str()
+            );
+        }
         let config = Config::load(&self.config)?;
         let rules = self.load_rules(&config)?;
         let scan: ScanSection = config.section("scan")?;
@@ -242,6 +265,7 @@ impl CommonArgs {
             .unwrap_or(opts.max_file_size);
         opts.respect_gitignore = self.respect_gitignore || scan.respect_gitignore.unwrap_or(false);
         opts.scan_binary = self.scan_binary || scan.scan_binary.unwrap_or(false);
+        opts.scan_build_dirs = self.include_build_dirs;
         opts.follow_symlinks = self.follow || scan.follow_symlinks.unwrap_or(false);
         opts.threads = self.threads.or(scan.threads).unwrap_or(opts.threads).max(1);
         opts.decode_depth = scan.decode_depth.unwrap_or(opts.decode_depth);
@@ -257,9 +281,13 @@ impl CommonArgs {
         for g in &allow.paths {
             globs.add(globset::Glob::new(g).with_context(|| format!("[allowlist] path glob {g:?}"))?);
         }
+        let ignores = crate::suppress::ignores_for_roots(roots)?;
+        for g in &ignores.path_globs {
+            globs.add(globset::Glob::new(g).with_context(|| format!(".quenchignore path glob {g:?}"))?);
+        }
         opts.allow_paths = globs.build()?;
         let mut ignore: HashSet<String> = allow.fingerprints.iter().cloned().collect();
-        ignore.extend(crate::suppress::ignores_for_roots(roots)?);
+        ignore.extend(ignores.fingerprints);
         opts.ignore_fingerprints = ignore;
         opts.progress = !self.no_progress && std::io::stderr().is_terminal();
         let warnings = rules.warnings.clone();
@@ -333,7 +361,15 @@ impl OutputArgs {
                 }
             }
         }
-        Ok(if outcome.findings.is_empty() {
+        let failing = outcome.findings.iter().filter(|f| self.fail_on.fails(f)).count();
+        if failing < outcome.findings.len() {
+            eprintln!(
+                "quench: {failing} of {} finding(s) fail the run (--fail-on {})",
+                outcome.findings.len(),
+                self.fail_on.as_str()
+            );
+        }
+        Ok(if failing == 0 {
             super::EXIT_CLEAN
         } else {
             super::EXIT_FINDINGS

@@ -19,9 +19,15 @@ pub struct GitCmd {
     /// repository or a mirror. Default: the repository of the current directory.
     #[arg(value_name = "REPO")]
     pub repo: Option<PathBuf>,
-    /// Scan only what commits after REV introduced (REV..the selected refs).
+    /// Scan only what the checked-out branch added after REV: REV..HEAD, or REV..B for each
+    /// `--branch B`. Other branches and tags are left out (a pull request's check reports
+    /// only its own commits); `--all-refs` widens it to every ref's commits REV lacks.
     #[arg(long, value_name = "REV", conflicts_with_all = ["range", "staged", "pre_push"])]
     pub since: Option<String>,
+    /// With `--since`: every ref's commits (branches, tags, remote-tracking refs) that REV
+    /// lacks, not only HEAD's. Without `--since` every ref is already the default.
+    #[arg(long, requires = "since", conflicts_with = "branch")]
+    pub all_refs: bool,
     /// Scan only what the commits in A..B introduced (reachable from B, not from A).
     #[arg(long, value_name = "A..B", conflicts_with_all = ["staged", "branch", "pre_push"])]
     pub range: Option<String>,
@@ -100,7 +106,7 @@ impl GitCmd {
                 exclude,
             });
         }
-        let include = self
+        let mut include = self
             .branch
             .iter()
             .map(|b| git::resolve_commit(repo, b, "--branch"))
@@ -109,6 +115,13 @@ impl GitCmd {
             Some(rev) => vec![git::resolve_commit(repo, rev, "--since")?],
             None => vec![],
         };
+        // `--since` alone means the checked-out commit's history (detached too, as CI checks out).
+        if self.since.is_some() && include.is_empty() && !self.all_refs {
+            include.push(
+                git::resolve_commit(repo, "HEAD", "--since (REV..HEAD): HEAD")
+                    .context("name the commits to scan with --branch, or use --all-refs for every ref")?,
+            );
+        }
         Ok(Selection {
             all_refs: include.is_empty(),
             include,

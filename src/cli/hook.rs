@@ -1,9 +1,13 @@
 //! `quench hook install|uninstall`: a git hook that scans what a commit adds (or a push sends)
 //! and blocks it when a secret is found.
 //!
-//! The hook calls the quench binary that installed it by absolute path, so it works whatever
-//! the `PATH` of the program running `git commit` (IDEs, GUIs). A marker line tells our hooks
-//! from anyone else's: we never overwrite or remove a hook we did not write unless forced.
+//! The hook runs the quench that installed it, by the absolute path recorded at install time,
+//! so it works whatever the `PATH` of the program running `git commit` (IDEs, GUIs); when that
+//! binary has moved (an upgrade, a reinstall elsewhere) it falls back to the `quench` on
+//! `PATH`, and when neither is there it stops the commit with a message saying so rather than
+//! failing with status 127. A hook that was already there is chained, not replaced: it is kept
+//! as `<hook>.pre-quench`, run first with the same arguments and input, and put back by
+//! `uninstall`. A marker line tells our hooks from anyone else's.
 
 use std::path::{Path, PathBuf};
 
@@ -15,7 +19,8 @@ use crate::source::git;
 /// The line that marks a hook as ours.
 const MARKER: &str =
     "# quench-managed-hook: written by `quench hook install`; `quench hook uninstall` removes it.";
-/// Where a hook replaced with `--force` is kept, and restored from on uninstall.
+/// Where a hook that was there before ours is kept (and run from), and restored from on
+/// uninstall.
 const BACKUP_SUFFIX: &str = ".pre-quench";
 
 #[derive(Args)]
@@ -26,9 +31,10 @@ pub struct HookCmd {
 
 #[derive(Subcommand)]
 enum HookAction {
-    /// Write a pre-commit (or pre-push) hook that blocks commits adding secrets.
+    /// Write a pre-commit (or pre-push) hook that blocks commits adding secrets; a hook already
+    /// there is kept and run first.
     Install(HookArgs),
-    /// Remove the hook `install` wrote (never anyone else's), restoring one it replaced.
+    /// Remove the hook `install` wrote (never anyone else's), restoring the one it chained.
     Uninstall(HookArgs),
 }
 
@@ -40,9 +46,6 @@ struct HookArgs {
     /// The pre-push hook (scans the commits being pushed) instead of pre-commit.
     #[arg(long)]
     pre_push: bool,
-    /// Replace an existing hook quench did not write (it is kept as `<hook>.pre-quench`).
-    #[arg(long)]
-    force: bool,
 }
 
 impl HookCmd {
@@ -77,18 +80,51 @@ fn sh_quote(s: &str) -> String {
 }
 
 fn script(exe: &Path, pre_push: bool) -> String {
-    let (run, what, bypass) = if pre_push {
-        ("git --pre-push \"$1\"", "push", "git push --no-verify")
+    let (name, run, what, bypass) = if pre_push {
+        (
+            "pre-push",
+            "git --pre-push \"$1\"",
+            "push",
+            "git push --no-verify",
+        )
     } else {
-        ("git --staged", "commit", "git commit --no-verify")
+        ("pre-commit", "git --staged", "commit", "git commit --no-verify")
     };
     let exe = sh_quote(&exe.display().to_string());
+    // A pre-push hook reads the pushed refs on standard input: both the chained hook and quench
+    // need them, so they are read once and handed to each.
+    let (save_input, feed) = if pre_push {
+        ("input=$(cat)\n", "printf '%s\\n' \"$input\" | ")
+    } else {
+        ("", "")
+    };
     format!(
         r#"#!/bin/sh
 {MARKER}
 # Scans what this {what} adds for secrets and blocks it if one is found.
+{save_input}
+# The hook that was here before quench's, run first (as git would have run it).
+previous="$(dirname "$0")/{name}{BACKUP_SUFFIX}"
+if [ -x "$previous" ]; then
+    {feed}"$previous" "$@" || exit $?
+fi
+
+# The quench that installed this hook; if it has moved, the one on PATH.
 QUENCH={exe}
-"$QUENCH" {run} --no-progress 1>&2
+if [ ! -x "$QUENCH" ]; then
+    if command -v quench >/dev/null 2>&1; then
+        QUENCH=quench
+    else
+        cat >&2 <<END
+quench: {what} stopped: the secret scan cannot run. quench is no longer at $QUENCH
+  (where \`quench hook install\` found it) and there is no quench on PATH.
+  - Put quench on PATH, or run \`quench hook install\` again with the new binary.
+  - To {what} anyway, this once: {bypass}
+END
+        exit 1
+    fi
+fi
+{feed}"$QUENCH" {run} --no-progress 1>&2
 status=$?
 if [ "$status" -eq 1 ]; then
     cat >&2 <<'END'
@@ -111,18 +147,21 @@ fn install(args: &HookArgs) -> Result<i32> {
     let path = hook_path(args)?;
     let exe = std::env::current_exe().context("finding the path of the running quench")?;
     if path.exists() && !is_ours(&path) {
-        if !args.force {
+        let backup = backup_of(&path);
+        if backup.exists() {
             bail!(
-                "{}: a hook quench did not write is already there; left alone (use --force to replace \
-                 it, keeping it as {}{BACKUP_SUFFIX})",
+                "{}: a hook quench did not write is there, and {} already holds an earlier one; \
+                 left both alone (merge them into one, then install again)",
                 path.display(),
-                path.display()
+                backup.display()
             );
         }
-        let backup = backup_of(&path);
         std::fs::rename(&path, &backup)
             .with_context(|| format!("moving {} to {}", path.display(), backup.display()))?;
-        eprintln!("quench: kept the previous hook as {}", backup.display());
+        eprintln!(
+            "quench: kept the existing hook as {}; it runs first, then quench",
+            backup.display()
+        );
     }
     if let Some(dir) = path.parent() {
         std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
@@ -130,7 +169,11 @@ fn install(args: &HookArgs) -> Result<i32> {
     std::fs::write(&path, script(&exe, args.pre_push))
         .with_context(|| format!("writing {}", path.display()))?;
     make_executable(&path)?;
-    eprintln!("quench: installed {}", path.display());
+    eprintln!(
+        "quench: installed {} (runs {}, or the quench on PATH if that moves)",
+        path.display(),
+        exe.display()
+    );
     Ok(super::EXIT_CLEAN)
 }
 

@@ -1,11 +1,15 @@
-//! SARIF 2.1.0, as GitHub code scanning accepts it: one rule entry per rule that fired, one
-//! result per location, a partial fingerprint so code scanning tracks a finding across pushes.
+//! SARIF 2.1.0, as GitHub code scanning accepts it: one rule entry per rule that fired (with
+//! help and a `security-severity`), one result per location. Each result's partial fingerprint
+//! names the secret *at that place*, so code scanning tracks it across pushes without merging
+//! the same key in two files into one alert. A verification verdict grades the result: a live
+//! key is an error that says so, one the issuer confirmed dead a note.
 
 use std::collections::BTreeMap;
 use std::io::{self, Write};
 
 use serde_json::{json, Value};
 
+use crate::finding::{Finding, Location};
 use crate::scan::ScanOutcome;
 
 pub fn write(out: &mut dyn Write, outcome: &ScanOutcome) -> io::Result<()> {
@@ -14,13 +18,15 @@ pub fn write(out: &mut dyn Write, outcome: &ScanOutcome) -> io::Result<()> {
     for f in &outcome.findings {
         let rule = f.rule.as_ref();
         rules.entry(&f.rule_id).or_insert_with(|| {
-            json!({
+            let mut r = json!({
                 "id": f.rule_id,
                 "name": f.rule_id.replace(['.', '-'], "_"),
                 "shortDescription": { "text": f.rule_name },
                 "fullDescription": { "text": rule.and_then(|r| r.spec.description.clone()).unwrap_or_else(|| f.rule_name.clone()) },
-                "helpUri": rule.and_then(|r| r.spec.references.first().cloned()),
-                "help": { "text": format!("A leaked {} credential. Revoke it at the issuer, then remove it from the code and history.", f.issuer) },
+                "help": {
+                    "text": format!("A leaked {} credential. Revoke it at the issuer, then remove it from the code and history.", f.issuer),
+                    "markdown": format!("A leaked **{}** credential ({}). Revoke it at the issuer first: it stays exposed in every clone and fork of this history. Then remove it from the code.", f.issuer, f.rule_name),
+                },
                 "properties": {
                     "issuer": f.issuer,
                     "identity": f.identity,
@@ -28,7 +34,12 @@ pub fn write(out: &mut dyn Write, outcome: &ScanOutcome) -> io::Result<()> {
                     "security-severity": severity_score(f.severity.as_str()),
                     "tags": ["security", "secret", f.issuer.as_str()],
                 },
-            })
+            });
+            // SARIF wants a URI here or no key at all.
+            if let Some(uri) = rule.and_then(|r| r.spec.references.first()) {
+                r["helpUri"] = json!(uri);
+            }
+            r
         });
         for loc in &f.locations {
             let mut props = json!({
@@ -49,13 +60,14 @@ pub fn write(out: &mut dyn Write, outcome: &ScanOutcome) -> io::Result<()> {
             if let Some(v) = &f.verification {
                 props["verification"] = serde_json::to_value(v).unwrap_or(Value::Null);
             }
+            let (level, verdict_text) = graded(f);
             results.push(json!({
                 "ruleId": f.rule_id,
-                "level": level(f.severity.as_str()),
-                "message": { "text": format!("{} found: {} ({} credential, {})", f.rule_name, f.secret.as_deref().unwrap_or(&f.secret_redacted), f.identity.as_str(), f.issuer) },
+                "level": level,
+                "message": { "text": format!("{} found: {} ({} credential, {}){verdict_text}", f.rule_name, f.secret.as_deref().unwrap_or(&f.secret_redacted), f.identity.as_str(), f.issuer) },
                 "locations": [{
                     "physicalLocation": {
-                        "artifactLocation": { "uri": uri(&loc.path) },
+                        "artifactLocation": { "uri": super::relative_path(&loc.path) },
                         "region": {
                             "startLine": loc.line,
                             "startColumn": loc.column,
@@ -64,7 +76,7 @@ pub fn write(out: &mut dyn Write, outcome: &ScanOutcome) -> io::Result<()> {
                         }
                     }
                 }],
-                "partialFingerprints": { "quench/v1": f.fingerprint },
+                "partialFingerprints": { "quench/location/v1": location_fingerprint(f, loc) },
                 "properties": props,
             }));
         }
@@ -76,7 +88,7 @@ pub fn write(out: &mut dyn Write, outcome: &ScanOutcome) -> io::Result<()> {
             "tool": { "driver": {
                 "name": "quench",
                 "version": env!("CARGO_PKG_VERSION"),
-                "informationUri": "https://github.com/quench-dev/quench",
+                "informationUri": env!("CARGO_PKG_REPOSITORY"),
                 "rules": rules.into_values().collect::<Vec<_>>(),
             }},
             "results": results,
@@ -84,6 +96,29 @@ pub fn write(out: &mut dyn Write, outcome: &ScanOutcome) -> io::Result<()> {
     });
     serde_json::to_writer_pretty(&mut *out, &doc)?;
     writeln!(out)
+}
+
+/// A finding's SARIF level and the words its message ends with, from its verdict when
+/// verification ran (live is an error whatever the rule's severity; dead is a note), else
+/// from the rule's severity.
+fn graded(f: &Finding) -> (&'static str, String) {
+    match super::verdict(f) {
+        Some(v) if v.verdict == crate::verdict::Verdict::Live => ("error", format!(" — LIVE: {}", v.summary)),
+        Some(v) if v.verdict == crate::verdict::Verdict::Dead => {
+            ("note", format!(" — confirmed dead by the issuer: {}", v.summary))
+        }
+        Some(v) => (
+            level(f.severity.as_str()),
+            format!(" — verification inconclusive: {}", v.summary),
+        ),
+        None => (level(f.severity.as_str()), String::new()),
+    }
+}
+
+/// The secret at one place, hashed: distinct for the same key in two files or two lines.
+fn location_fingerprint(f: &Finding, loc: &Location) -> String {
+    use sha2::{Digest, Sha256};
+    hex::encode(&Sha256::digest(super::location_key(f, loc).as_bytes())[..16])
 }
 
 fn level(sev: &str) -> &'static str {
@@ -101,10 +136,4 @@ fn severity_score(sev: &str) -> &'static str {
         "medium" => "5.5",
         _ => "3.0",
     }
-}
-
-/// SARIF wants relative URIs with forward slashes; strip a leading `./`.
-fn uri(path: &str) -> String {
-    let p = path.replace('\\', "/");
-    p.strip_prefix("./").unwrap_or(&p).to_string()
 }

@@ -24,16 +24,22 @@ pub fn convert(doc: &toml::Table) -> Result<(Vec<RuleSpec>, Vec<String>), String
             warnings.push(format!("rule `{id}`: path-only rules are not supported; skipped"));
             continue;
         };
-        let keywords: Vec<String> = t
+        let mut keywords: Vec<String> = t
             .get("keywords")
             .and_then(|v| v.as_array())
             .map(|a| a.iter().filter_map(|k| k.as_str().map(str::to_string)).collect())
             .unwrap_or_default();
         if keywords.is_empty() {
-            warnings.push(format!(
-                "rule `{id}`: no keywords; quench needs a literal to anchor each rule, skipped"
-            ));
-            continue;
+            // gitleaks makes keywords optional; quench anchors on the regex's own literals.
+            match super::literals::derive_keywords(regex) {
+                Ok(derived) => keywords = derived,
+                Err(why) => {
+                    warnings.push(format!(
+                        "rule `{id}`: no keywords, and none can be read from its regex ({why});                          add `keywords` to anchor it; skipped"
+                    ));
+                    continue;
+                }
+            }
         }
         for key in t.keys() {
             if !matches!(

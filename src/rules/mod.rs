@@ -2,6 +2,7 @@
 //! that proves every rule's examples.
 pub mod checksum;
 pub mod gitleaks;
+pub mod literals;
 pub mod load;
 pub mod schema;
 

@@ -29,11 +29,32 @@ pub const DEFAULT_MAX_FILE_SIZE: u64 = 32 << 20;
 /// repository moving from gitleaks keeps its reviewed exceptions.
 const INLINE_ALLOW: &[&[u8]] = &[b"quench:allow", b"gitleaks:allow"];
 
+/// Directories a directory walk skips by default: what a build or a package manager writes
+/// (compiled output, caches, downloaded dependencies), not what a team commits. They hold
+/// thousands of files a first scan would otherwise wade through (`target/` alone holds every
+/// binary of a Rust build); each skipped directory is counted, and `--include-build-dirs`
+/// walks them.
+pub const BUILD_DIRS: &[&str] = &[
+    "target",
+    "node_modules",
+    ".venv",
+    "venv",
+    "__pycache__",
+    ".tox",
+    ".mypy_cache",
+    ".pytest_cache",
+    ".gradle",
+    ".next",
+    "dist",
+];
+
 #[derive(Debug, Clone)]
 pub struct ScanOptions {
     pub max_file_size: u64,
     pub respect_gitignore: bool,
     pub scan_binary: bool,
+    /// Walk into build outputs and dependency trees ([`BUILD_DIRS`]) instead of skipping them.
+    pub scan_build_dirs: bool,
     pub follow_symlinks: bool,
     pub threads: usize,
     pub min_confidence: Confidence,
@@ -52,6 +73,7 @@ impl Default for ScanOptions {
             max_file_size: DEFAULT_MAX_FILE_SIZE,
             respect_gitignore: false,
             scan_binary: false,
+            scan_build_dirs: false,
             follow_symlinks: false,
             threads: std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2),
             min_confidence: Confidence::Low,

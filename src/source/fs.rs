@@ -78,7 +78,10 @@ fn walk(roots: &[String], scanner: &Arc<Scanner>, collector: &Arc<Collector>) {
         .follow_links(opts.follow_symlinks)
         .threads(opts.threads)
         // `.git` internals are objects, not files: `quench git` reads them properly.
-        .filter_entry(|e| e.file_name() != ".git");
+        .filter_entry({
+            let (collector, build) = (collector.clone(), !opts.scan_build_dirs);
+            move |e| e.file_name() != ".git" && !(build && is_build_dir(e, &collector))
+        });
     builder.build_parallel().run(|| {
         let scanner = scanner.clone();
         let collector = collector.clone();
@@ -120,6 +123,23 @@ fn walk(roots: &[String], scanner: &Arc<Scanner>, collector: &Arc<Collector>) {
             WalkState::Continue
         })
     });
+}
+
+/// A build output or dependency directory below a root (a root itself is always walked),
+/// recorded as skipped.
+fn is_build_dir(e: &ignore::DirEntry, collector: &Collector) -> bool {
+    let hit = e.depth() > 0
+        && e.file_type().is_some_and(|t| t.is_dir())
+        && crate::scan::BUILD_DIRS.iter().any(|d| e.file_name() == *d);
+    if hit {
+        let p = e.path().display().to_string();
+        collector.skip(
+            p.clone(),
+            "build-output",
+            format!("{p}: build output or dependencies, not walked (--include-build-dirs walks it)"),
+        );
+    }
+    hit
 }
 
 fn record_walk_error(collector: &Collector, err: &ignore::Error) {

@@ -106,24 +106,31 @@ fn is_zero(n: &usize) -> bool {
 /// The repositories the config lists and its APIs return (listed first, duplicates dropped).
 /// A discovery source that fails becomes an error entry rather than ending the sweep.
 pub async fn targets(section: &SweepSection, base: Option<&Path>) -> (Vec<Target>, Vec<RepoReport>) {
-    let mut out: Vec<Target> = section
-        .repos
-        .iter()
-        .map(|r| {
-            // A relative path in the config is relative to the config file.
-            let remote = match base {
-                Some(b) if !r.contains("://") && !r.contains('@') && Path::new(r).is_relative() => {
-                    b.join(r).display().to_string()
-                }
-                _ => r.clone(),
-            };
-            Target {
-                name: r.clone(),
-                remote,
-            }
-        })
-        .collect();
     let mut failed = Vec::new();
+    let mut out: Vec<Target> = Vec::new();
+    for r in &section.repos {
+        // A relative path in the config is relative to the config file.
+        let remote = match base {
+            Some(b) if is_local(r) && Path::new(r).is_relative() => b.join(r).display().to_string(),
+            _ => r.clone(),
+        };
+        // A local path that is not there would reach git as a URL it cannot read
+        // ("unsupported URL protocol"): name the path instead.
+        if is_local(r) && !Path::new(&remote).exists() {
+            failed.push(RepoReport {
+                name: r.clone(),
+                error: Some(format!(
+                    "{remote}: no such directory (a local repository path in [sweep] repos)"
+                )),
+                ..Default::default()
+            });
+            continue;
+        }
+        out.push(Target {
+            name: r.clone(),
+            remote,
+        });
+    }
     for g in &section.github {
         match discover::github(g).await {
             Ok(t) => out.extend(t),
@@ -147,6 +154,19 @@ pub async fn targets(section: &SweepSection, base: Option<&Path>) -> (Vec<Target
     let mut seen = std::collections::HashSet::new();
     out.retain(|t| seen.insert(t.remote.clone()));
     (out, failed)
+}
+
+/// Whether a `[sweep] repos` entry is a path on this machine rather than a URL (`https://…`,
+/// `file://…`) or an scp-style `user@host:path` / `host:path`.
+fn is_local(r: &str) -> bool {
+    if r.contains("://") {
+        return false;
+    }
+    // scp-style: a colon before the first slash (not a Windows drive letter).
+    match (r.find(':'), r.find('/')) {
+        (Some(c), slash) if c > 1 && slash.is_none_or(|s| c < s) => false,
+        _ => true,
+    }
 }
 
 /// Everything one sweep needs besides its targets.

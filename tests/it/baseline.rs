@@ -59,3 +59,41 @@ fn file_baseline_works_with_scan() {
     assert_eq!(findings_of(&report, &new).len(), 1);
     assert!(findings_of(&report, &old).is_empty());
 }
+
+#[test]
+fn baseline_create_refuses_flags_it_would_ignore() {
+    let mut repo = Repo::init(63);
+    let s = repo.secret();
+    repo.write("k.env", &format!("T={s}\n"));
+    repo.commit("a key");
+    for flags in [
+        &["--revoke"][..],
+        &["--verify"],
+        &["-f", "sarif"],
+        &["--format", "json"],
+        &["--store"],
+        &["--show-secrets"],
+    ] {
+        for target in [&["--git", "."][..], &["."]] {
+            let mut args = vec!["baseline", "create"];
+            args.extend_from_slice(target);
+            args.extend_from_slice(&["-o", "b.json"]);
+            args.extend_from_slice(flags);
+            let out = quench_in(repo.path(), &args);
+            let stderr = String::from_utf8_lossy(&out.stderr);
+            assert_eq!(out.status.code(), Some(2), "{args:?} accepted: {stderr}");
+            assert!(stderr.contains(flags[0]), "{args:?}: names the flag: {stderr}");
+            assert!(
+                !repo.path().join("b.json").exists(),
+                "{args:?}: wrote a baseline anyway"
+            );
+            assert!(
+                !repo.path().join(".quench").exists(),
+                "{args:?}: touched the store"
+            );
+        }
+    }
+    // Without them it works.
+    let out = quench_in(repo.path(), &["baseline", "create", "--git", ".", "-o", "b.json"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+}

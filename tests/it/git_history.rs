@@ -183,9 +183,17 @@ fn since_reports_only_what_later_commits_introduced() {
         "only the new secret: {report:#}"
     );
     assert_eq!(commit_of(only_location(&report, &s)), c);
-    // Without --branch every ref counts: what the side branch and the tag hold is not in
+    // Without --branch, HEAD's history: the same one secret.
+    let (code, report, stderr) = git_json(sc.repo.path(), &["--since", &base]);
+    assert_eq!(code, 1, "{stderr}");
+    assert_eq!(
+        report["summary"]["findings"], 1,
+        "only HEAD's new secret: {report:#}"
+    );
+    only_location(&report, &s);
+    // With --all-refs every ref counts: what the side branch and the tag hold is not in
     // `base`'s history either, while everything `base` has is left out.
-    let (_, report, _) = git_json(sc.repo.path(), &["--since", &base]);
+    let (_, report, _) = git_json(sc.repo.path(), &["--since", &base, "--all-refs"]);
     only_location(&report, &s);
     only_location(&report, &sc.side.0);
     only_location(&report, &sc.tagged.0);
@@ -197,6 +205,120 @@ fn since_reports_only_what_later_commits_introduced() {
 
     // Nothing new since HEAD: clean.
     let (code, report, _) = git_json(sc.repo.path(), &["--since", "HEAD", "--branch", "main"]);
+    assert_eq!(code, 0, "{report:#}");
+}
+
+/// A full clone as CI has it: `main` at `base`, then a topic branch merged into main, a side
+/// branch nobody merged, a tag on the side branch's commit, and one more commit on main.
+struct Branches {
+    repo: Repo,
+    base: String,
+    merged: String,
+    side: String,
+    tag_only: String,
+    new_on_main: String,
+    side_tip: String,
+}
+
+fn branches() -> Branches {
+    let mut repo = Repo::init(31);
+    repo.write("README.md", "hello\n");
+    let base = repo.commit("base");
+    repo.git(&["checkout", "-q", "-b", "side"]);
+    let side = repo.secret();
+    repo.write("side.env", &format!("SIDE={side}\n"));
+    let side_tip = repo.commit("side branch key");
+    repo.git(&["checkout", "-q", "-b", "release"]);
+    let tag_only = repo.secret();
+    repo.write("release.env", &format!("REL={tag_only}\n"));
+    repo.commit("release key");
+    repo.git(&["tag", "-a", "v9", "-m", "release"]);
+    repo.git(&["checkout", "-q", "main"]);
+    repo.git(&["branch", "-q", "-D", "release"]);
+    repo.git(&["checkout", "-q", "-b", "topic"]);
+    let merged = repo.secret();
+    repo.write("topic.env", &format!("TOPIC={merged}\n"));
+    repo.commit("topic key");
+    repo.git(&["checkout", "-q", "main"]);
+    repo.git(&["merge", "-q", "--no-ff", "-m", "merge topic", "topic"]);
+    let new_on_main = repo.secret();
+    repo.write("main.env", &format!("MAIN={new_on_main}\n"));
+    repo.commit("main key");
+    Branches {
+        repo,
+        base,
+        merged,
+        side,
+        tag_only,
+        new_on_main,
+        side_tip,
+    }
+}
+
+#[test]
+fn since_leaves_out_other_branches_and_tags_but_keeps_merges() {
+    let b = branches();
+    let (code, report, stderr) = git_json(b.repo.path(), &["--since", &b.base]);
+    assert_eq!(code, 1, "{stderr}");
+    // In HEAD's history since base: main's own commit and what the merge brought from topic.
+    only_location(&report, &b.new_on_main);
+    only_location(&report, &b.merged);
+    // Not in HEAD's history: the unmerged side branch and the tag-only commit.
+    for (what, s) in [("side branch", &b.side), ("tag", &b.tag_only)] {
+        assert!(
+            common::fake_git::findings_of(&report, s).is_empty(),
+            "{what}'s key reported by --since: {report:#}"
+        );
+    }
+    assert_eq!(report["summary"]["findings"], 2, "{report:#}");
+    // --all-refs: today's behaviour, every ref's commits base lacks.
+    let (_, report, _) = git_json(b.repo.path(), &["--since", &b.base, "--all-refs"]);
+    for s in [&b.new_on_main, &b.merged, &b.side, &b.tag_only] {
+        only_location(&report, s);
+    }
+    assert_eq!(report["summary"]["findings"], 4, "{report:#}");
+}
+
+#[test]
+fn since_with_branches_and_tags_scans_each_from_rev() {
+    let b = branches();
+    let (_, report, stderr) = git_json(b.repo.path(), &["--since", &b.base, "--branch", "side"]);
+    assert_eq!(report["summary"]["findings"], 1, "{report:#} {stderr}");
+    only_location(&report, &b.side);
+    // A tag names its commit's history: the release key plus the side key below it.
+    let (_, report, _) = git_json(b.repo.path(), &["--since", &b.base, "--branch", "v9"]);
+    only_location(&report, &b.tag_only);
+    only_location(&report, &b.side);
+    assert_eq!(report["summary"]["findings"], 2, "{report:#}");
+    // Two branches: the union of base..side and base..main.
+    let (_, report, _) = git_json(
+        b.repo.path(),
+        &["--since", &b.base, "--branch", "side", "--branch", "main"],
+    );
+    assert_eq!(report["summary"]["findings"], 3, "{report:#}");
+    // --all-refs and --branch contradict each other.
+    let out = common::fake_git::quench_in(
+        b.repo.path(),
+        &["git", "--since", &b.base, "--all-refs", "--branch", "side"],
+    );
+    assert_eq!(out.status.code(), Some(2), "{out:?}");
+}
+
+#[test]
+fn since_on_a_detached_head_scans_what_is_checked_out() {
+    let b = branches();
+    // CI checks out a pull request's head detached: here the side branch's tip.
+    b.repo.git(&["checkout", "-q", "--detach", &b.side_tip]);
+    let (code, report, stderr) = git_json(b.repo.path(), &["--since", &b.base]);
+    assert_eq!(code, 1, "{stderr}");
+    only_location(&report, &b.side);
+    assert_eq!(
+        report["summary"]["findings"], 1,
+        "only the checked-out commit's history, not main's: {report:#}"
+    );
+    // Detached at base itself: nothing new.
+    b.repo.git(&["checkout", "-q", "--detach", &b.base]);
+    let (code, report, _) = git_json(b.repo.path(), &["--since", &b.base]);
     assert_eq!(code, 0, "{report:#}");
 }
 

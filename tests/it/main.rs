@@ -5,12 +5,16 @@
 mod accuracy;
 mod architecture;
 mod baseline;
+mod ci_files;
+mod ci_gate;
 mod common;
+mod first_run;
 mod git_errors;
 mod git_history;
 mod git_staged;
 mod hook;
 mod pipeline;
+mod report_gitlab;
 mod revoke_admin;
 mod revoke_auto;
 mod revoke_budget;

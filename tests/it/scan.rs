@@ -325,7 +325,7 @@ fn sarif_is_well_formed_for_code_scanning() {
         "a.txt"
     );
     assert_eq!(res["locations"][0]["physicalLocation"]["region"]["startLine"], 1);
-    assert!(res["partialFingerprints"]["quench/v1"].is_string());
+    assert!(res["partialFingerprints"]["quench/location/v1"].is_string());
     assert_eq!(res["properties"]["identity"], "user");
 }
 

