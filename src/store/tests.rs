@@ -339,27 +339,29 @@ pub(super) fn a_schema_newer_than_this_binary_is_refused(h: &Harness) {
     );
 }
 
-/// Four stores (four processes' connections) spend one budget of 10 at once, 40 tries in
-/// all: exactly 10 are granted.
+/// Eight stores (eight processes' connections) spend one budget of 40 at once, 160 tries in
+/// all, started together: exactly 40 are granted.
 pub(super) fn stores_racing_on_one_budget_never_exceed_it(h: &Harness) {
     drop(h.open());
     let t0 = now();
     let granted = std::sync::atomic::AtomicUsize::new(0);
+    let start = std::sync::Barrier::new(8);
     std::thread::scope(|scope| {
-        for _ in 0..4 {
+        for _ in 0..8 {
             scope.spawn(|| {
                 let mut s = h.open();
-                for i in 0..10 {
+                start.wait();
+                for i in 0..20 {
                     let at = t0 + chrono::Duration::milliseconds(i);
-                    if s.spend_budget("revoke:github", 10, at).unwrap() == Spend::Granted {
+                    if s.spend_budget("revoke:github", 40, at).unwrap() == Spend::Granted {
                         granted.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
                     }
                 }
             });
         }
     });
-    assert_eq!(granted.into_inner(), 10);
-    assert_eq!(h.open().budget_spent("revoke:github", t0).unwrap(), 10);
+    assert_eq!(granted.into_inner(), 40);
+    assert_eq!(h.open().budget_spent("revoke:github", t0).unwrap(), 40);
 }
 
 /// Four stores claim from one queue of 20 due jobs at once: every job is claimed exactly
