@@ -55,7 +55,8 @@ pub struct ServeCmd {
     #[arg(long, value_name = "DIR", env = "QUENCH_DATA_DIR")]
     data_dir: Option<PathBuf>,
     /// Record into this database instead of the data directory's SQLite file: `postgres://…`
-    /// (also `QUENCH_STORE_URL`, `[store] url`). The delivery queue stays in the data directory.
+    /// (also `QUENCH_STORE_URL`, `[store] url`); the delivery queue is then there too, shared by
+    /// every `quench serve` on that database.
     #[arg(long = "store", value_name = "URL")]
     store: Option<String>,
     /// Worker tasks (default: `[serve] workers`, else 4); 0 only receives and queues.
@@ -94,7 +95,13 @@ impl ServeCmd {
         }
         let policy = RemotePolicy::new(&allow)?;
         let dir = super::sweep::data_dir(self.data_dir.as_deref(), section.data_dir.as_deref(), &config);
-        let queue = Arc::new(SqliteQueue::open(&dir)?);
+        // With the store on PostgreSQL the delivery queue is there too, shared by every process.
+        let store_opts = super::sweep::sweep_store(&store_flags, &config, &dir)?;
+        let queue: Arc<dyn server::JobQueue> =
+            match crate::store::DataDir::resolve(&store_opts, &config, &[])?.backend {
+                crate::store::Backend::Postgres(url) => Arc::new(server::PgQueue::open(&url)?),
+                crate::store::Backend::Sqlite(_) => Arc::new(SqliteQueue::open(&dir)?),
+            };
         let mirrors = Arc::new(Mirrors::new(dir.join("mirrors"))?);
         let scanner = prepared.scanner;
 

@@ -122,16 +122,7 @@ impl PgStore {
     /// [`PgStore::open`], saying which schema steps it applied.
     pub fn open_migrated(url: &str) -> Result<(PgStore, Migrated)> {
         let label = redact(url);
-        let mut config: ::postgres::Config = url
-            .parse()
-            .map_err(|e| anyhow!("store URL {label} is not a PostgreSQL connection URL: {e}"))?;
-        if config.get_connect_timeout().is_none() {
-            config.connect_timeout(Duration::from_secs(10));
-        }
-        if config.get_application_name().is_none() {
-            config.application_name("quench");
-        }
-        let client = off_runtime(move || config.connect(NoTls)).map_err(|e| explain_connect(&label, e))?;
+        let client = connect(url)?;
         let mut store = PgStore {
             conn: RefCell::new(Some(Conn {
                 client,
@@ -270,6 +261,22 @@ impl PgStore {
     }
 }
 
+/// Connects to `url` (a 10 s connect timeout unless the URL sets one). Errors name the cause and
+/// the URL without its password.
+pub fn connect(url: &str) -> Result<Client> {
+    let label = redact(url);
+    let mut config: ::postgres::Config = url
+        .parse()
+        .map_err(|e| anyhow!("store URL {label} is not a PostgreSQL connection URL: {e}"))?;
+    if config.get_connect_timeout().is_none() {
+        config.connect_timeout(Duration::from_secs(10));
+    }
+    if config.get_application_name().is_none() {
+        config.application_name("quench");
+    }
+    off_runtime(move || config.connect(NoTls)).map_err(|e| explain_connect(&label, e))
+}
+
 /// Closing the connection runs the client's runtime too: off any async runtime's thread.
 impl Drop for PgStore {
     fn drop(&mut self) {
@@ -302,7 +309,7 @@ fn finish<T>(c: &mut Conn, r: Result<T>, commit: &str, rollback: &str) -> Result
 
 /// Runs `f` here, or on a scoped thread when this thread is running an async runtime (whose
 /// `block_on` the client may not nest).
-fn off_runtime<T: Send>(f: impl FnOnce() -> T + Send) -> T {
+pub fn off_runtime<T: Send>(f: impl FnOnce() -> T + Send) -> T {
     if tokio::runtime::Handle::try_current().is_err() {
         return f();
     }
