@@ -1,0 +1,92 @@
+//! Two `quench serve` processes on one PostgreSQL (`--store postgres://…`), each with its own
+//! data directory (mirrors are per host) and the same store key: a push delivered to one is
+//! scanned and its live key revoked; the redelivery of that delivery id to the other is
+//! recognised and not processed; a second push to the other finds the key already revoked and
+//! does not revoke it again.
+
+use crate::common;
+
+use common::fake::{self, Gen};
+use common::fake_serve::{github_push, Remote, Server, ZERO};
+use common::fake_verify::SimProc;
+use quench::store::pgtest::ScratchDb;
+
+#[test]
+fn two_services_on_one_database_share_deliveries_and_revoke_once() {
+    let db = ScratchDb::require();
+    let mut g = Gen::new(1518);
+    let live = fake::github(&mut g, "ghp");
+    let sim = SimProc::start(&format!(
+        "[[key]]\nissuer = \"github\"\nsecret = \"{live}\"\nprincipal = \"octo\"\n"
+    ));
+    let tmp = tempfile::tempdir().unwrap();
+    let remote = Remote::new(tmp.path(), "leaky");
+    let c1 = remote.commit_push(
+        &[("ci/deploy.sh", &format!("export GH_TOKEN={live}\n"))],
+        "deploy",
+    );
+    let cfg = tmp.path().join("quench.toml");
+    std::fs::write(
+        &cfg,
+        format!(
+            "[serve]\nworkers = 1\nallow_remotes = [{:?}]\n[verify]\nretries = 0\n\
+             [revoke]\nmode = \"auto\"\nbackoff_secs = 0.05\n",
+            format!("{}/**", tmp.path().to_str().unwrap())
+        ),
+    )
+    .unwrap();
+    let key = "cd".repeat(32);
+    let start = |name: &str| {
+        let data = tmp.path().join(name);
+        Server::start(
+            &[
+                "--config",
+                cfg.to_str().unwrap(),
+                "--config",
+                sim.config.to_str().unwrap(),
+                "--data-dir",
+                data.to_str().unwrap(),
+                "--store",
+                &db.url,
+            ],
+            &[
+                ("QUENCH_GITHUB_WEBHOOK_SECRET", "e2e"),
+                ("QUENCH_STORE_KEY", &key),
+            ],
+        )
+    };
+    let (mut a, mut b) = (start("host-a"), start("host-b"));
+
+    let push1 = github_push(&remote.bare, ZERO, &c1);
+    let (status, _) = a.github("e2e", "push", "d-1", &push1);
+    assert_eq!(status, 202);
+    a.wait_for("(d-1) done");
+    let (status, body) = b.github("e2e", "push", "d-1", &push1);
+    assert_eq!((status, body.contains("duplicate")), (200, true), "{body}");
+
+    let c2 = remote.commit_push(&[("ci/release.sh", &format!("GH_TOKEN={live}\n"))], "release");
+    let (status, _) = b.github("e2e", "push", "d-2", &github_push(&remote.bare, &c1, &c2));
+    assert_eq!(status, 202);
+    b.wait_for("(d-2) done");
+
+    let revokes = sim
+        .recorded()
+        .into_iter()
+        .filter(|r| r["kind"] == "revoke")
+        .count();
+    assert_eq!(revokes, 1, "{}\n---\n{}", a.log_text(), b.log_text());
+    let out = common::run_in(tmp.path(), &["findings", "--json", "--store", &db.url], None);
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["findings"].as_array().unwrap().len(), 1, "{v:#}");
+    let f = &v["findings"][0];
+    assert_eq!(f["status"], "revoked", "{v:#}");
+    assert_eq!(f["locations"], 2, "{v:#}");
+    for s in [&a, &b] {
+        assert!(!s.log_text().contains(&live), "the key reached a log");
+    }
+    assert!(!db.holds(&live), "a table holds the secret");
+    assert!(
+        !tmp.path().join("host-a/queue.db").exists(),
+        "the queue stayed on the host"
+    );
+}
