@@ -19,7 +19,7 @@ use postgres::Client;
 
 use super::event::PushEvent;
 use super::queue::{Depth, Enqueued, Job, JobQueue, JobResult, MAX_ATTEMPTS};
-use crate::store::postgres::{connect, off_runtime, redact};
+use crate::store::postgres::{connect, lost_connection, off_runtime, redact};
 
 /// The queue's tables, created under an advisory lock so that processes starting at once do
 /// not race on them.
@@ -32,8 +32,11 @@ const SCHEMA_LOCK: i64 = 0x7175_656e_6368_0002;
 pub const DEFAULT_LEASE: Duration = Duration::from_secs(30);
 
 pub struct PgQueue {
-    conn: Mutex<Option<Client>>,
+    /// The connection, and whether a call on it met a lost connection.
+    conn: Mutex<Option<(Client, bool)>>,
     label: String,
+    /// For reconnecting after the server closed the connection (held in memory only).
+    url: String,
     /// This process's name on its claims: host, process id and a random part, unique across
     /// hosts and restarts.
     owner: String,
@@ -68,8 +71,9 @@ impl PgQueue {
         let stop = Arc::new(AtomicBool::new(false));
         let renewer = connect(url)?;
         let q = PgQueue {
-            conn: Mutex::new(Some(client)),
+            conn: Mutex::new(Some((client, false))),
             label,
+            url: url.to_string(),
             owner,
             lease,
             stop: stop.clone(),
@@ -82,6 +86,7 @@ impl PgQueue {
     /// the queue is dropped (or the process dies, which is the point).
     fn start_renewing(&self, mut client: Client, stop: Arc<AtomicBool>) {
         let (owner, secs) = (self.owner.clone(), self.lease.as_secs_f64());
+        let url = self.url.clone();
         let every = self.lease / 3;
         std::thread::Builder::new()
             .name("quench-lease".into())
@@ -98,6 +103,12 @@ impl PgQueue {
                         continue;
                     }
                     last = std::time::Instant::now();
+                    if client.is_closed() {
+                        match connect(&url) {
+                            Ok(c) => client = c,
+                            Err(_) => continue,
+                        }
+                    }
                     let _ = client.execute(
                         "UPDATE serve_jobs SET lease_until = now() + make_interval(secs => $2)
                          WHERE owner = $1 AND state = 'running'",
@@ -108,10 +119,21 @@ impl PgQueue {
             .expect("spawn the lease renewer");
     }
 
+    /// Runs `f` on the connection, replacing one the server closed first (see `PgStore::run`:
+    /// the call that met it failed, and the worker retries the job).
     fn with<T: Send>(&self, what: &str, f: impl FnOnce(&mut Client) -> Result<T> + Send) -> Result<T> {
         let mut guard = self.conn.lock().unwrap_or_else(|e| e.into_inner());
-        let client = guard.as_mut().expect("the connection is there until drop");
-        off_runtime(move || f(client)).with_context(|| format!("delivery queue in {}: {what}", self.label))
+        let (client, broken) = guard.as_mut().expect("the connection is there until drop");
+        if *broken || client.is_closed() {
+            let old = std::mem::replace(client, connect(&self.url)?);
+            *broken = false;
+            off_runtime(move || drop(old));
+        }
+        let r = off_runtime(|| f(client));
+        if r.as_ref().is_err_and(lost_connection) {
+            *broken = true;
+        }
+        r.with_context(|| format!("delivery queue in {}: {what}", self.label))
     }
 }
 
@@ -344,5 +366,25 @@ mod tests {
         let taken = other.claim().unwrap().expect("the orphan is handed out again");
         assert_eq!(taken.id, orphan.id);
         assert_ne!(taken.id, kept.id);
+    }
+
+    /// A cut connection (a database restart) fails one call; the next reconnects, and the job
+    /// queued before is still there.
+    #[test]
+    fn a_cut_connection_loses_nothing() {
+        let db = ScratchDb::require();
+        let q = PgQueue::open(&db.url).unwrap();
+        q.enqueue("before", &event(1)).unwrap();
+        assert!(db.cut_connections() >= 1);
+        assert!(
+            q.enqueue("after", &event(2)).is_err(),
+            "a call on a cut connection succeeded"
+        );
+        q.enqueue("after", &event(2)).unwrap();
+        let mut got = Vec::new();
+        while let Some(j) = q.claim().unwrap() {
+            got.push(j.delivery);
+        }
+        assert_eq!(got, ["before", "after"]);
     }
 }

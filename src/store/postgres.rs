@@ -34,6 +34,8 @@ const MIGRATION_LOCK: i64 = 0x7175_656e_6368_0001; // "quench" + 1
 struct Conn {
     client: Client,
     statements: HashMap<String, Statement>,
+    /// A call on it met a lost connection: replace it before the next.
+    broken: bool,
 }
 
 type Params<'a> = &'a [&'a (dyn ToSql + Sync)];
@@ -74,6 +76,8 @@ pub struct PgStore {
     conn: RefCell<Option<Conn>>,
     /// The URL without its password, for messages.
     label: String,
+    /// For reconnecting after the server closed the connection (held in memory only).
+    url: String,
     /// Inside [`Store::batch`]: writes nest as savepoints in its one transaction.
     in_batch: bool,
 }
@@ -127,8 +131,10 @@ impl PgStore {
             conn: RefCell::new(Some(Conn {
                 client,
                 statements: HashMap::new(),
+                broken: false,
             })),
             label,
+            url: url.to_string(),
             in_batch: false,
         };
         let migrated = store
@@ -178,10 +184,31 @@ impl PgStore {
     }
 
     /// Runs `f` on the connection, off any async runtime's thread (see the module's doc).
+    ///
+    /// A connection the server closed (a restart, a failover, an administrator) is replaced
+    /// before the call: the call that met the closed connection failed and said so, and its
+    /// caller retries as after any store error (a job stays leased, a delivery is retried), so
+    /// nothing is lost and nothing is written twice. Inside a [`Store::batch`] it is not
+    /// replaced: the batch's transaction died with it, and the batch must fail whole.
     fn run<T: Send>(&self, f: impl FnOnce(&mut Conn) -> Result<T> + Send) -> Result<T> {
         let mut guard = self.conn.borrow_mut();
         let conn: &mut Conn = guard.as_mut().expect("the connection is there until drop");
-        let r = off_runtime(move || f(conn));
+        if (conn.broken || conn.client.is_closed()) && !self.in_batch {
+            let client = connect(&self.url)?;
+            let old = std::mem::replace(
+                conn,
+                Conn {
+                    client,
+                    statements: HashMap::new(),
+                    broken: false,
+                },
+            );
+            off_runtime(move || drop(old));
+        }
+        let r = off_runtime(|| f(conn));
+        if r.as_ref().is_err_and(lost_connection) {
+            conn.broken = true;
+        }
         r.map_err(|e| explain(&self.label, e))
     }
 
@@ -339,6 +366,21 @@ fn explain_connect(label: &str, e: ::postgres::Error) -> anyhow::Error {
         source = s.source();
     }
     anyhow!("cannot connect to store {label}: {why}")
+}
+
+/// Whether `e` says the connection is gone (closed, or the server ending it: a restart, a
+/// failover, an administrator), so that the next call must make a new one. The socket may not
+/// look closed yet when the server's last message is read.
+pub fn lost_connection(e: &anyhow::Error) -> bool {
+    e.chain()
+        .filter_map(|c| c.downcast_ref::<::postgres::Error>())
+        .any(|pg| {
+            pg.is_closed()
+                || pg.as_db_error().is_some_and(|d| {
+                    let code = d.code().code();
+                    code.starts_with("08") || code.starts_with("57P")
+                })
+        })
 }
 
 /// A failed statement, named with the store it ran on.

@@ -415,3 +415,28 @@ pub(super) fn calls_from_inside_an_async_runtime_work(h: &Harness) {
     });
     assert_eq!(s.audit_log(None).unwrap().len(), 1);
 }
+
+/// A server restart (here: its connections cut) fails the call that meets it, with a message
+/// saying so; the next call reconnects, and nothing was half-written.
+#[test]
+fn postgres_a_cut_connection_fails_one_call_and_the_next_reconnects() {
+    let db = ScratchDb::require();
+    let mut s = PgStore::open(&db.url).unwrap();
+    s.audit(AuditEntry::new("quench", "before")).unwrap();
+    assert!(db.cut_connections() >= 1);
+    let f = finding("tok_acrossrestart", "r.env", None);
+    let e = s
+        .record_findings(&[(&f, Attribution::default())], now())
+        .unwrap_err();
+    let e = format!("{e:#}");
+    // The server's last word, or the closed socket, whichever the client reads first.
+    assert!(
+        e.starts_with("store postgres://")
+            && (e.contains("terminating connection") || e.contains("connection to the server was lost")),
+        "{e}"
+    );
+    s.record_findings(&[(&f, Attribution::default())], now()).unwrap();
+    let stored = s.finding(&f.fingerprint).unwrap().unwrap();
+    assert_eq!(stored.locations, 1, "the failed call wrote part of its rows");
+    assert_eq!(s.audit_log(None).unwrap().len(), 1);
+}
