@@ -99,7 +99,16 @@ impl ServeCmd {
         let store_opts = super::sweep::sweep_store(&store_flags, &config, &dir)?;
         let queue: Arc<dyn server::JobQueue> =
             match crate::store::DataDir::resolve(&store_opts, &config, &[])?.backend {
-                crate::store::Backend::Postgres(url) => Arc::new(server::PgQueue::open(&url)?),
+                crate::store::Backend::Postgres(url) => {
+                    let lease = match section.lease_secs {
+                        None => server::queue_pg::DEFAULT_LEASE,
+                        Some(s) if s.is_finite() && s > 0.0 && s <= 86_400.0 => {
+                            std::time::Duration::from_secs_f64(s)
+                        }
+                        Some(s) => anyhow::bail!("[serve] lease_secs = {s}: expected 0 < seconds <= 86400"),
+                    };
+                    Arc::new(server::PgQueue::open_with_lease(&url, lease)?)
+                }
                 crate::store::Backend::Sqlite(_) => Arc::new(SqliteQueue::open(&dir)?),
             };
         let mirrors = Arc::new(Mirrors::new(dir.join("mirrors"))?);

@@ -2,7 +2,8 @@
 //! data directory (mirrors are per host) and the same store key: a push delivered to one is
 //! scanned and its live key revoked; the redelivery of that delivery id to the other is
 //! recognised and not processed; a second push to the other finds the key already revoked and
-//! does not revoke it again.
+//! does not revoke it again. A process killed with `kill -9` mid-job loses the delivery to the
+//! other when its lease runs out, and the key is still revoked exactly once.
 
 use crate::common;
 
@@ -89,4 +90,96 @@ fn two_services_on_one_database_share_deliveries_and_revoke_once() {
         !tmp.path().join("host-a/queue.db").exists(),
         "the queue stayed on the host"
     );
+}
+
+#[test]
+fn a_service_killed_mid_job_loses_the_delivery_to_the_other_and_the_key_is_revoked_once() {
+    let db = ScratchDb::require();
+    let mut g = Gen::new(1519);
+    let live = fake::github(&mut g, "ghp");
+    // Every issuer call with this key stalls two seconds: the job is still running when killed.
+    let sim = SimProc::start(&format!(
+        "[simulator]\nslow_ms = 2000\n[[key]]\nissuer = \"github\"\nsecret = \"{live}\"\n\
+         principal = \"octo\"\nfault = \"slow\"\n"
+    ));
+    let tmp = tempfile::tempdir().unwrap();
+    let remote = Remote::new(tmp.path(), "leaky");
+    let c1 = remote.commit_push(
+        &[("ci/deploy.sh", &format!("export GH_TOKEN={live}\n"))],
+        "deploy",
+    );
+    let cfg = tmp.path().join("quench.toml");
+    std::fs::write(
+        &cfg,
+        format!(
+            "[serve]\nworkers = 1\nlease_secs = 1\nallow_remotes = [{:?}]\n[verify]\nretries = 0\n\
+             [revoke]\nmode = \"auto\"\nbackoff_secs = 0.05\nwait_secs = 20\n",
+            format!("{}/**", tmp.path().to_str().unwrap())
+        ),
+    )
+    .unwrap();
+    let key = "ef".repeat(32);
+    let start = |name: &str| {
+        let data = tmp.path().join(name);
+        Server::start(
+            &[
+                "--config",
+                cfg.to_str().unwrap(),
+                "--config",
+                sim.config.to_str().unwrap(),
+                "--data-dir",
+                data.to_str().unwrap(),
+                "--store",
+                &db.url,
+            ],
+            &[
+                ("QUENCH_GITHUB_WEBHOOK_SECRET", "e2e"),
+                ("QUENCH_STORE_KEY", &key),
+            ],
+        )
+    };
+    let mut a = start("host-a");
+    let (status, _) = a.github("e2e", "push", "d-1", &github_push(&remote.bare, ZERO, &c1));
+    assert_eq!(status, 202);
+    // Wait until A holds the job, then kill it while its issuer call stalls.
+    let mut pg = db.client();
+    let a_pid = format!(":{}:", a.child.id());
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    loop {
+        let owner: Option<String> = pg
+            .query_opt(
+                "SELECT owner FROM serve_jobs WHERE delivery = 'd-1' AND state = 'running'",
+                &[],
+            )
+            .unwrap()
+            .and_then(|r| r.get(0));
+        if owner.is_some_and(|o| o.contains(&a_pid)) {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "A never claimed the delivery:\n{}",
+            a.log_text()
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    a.child.kill().unwrap(); // SIGKILL: no shutdown, no release, no lease renewal
+    a.child.wait().unwrap();
+    assert!(
+        !a.log_text().contains("(d-1) done"),
+        "A finished before it was killed"
+    );
+
+    let mut b = start("host-b");
+    b.wait_for("(d-1) done");
+    let revokes = sim
+        .recorded()
+        .into_iter()
+        .filter(|r| r["kind"] == "revoke" && r["status"] == 202)
+        .count();
+    assert_eq!(revokes, 1, "{}\n---\n{}", a.log_text(), b.log_text());
+    let out = common::run_in(tmp.path(), &["findings", "--json", "--store", &db.url], None);
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["findings"][0]["status"], "revoked", "{v:#}\n{}", b.log_text());
 }
