@@ -959,6 +959,19 @@ impl Store for PgStore {
         })
     }
 
+    fn key_check(&mut self, check: &[u8]) -> Result<Vec<u8>> {
+        self.write(move |c| {
+            c.exec(
+                "INSERT INTO store_key_check (id, sealed) VALUES (1, $1) ON CONFLICT (id) DO NOTHING",
+                &[&check],
+            )?;
+            Ok(
+                c.query_one("SELECT sealed FROM store_key_check WHERE id = 1", &[])?
+                    .get(0),
+            )
+        })
+    }
+
     fn batch(&mut self, f: &mut dyn FnMut(&mut dyn Store) -> Result<()>) -> Result<()> {
         if self.in_batch {
             return f(self);

@@ -105,6 +105,7 @@ on_both_backends!(
     stores_racing_on_one_budget_never_exceed_it,
     stores_claiming_at_once_never_claim_one_job_twice,
     calls_from_inside_an_async_runtime_work,
+    another_processes_key_is_refused,
 );
 
 /// An automatic revocation job for `f`, queued, with `sealed` as its sealed secret.
@@ -439,4 +440,15 @@ fn postgres_a_cut_connection_fails_one_call_and_the_next_reconnects() {
     let stored = s.finding(&f.fingerprint).unwrap().unwrap();
     assert_eq!(stored.locations, 1, "the failed call wrote part of its rows");
     assert_eq!(s.audit_log(None).unwrap().len(), 1);
+}
+
+/// The first key checked against a store is its key: checked again, it passes; another key is
+/// refused with a message that says what to do.
+pub(super) fn another_processes_key_is_refused(h: &Harness) {
+    let (mine, theirs) = (seal::Sealer::from_key(&[7; 32]), seal::Sealer::from_key(&[8; 32]));
+    check_key(h.open().as_mut(), &mine).unwrap();
+    check_key(h.open().as_mut(), &mine).unwrap();
+    let e = check_key(h.open().as_mut(), &theirs).unwrap_err().to_string();
+    assert!(e.contains("same key") && e.contains("QUENCH_STORE_KEY"), "{e}");
+    assert!(!h.holds(&hex::encode([7u8; 32])), "the key reached the database");
 }

@@ -95,6 +95,21 @@ fn scan_verify_revoke_on_postgres_records_revokes_and_lists_the_key_revoked() {
         .filter(|r| r["kind"] == "revoke" && r["issuer"] == "github")
         .count();
     assert_eq!(revokes, 1, "a revoked key was revoked again");
+
+    // A process holding another store key is refused before it revokes anything.
+    let out = common::quench()
+        .current_dir(dir.path())
+        .args(["scan", "tree", "--verify", "--revoke", "--store", &db.url])
+        .args(["--data-dir", "data", "--config"])
+        .arg(&sim.config)
+        .arg("--config")
+        .arg(&policy)
+        .env("QUENCH_STORE_KEY", "12".repeat(32))
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(err.contains("needs the same key"), "{err}");
 }
 
 #[test]
