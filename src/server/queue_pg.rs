@@ -163,11 +163,21 @@ impl JobQueue for PgQueue {
     }
 
     /// The oldest job that is queued, or running under a lease that ran out (its process died).
+    /// A takeover counts the dead process's try as an attempt, so a delivery that kills every
+    /// process taking it is parked as `failed` after [`MAX_ATTEMPTS`] instead of going round.
     fn claim(&self) -> Result<Option<Job>> {
         let (owner, secs) = (self.owner.clone(), self.lease.as_secs_f64());
         let row = self.with("claiming a job", move |c| {
+            c.execute(
+                "UPDATE serve_jobs SET state = 'failed', attempts = attempts + 1, owner = NULL,
+                    lease_until = NULL, updated_at = now(),
+                    error = 'the process running it stopped without finishing, ' || (attempts + 1) || ' times'
+                 WHERE state = 'running' AND lease_until < now() AND attempts + 1 >= $1",
+                &[&MAX_ATTEMPTS],
+            )?;
             Ok(c.query_opt(
                 "UPDATE serve_jobs SET state = 'running', owner = $1,
+                    attempts = attempts + CASE WHEN state = 'running' THEN 1 ELSE 0 END,
                     lease_until = now() + make_interval(secs => $2), updated_at = now()
                  WHERE id = (SELECT id FROM serve_jobs
                              WHERE state = 'queued' OR (state = 'running' AND lease_until < now())
@@ -386,5 +396,26 @@ mod tests {
             got.push(j.delivery);
         }
         assert_eq!(got, ["before", "after"]);
+    }
+
+    /// A delivery whose process dies every time it is taken is parked after MAX_ATTEMPTS.
+    #[test]
+    fn a_delivery_that_kills_its_process_every_time_is_parked() {
+        let db = ScratchDb::require();
+        let lease = Duration::from_millis(300);
+        PgQueue::open_with_lease(&db.url, lease)
+            .unwrap()
+            .enqueue("poison", &event(9))
+            .unwrap();
+        for round in 0..MAX_ATTEMPTS {
+            let dying = PgQueue::open_with_lease(&db.url, lease).unwrap();
+            let j = dying.claim().unwrap().expect("handed out again");
+            assert_eq!(j.attempts, round, "each takeover counts the dead try");
+            drop(dying);
+            std::thread::sleep(lease + Duration::from_millis(150));
+        }
+        let q = PgQueue::open_with_lease(&db.url, lease).unwrap();
+        assert!(q.claim().unwrap().is_none(), "a poison delivery went round again");
+        assert_eq!(q.depth().unwrap().failed, 1);
     }
 }
