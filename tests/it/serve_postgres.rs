@@ -3,7 +3,7 @@
 //! scanned and its live key revoked; the redelivery of that delivery id to the other is
 //! recognised and not processed; a second push to the other finds the key already revoked and
 //! does not revoke it again. A process killed with `kill -9` mid-job loses the delivery to the
-//! other when its lease runs out, and the key is still revoked exactly once.
+//! other, running beside it, when its lease runs out, and the key is still revoked exactly once.
 
 use crate::common;
 
@@ -138,14 +138,14 @@ fn a_service_killed_mid_job_loses_the_delivery_to_the_other_and_the_key_is_revok
             ],
         )
     };
-    let mut a = start("host-a");
-    let (status, _) = a.github("e2e", "push", "d-1", &github_push(&remote.bare, ZERO, &c1));
+    // Both run from the start: whichever claims the delivery is killed while its issuer call
+    // stalls, and the other, polling, takes it over when the lease runs out.
+    let mut servers = vec![start("host-a"), start("host-b")];
+    let (status, _) = servers[0].github("e2e", "push", "d-1", &github_push(&remote.bare, ZERO, &c1));
     assert_eq!(status, 202);
-    // Wait until A holds the job, then kill it while its issuer call stalls.
     let mut pg = db.client();
-    let a_pid = format!(":{}:", a.child.id());
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
-    loop {
+    let holder = loop {
         let owner: Option<String> = pg
             .query_opt(
                 "SELECT owner FROM serve_jobs WHERE delivery = 'd-1' AND state = 'running'",
@@ -153,26 +153,31 @@ fn a_service_killed_mid_job_loses_the_delivery_to_the_other_and_the_key_is_revok
             )
             .unwrap()
             .and_then(|r| r.get(0));
-        if owner.is_some_and(|o| o.contains(&a_pid)) {
-            break;
+        if let Some(o) = owner {
+            let i = servers
+                .iter()
+                .position(|s| o.contains(&format!(":{}:", s.child.id())))
+                .expect("the owner is one of the two services");
+            break i;
         }
         assert!(
             std::time::Instant::now() < deadline,
-            "A never claimed the delivery:\n{}",
-            a.log_text()
+            "nobody claimed the delivery:\n{}",
+            servers[0].log_text()
         );
         std::thread::sleep(std::time::Duration::from_millis(20));
-    }
-    std::thread::sleep(std::time::Duration::from_millis(300));
-    a.child.kill().unwrap(); // SIGKILL: no shutdown, no release, no lease renewal
-    a.child.wait().unwrap();
+    };
+    let mut killed = servers.remove(holder);
+    let mut survivor = servers.pop().unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(100));
+    killed.child.kill().unwrap(); // SIGKILL: no shutdown, no release, no lease renewal
+    killed.child.wait().unwrap();
     assert!(
-        !a.log_text().contains("(d-1) done"),
-        "A finished before it was killed"
+        !killed.log_text().contains("(d-1) done"),
+        "finished before it was killed"
     );
-
-    let mut b = start("host-b");
-    b.wait_for("(d-1) done");
+    survivor.wait_for("(d-1) done");
+    let (a, b) = (&killed, &survivor);
     let revokes = sim
         .recorded()
         .into_iter()
