@@ -231,3 +231,70 @@ fn processes_sharing_one_database_share_one_revoke_budget() {
     }
     assert_eq!(fs.len(), 3);
 }
+
+/// `sweep --store URL` records into the shared store, and `revoke` and `recheck` work on it:
+/// the operator's commands act on what the sweep found.
+#[test]
+fn sweep_revoke_and_recheck_work_on_the_shared_store() {
+    let db = ScratchDb::require();
+    let mut g = Gen::new(1520);
+    let live = fake::github(&mut g, "ghp");
+    let sim = SimProc::start(&format!(
+        "[[key]]\nissuer = \"github\"\nsecret = \"{live}\"\nprincipal = \"octo\"\n"
+    ));
+    let tmp = tempfile::tempdir().unwrap();
+    let repo = tmp.path().join("app");
+    std::fs::create_dir_all(&repo).unwrap();
+    common::fake_serve::git(&repo, &["init", "-q"]);
+    common::fake_serve::commit(&repo, &[("ci.env", &format!("GH={live}\n"))], "leak");
+    let cfg = tmp.path().join("sweep.toml");
+    // The policy asks a human: the sweep queues the job for approval, `revoke --approve` acts.
+    std::fs::write(
+        &cfg,
+        "[sweep]\ndata_dir = \"state\"\nrepos = [\"app\"]\n[verify]\nretries = 0\n\
+         [revoke]\nmode = \"ask\"\nbackoff_secs = 0.05\nwait_secs = 5\n",
+    )
+    .unwrap();
+    let run = |args: &[&str]| {
+        let out = common::quench()
+            .current_dir(tmp.path())
+            .args(args)
+            .args(["--store", &db.url, "--config"])
+            .arg(&sim.config)
+            // Last, so that its relative paths resolve beside it.
+            .arg("--config")
+            .arg(&cfg)
+            .output()
+            .unwrap();
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    let (code, err) = run(&["sweep", "--verify"]);
+    assert_eq!(code, Some(1), "{err}");
+    let fs = findings_json(tmp.path(), &db.url);
+    assert_eq!(fs.len(), 1, "{fs:#?}");
+    assert_eq!(fs[0]["jobs"][0]["state"], "awaiting-approval", "{:#}", fs[0]);
+    assert!(
+        !tmp.path().join("state/quench.db").exists(),
+        "the sweep wrote an SQLite store"
+    );
+
+    let fp = fs[0]["fingerprint"].as_str().unwrap().to_string();
+    let (code, err) = run(&[
+        "revoke",
+        "--approve",
+        "--fingerprint",
+        &fp[..12],
+        "--data-dir",
+        "state",
+    ]);
+    assert_eq!(code, Some(0), "{err}");
+    let fs = findings_json(tmp.path(), &db.url);
+    assert_eq!(fs[0]["status"], "revoked", "{err}\n{:#}", fs[0]);
+
+    let (code, err) = run(&["recheck", "--data-dir", "state"]);
+    assert_eq!(code, Some(0), "{err}");
+    assert_eq!(findings_json(tmp.path(), &db.url)[0]["status"], "revoked");
+}
