@@ -376,3 +376,35 @@ impl OutputArgs {
         })
     }
 }
+
+#[cfg(test)]
+mod store_url_tests {
+    use super::join_store_urls;
+
+    fn join(args: &[&str]) -> Vec<String> {
+        join_store_urls(args.iter().map(std::ffi::OsString::from))
+            .into_iter()
+            .map(|a| a.into_string().unwrap())
+            .collect()
+    }
+
+    #[test]
+    fn a_url_after_store_is_its_value_and_a_path_is_not() {
+        assert_eq!(
+            join(&["quench", "scan", "--store", "postgres://h/db", "."]),
+            ["quench", "scan", "--store=postgres://h/db", "."]
+        );
+        assert_eq!(
+            join(&["quench", "scan", "--store", "sqlite:x.db"]),
+            ["quench", "scan", "--store=sqlite:x.db"]
+        );
+        assert_eq!(
+            join(&["quench", "scan", "--store", "."]),
+            ["quench", "scan", "--store", "."]
+        );
+        assert_eq!(
+            join(&["quench", "scan", "--", "--store", "postgres://h/db"]),
+            ["quench", "scan", "--", "--store", "postgres://h/db"]
+        );
+    }
+}

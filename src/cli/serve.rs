@@ -55,7 +55,8 @@ pub struct ServeCmd {
     #[arg(long, value_name = "DIR", env = "QUENCH_DATA_DIR")]
     data_dir: Option<PathBuf>,
     /// Record into this database instead of the data directory's SQLite file: `postgres://…`
-    /// (also `QUENCH_STORE_URL`, `[store] url`). The delivery queue stays in the data directory.
+    /// (also `QUENCH_STORE_URL`, `[store] url`); the delivery queue is then there too, shared by
+    /// every `quench serve` on that database.
     #[arg(long = "store", value_name = "URL")]
     store: Option<String>,
     /// Worker tasks (default: `[serve] workers`, else 4); 0 only receives and queues.
@@ -94,7 +95,22 @@ impl ServeCmd {
         }
         let policy = RemotePolicy::new(&allow)?;
         let dir = super::sweep::data_dir(self.data_dir.as_deref(), section.data_dir.as_deref(), &config);
-        let queue = Arc::new(SqliteQueue::open(&dir)?);
+        // With the store on PostgreSQL the delivery queue is there too, shared by every process.
+        let (store_opts, _) = super::sweep::sweep_store(&store_flags, &config, &dir)?;
+        let queue: Arc<dyn server::JobQueue> =
+            match crate::store::DataDir::resolve(&store_opts, &config, &[])?.backend {
+                crate::store::Backend::Postgres(url) => {
+                    let lease = match section.lease_secs {
+                        None => server::queue_pg::DEFAULT_LEASE,
+                        Some(s) if s.is_finite() && s > 0.0 && s <= 86_400.0 => {
+                            std::time::Duration::from_secs_f64(s)
+                        }
+                        Some(s) => anyhow::bail!("[serve] lease_secs = {s}: expected 0 < seconds <= 86400"),
+                    };
+                    Arc::new(server::PgQueue::open_with_lease(&url, lease)?)
+                }
+                crate::store::Backend::Sqlite(_) => Arc::new(SqliteQueue::open(&dir)?),
+            };
         let mirrors = Arc::new(Mirrors::new(dir.join("mirrors"))?);
         let scanner = prepared.scanner;
 

@@ -36,7 +36,12 @@ pub fn runner(
     rules: impl IntoIterator<Item = Arc<Rule>>,
     actor: &str,
 ) -> Result<Arc<Runner>> {
-    let st = store::open(dir)?;
+    let mut st = store::open(dir)?;
+    if matches!(dir.backend, store::Backend::Postgres(_)) {
+        // Processes on a shared store each hold the key: one holding another key is refused
+        // here, before it seals secrets the others cannot open (or fails to open theirs).
+        store::check_key(st.as_mut(), &store::seal::Sealer::load(&dir.key_file)?)?;
+    }
     let budgets = budget::Budgets::new(store::open(dir)?);
     let issuers = Arc::new(issuer::HttpIssuers::new(config, policy.timeout, Some(budgets))?);
     let notifier = Notifier::from_config(config)?;

@@ -42,6 +42,9 @@ pub struct ServeSection {
     pub schedule: Option<String>,
     /// Seconds to let in-flight jobs finish at shutdown before they are handed back to the queue.
     pub shutdown_grace_secs: Option<u64>,
+    /// On a shared store: seconds a claimed delivery stays with its process unless renewed
+    /// (default 30); a process that dies loses its deliveries to the others after this.
+    pub lease_secs: Option<f64>,
 }
 
 /// Reads a secret from `env` or else from `file` (relative to the config's directory); trailing

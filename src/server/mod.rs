@@ -17,6 +17,7 @@ pub mod metrics;
 pub mod pipeline;
 pub mod push;
 pub mod queue;
+pub mod queue_pg;
 pub mod worker;
 
 use std::fmt::Display;
@@ -32,6 +33,7 @@ pub use event::PushEvent;
 pub use metrics::Metrics;
 pub use pipeline::{PipelineReport, PushPipeline};
 pub use queue::{JobQueue, SqliteQueue};
+pub use queue_pg::PgQueue;
 
 use crate::sweep::mirror::{Mirrors, RemotePolicy};
 

@@ -4,8 +4,8 @@
 //! rather than scanned twice.
 //!
 //! [`JobQueue`] is the seam for growing past one machine: the embedded [`SqliteQueue`] is the
-//! zero-setup default, and a shared-database backend (several `quench serve` instances behind a
-//! load balancer) implements the same trait with `SELECT … FOR UPDATE SKIP LOCKED` or similar.
+//! zero-setup default, and the shared-database backend (several `quench serve` instances behind
+//! a load balancer, `--store postgres://…`) is [`super::queue_pg::PgQueue`].
 
 use std::path::Path;
 use std::sync::Mutex;

@@ -20,7 +20,7 @@ pub struct Table {
     pub key: &'static str,
 }
 
-/// Every table of the store's schema (version 3), parents first.
+/// Every table of the store's schema (version 4), parents first.
 pub const TABLES: &[Table] = &[
     Table {
         name: "findings",
@@ -126,6 +126,11 @@ pub const TABLES: &[Table] = &[
         name: "budget_holds",
         columns: &["key", "until"],
         key: "key",
+    },
+    Table {
+        name: "store_key_check",
+        columns: &["id", "sealed"],
+        key: "id",
     },
 ];
 

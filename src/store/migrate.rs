@@ -32,6 +32,7 @@ pub const SQLITE: &[Migration] = &[
     migration!("sqlite", 1, "0001_init"),
     migration!("sqlite", 2, "0002_attempts_index"),
     migration!("sqlite", 3, "0003_lease_index_and_budgets"),
+    migration!("sqlite", 4, "0004_key_check"),
 ];
 
 /// PostgreSQL's steps, numbered as SQLite's.
@@ -39,6 +40,7 @@ pub const POSTGRES: &[Migration] = &[
     migration!("postgres", 1, "0001_init"),
     migration!("postgres", 2, "0002_attempts_index"),
     migration!("postgres", 3, "0003_lease_index_and_budgets"),
+    migration!("postgres", 4, "0004_key_check"),
 ];
 
 /// The history table, the same on both backends.
@@ -103,9 +105,9 @@ mod tests {
     #[test]
     fn pending_skips_the_applied_and_refuses_a_newer_schema() {
         let p = pending(SQLITE, &[1], "s").unwrap();
-        assert_eq!(p.iter().map(|m| m.version).collect::<Vec<_>>(), vec![2, 3]);
-        assert!(pending(SQLITE, &[1, 2, 3], "s").unwrap().is_empty());
-        let e = pending(SQLITE, &[1, 2, 3, 99], "db.sqlite")
+        assert_eq!(p.iter().map(|m| m.version).collect::<Vec<_>>(), vec![2, 3, 4]);
+        assert!(pending(SQLITE, &[1, 2, 3, 4], "s").unwrap().is_empty());
+        let e = pending(SQLITE, &[1, 2, 3, 4, 99], "db.sqlite")
             .unwrap_err()
             .to_string();
         assert!(e.contains("schema version 99") && e.contains("db.sqlite"), "{e}");

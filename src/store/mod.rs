@@ -445,9 +445,30 @@ pub trait Store: Send {
     /// Holds every request under budget `key` until `until` (an issuer's 429 `Retry-After`).
     fn hold_budget(&mut self, key: &str, until: Time) -> Result<()>;
 
+    /// Records `check` ([`seal::Sealer::key_check`]) as this store's key check unless one is
+    /// recorded, and returns the recorded one. Every process sharing a database must hold the
+    /// key its pending secrets are sealed with; comparing against the first key recorded
+    /// refuses one that does not.
+    fn key_check(&mut self, check: &[u8]) -> Result<Vec<u8>>;
+
     /// Runs `f` as one atomic unit: every write it makes commits together (or none does). Lets
     /// a writer that records many findings, verdicts and jobs pay one commit for all of them.
     fn batch(&mut self, f: &mut dyn FnMut(&mut dyn Store) -> Result<()>) -> Result<()>;
+}
+
+/// Refuses `sealer` unless its key is the one the store's pending secrets are sealed with (the
+/// first key checked against the store, see [`Store::key_check`]).
+pub fn check_key(st: &mut dyn Store, sealer: &seal::Sealer) -> Result<()> {
+    let recorded = st.key_check(&sealer.key_check()?)?;
+    if !sealer.matches(&recorded) {
+        anyhow::bail!(
+            "the store key ({} or the key file) is not the key of store {}: every process \
+             sharing a store needs the same key to open its pending secrets",
+            seal::STORE_KEY_ENV,
+            st.describe()
+        );
+    }
+    Ok(())
 }
 
 /// Opens the store a command should use: the SQLite file in its data directory, or the

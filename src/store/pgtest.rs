@@ -56,8 +56,10 @@ impl ScratchDb {
         c.batch_execute(&format!("CREATE SCHEMA {schema}"))
             .map_err(|e| format!("{TEST_URL_ENV}: cannot create schema {schema} ({e})"))?;
         let mut u = url::Url::parse(&base).map_err(|e| format!("{TEST_URL_ENV}: {e}"))?;
+        // The schema names the connections too, so a test can find (and cut) its own.
         u.query_pairs_mut()
-            .append_pair("options", &format!("-csearch_path={schema}"));
+            .append_pair("options", &format!("-csearch_path={schema}"))
+            .append_pair("application_name", &schema);
         Ok(ScratchDb {
             url: u.to_string(),
             base,
@@ -73,6 +75,19 @@ impl ScratchDb {
     /// A plain client on the scratch schema, for what a test checks behind the store's back.
     pub fn client(&self) -> Client {
         Client::connect(&self.url, NoTls).expect("connect to the scratch schema")
+    }
+
+    /// Closes every connection the code under test holds to this schema, as a server restart
+    /// would, and waits until they are gone; returns how many.
+    pub fn cut_connections(&self) -> i64 {
+        let mut c = Client::connect(&self.base, NoTls).expect("connect to the test database");
+        c.query(
+            "SELECT pg_terminate_backend(pid, 5000) FROM pg_stat_activity
+             WHERE application_name = $1 AND pid <> pg_backend_pid()",
+            &[&self.schema],
+        )
+        .expect("terminate connections")
+        .len() as i64
     }
 
     /// Whether any row of any table holds `needle`, as text or as bytes.

@@ -34,6 +34,8 @@ const MIGRATION_LOCK: i64 = 0x7175_656e_6368_0001; // "quench" + 1
 struct Conn {
     client: Client,
     statements: HashMap<String, Statement>,
+    /// A call on it met a lost connection: replace it before the next.
+    broken: bool,
 }
 
 type Params<'a> = &'a [&'a (dyn ToSql + Sync)];
@@ -74,6 +76,8 @@ pub struct PgStore {
     conn: RefCell<Option<Conn>>,
     /// The URL without its password, for messages.
     label: String,
+    /// For reconnecting after the server closed the connection (held in memory only).
+    url: String,
     /// Inside [`Store::batch`]: writes nest as savepoints in its one transaction.
     in_batch: bool,
 }
@@ -122,22 +126,15 @@ impl PgStore {
     /// [`PgStore::open`], saying which schema steps it applied.
     pub fn open_migrated(url: &str) -> Result<(PgStore, Migrated)> {
         let label = redact(url);
-        let mut config: ::postgres::Config = url
-            .parse()
-            .map_err(|e| anyhow!("store URL {label} is not a PostgreSQL connection URL: {e}"))?;
-        if config.get_connect_timeout().is_none() {
-            config.connect_timeout(Duration::from_secs(10));
-        }
-        if config.get_application_name().is_none() {
-            config.application_name("quench");
-        }
-        let client = off_runtime(move || config.connect(NoTls)).map_err(|e| explain_connect(&label, e))?;
+        let client = connect(url)?;
         let mut store = PgStore {
             conn: RefCell::new(Some(Conn {
                 client,
                 statements: HashMap::new(),
+                broken: false,
             })),
             label,
+            url: url.to_string(),
             in_batch: false,
         };
         let migrated = store
@@ -187,10 +184,31 @@ impl PgStore {
     }
 
     /// Runs `f` on the connection, off any async runtime's thread (see the module's doc).
+    ///
+    /// A connection the server closed (a restart, a failover, an administrator) is replaced
+    /// before the call: the call that met the closed connection failed and said so, and its
+    /// caller retries as after any store error (a job stays leased, a delivery is retried), so
+    /// nothing is lost and nothing is written twice. Inside a [`Store::batch`] it is not
+    /// replaced: the batch's transaction died with it, and the batch must fail whole.
     fn run<T: Send>(&self, f: impl FnOnce(&mut Conn) -> Result<T> + Send) -> Result<T> {
         let mut guard = self.conn.borrow_mut();
         let conn: &mut Conn = guard.as_mut().expect("the connection is there until drop");
-        let r = off_runtime(move || f(conn));
+        if (conn.broken || conn.client.is_closed()) && !self.in_batch {
+            let client = connect(&self.url)?;
+            let old = std::mem::replace(
+                conn,
+                Conn {
+                    client,
+                    statements: HashMap::new(),
+                    broken: false,
+                },
+            );
+            off_runtime(move || drop(old));
+        }
+        let r = off_runtime(|| f(conn));
+        if r.as_ref().is_err_and(lost_connection) {
+            conn.broken = true;
+        }
         r.map_err(|e| explain(&self.label, e))
     }
 
@@ -270,6 +288,22 @@ impl PgStore {
     }
 }
 
+/// Connects to `url` (a 10 s connect timeout unless the URL sets one). Errors name the cause and
+/// the URL without its password.
+pub fn connect(url: &str) -> Result<Client> {
+    let label = redact(url);
+    let mut config: ::postgres::Config = url
+        .parse()
+        .map_err(|e| anyhow!("store URL {label} is not a PostgreSQL connection URL: {e}"))?;
+    if config.get_connect_timeout().is_none() {
+        config.connect_timeout(Duration::from_secs(10));
+    }
+    if config.get_application_name().is_none() {
+        config.application_name("quench");
+    }
+    off_runtime(move || config.connect(NoTls)).map_err(|e| explain_connect(&label, e))
+}
+
 /// Closing the connection runs the client's runtime too: off any async runtime's thread.
 impl Drop for PgStore {
     fn drop(&mut self) {
@@ -302,7 +336,7 @@ fn finish<T>(c: &mut Conn, r: Result<T>, commit: &str, rollback: &str) -> Result
 
 /// Runs `f` here, or on a scoped thread when this thread is running an async runtime (whose
 /// `block_on` the client may not nest).
-fn off_runtime<T: Send>(f: impl FnOnce() -> T + Send) -> T {
+pub fn off_runtime<T: Send>(f: impl FnOnce() -> T + Send) -> T {
     if tokio::runtime::Handle::try_current().is_err() {
         return f();
     }
@@ -332,6 +366,21 @@ fn explain_connect(label: &str, e: ::postgres::Error) -> anyhow::Error {
         source = s.source();
     }
     anyhow!("cannot connect to store {label}: {why}")
+}
+
+/// Whether `e` says the connection is gone (closed, or the server ending it: a restart, a
+/// failover, an administrator), so that the next call must make a new one. The socket may not
+/// look closed yet when the server's last message is read.
+pub fn lost_connection(e: &anyhow::Error) -> bool {
+    e.chain()
+        .filter_map(|c| c.downcast_ref::<::postgres::Error>())
+        .any(|pg| {
+            pg.is_closed()
+                || pg.as_db_error().is_some_and(|d| {
+                    let code = d.code().code();
+                    code.starts_with("08") || code.starts_with("57P")
+                })
+        })
 }
 
 /// A failed statement, named with the store it ran on.
@@ -907,6 +956,19 @@ impl Store for PgStore {
                 &[&key, &until_s],
             )
             .map(drop)
+        })
+    }
+
+    fn key_check(&mut self, check: &[u8]) -> Result<Vec<u8>> {
+        self.write(move |c| {
+            c.exec(
+                "INSERT INTO store_key_check (id, sealed) VALUES (1, $1) ON CONFLICT (id) DO NOTHING",
+                &[&check],
+            )?;
+            Ok(
+                c.query_one("SELECT sealed FROM store_key_check WHERE id = 1", &[])?
+                    .get(0),
+            )
         })
     }
 

@@ -83,6 +83,24 @@ impl Sealer {
     }
 }
 
+/// What [`Sealer::key_check`] seals: a fixed text, bound to its own associated data.
+const KEY_CHECK_AAD: &[u8] = b"quench.store-key-check";
+const KEY_CHECK_TEXT: &[u8] = b"quench store key check, version 1";
+
+impl Sealer {
+    /// A value only this key opens, for a store to keep so that a process holding another key
+    /// is refused before it seals or opens anything (see `Store::check_key`). It reveals
+    /// nothing of the key: the text is public, the cipher authenticated.
+    pub fn key_check(&self) -> Result<Vec<u8>> {
+        self.seal(KEY_CHECK_AAD, KEY_CHECK_TEXT)
+    }
+
+    /// Whether `check` (a store's [`Sealer::key_check`]) was made with this key.
+    pub fn matches(&self, check: &[u8]) -> bool {
+        self.open(KEY_CHECK_AAD, check).is_ok_and(|t| t == KEY_CHECK_TEXT)
+    }
+}
+
 fn parse_hex_key(s: &str) -> Result<[u8; 32]> {
     let bytes = hex::decode(s).map_err(|_| anyhow::anyhow!("store key is not hexadecimal"))?;
     bytes.try_into().map_err(|b: Vec<u8>| {

@@ -817,6 +817,22 @@ impl Store for SqliteStore {
         self.wrap(r).map(drop)
     }
 
+    fn key_check(&mut self, check: &[u8]) -> Result<Vec<u8>> {
+        self.write(|tx| {
+            exec(
+                tx,
+                "INSERT OR IGNORE INTO store_key_check (id, sealed) VALUES (1, ?1)",
+                [check],
+            )?;
+            Ok(query_row(
+                tx,
+                "SELECT sealed FROM store_key_check WHERE id = 1",
+                [],
+                |r| r.get(0),
+            )?)
+        })
+    }
+
     fn batch(&mut self, f: &mut dyn FnMut(&mut dyn Store) -> Result<()>) -> Result<()> {
         if self.in_batch {
             return f(self);

@@ -105,6 +105,7 @@ on_both_backends!(
     stores_racing_on_one_budget_never_exceed_it,
     stores_claiming_at_once_never_claim_one_job_twice,
     calls_from_inside_an_async_runtime_work,
+    another_processes_key_is_refused,
 );
 
 /// An automatic revocation job for `f`, queued, with `sealed` as its sealed secret.
@@ -339,27 +340,29 @@ pub(super) fn a_schema_newer_than_this_binary_is_refused(h: &Harness) {
     );
 }
 
-/// Four stores (four processes' connections) spend one budget of 10 at once, 40 tries in
-/// all: exactly 10 are granted.
+/// Eight stores (eight processes' connections) spend one budget of 40 at once, 160 tries in
+/// all, started together: exactly 40 are granted.
 pub(super) fn stores_racing_on_one_budget_never_exceed_it(h: &Harness) {
     drop(h.open());
     let t0 = now();
     let granted = std::sync::atomic::AtomicUsize::new(0);
+    let start = std::sync::Barrier::new(8);
     std::thread::scope(|scope| {
-        for _ in 0..4 {
+        for _ in 0..8 {
             scope.spawn(|| {
                 let mut s = h.open();
-                for i in 0..10 {
+                start.wait();
+                for i in 0..20 {
                     let at = t0 + chrono::Duration::milliseconds(i);
-                    if s.spend_budget("revoke:github", 10, at).unwrap() == Spend::Granted {
+                    if s.spend_budget("revoke:github", 40, at).unwrap() == Spend::Granted {
                         granted.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
                     }
                 }
             });
         }
     });
-    assert_eq!(granted.into_inner(), 10);
-    assert_eq!(h.open().budget_spent("revoke:github", t0).unwrap(), 10);
+    assert_eq!(granted.into_inner(), 40);
+    assert_eq!(h.open().budget_spent("revoke:github", t0).unwrap(), 40);
 }
 
 /// Four stores claim from one queue of 20 due jobs at once: every job is claimed exactly
@@ -412,4 +415,40 @@ pub(super) fn calls_from_inside_an_async_runtime_work(h: &Harness) {
         drop(other);
     });
     assert_eq!(s.audit_log(None).unwrap().len(), 1);
+}
+
+/// A server restart (here: its connections cut) fails the call that meets it, with a message
+/// saying so; the next call reconnects, and nothing was half-written.
+#[test]
+fn postgres_a_cut_connection_fails_one_call_and_the_next_reconnects() {
+    let db = ScratchDb::require();
+    let mut s = PgStore::open(&db.url).unwrap();
+    s.audit(AuditEntry::new("quench", "before")).unwrap();
+    assert!(db.cut_connections() >= 1);
+    let f = finding("tok_acrossrestart", "r.env", None);
+    let e = s
+        .record_findings(&[(&f, Attribution::default())], now())
+        .unwrap_err();
+    let e = format!("{e:#}");
+    // The server's last word, or the closed socket, whichever the client reads first.
+    assert!(
+        e.starts_with("store postgres://")
+            && (e.contains("terminating connection") || e.contains("connection to the server was lost")),
+        "{e}"
+    );
+    s.record_findings(&[(&f, Attribution::default())], now()).unwrap();
+    let stored = s.finding(&f.fingerprint).unwrap().unwrap();
+    assert_eq!(stored.locations, 1, "the failed call wrote part of its rows");
+    assert_eq!(s.audit_log(None).unwrap().len(), 1);
+}
+
+/// The first key checked against a store is its key: checked again, it passes; another key is
+/// refused with a message that says what to do.
+pub(super) fn another_processes_key_is_refused(h: &Harness) {
+    let (mine, theirs) = (seal::Sealer::from_key(&[7; 32]), seal::Sealer::from_key(&[8; 32]));
+    check_key(h.open().as_mut(), &mine).unwrap();
+    check_key(h.open().as_mut(), &mine).unwrap();
+    let e = check_key(h.open().as_mut(), &theirs).unwrap_err().to_string();
+    assert!(e.contains("same key") && e.contains("QUENCH_STORE_KEY"), "{e}");
+    assert!(!h.holds(&hex::encode([7u8; 32])), "the key reached the database");
 }

@@ -24,6 +24,7 @@ mod revoke_more;
 mod revoke_simulator;
 mod scan;
 mod serve_hooks;
+mod serve_postgres;
 mod serve_revoke;
 mod serve_schedule;
 mod store_copy;

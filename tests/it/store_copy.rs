@@ -34,13 +34,13 @@ fn store_migrate_applies_each_step_once_and_says_so() {
     assert_eq!(out.status.code(), Some(0), "{err}");
     assert!(
         err.contains(
-            "schema version 0 -> 3, applied 0001_init, 0002_attempts_index, 0003_lease_index_and_budgets"
+            "schema version 0 -> 4, applied 0001_init, 0002_attempts_index, 0003_lease_index_and_budgets, 0004_key_check"
         ),
         "{err}"
     );
     let out = run_in(tmp.path(), &["store", "migrate", "--store", &db.url], None);
     assert!(
-        stderr(&out).contains("schema version 3, up to date"),
+        stderr(&out).contains("schema version 4, up to date"),
         "{}",
         stderr(&out)
     );

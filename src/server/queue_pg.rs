@@ -1,0 +1,421 @@
+//! The delivery queue on the shared PostgreSQL store, for several `quench serve` processes
+//! behind one load balancer (`--store postgres://…`).
+//!
+//! What one process's SQLite queue gets from being alone, a shared queue gets from leases: a
+//! claim (`FOR UPDATE SKIP LOCKED`, so two workers never take one job) holds the job until
+//! `lease_until`, and a thread of the claiming process renews the leases of its running jobs
+//! while it lives. A process that dies (crash, `kill -9`) stops renewing; when its leases run
+//! out, any other process claims those jobs. So start-up recovery only frees expired leases: a
+//! process starting must not take back jobs that live processes are running. Lease times are
+//! the database's clock, so hosts need not agree on the time. A redelivery reaching another
+//! process meets the same `delivery` key and is recognised.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use anyhow::{Context as _, Result};
+use postgres::Client;
+
+use super::event::PushEvent;
+use super::queue::{Depth, Enqueued, Job, JobQueue, JobResult, MAX_ATTEMPTS};
+use crate::store::postgres::{connect, lost_connection, off_runtime, redact};
+
+/// The queue's tables, created under an advisory lock so that processes starting at once do
+/// not race on them.
+const SCHEMA: &str = include_str!("queue_pg.sql");
+
+/// A constant advisory-lock key for creating the queue's tables.
+const SCHEMA_LOCK: i64 = 0x7175_656e_6368_0002;
+
+/// How long a claim holds a job unless renewed.
+pub const DEFAULT_LEASE: Duration = Duration::from_secs(30);
+
+pub struct PgQueue {
+    /// The connection, and whether a call on it met a lost connection.
+    conn: Mutex<Option<(Client, bool)>>,
+    label: String,
+    /// For reconnecting after the server closed the connection (held in memory only).
+    url: String,
+    /// This process's name on its claims: host, process id and a random part, unique across
+    /// hosts and restarts.
+    owner: String,
+    lease: Duration,
+    stop: Arc<AtomicBool>,
+}
+
+impl PgQueue {
+    pub fn open(url: &str) -> Result<PgQueue> {
+        Self::open_with_lease(url, DEFAULT_LEASE)
+    }
+
+    /// [`PgQueue::open`] with a lease of `lease` (renewed every third of it).
+    pub fn open_with_lease(url: &str, lease: Duration) -> Result<PgQueue> {
+        let label = redact(url);
+        let mut client = connect(url)?;
+        off_runtime(|| -> Result<()> {
+            let mut tx = client.transaction()?;
+            tx.execute("SELECT pg_advisory_xact_lock($1)", &[&SCHEMA_LOCK])?;
+            tx.batch_execute(SCHEMA)?;
+            tx.commit()?;
+            Ok(())
+        })
+        .with_context(|| format!("preparing the delivery queue in {label}"))?;
+        let host = std::fs::read_to_string("/etc/hostname").unwrap_or_default();
+        let owner = format!(
+            "{}:{}:{:08x}",
+            host.trim(),
+            std::process::id(),
+            rand::random::<u32>()
+        );
+        let stop = Arc::new(AtomicBool::new(false));
+        let renewer = connect(url)?;
+        let q = PgQueue {
+            conn: Mutex::new(Some((client, false))),
+            label,
+            url: url.to_string(),
+            owner,
+            lease,
+            stop: stop.clone(),
+        };
+        q.start_renewing(renewer, stop);
+        Ok(q)
+    }
+
+    /// Renews this process's leases every third of the lease, on a connection of its own, until
+    /// the queue is dropped (or the process dies, which is the point).
+    fn start_renewing(&self, mut client: Client, stop: Arc<AtomicBool>) {
+        let (owner, secs) = (self.owner.clone(), self.lease.as_secs_f64());
+        let url = self.url.clone();
+        let every = self.lease / 3;
+        std::thread::Builder::new()
+            .name("quench-lease".into())
+            .spawn(move || {
+                // Short naps, so that a dropped queue's renewer ends soon after.
+                let tick = every.min(Duration::from_millis(100));
+                let mut last = std::time::Instant::now();
+                while !stop.load(Ordering::Relaxed) {
+                    std::thread::sleep(tick);
+                    if stop.load(Ordering::Relaxed) {
+                        break;
+                    }
+                    if last.elapsed() < every {
+                        continue;
+                    }
+                    last = std::time::Instant::now();
+                    if client.is_closed() {
+                        match connect(&url) {
+                            Ok(c) => client = c,
+                            Err(_) => continue,
+                        }
+                    }
+                    let _ = client.execute(
+                        "UPDATE serve_jobs SET lease_until = now() + make_interval(secs => $2)
+                         WHERE owner = $1 AND state = 'running'",
+                        &[&owner, &secs],
+                    );
+                }
+            })
+            .expect("spawn the lease renewer");
+    }
+
+    /// Runs `f` on the connection, replacing one the server closed first (see `PgStore::run`:
+    /// the call that met it failed, and the worker retries the job).
+    fn with<T: Send>(&self, what: &str, f: impl FnOnce(&mut Client) -> Result<T> + Send) -> Result<T> {
+        let mut guard = self.conn.lock().unwrap_or_else(|e| e.into_inner());
+        let (client, broken) = guard.as_mut().expect("the connection is there until drop");
+        if *broken || client.is_closed() {
+            let old = std::mem::replace(client, connect(&self.url)?);
+            *broken = false;
+            off_runtime(move || drop(old));
+        }
+        let r = off_runtime(|| f(client));
+        if r.as_ref().is_err_and(lost_connection) {
+            *broken = true;
+        }
+        r.with_context(|| format!("delivery queue in {}: {what}", self.label))
+    }
+}
+
+impl Drop for PgQueue {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        let conn = self.conn.get_mut().unwrap_or_else(|e| e.into_inner()).take();
+        off_runtime(move || drop(conn));
+    }
+}
+
+impl JobQueue for PgQueue {
+    fn enqueue(&self, delivery: &str, event: &PushEvent) -> Result<Enqueued> {
+        let json = serde_json::to_string(event)?;
+        self.with("recording delivery", |c| {
+            let new = c.query_opt(
+                "INSERT INTO serve_jobs (delivery, event) VALUES ($1, $2)
+                 ON CONFLICT (delivery) DO NOTHING RETURNING id",
+                &[&delivery, &json],
+            )?;
+            if let Some(r) = new {
+                return Ok(Enqueued::New(r.get(0)));
+            }
+            let r = c.query_one("SELECT id FROM serve_jobs WHERE delivery = $1", &[&delivery])?;
+            Ok(Enqueued::Duplicate(r.get(0)))
+        })
+    }
+
+    /// The oldest job that is queued, or running under a lease that ran out (its process died).
+    /// A takeover counts the dead process's try as an attempt, so a delivery that kills every
+    /// process taking it is parked as `failed` after [`MAX_ATTEMPTS`] instead of going round.
+    fn claim(&self) -> Result<Option<Job>> {
+        let (owner, secs) = (self.owner.clone(), self.lease.as_secs_f64());
+        let row = self.with("claiming a job", move |c| {
+            c.execute(
+                "UPDATE serve_jobs SET state = 'failed', attempts = attempts + 1, owner = NULL,
+                    lease_until = NULL, updated_at = now(),
+                    error = 'the process running it stopped without finishing, ' || (attempts + 1) || ' times'
+                 WHERE state = 'running' AND lease_until < now() AND attempts + 1 >= $1",
+                &[&MAX_ATTEMPTS],
+            )?;
+            Ok(c.query_opt(
+                "UPDATE serve_jobs SET state = 'running', owner = $1,
+                    attempts = attempts + CASE WHEN state = 'running' THEN 1 ELSE 0 END,
+                    lease_until = now() + make_interval(secs => $2), updated_at = now()
+                 WHERE id = (SELECT id FROM serve_jobs
+                             WHERE state = 'queued' OR (state = 'running' AND lease_until < now())
+                             ORDER BY id LIMIT 1 FOR UPDATE SKIP LOCKED)
+                 RETURNING id, delivery, event, attempts",
+                &[&owner, &secs],
+            )?)
+        })?;
+        let Some(r) = row else { return Ok(None) };
+        let id: i64 = r.get(0);
+        let event: PushEvent = serde_json::from_str(r.get::<_, &str>(2))
+            .with_context(|| format!("job {id}: stored event is unreadable"))?;
+        Ok(Some(Job {
+            id,
+            delivery: r.get(1),
+            event,
+            attempts: r.get(3),
+        }))
+    }
+
+    fn complete(&self, id: i64, result: &JobResult) -> Result<()> {
+        let (n, blobs) = (result.findings as i64, result.blobs_scanned as i64);
+        let json = result.findings_json.clone();
+        self.with("completing a job", move |c| {
+            let mut tx = c.transaction()?;
+            tx.execute(
+                "INSERT INTO serve_results (job_id, findings, blobs_scanned, findings_json)
+                 VALUES ($1, $2, $3, $4)
+                 ON CONFLICT (job_id) DO UPDATE SET findings = excluded.findings,
+                    blobs_scanned = excluded.blobs_scanned, findings_json = excluded.findings_json,
+                    finished_at = now()",
+                &[&id, &n, &blobs, &json],
+            )?;
+            tx.execute(
+                "UPDATE serve_jobs SET state = 'done', error = NULL, owner = NULL, lease_until = NULL,
+                    updated_at = now() WHERE id = $1",
+                &[&id],
+            )?;
+            Ok(tx.commit()?)
+        })
+    }
+
+    fn fail(&self, id: i64, error: &str) -> Result<()> {
+        self.with("recording a failure", move |c| {
+            c.execute(
+                "UPDATE serve_jobs SET attempts = attempts + 1, error = $2, owner = NULL, lease_until = NULL,
+                    state = CASE WHEN attempts + 1 >= $3 THEN 'failed' ELSE 'queued' END,
+                    updated_at = now()
+                 WHERE id = $1",
+                &[&id, &error, &MAX_ATTEMPTS],
+            )?;
+            Ok(())
+        })
+    }
+
+    fn release(&self, id: i64) -> Result<()> {
+        let owner = self.owner.clone();
+        self.with("releasing a job", move |c| {
+            c.execute(
+                "UPDATE serve_jobs SET state = 'queued', owner = NULL, lease_until = NULL
+                 WHERE id = $1 AND state = 'running' AND owner = $2",
+                &[&id, &owner],
+            )?;
+            Ok(())
+        })
+    }
+
+    /// Frees only jobs whose lease ran out: the others belong to processes still running them.
+    fn recover(&self) -> Result<u64> {
+        self.with("recovering jobs", |c| {
+            Ok(c.execute(
+                "UPDATE serve_jobs SET state = 'queued', owner = NULL, lease_until = NULL
+                 WHERE state = 'running' AND lease_until < now()",
+                &[],
+            )?)
+        })
+    }
+
+    fn depth(&self) -> Result<Depth> {
+        let rows = self.with("counting jobs", |c| {
+            Ok(c.query("SELECT state, COUNT(*) FROM serve_jobs GROUP BY state", &[])?)
+        })?;
+        let mut d = Depth::default();
+        for r in rows {
+            let n = r.get::<_, i64>(1).max(0) as u64;
+            match r.get::<_, &str>(0) {
+                "queued" => d.queued = n,
+                "running" => d.running = n,
+                "done" => d.done = n,
+                "failed" => d.failed = n,
+                _ => {}
+            }
+        }
+        Ok(d)
+    }
+
+    fn result(&self, delivery: &str) -> Result<Option<(String, String)>> {
+        self.with("reading a result", move |c| {
+            Ok(c.query_opt(
+                "SELECT j.state, COALESCE(r.findings_json, '[]') FROM serve_jobs j
+                 LEFT JOIN serve_results r ON r.job_id = j.id WHERE j.delivery = $1",
+                &[&delivery],
+            )?
+            .map(|r| (r.get(0), r.get(1))))
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::pgtest::ScratchDb;
+
+    fn event(n: usize) -> PushEvent {
+        PushEvent {
+            provider: "github".into(),
+            remote: "/srv/r.git".into(),
+            repo: "r".into(),
+            git_ref: "refs/heads/main".into(),
+            before: "0".repeat(40),
+            after: format!("{n:040x}"),
+            forced: false,
+            received_at: 1.0,
+        }
+    }
+
+    /// Two processes' queues on one database: a redelivery to the other is a duplicate, and
+    /// claims racing from both hand each job out once.
+    #[test]
+    fn two_processes_share_deliveries_and_never_claim_one_job_twice() {
+        let db = ScratchDb::require();
+        let (a, b) = (PgQueue::open(&db.url).unwrap(), PgQueue::open(&db.url).unwrap());
+        let Enqueued::New(id) = a.enqueue("d0", &event(0)).unwrap() else {
+            panic!("not new")
+        };
+        assert_eq!(b.enqueue("d0", &event(0)).unwrap(), Enqueued::Duplicate(id));
+        for n in 1..40 {
+            b.enqueue(&format!("d{n}"), &event(n)).unwrap();
+        }
+        let claimed = Mutex::new(Vec::new());
+        std::thread::scope(|s| {
+            for q in [&a, &b, &a, &b] {
+                let claimed = &claimed;
+                s.spawn(move || {
+                    while let Some(j) = q.claim().unwrap() {
+                        claimed.lock().unwrap().push(j.id);
+                        q.complete(
+                            j.id,
+                            &JobResult {
+                                findings_json: "[]".into(),
+                                findings: 0,
+                                blobs_scanned: 0,
+                            },
+                        )
+                        .unwrap();
+                    }
+                });
+            }
+        });
+        let mut ids = claimed.into_inner().unwrap();
+        ids.sort();
+        let n = ids.len();
+        ids.dedup();
+        assert_eq!((n, ids.len()), (40, 40));
+        assert_eq!(a.depth().unwrap().done, 40);
+        assert_eq!(b.result("d7").unwrap().unwrap().0, "done");
+    }
+
+    /// A process that dies mid-job stops renewing its lease; when it runs out another process
+    /// takes the job. A live process's leases are renewed: nobody takes its job, and a process
+    /// starting up does not take it back either.
+    #[test]
+    fn a_dead_process_loses_its_lease_and_a_live_one_keeps_it() {
+        let db = ScratchDb::require();
+        let lease = Duration::from_millis(600);
+        let live = PgQueue::open_with_lease(&db.url, lease).unwrap();
+        let other = PgQueue::open_with_lease(&db.url, lease).unwrap();
+        live.enqueue("kept", &event(1)).unwrap();
+        let kept = live.claim().unwrap().unwrap();
+        std::thread::sleep(lease * 2);
+        let starting = PgQueue::open_with_lease(&db.url, lease).unwrap();
+        assert_eq!(
+            starting.recover().unwrap(),
+            0,
+            "a start-up took a live process's job"
+        );
+        assert!(other.claim().unwrap().is_none(), "a renewed lease was taken");
+
+        // "kill -9": the renewer stops with the queue, the claim stays as it was.
+        let dying = PgQueue::open_with_lease(&db.url, lease).unwrap();
+        dying.enqueue("orphan", &event(2)).unwrap();
+        let orphan = dying.claim().unwrap().unwrap();
+        drop(dying);
+        assert!(other.claim().unwrap().is_none(), "taken before the lease ran out");
+        std::thread::sleep(lease + Duration::from_millis(200));
+        let taken = other.claim().unwrap().expect("the orphan is handed out again");
+        assert_eq!(taken.id, orphan.id);
+        assert_ne!(taken.id, kept.id);
+    }
+
+    /// A cut connection (a database restart) fails one call; the next reconnects, and the job
+    /// queued before is still there.
+    #[test]
+    fn a_cut_connection_loses_nothing() {
+        let db = ScratchDb::require();
+        let q = PgQueue::open(&db.url).unwrap();
+        q.enqueue("before", &event(1)).unwrap();
+        assert!(db.cut_connections() >= 1);
+        assert!(
+            q.enqueue("after", &event(2)).is_err(),
+            "a call on a cut connection succeeded"
+        );
+        q.enqueue("after", &event(2)).unwrap();
+        let mut got = Vec::new();
+        while let Some(j) = q.claim().unwrap() {
+            got.push(j.delivery);
+        }
+        assert_eq!(got, ["before", "after"]);
+    }
+
+    /// A delivery whose process dies every time it is taken is parked after MAX_ATTEMPTS.
+    #[test]
+    fn a_delivery_that_kills_its_process_every_time_is_parked() {
+        let db = ScratchDb::require();
+        let lease = Duration::from_millis(300);
+        PgQueue::open_with_lease(&db.url, lease)
+            .unwrap()
+            .enqueue("poison", &event(9))
+            .unwrap();
+        for round in 0..MAX_ATTEMPTS {
+            let dying = PgQueue::open_with_lease(&db.url, lease).unwrap();
+            let j = dying.claim().unwrap().expect("handed out again");
+            assert_eq!(j.attempts, round, "each takeover counts the dead try");
+            drop(dying);
+            std::thread::sleep(lease + Duration::from_millis(150));
+        }
+        let q = PgQueue::open_with_lease(&db.url, lease).unwrap();
+        assert!(q.claim().unwrap().is_none(), "a poison delivery went round again");
+        assert_eq!(q.depth().unwrap().failed, 1);
+    }
+}
