@@ -144,8 +144,9 @@ impl HttpIssuers {
             v.set("admin", a.secret.clone());
             for (k, p) in &a.params {
                 v.set(format!("param.{k}"), p.clone());
-                // The policy may name what verification did not reveal (an OpenAI project).
-                v.0.values.entry(k.clone()).or_insert_with(|| p.clone());
+                // What the policy names (an OpenAI project) wins over what verification
+                // guessed: the operator knows where the admin credential acts.
+                v.set(k.clone(), p.clone());
             }
         }
         v
@@ -229,9 +230,9 @@ impl HttpIssuers {
         let sign_ref = sign.as_ref().map(|f| f as recipe::Signer<'_>);
         let issuer = self.registry.get(&t.rule.spec.issuer);
         if let Some(find) = &r.find {
-            match self.find(find, &vars, issuer, sign_ref).await {
-                Ok(Some(id)) => vars.set("found", id),
-                Ok(None) => {
+            match self.find(find, &mut vars, issuer, sign_ref).await {
+                Ok(true) => {}
+                Ok(false) => {
                     return CallResult::Gone { status: 404 };
                 }
                 Err(res) => return scrubbed(res, t),
@@ -264,34 +265,20 @@ impl HttpIssuers {
         super::budget::guarded(self.guard(t, r), send).await
     }
 
-    /// Finds the issuer's id of the leaked key: lists the keys and takes the one matching the
-    /// leaked value, or reads a lookup keyed by the value. `Ok(None)` when nothing matches (it
-    /// is gone, or was never this org's). Two different matches are a refusal: acting on a
-    /// guess could kill a key that did not leak.
+    /// Finds the issuer's id of the leaked key and sets `{found}` (and the scope it was found
+    /// in, for a search over `each`): lists the keys, every page, and takes the one matching
+    /// the leaked value, or reads a lookup keyed by the value. `Ok(false)` when nothing matches
+    /// in a complete listing (it is gone, or was never this org's). Two different matches, or
+    /// a listing that could not be read to its end, are a refusal: acting on a guess could
+    /// kill a key that did not leak.
     async fn find(
         &self,
         f: &recipe::Find,
-        vars: &Vars,
+        vars: &mut Vars,
         issuer: Option<&IssuerEntry>,
         sign: Option<recipe::Signer<'_>>,
-    ) -> Result<Option<String>, CallResult> {
-        let call = Call {
-            method: f.call.method.clone().or(Some("GET".into())),
-            ..f.call.clone()
-        };
+    ) -> Result<bool, CallResult> {
         let gone = f.gone.as_ref().map(|g| g.status.clone()).unwrap_or_default();
-        let a = match recipe::send(self.timeout, &call, vars, issuer, sign).await {
-            Ok(a) if a.status == 200 => a,
-            Ok(a) if gone.contains(&a.status) => return Ok(None),
-            Ok(a) => return Err(classify(a)),
-            Err(e) => {
-                return Err(CallResult::Retry {
-                    status: None,
-                    reason: format!("finding the key: {e}"),
-                    after: None,
-                })
-            }
-        };
         let value = vars.render(&f.value).map_err(|e| CallResult::Failed {
             status: None,
             reason: e.to_string(),
@@ -302,34 +289,73 @@ impl HttpIssuers {
                 .is_some_and(|listed| recipe::key_matches(&f.mode, listed, &value)),
             None => true,
         };
-        let mut ids: Vec<String> = match &f.items {
-            Some(path) => a
-                .json
-                .as_ref()
-                .and_then(|j| recipe::json_path(j, path))
-                .and_then(|i| i.as_array())
-                .map(|items| {
-                    items
+        // The scopes to search: the one the variables name, or every one `each` lists.
+        let scopes: Vec<Option<String>> = match &f.each {
+            Some(each) if !vars.0.values.contains_key(&each.var) => {
+                let listed = self
+                    .list(
+                        &each.call,
+                        each.page.as_ref(),
+                        &each.items,
+                        vars,
+                        issuer,
+                        sign,
+                        &[],
+                    )
+                    .await?
+                    .unwrap_or_default();
+                listed
+                    .iter()
+                    .filter_map(|i| recipe::json_take(i, &each.take))
+                    .map(Some)
+                    .collect()
+            }
+            _ => vec![None],
+        };
+        let mut hits: Vec<(Option<String>, String)> = Vec::new();
+        for scope in scopes {
+            let mut v = vars.clone();
+            if let (Some(each), Some(s)) = (&f.each, &scope) {
+                v.set(each.var.clone(), s.clone());
+            }
+            let ids: Vec<String> = match &f.items {
+                Some(path) => match self
+                    .list(&f.call, f.page.as_ref(), path, &v, issuer, sign, &gone)
+                    .await?
+                {
+                    None => continue,
+                    Some(items) => items
                         .iter()
                         .filter(|i| matches(i))
                         .filter_map(|i| recipe::json_take(i, &f.take))
-                        .collect()
-                })
-                .unwrap_or_default(),
-            None => {
-                let whole = a.json.clone().unwrap_or(serde_json::Value::Null);
-                if f.field.is_some() && !matches(&whole) {
-                    vec![]
-                } else {
-                    recipe::take(&a, &f.take).into_iter().collect()
+                        .collect(),
+                },
+                None => {
+                    let Some(a) = self.get(&f.call, &v, issuer, sign, &gone).await? else {
+                        continue;
+                    };
+                    let whole = a.json.clone().unwrap_or(serde_json::Value::Null);
+                    if f.field.is_some() && !matches(&whole) {
+                        vec![]
+                    } else {
+                        recipe::take(&a, &f.take).into_iter().collect()
+                    }
                 }
+            };
+            hits.extend(ids.into_iter().map(|id| (scope.clone(), id)));
+        }
+        hits.sort();
+        hits.dedup();
+        match hits.len() {
+            0 => Ok(false),
+            1 => {
+                let (scope, id) = hits.remove(0);
+                if let (Some(each), Some(s)) = (&f.each, scope) {
+                    vars.set(each.var.clone(), s);
+                }
+                vars.set("found", id);
+                Ok(true)
             }
-        };
-        ids.sort();
-        ids.dedup();
-        match ids.len() {
-            0 => Ok(None),
-            1 => Ok(ids.pop()),
             n => Err(CallResult::Failed {
                 status: None,
                 reason: format!(
@@ -338,7 +364,113 @@ impl HttpIssuers {
             }),
         }
     }
+
+    /// One GET of a find step: the answer, `None` when its status says the key is gone.
+    async fn get(
+        &self,
+        call: &Call,
+        vars: &Vars,
+        issuer: Option<&IssuerEntry>,
+        sign: Option<recipe::Signer<'_>>,
+        gone: &[u16],
+    ) -> Result<Option<recipe::Answer>, CallResult> {
+        let call = Call {
+            method: call.method.clone().or(Some("GET".into())),
+            ..call.clone()
+        };
+        match recipe::send(self.timeout, &call, vars, issuer, sign).await {
+            Ok(a) if a.status == 200 => Ok(Some(a)),
+            Ok(a) if gone.contains(&a.status) => Ok(None),
+            Ok(a) => Err(classify(a)),
+            Err(e) => Err(CallResult::Retry {
+                status: None,
+                reason: format!("finding the key: {e}"),
+                after: None,
+            }),
+        }
+    }
+
+    /// Every item of a listing, page after page, or `None` when its first answer says the
+    /// key is gone. A listing read only in part is an error: a page refused or unreadable, a
+    /// `more` flag without a cursor (or with the same cursor again), more than [`MAX_PAGES`]
+    /// pages, or a listing that says more follow when the recipe names no way to page.
+    #[allow(clippy::too_many_arguments)]
+    async fn list(
+        &self,
+        call: &Call,
+        page: Option<&recipe::Page>,
+        items: &str,
+        vars: &Vars,
+        issuer: Option<&IssuerEntry>,
+        sign: Option<recipe::Signer<'_>>,
+        gone: &[u16],
+    ) -> Result<Option<Vec<serde_json::Value>>, CallResult> {
+        let partial = |why: String| CallResult::Failed {
+            status: None,
+            reason: format!(
+                "the issuer's listing of keys was not read to its end ({why}); refusing to act on part of it"
+            ),
+        };
+        let mut out = Vec::new();
+        let mut cursor: Option<String> = None;
+        for n in 0..MAX_PAGES {
+            let mut c = call.clone();
+            let mut v = vars.clone();
+            if let (Some(p), Some(cur)) = (page, &cursor) {
+                c.query.insert(p.param.clone(), "{page.cursor}".into());
+                v.set("page.cursor", cur.clone());
+            }
+            let a = match self
+                .get(&c, &v, issuer, sign, if n == 0 { gone } else { &[] })
+                .await
+            {
+                Ok(Some(a)) => a,
+                Ok(None) => return Ok(None),
+                Err(e) if n == 0 => return Err(e),
+                Err(CallResult::Retry {
+                    status,
+                    reason,
+                    after,
+                }) => {
+                    return Err(CallResult::Retry {
+                        status,
+                        reason: format!("page {} of the listing: {reason}", n + 1),
+                        after,
+                    })
+                }
+                Err(_) => return Err(partial(format!("page {} was refused", n + 1))),
+            };
+            let json = a.json.unwrap_or(serde_json::Value::Null);
+            let Some(arr) = recipe::json_path(&json, items).and_then(|i| i.as_array()) else {
+                return Err(partial(format!("page {} has no `{items}` list", n + 1)));
+            };
+            out.extend(arr.iter().cloned());
+            let more_path = page.map_or("has_more", |p| p.more.as_str());
+            let more = recipe::json_path(&json, more_path).and_then(|m| m.as_bool()) == Some(true);
+            if !more {
+                return Ok(Some(out));
+            }
+            let Some(p) = page else {
+                return Err(partial(
+                    "the issuer says more keys follow and the recipe does not page".into(),
+                ));
+            };
+            let next = recipe::json_take(&json, &p.cursor);
+            if next.is_none() || next == cursor || arr.is_empty() {
+                return Err(partial(format!(
+                    "page {} says more follow but names no new `{}`",
+                    n + 1,
+                    p.cursor
+                )));
+            }
+            cursor = next;
+        }
+        Err(partial(format!("more than {MAX_PAGES} pages")))
+    }
 }
+
+/// The most pages a find step reads before it gives up (and refuses to act).
+const MAX_PAGES: usize = 200;
 
 /// The outcome of a revoke call under its recipe's `ok` and `gone` statuses.
 fn judge(r: &RevokeRecipe, sent: Result<recipe::Answer>, t: &Target) -> CallResult {

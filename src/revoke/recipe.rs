@@ -19,7 +19,17 @@
 //! match = "redacted"          # equals | redacted (prefix…suffix hint) | suffix
 //! value = "{secret}"
 //! take = "id"                 # becomes {found} in the revoke call
+//! page = { more = "has_more", cursor = "last_id", param = "after" }   # read every page
+//!
+//! [rule.revoke.find.each]     # the variable is unknown: search every scope the list names
+//! var = "project"             # skipped when {project} is known (the policy names it)
+//! url = "{api}/v1/organization/projects"
+//! items = "data"
+//! take = "id"
 //! ```
+//!
+//! A find step acts only on a listing read to its end: a page refused, a `more` flag without
+//! a new cursor, or `has_more` on a recipe that does not page is a refusal, never "not found".
 //!
 //! Placeholders: `{secret}`, `{part.NAME}`, the issuer's configured bases (`{api}`),
 //! `{admin}` (the admin credential the policy names), `{param.NAME}` (its non-secret
@@ -92,9 +102,48 @@ pub struct Find {
     /// Statuses meaning "no such key": the key is already gone.
     #[serde(default)]
     pub gone: Option<StatusMatch>,
+    /// How the listing continues past its first page. Without it, a listing that says more
+    /// items follow (`has_more`) is refused: the leaked key may be on a page not read, and
+    /// another key matching its hint on the one read.
+    #[serde(default)]
+    pub page: Option<Page>,
+    /// Where to look when the recipe lacks a variable the listing needs (OpenAI's project):
+    /// list the candidates and search the keys of each.
+    #[serde(default)]
+    pub each: Option<Each>,
 }
 
 deserialize_with_call!(Find);
+
+/// Cursor paging: the answer says whether more items follow (`more`) and names the cursor
+/// (`cursor`) that the next request passes as the query parameter `param`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Page {
+    /// JSON path of the flag that is `true` while more items follow (`has_more`).
+    pub more: String,
+    /// JSON path of the value to continue from (`last_id`).
+    pub cursor: String,
+    /// The query parameter that carries it (`after`, `after_id`).
+    pub param: String,
+}
+
+/// The outer listing of a search over several scopes: each item's `take` becomes the
+/// variable `var` of the inner listing. It runs only when `var` is not known already (the
+/// policy naming a project wins over searching them all).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(remote = "Self", deny_unknown_fields)]
+pub struct Each {
+    #[serde(skip)]
+    pub call: Call,
+    pub var: String,
+    pub items: String,
+    pub take: String,
+    #[serde(default)]
+    pub page: Option<Page>,
+}
+
+deserialize_with_call!(Each);
 
 fn default_match() -> String {
     "equals".into()
@@ -175,6 +224,15 @@ impl RevokeRecipe {
             f.call.check().map_err(|e| anyhow!("{table}.find: {e}"))?;
             if f.items.is_some() && f.field.is_none() {
                 bail!("{table}.find lists `items` but names no `field` to match the key by");
+            }
+            if let Some(e) = &f.each {
+                e.call.check().map_err(|e| anyhow!("{table}.find.each: {e}"))?;
+                if e.call.url.is_none() {
+                    bail!("{table}.find.each needs a `url`");
+                }
+                if f.items.is_none() {
+                    bail!("{table}.find.each needs the listing's `items` to search in each scope");
+                }
             }
             if !["equals", "redacted", "suffix", "prefix"].contains(&f.mode.as_str()) {
                 bail!(

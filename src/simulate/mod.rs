@@ -26,7 +26,7 @@ use serde::Deserialize;
 use crate::verify::Registry;
 
 /// One `[[key]]` of keys.toml: a credential the simulator treats as live.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct SimKey {
     pub issuer: String,
@@ -57,6 +57,10 @@ pub struct SimKey {
     /// 401 | 403 | 429 | 500 | slow | html | redirect: answer requests made with this key so.
     #[serde(default)]
     pub fault: Option<String>,
+    /// OpenAI: whether the key's owner still has access to its project (`active`, the
+    /// default, or `inactive`: listed only when the listing asks for every owner).
+    #[serde(default)]
+    pub owner_project_access: Option<String>,
     /// Where the `redirect` fault points.
     #[serde(default)]
     pub redirect_to: Option<String>,

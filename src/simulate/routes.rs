@@ -556,6 +556,40 @@ fn redacted_value(s: &str) -> String {
     format!("{}...{}", &s[..8.min(n)], &s[n.saturating_sub(4)..])
 }
 
+/// One page of a cursor-paged list, the shape OpenAI and Anthropic share: `limit` items (the
+/// issuer's default when absent, capped at its maximum) after the item whose `id` the query
+/// parameter `after` names, with `first_id`, `last_id` and `has_more`.
+fn cursor_page(items: Vec<Value>, r: &Req, after: &str, default_limit: usize, max_limit: usize) -> Value {
+    let limit = r
+        .query("limit")
+        .and_then(|l| l.parse::<usize>().ok())
+        .unwrap_or(default_limit)
+        .clamp(1, max_limit);
+    let start = match r.query(after) {
+        Some(a) => items
+            .iter()
+            .position(|i| i["id"].as_str() == Some(a.as_str()))
+            .map_or(items.len(), |p| p + 1),
+        None => 0,
+    };
+    let page: Vec<Value> = items.iter().skip(start).take(limit).cloned().collect();
+    let has_more = start + page.len() < items.len();
+    json!({"first_id": page.first().map(|i| i["id"].clone()), "last_id": page.last().map(|i| i["id"].clone()),
+        "has_more": has_more, "data": page})
+}
+
+/// The issuer's id of a simulated key: its configured `key_id`, or one derived from the secret.
+fn key_id_of(key: &super::SimKey) -> String {
+    key.key_id
+        .clone()
+        .unwrap_or_else(|| format!("key_{}", num_id(&key.secret)))
+}
+
+/// An OpenAI project's display name: never its id, as on the real service.
+fn openai_project_name(id: &str) -> String {
+    format!("Project {}", num_id(id) % 1000)
+}
+
 fn openai(sim: &Sim, r: &Req) -> Reply {
     let tok = r.bearer().unwrap_or_default();
     let live = sim.live("openai", &tok);
@@ -593,19 +627,38 @@ fn openai(sim: &Sim, r: &Req) -> Reply {
         )
     };
     let restricted_without = |scope: &str| !key.scopes.is_empty() && !key.scopes.iter().any(|s| s == scope);
+    // Every project the simulated organization holds, in id order: `/v1/me` lists the user's
+    // projects, not the key's, so the key's own project need not come first.
+    let mut projects: Vec<String> = sim
+        .keys
+        .iter()
+        .filter(|k| k.issuer == "openai")
+        .filter_map(|k| k.project.clone())
+        .collect();
+    projects.sort();
+    projects.dedup();
+    let project_keys = |pid: &str| -> Vec<(usize, &super::SimKey)> {
+        sim.keys
+            .iter()
+            .enumerate()
+            .filter(|(j, k)| {
+                k.issuer == "openai" && !k.admin && k.project.as_deref() == Some(pid) && !sim.is_revoked(*j)
+            })
+            .collect()
+    };
     let segs: Vec<&str> = r.rest.trim_matches('/').split('/').collect();
     match (r.method.as_str(), segs.as_slice()) {
         ("GET", ["v1", "models"]) if restricted_without("api.model.read") => missing("api.model.read"),
         ("GET", ["v1", "me"]) => reply(
             200,
             json!({"object": "user", "id": format!("user-{}", num_id(&principal(&key))), "email": principal(&key), "name": principal(&key),
-                "orgs": {"object": "list", "data": [{"object": "organization", "id": format!("org-{}", num_id(&org)), "title": org, "role": "owner",
-                "projects": {"data": key.project.iter().map(|p| json!({"id": p, "title": p})).collect::<Vec<_>>()}}]}}),
+                "orgs": {"object": "list", "data": [{"object": "organization", "id": format!("org-{}", num_id(&org)), "title": org, "name": format!("org-{}", num_id(&org)), "role": "owner",
+                "projects": {"object": "list", "data": projects.iter().map(|p| json!({"id": p, "title": openai_project_name(p)})).collect::<Vec<_>>()}}]}}),
             "verify",
         ),
         ("GET", ["v1", "models"]) => reply(
             200,
-            json!({"object": "list", "data": [{"id": "gpt-4o", "object": "model"}]}),
+            json!({"object": "list", "data": [{"id": "gpt-4o", "object": "model", "created": 1715367049, "owned_by": "system"}]}),
             "verify",
         ),
         ("GET", ["v1", "organization", "admin_api_keys"]) => {
@@ -613,27 +666,57 @@ fn openai(sim: &Sim, r: &Req) -> Reply {
                 return denied();
             }
             let data: Vec<Value> = sim.keys.iter().filter(|k| k.issuer == "openai" && k.admin).map(|k| {
-                json!({"object": "organization.admin_api_key", "id": k.key_id, "name": "sim", "redacted_value": redacted_value(&k.secret), "owner": {"name": principal(k), "role": "owner"}})
+                json!({"object": "organization.admin_api_key", "id": key_id_of(k), "name": "sim", "redacted_value": redacted_value(&k.secret),
+                    "created_at": 1711471533, "expires_at": null, "last_used_at": null,
+                    "owner": {"type": "user", "object": "organization.user", "id": format!("user-{}", num_id(&principal(k))), "name": principal(k), "created_at": 1711471533, "role": "owner"}})
             }).collect();
-            reply(200, json!({"object": "list", "data": data}), "verify")
+            let mut page = cursor_page(data, r, "after", 20, 100);
+            page["object"] = json!("list");
+            reply(200, page, "verify")
+        }
+        ("GET", ["v1", "organization", "projects"]) => {
+            if !key.admin {
+                return denied();
+            }
+            let data: Vec<Value> = projects
+                .iter()
+                .map(|p| json!({"id": p, "object": "organization.project", "name": openai_project_name(p), "created_at": 1711471533, "archived_at": null, "status": "active"}))
+                .collect();
+            let mut page = cursor_page(data, r, "after", 20, 100);
+            page["object"] = json!("list");
+            reply(200, page, "revoke")
         }
         ("GET", ["v1", "organization", "projects", pid, "api_keys"]) => {
             if !key.admin {
                 return denied();
             }
-            let data: Vec<Value> = sim
-                .keys
-                .iter()
-                .enumerate()
-                .filter(|(j, k)| k.issuer == "openai" && !k.admin && k.project.as_deref() == Some(*pid) && !sim.is_revoked(*j))
-                .map(|(_, k)| json!({"object": "organization.project.api_key", "id": k.key_id, "name": "sim", "redacted_value": redacted_value(&k.secret),
-                    "owner": {"type": "user", "user": {"email": principal(k)}}}))
+            if !projects.iter().any(|p| p == pid) {
+                return reply(
+                    404,
+                    json!({"error": {"message": format!("No such project: {pid}"), "type": "invalid_request_error"}}),
+                    "revoke",
+                );
+            }
+            // Without `owner_project_access`, OpenAI applies its membership rules and leaves
+            // out keys whose owner no longer has access to the project; `any` lists them all.
+            let any = r.query("owner_project_access").as_deref() == Some("any");
+            let data: Vec<Value> = project_keys(pid)
+                .into_iter()
+                .map(|(_, k)| {
+                    let access = k.owner_project_access.clone().unwrap_or_else(|| "active".into());
+                    let owner = if k.secret.starts_with("sk-svcacct-") {
+                        json!({"type": "service_account", "service_account": {"id": format!("svc_acct_{}", num_id(&k.secret)), "name": principal(k), "created_at": 1711471533, "role": "member"}})
+                    } else {
+                        json!({"type": "user", "user": {"id": format!("user-{}", num_id(&principal(k))), "email": principal(k), "name": principal(k), "created_at": 1711471533, "role": "owner"}})
+                    };
+                    json!({"object": "organization.project.api_key", "redacted_value": redacted_value(&k.secret), "name": "sim", "created_at": 1711471533,
+                        "last_used_at": null, "id": key_id_of(k), "owner_project_access": access, "owner": owner})
+                })
+                .filter(|item| any || item["owner_project_access"] == "active")
                 .collect();
-            reply(
-                200,
-                json!({"object": "list", "data": data, "has_more": false}),
-                "revoke",
-            )
+            let mut page = cursor_page(data, r, "after", 20, 100);
+            page["object"] = json!("list");
+            reply(200, page, "revoke")
         }
         ("DELETE", ["v1", "organization", "projects", pid, "api_keys", kid]) => {
             if !key.admin {
@@ -643,13 +726,16 @@ fn openai(sim: &Sim, r: &Req) -> Reply {
                     "revoke",
                 );
             }
-            let target = sim.keys.iter().position(|k| {
-                k.issuer == "openai"
-                    && k.project.as_deref() == Some(*pid)
-                    && k.key_id.as_deref() == Some(*kid)
-            });
+            let target = project_keys(pid).into_iter().find(|(_, k)| key_id_of(k) == *kid);
             match target {
-                Some(j) if !sim.is_revoked(j) => {
+                // "an error if the key belonged to a service account": such a key goes with
+                // its service account.
+                Some((_, k)) if k.secret.starts_with("sk-svcacct-") => reply(
+                    400,
+                    json!({"error": {"message": "API keys owned by service accounts cannot be deleted; delete the service account instead.", "type": "invalid_request_error", "param": null, "code": null}}),
+                    "revoke",
+                ),
+                Some((j, _)) => {
                     sim.revoke(j);
                     reply(
                         200,
@@ -657,7 +743,11 @@ fn openai(sim: &Sim, r: &Req) -> Reply {
                         "revoke",
                     )
                 }
-                _ => reply(404, json!({"error": {"message": "No such API key"}}), "revoke"),
+                None => reply(
+                    404,
+                    json!({"error": {"message": "No such API key", "type": "invalid_request_error"}}),
+                    "revoke",
+                ),
             }
         }
         _ => reply(404, json!({"error": {"message": "Unknown request URL"}}), "other"),
@@ -717,10 +807,12 @@ fn anthropic(sim: &Sim, r: &Req) -> Reply {
             }
             let data: Vec<Value> = sim.keys.iter().enumerate().filter(|(_, k)| k.issuer == "anthropic" && !k.admin).map(|(j, k)| {
                 let n = k.secret.len();
-                json!({"type": "api_key", "id": k.key_id, "name": "sim", "partial_key_hint": format!("{}...{}", k.secret.get(..16.min(n)).unwrap_or(""), k.secret.get(n.saturating_sub(4)..).unwrap_or("")),
-                    "status": if sim.is_revoked(j) { "inactive" } else { "active" }, "workspace_id": k.project, "created_by": {"id": principal(k), "type": "user"}})
+                json!({"type": "api_key", "id": key_id_of(k), "name": "sim", "partial_key_hint": format!("{}...{}", k.secret.get(..16.min(n)).unwrap_or(""), k.secret.get(n.saturating_sub(4)..).unwrap_or("")),
+                    "status": if sim.is_revoked(j) { "inactive" } else { "active" }, "workspace_id": k.project, "created_at": "2026-01-01T00:00:00Z",
+                    "created_by": {"id": format!("user_{}", num_id(&principal(k))), "type": "user"}})
             }).collect();
-            reply(200, json!({"data": data, "has_more": false}), "verify")
+            // Anthropic pages with `after_id` (default 20 a page, at most 1000).
+            reply(200, cursor_page(data, r, "after_id", 20, 1000), "verify")
         }
         ("POST", ["v1", "organizations", "api_keys", id]) => {
             if !key.admin {
@@ -730,7 +822,7 @@ fn anthropic(sim: &Sim, r: &Req) -> Reply {
             match sim
                 .keys
                 .iter()
-                .position(|k| k.issuer == "anthropic" && k.key_id.as_deref() == Some(*id))
+                .position(|k| k.issuer == "anthropic" && !k.admin && key_id_of(k) == *id)
             {
                 Some(j) => {
                     if status == "inactive" || status == "archived" {

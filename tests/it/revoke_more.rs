@@ -183,16 +183,7 @@ fn cases(g: &mut Gen) -> Vec<Case> {
             "openai",
             "OPENAI_API_KEY",
             fake::openai_project(g),
-            "project = \"proj-web\"\nkey_id = \"key_oai1\"",
-        ),
-        env(
-            "openai.service-account-key",
-            "openai",
-            "OPENAI_API_KEY",
-            format!("sk-svcacct-{}T3BlbkFJ{}", b62(g, 74), b62(g, 74)),
-            // A restricted key that may not list models: OpenAI answers 401 "Missing scopes",
-            // which still proves the key live.
-            "project = \"proj-web\"\nkey_id = \"key_oai2\"\nscopes = [\"model.request\"]",
+            "project = \"proj_web1\"\nkey_id = \"key_oai1\"",
         ),
         env(
             "anthropic.api-key",
@@ -498,7 +489,6 @@ fn every_api_recipe_kills_its_key_on_the_simulator() {
     for (issuer, var, _) in &admins {
         policy.push_str(&format!("[revoke.admin.{issuer}]\nenv = \"{var}\"\n"));
     }
-    policy.push_str("[revoke.admin.openai.params]\nproject = \"proj-web\"\n");
     policy.push_str("[revoke.admin.aws]\nenv = \"SIM_AWS_ADMIN\"\n");
     let policy = sim.extra_config("policy.toml", &policy);
     let mut cmd = common::quench();
