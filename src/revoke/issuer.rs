@@ -413,11 +413,18 @@ impl HttpIssuers {
         };
         let mut out = Vec::new();
         let mut cursor: Option<String> = None;
+        // The next page's URL, for link paging.
+        let mut link: Option<url::Url> = None;
         for n in 0..MAX_PAGES {
             let mut c = call.clone();
             let mut v = vars.clone();
-            if let (Some(p), Some(cur)) = (page, &cursor) {
-                c.query.insert(p.param.clone(), "{page.cursor}".into());
+            if let Some(u) = &link {
+                // The link carries its own query.
+                c.url = Some("{page.url}".into());
+                c.query.clear();
+                v.set("page.url", u.to_string());
+            } else if let (Some(param), Some(cur)) = (page.and_then(|p| p.param.as_ref()), &cursor) {
+                c.query.insert(param.clone(), "{page.cursor}".into());
                 v.set("page.cursor", cur.clone());
             }
             let a = match self
@@ -445,22 +452,42 @@ impl HttpIssuers {
                 return Err(partial(format!("page {} has no `{items}` list", n + 1)));
             };
             out.extend(arr.iter().cloned());
-            let more_path = page.map_or("has_more", |p| p.more.as_str());
+            if let Some(next) = page.and_then(|p| p.next.as_ref()) {
+                let Some(href) = recipe::json_take(&json, next).filter(|h| !h.is_empty()) else {
+                    return Ok(Some(out));
+                };
+                let here = match &link {
+                    Some(u) => u.clone(),
+                    None => v
+                        .render(c.url.as_deref().unwrap_or(""))
+                        .ok()
+                        .and_then(|u| url::Url::parse(&u).ok())
+                        .ok_or_else(|| partial("the listing's URL cannot be read".into()))?,
+                };
+                let to = here
+                    .join(&href)
+                    .map_err(|_| partial(format!("page {} links to an unreadable `{next}`", n + 1)))?;
+                if Some(&to) == link.as_ref() || arr.is_empty() {
+                    return Err(partial(format!("page {} links to itself", n + 1)));
+                }
+                link = Some(to);
+                continue;
+            }
+            let more_path = page.and_then(|p| p.more.as_deref()).unwrap_or("has_more");
             let more = recipe::json_path(&json, more_path).and_then(|m| m.as_bool()) == Some(true);
             if !more {
                 return Ok(Some(out));
             }
-            let Some(p) = page else {
+            let Some(cursor_path) = page.and_then(|p| p.cursor.as_ref()) else {
                 return Err(partial(
                     "the issuer says more keys follow and the recipe does not page".into(),
                 ));
             };
-            let next = recipe::json_take(&json, &p.cursor);
+            let next = recipe::json_take(&json, cursor_path);
             if next.is_none() || next == cursor || arr.is_empty() {
                 return Err(partial(format!(
-                    "page {} says more follow but names no new `{}`",
-                    n + 1,
-                    p.cursor
+                    "page {} says more follow but names no new `{cursor_path}`",
+                    n + 1
                 )));
             }
             cursor = next;

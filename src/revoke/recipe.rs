@@ -115,17 +115,37 @@ pub struct Find {
 
 deserialize_with_call!(Find);
 
-/// Cursor paging: the answer says whether more items follow (`more`) and names the cursor
-/// (`cursor`) that the next request passes as the query parameter `param`.
+/// How a listing pages: by a cursor (the answer says whether more items follow, `more`, and
+/// names the value, `cursor`, that the next request passes as the query parameter `param`:
+/// OpenAI, Anthropic), or by a link (`next`: the JSON path of the next page's URL, absent or
+/// empty on the last page: npm's `urls.next`).
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Page {
     /// JSON path of the flag that is `true` while more items follow (`has_more`).
-    pub more: String,
+    #[serde(default)]
+    pub more: Option<String>,
     /// JSON path of the value to continue from (`last_id`).
-    pub cursor: String,
+    #[serde(default)]
+    pub cursor: Option<String>,
     /// The query parameter that carries it (`after`, `after_id`).
-    pub param: String,
+    #[serde(default)]
+    pub param: Option<String>,
+    /// JSON path of the next page's URL, resolved against the page that named it.
+    #[serde(default)]
+    pub next: Option<String>,
+}
+
+impl Page {
+    fn check(&self, table: &str) -> Result<()> {
+        let cursor = [&self.more, &self.cursor, &self.param];
+        match (&self.next, cursor.iter().filter(|f| f.is_some()).count()) {
+            (Some(_), 0) | (None, 3) => Ok(()),
+            _ => bail!(
+                "{table}.page names either `next` (a link to the next page) or all of `more`, `cursor` and `param`"
+            ),
+        }
+    }
 }
 
 /// The outer listing of a search over several scopes: each item's `take` becomes the
@@ -225,7 +245,13 @@ impl RevokeRecipe {
             if f.items.is_some() && f.field.is_none() {
                 bail!("{table}.find lists `items` but names no `field` to match the key by");
             }
+            if let Some(p) = &f.page {
+                p.check(&format!("{table}.find"))?;
+            }
             if let Some(e) = &f.each {
+                if let Some(p) = &e.page {
+                    p.check(&format!("{table}.find.each"))?;
+                }
                 e.call.check().map_err(|e| anyhow!("{table}.find.each: {e}"))?;
                 if e.call.url.is_none() {
                     bail!("{table}.find.each needs a `url`");
@@ -565,6 +591,18 @@ mod tests {
         )
         .unwrap_err();
         assert!(format!("{e:#}").contains("fuzzy"), "{e:#}");
+        let e = parse(
+            "url = \"{api}/x\"\n[find]\nurl = \"{api}/l\"\nitems = \"data\"\nfield = \"f\"\ntake = \"id\"\n\
+             page = { more = \"has_more\", param = \"after\" }\n",
+        )
+        .unwrap_err();
+        assert!(format!("{e:#}").contains("`more`, `cursor` and `param`"), "{e:#}");
+        let e = parse(
+            "url = \"{api}/x\"\n[find]\nurl = \"{api}/l\"\ntake = \"id\"\n[find.each]\nvar = \"p\"\n\
+             url = \"{api}/p\"\nitems = \"data\"\ntake = \"id\"\n",
+        )
+        .unwrap_err();
+        assert!(format!("{e:#}").contains("needs the listing's `items`"), "{e:#}");
         let e = parse(
             "url = \"{api}/x\"\n[fallback]\nauthority = \"admin\"\nurl = \"{api}/y\"\nheader = { A = \"b\" }\n",
         )

@@ -220,6 +220,11 @@ impl Sim {
         hay: impl FnOnce() -> String,
     ) {
         if let Some(f) = &self.record {
+            // A path may carry a key (npm deletes a token by its value): name it by position.
+            let mut path = path.to_string();
+            for i in self.keys_in(issuer, &path) {
+                path = path.replace(&self.keys[i].secret, &format!("[key {i}]"));
+            }
             let mut line = serde_json::json!({
                 "time": chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
                 "arrived": arrived.to_rfc3339_opts(chrono::SecondsFormat::Micros, true),

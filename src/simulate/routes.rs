@@ -1055,23 +1055,40 @@ fn npm(sim: &Sim, r: &Req) -> Reply {
         return reply(200, json!({"username": principal(&key)}), "verify");
     }
     if r.is("GET", "/-/npm/v1/tokens") {
-        let objects: Vec<Value> = sim.keys.iter().enumerate()
+        // The registry shows a token by its first characters only (`npm_1f`; the npm CLI adds
+        // the "…" when it prints them) and pages with `urls.next` (`?page=N`, 10 a page here).
+        const PER_PAGE: usize = 10;
+        let mine: Vec<Value> = sim.keys.iter().enumerate()
             .filter(|(j, k)| k.issuer == "npm" && k.principal == key.principal && !sim.is_revoked(*j))
-            .map(|(_, k)| json!({"key": npm_key(&k.secret), "token": format!("{}…", k.secret.get(..10.min(k.secret.len())).unwrap_or("")), "readonly": false, "automation": false, "cidr_whitelist": null, "created": "2026-01-01T00:00:00Z"}))
+            .map(|(_, k)| json!({"key": npm_key(&k.secret), "token": k.secret.get(..6.min(k.secret.len())).unwrap_or(""), "readonly": false, "automation": false,
+                "cidr_whitelist": null, "created": "2026-01-01T00:00:00.000Z", "updated": "2026-01-01T00:00:00.000Z"}))
             .collect();
+        let page: usize = r.query("page").and_then(|p| p.parse().ok()).unwrap_or(0);
+        let objects: Vec<Value> = mine
+            .iter()
+            .skip(page * PER_PAGE)
+            .take(PER_PAGE)
+            .cloned()
+            .collect();
+        let mut urls = json!({});
+        if (page + 1) * PER_PAGE < mine.len() {
+            urls["next"] = json!(format!("/npm/-/npm/v1/tokens?page={}", page + 1));
+        }
         return reply(
             200,
-            json!({"objects": objects, "total": objects.len(), "urls": {}}),
+            json!({"objects": objects, "total": mine.len(), "urls": urls}),
             "revoke",
         );
     }
     if let Some(id) = r.rest.strip_prefix("/-/npm/v1/tokens/token/") {
         if r.method == Method::DELETE {
-            return match sim
-                .keys
-                .iter()
-                .position(|k| k.issuer == "npm" && npm_key(&k.secret) == id)
-            {
+            // By key, or by the full token value (what `npm token revoke <token>` sends).
+            return match sim.keys.iter().enumerate().position(|(j, k)| {
+                k.issuer == "npm"
+                    && k.principal == key.principal
+                    && !sim.is_revoked(j)
+                    && (npm_key(&k.secret) == id || k.secret == id)
+            }) {
                 Some(j) => {
                     sim.revoke(j);
                     reply(204, Value::Null, "revoke")

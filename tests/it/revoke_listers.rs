@@ -1,4 +1,4 @@
-//! Admin revocations that find the leaked key in the issuer's listing (OpenAI, Anthropic),
+//! Revocations that find the leaked key in the issuer's listing (OpenAI, Anthropic, npm),
 //! against a simulator that pages as the issuers document: the key may sit on a later page, in
 //! a project other than the first, under an owner who lost access; a key whose hint another
 //! key shares is never guessed at.
@@ -424,4 +424,79 @@ take = "id"
     );
     let log = audit(&run, "test.unpaged-admin-find", &leaked);
     assert!(log.iter().any(|a| a.contains("not read to its end")), "{log:#?}");
+}
+
+/// npm tokens of one user whose listed prefixes (six characters) all differ from `taken`.
+fn npm_token(g: &mut Gen, taken: &mut BTreeSet<String>) -> String {
+    loop {
+        let t = fake::npm(g);
+        if taken.insert(t[..6].to_string()) {
+            return t;
+        }
+    }
+}
+
+fn npm_entry(secret: &str) -> String {
+    format!("[[key]]\nissuer = \"npm\"\nsecret = \"{secret}\"\nprincipal = \"npm-user\"\n")
+}
+
+/// The registry lists each token by a short prefix, ten a page; the leaked token is on the
+/// second page. quench matches it by prefix, as the npm CLI does, and deletes it by its full
+/// value; the user's other tokens live on.
+#[test]
+fn npm_token_is_matched_by_prefix_and_deleted_by_value() {
+    let mut g = Gen::new(1406);
+    let mut taken = BTreeSet::new();
+    let mut keys = String::new();
+    for _ in 0..14 {
+        keys.push_str(&npm_entry(&npm_token(&mut g, &mut taken)));
+    }
+    let leaked = npm_token(&mut g, &mut taken);
+    keys.push_str(&npm_entry(&leaked));
+    let sim = SimProc::start(&keys);
+    let run = scan(&sim, &[&leaked], "", &[]);
+    assert_eq!(
+        status_of(&run, "npm.access-token", &leaked),
+        "revoked",
+        "{}",
+        run.stderr
+    );
+    assert_eq!(revoked_positions(&sim), vec![14], "{}", run.stderr);
+    let p = paths(&sim, "npm");
+    assert!(
+        p.iter()
+            .any(|l| l == "DELETE /npm/-/npm/v1/tokens/token/[key 14]"),
+        "{p:#?}"
+    );
+    assert!(
+        p.iter().filter(|l| *l == "GET /npm/-/npm/v1/tokens").count() >= 2,
+        "the second page was not read: {p:#?}"
+    );
+}
+
+/// Two of the user's tokens share the listed prefix: the listing cannot tell which one leaked,
+/// so nothing is deleted and a human is asked.
+#[test]
+fn npm_tokens_sharing_a_prefix_are_refused() {
+    let mut g = Gen::new(1407);
+    let mut taken = BTreeSet::new();
+    let leaked = npm_token(&mut g, &mut taken);
+    let mut twin = fake::npm(&mut g);
+    twin.replace_range(..6, &leaked[..6]);
+    let keys = format!("{}{}", npm_entry(&twin), npm_entry(&leaked));
+    let sim = SimProc::start(&keys);
+    let run = scan(&sim, &[&leaked], "", &[]);
+    assert_eq!(revoked_positions(&sim), Vec::<usize>::new(), "{}", run.stderr);
+    assert_eq!(
+        status_of(&run, "npm.access-token", &leaked),
+        "escalated",
+        "{}",
+        run.stderr
+    );
+    let log = audit(&run, "npm.access-token", &leaked);
+    assert!(
+        log.iter()
+            .any(|a| a.contains("2 keys match the leaked value's hint")),
+        "{log:#?}"
+    );
 }
