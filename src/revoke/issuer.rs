@@ -507,8 +507,17 @@ fn judge(r: &RevokeRecipe, sent: Result<recipe::Answer>, t: &Target) -> CallResu
             reason: scrub(&e.to_string(), t),
             after: None,
         },
-        Ok(a) if r.ok_status().contains(&a.status) => CallResult::Accepted { status: a.status },
-        Ok(a) if r.gone_status().contains(&a.status) => CallResult::Gone { status: a.status },
+        Ok(a) if r.accepted(&a) => CallResult::Accepted { status: a.status },
+        Ok(a) if r.is_gone(&a) => CallResult::Gone { status: a.status },
+        // The status of success without its body (Slack's 200 with `"ok": false`): refused.
+        Ok(a) if r.ok_status().contains(&a.status) => CallResult::Failed {
+            status: Some(a.status),
+            reason: format!(
+                "the issuer answered {} without confirming the revocation{}",
+                a.status,
+                issuer_code(&a).map(|c| format!(" ({c})")).unwrap_or_default()
+            ),
+        },
         Ok(a) => classify(a),
     }
 }
@@ -561,6 +570,17 @@ fn aws_credentials(t: &Target, r: &RevokeRecipe) -> Result<(String, String), Str
         (Some(i), Some(s)) => Ok((i.clone(), s.clone())),
         _ => Err("an AWS key is revoked with its secret access key, which was not found beside it".into()),
     }
+}
+
+/// The issuer's error code in an answer (`error`, `error.code`, `error.type`), when it is a
+/// short plain word: issuers never echo a key there, and it tells a human why.
+fn issuer_code(a: &recipe::Answer) -> Option<String> {
+    let j = a.json.as_ref()?;
+    ["error", "error.code", "error.type", "code"]
+        .iter()
+        .find_map(|p| recipe::json_path(j, p).and_then(|v| v.as_str()))
+        .filter(|c| c.len() <= 60 && c.chars().all(|c| c.is_ascii_alphanumeric() || "_-.".contains(c)))
+        .map(String::from)
 }
 
 /// 429 and 5xx are worth retrying; anything else unexpected is not.

@@ -69,11 +69,30 @@ impl Authority {
     }
 }
 
+/// What an answer must look like: one of `status`, and every `json` path holding its value
+/// (Slack answers HTTP 200 to a refused revocation, with `"ok": false`).
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct StatusMatch {
     #[serde(default)]
     pub status: Vec<u16>,
+    #[serde(default)]
+    pub json: std::collections::BTreeMap<String, toml::Value>,
+}
+
+impl StatusMatch {
+    /// Whether `json` holds every value this names (vacuously when it names none).
+    pub fn body_matches(&self, json: Option<&serde_json::Value>) -> bool {
+        self.json.iter().all(|(path, want)| {
+            let got = json.and_then(|j| json_path(j, path));
+            match (got, want) {
+                (Some(serde_json::Value::String(a)), toml::Value::String(b)) => a == b,
+                (Some(serde_json::Value::Bool(a)), toml::Value::Boolean(b)) => a == b,
+                (Some(serde_json::Value::Number(a)), toml::Value::Integer(b)) => a.as_i64() == Some(*b),
+                _ => false,
+            }
+        })
+    }
 }
 
 /// How to find the issuer's id of a key before revoking it: list the keys an admin (or the key
@@ -280,6 +299,18 @@ impl RevokeRecipe {
 
     pub fn gone_status(&self) -> Vec<u16> {
         self.gone.as_ref().map(|m| m.status.clone()).unwrap_or_default()
+    }
+
+    /// Whether an answer is the issuer accepting the revocation: an `ok` status and body.
+    pub fn accepted(&self, a: &Answer) -> bool {
+        self.ok_status().contains(&a.status)
+            && self.ok.as_ref().is_none_or(|m| m.body_matches(a.json.as_ref()))
+    }
+
+    /// Whether an answer says the key was already gone: a `gone` status and body.
+    pub fn is_gone(&self, a: &Answer) -> bool {
+        self.gone_status().contains(&a.status)
+            && self.gone.as_ref().is_none_or(|m| m.body_matches(a.json.as_ref()))
     }
 
     /// A one-line description for dry-run records: method and URL template, no values.

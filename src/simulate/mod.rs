@@ -89,7 +89,24 @@ pub struct KeysFile {
 
 /// The faults the simulator can inject.
 /// `429-once` answers the first request with a 429 and `Retry-After: 1`, then behaves.
-pub const FAULTS: &[&str] = &["401", "403", "429", "429-once", "500", "slow", "html", "redirect"];
+/// The issuer's own ambiguous answers, for the issuers that give them: `ip-denied` (Slack:
+/// a live token used from an address its allowlist refuses reads `invalid_auth`) and
+/// `revoke-refused` (Slack: `auth.revoke` answers HTTP 200 with `"ok": false`).
+pub const FAULTS: &[&str] = &[
+    "401",
+    "403",
+    "429",
+    "429-once",
+    "500",
+    "slow",
+    "html",
+    "redirect",
+    "ip-denied",
+    "revoke-refused",
+];
+
+/// Faults an issuer's own handler answers (in the issuer's shapes) rather than the common one.
+const ISSUER_FAULTS: &[&str] = &["ip-denied", "revoke-refused"];
 
 impl KeysFile {
     pub fn read(path: &Path) -> Result<KeysFile> {

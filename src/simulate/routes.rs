@@ -275,6 +275,9 @@ async fn fault(sim: &Sim, issuer: &str, key: Option<usize>) -> Option<Reply> {
         .cloned();
     let key_fault = key.and_then(|i| sim.keys[i].fault.clone());
     let mut f = issuer_fault.or(key_fault)?;
+    if super::ISSUER_FAULTS.contains(&f.as_str()) {
+        return None;
+    }
     if f == "429-once" {
         let first = key.is_some_and(|i| sim.fired.lock().unwrap_or_else(|e| e.into_inner()).insert(i));
         if !first {
@@ -525,7 +528,16 @@ fn slack(sim: &Sim, r: &Req) -> Reply {
         };
         reply(200, json!({"ok": false, "error": e}), kind)
     };
+    let fault = known.and_then(|i| k(sim, i).fault.clone()).unwrap_or_default();
+    let answer = |kind, e: &str| reply(200, json!({"ok": false, "error": e}), kind);
     match r.rest.as_str() {
+        // Slack's answer to a request from an address the token's allowlist refuses.
+        "/api/auth.test" | "/api/auth.revoke" if live.is_some() && fault == "ip-denied" => {
+            answer(classify(r), "invalid_auth")
+        }
+        "/api/auth.revoke" if live.is_some() && fault == "revoke-refused" => {
+            answer("revoke", "no_permission")
+        }
         "/api/auth.test" => {
             let Some(i) = live else { return err("verify") };
             let key = k(sim, i);

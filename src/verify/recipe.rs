@@ -70,6 +70,10 @@ pub struct Recipe {
     /// What proves it invalid (verify). Default: status 401.
     #[serde(default)]
     pub dead: Option<Matchers>,
+    /// Answers that say nothing either way, checked before `dead` (Slack's `invalid_auth`:
+    /// a bad token, or a good one used from an IP address it does not allow).
+    #[serde(default)]
+    pub indeterminate: Option<Matchers>,
     /// What a successful call looks like (revoke recipes).
     #[serde(default)]
     pub ok: Option<Matchers>,

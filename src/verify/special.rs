@@ -40,6 +40,9 @@ fn overlay(mut preset: Recipe, rule: &Recipe) -> Recipe {
     if rule.dead.is_some() {
         preset.dead = rule.dead.clone();
     }
+    if rule.indeterminate.is_some() {
+        preset.indeterminate = rule.indeterminate.clone();
+    }
     let (p, r) = (&mut preset.identity, &rule.identity);
     for (dst, src) in [
         (&mut p.principal, &r.principal),

@@ -10,6 +10,7 @@ mod git_history;
 mod git_staged;
 mod hook;
 mod revoke_admin;
+mod revoke_answers;
 mod revoke_auto;
 mod revoke_budget;
 mod revoke_crash;
