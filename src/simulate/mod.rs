@@ -61,6 +61,10 @@ pub struct SimKey {
     /// default, or `inactive`: listed only when the listing asks for every owner).
     #[serde(default)]
     pub owner_project_access: Option<String>,
+    /// AWS: the key's partition (`aws`, the default; `aws-us-gov`; `aws-cn`). Only that
+    /// partition's endpoints know it.
+    #[serde(default)]
+    pub partition: Option<String>,
     /// Where the `redirect` fault points.
     #[serde(default)]
     pub redirect_to: Option<String>,

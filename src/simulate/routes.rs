@@ -329,6 +329,7 @@ fn dispatch(sim: &Sim, issuer: &str, r: &Req) -> Reply {
         "crates-io" => crates_io(sim, r),
         "openrouter" => openrouter(sim, r),
         "workos" if r.rest.starts_with("/api_keys") => workos_api_keys(sim, r),
+        "workos" => workos(sim, r),
         _ if r.rest.ends_with("/token") && r.method == Method::POST => client_credentials(sim, issuer, r),
         _ => generic(sim, issuer, r),
     }
@@ -901,11 +902,19 @@ fn aws_api(sim: &Sim, r: &Req) -> Reply {
     let Some(auth) = r.header("authorization").and_then(|a| aws::parse_auth(&a)) else {
         return aws_error("MissingAuthenticationToken", json_wanted, kind);
     };
-    let Some(i) = sim
-        .keys
-        .iter()
-        .position(|k| k.issuer == "aws" && k.key_id.as_deref() == Some(auth.key_id.as_str()))
-    else {
+    // Which partition this endpoint serves, from the base it was reached by.
+    let partition = if r.rest.starts_with("/sts_us_gov") {
+        "aws-us-gov"
+    } else if r.rest.starts_with("/sts_cn") {
+        "aws-cn"
+    } else {
+        "aws"
+    };
+    let Some(i) = sim.keys.iter().position(|k| {
+        k.issuer == "aws"
+            && k.key_id.as_deref() == Some(auth.key_id.as_str())
+            && k.partition.as_deref().unwrap_or("aws") == partition
+    }) else {
         return aws_error("InvalidClientTokenId", json_wanted, kind);
     };
     if sim.is_revoked(i) {
@@ -1697,6 +1706,22 @@ fn openrouter(sim: &Sim, r: &Req) -> Reply {
             json!({"error": {"code": 404, "message": "Not Found"}}),
             "other",
         ),
+    }
+}
+
+/// WorkOS's own API: `GET /organizations` lists the environment's organizations for a live
+/// key (an empty page here), with its cursor metadata; an unknown key is 401.
+fn workos(sim: &Sim, r: &Req) -> Reply {
+    if !r.is("GET", "/organizations") {
+        return reply(404, json!({"message": "Not Found"}), "other");
+    }
+    match r.bearer().and_then(|t| sim.live("workos", &t)) {
+        Some(_) => reply(
+            200,
+            json!({"object": "list", "data": [], "list_metadata": {"before": null, "after": null}}),
+            "verify",
+        ),
+        None => reply(401, json!({"message": "Unauthorized"}), "verify"),
     }
 }
 

@@ -119,9 +119,11 @@ pub async fn aws(ctx: &Context, job: &Job, rule: &Recipe) -> Verification {
             ..Default::default()
         },
         live: Some(Matchers::status(&[200])),
+        // AWS knows the key id but not with this secret: the key may be live with another one
+        // (the secret found beside it belongs to a different key, or was mangled).
+        indeterminate: Some(Matchers::One(body_has(403, "SignatureDoesNotMatch"))),
         dead: Some(Matchers::Many(vec![
             body_has(403, "InvalidClientTokenId"),
-            body_has(403, "SignatureDoesNotMatch"),
             body_has(403, "ExpiredToken"),
             body_has(400, "ExpiredToken"),
         ])),
@@ -135,37 +137,93 @@ pub async fn aws(ctx: &Context, job: &Job, rule: &Recipe) -> Verification {
     };
     let recipe = overlay(preset, rule);
     let region = recipe.region.clone().unwrap_or_else(|| "us-east-1".into());
-    let creds_key = key_id.clone();
-    let sign = move |req: &mut Prepared| {
-        let body = req.body.as_ref().map(|(b, _)| b.clone()).unwrap_or_default();
-        let creds = aws::Credentials {
-            key_id: &creds_key,
-            secret: &secret_key,
-            session_token: session.as_deref(),
-        };
-        let h = aws::sign(
-            req.method.as_str(),
-            &req.url,
-            &body,
-            &creds,
-            &region,
-            "sts",
-            chrono::Utc::now(),
-        );
-        req.headers.extend(h);
-    };
-    let (mut v, ex) = ctx.run_http(job, &recipe, Vars::default(), Some(&sign)).await;
-    if v.verdict == Verdict::Dead {
-        if let Some(ex) = &ex {
-            let body = String::from_utf8_lossy(&ex.body);
-            v.reason = Some(if body.contains("SignatureDoesNotMatch") {
-                "the secret does not match the key id (SignatureDoesNotMatch)".into()
-            } else if body.contains("ExpiredToken") {
-                "the session token has expired (ExpiredToken)".into()
-            } else {
-                "AWS does not know the key id (InvalidClientTokenId)".into()
-            });
+    let signer = |region: String| {
+        let (key_id, secret_key, session) = (key_id.clone(), secret_key.clone(), session.clone());
+        move |req: &mut Prepared| {
+            let body = req.body.as_ref().map(|(b, _)| b.clone()).unwrap_or_default();
+            let creds = aws::Credentials {
+                key_id: &key_id,
+                secret: &secret_key,
+                session_token: session.as_deref(),
+            };
+            let h = aws::sign(
+                req.method.as_str(),
+                &req.url,
+                &body,
+                &creds,
+                &region,
+                "sts",
+                chrono::Utc::now(),
+            );
+            req.headers.extend(h);
         }
+    };
+    let (mut v, ex) = ctx
+        .run_http(job, &recipe, Vars::default(), Some(&signer(region)))
+        .await;
+    let unknown = |ex: &Option<super::recipe::Exchange>| {
+        ex.as_ref()
+            .is_some_and(|e| String::from_utf8_lossy(&e.body).contains("InvalidClientTokenId"))
+    };
+    if v.verdict == Verdict::Dead && unknown(&ex) {
+        // A key of another partition (GovCloud, China) is unknown to this one's STS, which
+        // answers it exactly like a deleted key: ask each other partition's STS before
+        // calling the key dead.
+        let bases = ctx
+            .registry
+            .get(&job.rule.spec.issuer)
+            .map(|e| e.bases.clone())
+            .unwrap_or_default();
+        let mut unsure = None;
+        for (base, region, label) in OTHER_PARTITIONS {
+            let Some(url) = bases.get(*base).map(|b| b.url.clone()).filter(|u| !u.is_empty()) else {
+                unsure.get_or_insert_with(|| {
+                    format!("the {label} partition is not configured ([issuers.aws] {base})")
+                });
+                continue;
+            };
+            let mut extra = Vars::default();
+            extra.set("sts", url);
+            let (pv, pex) = ctx
+                .run_http(job, &recipe, extra, Some(&signer(region.to_string())))
+                .await;
+            match pv.verdict {
+                Verdict::Live => {
+                    v = pv;
+                    v.revealed.site = Some(label.to_string());
+                    break;
+                }
+                Verdict::Dead if unknown(&pex) => {}
+                _ => {
+                    unsure.get_or_insert_with(|| {
+                        format!(
+                            "the {label} partition gave no conclusive answer ({})",
+                            pv.reason.as_deref().unwrap_or("unknown")
+                        )
+                    });
+                }
+            }
+        }
+        if v.verdict == Verdict::Dead {
+            v.reason = Some(match &unsure {
+                None => "no AWS partition knows the key id (InvalidClientTokenId)".into(),
+                Some(why) => format!("the commercial partition does not know the key id, but {why}"),
+            });
+            if unsure.is_some() {
+                v.verdict = Verdict::Indeterminate;
+            }
+        }
+    } else if v.verdict == Verdict::Dead {
+        v.reason = Some("the session token has expired (ExpiredToken)".into());
+    } else if v.verdict == Verdict::Indeterminate
+        && ex
+            .as_ref()
+            .is_some_and(|e| String::from_utf8_lossy(&e.body).contains("SignatureDoesNotMatch"))
+    {
+        v.reason = Some(
+            "AWS knows the key id, but the secret found beside it does not match it (SignatureDoesNotMatch)"
+                .into(),
+        );
     }
     if v.verdict == Verdict::Live {
         if let Some(arn) = v.revealed.principal.clone() {
@@ -186,6 +244,13 @@ pub async fn aws(ctx: &Context, job: &Job, rule: &Recipe) -> Verification {
     }
     v
 }
+
+/// The AWS partitions other than the commercial one: the registry base of each one's STS,
+/// the region a request to it is signed for, and its name.
+const OTHER_PARTITIONS: &[(&str, &str, &str)] = &[
+    ("sts_us_gov", "us-gov-west-1", "aws-us-gov"),
+    ("sts_cn", "cn-north-1", "aws-cn"),
+];
 
 /// JWT: decode, expiry, and (for RS256 issuers that publish a JWKS on their own host) the
 /// signature. Nothing is fetched from a host the egress rules refuse.
@@ -528,6 +593,12 @@ pub async fn oauth_client_credentials(ctx: &Context, job: &Job, rule: &Recipe) -
         let mut r = match jwt::decode(token) {
             Ok(t) => {
                 let (_, mut r) = jwt::reveal(&t);
+                // The minted token's `exp` is its own hour, not the client secret's expiry
+                // (Entra's passwordCredential `endDateTime`, months away): never report one
+                // as the other.
+                if let Some(exp) = r.expires_at.take() {
+                    r.extra.insert("token_expires_at".into(), exp);
+                }
                 r.principal = t
                     .claim_str("appid")
                     .or(t.claim_str("azp"))

@@ -26,6 +26,7 @@ mod store_exposure;
 mod store_findings;
 mod store_git;
 mod sweep_incremental;
+mod verify_answers;
 mod verify_cli;
 mod verify_simulator;
 mod verify_sites;
