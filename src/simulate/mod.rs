@@ -206,6 +206,11 @@ impl Sim {
             .or_insert_with(std::time::SystemTime::now);
     }
 
+    /// Makes a revoked key live again (the issuer re-activated or restored it).
+    pub fn unrevoke(&self, i: usize) {
+        self.revoked.lock().unwrap_or_else(|e| e.into_inner()).remove(&i);
+    }
+
     fn base(&self) -> String {
         match *self.addr.lock().unwrap_or_else(|e| e.into_inner()) {
             Some(a) => format!("http://{a}"),

@@ -213,6 +213,18 @@ fn control(sim: &Sim, method: &Method, path: &str, body: &Bytes) -> Response {
         dead.sort_unstable();
         return ok(200, serde_json::to_string(&dead).unwrap_or_default());
     }
+    if let Some(n) = path.strip_prefix("revive/") {
+        // `POST /_sim/revive/N`: key N (keys.toml order) works again, as a re-activated AWS
+        // key or a restored token does.
+        return match n.parse::<usize>() {
+            Ok(i) if i < sim.keys.len() && method == Method::POST => {
+                sim.unrevoke(i);
+                ok(200, "revived".into())
+            }
+            Ok(_) if method != Method::POST => ok(405, "use POST".into()),
+            _ => ok(404, format!("no key #{n}")),
+        };
+    }
     if let Some(issuer) = path.strip_prefix("fault/") {
         let mut f = sim.issuer_faults.lock().unwrap_or_else(|e| e.into_inner());
         return match method.as_str() {

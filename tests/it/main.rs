@@ -17,6 +17,7 @@ mod revoke_crash;
 mod revoke_git_env;
 mod revoke_listers;
 mod revoke_more;
+mod revoke_revived;
 mod revoke_simulator;
 mod scan;
 mod serve_hooks;
