@@ -238,6 +238,32 @@ impl HttpIssuers {
                 Err(res) => return scrubbed(res, t),
             }
         }
+        if let Some(p) = &r.public_if {
+            match self.get(&p.call, &vars, issuer, sign_ref, &[]).await {
+                Ok(Some(a)) => {
+                    let json = a.json.unwrap_or(serde_json::Value::Null);
+                    if let Some(path) = p
+                        .present
+                        .iter()
+                        .find(|path| recipe::json_path(&json, path).is_some_and(|v| !v.is_null()))
+                    {
+                        return CallResult::Failed {
+                            status: Some(a.status),
+                            reason: format!(
+                                "public by design ({path}): reported, never revoked automatically; delete it by hand if it should not be public"
+                            ),
+                        };
+                    }
+                }
+                Ok(None) => {
+                    return CallResult::Failed {
+                        status: None,
+                        reason: "whether the key is public by design could not be read".into(),
+                    }
+                }
+                Err(res) => return scrubbed(res, t),
+            }
+        }
         if let (Some(max), Some(json)) = (r.batch.filter(|n| *n > 1), &r.call.json) {
             let key = format!("{}\u{0}{}", t.rule.spec.id, r.call.url.as_deref().unwrap_or(""));
             let secret = String::from_utf8_lossy(t.secret).into_owned();

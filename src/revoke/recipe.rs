@@ -134,6 +134,19 @@ pub struct Find {
 
 deserialize_with_call!(Find);
 
+/// How to tell a key that is public by design: a GET (after `find`, so `{found}` may be used)
+/// whose answer holds any of the JSON paths in `present`. An answer that cannot be read is a
+/// refusal too: the key is revoked only once it is known not to be public.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(remote = "Self", deny_unknown_fields)]
+pub struct PublicIf {
+    #[serde(skip)]
+    pub call: Call,
+    pub present: Vec<String>,
+}
+
+deserialize_with_call!(PublicIf);
+
 /// How a listing pages: by a cursor (the answer says whether more items follow, `more`, and
 /// names the value, `cursor`, that the next request passes as the query parameter `param`:
 /// OpenAI, Anthropic), or by a link (`next`: the JSON path of the next page's URL, absent or
@@ -223,6 +236,11 @@ pub struct RevokeRecipe {
     pub gone: Option<StatusMatch>,
     #[serde(default)]
     pub find: Option<Find>,
+    /// A key public by design (a Google browser or app key, restricted to its referrers or
+    /// apps) is reported, never revoked automatically: this asks the issuer, after `find`,
+    /// whether the key is one.
+    #[serde(default)]
+    pub public_if: Option<PublicIf>,
     /// Manual steps for `authority = "none"` (or the rule's `manual_revoke`).
     #[serde(default)]
     pub manual: Option<String>,
@@ -257,6 +275,12 @@ impl RevokeRecipe {
         if let Some(k) = &self.kind {
             if k != "aws-sigv4" {
                 bail!("{table} kind {k:?} is unknown (expected aws-sigv4)");
+            }
+        }
+        if let Some(p) = &self.public_if {
+            p.call.check().map_err(|e| anyhow!("{table}.public_if: {e}"))?;
+            if p.call.url.is_none() || p.present.is_empty() {
+                bail!("{table}.public_if needs a `url` and the `present` paths that mark a public key");
             }
         }
         if let Some(f) = &self.find {

@@ -65,6 +65,10 @@ pub struct SimKey {
     /// partition's endpoints know it.
     #[serde(default)]
     pub partition: Option<String>,
+    /// Google API keys: the application restriction (`browser` with referrers, `android`,
+    /// `ios`, `server` with IPs), as the API Keys API reports it.
+    #[serde(default)]
+    pub restriction: Option<String>,
     /// Where the `redirect` fault points.
     #[serde(default)]
     pub redirect_to: Option<String>,
@@ -298,7 +302,7 @@ pub fn config_for(addr: SocketAddr, registry: &Registry) -> String {
             out.push_str(&format!("{b} = \"http://{addr}/{name}\"\n"));
         }
     }
-    out.push_str(&format!("\n# A JWT issuer (OpenID discovery + JWKS) for keys with issuer = \"idp\".\n[issuers.idp]\napi = \"http://{addr}/idp\"\n"));
+    out.push_str(&format!("\n# A JWT issuer (OpenID discovery + JWKS) for keys with issuer = \"idp\", trusted to sign.\n[issuers.idp]\napi = \"http://{addr}/idp\"\n\n[verify]\njwt_issuers = [\"http://{addr}/idp\"]\n"));
     out
 }
 

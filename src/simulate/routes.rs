@@ -1846,6 +1846,50 @@ fn google_apikeys(sim: &Sim, r: &Req) -> Reply {
     if let Some(n) = r
         .rest
         .strip_prefix("/apikeys/v2/")
+        .filter(|_| r.method == Method::GET)
+    {
+        // keys.get: the Key resource, with its restrictions (no key string).
+        return match sim
+            .keys
+            .iter()
+            .enumerate()
+            .find(|(j, k)| k.issuer == "google" && api_key(k) && !sim.is_revoked(*j) && name(k) == n)
+        {
+            Some((_, key)) => {
+                let mut restrictions = json!({});
+                match key.restriction.as_deref() {
+                    Some("browser") => {
+                        restrictions["browserKeyRestrictions"] =
+                            json!({"allowedReferrers": ["https://app.example.com/*"]})
+                    }
+                    Some("android") => {
+                        restrictions["androidKeyRestrictions"] = json!({"allowedApplications": [{"sha1Fingerprint": "DA:39:A3:EE:5E:6B:4B:0D:32:55:BF:EF:95:60:18:90:AF:D8:07:09", "packageName": "com.example.app"}]})
+                    }
+                    Some("ios") => {
+                        restrictions["iosKeyRestrictions"] = json!({"allowedBundleIds": ["com.example.app"]})
+                    }
+                    Some("server") => {
+                        restrictions["serverKeyRestrictions"] = json!({"allowedIps": ["203.0.113.0/24"]})
+                    }
+                    _ => {}
+                }
+                if !key.scopes.is_empty() {
+                    restrictions["apiTargets"] =
+                        Value::Array(key.scopes.iter().map(|s| json!({"service": s})).collect());
+                }
+                let mut body = json!({"name": n, "uid": format!("{:032x}", num_id(n)), "displayName": "sim",
+                    "createTime": "2026-01-01T00:00:00.000000Z", "updateTime": "2026-01-01T00:00:00.000000Z", "etag": format!("W/\"{}\"", num_id(n))});
+                if restrictions.as_object().is_some_and(|o| !o.is_empty()) {
+                    body["restrictions"] = restrictions;
+                }
+                reply(200, body, "revoke")
+            }
+            None => not_found(),
+        };
+    }
+    if let Some(n) = r
+        .rest
+        .strip_prefix("/apikeys/v2/")
         .filter(|_| r.method == Method::DELETE)
     {
         let found = sim

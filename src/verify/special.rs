@@ -308,6 +308,17 @@ pub async fn jwt(ctx: &Context, job: &Job) -> Verification {
             Some("the `iss` claim is not a URL".into()),
         );
     };
+    // An attacker signs a token with their own key, names their own server as `iss` and
+    // publishes the key there: its signature proves nothing unless the issuer is trusted.
+    if !ctx.opts.trusts_jwt_issuer(&iss) {
+        return make(
+            Verdict::Indeterminate,
+            Some(format!(
+                "issuer {} is not trusted to sign tokens: its signature was not checked (add it to [verify] jwt_issuers)",
+                iss_url.host_str().unwrap_or("?")
+            )),
+        );
+    }
     let target = match guard::check_derived(&iss_url, &ctx.registry).await {
         Ok(t) => t,
         Err(e) => return make(Verdict::Indeterminate, Some(format!("issuer URL refused: {e}"))),

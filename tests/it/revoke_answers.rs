@@ -120,3 +120,58 @@ fn slack_invalid_auth_reads_indeterminate_not_dead() {
     assert!(v["reason"].as_str().unwrap().contains("invalid_auth"), "{v:#}");
     assert_ne!(status(dir.path(), "slack.bot-token", &tok), "dead");
 }
+
+/// Google browser and app keys (Firebase, Maps JavaScript) are public by design, restricted to
+/// their referrers or apps: quench reports them and never deletes them; a server key
+/// restricted to IP addresses is a secret and is deleted.
+#[test]
+fn google_keys_public_by_design_are_reported_not_deleted() {
+    let mut g = Gen::new(1412);
+    let browser = format!("AIza{}", g.alnum(35));
+    let android = format!("AIza{}", g.alnum(35));
+    let server = format!("AIza{}", g.alnum(35));
+    let admin = format!("ya29.admin{}", g.alnum(40));
+    let sim = SimProc::start(&format!(
+        "[[key]]\nissuer = \"google\"\nsecret = \"{browser}\"\nproject = \"1234567890\"\nkey_id = \"k-browser\"\nrestriction = \"browser\"\n\
+         [[key]]\nissuer = \"google\"\nsecret = \"{android}\"\nproject = \"1234567890\"\nkey_id = \"k-android\"\nrestriction = \"android\"\n\
+         [[key]]\nissuer = \"google\"\nsecret = \"{server}\"\nproject = \"1234567890\"\nkey_id = \"k-server\"\nrestriction = \"server\"\n\
+         [[key]]\nissuer = \"google\"\nsecret = \"{admin}\"\nadmin = true\n"
+    ));
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("app.env"),
+        format!("FIREBASE_API_KEY={browser}\nANDROID_MAPS_KEY={android}\nGOOGLE_API_KEY={server}\n"),
+    )
+    .unwrap();
+    let policy = sim.extra_config(
+        "policy.toml",
+        "[verify]\nretries = 0\n[revoke]\nmode = \"auto\"\nbackoff_secs = 0.05\nmax_attempts = 2\n\
+         [revoke.admin.google]\nenv = \"SIM_GOOGLE_ADMIN\"\n",
+    );
+    let out = common::quench()
+        .current_dir(dir.path())
+        .args(["scan", ".", "--verify", "--data-dir", "data", "--config"])
+        .arg(&sim.config)
+        .arg("--config")
+        .arg(&policy)
+        .env("SIM_GOOGLE_ADMIN", &admin)
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr).into_owned();
+    let (code, body) = sim.request("GET", "/_sim/revoked", &[], "");
+    assert_eq!(code, 200);
+    assert_eq!(body, "[2]", "only the server key may die: {err}");
+    for (key, restriction) in [
+        (&browser, "browserKeyRestrictions"),
+        (&android, "androidKeyRestrictions"),
+    ] {
+        assert_eq!(status(dir.path(), "google.api-key", key), "escalated", "{err}");
+        let log = audit(dir.path(), "google.api-key", key);
+        assert!(
+            log.iter()
+                .any(|a| a.contains(&format!("public by design (restrictions.{restriction})"))),
+            "{log:#?}"
+        );
+    }
+    assert_eq!(status(dir.path(), "google.api-key", &server), "revoked", "{err}");
+}

@@ -389,12 +389,69 @@ fn jwt_signature_expiry_and_ssrf_rules() {
     let v = verification(&r, "jwt.token", &hs);
     assert_eq!(v["verdict"], "indeterminate");
     assert_eq!(v["identity_model"], "m2m");
+    // Issuers nobody trusted: their keys are never fetched.
+    for t in [&to_trap, &to_private, &to_metadata] {
+        let v = verification(&r, "jwt.token", t);
+        assert_eq!(v["verdict"], "indeterminate", "{v:#}");
+        assert!(v["reason"].as_str().unwrap().contains("not trusted"), "{v:#}");
+    }
+    assert_eq!(trap.hits(), 0, "a token-derived loopback URL was contacted");
+
+    // Trusted by the operator but refused by the egress rules: still never contacted.
+    let trusting = sim.extra_config(
+        "trust.toml",
+        &format!(
+            "[verify]\njwt_issuers = [\"{iss}\", \"http://{}\", \"https://10.20.30.40\", \"https://169.254.169.254\"]\n",
+            trap.addr
+        ),
+    );
+    let r = scan_verify(&sim, dir.path(), &["--config", trusting.to_str().unwrap(), "."]);
     for t in [&to_trap, &to_private, &to_metadata] {
         let v = verification(&r, "jwt.token", t);
         assert_eq!(v["verdict"], "indeterminate", "{v:#}");
         assert!(v["reason"].as_str().unwrap().contains("refused"), "{v:#}");
     }
     assert_eq!(trap.hits(), 0, "a token-derived loopback URL was contacted");
+    assert_eq!(verification(&r, "jwt.token", &live)["verdict"], "live");
+}
+
+/// A token signed by whoever runs the server its `iss` names proves nothing unless the
+/// operator trusts that issuer: with only Google trusted, the simulator's issuer is not asked
+/// for its keys and a correctly signed token reads indeterminate, not live.
+#[test]
+fn jwt_signatures_are_checked_only_against_trusted_issuers() {
+    let (pem, _) = fv::rsa_pem(3);
+    let sim = SimProc::start(&format!(
+        "[[key]]\nissuer = \"idp\"\nkey_id = \"k1\"\nsecret = \"\"\"{pem}\"\"\"\n"
+    ));
+    let now = chrono::Utc::now().timestamp();
+    let token = fv::jwt_rs256(
+        &pem,
+        json!({"iss": format!("{}/idp", sim.url), "sub": "attacker", "exp": now + 3600}),
+        Some("k1"),
+    );
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("t.txt"),
+        format!("Authorization: Bearer {token}\n"),
+    )
+    .unwrap();
+    let only_google = sim.extra_config(
+        "trust.toml",
+        "[verify]\njwt_issuers = [\"https://accounts.google.com\"]\n",
+    );
+    let r = scan_verify(
+        &sim,
+        dir.path(),
+        &["--config", only_google.to_str().unwrap(), "."],
+    );
+    let v = verification(&r, "jwt.token", &token);
+    assert_eq!(v["verdict"], "indeterminate", "{v:#}");
+    assert!(v["reason"].as_str().unwrap().contains("not trusted"), "{v:#}");
+    assert!(
+        !sim.recorded().iter().any(|l| l["issuer"] == "idp"),
+        "the untrusted issuer's keys were fetched"
+    );
 }
 
 #[test]
