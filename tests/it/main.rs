@@ -29,5 +29,6 @@ mod store_git;
 mod sweep_incremental;
 mod verify_answers;
 mod verify_cli;
+mod verify_schemas;
 mod verify_simulator;
 mod verify_sites;
