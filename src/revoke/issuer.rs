@@ -202,6 +202,12 @@ impl HttpIssuers {
     /// One recipe: its find step (if any), then its call.
     async fn call_recipe(&self, t: &Target<'_>, r: &RevokeRecipe) -> CallResult {
         let mut vars = self.vars(t);
+        if let Err(e) = vars.derive(&r.derive, &String::from_utf8_lossy(t.secret)) {
+            return CallResult::Failed {
+                status: None,
+                reason: e.to_string(),
+            };
+        }
         if r.authority == Authority::Admin && t.admin.is_none() {
             return CallResult::Failed {
                 status: None,

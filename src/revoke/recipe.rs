@@ -236,6 +236,11 @@ pub struct RevokeRecipe {
     pub gone: Option<StatusMatch>,
     #[serde(default)]
     pub find: Option<Find>,
+    /// Values read from the leaked key itself, by a regular expression whose first group
+    /// becomes the variable (`key_id = '^SG\.([A-Za-z0-9_-]{22})\.'`: SendGrid's key id is
+    /// the key's middle segment), so the call names exactly this key.
+    #[serde(default)]
+    pub derive: std::collections::BTreeMap<String, String>,
     /// A key public by design (a Google browser or app key, restricted to its referrers or
     /// apps) is reported, never revoked automatically: this asks the issuer, after `find`,
     /// whether the key is one.
@@ -275,6 +280,12 @@ impl RevokeRecipe {
         if let Some(k) = &self.kind {
             if k != "aws-sigv4" {
                 bail!("{table} kind {k:?} is unknown (expected aws-sigv4)");
+            }
+        }
+        for (name, re) in &self.derive {
+            let compiled = regex::Regex::new(re).map_err(|e| anyhow!("{table}.derive.{name}: {e}"))?;
+            if compiled.captures_len() < 2 {
+                bail!("{table}.derive.{name} needs a capture group for the value");
             }
         }
         if let Some(p) = &self.public_if {
@@ -365,6 +376,24 @@ pub struct Vars(pub crate::http::Vars);
 impl Vars {
     pub fn set(&mut self, k: impl Into<String>, v: impl Into<String>) {
         self.0.set(k, v);
+    }
+
+    /// Sets each of a recipe's `derive` variables from the secret; a secret the expression
+    /// does not match is an error naming the variable (never the secret).
+    pub fn derive(
+        &mut self,
+        derive: &std::collections::BTreeMap<String, String>,
+        secret: &str,
+    ) -> Result<()> {
+        for (name, re) in derive {
+            let re = regex::Regex::new(re).map_err(|e| anyhow!("derive.{name}: {e}"))?;
+            let v = re
+                .captures(secret)
+                .and_then(|c| c.get(1))
+                .ok_or_else(|| anyhow!("the key does not have the shape derive.{name} reads"))?;
+            self.set(name.clone(), v.as_str());
+        }
+        Ok(())
     }
 
     /// Replaces `{name}` for every known name; an unknown name is an error naming it.
@@ -658,6 +687,23 @@ mod tests {
         )
         .unwrap_err();
         assert!(format!("{e:#}").contains("needs the listing's `items`"), "{e:#}");
+        let e = parse("url = \"{api}/x/{id}\"\nderive = { id = '^SG\\.[a-z]+' }\n").unwrap_err();
+        assert!(
+            format!("{e:#}").contains("derive.id needs a capture group"),
+            "{e:#}"
+        );
+        let ok = parse("url = \"{api}/x/{id}\"\nderive = { id = '^SG\\.([A-Za-z0-9_-]{22})\\.' }\n").unwrap();
+        let mut v = Vars::default();
+        v.derive(&ok.derive, "SG.abcdefghijklmnopqrstuv.rest").unwrap();
+        assert_eq!(v.render("{id}").unwrap(), "abcdefghijklmnopqrstuv");
+        let e = v
+            .derive(&ok.derive, "not-a-sendgrid-key")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("derive.id") && !e.contains("not-a-sendgrid-key"),
+            "{e}"
+        );
         let e = parse(
             "url = \"{api}/x\"\n[fallback]\nauthority = \"admin\"\nurl = \"{api}/y\"\nheader = { A = \"b\" }\n",
         )

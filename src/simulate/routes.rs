@@ -342,6 +342,8 @@ fn dispatch(sim: &Sim, issuer: &str, r: &Req) -> Reply {
         "openrouter" => openrouter(sim, r),
         "workos" if r.rest.starts_with("/api_keys") => workos_api_keys(sim, r),
         "workos" => workos(sim, r),
+        "sendgrid" => sendgrid(sim, r),
+        "cloudflare" if r.rest.starts_with("/client/v4/user/tokens") => cloudflare_user_tokens(sim, r),
         _ if r.rest.ends_with("/token") && r.method == Method::POST => client_credentials(sim, issuer, r),
         _ => generic(sim, issuer, r),
     }
@@ -1719,6 +1721,131 @@ fn openrouter(sim: &Sim, r: &Req) -> Reply {
             "other",
         ),
     }
+}
+
+/// Cloudflare user API tokens: `tokens/verify` names the token's id and status; `DELETE
+/// tokens/{id}` deletes a token of the same user, given "API Tokens Write" (scopes empty
+/// here: every permission). Every answer is Cloudflare's envelope (`success`, `errors`,
+/// `messages`, `result`).
+fn cloudflare_user_tokens(sim: &Sim, r: &Req) -> Reply {
+    let envelope = |ok: bool, errors: Value, result: Value| json!({"success": ok, "errors": errors, "messages": [], "result": result});
+    let kind = classify(r);
+    let id_of = |k: &super::SimKey| {
+        k.key_id
+            .clone()
+            .unwrap_or_else(|| format!("{:032x}", num_id(&k.secret)))
+    };
+    let Some(i) = r.bearer().and_then(|t| sim.live("cloudflare", &t)) else {
+        return reply(
+            401,
+            envelope(
+                false,
+                json!([{"code": 1000, "message": "Invalid API Token"}]),
+                Value::Null,
+            ),
+            kind,
+        );
+    };
+    let key = k(sim, i);
+    if r.is("GET", "/client/v4/user/tokens/verify") {
+        let mut b = envelope(true, json!([]), json!({"id": id_of(key), "status": "active"}));
+        b["messages"] =
+            json!([{"code": 10000, "message": "This API Token is valid and active", "type": null}]);
+        if let Some(e) = &key.expires_at {
+            b["result"]["expires_on"] = json!(e);
+        }
+        return reply(200, b, "verify");
+    }
+    if let Some(id) = r
+        .rest
+        .strip_prefix("/client/v4/user/tokens/")
+        .filter(|_| r.method == Method::DELETE)
+    {
+        if !key.scopes.is_empty() && !key.scopes.iter().any(|s| s == "API Tokens Write") {
+            return reply(
+                403,
+                envelope(
+                    false,
+                    json!([{"code": 9109, "message": "Unauthorized to access requested resource"}]),
+                    Value::Null,
+                ),
+                "revoke",
+            );
+        }
+        return match sim.keys.iter().enumerate().position(|(j, k2)| {
+            k2.issuer == "cloudflare"
+                && k2.principal == key.principal
+                && !sim.is_revoked(j)
+                && id_of(k2) == id
+        }) {
+            Some(j) => {
+                sim.revoke(j);
+                reply(200, envelope(true, json!([]), json!({"id": id})), "revoke")
+            }
+            None => reply(
+                404,
+                envelope(
+                    false,
+                    json!([{"code": 1003, "message": "Token not found"}]),
+                    Value::Null,
+                ),
+                "revoke",
+            ),
+        };
+    }
+    reply(
+        404,
+        envelope(
+            false,
+            json!([{"code": 7003, "message": "No route for that URI"}]),
+            Value::Null,
+        ),
+        "other",
+    )
+}
+
+/// SendGrid: `GET /v3/scopes` lists a live key's scopes; `DELETE /v3/api_keys/{id}` deletes
+/// a key of the same account (204), given the `api_keys.delete` scope (a key's scopes empty
+/// here: full access). A key's id is its middle segment (`SG.<id>.<secret>`).
+fn sendgrid(sim: &Sim, r: &Req) -> Reply {
+    let errors = |msg: &str| json!({"errors": [{"field": null, "message": msg}]});
+    let kind = classify(r);
+    let Some(i) = r.bearer().and_then(|t| sim.live("sendgrid", &t)) else {
+        return reply(401, errors("authorization required"), kind);
+    };
+    let key = k(sim, i);
+    let may = |scope: &str| key.scopes.is_empty() || key.scopes.iter().any(|s| s == scope);
+    if r.is("GET", "/v3/scopes") {
+        let scopes: Vec<&str> = if key.scopes.is_empty() {
+            vec!["api_keys.delete", "api_keys.read", "mail.send"]
+        } else {
+            key.scopes.iter().map(String::as_str).collect()
+        };
+        return reply(200, json!({"scopes": scopes}), "verify");
+    }
+    if let Some(id) = r
+        .rest
+        .strip_prefix("/v3/api_keys/")
+        .filter(|_| r.method == Method::DELETE)
+    {
+        if !may("api_keys.delete") {
+            return reply(403, errors("access forbidden"), "revoke");
+        }
+        let id_of = |s: &str| s.split('.').nth(1).map(String::from);
+        return match sim.keys.iter().enumerate().position(|(j, k2)| {
+            k2.issuer == "sendgrid"
+                && k2.org == key.org
+                && !sim.is_revoked(j)
+                && id_of(&k2.secret).as_deref() == Some(id)
+        }) {
+            Some(j) => {
+                sim.revoke(j);
+                reply(204, Value::Null, "revoke")
+            }
+            None => reply(404, errors("unable to find API Key"), "revoke"),
+        };
+    }
+    reply(404, errors("not found"), "other")
 }
 
 /// WorkOS's own API: `GET /organizations` lists the environment's organizations for a live

@@ -14,6 +14,7 @@ mod revoke_answers;
 mod revoke_auto;
 mod revoke_budget;
 mod revoke_crash;
+mod revoke_exact;
 mod revoke_git_env;
 mod revoke_listers;
 mod revoke_more;

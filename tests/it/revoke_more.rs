@@ -186,6 +186,20 @@ fn cases(g: &mut Gen) -> Vec<Case> {
             "project = \"proj_web1\"\nkey_id = \"key_oai1\"",
         ),
         env(
+            "sendgrid.api-key",
+            "sendgrid",
+            "SENDGRID_API_KEY",
+            format!("SG.{}.{}", b62(g, 22), b62(g, 43)),
+            "org = \"acme\"",
+        ),
+        env(
+            "cloudflare.user-api-token",
+            "cloudflare",
+            "CLOUDFLARE_API_TOKEN",
+            format!("cfut_{}{}", b62(g, 40), g.hex(8)),
+            who,
+        ),
+        env(
             "anthropic.api-key",
             "anthropic",
             "ANTHROPIC_API_KEY",
