@@ -343,6 +343,7 @@ fn dispatch(sim: &Sim, issuer: &str, r: &Req) -> Reply {
         "workos" if r.rest.starts_with("/api_keys") => workos_api_keys(sim, r),
         "workos" => workos(sim, r),
         "sendgrid" => sendgrid(sim, r),
+        "tailscale" => tailscale(sim, r),
         "cloudflare" if r.rest.starts_with("/client/v4/user/tokens") => cloudflare_user_tokens(sim, r),
         _ if r.rest.ends_with("/token") && r.method == Method::POST => client_credentials(sim, issuer, r),
         _ => generic(sim, issuer, r),
@@ -1802,6 +1803,47 @@ fn cloudflare_user_tokens(sim: &Sim, r: &Req) -> Reply {
         ),
         "other",
     )
+}
+
+/// Tailscale: the secret-scanning check (form `key`: 204 for a live key, 401 otherwise) and
+/// `DELETE /api/v2/tailnet/-/keys/{keyId}` with an API access token of the same tailnet (the
+/// key's `org`). A key's id is the segment after its kind (`tskey-api-<keyId>-<secret>`).
+fn tailscale(sim: &Sim, r: &Req) -> Reply {
+    let id_of = |s: &str| s.splitn(4, '-').nth(2).map(String::from);
+    if r.is("POST", "/api/v2/secret-scanning/verify") {
+        let key = r.form().get("key").cloned().unwrap_or_default();
+        return match sim.live("tailscale", &key) {
+            Some(_) => reply(204, Value::Null, "verify"),
+            None => reply(401, json!({"message": "API token invalid"}), "verify"),
+        };
+    }
+    let Some(id) = r
+        .rest
+        .strip_prefix("/api/v2/tailnet/-/keys/")
+        .filter(|_| r.method == Method::DELETE)
+    else {
+        return reply(404, json!({"message": "not found"}), "other");
+    };
+    let Some(i) = r
+        .bearer()
+        .filter(|t| t.starts_with("tskey-api-"))
+        .and_then(|t| sim.live("tailscale", &t))
+    else {
+        return reply(401, json!({"message": "API token invalid"}), "revoke");
+    };
+    let tailnet = k(sim, i).org.clone();
+    match sim.keys.iter().enumerate().position(|(j, k2)| {
+        k2.issuer == "tailscale"
+            && k2.org == tailnet
+            && !sim.is_revoked(j)
+            && id_of(&k2.secret).as_deref() == Some(id)
+    }) {
+        Some(j) => {
+            sim.revoke(j);
+            reply(200, Value::Null, "revoke")
+        }
+        None => reply(404, json!({"message": "key not found"}), "revoke"),
+    }
 }
 
 /// SendGrid: `GET /v3/scopes` lists a live key's scopes; `DELETE /v3/api_keys/{id}` deletes

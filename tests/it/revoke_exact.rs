@@ -118,3 +118,30 @@ fn cloudflare_user_token_deletes_exactly_itself() {
         vec!["/cloudflare/client/v4/user/tokens/0123456789abcdef0123456789abcdef 200".to_string()]
     );
 }
+
+/// Tailscale: an API access token's value carries its id; the token deletes itself by that id
+/// in its own tailnet, and the tailnet's other token lives on.
+#[test]
+fn tailscale_api_token_deletes_itself_by_the_id_it_carries() {
+    let mut g = Gen::new(1452);
+    let token = |g: &mut Gen| {
+        let id = format!("k{}CNTRL", g.alnum(11));
+        (format!("tskey-api-{id}-{}", g.alnum(32)), id)
+    };
+    let ((bystander, _), (leaked, leaked_id)) = (token(&mut g), token(&mut g));
+    let sim = SimProc::start(&format!(
+        "[[key]]\nissuer = \"tailscale\"\nsecret = \"{bystander}\"\norg = \"example.com\"\n\
+         [[key]]\nissuer = \"tailscale\"\nsecret = \"{leaked}\"\norg = \"example.com\"\n"
+    ));
+    let (dir, err) = scan_auto(&sim, &format!("TS_API_KEY={leaked}\n"));
+    assert_eq!(revoked(&sim), "[1]", "{err}");
+    assert_eq!(
+        status(dir.path(), "tailscale.api-token", &leaked),
+        "revoked",
+        "{err}"
+    );
+    assert_eq!(
+        deletes(&sim, "tailscale"),
+        vec![format!("/tailscale/api/v2/tailnet/-/keys/{leaked_id} 200")]
+    );
+}

@@ -186,6 +186,13 @@ fn cases(g: &mut Gen) -> Vec<Case> {
             "project = \"proj_web1\"\nkey_id = \"key_oai1\"",
         ),
         env(
+            "tailscale.api-token",
+            "tailscale",
+            "TS_API_KEY",
+            format!("tskey-api-k{}CNTRL-{}", b62(g, 11), b62(g, 32)),
+            "org = \"example.com\"",
+        ),
+        env(
             "sendgrid.api-key",
             "sendgrid",
             "SENDGRID_API_KEY",
