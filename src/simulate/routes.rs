@@ -1809,7 +1809,7 @@ fn cloudflare_user_tokens(sim: &Sim, r: &Req) -> Reply {
 /// `DELETE /api/v2/tailnet/-/keys/{keyId}` with an API access token of the same tailnet (the
 /// key's `org`). A key's id is the segment after its kind (`tskey-api-<keyId>-<secret>`).
 fn tailscale(sim: &Sim, r: &Req) -> Reply {
-    let id_of = |s: &str| s.splitn(4, '-').nth(2).map(String::from);
+    let id_of = |s: &str| s.split('-').nth(2).map(String::from);
     if r.is("POST", "/api/v2/secret-scanning/verify") {
         let key = r.form().get("key").cloned().unwrap_or_default();
         return match sim.live("tailscale", &key) {
