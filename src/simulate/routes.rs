@@ -2089,7 +2089,26 @@ fn google_apikeys(sim: &Sim, r: &Req) -> Reply {
 /// the `appId` alternate key) and remove one by its keyId, with an admin access token.
 fn azure_graph(sim: &Sim, r: &Req) -> Reply {
     let kind = classify(r);
-    if !admin_bearer(sim, "azure", r) {
+    // A token the simulator minted for an app (client credentials) may read that app's own
+    // registration when the app holds Application.Read.All; nothing else.
+    let own_app = r
+        .bearer()
+        .and_then(|t| jwt::decode(&t).ok())
+        .filter(|t| t.exp().unwrap_or(0) > chrono::Utc::now().timestamp())
+        .and_then(|t| t.claim_str("appid"))
+        .filter(|app| {
+            sim.keys.iter().enumerate().any(|(j, k)| {
+                k.issuer == "azure"
+                    && !sim.is_revoked(j)
+                    && k.key_id.as_deref() == Some(app.as_str())
+                    && k.scopes.iter().any(|s| s == "Application.Read.All")
+            })
+        })
+        .filter(|app| {
+            r.method == Method::GET
+                && aws::percent_decode(&r.rest) == format!("/graph/v1.0/applications(appId='{app}')")
+        });
+    if own_app.is_none() && !admin_bearer(sim, "azure", r) {
         return reply(
             401,
             json!({"error": {"code": "InvalidAuthenticationToken", "message": "Access token validation failure."}}),
@@ -2140,7 +2159,8 @@ fn azure_graph(sim: &Sim, r: &Req) -> Reply {
                 .iter()
                 .map(|j| {
                     let key = k(sim, *j);
-                    json!({"keyId": key_id(key), "hint": key.secret.get(..3).unwrap_or(""), "displayName": "sim", "endDateTime": "2027-01-01T00:00:00Z"})
+                    json!({"keyId": key_id(key), "hint": key.secret.get(..3).unwrap_or(""), "displayName": "sim",
+                        "startDateTime": "2026-01-01T00:00:00Z", "endDateTime": key.expires_at.clone().unwrap_or_else(|| "2027-01-01T00:00:00Z".into())})
                 })
                 .collect();
             reply(

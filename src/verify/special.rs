@@ -634,10 +634,67 @@ pub async fn oauth_client_credentials(ctx: &Context, job: &Job, rule: &Recipe) -
             }
         }
         r.org = r.org.or(v.revealed.org.take());
+        if let Some(lookup) = &rule.secret_expiry {
+            match secret_expiry(ctx, job, lookup, token).await {
+                Ok(end) => r.expires_at = Some(end),
+                Err(why) => {
+                    r.extra.insert("secret_expiry".into(), format!("unknown: {why}"));
+                }
+            }
+        }
         v.revealed = r;
         v.identity_model = Identity::M2m;
     }
     v
+}
+
+/// The client secret's own expiry, read with the token it just minted (see
+/// [`super::recipe::SecretExpiry`]); the reason it is unknown otherwise.
+async fn secret_expiry(
+    ctx: &Context,
+    job: &Job,
+    lookup: &super::recipe::SecretExpiry,
+    token: &str,
+) -> Result<String, String> {
+    let recipe = Recipe {
+        call: Call {
+            url: Some(lookup.url.clone()),
+            headers: BTreeMap::from([("Authorization".to_string(), "Bearer {token}".to_string())]),
+            query: lookup.query.clone(),
+            ..Default::default()
+        },
+        live: Some(Matchers::status(&[200])),
+        dead: Some(Matchers::status(&[])),
+        ..Default::default()
+    };
+    let mut extra = Vars::default();
+    extra.set("token", token);
+    let (v, ex) = ctx.run_http(job, &recipe, extra, None).await;
+    let ex = ex.ok_or_else(|| v.reason.clone().unwrap_or_else(|| "no answer".into()))?;
+    if ex.status != 200 {
+        return Err(format!(
+            "the app may not read its registration (HTTP {})",
+            ex.status
+        ));
+    }
+    let secret = job.secret_str();
+    let json = ex.json.unwrap_or_default();
+    let ends: Vec<String> = super::recipe::json_path(&json, &lookup.items)
+        .into_iter()
+        .filter_map(|v| v.as_array())
+        .flatten()
+        .filter(|c| {
+            c[lookup.hint.as_str()]
+                .as_str()
+                .is_some_and(|h| !h.is_empty() && secret.starts_with(h))
+        })
+        .filter_map(|c| c[lookup.take.as_str()].as_str().map(String::from))
+        .collect();
+    match ends.as_slice() {
+        [one] => Ok(one.clone()),
+        [] => Err("no secret of the app registration has this one's hint".into()),
+        _ => Err("several secrets of the app registration share this one's hint".into()),
+    }
 }
 
 #[allow(dead_code)]

@@ -5,7 +5,7 @@
 use crate::common;
 
 use common::fake::{self, Gen};
-use common::fake_verify::{verification, SimProc};
+use common::fake_verify::{self as fv, verification, SimProc};
 use common::scan_json;
 
 fn scan_verify(sim: &SimProc, files: &[(&str, String)]) -> serde_json::Value {
@@ -94,4 +94,27 @@ fn aws_wrong_secret_and_other_partitions_are_not_dead() {
         v["reason"].as_str().unwrap().contains("no AWS partition"),
         "{v:#}"
     );
+}
+
+/// Entra: the expiry reported for a client secret is the secret's own `endDateTime` (read from
+/// the app registration with the token the secret minted), not the hour the token lives.
+#[test]
+fn entra_secret_expiry_is_the_secrets_own_end_date() {
+    let mut g = Gen::new(1422);
+    let (tenant, client, cs) = (fv::uuid(&mut g), fv::uuid(&mut g), fv::entra_secret(&mut g));
+    let sim = SimProc::start(&format!(
+        "[[key]]\nissuer = \"azure\"\nkey_id = \"{client}\"\norg = \"{tenant}\"\nsecret = \"{cs}\"\n\
+         scopes = [\"Application.Read.All\"]\nexpires_at = \"2027-06-30T00:00:00Z\"\n"
+    ));
+    let r = scan_verify(
+        &sim,
+        &[(
+            "azure.env",
+            format!("AZURE_TENANT_ID={tenant}\nAZURE_CLIENT_ID={client}\nAZURE_CLIENT_SECRET={cs}\n"),
+        )],
+    );
+    let v = verification(&r, "azure.entra-client-secret", &cs);
+    assert_eq!(v["verdict"], "live", "{v:#}");
+    assert_eq!(v["expires_at"], "2027-06-30T00:00:00Z", "{v:#}");
+    assert!(v["extra"]["token_expires_at"].is_string(), "{v:#}");
 }

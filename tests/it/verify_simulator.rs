@@ -540,9 +540,15 @@ fn github_app_google_service_account_and_oauth_client_credentials() {
     assert_eq!(v["org"], tenant.as_str());
     assert_eq!(v["identity_model"], "m2m");
     assert_eq!(v["scopes"], json!(["User.Read.All"]));
-    // The minted token expires within the hour; the client secret does not: its expiry is
-    // unknown here (Graph's endDateTime needs an admin), never the token's `exp`.
+    // The minted token expires within the hour; the client secret does not. This app may not
+    // read its own registration, so the secret's expiry is unknown, never the token's `exp`.
     assert!(v["expires_at"].is_null(), "{v:#}");
+    assert!(
+        v["extra"]["secret_expiry"]
+            .as_str()
+            .is_some_and(|e| e.contains("403") || e.contains("401")),
+        "{v:#}"
+    );
     assert_eq!(
         verification(&r, "azure.entra-client-secret", &cs_dead)["verdict"],
         "dead"
