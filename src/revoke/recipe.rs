@@ -8,18 +8,25 @@
 //! method = "POST"
 //! url = "{api}/credentials/revoke"
 //! json = { credentials = ["{secret}"] }
-//! ok = { status = [202] }     # the issuer accepted the revocation
+//! ok = { status = [202] }     # the issuer accepted the revocation (`json = { ok = true }`
+//!                             # when a status alone proves nothing: Slack's 200 + ok=false)
 //! gone = { status = [404] }   # the key was already dead: success, nothing to undo
+//! derive = { key_id = '^SG\.([A-Za-z0-9_-]{22})\.' }  # a variable read from the key itself
+//!
+//! [rule.revoke.public_if]     # a key public by design is reported, never revoked
+//! url = "{apikeys}/v2/{found}"
+//! present = ["restrictions.browserKeyRestrictions"]
 //!
 //! [rule.revoke.find]          # admin paths: find the key's id first (list, match, take)
 //! url = "{api}/v1/organization/projects/{project}/api_keys"
 //! headers = { Authorization = "Bearer {admin}" }
 //! items = "data"              # JSON path of the array
 //! field = "redacted_value"    # JSON path, in each item, of the value to match
-//! match = "redacted"          # equals | redacted (prefix…suffix hint) | suffix
+//! match = "redacted"          # equals | redacted (prefix…suffix hint) | suffix | prefix
 //! value = "{secret}"
 //! take = "id"                 # becomes {found} in the revoke call
 //! page = { more = "has_more", cursor = "last_id", param = "after" }   # read every page
+//!                             # (or `page = { next = "urls.next" }`: a link to the next page)
 //!
 //! [rule.revoke.find.each]     # the variable is unknown: search every scope the list names
 //! var = "project"             # skipped when {project} is known (the policy names it)
