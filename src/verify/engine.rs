@@ -688,3 +688,29 @@ impl DuringScan {
         stats
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A trusted issuer is a prefix up to a path boundary: a look-alike host or a longer name
+    /// is not the same issuer.
+    #[test]
+    fn jwt_issuers_are_trusted_by_prefix_at_a_path_boundary() {
+        let o = Options::default();
+        assert!(o.trusts_jwt_issuer("https://accounts.google.com"));
+        assert!(o.trusts_jwt_issuer(
+            "https://login.microsoftonline.com/9188040d-6c67-4c5b-b112-36a304b66dad/v2.0"
+        ));
+        assert!(!o.trusts_jwt_issuer("https://accounts.google.com.evil.example"));
+        assert!(!o.trusts_jwt_issuer("https://accounts.google.comx/"));
+        assert!(!o.trusts_jwt_issuer("https://evil.example/https://accounts.google.com"));
+        let mine = Options {
+            jwt_issuers: vec!["https://idp.example.com/realms/prod/".into()],
+            ..Options::default()
+        };
+        assert!(mine.trusts_jwt_issuer("https://idp.example.com/realms/prod"));
+        assert!(!mine.trusts_jwt_issuer("https://idp.example.com/realms/production"));
+        assert!(!mine.trusts_jwt_issuer("https://accounts.google.com"));
+    }
+}
