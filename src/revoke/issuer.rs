@@ -458,6 +458,9 @@ impl HttpIssuers {
             } else if let (Some(param), Some(cur)) = (page.and_then(|p| p.param.as_ref()), &cursor) {
                 c.query.insert(param.clone(), "{page.cursor}".into());
                 v.set("page.cursor", cur.clone());
+            } else if let Some(param) = page.and_then(|p| p.number.as_ref()) {
+                c.query.insert(param.clone(), "{page.number}".into());
+                v.set("page.number", n.to_string());
             }
             let a = match self
                 .get(&c, &v, issuer, sign, if n == 0 { gone } else { &[] })
@@ -503,6 +506,21 @@ impl HttpIssuers {
                     return Err(partial(format!("page {} links to itself", n + 1)));
                 }
                 link = Some(to);
+                continue;
+            }
+            if let Some(total_path) = page.and_then(|p| p.total.as_ref()) {
+                let Some(total) = recipe::json_path(&json, total_path).and_then(|t| t.as_u64()) else {
+                    return Err(partial(format!("page {} names no `{total_path}`", n + 1)));
+                };
+                if out.len() as u64 >= total {
+                    return Ok(Some(out));
+                }
+                if arr.is_empty() {
+                    return Err(partial(format!(
+                        "page {} is empty before all {total} were listed",
+                        n + 1
+                    )));
+                }
                 continue;
             }
             let more_path = page.and_then(|p| p.more.as_deref()).unwrap_or("has_more");

@@ -173,15 +173,23 @@ pub struct Page {
     /// JSON path of the next page's URL, resolved against the page that named it.
     #[serde(default)]
     pub next: Option<String>,
+    /// Page-number paging (Datadog): the query parameter carrying the 0-based page number,
+    /// and the JSON path of the total number of items, read until every one was seen.
+    #[serde(default)]
+    pub number: Option<String>,
+    #[serde(default)]
+    pub total: Option<String>,
 }
 
 impl Page {
     fn check(&self, table: &str) -> Result<()> {
         let cursor = [&self.more, &self.cursor, &self.param];
-        match (&self.next, cursor.iter().filter(|f| f.is_some()).count()) {
-            (Some(_), 0) | (None, 3) => Ok(()),
+        let number = [&self.number, &self.total];
+        let n = |f: &[&Option<String>]| f.iter().filter(|f| f.is_some()).count();
+        match (&self.next, n(&cursor), n(&number)) {
+            (Some(_), 0, 0) | (None, 3, 0) | (None, 0, 2) => Ok(()),
             _ => bail!(
-                "{table}.page names either `next` (a link to the next page) or all of `more`, `cursor` and `param`"
+                "{table}.page names either `next` (a link to the next page), all of `more`, `cursor` and `param`, or `number` and `total`"
             ),
         }
     }

@@ -343,6 +343,7 @@ fn dispatch(sim: &Sim, issuer: &str, r: &Req) -> Reply {
         "workos" if r.rest.starts_with("/api_keys") => workos_api_keys(sim, r),
         "workos" => workos(sim, r),
         "sendgrid" => sendgrid(sim, r),
+        "datadog" if r.rest.starts_with("/api/v2/api_keys") => datadog_api_keys(sim, r),
         "tailscale" => tailscale(sim, r),
         "cloudflare" if r.rest.starts_with("/client/v4/user/tokens") => cloudflare_user_tokens(sim, r),
         _ if r.rest.ends_with("/token") && r.method == Method::POST => client_credentials(sim, issuer, r),
@@ -1844,6 +1845,79 @@ fn tailscale(sim: &Sim, r: &Req) -> Reply {
         }
         None => reply(404, json!({"message": "key not found"}), "revoke"),
     }
+}
+
+/// Datadog's API key management (v2): a request carries an API key (`DD-API-KEY`) and an
+/// application key (`DD-APPLICATION-KEY`, an admin key here). The listing pages by number
+/// (`page[size]` up to 100, `page[number]` from 0) and shows each key's last four
+/// characters; `DELETE /api/v2/api_keys/{id}` deletes one (204). A key's organization is its
+/// `org`; its id a UUID derived from it.
+fn datadog_api_keys(sim: &Sim, r: &Req) -> Reply {
+    let errors = |m: &str| json!({"errors": [m]});
+    let api = r.header("dd-api-key").and_then(|t| sim.live("datadog", &t));
+    let app = r
+        .header("dd-application-key")
+        .and_then(|t| sim.live("datadog", &t))
+        .filter(|i| k(sim, *i).admin);
+    let (Some(a), Some(_)) = (api, app) else {
+        return reply(403, errors("Forbidden"), classify(r));
+    };
+    let org = k(sim, a).org.clone();
+    let id_of = |s: &str| {
+        let h = aws::sha256_hex(s.as_bytes());
+        format!(
+            "{}-{}-4{}-8{}-{}",
+            &h[..8],
+            &h[8..12],
+            &h[13..16],
+            &h[17..20],
+            &h[20..32]
+        )
+    };
+    let keys: Vec<(usize, &super::SimKey)> = sim
+        .keys
+        .iter()
+        .enumerate()
+        .filter(|(j, kk)| kk.issuer == "datadog" && !kk.admin && kk.org == org && !sim.is_revoked(*j))
+        .collect();
+    if r.is("GET", "/api/v2/api_keys") {
+        let size = r
+            .query("page[size]")
+            .and_then(|s| s.parse::<usize>().ok())
+            .unwrap_or(10)
+            .clamp(1, 100);
+        let number = r
+            .query("page[number]")
+            .and_then(|s| s.parse::<usize>().ok())
+            .unwrap_or(0);
+        let data: Vec<Value> = keys
+            .iter()
+            .skip(number * size)
+            .take(size)
+            .map(|(_, kk)| json!({"type": "api_keys", "id": id_of(&kk.secret),
+                "attributes": {"name": "sim", "last4": kk.secret.get(kk.secret.len().saturating_sub(4)..).unwrap_or(""),
+                "created_at": "2026-01-01T00:00:00.000000+00:00", "modified_at": "2026-01-01T00:00:00.000000+00:00", "remote_config_read_enabled": false}}))
+            .collect();
+        return reply(
+            200,
+            json!({"data": data, "meta": {"max_allowed": 50, "page": {"total_filtered_count": keys.len()}}}),
+            "revoke",
+        );
+    }
+    if let Some(id) = r
+        .rest
+        .strip_prefix("/api/v2/api_keys/")
+        .filter(|_| r.method == Method::DELETE)
+    {
+        return match keys.iter().find(|(_, kk)| id_of(&kk.secret) == id) {
+            Some((j, _)) => {
+                sim.revoke(*j);
+                reply(204, Value::Null, "revoke")
+            }
+            None => reply(404, errors("API key not found"), "revoke"),
+        };
+    }
+    reply(404, errors("Not found"), "other")
 }
 
 /// SendGrid: `GET /v3/scopes` lists a live key's scopes; `DELETE /v3/api_keys/{id}` deletes

@@ -145,3 +145,75 @@ fn tailscale_api_token_deletes_itself_by_the_id_it_carries() {
         vec![format!("/tailscale/api/v2/tailnet/-/keys/{leaked_id} 200")]
     );
 }
+
+/// Datadog: with an application key from the policy, the organization's API keys are listed
+/// page by page (100 a page) by their last four characters; the leaked key, on the second
+/// page, is deleted by its id. A second run, where another key ends like the leaked one, is
+/// refused: nothing is deleted.
+#[test]
+fn datadog_key_is_found_on_every_page_by_its_last_four() {
+    let mut g = Gen::new(1453);
+    let admin = g.hex(40);
+    let mut tails = std::collections::BTreeSet::new();
+    let mut key = |g: &mut Gen| loop {
+        let k = g.hex(32);
+        if tails.insert(k[28..].to_string()) {
+            return k;
+        }
+    };
+    let mut keys =
+        format!("[[key]]\nissuer = \"datadog\"\nsecret = \"{admin}\"\nadmin = true\norg = \"acme\"\n");
+    for _ in 0..104 {
+        keys.push_str(&format!(
+            "[[key]]\nissuer = \"datadog\"\nsecret = \"{}\"\norg = \"acme\"\n",
+            key(&mut g)
+        ));
+    }
+    let leaked = key(&mut g);
+    keys.push_str(&format!(
+        "[[key]]\nissuer = \"datadog\"\nsecret = \"{leaked}\"\norg = \"acme\"\n"
+    ));
+    let run = |keys: &str, leaked: &str| {
+        let sim = SimProc::start(keys);
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("app.env"), format!("DD_API_KEY={leaked}\n")).unwrap();
+        let policy = sim.extra_config(
+            "policy.toml",
+            "[verify]\nretries = 0\n[revoke]\nmode = \"auto\"\nbackoff_secs = 0.05\nmax_attempts = 2\n\
+             [revoke.admin.datadog]\nenv = \"SIM_DATADOG_ADMIN\"\n",
+        );
+        let out = common::quench()
+            .current_dir(dir.path())
+            .args(["scan", ".", "--verify", "--data-dir", "data", "--config"])
+            .arg(&sim.config)
+            .arg("--config")
+            .arg(&policy)
+            .env("SIM_DATADOG_ADMIN", &admin)
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&out.stderr).into_owned();
+        (sim, dir, err)
+    };
+    let (sim, dir, err) = run(&keys, &leaked);
+    assert_eq!(revoked(&sim), "[105]", "{err}");
+    assert_eq!(status(dir.path(), "datadog.api-key", &leaked), "revoked", "{err}");
+    let listings = sim
+        .recorded()
+        .iter()
+        .filter(|r| r["path"] == "/datadog/api/v2/api_keys")
+        .count();
+    assert!(listings >= 2, "one page read: {listings}");
+
+    // Another key of the organization ends like the leaked one.
+    let mut twin = g.hex(32);
+    twin.replace_range(28.., &leaked[28..]);
+    let keys = format!("{keys}[[key]]\nissuer = \"datadog\"\nsecret = \"{twin}\"\norg = \"acme\"\n");
+    let (sim, dir, err) = run(&keys, &leaked);
+    assert_eq!(revoked(&sim), "[]", "{err}");
+    assert_eq!(
+        status(dir.path(), "datadog.api-key", &leaked),
+        "escalated",
+        "{err}"
+    );
+    assert!(deletes(&sim, "datadog").is_empty());
+}

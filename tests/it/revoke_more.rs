@@ -185,6 +185,11 @@ fn cases(g: &mut Gen) -> Vec<Case> {
             fake::openai_project(g),
             "project = \"proj_web1\"\nkey_id = \"key_oai1\"",
         ),
+        {
+            let k = g.hex(32);
+            let file = format!("DD_API_KEY={k}\n");
+            case("datadog.api-key", "datadog", k, file, "org = \"acme\"")
+        },
         env(
             "tailscale.api-token",
             "tailscale",
@@ -479,12 +484,13 @@ fn every_api_recipe_kills_its_key_on_the_simulator() {
             "SIM_OPENROUTER_ADMIN",
             format!("sk-or-v1-{}", g.hex(64)),
         ),
+        ("datadog", "SIM_DATADOG_ADMIN", g.hex(40)),
     ];
     let (aws_admin_id, aws_admin_secret) = fake::aws(&mut g);
     let mut keys: String = cases.iter().map(sim_entry).collect();
     for (issuer, _, secret) in &admins {
         keys.push_str(&format!(
-            "[[key]]\nissuer = \"{issuer}\"\nsecret = \"{secret}\"\nadmin = true\n"
+            "[[key]]\nissuer = \"{issuer}\"\nsecret = \"{secret}\"\nadmin = true\norg = \"acme\"\n"
         ));
     }
     keys.push_str(&format!(
