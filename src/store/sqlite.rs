@@ -297,6 +297,21 @@ const FINDING_SELECT: &str = "SELECT f.*,
 /// revocation marks are cleared so that it can be revoked (and confirmed) again, and the audit
 /// log says so. Runs inside the verdict's write.
 fn revive(tx: &Connection, fingerprint: &str, at: &Time) -> Result<()> {
+    // Most live verdicts are for keys not dead: one indexed read decides.
+    let status: Option<String> = query_row(
+        tx,
+        "SELECT status FROM findings WHERE fingerprint = ?1",
+        [fingerprint],
+        |r| r.get(0),
+    )
+    .optional()?;
+    if !status
+        .as_deref()
+        .and_then(Status::parse)
+        .is_some_and(Status::is_dead)
+    {
+        return Ok(());
+    }
     let sql = format!("{FINDING_SELECT} WHERE f.fingerprint = ?1");
     let Some(f) = query_row(tx, &sql, [fingerprint], SqliteStore::finding_from_row).optional()? else {
         return Ok(());
