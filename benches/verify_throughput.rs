@@ -136,6 +136,8 @@ fn main() {
                     no_self_revoke: false,
                     fault: None,
                     redirect_to: None,
+                    // Fields added later keep their defaults.
+                    ..SimKey::default()
                 });
             }
             findings.push(Finding::new(rule.clone(), secret.into_bytes(), vec![]));

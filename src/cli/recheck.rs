@@ -30,6 +30,8 @@ impl RecheckCmd {
             rules.rules.iter().cloned().map(Arc::new),
             "recheck",
         )?;
+        // Revoked and dead keys too: one that answers live again (re-activated, restored) is
+        // revived and revoked again under the policy.
         let filter = FindingFilter {
             status: vec![
                 Status::Detected,
@@ -37,11 +39,14 @@ impl RecheckCmd {
                 Status::Live,
                 Status::Revoking,
                 Status::Escalated,
+                Status::Dead,
+                Status::Revoked,
             ],
             ..Default::default()
         };
         let found = runner.with_store(|s| s.findings(&filter))?;
         let (mut live, mut dead, mut unknown, mut escalated, mut unreachable) = (0, 0, 0, 0, 0);
+        let mut revived = 0;
         revoke::block_on(async {
             for f in &found {
                 // A pending job holds the secret sealed; otherwise read it again where it was.
@@ -54,7 +59,17 @@ impl RecheckCmd {
                     None => {
                         let paths = runner.with_store(|s| s.location_paths(&f.fingerprint))?;
                         match revoke::recover::rescan(f, &paths, &rules, dir.path.parent()) {
-                            Some(secret) => runner.verify_finding(&secret).await?,
+                            Some(secret) => {
+                                let v = runner.verify_finding(&secret).await?;
+                                if f.status.is_dead()
+                                    && v.as_ref().is_some_and(|v| v.verdict == VerdictKind::Live)
+                                {
+                                    // Revived by that verdict: the policy decides again.
+                                    revived += 1;
+                                    runner.plan(&secret, v.as_ref(), false)?;
+                                }
+                                v
+                            }
                             None => {
                                 unreachable += 1;
                                 continue;
@@ -66,7 +81,11 @@ impl RecheckCmd {
                     Some(VerdictKind::Live) => {
                         live += 1;
                         let age = f.timeline.detected.map(|d| store::now() - d);
-                        if f.status != Status::Escalated && age.is_some_and(|a| a >= max_age) {
+                        // A revived key was just handed to the policy; its age is its old window's.
+                        if f.status != Status::Escalated
+                            && !f.status.is_dead()
+                            && age.is_some_and(|a| a >= max_age)
+                        {
                             let hours = age.map(|a| a.num_hours()).unwrap_or(0);
                             runner
                                 .escalate_finding(f, &format!("still live {hours}h after detection"))
@@ -80,9 +99,14 @@ impl RecheckCmd {
             }
             anyhow::Ok(())
         })??;
+        let revived = if revived > 0 {
+            format!("; {revived} revived after revocation or death, handed to the policy again")
+        } else {
+            String::new()
+        };
         eprintln!(
             "quench: recheck of {} findings: {live} live, {dead} dead, {unknown} indeterminate or unverifiable, \
-             {unreachable} no longer at their locations; {escalated} escalated",
+             {unreachable} no longer at their locations; {escalated} escalated{revived}",
             found.len()
         );
         // Revocations queued for these keys are due again now that they were looked at.

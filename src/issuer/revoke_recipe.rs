@@ -8,18 +8,35 @@
 //! method = "POST"
 //! url = "{api}/credentials/revoke"
 //! json = { credentials = ["{secret}"] }
-//! ok = { status = [202] }     # the issuer accepted the revocation
+//! ok = { status = [202] }     # the issuer accepted the revocation (`json = { ok = true }`
+//!                             # when a status alone proves nothing: Slack's 200 + ok=false)
 //! gone = { status = [404] }   # the key was already dead: success, nothing to undo
+//! derive = { key_id = '^SG\.([A-Za-z0-9_-]{22})\.' }  # a variable read from the key itself
+//!
+//! [rule.revoke.public_if]     # a key public by design is reported, never revoked
+//! url = "{apikeys}/v2/{found}"
+//! present = ["restrictions.browserKeyRestrictions"]
 //!
 //! [rule.revoke.find]          # admin paths: find the key's id first (list, match, take)
 //! url = "{api}/v1/organization/projects/{project}/api_keys"
 //! headers = { Authorization = "Bearer {admin}" }
 //! items = "data"              # JSON path of the array
 //! field = "redacted_value"    # JSON path, in each item, of the value to match
-//! match = "redacted"          # equals | redacted (prefix…suffix hint) | suffix
+//! match = "redacted"          # equals | redacted (prefix…suffix hint) | suffix | prefix
 //! value = "{secret}"
 //! take = "id"                 # becomes {found} in the revoke call
+//! page = { more = "has_more", cursor = "last_id", param = "after" }   # read every page
+//!                             # (or `page = { next = "urls.next" }`: a link to the next page)
+//!
+//! [rule.revoke.find.each]     # the variable is unknown: search every scope the list names
+//! var = "project"             # skipped when {project} is known (the policy names it)
+//! url = "{api}/v1/organization/projects"
+//! items = "data"
+//! take = "id"
 //! ```
+//!
+//! A find step acts only on a listing read to its end: a page refused, a `more` flag without
+//! a new cursor, or `has_more` on a recipe that does not page is a refusal, never "not found".
 //!
 //! Placeholders: `{secret}`, `{part.NAME}`, the issuer's configured bases (`{api}`),
 //! `{admin}` (the admin credential the policy names), `{param.NAME}` (its non-secret
@@ -59,11 +76,30 @@ impl Authority {
     }
 }
 
+/// What an answer must look like: one of `status`, and every `json` path holding its value
+/// (Slack answers HTTP 200 to a refused revocation, with `"ok": false`).
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct StatusMatch {
     #[serde(default)]
     pub status: Vec<u16>,
+    #[serde(default)]
+    pub json: std::collections::BTreeMap<String, toml::Value>,
+}
+
+impl StatusMatch {
+    /// Whether `json` holds every value this names (vacuously when it names none).
+    pub fn body_matches(&self, json: Option<&serde_json::Value>) -> bool {
+        self.json.iter().all(|(path, want)| {
+            let got = json.and_then(|j| json_path(j, path));
+            match (got, want) {
+                (Some(serde_json::Value::String(a)), toml::Value::String(b)) => a == b,
+                (Some(serde_json::Value::Bool(a)), toml::Value::Boolean(b)) => a == b,
+                (Some(serde_json::Value::Number(a)), toml::Value::Integer(b)) => a.as_i64() == Some(*b),
+                _ => false,
+            }
+        })
+    }
 }
 
 /// How to find the issuer's id of a key before revoking it: list the keys an admin (or the key
@@ -92,9 +128,89 @@ pub struct Find {
     /// Statuses meaning "no such key": the key is already gone.
     #[serde(default)]
     pub gone: Option<StatusMatch>,
+    /// How the listing continues past its first page. Without it, a listing that says more
+    /// items follow (`has_more`) is refused: the leaked key may be on a page not read, and
+    /// another key matching its hint on the one read.
+    #[serde(default)]
+    pub page: Option<Page>,
+    /// Where to look when the recipe lacks a variable the listing needs (OpenAI's project):
+    /// list the candidates and search the keys of each.
+    #[serde(default)]
+    pub each: Option<Each>,
 }
 
 deserialize_with_call!(Find);
+
+/// How to tell a key that is public by design: a GET (after `find`, so `{found}` may be used)
+/// whose answer holds any of the JSON paths in `present`. An answer that cannot be read is a
+/// refusal too: the key is revoked only once it is known not to be public.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(remote = "Self", deny_unknown_fields)]
+pub struct PublicIf {
+    #[serde(skip)]
+    pub call: Call,
+    pub present: Vec<String>,
+}
+
+deserialize_with_call!(PublicIf);
+
+/// How a listing pages: by a cursor (the answer says whether more items follow, `more`, and
+/// names the value, `cursor`, that the next request passes as the query parameter `param`:
+/// OpenAI, Anthropic), or by a link (`next`: the JSON path of the next page's URL, absent or
+/// empty on the last page: npm's `urls.next`).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Page {
+    /// JSON path of the flag that is `true` while more items follow (`has_more`).
+    #[serde(default)]
+    pub more: Option<String>,
+    /// JSON path of the value to continue from (`last_id`).
+    #[serde(default)]
+    pub cursor: Option<String>,
+    /// The query parameter that carries it (`after`, `after_id`).
+    #[serde(default)]
+    pub param: Option<String>,
+    /// JSON path of the next page's URL, resolved against the page that named it.
+    #[serde(default)]
+    pub next: Option<String>,
+    /// Page-number paging (Datadog): the query parameter carrying the 0-based page number,
+    /// and the JSON path of the total number of items, read until every one was seen.
+    #[serde(default)]
+    pub number: Option<String>,
+    #[serde(default)]
+    pub total: Option<String>,
+}
+
+impl Page {
+    fn check(&self, table: &str) -> Result<()> {
+        let cursor = [&self.more, &self.cursor, &self.param];
+        let number = [&self.number, &self.total];
+        let n = |f: &[&Option<String>]| f.iter().filter(|f| f.is_some()).count();
+        match (&self.next, n(&cursor), n(&number)) {
+            (Some(_), 0, 0) | (None, 3, 0) | (None, 0, 2) => Ok(()),
+            _ => bail!(
+                "{table}.page names either `next` (a link to the next page), all of `more`, `cursor` and `param`, or `number` and `total`"
+            ),
+        }
+    }
+}
+
+/// The outer listing of a search over several scopes: each item's `take` becomes the
+/// variable `var` of the inner listing. It runs only when `var` is not known already (the
+/// policy naming a project wins over searching them all).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(remote = "Self", deny_unknown_fields)]
+pub struct Each {
+    #[serde(skip)]
+    pub call: Call,
+    pub var: String,
+    pub items: String,
+    pub take: String,
+    #[serde(default)]
+    pub page: Option<Page>,
+}
+
+deserialize_with_call!(Each);
 
 fn default_match() -> String {
     "equals".into()
@@ -135,6 +251,16 @@ pub struct RevokeRecipe {
     pub gone: Option<StatusMatch>,
     #[serde(default)]
     pub find: Option<Find>,
+    /// Values read from the leaked key itself, by a regular expression whose first group
+    /// becomes the variable (`key_id = '^SG\.([A-Za-z0-9_-]{22})\.'`: SendGrid's key id is
+    /// the key's middle segment), so the call names exactly this key.
+    #[serde(default)]
+    pub derive: std::collections::BTreeMap<String, String>,
+    /// A key public by design (a Google browser or app key, restricted to its referrers or
+    /// apps) is reported, never revoked automatically: this asks the issuer, after `find`,
+    /// whether the key is one.
+    #[serde(default)]
+    pub public_if: Option<PublicIf>,
     /// Manual steps for `authority = "none"` (or the rule's `manual_revoke`).
     #[serde(default)]
     pub manual: Option<String>,
@@ -171,10 +297,37 @@ impl RevokeRecipe {
                 bail!("{table} kind {k:?} is unknown (expected aws-sigv4)");
             }
         }
+        for (name, re) in &self.derive {
+            let compiled = regex::Regex::new(re).map_err(|e| anyhow!("{table}.derive.{name}: {e}"))?;
+            if compiled.captures_len() < 2 {
+                bail!("{table}.derive.{name} needs a capture group for the value");
+            }
+        }
+        if let Some(p) = &self.public_if {
+            p.call.check().map_err(|e| anyhow!("{table}.public_if: {e}"))?;
+            if p.call.url.is_none() || p.present.is_empty() {
+                bail!("{table}.public_if needs a `url` and the `present` paths that mark a public key");
+            }
+        }
         if let Some(f) = &self.find {
             f.call.check().map_err(|e| anyhow!("{table}.find: {e}"))?;
             if f.items.is_some() && f.field.is_none() {
                 bail!("{table}.find lists `items` but names no `field` to match the key by");
+            }
+            if let Some(p) = &f.page {
+                p.check(&format!("{table}.find"))?;
+            }
+            if let Some(e) = &f.each {
+                if let Some(p) = &e.page {
+                    p.check(&format!("{table}.find.each"))?;
+                }
+                e.call.check().map_err(|e| anyhow!("{table}.find.each: {e}"))?;
+                if e.call.url.is_none() {
+                    bail!("{table}.find.each needs a `url`");
+                }
+                if f.items.is_none() {
+                    bail!("{table}.find.each needs the listing's `items` to search in each scope");
+                }
             }
             if !["equals", "redacted", "suffix", "prefix"].contains(&f.mode.as_str()) {
                 bail!(
@@ -196,6 +349,18 @@ impl RevokeRecipe {
 
     pub fn gone_status(&self) -> Vec<u16> {
         self.gone.as_ref().map(|m| m.status.clone()).unwrap_or_default()
+    }
+
+    /// Whether an answer is the issuer accepting the revocation: an `ok` status and body.
+    pub fn accepted(&self, a: &Answer) -> bool {
+        self.ok_status().contains(&a.status)
+            && self.ok.as_ref().is_none_or(|m| m.body_matches(a.json.as_ref()))
+    }
+
+    /// Whether an answer says the key was already gone: a `gone` status and body.
+    pub fn is_gone(&self, a: &Answer) -> bool {
+        self.gone_status().contains(&a.status)
+            && self.gone.as_ref().is_none_or(|m| m.body_matches(a.json.as_ref()))
     }
 
     /// A one-line description for dry-run records: method and URL template, no values.
@@ -226,6 +391,24 @@ pub struct Vars(pub crate::issuer::Vars);
 impl Vars {
     pub fn set(&mut self, k: impl Into<String>, v: impl Into<String>) {
         self.0.set(k, v);
+    }
+
+    /// Sets each of a recipe's `derive` variables from the secret; a secret the expression
+    /// does not match is an error naming the variable (never the secret).
+    pub fn derive(
+        &mut self,
+        derive: &std::collections::BTreeMap<String, String>,
+        secret: &str,
+    ) -> Result<()> {
+        for (name, re) in derive {
+            let re = regex::Regex::new(re).map_err(|e| anyhow!("derive.{name}: {e}"))?;
+            let v = re
+                .captures(secret)
+                .and_then(|c| c.get(1))
+                .ok_or_else(|| anyhow!("the key does not have the shape derive.{name} reads"))?;
+            self.set(name.clone(), v.as_str());
+        }
+        Ok(())
     }
 
     /// Replaces `{name}` for every known name; an unknown name is an error naming it.
@@ -470,6 +653,35 @@ mod tests {
         )
         .unwrap_err();
         assert!(format!("{e:#}").contains("fuzzy"), "{e:#}");
+        let e = parse(
+            "url = \"{api}/x\"\n[find]\nurl = \"{api}/l\"\nitems = \"data\"\nfield = \"f\"\ntake = \"id\"\n\
+             page = { more = \"has_more\", param = \"after\" }\n",
+        )
+        .unwrap_err();
+        assert!(format!("{e:#}").contains("`more`, `cursor` and `param`"), "{e:#}");
+        let e = parse(
+            "url = \"{api}/x\"\n[find]\nurl = \"{api}/l\"\ntake = \"id\"\n[find.each]\nvar = \"p\"\n\
+             url = \"{api}/p\"\nitems = \"data\"\ntake = \"id\"\n",
+        )
+        .unwrap_err();
+        assert!(format!("{e:#}").contains("needs the listing's `items`"), "{e:#}");
+        let e = parse("url = \"{api}/x/{id}\"\nderive = { id = '^SG\\.[a-z]+' }\n").unwrap_err();
+        assert!(
+            format!("{e:#}").contains("derive.id needs a capture group"),
+            "{e:#}"
+        );
+        let ok = parse("url = \"{api}/x/{id}\"\nderive = { id = '^SG\\.([A-Za-z0-9_-]{22})\\.' }\n").unwrap();
+        let mut v = Vars::default();
+        v.derive(&ok.derive, "SG.abcdefghijklmnopqrstuv.rest").unwrap();
+        assert_eq!(v.render("{id}").unwrap(), "abcdefghijklmnopqrstuv");
+        let e = v
+            .derive(&ok.derive, "not-a-sendgrid-key")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("derive.id") && !e.contains("not-a-sendgrid-key"),
+            "{e}"
+        );
         let e = parse(
             "url = \"{api}/x\"\n[fallback]\nauthority = \"admin\"\nurl = \"{api}/y\"\nheader = { A = \"b\" }\n",
         )

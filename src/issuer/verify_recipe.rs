@@ -70,6 +70,10 @@ pub struct Recipe {
     /// What proves it invalid (verify). Default: status 401.
     #[serde(default)]
     pub dead: Option<Matchers>,
+    /// Answers that say nothing either way, checked before `dead` (Slack's `invalid_auth`:
+    /// a bad token, or a good one used from an IP address it does not allow).
+    #[serde(default)]
+    pub indeterminate: Option<Matchers>,
     /// What a successful call looks like (revoke recipes).
     #[serde(default)]
     pub ok: Option<Matchers>,
@@ -97,6 +101,26 @@ pub struct Recipe {
     /// aws-sigv4: signing region (default us-east-1).
     #[serde(default)]
     pub region: Option<String>,
+    /// oauth-client-credentials: where the client secret's own expiry is read, with the token
+    /// just minted (the token's `exp` is its hour, not the secret's).
+    #[serde(default)]
+    pub secret_expiry: Option<SecretExpiry>,
+}
+
+/// A lookup of the client secret's own expiry (Entra: the app registration's
+/// `passwordCredentials`, each with the secret's first characters as `hint` and its
+/// `endDateTime`): a GET with `Authorization: Bearer {token}`, the list at `items`, the entry
+/// whose `hint` starts the secret, its `take`. Only one entry may match; an app that may not
+/// read its own registration leaves the expiry unknown.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SecretExpiry {
+    pub url: String,
+    #[serde(default)]
+    pub query: BTreeMap<String, String>,
+    pub items: String,
+    pub hint: String,
+    pub take: String,
 }
 
 deserialize_with_call!(Recipe);

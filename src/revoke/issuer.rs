@@ -127,8 +127,9 @@ impl HttpIssuers {
             v.set("admin", a.secret.clone());
             for (k, p) in &a.params {
                 v.set(format!("param.{k}"), p.clone());
-                // The policy may name what verification did not reveal (an OpenAI project).
-                v.0.values.entry(k.clone()).or_insert_with(|| p.clone());
+                // What the policy names (an OpenAI project) wins over what verification
+                // guessed: the operator knows where the admin credential acts.
+                v.set(k.clone(), p.clone());
             }
         }
         v
@@ -184,6 +185,12 @@ impl HttpIssuers {
     /// One recipe: its find step (if any), then its call.
     async fn call_recipe(&self, t: &Target<'_>, r: &RevokeRecipe) -> CallResult {
         let mut vars = self.vars(t);
+        if let Err(e) = vars.derive(&r.derive, &String::from_utf8_lossy(t.secret)) {
+            return CallResult::Failed {
+                status: None,
+                reason: e.to_string(),
+            };
+        }
         if r.authority == Authority::Admin && t.admin.is_none() {
             return CallResult::Failed {
                 status: None,
@@ -212,10 +219,36 @@ impl HttpIssuers {
         let sign_ref = sign.as_ref().map(|f| f as recipe::Signer<'_>);
         let issuer = self.registry.get(&t.rule.spec.issuer);
         if let Some(find) = &r.find {
-            match self.find(find, &vars, issuer, sign_ref).await {
-                Ok(Some(id)) => vars.set("found", id),
-                Ok(None) => {
+            match self.find(find, &mut vars, issuer, sign_ref).await {
+                Ok(true) => {}
+                Ok(false) => {
                     return CallResult::Gone { status: 404 };
+                }
+                Err(res) => return scrubbed(res, t),
+            }
+        }
+        if let Some(p) = &r.public_if {
+            match self.get(&p.call, &vars, issuer, sign_ref, &[]).await {
+                Ok(Some(a)) => {
+                    let json = a.json.unwrap_or(serde_json::Value::Null);
+                    if let Some(path) = p
+                        .present
+                        .iter()
+                        .find(|path| recipe::json_path(&json, path).is_some_and(|v| !v.is_null()))
+                    {
+                        return CallResult::Failed {
+                            status: Some(a.status),
+                            reason: format!(
+                                "public by design ({path}): reported, never revoked automatically; delete it by hand if it should not be public"
+                            ),
+                        };
+                    }
+                }
+                Ok(None) => {
+                    return CallResult::Failed {
+                        status: None,
+                        reason: "whether the key is public by design could not be read".into(),
+                    }
                 }
                 Err(res) => return scrubbed(res, t),
             }
@@ -247,34 +280,20 @@ impl HttpIssuers {
         super::budget::guarded(self.guard(t, r), send).await
     }
 
-    /// Finds the issuer's id of the leaked key: lists the keys and takes the one matching the
-    /// leaked value, or reads a lookup keyed by the value. `Ok(None)` when nothing matches (it
-    /// is gone, or was never this org's). Two different matches are a refusal: acting on a
-    /// guess could kill a key that did not leak.
+    /// Finds the issuer's id of the leaked key and sets `{found}` (and the scope it was found
+    /// in, for a search over `each`): lists the keys, every page, and takes the one matching
+    /// the leaked value, or reads a lookup keyed by the value. `Ok(false)` when nothing matches
+    /// in a complete listing (it is gone, or was never this org's). Two different matches, or
+    /// a listing that could not be read to its end, are a refusal: acting on a guess could
+    /// kill a key that did not leak.
     async fn find(
         &self,
         f: &recipe::Find,
-        vars: &Vars,
+        vars: &mut Vars,
         issuer: Option<&IssuerEntry>,
         sign: Option<recipe::Signer<'_>>,
-    ) -> Result<Option<String>, CallResult> {
-        let call = Call {
-            method: f.call.method.clone().or(Some("GET".into())),
-            ..f.call.clone()
-        };
+    ) -> Result<bool, CallResult> {
         let gone = f.gone.as_ref().map(|g| g.status.clone()).unwrap_or_default();
-        let a = match recipe::send(self.timeout, &call, vars, issuer, sign).await {
-            Ok(a) if a.status == 200 => a,
-            Ok(a) if gone.contains(&a.status) => return Ok(None),
-            Ok(a) => return Err(classify(a)),
-            Err(e) => {
-                return Err(CallResult::Retry {
-                    status: None,
-                    reason: format!("finding the key: {e}"),
-                    after: None,
-                })
-            }
-        };
         let value = vars.render(&f.value).map_err(|e| CallResult::Failed {
             status: None,
             reason: e.to_string(),
@@ -285,34 +304,73 @@ impl HttpIssuers {
                 .is_some_and(|listed| recipe::key_matches(&f.mode, listed, &value)),
             None => true,
         };
-        let mut ids: Vec<String> = match &f.items {
-            Some(path) => a
-                .json
-                .as_ref()
-                .and_then(|j| recipe::json_path(j, path))
-                .and_then(|i| i.as_array())
-                .map(|items| {
-                    items
+        // The scopes to search: the one the variables name, or every one `each` lists.
+        let scopes: Vec<Option<String>> = match &f.each {
+            Some(each) if !vars.0.values.contains_key(&each.var) => {
+                let listed = self
+                    .list(
+                        &each.call,
+                        each.page.as_ref(),
+                        &each.items,
+                        vars,
+                        issuer,
+                        sign,
+                        &[],
+                    )
+                    .await?
+                    .unwrap_or_default();
+                listed
+                    .iter()
+                    .filter_map(|i| recipe::json_take(i, &each.take))
+                    .map(Some)
+                    .collect()
+            }
+            _ => vec![None],
+        };
+        let mut hits: Vec<(Option<String>, String)> = Vec::new();
+        for scope in scopes {
+            let mut v = vars.clone();
+            if let (Some(each), Some(s)) = (&f.each, &scope) {
+                v.set(each.var.clone(), s.clone());
+            }
+            let ids: Vec<String> = match &f.items {
+                Some(path) => match self
+                    .list(&f.call, f.page.as_ref(), path, &v, issuer, sign, &gone)
+                    .await?
+                {
+                    None => continue,
+                    Some(items) => items
                         .iter()
                         .filter(|i| matches(i))
                         .filter_map(|i| recipe::json_take(i, &f.take))
-                        .collect()
-                })
-                .unwrap_or_default(),
-            None => {
-                let whole = a.json.clone().unwrap_or(serde_json::Value::Null);
-                if f.field.is_some() && !matches(&whole) {
-                    vec![]
-                } else {
-                    recipe::take(&a, &f.take).into_iter().collect()
+                        .collect(),
+                },
+                None => {
+                    let Some(a) = self.get(&f.call, &v, issuer, sign, &gone).await? else {
+                        continue;
+                    };
+                    let whole = a.json.clone().unwrap_or(serde_json::Value::Null);
+                    if f.field.is_some() && !matches(&whole) {
+                        vec![]
+                    } else {
+                        recipe::take(&a, &f.take).into_iter().collect()
+                    }
                 }
+            };
+            hits.extend(ids.into_iter().map(|id| (scope.clone(), id)));
+        }
+        hits.sort();
+        hits.dedup();
+        match hits.len() {
+            0 => Ok(false),
+            1 => {
+                let (scope, id) = hits.remove(0);
+                if let (Some(each), Some(s)) = (&f.each, scope) {
+                    vars.set(each.var.clone(), s);
+                }
+                vars.set("found", id);
+                Ok(true)
             }
-        };
-        ids.sort();
-        ids.dedup();
-        match ids.len() {
-            0 => Ok(None),
-            1 => Ok(ids.pop()),
             n => Err(CallResult::Failed {
                 status: None,
                 reason: format!(
@@ -321,7 +379,158 @@ impl HttpIssuers {
             }),
         }
     }
+
+    /// One GET of a find step: the answer, `None` when its status says the key is gone.
+    async fn get(
+        &self,
+        call: &Call,
+        vars: &Vars,
+        issuer: Option<&IssuerEntry>,
+        sign: Option<recipe::Signer<'_>>,
+        gone: &[u16],
+    ) -> Result<Option<recipe::Answer>, CallResult> {
+        let call = Call {
+            method: call.method.clone().or(Some("GET".into())),
+            ..call.clone()
+        };
+        match recipe::send(self.timeout, &call, vars, issuer, sign).await {
+            Ok(a) if a.status == 200 => Ok(Some(a)),
+            Ok(a) if gone.contains(&a.status) => Ok(None),
+            Ok(a) => Err(classify(a)),
+            Err(e) => Err(CallResult::Retry {
+                status: None,
+                reason: format!("finding the key: {e}"),
+                after: None,
+            }),
+        }
+    }
+
+    /// Every item of a listing, page after page, or `None` when its first answer says the
+    /// key is gone. A listing read only in part is an error: a page refused or unreadable, a
+    /// `more` flag without a cursor (or with the same cursor again), more than [`MAX_PAGES`]
+    /// pages, or a listing that says more follow when the recipe names no way to page.
+    #[allow(clippy::too_many_arguments)]
+    async fn list(
+        &self,
+        call: &Call,
+        page: Option<&recipe::Page>,
+        items: &str,
+        vars: &Vars,
+        issuer: Option<&IssuerEntry>,
+        sign: Option<recipe::Signer<'_>>,
+        gone: &[u16],
+    ) -> Result<Option<Vec<serde_json::Value>>, CallResult> {
+        let partial = |why: String| CallResult::Failed {
+            status: None,
+            reason: format!(
+                "the issuer's listing of keys was not read to its end ({why}); refusing to act on part of it"
+            ),
+        };
+        let mut out = Vec::new();
+        let mut cursor: Option<String> = None;
+        // The next page's URL, for link paging.
+        let mut link: Option<url::Url> = None;
+        for n in 0..MAX_PAGES {
+            let mut c = call.clone();
+            let mut v = vars.clone();
+            if let Some(u) = &link {
+                // The link carries its own query.
+                c.url = Some("{page.url}".into());
+                c.query.clear();
+                v.set("page.url", u.to_string());
+            } else if let (Some(param), Some(cur)) = (page.and_then(|p| p.param.as_ref()), &cursor) {
+                c.query.insert(param.clone(), "{page.cursor}".into());
+                v.set("page.cursor", cur.clone());
+            } else if let Some(param) = page.and_then(|p| p.number.as_ref()) {
+                c.query.insert(param.clone(), "{page.number}".into());
+                v.set("page.number", n.to_string());
+            }
+            let a = match self
+                .get(&c, &v, issuer, sign, if n == 0 { gone } else { &[] })
+                .await
+            {
+                Ok(Some(a)) => a,
+                Ok(None) => return Ok(None),
+                Err(e) if n == 0 => return Err(e),
+                Err(CallResult::Retry {
+                    status,
+                    reason,
+                    after,
+                }) => {
+                    return Err(CallResult::Retry {
+                        status,
+                        reason: format!("page {} of the listing: {reason}", n + 1),
+                        after,
+                    })
+                }
+                Err(_) => return Err(partial(format!("page {} was refused", n + 1))),
+            };
+            let json = a.json.unwrap_or(serde_json::Value::Null);
+            let Some(arr) = recipe::json_path(&json, items).and_then(|i| i.as_array()) else {
+                return Err(partial(format!("page {} has no `{items}` list", n + 1)));
+            };
+            out.extend(arr.iter().cloned());
+            if let Some(next) = page.and_then(|p| p.next.as_ref()) {
+                let Some(href) = recipe::json_take(&json, next).filter(|h| !h.is_empty()) else {
+                    return Ok(Some(out));
+                };
+                let here = match &link {
+                    Some(u) => u.clone(),
+                    None => v
+                        .render(c.url.as_deref().unwrap_or(""))
+                        .ok()
+                        .and_then(|u| url::Url::parse(&u).ok())
+                        .ok_or_else(|| partial("the listing's URL cannot be read".into()))?,
+                };
+                let to = here
+                    .join(&href)
+                    .map_err(|_| partial(format!("page {} links to an unreadable `{next}`", n + 1)))?;
+                if Some(&to) == link.as_ref() || arr.is_empty() {
+                    return Err(partial(format!("page {} links to itself", n + 1)));
+                }
+                link = Some(to);
+                continue;
+            }
+            if let Some(total_path) = page.and_then(|p| p.total.as_ref()) {
+                let Some(total) = recipe::json_path(&json, total_path).and_then(|t| t.as_u64()) else {
+                    return Err(partial(format!("page {} names no `{total_path}`", n + 1)));
+                };
+                if out.len() as u64 >= total {
+                    return Ok(Some(out));
+                }
+                if arr.is_empty() {
+                    return Err(partial(format!(
+                        "page {} is empty before all {total} were listed",
+                        n + 1
+                    )));
+                }
+                continue;
+            }
+            let more_path = page.and_then(|p| p.more.as_deref()).unwrap_or("has_more");
+            let more = recipe::json_path(&json, more_path).and_then(|m| m.as_bool()) == Some(true);
+            if !more {
+                return Ok(Some(out));
+            }
+            let Some(cursor_path) = page.and_then(|p| p.cursor.as_ref()) else {
+                return Err(partial(
+                    "the issuer says more keys follow and the recipe does not page".into(),
+                ));
+            };
+            let next = recipe::json_take(&json, cursor_path);
+            if next.is_none() || next == cursor || arr.is_empty() {
+                return Err(partial(format!(
+                    "page {} says more follow but names no new `{cursor_path}`",
+                    n + 1
+                )));
+            }
+            cursor = next;
+        }
+        Err(partial(format!("more than {MAX_PAGES} pages")))
+    }
 }
+
+/// The most pages a find step reads before it gives up (and refuses to act).
+const MAX_PAGES: usize = 200;
 
 /// The outcome of a revoke call under its recipe's `ok` and `gone` statuses.
 fn judge(r: &RevokeRecipe, sent: Result<recipe::Answer>, t: &Target) -> CallResult {
@@ -331,8 +540,17 @@ fn judge(r: &RevokeRecipe, sent: Result<recipe::Answer>, t: &Target) -> CallResu
             reason: scrub(&e.to_string(), t),
             after: None,
         },
-        Ok(a) if r.ok_status().contains(&a.status) => CallResult::Accepted { status: a.status },
-        Ok(a) if r.gone_status().contains(&a.status) => CallResult::Gone { status: a.status },
+        Ok(a) if r.accepted(&a) => CallResult::Accepted { status: a.status },
+        Ok(a) if r.is_gone(&a) => CallResult::Gone { status: a.status },
+        // The status of success without its body (Slack's 200 with `"ok": false`): refused.
+        Ok(a) if r.ok_status().contains(&a.status) => CallResult::Failed {
+            status: Some(a.status),
+            reason: format!(
+                "the issuer answered {} without confirming the revocation{}",
+                a.status,
+                issuer_code(&a).map(|c| format!(" ({c})")).unwrap_or_default()
+            ),
+        },
         Ok(a) => classify(a),
     }
 }
@@ -385,6 +603,17 @@ fn aws_credentials(t: &Target, r: &RevokeRecipe) -> Result<(String, String), Str
         (Some(i), Some(s)) => Ok((i.clone(), s.clone())),
         _ => Err("an AWS key is revoked with its secret access key, which was not found beside it".into()),
     }
+}
+
+/// The issuer's error code in an answer (`error`, `error.code`, `error.type`), when it is a
+/// short plain word: issuers never echo a key there, and it tells a human why.
+fn issuer_code(a: &recipe::Answer) -> Option<String> {
+    let j = a.json.as_ref()?;
+    ["error", "error.code", "error.type", "code"]
+        .iter()
+        .find_map(|p| recipe::json_path(j, p).and_then(|v| v.as_str()))
+        .filter(|c| c.len() <= 60 && c.chars().all(|c| c.is_ascii_alphanumeric() || "_-.".contains(c)))
+        .map(String::from)
 }
 
 /// 429 and 5xx are worth retrying; anything else unexpected is not.

@@ -26,7 +26,7 @@ use serde::Deserialize;
 use crate::verify::Registry;
 
 /// One `[[key]]` of keys.toml: a credential the simulator treats as live.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct SimKey {
     pub issuer: String,
@@ -57,6 +57,18 @@ pub struct SimKey {
     /// 401 | 403 | 429 | 500 | slow | html | redirect: answer requests made with this key so.
     #[serde(default)]
     pub fault: Option<String>,
+    /// OpenAI: whether the key's owner still has access to its project (`active`, the
+    /// default, or `inactive`: listed only when the listing asks for every owner).
+    #[serde(default)]
+    pub owner_project_access: Option<String>,
+    /// AWS: the key's partition (`aws`, the default; `aws-us-gov`; `aws-cn`). Only that
+    /// partition's endpoints know it.
+    #[serde(default)]
+    pub partition: Option<String>,
+    /// Google API keys: the application restriction (`browser` with referrers, `android`,
+    /// `ios`, `server` with IPs), as the API Keys API reports it.
+    #[serde(default)]
+    pub restriction: Option<String>,
     /// Where the `redirect` fault points.
     #[serde(default)]
     pub redirect_to: Option<String>,
@@ -85,7 +97,24 @@ pub struct KeysFile {
 
 /// The faults the simulator can inject.
 /// `429-once` answers the first request with a 429 and `Retry-After: 1`, then behaves.
-pub const FAULTS: &[&str] = &["401", "403", "429", "429-once", "500", "slow", "html", "redirect"];
+/// The issuer's own ambiguous answers, for the issuers that give them: `ip-denied` (Slack:
+/// a live token used from an address its allowlist refuses reads `invalid_auth`) and
+/// `revoke-refused` (Slack: `auth.revoke` answers HTTP 200 with `"ok": false`).
+pub const FAULTS: &[&str] = &[
+    "401",
+    "403",
+    "429",
+    "429-once",
+    "500",
+    "slow",
+    "html",
+    "redirect",
+    "ip-denied",
+    "revoke-refused",
+];
+
+/// Faults an issuer's own handler answers (in the issuer's shapes) rather than the common one.
+const ISSUER_FAULTS: &[&str] = &["ip-denied", "revoke-refused"];
 
 impl KeysFile {
     pub fn read(path: &Path) -> Result<KeysFile> {
@@ -181,6 +210,11 @@ impl Sim {
             .or_insert_with(std::time::SystemTime::now);
     }
 
+    /// Makes a revoked key live again (the issuer re-activated or restored it).
+    pub fn unrevoke(&self, i: usize) {
+        self.revoked.lock().unwrap_or_else(|e| e.into_inner()).remove(&i);
+    }
+
     fn base(&self) -> String {
         match *self.addr.lock().unwrap_or_else(|e| e.into_inner()) {
             Some(a) => format!("http://{a}"),
@@ -216,6 +250,11 @@ impl Sim {
         hay: impl FnOnce() -> String,
     ) {
         if let Some(f) = &self.record {
+            // A path may carry a key (npm deletes a token by its value): name it by position.
+            let mut path = path.to_string();
+            for i in self.keys_in(issuer, &path) {
+                path = path.replace(&self.keys[i].secret, &format!("[key {i}]"));
+            }
             let mut line = serde_json::json!({
                 "time": chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
                 "arrived": arrived.to_rfc3339_opts(chrono::SecondsFormat::Micros, true),
@@ -263,7 +302,7 @@ pub fn config_for(addr: SocketAddr, registry: &Registry) -> String {
             out.push_str(&format!("{b} = \"http://{addr}/{name}\"\n"));
         }
     }
-    out.push_str(&format!("\n# A JWT issuer (OpenID discovery + JWKS) for keys with issuer = \"idp\".\n[issuers.idp]\napi = \"http://{addr}/idp\"\n"));
+    out.push_str(&format!("\n# A JWT issuer (OpenID discovery + JWKS) for keys with issuer = \"idp\", trusted to sign.\n[issuers.idp]\napi = \"http://{addr}/idp\"\n\n[verify]\njwt_issuers = [\"http://{addr}/idp\"]\n"));
     out
 }
 

@@ -213,6 +213,18 @@ fn control(sim: &Sim, method: &Method, path: &str, body: &Bytes) -> Response {
         dead.sort_unstable();
         return ok(200, serde_json::to_string(&dead).unwrap_or_default());
     }
+    if let Some(n) = path.strip_prefix("revive/") {
+        // `POST /_sim/revive/N`: key N (keys.toml order) works again, as a re-activated AWS
+        // key or a restored token does.
+        return match n.parse::<usize>() {
+            Ok(i) if i < sim.keys.len() && method == Method::POST => {
+                sim.unrevoke(i);
+                ok(200, "revived".into())
+            }
+            Ok(_) if method != Method::POST => ok(405, "use POST".into()),
+            _ => ok(404, format!("no key #{n}")),
+        };
+    }
     if let Some(issuer) = path.strip_prefix("fault/") {
         let mut f = sim.issuer_faults.lock().unwrap_or_else(|e| e.into_inner());
         return match method.as_str() {
@@ -275,6 +287,9 @@ async fn fault(sim: &Sim, issuer: &str, key: Option<usize>) -> Option<Reply> {
         .cloned();
     let key_fault = key.and_then(|i| sim.keys[i].fault.clone());
     let mut f = issuer_fault.or(key_fault)?;
+    if super::ISSUER_FAULTS.contains(&f.as_str()) {
+        return None;
+    }
     if f == "429-once" {
         let first = key.is_some_and(|i| sim.fired.lock().unwrap_or_else(|e| e.into_inner()).insert(i));
         if !first {
@@ -326,6 +341,11 @@ fn dispatch(sim: &Sim, issuer: &str, r: &Req) -> Reply {
         "crates-io" => crates_io(sim, r),
         "openrouter" => openrouter(sim, r),
         "workos" if r.rest.starts_with("/api_keys") => workos_api_keys(sim, r),
+        "workos" => workos(sim, r),
+        "sendgrid" => sendgrid(sim, r),
+        "datadog" if r.rest.starts_with("/api/v2/api_keys") => datadog_api_keys(sim, r),
+        "tailscale" => tailscale(sim, r),
+        "cloudflare" if r.rest.starts_with("/client/v4/user/tokens") => cloudflare_user_tokens(sim, r),
         _ if r.rest.ends_with("/token") && r.method == Method::POST => client_credentials(sim, issuer, r),
         _ => generic(sim, issuer, r),
     }
@@ -525,7 +545,16 @@ fn slack(sim: &Sim, r: &Req) -> Reply {
         };
         reply(200, json!({"ok": false, "error": e}), kind)
     };
+    let fault = known.and_then(|i| k(sim, i).fault.clone()).unwrap_or_default();
+    let answer = |kind, e: &str| reply(200, json!({"ok": false, "error": e}), kind);
     match r.rest.as_str() {
+        // Slack's answer to a request from an address the token's allowlist refuses.
+        "/api/auth.test" | "/api/auth.revoke" if live.is_some() && fault == "ip-denied" => {
+            answer(classify(r), "invalid_auth")
+        }
+        "/api/auth.revoke" if live.is_some() && fault == "revoke-refused" => {
+            answer("revoke", "no_permission")
+        }
         "/api/auth.test" => {
             let Some(i) = live else { return err("verify") };
             let key = k(sim, i);
@@ -554,6 +583,40 @@ fn slack(sim: &Sim, r: &Req) -> Reply {
 fn redacted_value(s: &str) -> String {
     let n = s.len();
     format!("{}...{}", &s[..8.min(n)], &s[n.saturating_sub(4)..])
+}
+
+/// One page of a cursor-paged list, the shape OpenAI and Anthropic share: `limit` items (the
+/// issuer's default when absent, capped at its maximum) after the item whose `id` the query
+/// parameter `after` names, with `first_id`, `last_id` and `has_more`.
+fn cursor_page(items: Vec<Value>, r: &Req, after: &str, default_limit: usize, max_limit: usize) -> Value {
+    let limit = r
+        .query("limit")
+        .and_then(|l| l.parse::<usize>().ok())
+        .unwrap_or(default_limit)
+        .clamp(1, max_limit);
+    let start = match r.query(after) {
+        Some(a) => items
+            .iter()
+            .position(|i| i["id"].as_str() == Some(a.as_str()))
+            .map_or(items.len(), |p| p + 1),
+        None => 0,
+    };
+    let page: Vec<Value> = items.iter().skip(start).take(limit).cloned().collect();
+    let has_more = start + page.len() < items.len();
+    json!({"first_id": page.first().map(|i| i["id"].clone()), "last_id": page.last().map(|i| i["id"].clone()),
+        "has_more": has_more, "data": page})
+}
+
+/// The issuer's id of a simulated key: its configured `key_id`, or one derived from the secret.
+fn key_id_of(key: &super::SimKey) -> String {
+    key.key_id
+        .clone()
+        .unwrap_or_else(|| format!("key_{}", num_id(&key.secret)))
+}
+
+/// An OpenAI project's display name: never its id, as on the real service.
+fn openai_project_name(id: &str) -> String {
+    format!("Project {}", num_id(id) % 1000)
 }
 
 fn openai(sim: &Sim, r: &Req) -> Reply {
@@ -593,19 +656,38 @@ fn openai(sim: &Sim, r: &Req) -> Reply {
         )
     };
     let restricted_without = |scope: &str| !key.scopes.is_empty() && !key.scopes.iter().any(|s| s == scope);
+    // Every project the simulated organization holds, in id order: `/v1/me` lists the user's
+    // projects, not the key's, so the key's own project need not come first.
+    let mut projects: Vec<String> = sim
+        .keys
+        .iter()
+        .filter(|k| k.issuer == "openai")
+        .filter_map(|k| k.project.clone())
+        .collect();
+    projects.sort();
+    projects.dedup();
+    let project_keys = |pid: &str| -> Vec<(usize, &super::SimKey)> {
+        sim.keys
+            .iter()
+            .enumerate()
+            .filter(|(j, k)| {
+                k.issuer == "openai" && !k.admin && k.project.as_deref() == Some(pid) && !sim.is_revoked(*j)
+            })
+            .collect()
+    };
     let segs: Vec<&str> = r.rest.trim_matches('/').split('/').collect();
     match (r.method.as_str(), segs.as_slice()) {
         ("GET", ["v1", "models"]) if restricted_without("api.model.read") => missing("api.model.read"),
         ("GET", ["v1", "me"]) => reply(
             200,
             json!({"object": "user", "id": format!("user-{}", num_id(&principal(&key))), "email": principal(&key), "name": principal(&key),
-                "orgs": {"object": "list", "data": [{"object": "organization", "id": format!("org-{}", num_id(&org)), "title": org, "role": "owner",
-                "projects": {"data": key.project.iter().map(|p| json!({"id": p, "title": p})).collect::<Vec<_>>()}}]}}),
+                "orgs": {"object": "list", "data": [{"object": "organization", "id": format!("org-{}", num_id(&org)), "title": org, "name": format!("org-{}", num_id(&org)), "role": "owner",
+                "projects": {"object": "list", "data": projects.iter().map(|p| json!({"id": p, "title": openai_project_name(p)})).collect::<Vec<_>>()}}]}}),
             "verify",
         ),
         ("GET", ["v1", "models"]) => reply(
             200,
-            json!({"object": "list", "data": [{"id": "gpt-4o", "object": "model"}]}),
+            json!({"object": "list", "data": [{"id": "gpt-4o", "object": "model", "created": 1715367049, "owned_by": "system"}]}),
             "verify",
         ),
         ("GET", ["v1", "organization", "admin_api_keys"]) => {
@@ -613,27 +695,57 @@ fn openai(sim: &Sim, r: &Req) -> Reply {
                 return denied();
             }
             let data: Vec<Value> = sim.keys.iter().filter(|k| k.issuer == "openai" && k.admin).map(|k| {
-                json!({"object": "organization.admin_api_key", "id": k.key_id, "name": "sim", "redacted_value": redacted_value(&k.secret), "owner": {"name": principal(k), "role": "owner"}})
+                json!({"object": "organization.admin_api_key", "id": key_id_of(k), "name": "sim", "redacted_value": redacted_value(&k.secret),
+                    "created_at": 1711471533, "expires_at": null, "last_used_at": null,
+                    "owner": {"type": "user", "object": "organization.user", "id": format!("user-{}", num_id(&principal(k))), "name": principal(k), "created_at": 1711471533, "role": "owner"}})
             }).collect();
-            reply(200, json!({"object": "list", "data": data}), "verify")
+            let mut page = cursor_page(data, r, "after", 20, 100);
+            page["object"] = json!("list");
+            reply(200, page, "verify")
+        }
+        ("GET", ["v1", "organization", "projects"]) => {
+            if !key.admin {
+                return denied();
+            }
+            let data: Vec<Value> = projects
+                .iter()
+                .map(|p| json!({"id": p, "object": "organization.project", "name": openai_project_name(p), "created_at": 1711471533, "archived_at": null, "status": "active"}))
+                .collect();
+            let mut page = cursor_page(data, r, "after", 20, 100);
+            page["object"] = json!("list");
+            reply(200, page, "revoke")
         }
         ("GET", ["v1", "organization", "projects", pid, "api_keys"]) => {
             if !key.admin {
                 return denied();
             }
-            let data: Vec<Value> = sim
-                .keys
-                .iter()
-                .enumerate()
-                .filter(|(j, k)| k.issuer == "openai" && !k.admin && k.project.as_deref() == Some(*pid) && !sim.is_revoked(*j))
-                .map(|(_, k)| json!({"object": "organization.project.api_key", "id": k.key_id, "name": "sim", "redacted_value": redacted_value(&k.secret),
-                    "owner": {"type": "user", "user": {"email": principal(k)}}}))
+            if !projects.iter().any(|p| p == pid) {
+                return reply(
+                    404,
+                    json!({"error": {"message": format!("No such project: {pid}"), "type": "invalid_request_error"}}),
+                    "revoke",
+                );
+            }
+            // Without `owner_project_access`, OpenAI applies its membership rules and leaves
+            // out keys whose owner no longer has access to the project; `any` lists them all.
+            let any = r.query("owner_project_access").as_deref() == Some("any");
+            let data: Vec<Value> = project_keys(pid)
+                .into_iter()
+                .map(|(_, k)| {
+                    let access = k.owner_project_access.clone().unwrap_or_else(|| "active".into());
+                    let owner = if k.secret.starts_with("sk-svcacct-") {
+                        json!({"type": "service_account", "service_account": {"id": format!("svc_acct_{}", num_id(&k.secret)), "name": principal(k), "created_at": 1711471533, "role": "member"}})
+                    } else {
+                        json!({"type": "user", "user": {"id": format!("user-{}", num_id(&principal(k))), "email": principal(k), "name": principal(k), "created_at": 1711471533, "role": "owner"}})
+                    };
+                    json!({"object": "organization.project.api_key", "redacted_value": redacted_value(&k.secret), "name": "sim", "created_at": 1711471533,
+                        "last_used_at": null, "id": key_id_of(k), "owner_project_access": access, "owner": owner})
+                })
+                .filter(|item| any || item["owner_project_access"] == "active")
                 .collect();
-            reply(
-                200,
-                json!({"object": "list", "data": data, "has_more": false}),
-                "revoke",
-            )
+            let mut page = cursor_page(data, r, "after", 20, 100);
+            page["object"] = json!("list");
+            reply(200, page, "revoke")
         }
         ("DELETE", ["v1", "organization", "projects", pid, "api_keys", kid]) => {
             if !key.admin {
@@ -643,13 +755,16 @@ fn openai(sim: &Sim, r: &Req) -> Reply {
                     "revoke",
                 );
             }
-            let target = sim.keys.iter().position(|k| {
-                k.issuer == "openai"
-                    && k.project.as_deref() == Some(*pid)
-                    && k.key_id.as_deref() == Some(*kid)
-            });
+            let target = project_keys(pid).into_iter().find(|(_, k)| key_id_of(k) == *kid);
             match target {
-                Some(j) if !sim.is_revoked(j) => {
+                // "an error if the key belonged to a service account": such a key goes with
+                // its service account.
+                Some((_, k)) if k.secret.starts_with("sk-svcacct-") => reply(
+                    400,
+                    json!({"error": {"message": "API keys owned by service accounts cannot be deleted; delete the service account instead.", "type": "invalid_request_error", "param": null, "code": null}}),
+                    "revoke",
+                ),
+                Some((j, _)) => {
                     sim.revoke(j);
                     reply(
                         200,
@@ -657,7 +772,11 @@ fn openai(sim: &Sim, r: &Req) -> Reply {
                         "revoke",
                     )
                 }
-                _ => reply(404, json!({"error": {"message": "No such API key"}}), "revoke"),
+                None => reply(
+                    404,
+                    json!({"error": {"message": "No such API key", "type": "invalid_request_error"}}),
+                    "revoke",
+                ),
             }
         }
         _ => reply(404, json!({"error": {"message": "Unknown request URL"}}), "other"),
@@ -717,10 +836,12 @@ fn anthropic(sim: &Sim, r: &Req) -> Reply {
             }
             let data: Vec<Value> = sim.keys.iter().enumerate().filter(|(_, k)| k.issuer == "anthropic" && !k.admin).map(|(j, k)| {
                 let n = k.secret.len();
-                json!({"type": "api_key", "id": k.key_id, "name": "sim", "partial_key_hint": format!("{}...{}", k.secret.get(..16.min(n)).unwrap_or(""), k.secret.get(n.saturating_sub(4)..).unwrap_or("")),
-                    "status": if sim.is_revoked(j) { "inactive" } else { "active" }, "workspace_id": k.project, "created_by": {"id": principal(k), "type": "user"}})
+                json!({"type": "api_key", "id": key_id_of(k), "name": "sim", "partial_key_hint": format!("{}...{}", k.secret.get(..16.min(n)).unwrap_or(""), k.secret.get(n.saturating_sub(4)..).unwrap_or("")),
+                    "status": if sim.is_revoked(j) { "inactive" } else { "active" }, "workspace_id": k.project, "created_at": "2026-01-01T00:00:00Z",
+                    "created_by": {"id": format!("user_{}", num_id(&principal(k))), "type": "user"}})
             }).collect();
-            reply(200, json!({"data": data, "has_more": false}), "verify")
+            // Anthropic pages with `after_id` (default 20 a page, at most 1000).
+            reply(200, cursor_page(data, r, "after_id", 20, 1000), "verify")
         }
         ("POST", ["v1", "organizations", "api_keys", id]) => {
             if !key.admin {
@@ -730,7 +851,7 @@ fn anthropic(sim: &Sim, r: &Req) -> Reply {
             match sim
                 .keys
                 .iter()
-                .position(|k| k.issuer == "anthropic" && k.key_id.as_deref() == Some(*id))
+                .position(|k| k.issuer == "anthropic" && !k.admin && key_id_of(k) == *id)
             {
                 Some(j) => {
                     if status == "inactive" || status == "archived" {
@@ -797,11 +918,19 @@ fn aws_api(sim: &Sim, r: &Req) -> Reply {
     let Some(auth) = r.header("authorization").and_then(|a| aws::parse_auth(&a)) else {
         return aws_error("MissingAuthenticationToken", json_wanted, kind);
     };
-    let Some(i) = sim
-        .keys
-        .iter()
-        .position(|k| k.issuer == "aws" && k.key_id.as_deref() == Some(auth.key_id.as_str()))
-    else {
+    // Which partition this endpoint serves, from the base it was reached by.
+    let partition = if r.rest.starts_with("/sts_us_gov") {
+        "aws-us-gov"
+    } else if r.rest.starts_with("/sts_cn") {
+        "aws-cn"
+    } else {
+        "aws"
+    };
+    let Some(i) = sim.keys.iter().position(|k| {
+        k.issuer == "aws"
+            && k.key_id.as_deref() == Some(auth.key_id.as_str())
+            && k.partition.as_deref().unwrap_or("aws") == partition
+    }) else {
         return aws_error("InvalidClientTokenId", json_wanted, kind);
     };
     if sim.is_revoked(i) {
@@ -963,23 +1092,40 @@ fn npm(sim: &Sim, r: &Req) -> Reply {
         return reply(200, json!({"username": principal(&key)}), "verify");
     }
     if r.is("GET", "/-/npm/v1/tokens") {
-        let objects: Vec<Value> = sim.keys.iter().enumerate()
+        // The registry shows a token by its first characters only (`npm_1f`; the npm CLI adds
+        // the "…" when it prints them) and pages with `urls.next` (`?page=N`, 10 a page here).
+        const PER_PAGE: usize = 10;
+        let mine: Vec<Value> = sim.keys.iter().enumerate()
             .filter(|(j, k)| k.issuer == "npm" && k.principal == key.principal && !sim.is_revoked(*j))
-            .map(|(_, k)| json!({"key": npm_key(&k.secret), "token": format!("{}…", k.secret.get(..10.min(k.secret.len())).unwrap_or("")), "readonly": false, "automation": false, "cidr_whitelist": null, "created": "2026-01-01T00:00:00Z"}))
+            .map(|(_, k)| json!({"key": npm_key(&k.secret), "token": k.secret.get(..6.min(k.secret.len())).unwrap_or(""), "readonly": false, "automation": false,
+                "cidr_whitelist": null, "created": "2026-01-01T00:00:00.000Z", "updated": "2026-01-01T00:00:00.000Z"}))
             .collect();
+        let page: usize = r.query("page").and_then(|p| p.parse().ok()).unwrap_or(0);
+        let objects: Vec<Value> = mine
+            .iter()
+            .skip(page * PER_PAGE)
+            .take(PER_PAGE)
+            .cloned()
+            .collect();
+        let mut urls = json!({});
+        if (page + 1) * PER_PAGE < mine.len() {
+            urls["next"] = json!(format!("/npm/-/npm/v1/tokens?page={}", page + 1));
+        }
         return reply(
             200,
-            json!({"objects": objects, "total": objects.len(), "urls": {}}),
+            json!({"objects": objects, "total": mine.len(), "urls": urls}),
             "revoke",
         );
     }
     if let Some(id) = r.rest.strip_prefix("/-/npm/v1/tokens/token/") {
         if r.method == Method::DELETE {
-            return match sim
-                .keys
-                .iter()
-                .position(|k| k.issuer == "npm" && npm_key(&k.secret) == id)
-            {
+            // By key, or by the full token value (what `npm token revoke <token>` sends).
+            return match sim.keys.iter().enumerate().position(|(j, k)| {
+                k.issuer == "npm"
+                    && k.principal == key.principal
+                    && !sim.is_revoked(j)
+                    && (npm_key(&k.secret) == id || k.secret == id)
+            }) {
                 Some(j) => {
                     sim.revoke(j);
                     reply(204, Value::Null, "revoke")
@@ -1579,6 +1725,261 @@ fn openrouter(sim: &Sim, r: &Req) -> Reply {
     }
 }
 
+/// Cloudflare user API tokens: `tokens/verify` names the token's id and status; `DELETE
+/// tokens/{id}` deletes a token of the same user, given "API Tokens Write" (scopes empty
+/// here: every permission). Every answer is Cloudflare's envelope (`success`, `errors`,
+/// `messages`, `result`).
+fn cloudflare_user_tokens(sim: &Sim, r: &Req) -> Reply {
+    let envelope = |ok: bool, errors: Value, result: Value| json!({"success": ok, "errors": errors, "messages": [], "result": result});
+    let kind = classify(r);
+    let id_of = |k: &super::SimKey| {
+        k.key_id
+            .clone()
+            .unwrap_or_else(|| format!("{:032x}", num_id(&k.secret)))
+    };
+    let Some(i) = r.bearer().and_then(|t| sim.live("cloudflare", &t)) else {
+        return reply(
+            401,
+            envelope(
+                false,
+                json!([{"code": 1000, "message": "Invalid API Token"}]),
+                Value::Null,
+            ),
+            kind,
+        );
+    };
+    let key = k(sim, i);
+    if r.is("GET", "/client/v4/user/tokens/verify") {
+        let mut b = envelope(true, json!([]), json!({"id": id_of(key), "status": "active"}));
+        b["messages"] =
+            json!([{"code": 10000, "message": "This API Token is valid and active", "type": null}]);
+        if let Some(e) = &key.expires_at {
+            b["result"]["expires_on"] = json!(e);
+        }
+        return reply(200, b, "verify");
+    }
+    if let Some(id) = r
+        .rest
+        .strip_prefix("/client/v4/user/tokens/")
+        .filter(|_| r.method == Method::DELETE)
+    {
+        if !key.scopes.is_empty() && !key.scopes.iter().any(|s| s == "API Tokens Write") {
+            return reply(
+                403,
+                envelope(
+                    false,
+                    json!([{"code": 9109, "message": "Unauthorized to access requested resource"}]),
+                    Value::Null,
+                ),
+                "revoke",
+            );
+        }
+        return match sim.keys.iter().enumerate().position(|(j, k2)| {
+            k2.issuer == "cloudflare"
+                && k2.principal == key.principal
+                && !sim.is_revoked(j)
+                && id_of(k2) == id
+        }) {
+            Some(j) => {
+                sim.revoke(j);
+                reply(200, envelope(true, json!([]), json!({"id": id})), "revoke")
+            }
+            None => reply(
+                404,
+                envelope(
+                    false,
+                    json!([{"code": 1003, "message": "Token not found"}]),
+                    Value::Null,
+                ),
+                "revoke",
+            ),
+        };
+    }
+    reply(
+        404,
+        envelope(
+            false,
+            json!([{"code": 7003, "message": "No route for that URI"}]),
+            Value::Null,
+        ),
+        "other",
+    )
+}
+
+/// Tailscale: the secret-scanning check (form `key`: 204 for a live key, 401 otherwise) and
+/// `DELETE /api/v2/tailnet/-/keys/{keyId}` with an API access token of the same tailnet (the
+/// key's `org`). A key's id is the segment after its kind (`tskey-api-<keyId>-<secret>`).
+fn tailscale(sim: &Sim, r: &Req) -> Reply {
+    let id_of = |s: &str| s.split('-').nth(2).map(String::from);
+    if r.is("POST", "/api/v2/secret-scanning/verify") {
+        let key = r.form().get("key").cloned().unwrap_or_default();
+        return match sim.live("tailscale", &key) {
+            Some(_) => reply(204, Value::Null, "verify"),
+            None => reply(401, json!({"message": "API token invalid"}), "verify"),
+        };
+    }
+    let Some(id) = r
+        .rest
+        .strip_prefix("/api/v2/tailnet/-/keys/")
+        .filter(|_| r.method == Method::DELETE)
+    else {
+        return reply(404, json!({"message": "not found"}), "other");
+    };
+    let Some(i) = r
+        .bearer()
+        .filter(|t| t.starts_with("tskey-api-"))
+        .and_then(|t| sim.live("tailscale", &t))
+    else {
+        return reply(401, json!({"message": "API token invalid"}), "revoke");
+    };
+    let tailnet = k(sim, i).org.clone();
+    match sim.keys.iter().enumerate().position(|(j, k2)| {
+        k2.issuer == "tailscale"
+            && k2.org == tailnet
+            && !sim.is_revoked(j)
+            && id_of(&k2.secret).as_deref() == Some(id)
+    }) {
+        Some(j) => {
+            sim.revoke(j);
+            reply(200, Value::Null, "revoke")
+        }
+        None => reply(404, json!({"message": "key not found"}), "revoke"),
+    }
+}
+
+/// Datadog's API key management (v2): a request carries an API key (`DD-API-KEY`) and an
+/// application key (`DD-APPLICATION-KEY`, an admin key here). The listing pages by number
+/// (`page[size]` up to 100, `page[number]` from 0) and shows each key's last four
+/// characters; `DELETE /api/v2/api_keys/{id}` deletes one (204). A key's organization is its
+/// `org`; its id a UUID derived from it.
+fn datadog_api_keys(sim: &Sim, r: &Req) -> Reply {
+    let errors = |m: &str| json!({"errors": [m]});
+    let api = r.header("dd-api-key").and_then(|t| sim.live("datadog", &t));
+    let app = r
+        .header("dd-application-key")
+        .and_then(|t| sim.live("datadog", &t))
+        .filter(|i| k(sim, *i).admin);
+    let (Some(a), Some(_)) = (api, app) else {
+        return reply(403, errors("Forbidden"), classify(r));
+    };
+    let org = k(sim, a).org.clone();
+    let id_of = |s: &str| {
+        let h = aws::sha256_hex(s.as_bytes());
+        format!(
+            "{}-{}-4{}-8{}-{}",
+            &h[..8],
+            &h[8..12],
+            &h[13..16],
+            &h[17..20],
+            &h[20..32]
+        )
+    };
+    let keys: Vec<(usize, &super::SimKey)> = sim
+        .keys
+        .iter()
+        .enumerate()
+        .filter(|(j, kk)| kk.issuer == "datadog" && !kk.admin && kk.org == org && !sim.is_revoked(*j))
+        .collect();
+    if r.is("GET", "/api/v2/api_keys") {
+        let size = r
+            .query("page[size]")
+            .and_then(|s| s.parse::<usize>().ok())
+            .unwrap_or(10)
+            .clamp(1, 100);
+        let number = r
+            .query("page[number]")
+            .and_then(|s| s.parse::<usize>().ok())
+            .unwrap_or(0);
+        let data: Vec<Value> = keys
+            .iter()
+            .skip(number * size)
+            .take(size)
+            .map(|(_, kk)| json!({"type": "api_keys", "id": id_of(&kk.secret),
+                "attributes": {"name": "sim", "last4": kk.secret.get(kk.secret.len().saturating_sub(4)..).unwrap_or(""),
+                "created_at": "2026-01-01T00:00:00.000000+00:00", "modified_at": "2026-01-01T00:00:00.000000+00:00", "remote_config_read_enabled": false}}))
+            .collect();
+        return reply(
+            200,
+            json!({"data": data, "meta": {"max_allowed": 50, "page": {"total_filtered_count": keys.len()}}}),
+            "revoke",
+        );
+    }
+    if let Some(id) = r
+        .rest
+        .strip_prefix("/api/v2/api_keys/")
+        .filter(|_| r.method == Method::DELETE)
+    {
+        return match keys.iter().find(|(_, kk)| id_of(&kk.secret) == id) {
+            Some((j, _)) => {
+                sim.revoke(*j);
+                reply(204, Value::Null, "revoke")
+            }
+            None => reply(404, errors("API key not found"), "revoke"),
+        };
+    }
+    reply(404, errors("Not found"), "other")
+}
+
+/// SendGrid: `GET /v3/scopes` lists a live key's scopes; `DELETE /v3/api_keys/{id}` deletes
+/// a key of the same account (204), given the `api_keys.delete` scope (a key's scopes empty
+/// here: full access). A key's id is its middle segment (`SG.<id>.<secret>`).
+fn sendgrid(sim: &Sim, r: &Req) -> Reply {
+    let errors = |msg: &str| json!({"errors": [{"field": null, "message": msg}]});
+    let kind = classify(r);
+    let Some(i) = r.bearer().and_then(|t| sim.live("sendgrid", &t)) else {
+        return reply(401, errors("authorization required"), kind);
+    };
+    let key = k(sim, i);
+    let may = |scope: &str| key.scopes.is_empty() || key.scopes.iter().any(|s| s == scope);
+    if r.is("GET", "/v3/scopes") {
+        let scopes: Vec<&str> = if key.scopes.is_empty() {
+            vec!["api_keys.delete", "api_keys.read", "mail.send"]
+        } else {
+            key.scopes.iter().map(String::as_str).collect()
+        };
+        return reply(200, json!({"scopes": scopes}), "verify");
+    }
+    if let Some(id) = r
+        .rest
+        .strip_prefix("/v3/api_keys/")
+        .filter(|_| r.method == Method::DELETE)
+    {
+        if !may("api_keys.delete") {
+            return reply(403, errors("access forbidden"), "revoke");
+        }
+        let id_of = |s: &str| s.split('.').nth(1).map(String::from);
+        return match sim.keys.iter().enumerate().position(|(j, k2)| {
+            k2.issuer == "sendgrid"
+                && k2.org == key.org
+                && !sim.is_revoked(j)
+                && id_of(&k2.secret).as_deref() == Some(id)
+        }) {
+            Some(j) => {
+                sim.revoke(j);
+                reply(204, Value::Null, "revoke")
+            }
+            None => reply(404, errors("unable to find API Key"), "revoke"),
+        };
+    }
+    reply(404, errors("not found"), "other")
+}
+
+/// WorkOS's own API: `GET /organizations` lists the environment's organizations for a live
+/// key (an empty page here), with its cursor metadata; an unknown key is 401.
+fn workos(sim: &Sim, r: &Req) -> Reply {
+    if !r.is("GET", "/organizations") {
+        return reply(404, json!({"message": "Not Found"}), "other");
+    }
+    match r.bearer().and_then(|t| sim.live("workos", &t)) {
+        Some(_) => reply(
+            200,
+            json!({"object": "list", "data": [], "list_metadata": {"before": null, "after": null}}),
+            "verify",
+        ),
+        None => reply(401, json!({"message": "Unauthorized"}), "verify"),
+    }
+}
+
 /// WorkOS API keys that a company issues to its customers: validated and deleted with the
 /// company's own WorkOS key (an admin key here). Customer keys are the non-admin `workos` keys
 /// with an `api_key_` id.
@@ -1688,6 +2089,50 @@ fn google_apikeys(sim: &Sim, r: &Req) -> Reply {
     if let Some(n) = r
         .rest
         .strip_prefix("/apikeys/v2/")
+        .filter(|_| r.method == Method::GET)
+    {
+        // keys.get: the Key resource, with its restrictions (no key string).
+        return match sim
+            .keys
+            .iter()
+            .enumerate()
+            .find(|(j, k)| k.issuer == "google" && api_key(k) && !sim.is_revoked(*j) && name(k) == n)
+        {
+            Some((_, key)) => {
+                let mut restrictions = json!({});
+                match key.restriction.as_deref() {
+                    Some("browser") => {
+                        restrictions["browserKeyRestrictions"] =
+                            json!({"allowedReferrers": ["https://app.example.com/*"]})
+                    }
+                    Some("android") => {
+                        restrictions["androidKeyRestrictions"] = json!({"allowedApplications": [{"sha1Fingerprint": "DA:39:A3:EE:5E:6B:4B:0D:32:55:BF:EF:95:60:18:90:AF:D8:07:09", "packageName": "com.example.app"}]})
+                    }
+                    Some("ios") => {
+                        restrictions["iosKeyRestrictions"] = json!({"allowedBundleIds": ["com.example.app"]})
+                    }
+                    Some("server") => {
+                        restrictions["serverKeyRestrictions"] = json!({"allowedIps": ["203.0.113.0/24"]})
+                    }
+                    _ => {}
+                }
+                if !key.scopes.is_empty() {
+                    restrictions["apiTargets"] =
+                        Value::Array(key.scopes.iter().map(|s| json!({"service": s})).collect());
+                }
+                let mut body = json!({"name": n, "uid": format!("{:032x}", num_id(n)), "displayName": "sim",
+                    "createTime": "2026-01-01T00:00:00.000000Z", "updateTime": "2026-01-01T00:00:00.000000Z", "etag": format!("W/\"{}\"", num_id(n))});
+                if restrictions.as_object().is_some_and(|o| !o.is_empty()) {
+                    body["restrictions"] = restrictions;
+                }
+                reply(200, body, "revoke")
+            }
+            None => not_found(),
+        };
+    }
+    if let Some(n) = r
+        .rest
+        .strip_prefix("/apikeys/v2/")
         .filter(|_| r.method == Method::DELETE)
     {
         let found = sim
@@ -1718,7 +2163,26 @@ fn google_apikeys(sim: &Sim, r: &Req) -> Reply {
 /// the `appId` alternate key) and remove one by its keyId, with an admin access token.
 fn azure_graph(sim: &Sim, r: &Req) -> Reply {
     let kind = classify(r);
-    if !admin_bearer(sim, "azure", r) {
+    // A token the simulator minted for an app (client credentials) may read that app's own
+    // registration when the app holds Application.Read.All; nothing else.
+    let own_app = r
+        .bearer()
+        .and_then(|t| jwt::decode(&t).ok())
+        .filter(|t| t.exp().unwrap_or(0) > chrono::Utc::now().timestamp())
+        .and_then(|t| t.claim_str("appid"))
+        .filter(|app| {
+            sim.keys.iter().enumerate().any(|(j, k)| {
+                k.issuer == "azure"
+                    && !sim.is_revoked(j)
+                    && k.key_id.as_deref() == Some(app.as_str())
+                    && k.scopes.iter().any(|s| s == "Application.Read.All")
+            })
+        })
+        .filter(|app| {
+            r.method == Method::GET
+                && aws::percent_decode(&r.rest) == format!("/graph/v1.0/applications(appId='{app}')")
+        });
+    if own_app.is_none() && !admin_bearer(sim, "azure", r) {
         return reply(
             401,
             json!({"error": {"code": "InvalidAuthenticationToken", "message": "Access token validation failure."}}),
@@ -1769,7 +2233,8 @@ fn azure_graph(sim: &Sim, r: &Req) -> Reply {
                 .iter()
                 .map(|j| {
                     let key = k(sim, *j);
-                    json!({"keyId": key_id(key), "hint": key.secret.get(..3).unwrap_or(""), "displayName": "sim", "endDateTime": "2027-01-01T00:00:00Z"})
+                    json!({"keyId": key_id(key), "hint": key.secret.get(..3).unwrap_or(""), "displayName": "sim",
+                        "startDateTime": "2026-01-01T00:00:00Z", "endDateTime": key.expires_at.clone().unwrap_or_else(|| "2027-01-01T00:00:00Z".into())})
                 })
                 .collect();
             reply(

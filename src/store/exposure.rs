@@ -57,6 +57,9 @@ pub struct Window {
     pub after_detect_secs: f64,
     /// Whether the window is closed (the key is confirmed dead).
     pub closed: bool,
+    /// How many times the key was exposed: more than one when it came back after being
+    /// revoked or found dead.
+    pub windows: u32,
 }
 
 impl Window {
@@ -76,6 +79,8 @@ pub struct ExposureReport {
     pub time_to_revoke: Distribution,
     /// Keys verified live and not dead: the open risk.
     pub still_live: usize,
+    /// Keys that answered live again after being revoked or found dead.
+    pub revived: usize,
     pub windows: Vec<Window>,
 }
 
@@ -95,15 +100,21 @@ impl ExposureReport {
             // A key found dead (on its first verification, or later by someone else's hand)
             // stopped being exposed when a verification proved it, not now.
             let closed = t.closed_at(f.status.is_dead());
-            let end = closed.unwrap_or(now);
+            let to_detect = secs(detected - exposed).max(0.0);
+            // Every window a revived key had counts, each up to its own close.
+            let total = t
+                .exposure(now, f.status.is_dead())
+                .map_or(0.0, secs)
+                .max(to_detect);
             windows.push(Window {
                 fingerprint: f.fingerprint.clone(),
                 rule_id: f.rule_id.clone(),
                 status: f.status,
                 location: f.first_location.clone(),
-                to_detect_secs: secs(detected - exposed).max(0.0),
-                after_detect_secs: secs(end - detected).max(0.0),
+                to_detect_secs: to_detect,
+                after_detect_secs: total - to_detect,
                 closed: closed.is_some(),
+                windows: t.windows.max(1),
             });
         }
         let exposure = Distribution::of(windows.iter().map(Window::total_secs).collect());
@@ -123,6 +134,7 @@ impl ExposureReport {
                 .iter()
                 .filter(|f| matches!(f.status, Status::Live | Status::Revoking | Status::Escalated))
                 .count(),
+            revived: found.iter().filter(|f| f.timeline.windows > 1).count(),
             by_status,
             exposure,
             time_to_revoke,

@@ -127,6 +127,19 @@ pub struct Timeline {
     /// a timeline step: it only closes the window of a key quench never had to revoke.
     #[serde(skip)]
     pub found_dead: Option<Time>,
+    /// When the key, recorded revoked or dead, answered live again: its current window opened
+    /// then (the revocation marks above belong to this window).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub revived: Option<Time>,
+    /// The exposure of the windows closed before the current one.
+    #[serde(skip_serializing_if = "is_zero")]
+    pub prior_exposure_ms: i64,
+    /// How many exposure windows the key has had (1 until it is revived).
+    pub windows: u32,
+}
+
+fn is_zero(n: &i64) -> bool {
+    *n == 0
 }
 
 impl Timeline {
@@ -136,15 +149,19 @@ impl Timeline {
         self.confirmed_dead.or(if dead { self.found_dead } else { None })
     }
 
-    /// From first exposure to the window's close; for a key still alive, up to `now`.
+    /// Every window's exposure: the closed ones, and the current one from its opening (first
+    /// exposure, or the revival) to its close; for a key still alive, up to `now`.
     pub fn exposure(&self, now: Time, dead: bool) -> Option<chrono::Duration> {
-        let start = self.first_exposed.or(self.detected)?;
-        Some(self.closed_at(dead).unwrap_or(now) - start)
+        let start = self.revived.or(self.first_exposed).or(self.detected)?;
+        Some(
+            chrono::Duration::milliseconds(self.prior_exposure_ms)
+                + (self.closed_at(dead).unwrap_or(now) - start),
+        )
     }
 
-    /// From detection to confirmed death: how fast quench closed the window it saw.
+    /// From detection (or revival) to confirmed death: how fast quench closed the window it saw.
     pub fn time_to_revoke(&self) -> Option<chrono::Duration> {
-        Some(self.confirmed_dead? - self.detected?)
+        Some(self.confirmed_dead? - self.revived.or(self.detected)?)
     }
 }
 

@@ -283,6 +283,9 @@ impl PgStore {
                 revoke_requested: time("revoke_requested_at"),
                 confirmed_dead: time("confirmed_dead_at"),
                 found_dead: time("found_dead_at"),
+                revived: time("revived_at"),
+                prior_exposure_ms: row.get("prior_exposure_ms"),
+                windows: row.get::<_, i64>("windows").max(1) as u32,
             },
         }
     }
@@ -403,8 +406,46 @@ const FINDING_SELECT: &str = "SELECT f.*,
     (SELECT COUNT(*) FROM locations l WHERE l.fingerprint = f.fingerprint) AS n_locations,
     (SELECT path FROM locations l WHERE l.fingerprint = f.fingerprint ORDER BY id LIMIT 1) AS first_path,
     (SELECT line FROM locations l WHERE l.fingerprint = f.fingerprint ORDER BY id LIMIT 1) AS first_line,
-    (SELECT MIN(at) FROM verdicts v WHERE v.fingerprint = f.fingerprint AND v.verdict = 'dead') AS found_dead_at
+    (SELECT MIN(at) FROM verdicts v WHERE v.fingerprint = f.fingerprint AND v.verdict = 'dead'
+        AND (f.revived_at IS NULL OR v.at >= f.revived_at)) AS found_dead_at
     FROM findings f";
+
+/// A live answer for a key recorded revoked or dead: the key is live again (as in SQLite's
+/// `revive`): its closed window is added to the earlier ones, a new one opens now, the
+/// revocation marks are cleared so that it can be revoked and confirmed again, and the audit
+/// log says so. Runs inside the verdict's write.
+fn revive(c: &mut Conn, fingerprint: &str, at: &Time) -> Result<()> {
+    let sql = format!("{FINDING_SELECT} WHERE f.fingerprint = $1");
+    let Some(row) = c.query_opt(&sql, &[&fingerprint])? else {
+        return Ok(());
+    };
+    let f = PgStore::finding_from_row(&row);
+    if !f.status.is_dead() {
+        return Ok(());
+    }
+    let t = &f.timeline;
+    let opened = t.revived.or(t.first_exposed.min(t.detected).or(t.detected));
+    let closed = t.closed_at(true).unwrap_or(*at);
+    let window_ms: i64 = opened.map_or(0, |o| (closed - o).num_milliseconds().max(0));
+    let at_s = fmt_time(at);
+    c.exec(
+        "UPDATE findings SET status = 'live', revived_at = $2, revoke_requested_at = NULL,
+            confirmed_dead_at = NULL, prior_exposure_ms = prior_exposure_ms + $3, windows = windows + 1
+         WHERE fingerprint = $1",
+        &[&fingerprint, &at_s, &window_ms],
+    )?;
+    let detail = format!(
+        "the issuer answers live again for a key recorded {}; exposure window {} opens",
+        f.status.as_str(),
+        t.windows + 1
+    );
+    c.exec(
+        "INSERT INTO audit (at, actor, action, fingerprint, rule_id, policy_rule, issuer_status, detail)
+         VALUES ($1, 'quench', 'revived', $2, $3, NULL, NULL, $4)",
+        &[&at_s, &fingerprint, &f.rule_id, &detail],
+    )?;
+    Ok(())
+}
 
 impl Store for PgStore {
     fn describe(&self) -> String {
@@ -553,6 +594,9 @@ impl Store for PgStore {
                 "INSERT INTO verdicts (fingerprint, at, verdict, body) VALUES ($1, $2, $3, $4)",
                 &[&fingerprint, &at_s, &status, &body],
             )?;
+            if status == "live" {
+                revive(c, fingerprint, &at)?;
+            }
             // A verdict moves the status only while nothing stronger is known.
             c.exec(
                 "UPDATE findings SET

@@ -188,6 +188,9 @@ impl SqliteStore {
                 revoke_requested: time_col(row, "revoke_requested_at")?,
                 confirmed_dead: time_col(row, "confirmed_dead_at")?,
                 found_dead: time_col(row, "found_dead_at")?,
+                revived: time_col(row, "revived_at")?,
+                prior_exposure_ms: row.get("prior_exposure_ms")?,
+                windows: row.get::<_, i64>("windows")?.max(1) as u32,
             },
         })
     }
@@ -238,8 +241,67 @@ const FINDING_SELECT: &str = "SELECT f.*,
     (SELECT COUNT(*) FROM locations l WHERE l.fingerprint = f.fingerprint) AS n_locations,
     (SELECT path FROM locations l WHERE l.fingerprint = f.fingerprint ORDER BY id LIMIT 1) AS first_path,
     (SELECT line FROM locations l WHERE l.fingerprint = f.fingerprint ORDER BY id LIMIT 1) AS first_line,
-    (SELECT MIN(at) FROM verdicts v WHERE v.fingerprint = f.fingerprint AND v.verdict = 'dead') AS found_dead_at
+    (SELECT MIN(at) FROM verdicts v WHERE v.fingerprint = f.fingerprint AND v.verdict = 'dead'
+        AND (f.revived_at IS NULL OR v.at >= f.revived_at)) AS found_dead_at
     FROM findings f";
+
+/// A live answer for a key recorded revoked or dead (re-activated, restored): the key is live
+/// again. Its closed exposure window is added to the earlier ones, a new one opens now, the
+/// revocation marks are cleared so that it can be revoked (and confirmed) again, and the audit
+/// log says so. Runs inside the verdict's write.
+fn revive(tx: &Connection, fingerprint: &str, at: &Time) -> Result<()> {
+    // Most live verdicts are for keys not dead: one indexed read decides.
+    let status: Option<String> = query_row(
+        tx,
+        "SELECT status FROM findings WHERE fingerprint = ?1",
+        [fingerprint],
+        |r| r.get(0),
+    )
+    .optional()?;
+    if !status
+        .as_deref()
+        .and_then(Status::parse)
+        .is_some_and(Status::is_dead)
+    {
+        return Ok(());
+    }
+    let sql = format!("{FINDING_SELECT} WHERE f.fingerprint = ?1");
+    let Some(f) = query_row(tx, &sql, [fingerprint], SqliteStore::finding_from_row).optional()? else {
+        return Ok(());
+    };
+    if !f.status.is_dead() {
+        return Ok(());
+    }
+    let t = &f.timeline;
+    // The window that just closed, from its opening to the death that closed it.
+    let opened = t.revived.or(t.first_exposed.min(t.detected).or(t.detected));
+    let closed = t.closed_at(true).unwrap_or(*at);
+    let window_ms = opened.map_or(0, |o| (closed - o).num_milliseconds().max(0));
+    let at_s = fmt_time(at);
+    exec(
+        tx,
+        "UPDATE findings SET status = 'live', revived_at = ?2, revoke_requested_at = NULL,
+            confirmed_dead_at = NULL, prior_exposure_ms = prior_exposure_ms + ?3, windows = windows + 1
+         WHERE fingerprint = ?1",
+        params![fingerprint, at_s, window_ms],
+    )?;
+    exec(
+        tx,
+        "INSERT INTO audit (at, actor, action, fingerprint, rule_id, policy_rule, issuer_status, detail)
+         VALUES (?1, 'quench', 'revived', ?2, ?3, NULL, NULL, ?4)",
+        params![
+            at_s,
+            fingerprint,
+            f.rule_id,
+            format!(
+                "the issuer answers live again for a key recorded {}; exposure window {} opens",
+                f.status.as_str(),
+                t.windows + 1
+            )
+        ],
+    )?;
+    Ok(())
+}
 
 fn time_col(row: &Row, name: &str) -> rusqlite::Result<Option<Time>> {
     Ok(row
@@ -405,6 +467,9 @@ impl Store for SqliteStore {
                 serde_json::to_string(verdict)?
             ],
         )?;
+        if verdict.verdict == VerdictKind::Live {
+            revive(tx, fingerprint, &at)?;
+        }
         // A verdict moves the status only while nothing stronger is known: a revoked or
         // escalated key keeps its status; a revoking one becomes revoked through `mark`.
         let status = match verdict.verdict {

@@ -30,7 +30,23 @@ pub struct Options {
     pub retries: u32,
     /// How long a verdict is reused for the same fingerprint.
     pub cache_ttl: Duration,
+    /// The JWT issuers (`iss` prefixes) whose signing keys quench fetches to check a token's
+    /// signature. Anyone can sign a token naming their own server as `iss` and publish its
+    /// JWKS there, so a signature checks out only against an issuer the operator trusts: these,
+    /// or a base configured for an issuer in the registry.
+    pub jwt_issuers: Vec<String>,
 }
+
+/// Issuers trusted to sign JWTs unless `[verify] jwt_issuers` says otherwise: identity
+/// providers whose signing keys nobody else controls.
+pub const WELL_KNOWN_JWT_ISSUERS: &[&str] = &[
+    "https://accounts.google.com",
+    "https://login.microsoftonline.com/",
+    "https://sts.windows.net/",
+    "https://token.actions.githubusercontent.com",
+    "https://gitlab.com",
+    "https://oidc.circleci.com/",
+];
 
 impl Default for Options {
     fn default() -> Self {
@@ -39,7 +55,18 @@ impl Default for Options {
             max_retry_wait: Duration::from_secs(10),
             retries: 2,
             cache_ttl: Duration::from_secs(15 * 60),
+            jwt_issuers: WELL_KNOWN_JWT_ISSUERS.iter().map(|s| s.to_string()).collect(),
         }
+    }
+}
+
+impl Options {
+    /// Whether a JWT naming `iss` may have its signature checked against that issuer's keys.
+    pub fn trusts_jwt_issuer(&self, iss: &str) -> bool {
+        self.jwt_issuers.iter().any(|t| {
+            let t = t.trim_end_matches('/');
+            iss == t || iss.strip_prefix(t).is_some_and(|rest| rest.starts_with('/'))
+        })
     }
 }
 
@@ -51,6 +78,8 @@ pub struct VerifySection {
     pub max_retry_wait_secs: Option<f64>,
     pub retries: Option<u32>,
     pub cache_ttl_secs: Option<u64>,
+    /// Replaces [`WELL_KNOWN_JWT_ISSUERS`].
+    pub jwt_issuers: Option<Vec<String>>,
 }
 
 impl VerifySection {
@@ -70,6 +99,7 @@ impl VerifySection {
                 .cache_ttl_secs
                 .map(Duration::from_secs)
                 .unwrap_or(d.cache_ttl),
+            jwt_issuers: self.jwt_issuers.clone().unwrap_or(d.jwt_issuers),
         }
     }
 }

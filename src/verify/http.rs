@@ -132,6 +132,15 @@ pub fn judge(recipe: &Recipe, ex: &Exchange) -> (Verdict, Option<String>) {
     if recipe.live_matchers().any(ex) {
         return (Verdict::Live, None);
     }
+    if recipe.indeterminate.as_ref().is_some_and(|m| m.any(ex)) {
+        return (
+            Verdict::Indeterminate,
+            Some(format!(
+                "the issuer's answer does not tell live from dead ({})",
+                issuer_code(ex).unwrap_or_else(|| format!("HTTP {}", ex.status))
+            )),
+        );
+    }
     if recipe.dead_matchers().any(ex) {
         return (Verdict::Dead, Some(dead_reason(ex)));
     }
@@ -143,8 +152,9 @@ pub fn judge(recipe: &Recipe, ex: &Exchange) -> (Verdict, Option<String>) {
     (Verdict::Indeterminate, Some(reason))
 }
 
-fn dead_reason(ex: &Exchange) -> String {
-    // Issuers' own error codes are safe to show (they never echo a full key in these fields).
+/// The issuer's own error code in an answer, when it is short and plain. Issuers' codes are
+/// safe to show (they never echo a full key in these fields).
+fn issuer_code(ex: &Exchange) -> Option<String> {
     let code = ex.json.as_ref().and_then(|j| {
         ["error.code", "error.type", "error", "code", "errors.0"]
             .iter()
@@ -153,12 +163,18 @@ fn dead_reason(ex: &Exchange) -> String {
                     .first()
                     .and_then(|v| v.as_str().map(String::from))
             })
-    });
-    match code {
-        Some(c) if c.len() <= 60 && c.chars().all(|c| c.is_ascii_alphanumeric() || "_- .".contains(c)) => {
-            format!("the issuer rejected it (HTTP {}, {c})", ex.status)
-        }
-        _ => format!("the issuer rejected it (HTTP {})", ex.status),
+    })?;
+    (code.len() <= 60
+        && code
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "_- .".contains(c)))
+    .then_some(code)
+}
+
+fn dead_reason(ex: &Exchange) -> String {
+    match issuer_code(ex) {
+        Some(c) => format!("the issuer rejected it (HTTP {}, {c})", ex.status),
+        None => format!("the issuer rejected it (HTTP {})", ex.status),
     }
 }
 

@@ -40,6 +40,9 @@ fn overlay(mut preset: Recipe, rule: &Recipe) -> Recipe {
     if rule.dead.is_some() {
         preset.dead = rule.dead.clone();
     }
+    if rule.indeterminate.is_some() {
+        preset.indeterminate = rule.indeterminate.clone();
+    }
     let (p, r) = (&mut preset.identity, &rule.identity);
     for (dst, src) in [
         (&mut p.principal, &r.principal),
@@ -116,9 +119,11 @@ pub async fn aws(ctx: &Context, job: &Job, rule: &Recipe) -> Verification {
             ..Default::default()
         },
         live: Some(Matchers::status(&[200])),
+        // AWS knows the key id but not with this secret: the key may be live with another one
+        // (the secret found beside it belongs to a different key, or was mangled).
+        indeterminate: Some(Matchers::One(body_has(403, "SignatureDoesNotMatch"))),
         dead: Some(Matchers::Many(vec![
             body_has(403, "InvalidClientTokenId"),
-            body_has(403, "SignatureDoesNotMatch"),
             body_has(403, "ExpiredToken"),
             body_has(400, "ExpiredToken"),
         ])),
@@ -132,37 +137,93 @@ pub async fn aws(ctx: &Context, job: &Job, rule: &Recipe) -> Verification {
     };
     let recipe = overlay(preset, rule);
     let region = recipe.region.clone().unwrap_or_else(|| "us-east-1".into());
-    let creds_key = key_id.clone();
-    let sign = move |req: &mut Prepared| {
-        let body = req.body.as_ref().map(|(b, _)| b.clone()).unwrap_or_default();
-        let creds = aws::Credentials {
-            key_id: &creds_key,
-            secret: &secret_key,
-            session_token: session.as_deref(),
-        };
-        let h = aws::sign(
-            req.method.as_str(),
-            &req.url,
-            &body,
-            &creds,
-            &region,
-            "sts",
-            chrono::Utc::now(),
-        );
-        req.headers.extend(h);
-    };
-    let (mut v, ex) = ctx.run_http(job, &recipe, Vars::default(), Some(&sign)).await;
-    if v.verdict == Verdict::Dead {
-        if let Some(ex) = &ex {
-            let body = String::from_utf8_lossy(&ex.body);
-            v.reason = Some(if body.contains("SignatureDoesNotMatch") {
-                "the secret does not match the key id (SignatureDoesNotMatch)".into()
-            } else if body.contains("ExpiredToken") {
-                "the session token has expired (ExpiredToken)".into()
-            } else {
-                "AWS does not know the key id (InvalidClientTokenId)".into()
-            });
+    let signer = |region: String| {
+        let (key_id, secret_key, session) = (key_id.clone(), secret_key.clone(), session.clone());
+        move |req: &mut Prepared| {
+            let body = req.body.as_ref().map(|(b, _)| b.clone()).unwrap_or_default();
+            let creds = aws::Credentials {
+                key_id: &key_id,
+                secret: &secret_key,
+                session_token: session.as_deref(),
+            };
+            let h = aws::sign(
+                req.method.as_str(),
+                &req.url,
+                &body,
+                &creds,
+                &region,
+                "sts",
+                chrono::Utc::now(),
+            );
+            req.headers.extend(h);
         }
+    };
+    let (mut v, ex) = ctx
+        .run_http(job, &recipe, Vars::default(), Some(&signer(region)))
+        .await;
+    let unknown = |ex: &Option<crate::issuer::verify_recipe::Exchange>| {
+        ex.as_ref()
+            .is_some_and(|e| String::from_utf8_lossy(&e.body).contains("InvalidClientTokenId"))
+    };
+    if v.verdict == Verdict::Dead && unknown(&ex) {
+        // A key of another partition (GovCloud, China) is unknown to this one's STS, which
+        // answers it exactly like a deleted key: ask each other partition's STS before
+        // calling the key dead.
+        let bases = ctx
+            .registry
+            .get(&job.rule.spec.issuer)
+            .map(|e| e.bases.clone())
+            .unwrap_or_default();
+        let mut unsure = None;
+        for (base, region, label) in OTHER_PARTITIONS {
+            let Some(url) = bases.get(*base).map(|b| b.url.clone()).filter(|u| !u.is_empty()) else {
+                unsure.get_or_insert_with(|| {
+                    format!("the {label} partition is not configured ([issuers.aws] {base})")
+                });
+                continue;
+            };
+            let mut extra = Vars::default();
+            extra.set("sts", url);
+            let (pv, pex) = ctx
+                .run_http(job, &recipe, extra, Some(&signer(region.to_string())))
+                .await;
+            match pv.verdict {
+                Verdict::Live => {
+                    v = pv;
+                    v.revealed.site = Some(label.to_string());
+                    break;
+                }
+                Verdict::Dead if unknown(&pex) => {}
+                _ => {
+                    unsure.get_or_insert_with(|| {
+                        format!(
+                            "the {label} partition gave no conclusive answer ({})",
+                            pv.reason.as_deref().unwrap_or("unknown")
+                        )
+                    });
+                }
+            }
+        }
+        if v.verdict == Verdict::Dead {
+            v.reason = Some(match &unsure {
+                None => "no AWS partition knows the key id (InvalidClientTokenId)".into(),
+                Some(why) => format!("the commercial partition does not know the key id, but {why}"),
+            });
+            if unsure.is_some() {
+                v.verdict = Verdict::Indeterminate;
+            }
+        }
+    } else if v.verdict == Verdict::Dead {
+        v.reason = Some("the session token has expired (ExpiredToken)".into());
+    } else if v.verdict == Verdict::Indeterminate
+        && ex
+            .as_ref()
+            .is_some_and(|e| String::from_utf8_lossy(&e.body).contains("SignatureDoesNotMatch"))
+    {
+        v.reason = Some(
+            "AWS knows the key id, but the secret found beside it does not match it (SignatureDoesNotMatch)"
+                .into(),
+        );
     }
     if v.verdict == Verdict::Live {
         if let Some(arn) = v.revealed.principal.clone() {
@@ -183,6 +244,13 @@ pub async fn aws(ctx: &Context, job: &Job, rule: &Recipe) -> Verification {
     }
     v
 }
+
+/// The AWS partitions other than the commercial one: the registry base of each one's STS,
+/// the region a request to it is signed for, and its name.
+const OTHER_PARTITIONS: &[(&str, &str, &str)] = &[
+    ("sts_us_gov", "us-gov-west-1", "aws-us-gov"),
+    ("sts_cn", "cn-north-1", "aws-cn"),
+];
 
 /// JWT: decode, expiry, and (for RS256 issuers that publish a JWKS on their own host) the
 /// signature. Nothing is fetched from a host the egress rules refuse.
@@ -240,6 +308,17 @@ pub async fn jwt(ctx: &Context, job: &Job) -> Verification {
             Some("the `iss` claim is not a URL".into()),
         );
     };
+    // An attacker signs a token with their own key, names their own server as `iss` and
+    // publishes the key there: its signature proves nothing unless the issuer is trusted.
+    if !ctx.opts.trusts_jwt_issuer(&iss) {
+        return make(
+            Verdict::Indeterminate,
+            Some(format!(
+                "issuer {} is not trusted to sign tokens: its signature was not checked (add it to [verify] jwt_issuers)",
+                iss_url.host_str().unwrap_or("?")
+            )),
+        );
+    }
     let target = match guard::check_derived(&iss_url, &ctx.registry).await {
         Ok(t) => t,
         Err(e) => return make(Verdict::Indeterminate, Some(format!("issuer URL refused: {e}"))),
@@ -525,6 +604,12 @@ pub async fn oauth_client_credentials(ctx: &Context, job: &Job, rule: &Recipe) -
         let mut r = match jwt::decode(token) {
             Ok(t) => {
                 let (_, mut r) = jwt::reveal(&t);
+                // The minted token's `exp` is its own hour, not the client secret's expiry
+                // (Entra's passwordCredential `endDateTime`, months away): never report one
+                // as the other.
+                if let Some(exp) = r.expires_at.take() {
+                    r.extra.insert("token_expires_at".into(), exp);
+                }
                 r.principal = t
                     .claim_str("appid")
                     .or(t.claim_str("azp"))
@@ -549,10 +634,67 @@ pub async fn oauth_client_credentials(ctx: &Context, job: &Job, rule: &Recipe) -
             }
         }
         r.org = r.org.or(v.revealed.org.take());
+        if let Some(lookup) = &rule.secret_expiry {
+            match secret_expiry(ctx, job, lookup, token).await {
+                Ok(end) => r.expires_at = Some(end),
+                Err(why) => {
+                    r.extra.insert("secret_expiry".into(), format!("unknown: {why}"));
+                }
+            }
+        }
         v.revealed = r;
         v.identity_model = Identity::M2m;
     }
     v
+}
+
+/// The client secret's own expiry, read with the token it just minted (see
+/// [`crate::issuer::verify_recipe::SecretExpiry`]); the reason it is unknown otherwise.
+async fn secret_expiry(
+    ctx: &Context,
+    job: &Job,
+    lookup: &crate::issuer::verify_recipe::SecretExpiry,
+    token: &str,
+) -> Result<String, String> {
+    let recipe = Recipe {
+        call: Call {
+            url: Some(lookup.url.clone()),
+            headers: BTreeMap::from([("Authorization".to_string(), "Bearer {token}".to_string())]),
+            query: lookup.query.clone(),
+            ..Default::default()
+        },
+        live: Some(Matchers::status(&[200])),
+        dead: Some(Matchers::status(&[])),
+        ..Default::default()
+    };
+    let mut extra = Vars::default();
+    extra.set("token", token);
+    let (v, ex) = ctx.run_http(job, &recipe, extra, None).await;
+    let ex = ex.ok_or_else(|| v.reason.clone().unwrap_or_else(|| "no answer".into()))?;
+    if ex.status != 200 {
+        return Err(format!(
+            "the app may not read its registration (HTTP {})",
+            ex.status
+        ));
+    }
+    let secret = job.secret_str();
+    let json = ex.json.unwrap_or_default();
+    let ends: Vec<String> = crate::issuer::verify_recipe::json_path(&json, &lookup.items)
+        .into_iter()
+        .filter_map(|v| v.as_array())
+        .flatten()
+        .filter(|c| {
+            c[lookup.hint.as_str()]
+                .as_str()
+                .is_some_and(|h| !h.is_empty() && secret.starts_with(h))
+        })
+        .filter_map(|c| c[lookup.take.as_str()].as_str().map(String::from))
+        .collect();
+    match ends.as_slice() {
+        [one] => Ok(one.clone()),
+        [] => Err("no secret of the app registration has this one's hint".into()),
+        _ => Err("several secrets of the app registration share this one's hint".into()),
+    }
 }
 
 #[allow(dead_code)]

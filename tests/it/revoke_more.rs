@@ -183,16 +183,33 @@ fn cases(g: &mut Gen) -> Vec<Case> {
             "openai",
             "OPENAI_API_KEY",
             fake::openai_project(g),
-            "project = \"proj-web\"\nkey_id = \"key_oai1\"",
+            "project = \"proj_web1\"\nkey_id = \"key_oai1\"",
+        ),
+        {
+            let k = g.hex(32);
+            let file = format!("DD_API_KEY={k}\n");
+            case("datadog.api-key", "datadog", k, file, "org = \"acme\"")
+        },
+        env(
+            "tailscale.api-token",
+            "tailscale",
+            "TS_API_KEY",
+            format!("tskey-api-k{}CNTRL-{}", b62(g, 11), b62(g, 32)),
+            "org = \"example.com\"",
         ),
         env(
-            "openai.service-account-key",
-            "openai",
-            "OPENAI_API_KEY",
-            format!("sk-svcacct-{}T3BlbkFJ{}", b62(g, 74), b62(g, 74)),
-            // A restricted key that may not list models: OpenAI answers 401 "Missing scopes",
-            // which still proves the key live.
-            "project = \"proj-web\"\nkey_id = \"key_oai2\"\nscopes = [\"model.request\"]",
+            "sendgrid.api-key",
+            "sendgrid",
+            "SENDGRID_API_KEY",
+            format!("SG.{}.{}", b62(g, 22), b62(g, 43)),
+            "org = \"acme\"",
+        ),
+        env(
+            "cloudflare.user-api-token",
+            "cloudflare",
+            "CLOUDFLARE_API_TOKEN",
+            format!("cfut_{}{}", b62(g, 40), g.hex(8)),
+            who,
         ),
         env(
             "anthropic.api-key",
@@ -467,12 +484,13 @@ fn every_api_recipe_kills_its_key_on_the_simulator() {
             "SIM_OPENROUTER_ADMIN",
             format!("sk-or-v1-{}", g.hex(64)),
         ),
+        ("datadog", "SIM_DATADOG_ADMIN", g.hex(40)),
     ];
     let (aws_admin_id, aws_admin_secret) = fake::aws(&mut g);
     let mut keys: String = cases.iter().map(sim_entry).collect();
     for (issuer, _, secret) in &admins {
         keys.push_str(&format!(
-            "[[key]]\nissuer = \"{issuer}\"\nsecret = \"{secret}\"\nadmin = true\n"
+            "[[key]]\nissuer = \"{issuer}\"\nsecret = \"{secret}\"\nadmin = true\norg = \"acme\"\n"
         ));
     }
     keys.push_str(&format!(
@@ -498,7 +516,6 @@ fn every_api_recipe_kills_its_key_on_the_simulator() {
     for (issuer, var, _) in &admins {
         policy.push_str(&format!("[revoke.admin.{issuer}]\nenv = \"{var}\"\n"));
     }
-    policy.push_str("[revoke.admin.openai.params]\nproject = \"proj-web\"\n");
     policy.push_str("[revoke.admin.aws]\nenv = \"SIM_AWS_ADMIN\"\n");
     let policy = sim.extra_config("policy.toml", &policy);
     let mut cmd = common::quench();

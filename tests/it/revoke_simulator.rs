@@ -65,7 +65,7 @@ key_id = "client-123.apps.googleusercontent.com"
 issuer = "openai"
 secret = "{oai}"
 principal = "dev@example.com"
-project = "proj-web"
+project = "proj_web1"
 key_id = "key_oai1"
 [[key]]
 issuer = "openai"

@@ -65,7 +65,7 @@ issuer = "openai"
 secret = "{oai_live}"
 principal = "dev@example.com"
 org = "Acme"
-project = "proj-web"
+project = "proj_web1"
 [[key]]
 issuer = "openai"
 secret = "{oai_429}"
@@ -181,15 +181,18 @@ fault = "html"
     assert_eq!(v["org"], "acme-team");
     assert_eq!(v["identity_model"], "org");
     assert_eq!(v["scopes"], json!(["chat:write", "channels:read"]));
+    // A token Slack does not know reads `invalid_auth`, which is also its answer to a live
+    // token from a disallowed IP address: not proof of death.
     let v = verification(&r, "slack.bot-token", &slack_dead);
-    assert_eq!(v["verdict"], "dead");
+    assert_eq!(v["verdict"], "indeterminate", "{v:#}");
     assert!(v["reason"].as_str().unwrap().contains("invalid_auth"), "{v:#}");
 
     let v = verification(&r, "openai.project-key", &oai_live);
     assert_eq!(v["verdict"], "live", "{v:#}");
     assert_eq!(v["principal"], "dev@example.com");
-    assert_eq!(v["org"], "Acme");
-    assert_eq!(v["project"], "proj-web");
+    // `/v1/me` lists the user's organizations and projects, not the key's: neither is
+    // reported as the key's (a project title was, and the revoke path took it for an id).
+    assert!(v["org"].is_null() && v["project"].is_null(), "{v:#}");
     let v = verification(&r, "openai.project-key", &oai_429);
     assert_eq!(v["verdict"], "indeterminate");
     assert!(v["reason"].as_str().unwrap().contains("429"), "{v:#}");
@@ -295,8 +298,9 @@ fn aws_sigv4_is_checked_by_the_simulator() {
     assert_eq!(v["principal"], "arn:aws:iam::111122223333:user/ci");
     assert_eq!(v["org"], "AWS account 111122223333");
     assert_eq!(v["verifier"], "aws-sigv4");
+    // The key id is known with another secret: it may well be live.
     let v = verification(&r, "aws.access-key", &id2);
-    assert_eq!(v["verdict"], "dead");
+    assert_eq!(v["verdict"], "indeterminate", "{v:#}");
     assert!(
         v["reason"].as_str().unwrap().contains("SignatureDoesNotMatch"),
         "{v:#}"
@@ -385,12 +389,69 @@ fn jwt_signature_expiry_and_ssrf_rules() {
     let v = verification(&r, "jwt.token", &hs);
     assert_eq!(v["verdict"], "indeterminate");
     assert_eq!(v["identity_model"], "m2m");
+    // Issuers nobody trusted: their keys are never fetched.
+    for t in [&to_trap, &to_private, &to_metadata] {
+        let v = verification(&r, "jwt.token", t);
+        assert_eq!(v["verdict"], "indeterminate", "{v:#}");
+        assert!(v["reason"].as_str().unwrap().contains("not trusted"), "{v:#}");
+    }
+    assert_eq!(trap.hits(), 0, "a token-derived loopback URL was contacted");
+
+    // Trusted by the operator but refused by the egress rules: still never contacted.
+    let trusting = sim.extra_config(
+        "trust.toml",
+        &format!(
+            "[verify]\njwt_issuers = [\"{iss}\", \"http://{}\", \"https://10.20.30.40\", \"https://169.254.169.254\"]\n",
+            trap.addr
+        ),
+    );
+    let r = scan_verify(&sim, dir.path(), &["--config", trusting.to_str().unwrap(), "."]);
     for t in [&to_trap, &to_private, &to_metadata] {
         let v = verification(&r, "jwt.token", t);
         assert_eq!(v["verdict"], "indeterminate", "{v:#}");
         assert!(v["reason"].as_str().unwrap().contains("refused"), "{v:#}");
     }
     assert_eq!(trap.hits(), 0, "a token-derived loopback URL was contacted");
+    assert_eq!(verification(&r, "jwt.token", &live)["verdict"], "live");
+}
+
+/// A token signed by whoever runs the server its `iss` names proves nothing unless the
+/// operator trusts that issuer: with only Google trusted, the simulator's issuer is not asked
+/// for its keys and a correctly signed token reads indeterminate, not live.
+#[test]
+fn jwt_signatures_are_checked_only_against_trusted_issuers() {
+    let (pem, _) = fv::rsa_pem(3);
+    let sim = SimProc::start(&format!(
+        "[[key]]\nissuer = \"idp\"\nkey_id = \"k1\"\nsecret = \"\"\"{pem}\"\"\"\n"
+    ));
+    let now = chrono::Utc::now().timestamp();
+    let token = fv::jwt_rs256(
+        &pem,
+        json!({"iss": format!("{}/idp", sim.url), "sub": "attacker", "exp": now + 3600}),
+        Some("k1"),
+    );
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("t.txt"),
+        format!("Authorization: Bearer {token}\n"),
+    )
+    .unwrap();
+    let only_google = sim.extra_config(
+        "trust.toml",
+        "[verify]\njwt_issuers = [\"https://accounts.google.com\"]\n",
+    );
+    let r = scan_verify(
+        &sim,
+        dir.path(),
+        &["--config", only_google.to_str().unwrap(), "."],
+    );
+    let v = verification(&r, "jwt.token", &token);
+    assert_eq!(v["verdict"], "indeterminate", "{v:#}");
+    assert!(v["reason"].as_str().unwrap().contains("not trusted"), "{v:#}");
+    assert!(
+        !sim.recorded().iter().any(|l| l["issuer"] == "idp"),
+        "the untrusted issuer's keys were fetched"
+    );
 }
 
 #[test]
@@ -479,6 +540,15 @@ fn github_app_google_service_account_and_oauth_client_credentials() {
     assert_eq!(v["org"], tenant.as_str());
     assert_eq!(v["identity_model"], "m2m");
     assert_eq!(v["scopes"], json!(["User.Read.All"]));
+    // The minted token expires within the hour; the client secret does not. This app may not
+    // read its own registration, so the secret's expiry is unknown, never the token's `exp`.
+    assert!(v["expires_at"].is_null(), "{v:#}");
+    assert!(
+        v["extra"]["secret_expiry"]
+            .as_str()
+            .is_some_and(|e| e.contains("403") || e.contains("401")),
+        "{v:#}"
+    );
     assert_eq!(
         verification(&r, "azure.entra-client-secret", &cs_dead)["verdict"],
         "dead"

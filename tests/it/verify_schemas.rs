@@ -1,0 +1,218 @@
+//! The simulator against the issuers' published OpenAPI descriptions: every answer of a route
+//! the recipes use must fit the response schema the issuer publishes, so the simulator cannot
+//! drift into agreeing with a wrong recipe. The schemas are the committed excerpts in
+//! `schemas/` (OpenAI's openai-openapi, Slack's slack-api-specs; name and version recorded in
+//! each), which `schemas/derive.py SPEC MIRROR --check` re-derives from a mirror of the
+//! published description.
+
+use serde_json::Value;
+
+use crate::common;
+
+use common::fake::{self, Gen};
+use common::fake_verify::SimProc;
+
+/// Everything wrong with `v` under the excerpt schema `s`, each naming its JSON path.
+fn violations(v: &Value, s: &Value, at: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    if let Some(alts) = s["any_of"].as_array() {
+        if !alts.iter().any(|a| violations(v, a, at).is_empty()) {
+            out.push(format!("{at}: matches none of the alternatives"));
+        }
+    }
+    if let Some(types) = s["type"].as_array() {
+        let t = match v {
+            Value::Null => "null",
+            Value::Bool(_) => "boolean",
+            Value::Number(n) if n.is_i64() || n.is_u64() => "integer",
+            Value::Number(_) => "number",
+            Value::String(_) => "string",
+            Value::Array(_) => "array",
+            Value::Object(_) => "object",
+        };
+        let ok = types.iter().any(|w| w == t || (w == "number" && t == "integer"));
+        if !ok {
+            out.push(format!("{at}: is {t}, the schema wants {types:?}"));
+            return out;
+        }
+    }
+    if let Some(e) = s["enum"].as_array() {
+        if !e.contains(v) {
+            out.push(format!("{at}: {v} is not one of {e:?}"));
+        }
+    }
+    if let (Some(p), Some(text)) = (s["pattern"].as_str(), v.as_str()) {
+        let re = regex::Regex::new(p).unwrap_or_else(|e| panic!("pattern {p:?} at {at}: {e}"));
+        if !re.is_match(text) {
+            out.push(format!("{at}: {text:?} does not match {p:?}"));
+        }
+    }
+    if let Some(obj) = v.as_object() {
+        for r in s["required"].as_array().into_iter().flatten() {
+            let r = r.as_str().unwrap_or("");
+            if !obj.contains_key(r) {
+                out.push(format!("{at}: lacks required field `{r}`"));
+            }
+        }
+        let props = s["properties"].as_object();
+        for (k, child) in obj {
+            match props.and_then(|p| p.get(k)) {
+                Some(ps) => out.extend(violations(child, ps, &format!("{at}.{k}"))),
+                None if s["closed"] == true => out.push(format!("{at}: field `{k}` is not in the schema")),
+                None => {}
+            }
+        }
+    }
+    if let (Some(items), Some(arr)) = (s.get("items"), v.as_array()) {
+        for (i, item) in arr.iter().enumerate() {
+            out.extend(violations(item, items, &format!("{at}[{i}]")));
+        }
+    }
+    out
+}
+
+struct Excerpt(Value);
+
+impl Excerpt {
+    fn load(text: &str) -> Excerpt {
+        let v: Value = serde_json::from_str(text).expect("schema excerpt is JSON");
+        assert!(
+            v["version"].is_string() && v["spec"].is_string(),
+            "the excerpt names its spec and version"
+        );
+        Excerpt(v)
+    }
+
+    /// Checks one simulator answer against the route's schema for its status (`default` for
+    /// an answer the description documents as the error case).
+    fn check(&self, method: &str, path: &str, status: &str, body: &str) -> Vec<String> {
+        let route = self.0["routes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["method"] == method && r["path"] == path && r["status"] == status)
+            .unwrap_or_else(|| panic!("the excerpt has no {method} {path} {status}"));
+        let v: Value =
+            serde_json::from_str(body).unwrap_or_else(|e| panic!("{method} {path}: not JSON ({e}): {body}"));
+        violations(&v, &route["schema"], "$")
+            .into_iter()
+            .map(|e| {
+                format!(
+                    "{} {} {method} {path} {status}: {e}",
+                    self.0["spec"].as_str().unwrap(),
+                    self.0["version"].as_str().unwrap()
+                )
+            })
+            .collect()
+    }
+}
+
+#[test]
+fn openai_simulator_answers_fit_the_published_schema() {
+    let spec = Excerpt::load(include_str!("schemas/openai.json"));
+    let mut g = Gen::new(1440);
+    let admin = format!("sk-admin-{}", g.alnum(40));
+    let user_key = fake::openai_project(&mut g);
+    let svc_key = format!("sk-svcacct-{}T3BlbkFJ{}", g.alnum(74), g.alnum(74));
+    let sim = SimProc::start(&format!(
+        "[[key]]\nissuer = \"openai\"\nsecret = \"{admin}\"\nadmin = true\nkey_id = \"key_admin1\"\nprincipal = \"owner@example.com\"\n\
+         [[key]]\nissuer = \"openai\"\nsecret = \"{user_key}\"\nproject = \"proj_abc\"\nkey_id = \"key_user1\"\nprincipal = \"dev@example.com\"\n\
+         [[key]]\nissuer = \"openai\"\nsecret = \"{svc_key}\"\nproject = \"proj_abc\"\nkey_id = \"key_svc1\"\nowner_project_access = \"inactive\"\n"
+    ));
+    let bearer = |k: &str| format!("Bearer {k}");
+    let mut errors = Vec::new();
+    let mut ask = |method: &str, sim_path: &str, key: &str, spec_path: &str| {
+        let (status, body) = sim.request(method, sim_path, &[("Authorization", &bearer(key))], "");
+        assert_eq!(status, 200, "{method} {sim_path}: {body}");
+        errors.extend(spec.check(method, spec_path, "200", &body));
+    };
+    ask("GET", "/openai/v1/models", &user_key, "/models");
+    ask(
+        "GET",
+        "/openai/v1/organization/admin_api_keys?limit=1",
+        &admin,
+        "/organization/admin_api_keys",
+    );
+    ask(
+        "GET",
+        "/openai/v1/organization/projects?limit=100",
+        &admin,
+        "/organization/projects",
+    );
+    for q in [
+        "",
+        "?owner_project_access=any&limit=1",
+        "?owner_project_access=any&after=key_user1",
+    ] {
+        ask(
+            "GET",
+            &format!("/openai/v1/organization/projects/proj_abc/api_keys{q}"),
+            &admin,
+            "/organization/projects/{project_id}/api_keys",
+        );
+    }
+    ask(
+        "DELETE",
+        "/openai/v1/organization/projects/proj_abc/api_keys/key_user1",
+        &admin,
+        "/organization/projects/{project_id}/api_keys/{api_key_id}",
+    );
+    assert!(errors.is_empty(), "{errors:#?}");
+}
+
+#[test]
+fn slack_simulator_answers_fit_the_published_schema() {
+    let spec = Excerpt::load(include_str!("schemas/slack.json"));
+    let mut g = Gen::new(1441);
+    let bot = fake::slack_bot(&mut g);
+    let user = format!("xoxp-{}-{}-{}-{}", g.hex(12), g.hex(12), g.hex(12), g.alnum(32));
+    let unknown = fake::slack_bot(&mut g);
+    let sim = SimProc::start(&format!(
+        "[[key]]\nissuer = \"slack\"\nsecret = \"{bot}\"\nprincipal = \"quench-bot\"\norg = \"acme\"\n\
+         [[key]]\nissuer = \"slack\"\nsecret = \"{user}\"\nprincipal = \"ana\"\norg = \"acme\"\n"
+    ));
+    let call = |method: &str, tok: &str| {
+        sim.request(
+            "POST",
+            &format!("/slack/api/{method}"),
+            &[("Authorization", &format!("Bearer {tok}"))],
+            "",
+        )
+    };
+    let mut errors = Vec::new();
+    for (method, tok, status) in [
+        ("auth.test", &bot, "200"),
+        ("auth.test", &user, "200"),
+        ("auth.test", &unknown, "default"),
+        ("auth.revoke", &bot, "200"),
+        // Revoked now: both methods answer with an error body.
+        ("auth.revoke", &bot, "default"),
+        ("auth.test", &bot, "default"),
+    ] {
+        let (code, body) = call(method, tok);
+        assert_eq!(code, 200, "Slack answers HTTP 200 either way: {body}");
+        errors.extend(spec.check("GET", &format!("/{method}"), status, &body));
+    }
+    assert!(errors.is_empty(), "{errors:#?}");
+}
+
+/// The checker itself: a field of the wrong type, a missing required field, an extra field in
+/// a closed object, and a value outside an enum or pattern are each caught.
+#[test]
+fn the_schema_check_catches_what_it_should() {
+    let spec = Excerpt::load(include_str!("schemas/slack.json"));
+    let good = r#"{"ok": true, "url": "https://acme.slack.com/", "team": "acme", "user": "ana", "team_id": "T123", "user_id": "U123"}"#;
+    assert!(spec.check("GET", "/auth.test", "200", good).is_empty());
+    for bad in [
+        r#"{"ok": "true", "url": "u", "team": "t", "user": "u", "team_id": "T1", "user_id": "U1"}"#,
+        r#"{"ok": true, "url": "u", "team": "t", "user": "u", "team_id": "T1"}"#,
+        r#"{"ok": true, "url": "u", "team": "t", "user": "u", "team_id": "T1", "user_id": "U1", "extra": 1}"#,
+        r#"{"ok": false, "url": "u", "team": "t", "user": "u", "team_id": "T1", "user_id": "U1"}"#,
+        r#"{"ok": true, "url": "u", "team": "t", "user": "u", "team_id": "X1", "user_id": "U1"}"#,
+    ] {
+        assert!(
+            !spec.check("GET", "/auth.test", "200", bad).is_empty(),
+            "not caught: {bad}"
+        );
+    }
+}
