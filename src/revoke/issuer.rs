@@ -110,6 +110,18 @@ impl HttpIssuers {
             {
                 v.set("api", url);
             }
+            // An AWS key live in another partition (GovCloud, China) is deactivated by that
+            // partition's IAM, signed for its region.
+            if let Some((base, region)) = t
+                .known
+                .and_then(|k| k.site.as_deref())
+                .and_then(verify::special::aws_partition_iam)
+            {
+                if let Some(b) = e.bases.get(base).filter(|b| !b.url.is_empty()) {
+                    v.set("iam", b.url.trim_end_matches('/'));
+                    v.set("aws_region", region);
+                }
+            }
         }
         if let Some(k) = t.known {
             for (name, val) in [
@@ -204,9 +216,12 @@ impl HttpIssuers {
             },
             _ => None,
         };
+        let partition_region = vars.0.values.get("aws_region").cloned();
         let sign = creds.map(|(id, secret)| {
             let service = r.service.clone().unwrap_or_else(|| "iam".into());
-            let region = r.region.clone().unwrap_or_else(|| "us-east-1".into());
+            let region = partition_region
+                .or_else(|| r.region.clone())
+                .unwrap_or_else(|| "us-east-1".into());
             move |method: &str, url: &url::Url| {
                 let creds = verify::aws::Credentials {
                     key_id: &id,

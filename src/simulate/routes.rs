@@ -919,9 +919,9 @@ fn aws_api(sim: &Sim, r: &Req) -> Reply {
         return aws_error("MissingAuthenticationToken", json_wanted, kind);
     };
     // Which partition this endpoint serves, from the base it was reached by.
-    let partition = if r.rest.starts_with("/sts_us_gov") {
+    let partition = if r.rest.starts_with("/sts_us_gov") || r.rest.starts_with("/iam_us_gov") {
         "aws-us-gov"
-    } else if r.rest.starts_with("/sts_cn") {
+    } else if r.rest.starts_with("/sts_cn") || r.rest.starts_with("/iam_cn") {
         "aws-cn"
     } else {
         "aws"
@@ -933,6 +933,15 @@ fn aws_api(sim: &Sim, r: &Req) -> Reply {
     }) else {
         return aws_error("InvalidClientTokenId", json_wanted, kind);
     };
+    // A partition's endpoints take only signatures scoped to one of its regions.
+    let region_ok = match partition {
+        "aws-us-gov" => auth.region.starts_with("us-gov-"),
+        "aws-cn" => auth.region.starts_with("cn-"),
+        _ => !auth.region.starts_with("us-gov-") && !auth.region.starts_with("cn-"),
+    };
+    if !region_ok {
+        return aws_error("SignatureDoesNotMatch", json_wanted, kind);
+    }
     if sim.is_revoked(i) {
         return aws_error("InvalidClientTokenId", json_wanted, kind);
     }

@@ -246,11 +246,21 @@ pub async fn aws(ctx: &Context, job: &Job, rule: &Recipe) -> Verification {
 }
 
 /// The AWS partitions other than the commercial one: the registry base of each one's STS,
-/// the region a request to it is signed for, and its name.
+/// the region a request to it is signed for, and its name (the verdict's `site`).
 const OTHER_PARTITIONS: &[(&str, &str, &str)] = &[
     ("sts_us_gov", "us-gov-west-1", "aws-us-gov"),
     ("sts_cn", "cn-north-1", "aws-cn"),
 ];
+
+/// For a key verified live in another partition (its verdict's `site`): the registry base of
+/// that partition's IAM and the region IAM calls there are signed for.
+pub fn aws_partition_iam(site: &str) -> Option<(&'static str, &'static str)> {
+    match site {
+        "aws-us-gov" => Some(("iam_us_gov", "us-gov-west-1")),
+        "aws-cn" => Some(("iam_cn", "cn-north-1")),
+        _ => None,
+    }
+}
 
 /// JWT: decode, expiry, and (for RS256 issuers that publish a JWKS on their own host) the
 /// signature. Nothing is fetched from a host the egress rules refuse.

@@ -233,3 +233,28 @@ fn datadog_key_is_found_on_every_page_by_its_last_four() {
     );
     assert!(deletes(&sim, "datadog").is_empty());
 }
+
+/// AWS: a key live in GovCloud (unknown to the commercial partition) is deactivated by
+/// GovCloud's IAM, signed for a GovCloud region; nothing is sent to the commercial IAM.
+#[test]
+fn aws_govcloud_key_is_deactivated_in_its_own_partition() {
+    let mut g = Gen::new(1454);
+    let (id, secret) = common::fake::aws(&mut g);
+    let sim = SimProc::start(&format!(
+        "[[key]]\nissuer = \"aws\"\nkey_id = \"{id}\"\nsecret = \"{secret}\"\npartition = \"aws-us-gov\"\n\
+         principal = \"arn:aws-us-gov:iam::111122223333:user/ci\"\n"
+    ));
+    let (dir, err) = scan_auto(
+        &sim,
+        &format!("aws_access_key_id = {id}\naws_secret_access_key = {secret}\n"),
+    );
+    assert_eq!(revoked(&sim), "[0]", "{err}");
+    assert_eq!(status(dir.path(), "aws.access-key", &id), "revoked", "{err}");
+    let revokes: Vec<String> = sim
+        .recorded()
+        .iter()
+        .filter(|r| r["issuer"] == "aws" && r["kind"] == "revoke")
+        .map(|r| format!("{} {}", r["path"].as_str().unwrap(), r["status"]))
+        .collect();
+    assert_eq!(revokes, vec!["/aws/iam_us_gov/ 200".to_string()], "{err}");
+}

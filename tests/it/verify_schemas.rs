@@ -1,8 +1,8 @@
 //! The simulator against the issuers' published OpenAPI descriptions: every answer of a route
 //! the recipes use must fit the response schema the issuer publishes, so the simulator cannot
 //! drift into agreeing with a wrong recipe. The schemas are the committed excerpts in
-//! `schemas/` (OpenAI's openai-openapi, Slack's slack-api-specs; name and version recorded in
-//! each), which `schemas/derive.py SPEC MIRROR --check` re-derives from a mirror of the
+//! `schemas/` (OpenAI's openai-openapi, Slack's slack-api-specs, Twilio's sendgrid-oai; name
+//! and version recorded in each), which `schemas/derive.py SPEC MIRROR --check` re-derives from a mirror of the
 //! published description.
 
 use serde_json::Value;
@@ -192,6 +192,51 @@ fn slack_simulator_answers_fit_the_published_schema() {
         let (code, body) = call(method, tok);
         assert_eq!(code, 200, "Slack answers HTTP 200 either way: {body}");
         errors.extend(spec.check("GET", &format!("/{method}"), status, &body));
+    }
+    assert!(errors.is_empty(), "{errors:#?}");
+}
+
+#[test]
+fn sendgrid_simulator_answers_fit_the_published_schema() {
+    let spec = Excerpt::load(include_str!("schemas/sendgrid.json"));
+    let mut g = Gen::new(1442);
+    let key = |g: &mut Gen| format!("SG.{}.{}", g.alnum(22), g.alnum(43));
+    let (full, restricted, unknown) = (key(&mut g), key(&mut g), key(&mut g));
+    let sim = SimProc::start(&format!(
+        "[[key]]\nissuer = \"sendgrid\"\nsecret = \"{full}\"\norg = \"acme\"\n\
+         [[key]]\nissuer = \"sendgrid\"\nsecret = \"{restricted}\"\norg = \"acme\"\nscopes = [\"mail.send\"]\n"
+    ));
+    let ask = |method: &str, path: &str, key: &str| {
+        sim.request(
+            method,
+            &format!("/sendgrid{path}"),
+            &[("Authorization", &format!("Bearer {key}"))],
+            "",
+        )
+    };
+    let mut errors = Vec::new();
+    for (method, path, key, want, spec_path) in [
+        ("GET", "/v3/scopes", &full, 200, "/v3/scopes"),
+        ("GET", "/v3/scopes", &restricted, 200, "/v3/scopes"),
+        ("GET", "/v3/scopes", &unknown, 401, "/v3/scopes"),
+        (
+            "DELETE",
+            "/v3/api_keys/abcdefghijklmnopqrstuv",
+            &restricted,
+            403,
+            "/v3/api_keys/{api_key_id}",
+        ),
+        (
+            "DELETE",
+            "/v3/api_keys/abcdefghijklmnopqrstuv",
+            &full,
+            404,
+            "/v3/api_keys/{api_key_id}",
+        ),
+    ] {
+        let (status, body) = ask(method, path, key);
+        assert_eq!(status, want, "{method} {path}: {body}");
+        errors.extend(spec.check(method, spec_path, &status.to_string(), &body));
     }
     assert!(errors.is_empty(), "{errors:#?}");
 }

@@ -10,6 +10,9 @@ fails when the excerpt differs (the issuer changed its API, or the excerpt was e
     tests/it/schemas/derive.py openai /path/to/openai-openapi            # prints the excerpt
     tests/it/schemas/derive.py openai /path/to/openai-openapi --check    # compares, exit 1
 
+Specs: openai (openai/openai-openapi), slack (slackapi/slack-api-specs), sendgrid
+(twilio/sendgrid-oai).
+
 The source may be a git directory (read at HEAD, e.g. a `fetch` mirror), a work tree, or the
 description file itself. An excerpt keeps, per route and status, only what a response must
 look like: types, required fields, enums, patterns, closed objects, array items, alternatives.
@@ -33,6 +36,16 @@ SPECS = {
             ("get", "/organization/projects", "200"),
             ("get", "/organization/projects/{project_id}/api_keys", "200"),
             ("delete", "/organization/projects/{project_id}/api_keys/{api_key_id}", "200"),
+        ],
+    },
+    "sendgrid": {
+        "repo": "twilio/sendgrid-oai",
+        "file": "spec/json/tsg_api_keys_v3.json",
+        "routes": [
+            ("spec/json/tsg_scopes_v3.json", "get", "/v3/scopes", "200"),
+            ("spec/json/tsg_scopes_v3.json", "get", "/v3/scopes", "401"),
+            ("delete", "/v3/api_keys/{api_key_id}", "403"),
+            ("delete", "/v3/api_keys/{api_key_id}", "404"),
         ],
     },
     "slack": {
@@ -126,9 +139,14 @@ def response_schema(doc, method, path, status):
 
 def derive(name, source):
     spec = SPECS[name]
-    doc = load(source, spec["file"])
+    docs = {}
     routes = []
-    for method, path, status in spec["routes"]:
+    for route in spec["routes"]:
+        # (method, path, status) in the spec's file, or (file, method, path, status).
+        file, (method, path, status) = (spec["file"], route) if len(route) == 3 else (route[0], route[1:])
+        if file not in docs:
+            docs[file] = load(source, file)
+        doc = docs[file]
         routes.append(
             {
                 "method": method.upper(),
@@ -137,10 +155,11 @@ def derive(name, source):
                 "schema": reduce(doc, response_schema(doc, method, path, status)),
             }
         )
+    first = docs[spec["file"]] if spec["file"] in docs else next(iter(docs.values()))
     return {
-        "spec": f"{spec['repo']} {spec['file']}",
-        "title": doc["info"]["title"],
-        "version": doc["info"]["version"],
+        "spec": f"{spec['repo']} {', '.join(sorted(docs))}",
+        "title": first["info"]["title"],
+        "version": first["info"]["version"],
         "routes": routes,
     }
 
