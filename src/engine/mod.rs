@@ -11,6 +11,7 @@
 pub mod checksum;
 pub mod entropy;
 pub mod filter;
+pub mod keyshape;
 pub mod keywords;
 pub mod lines;
 
@@ -353,8 +354,14 @@ impl Engine {
         let cr = &self.rules[ri];
         let Some(re) = cr.regex() else { return };
         let spec = &cr.rule.spec;
+        let key_shape = spec.checksum.as_deref().filter(|c| keyshape::NAMES.contains(c));
         for_each_capture(re, spec.secret_group, hay, lo, hi, |match_start, s, e| {
-            let secret = &hay[s..e];
+            // A key is reported in its canonical text, however it was embedded.
+            let canonical = key_shape.and_then(|c| keyshape::canonical(c, &hay[s..e]));
+            if key_shape.is_some() && canonical.is_none() {
+                return;
+            }
+            let secret = canonical.as_deref().unwrap_or(&hay[s..e]);
             if !self.accept(cr, secret) {
                 return;
             }

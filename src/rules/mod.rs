@@ -1,6 +1,7 @@
 //! Rules: the schema of rule files, loading them (built-in and the user's), and the self-test
 //! that proves every rule's examples.
 pub mod gitleaks;
+pub mod keygen;
 pub mod load;
 pub mod schema;
 pub mod selftest;

@@ -9,6 +9,7 @@ mod git_errors;
 mod git_history;
 mod git_staged;
 mod hook;
+mod keys_real;
 mod revoke_admin;
 mod revoke_auto;
 mod revoke_budget;
