@@ -80,10 +80,40 @@ pub fn write(out: &mut dyn Write, outcome: &ScanOutcome) -> io::Result<()> {
                 "rules": rules.into_values().collect::<Vec<_>>(),
             }},
             "results": results,
+            "invocations": [invocation(outcome)],
         }],
     });
     serde_json::to_writer_pretty(&mut *out, &doc)?;
     writeln!(out)
+}
+
+/// What was not scanned, and notes on what was, as tool execution notifications: a skipped file
+/// is a gap in the results that code scanning should show, not hide.
+fn invocation(outcome: &ScanOutcome) -> Value {
+    let mut notes: Vec<Value> = outcome
+        .skipped
+        .iter()
+        .map(|s| {
+            json!({
+                "level": "warning",
+                "descriptor": { "id": format!("skipped/{}", s.kind) },
+                "message": { "text": s.reason },
+                "locations": [{ "physicalLocation": { "artifactLocation": { "uri": uri(&s.path) } } }],
+            })
+        })
+        .collect();
+    notes.extend(
+        outcome
+            .summary
+            .notes
+            .iter()
+            .map(|n| json!({ "level": "note", "descriptor": { "id": "note" }, "message": { "text": n } })),
+    );
+    json!({
+        "executionSuccessful": true,
+        "toolExecutionNotifications": notes,
+        "properties": { "skipped": outcome.summary.skipped },
+    })
 }
 
 fn level(sev: &str) -> &'static str {

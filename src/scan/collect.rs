@@ -30,6 +30,7 @@ pub type NewFindingHook = Box<dyn Fn(&Finding) + Send + Sync>;
 pub struct Collector {
     findings: Mutex<HashMap<String, Finding>>,
     skips: Mutex<(Vec<Skip>, BTreeMap<String, u64>)>,
+    notes: Mutex<Vec<String>>,
     pub files: AtomicU64,
     pub bytes: AtomicU64,
     pub suppressed_inline: AtomicU64,
@@ -117,6 +118,15 @@ impl Collector {
         }
     }
 
+    /// Something the user should know about a file that was scanned (how it was decoded, what
+    /// could not be). The first MAX_SKIP_RECORDS are kept.
+    pub fn note(&self, text: String) {
+        let mut g = self.notes.lock().unwrap_or_else(|e| e.into_inner());
+        if g.len() < MAX_SKIP_RECORDS {
+            g.push(text);
+        }
+    }
+
     pub fn scanned(&self, bytes: u64) {
         self.files.fetch_add(1, Ordering::Relaxed);
         self.bytes.fetch_add(bytes, Ordering::Relaxed);
@@ -164,7 +174,11 @@ impl Collector {
             suppressed_baseline: 0,
             skipped: skip_counts,
             duration_ms: 0,
-            notes: vec![],
+            notes: {
+                let mut n = std::mem::take(&mut *self.notes.lock().unwrap_or_else(|e| e.into_inner()));
+                n.sort();
+                n
+            },
         };
         ScanOutcome {
             findings,

@@ -20,9 +20,10 @@ use crate::rules::{Confidence, Rule, RuleSet};
 
 pub use collect::{Collector, ScanOutcome, Skip, Summary};
 
-/// Default bound on a regular file's size; larger ones are skipped with a reason (logs are
-/// streamed whatever their size).
-pub const DEFAULT_MAX_FILE_SIZE: u64 = 32 << 20;
+/// Default bound on a file's size: none. Big files are where keys leak (dumps, HAR captures,
+/// agent transcripts) and are streamed in bounded memory; `--max-file-size` is a cap for those
+/// who want one, and every file it skips is counted and named in the report.
+pub const DEFAULT_MAX_FILE_SIZE: u64 = u64::MAX;
 
 /// Markers that suppress a finding on their line. `gitleaks:allow` is honoured so that a
 /// repository moving from gitleaks keeps its reviewed exceptions.
