@@ -10,6 +10,7 @@
 
 pub mod checksum;
 pub mod entropy;
+pub mod examples;
 pub mod filter;
 pub mod keyshape;
 pub mod keywords;
@@ -41,6 +42,8 @@ pub struct Match {
     pub secret: Vec<u8>,
     /// Named companion values found nearby, with their spans.
     pub parts: Vec<Part>,
+    /// Set when the value is one an issuer publishes in its documentation: not a leak.
+    pub example: Option<&'static examples::Documented>,
 }
 
 #[derive(Clone)]
@@ -361,8 +364,24 @@ impl Engine {
             if key_shape.is_some() && canonical.is_none() {
                 return;
             }
+            if !spec.name_stopwords.is_empty() {
+                // The whole name, also the part before the keyword the match began at
+                // (`csrf_` in `csrf_token`).
+                let mut from = match_start;
+                while from > 0
+                    && match_start - from < 64
+                    && (is_word_byte(hay[from - 1]) || b".-".contains(&hay[from - 1]))
+                {
+                    from -= 1;
+                }
+                if filter::names_a_property(&hay[from..s], &spec.name_stopwords) {
+                    return;
+                }
+            }
             let secret = canonical.as_deref().unwrap_or(&hay[s..e]);
-            if !self.accept(cr, secret) {
+            // A documented example is marked before the filters, which would drop it unseen.
+            let example = examples::lookup(secret);
+            if example.is_none() && !self.accept(cr, secret) {
                 return;
             }
             let mut parts = Vec::new();
@@ -380,6 +399,7 @@ impl Engine {
                 match_start,
                 secret: secret.to_vec(),
                 parts,
+                example,
             });
         });
     }
@@ -676,6 +696,7 @@ mod tests {
                     start: s,
                 })
                 .collect(),
+            example: None,
         }
     }
 

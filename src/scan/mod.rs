@@ -18,7 +18,7 @@ use crate::engine::{lines, Engine, Match, Scratch};
 use crate::finding::{Context, Decoded, Hidden, Location};
 use crate::rules::{Confidence, Rule, RuleSet};
 
-pub use collect::{Collector, ScanOutcome, Skip, Summary};
+pub use collect::{Collector, ExampleSeen, ScanOutcome, Skip, Summary};
 
 /// Default bound on a file's size: none. Big files are where keys leak (dumps, HAR captures,
 /// agent transcripts) and are streamed in bounded memory; `--max-file-size` is a cap for those
@@ -70,6 +70,8 @@ pub struct Hit {
     pub secret: Vec<u8>,
     pub parts: Vec<(String, Vec<u8>)>,
     pub location: Location,
+    /// A value the issuer documents as an example: reported as such, never as a finding.
+    pub example: Option<&'static crate::engine::examples::Documented>,
 }
 
 impl std::fmt::Debug for Hit {
@@ -206,6 +208,7 @@ impl Scanner {
             secret: m.secret,
             parts: m.parts.into_iter().map(|p| (p.name, p.value)).collect(),
             location,
+            example: m.example,
         }
     }
 }

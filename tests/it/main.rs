@@ -5,6 +5,7 @@
 mod accuracy;
 mod baseline;
 mod common;
+mod generic_precision;
 mod git_errors;
 mod git_history;
 mod git_staged;
