@@ -27,7 +27,7 @@ pub struct CommonArgs {
     /// Operator configuration file; repeatable, later files override earlier ones.
     #[arg(long = "config", value_name = "FILE")]
     pub config: Vec<PathBuf>,
-    /// Skip files larger than this many bytes (logs and .gz are streamed whatever their size).
+    /// Skip files larger than this many bytes (default: no cap; big files are streamed).
     #[arg(long, value_name = "BYTES")]
     pub max_file_size: Option<u64>,
     /// Honour .gitignore and .ignore files (off by default: secrets hide in ignored .env files).

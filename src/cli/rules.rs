@@ -84,12 +84,18 @@ impl RulesCmd {
                 for f in &report.failures {
                     println!("FAIL {f}");
                 }
+                for s in &report.skipped {
+                    println!("SKIP {s}");
+                }
                 println!(
-                    "{} rules, {} examples: {} passed, {} failed",
+                    "{} rules, {} examples: {} passed, {} failed, {} skipped",
                     report.rules,
                     report.examples,
-                    report.examples.saturating_sub(report.failures.len()),
-                    report.failures.len()
+                    report
+                        .examples
+                        .saturating_sub(report.failures.len() + report.skipped.len()),
+                    report.failures.len(),
+                    report.skipped.len()
                 );
                 Ok(if report.failures.is_empty() { 0 } else { 1 })
             }

@@ -67,10 +67,37 @@ pub fn is_placeholder(secret: &[u8]) -> bool {
     false
 }
 
+/// True when `name` (the text a generic match assigns its value to) holds one of `words`
+/// (lowercase): the value is then a property of a secret — its policy, length, reset URL — and
+/// not the secret.
+pub fn names_a_property(name: &[u8], words: &[String]) -> bool {
+    let lower = name.to_ascii_lowercase();
+    words
+        .iter()
+        .any(|w| memchr::memmem::find(&lower, w.as_bytes()).is_some())
+}
+
+/// True when the whole value is a template variable: `@VAR@` (autoconf, Maven filtering),
+/// `%VAR%` (Windows batch, Octopus), `{{ var }}`, `${VAR:-default}`, `#{var}`, `<your-key>`.
+fn is_template(s: &[u8]) -> bool {
+    let wrapped = |open: &[u8], close: &[u8]| {
+        s.len() > open.len() + close.len()
+            && s.starts_with(open)
+            && s.ends_with(close)
+            && s[open.len()..s.len() - close.len()]
+                .iter()
+                .all(|&b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b'-' | b' ' | b':'))
+    };
+    wrapped(b"@", b"@") || wrapped(b"%", b"%") || wrapped(b"#{", b"}") || wrapped(b"{{", b"}}")
+}
+
 /// True when the value names a secret stored elsewhere instead of being one: `${VAR}`,
 /// `$VAR`, `{{ secrets.X }}`, `%(name)s`, `os.environ[...]`, `process.env.X`.
 pub fn is_reference(secret: &[u8]) -> bool {
     let s = secret;
+    if is_template(s) {
+        return true;
+    }
     if s.starts_with(b"$") || s.starts_with(b"{{") || s.starts_with(b"%(") || s.starts_with(b"<%") {
         return true;
     }
@@ -180,10 +207,18 @@ mod tests {
             "$TOKEN",
             "%(password)s",
             "os.environ['K']",
+            "@DB_PASSWORD@",
+            "%SERVICE_PASSWORD_2%",
+            "#{db.password}",
+            "${DB_PASSWORD:-changeit}",
         ] {
             assert!(is_reference(r.as_bytes()), "{r}");
         }
         assert!(!is_reference(b"q8Rk2LmZ0vXy7TnB"));
+        assert!(
+            !is_reference(b"q8Rk%2LmZ0vXy7%TnB"),
+            "a % inside a value is not a template"
+        );
     }
 
     #[test]

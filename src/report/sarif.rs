@@ -92,6 +92,7 @@ pub fn write(out: &mut dyn Write, outcome: &ScanOutcome) -> io::Result<()> {
                 "rules": rules.into_values().collect::<Vec<_>>(),
             }},
             "results": results,
+            "invocations": [invocation(outcome)],
         }],
     });
     serde_json::to_writer_pretty(&mut *out, &doc)?;
@@ -119,6 +120,35 @@ fn graded(f: &Finding) -> (&'static str, String) {
 fn location_fingerprint(f: &Finding, loc: &Location) -> String {
     use sha2::{Digest, Sha256};
     hex::encode(&Sha256::digest(super::location_key(f, loc).as_bytes())[..16])
+}
+
+/// What was not scanned, and notes on what was, as tool execution notifications: a skipped file
+/// is a gap in the results that code scanning should show, not hide.
+fn invocation(outcome: &ScanOutcome) -> Value {
+    let mut notes: Vec<Value> = outcome
+        .skipped
+        .iter()
+        .map(|s| {
+            json!({
+                "level": "warning",
+                "descriptor": { "id": format!("skipped/{}", s.kind) },
+                "message": { "text": s.reason },
+                "locations": [{ "physicalLocation": { "artifactLocation": { "uri": super::relative_path(&s.path) } } }],
+            })
+        })
+        .collect();
+    notes.extend(
+        outcome
+            .summary
+            .notes
+            .iter()
+            .map(|n| json!({ "level": "note", "descriptor": { "id": "note" }, "message": { "text": n } })),
+    );
+    json!({
+        "executionSuccessful": true,
+        "toolExecutionNotifications": notes,
+        "properties": { "skipped": outcome.summary.skipped },
+    })
 }
 
 fn level(sev: &str) -> &'static str {

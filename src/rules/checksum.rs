@@ -10,9 +10,9 @@ use base64::Engine as _;
 /// Names a rule may give in its `checksum` field.
 pub const NAMES: &[&str] = &["github", "npm", "gitlab-routable", "grafana-glsa", "jwt"];
 
-/// Whether `name` is a validator this build knows.
+/// Whether `name` is a validator this build knows (a token checksum or a key structure).
 pub fn is_known(name: &str) -> bool {
-    NAMES.contains(&name)
+    NAMES.contains(&name) || super::keyshape::NAMES.contains(&name)
 }
 
 /// Runs validator `name` over `secret`. Unknown names fail closed (rules are checked at load).
@@ -22,7 +22,7 @@ pub fn validate(name: &str, secret: &[u8]) -> bool {
         "gitlab-routable" => gitlab_routable(secret),
         "grafana-glsa" => grafana_glsa(secret),
         "jwt" => jwt_shape(secret),
-        _ => false,
+        key => super::keyshape::canonical(key, secret).is_some(),
     }
 }
 

@@ -107,6 +107,7 @@ pub fn convert(doc: &toml::Table) -> Result<(Vec<RuleSpec>, Vec<String>), String
             priority: 0,
             allow_placeholders: false,
             stopwords,
+            name_stopwords: vec![],
             parts: vec![],
             description: None,
             references: vec![],

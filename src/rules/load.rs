@@ -182,7 +182,12 @@ pub fn validate(spec: &RuleSpec, eager: bool) -> Result<(), String> {
         if !checksum::is_known(c) {
             return Err(format!(
                 "unknown checksum {c:?} (known: {})",
-                checksum::NAMES.join(", ")
+                checksum::NAMES
+                    .iter()
+                    .chain(super::keyshape::NAMES)
+                    .copied()
+                    .collect::<Vec<_>>()
+                    .join(", ")
             ));
         }
     }

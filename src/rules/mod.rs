@@ -2,6 +2,8 @@
 //! that proves every rule's examples.
 pub mod checksum;
 pub mod gitleaks;
+pub mod keygen;
+pub mod keyshape;
 pub mod literals;
 pub mod load;
 pub mod schema;

@@ -144,6 +144,11 @@ pub struct RuleSpec {
     /// documented examples specific to this issuer.
     #[serde(default)]
     pub stopwords: Vec<String>,
+    /// Words (lowercase) that, anywhere in the matched text before the secret — the name it
+    /// is assigned to — mean the value is a property of a secret, not one: `password_policy`,
+    /// `password_reset_url`, a URL's `;AUTH=` mechanism option.
+    #[serde(default)]
+    pub name_stopwords: Vec<String>,
     /// Companion values that make up one multi-part credential (an AWS secret next to its key
     /// id, an OAuth client id next to its secret).
     #[serde(default)]

@@ -20,6 +20,18 @@ pub struct Skip {
     pub reason: String,
 }
 
+/// A documented example value seen in the scan: where, and whose documentation it is from.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq, PartialOrd, Ord)]
+pub struct ExampleSeen {
+    pub path: String,
+    pub line: usize,
+    pub column: usize,
+    pub rule_id: String,
+    pub issuer: String,
+    pub what: String,
+    pub source: String,
+}
+
 /// How many skip records are kept in full; beyond this only the counts grow.
 const MAX_SKIP_RECORDS: usize = 1000;
 
@@ -30,6 +42,8 @@ pub type NewFindingHook = Box<dyn Fn(&Finding) + Send + Sync>;
 pub struct Collector {
     findings: Mutex<HashMap<String, Finding>>,
     skips: Mutex<(Vec<Skip>, BTreeMap<String, u64>)>,
+    notes: Mutex<Vec<String>>,
+    examples: Mutex<Vec<ExampleSeen>>,
     pub files: AtomicU64,
     pub bytes: AtomicU64,
     pub suppressed_inline: AtomicU64,
@@ -50,6 +64,9 @@ pub struct Summary {
     pub suppressed_baseline: u64,
     pub skipped: BTreeMap<String, u64>,
     pub duration_ms: u64,
+    /// Documented example values (AWS's `…EXAMPLE` keys, the jwt.io token): not leaks.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub examples: Vec<ExampleSeen>,
     /// Notes a user should see (truncated history, unsupported rule fields…).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub notes: Vec<String>,
@@ -68,6 +85,27 @@ impl Collector {
     }
 
     pub fn add_hits(&self, hits: Vec<Hit>) {
+        if hits.is_empty() {
+            return;
+        }
+        let (examples, hits): (Vec<Hit>, Vec<Hit>) = hits.into_iter().partition(|h| h.example.is_some());
+        if !examples.is_empty() {
+            let mut g = self.examples.lock().unwrap_or_else(|e| e.into_inner());
+            for h in examples {
+                let Some(d) = h.example else { continue };
+                if g.len() < MAX_SKIP_RECORDS {
+                    g.push(ExampleSeen {
+                        path: h.location.path,
+                        line: h.location.line,
+                        column: h.location.column,
+                        rule_id: h.rule.spec.id.clone(),
+                        issuer: d.issuer.clone(),
+                        what: d.what.clone(),
+                        source: d.source.clone(),
+                    });
+                }
+            }
+        }
         if hits.is_empty() {
             return;
         }
@@ -114,6 +152,15 @@ impl Collector {
         if g.0.len() >= 2 * MAX_SKIP_RECORDS {
             g.0.sort_unstable();
             g.0.truncate(MAX_SKIP_RECORDS);
+        }
+    }
+
+    /// Something the user should know about a file that was scanned (how it was decoded, what
+    /// could not be). The first MAX_SKIP_RECORDS are kept.
+    pub fn note(&self, text: String) {
+        let mut g = self.notes.lock().unwrap_or_else(|e| e.into_inner());
+        if g.len() < MAX_SKIP_RECORDS {
+            g.push(text);
         }
     }
 
@@ -164,7 +211,17 @@ impl Collector {
             suppressed_baseline: 0,
             skipped: skip_counts,
             duration_ms: 0,
-            notes: vec![],
+            examples: {
+                let mut e = std::mem::take(&mut *self.examples.lock().unwrap_or_else(|e| e.into_inner()));
+                e.sort();
+                e.dedup();
+                e
+            },
+            notes: {
+                let mut n = std::mem::take(&mut *self.notes.lock().unwrap_or_else(|e| e.into_inner()));
+                n.sort();
+                n
+            },
         };
         ScanOutcome {
             findings,

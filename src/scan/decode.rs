@@ -27,6 +27,8 @@ pub(super) const HINTS: &[&[u8]] = &[
     b"b64",
     b"dockerconfigjson",
     b"eyJ",
+    // `-----BEGIN` in base64: a PEM key encoded whole, wherever it sits.
+    b"LS0tLS1CRUdJTi",
 ];
 
 /// Bytes of the base64 alphabets (standard and URL-safe), as a lookup table.

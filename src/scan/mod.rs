@@ -19,11 +19,12 @@ use crate::engine::{lines, Engine, Match, Scratch};
 use crate::finding::{Context, Decoded, Hidden, Location};
 use crate::rules::{Confidence, Rule, RuleSet};
 
-pub use collect::{Collector, ScanOutcome, Skip, Summary};
+pub use collect::{Collector, ExampleSeen, ScanOutcome, Skip, Summary};
 
-/// Default bound on a regular file's size; larger ones are skipped with a reason (logs are
-/// streamed whatever their size).
-pub const DEFAULT_MAX_FILE_SIZE: u64 = 32 << 20;
+/// Default bound on a file's size: none. Big files are where keys leak (dumps, HAR captures,
+/// agent transcripts) and are streamed in bounded memory; `--max-file-size` is a cap for those
+/// who want one, and every file it skips is counted and named in the report.
+pub const DEFAULT_MAX_FILE_SIZE: u64 = u64::MAX;
 
 /// Markers that suppress a finding on their line. `gitleaks:allow` is honoured so that a
 /// repository moving from gitleaks keeps its reviewed exceptions.
@@ -92,6 +93,8 @@ pub struct Hit {
     pub secret: Vec<u8>,
     pub parts: Vec<(String, Vec<u8>)>,
     pub location: Location,
+    /// A value the issuer documents as an example: reported as such, never as a finding.
+    pub example: Option<&'static crate::engine::examples::Documented>,
 }
 
 impl std::fmt::Debug for Hit {
@@ -228,6 +231,7 @@ impl Scanner {
             secret: m.secret,
             parts: m.parts.into_iter().map(|p| (p.name, p.value)).collect(),
             location,
+            example: m.example,
         }
     }
 }

@@ -10,13 +10,16 @@ use std::sync::Arc;
 
 use ignore::{WalkBuilder, WalkState};
 
-use super::{ci, stream};
+use super::{ci, stream, transcode};
 use crate::engine::Scratch;
 use crate::finding::Context;
 use crate::scan::{Collector, Origin, Scanner};
 
 /// Files at least this large are memory-mapped instead of read into a buffer.
 const MMAP_THRESHOLD: u64 = 8 << 20;
+/// Files larger than this are streamed in overlapping chunks rather than scanned whole, so a
+/// database dump or a HAR capture of any size is scanned in bounded memory.
+const STREAM_THRESHOLD: u64 = 32 << 20;
 /// How much of a file's start is checked for NUL bytes to call it binary.
 const BINARY_PROBE: usize = 8192;
 
@@ -216,12 +219,6 @@ pub fn scan_file(
         Ok(m) => m,
         Err(e) => return unreadable(e),
     };
-    let is_gz = display.ends_with(".gz");
-    let context = ci::classify(&display);
-    if is_gz || (context == Context::Log && md.len() > opts.max_file_size) {
-        scan_stream_file(file, &display, is_gz, scanner, collector);
-        return;
-    }
     if md.len() > opts.max_file_size {
         collector.skip(
             display.clone(),
@@ -232,6 +229,16 @@ pub fn scan_file(
                 opts.max_file_size
             ),
         );
+        return;
+    }
+    let is_gz = display.ends_with(".gz");
+    let context = ci::classify(&display);
+    if is_gz {
+        scan_gz_file(file, &display, scanner, collector);
+        return;
+    }
+    if md.len() > STREAM_THRESHOLD {
+        scan_large_file(file, &display, context, scanner, collector);
         return;
     }
     let mmap;
@@ -266,7 +273,29 @@ pub fn scan_file(
             }
         }
     };
-    if !opts.scan_binary && memchr::memchr(0, &bytes[..bytes.len().min(BINARY_PROBE)]).is_some() {
+    let head = &bytes[..bytes.len().min(BINARY_PROBE)];
+    match wide_text(head) {
+        Ok(Some((enc, mark))) => {
+            let mut reader = transcode::WideReader::new(&bytes[mark..], enc);
+            scan_wide(
+                &mut reader,
+                enc,
+                bytes.len() as u64,
+                &display,
+                context,
+                scanner,
+                collector,
+            );
+            return;
+        }
+        Ok(None) => {}
+        Err(why) if !opts.scan_binary => {
+            collector.skip(display.clone(), "binary", format!("{display}: {why}"));
+            return;
+        }
+        Err(_) => {}
+    }
+    if !opts.scan_binary && memchr::memchr(0, head).is_some() {
         collector.skip(
             display.clone(),
             "binary",
@@ -282,6 +311,136 @@ pub fn scan_file(
         .fetch_add(suppressed as u64, std::sync::atomic::Ordering::Relaxed);
     collector.scanned(bytes.len() as u64);
     collector.add_hits(hits);
+}
+
+/// Whether a file whose first bytes are `head` is UTF-16 or UTF-32 text: the encoding and the
+/// length of its byte-order mark; an error when it has a mark but is binary.
+fn wide_text(head: &[u8]) -> Result<Option<(transcode::Wide, usize)>, String> {
+    let Some((enc, mark)) = transcode::detect(head) else {
+        return Ok(None);
+    };
+    // Keep the sample to whole units so a cut in the middle of one is not held against it.
+    let sample = &head[mark..];
+    let sample = &sample[..sample.len() / 4 * 4];
+    if mark > 0 && !transcode::looks_like_text(enc, sample) {
+        // Eight-bit text behind bytes that happen to look like a mark is scanned as it is;
+        // anything else is binary, and the report says what the mark claimed.
+        if !head.contains(&0) {
+            return Ok(None);
+        }
+        return Err(format!(
+            "starts with a {} byte-order mark but is not {} text: binary file (use --scan-binary)",
+            enc.name(),
+            enc.name()
+        ));
+    }
+    Ok(Some((enc, mark)))
+}
+
+/// Scans wide text through its UTF-8 transcoding, a chunk at a time; says so when some of it
+/// did not decode.
+fn scan_wide(
+    reader: &mut dyn Read,
+    enc: transcode::Wide,
+    size: u64,
+    display: &str,
+    context: Context,
+    scanner: &Scanner,
+    collector: &Collector,
+) {
+    let mut counting = Counting {
+        inner: reader,
+        invalid: 0,
+    };
+    let (_, end) = stream::scan_reader(&mut counting, display, context, scanner, collector, stream::CHUNK);
+    collector.scanned(size);
+    if let stream::StreamEnd::Failed(e) = end {
+        collector.skip(
+            display.to_string(),
+            "read-error",
+            format!("{display}: read failed part-way: {e} (findings before that point are reported)"),
+        );
+    }
+    if counting.invalid > 0 {
+        collector.note(format!(
+            "{display}: read as {}; {} character(s) that did not decode (an unpaired surrogate or a trailing odd byte) were replaced by U+FFFD",
+            enc.name(),
+            counting.invalid
+        ));
+    }
+}
+
+/// Counts the U+FFFD characters a transcoding reader produced (its own counters are out of
+/// reach behind `dyn Read`).
+struct Counting<'a> {
+    inner: &'a mut dyn Read,
+    invalid: u64,
+}
+
+impl Read for Counting<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.invalid += memchr::memmem::find_iter(&buf[..n], "\u{FFFD}".as_bytes()).count() as u64;
+        Ok(n)
+    }
+}
+
+/// A file too big to hold whole: streamed in overlapping chunks (memory stays at one chunk),
+/// after the same binary and encoding checks a small file gets, made on its first bytes.
+fn scan_large_file(
+    mut file: File,
+    display: &str,
+    context: Context,
+    scanner: &Scanner,
+    collector: &Collector,
+) {
+    let mut head = vec![0u8; BINARY_PROBE];
+    let mut n = 0;
+    while n < head.len() {
+        match file.read(&mut head[n..]) {
+            Ok(0) => break,
+            Ok(k) => n += k,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => {
+                collector.skip(display.to_string(), "unreadable", format!("{display}: {e}"));
+                return;
+            }
+        }
+    }
+    head.truncate(n);
+    let size = file.metadata().map(|m| m.len()).unwrap_or(0);
+    match wide_text(&head) {
+        Ok(Some((enc, mark))) => {
+            let rest = std::io::Cursor::new(head[mark..].to_vec()).chain(file);
+            let mut reader = transcode::WideReader::new(rest, enc);
+            scan_wide(&mut reader, enc, size, display, context, scanner, collector);
+            return;
+        }
+        Ok(None) => {}
+        Err(why) if !scanner.opts.scan_binary => {
+            collector.skip(display.to_string(), "binary", format!("{display}: {why}"));
+            return;
+        }
+        Err(_) => {}
+    }
+    if !scanner.opts.scan_binary && memchr::memchr(0, &head).is_some() {
+        collector.skip(
+            display.to_string(),
+            "binary",
+            format!("{display}: binary file (use --scan-binary)"),
+        );
+        return;
+    }
+    let mut reader = std::io::Cursor::new(head).chain(file);
+    let (n, end) = stream::scan_reader(&mut reader, display, context, scanner, collector, stream::CHUNK);
+    collector.scanned(n);
+    if let stream::StreamEnd::Failed(e) = end {
+        collector.skip(
+            display.to_string(),
+            "read-error",
+            format!("{display}: read failed after {n} bytes: {e} (findings before that point are reported)"),
+        );
+    }
 }
 
 /// Reads `file`, whose `fstat` said `len` bytes, into the front of `buf` and returns how many
@@ -304,17 +463,15 @@ fn read_sized(file: &mut File, buf: &mut Vec<u8>, len: usize) -> std::io::Result
     Ok(n)
 }
 
-fn scan_stream_file(file: File, display: &str, gz: bool, scanner: &Scanner, collector: &Collector) {
+/// A gzip-compressed log, decompressed as it streams.
+fn scan_gz_file(file: File, display: &str, scanner: &Scanner, collector: &Collector) {
     let context = if ci::is_ci_config(display) {
         Context::CiConfig
     } else {
         Context::Log
     };
-    let mut reader: Box<dyn Read> = if gz {
-        Box::new(flate2::read::MultiGzDecoder::new(std::io::BufReader::new(file)))
-    } else {
-        Box::new(file)
-    };
+    let gz = true;
+    let mut reader = flate2::read::MultiGzDecoder::new(std::io::BufReader::new(file));
     let (n, end) = stream::scan_reader(&mut reader, display, context, scanner, collector, stream::CHUNK);
     collector.scanned(n);
     if let stream::StreamEnd::Failed(e) = end {

@@ -3,3 +3,4 @@ pub mod ci;
 pub mod fs;
 pub mod git;
 pub mod stream;
+pub mod transcode;

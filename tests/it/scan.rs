@@ -529,6 +529,12 @@ fn rules_check_passes_and_list_shows_identity_classes() {
     let text = String::from_utf8_lossy(&out.stdout);
     assert_eq!(out.status.code(), Some(0), "{text}");
     assert!(text.contains(", 0 failed"), "{text}");
+    // Key examples come from ssh-keygen, openssl, puttygen and gpg: all must be installed here
+    // (`.ci/run` installs them), or the key rules are not proven.
+    assert!(
+        text.contains(", 0 skipped"),
+        "a key generator is missing:\n{text}"
+    );
     let out = run_in(d.path(), &["rules", "list", "--json"], None);
     let rows: Vec<Value> = serde_json::from_slice(&out.stdout).unwrap();
     assert!(rows
