@@ -16,6 +16,9 @@ use rusqlite::{params, Connection, OptionalExtension};
 use super::event::PushEvent;
 
 /// How often a job may fail (fetch errors, corrupt mirror) before it is parked as `failed`.
+/// An attempt is counted when the job is claimed, so a job that kills the process (a crash, an
+/// abort, the OOM killer) uses its attempts too and cannot take the service down at every
+/// restart.
 pub const MAX_ATTEMPTS: i64 = 3;
 
 /// One queued delivery.
@@ -55,14 +58,16 @@ pub struct Depth {
 pub trait JobQueue: Send + Sync {
     /// Durably records a delivery; returns only after it is committed.
     fn enqueue(&self, delivery: &str, event: &PushEvent) -> Result<Enqueued>;
-    /// Takes the oldest queued job, marking it running.
+    /// Takes the oldest queued job, marking it running and counting an attempt.
     fn claim(&self) -> Result<Option<Job>>;
     fn complete(&self, id: i64, result: &JobResult) -> Result<()>;
-    /// Records a failure; the job is queued again unless it has used its attempts.
+    /// Records a failure of the attempt in progress; the job is queued again unless it has used
+    /// its attempts.
     fn fail(&self, id: i64, error: &str) -> Result<()>;
-    /// Puts a running job back without counting an attempt (graceful shutdown).
+    /// Puts a running job back, giving back the attempt it was claimed with (graceful shutdown).
     fn release(&self, id: i64) -> Result<()>;
-    /// At start-up: every job left running by a previous process is queued again.
+    /// At start-up: every job left running by a previous process is queued again, or parked
+    /// with the reason if that process died on it at each of its attempts (a poisoned job).
     fn recover(&self) -> Result<u64>;
     fn depth(&self) -> Result<Depth>;
     /// The findings JSON of a finished delivery, if any.
@@ -153,7 +158,8 @@ impl JobQueue for SqliteQueue {
             return Ok(None);
         };
         tx.execute(
-            "UPDATE serve_jobs SET state = 'running', updated_at = strftime('%Y-%m-%dT%H:%M:%fZ','now') WHERE id = ?1",
+            "UPDATE serve_jobs SET state = 'running', attempts = attempts + 1,
+                 updated_at = strftime('%Y-%m-%dT%H:%M:%fZ','now') WHERE id = ?1",
             [id],
         )?;
         tx.commit()?;
@@ -163,7 +169,7 @@ impl JobQueue for SqliteQueue {
             id,
             delivery,
             event,
-            attempts,
+            attempts: attempts + 1,
         }))
     }
 
@@ -184,8 +190,8 @@ impl JobQueue for SqliteQueue {
 
     fn fail(&self, id: i64, error: &str) -> Result<()> {
         self.conn().execute(
-            "UPDATE serve_jobs SET attempts = attempts + 1, error = ?2,
-                 state = CASE WHEN attempts + 1 >= ?3 THEN 'failed' ELSE 'queued' END,
+            "UPDATE serve_jobs SET error = ?2,
+                 state = CASE WHEN attempts >= ?3 THEN 'failed' ELSE 'queued' END,
                  updated_at = strftime('%Y-%m-%dT%H:%M:%fZ','now')
              WHERE id = ?1",
             params![id, error, MAX_ATTEMPTS],
@@ -195,17 +201,30 @@ impl JobQueue for SqliteQueue {
 
     fn release(&self, id: i64) -> Result<()> {
         self.conn().execute(
-            "UPDATE serve_jobs SET state = 'queued' WHERE id = ?1 AND state = 'running'",
+            "UPDATE serve_jobs SET state = 'queued', attempts = MAX(attempts - 1, 0)
+             WHERE id = ?1 AND state = 'running'",
             [id],
         )?;
         Ok(())
     }
 
     fn recover(&self) -> Result<u64> {
-        let n = self.conn().execute(
+        let mut c = self.conn();
+        let tx = c.transaction()?;
+        tx.execute(
+            "UPDATE serve_jobs SET state = 'failed',
+                 error = 'the service stopped while scanning this job, on each of its ' || attempts ||
+                         ' attempt(s) (a crash, an abort or a kill): parked so that it cannot stop the service again'
+                         || COALESCE('; last error: ' || error, ''),
+                 updated_at = strftime('%Y-%m-%dT%H:%M:%fZ','now')
+             WHERE state = 'running' AND attempts >= ?1",
+            [MAX_ATTEMPTS],
+        )?;
+        let n = tx.execute(
             "UPDATE serve_jobs SET state = 'queued' WHERE state = 'running'",
             [],
         )?;
+        tx.commit()?;
         Ok(n as u64)
     }
 
@@ -288,5 +307,41 @@ mod tests {
         }
         assert!(q.claim().unwrap().is_none());
         assert_eq!(q.depth().unwrap().failed, 1);
+    }
+
+    #[test]
+    fn a_job_the_process_dies_on_uses_its_attempts_and_is_parked_with_the_reason() {
+        let dir = tempfile::tempdir().unwrap();
+        SqliteQueue::open(dir.path())
+            .unwrap()
+            .enqueue("poison", &event())
+            .unwrap();
+        // Each "process" claims the job and dies without recording anything.
+        for _ in 0..MAX_ATTEMPTS {
+            let q = SqliteQueue::open(dir.path()).unwrap();
+            q.recover().unwrap();
+            assert_eq!(q.claim().unwrap().unwrap().delivery, "poison");
+        }
+        let q = SqliteQueue::open(dir.path()).unwrap();
+        assert_eq!(q.recover().unwrap(), 0, "not handed out again");
+        assert!(q.claim().unwrap().is_none());
+        assert_eq!(q.depth().unwrap().failed, 1);
+        let error: String = q
+            .conn()
+            .query_row("SELECT error FROM serve_jobs", [], |r| r.get(0))
+            .unwrap();
+        assert!(error.contains("stopped while scanning"), "{error}");
+    }
+
+    #[test]
+    fn a_graceful_release_does_not_count_an_attempt() {
+        let dir = tempfile::tempdir().unwrap();
+        let q = SqliteQueue::open(dir.path()).unwrap();
+        q.enqueue("d", &event()).unwrap();
+        for _ in 0..MAX_ATTEMPTS + 2 {
+            let j = q.claim().unwrap().unwrap();
+            assert_eq!(j.attempts, 1);
+            q.release(j.id).unwrap();
+        }
     }
 }

@@ -57,7 +57,16 @@ pub async fn run(ctx: Arc<WorkerCtx>, index: usize, mut stop: watch::Receiver<bo
         }
         let c = ctx.clone();
         let id = job.id;
-        let _ = tokio::task::spawn_blocking(move || process(&c, index, job)).await;
+        if let Err(e) = tokio::task::spawn_blocking(move || process(&c, index, job)).await {
+            // A panic while processing: the attempt failed, and the worker goes on.
+            inc(&ctx.svc.metrics.scans_failed);
+            log(format_args!("worker {index}: job {id} failed: {e}"));
+            if let Err(e2) = ctx.svc.queue.fail(id, &format!("the worker failed: {e}")) {
+                log(format_args!(
+                    "worker {index}: could not record the failure of job {id}: {e2:#}"
+                ));
+            }
+        }
         if let Ok(mut s) = ctx.in_flight.lock() {
             s.remove(&id);
         }

@@ -5,6 +5,7 @@
 mod accuracy;
 mod baseline;
 mod common;
+mod git_deep;
 mod git_errors;
 mod git_history;
 mod git_staged;
@@ -17,6 +18,7 @@ mod revoke_git_env;
 mod revoke_more;
 mod revoke_simulator;
 mod scan;
+mod serve_faults;
 mod serve_hooks;
 mod serve_revoke;
 mod serve_schedule;

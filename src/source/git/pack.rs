@@ -583,30 +583,42 @@ fn commit_links(commit: &[u8]) -> Option<(Oid, Vec<Oid>)> {
 /// Entries of a raw tree object, in order: (mode, name, id). Stops at the first malformed
 /// entry, reported as `Err`.
 pub fn tree_entries(tree: &[u8]) -> impl Iterator<Item = Result<(u32, &[u8], Oid), String>> + '_ {
-    let mut rest = tree;
-    std::iter::from_fn(move || {
-        if rest.is_empty() {
-            return None;
+    let mut at = 0;
+    std::iter::from_fn(move || match tree_entry_at(tree, at)? {
+        Ok((mode, name, id, next)) => {
+            at = next;
+            Some(Ok((mode, &tree[name], id)))
         }
-        let parsed = (|| {
-            let space = memchr::memchr(b' ', rest)?;
-            let mode = rest[..space].iter().try_fold(0u32, |m, &d| {
-                (b'0'..=b'7').contains(&d).then(|| m * 8 + (d - b'0') as u32)
-            })?;
-            let nul = space + 1 + memchr::memchr(0, &rest[space + 1..])?;
-            let id = Oid::from_bytes(rest.get(nul + 1..nul + 21)?).ok()?;
-            let name = &rest[space + 1..nul];
-            rest = &rest[nul + 21..];
-            Some((mode, name, id))
-        })();
-        match parsed {
-            Some(e) => Some(Ok(e)),
-            None => {
-                rest = &[];
-                Some(Err("malformed tree entry".to_string()))
-            }
+        Err(reason) => {
+            at = tree.len();
+            Some(Err(reason))
         }
     })
+}
+
+/// A tree entry by position: (mode, where its name lies, id, where the next entry starts).
+pub type EntryAt = (u32, std::ops::Range<usize>, Oid, usize);
+
+/// The entry of a raw tree that starts at byte `at`: (mode, where its name lies, id, where
+/// the next entry starts); `None` at the end. Positions rather than slices let a walker keep
+/// its place in many trees at once without borrowing them.
+pub fn tree_entry_at(
+    tree: &[u8],
+    at: usize,
+) -> Option<Result<EntryAt, String>> {
+    let rest = tree.get(at..).filter(|r| !r.is_empty())?;
+    let parsed = (|| {
+        let space = memchr::memchr(b' ', rest)?;
+        let mode = rest[..space].iter().try_fold(0u32, |m, &d| {
+            // Checked: a corrupt tree may hold a mode longer than any u32.
+            m.checked_mul(8)?
+                .checked_add((d as u32).checked_sub(b'0' as u32).filter(|&v| v < 8)?)
+        })?;
+        let nul = space + 1 + memchr::memchr(0, &rest[space + 1..])?;
+        let id = Oid::from_bytes(rest.get(nul + 1..nul + 21)?).ok()?;
+        Some((mode, at + space + 1..at + nul, id, at + nul + 21))
+    })();
+    Some(parsed.ok_or_else(|| "malformed tree entry".to_string()))
 }
 
 /// What a tree entry's mode names: a subtree, a blob (file or symlink), or a commit (submodule).

@@ -12,7 +12,7 @@ use anyhow::Result;
 use git2::{ObjectType, Oid, Repository, Sort};
 
 use super::oidset::{OidMap, OidSet};
-use super::pack::{entry_kind, tree_entries, Kind, Objects, Read};
+use super::pack::{entry_kind, tree_entries, tree_entry_at, Kind, Objects, Read};
 
 /// The part of history to scan.
 #[derive(Debug, Clone, Default)]
@@ -354,37 +354,63 @@ impl<'r> Walker<'r> {
         self.blob(blob, hash, NO_COMMIT, true, on);
     }
 
-    fn tree(&mut self, id: Oid, dir: u64, commit: CommitIdx, record: bool, on: &mut dyn FnMut(Event)) {
-        if !self.seen_trees.insert(id) {
-            return;
+    /// Walks `root` depth first with an explicit stack: a tree's depth is the pusher's choice
+    /// (git itself refuses trees past 4,096 levels, older git and libgit2 do not), so recursion
+    /// would let one push overflow a worker's stack and abort the whole service.
+    fn tree(&mut self, root: Oid, dir: u64, commit: CommitIdx, record: bool, on: &mut dyn FnMut(Event)) {
+        /// A tree being read: its bytes, where the next entry starts, its path hash, and the
+        /// length of `prefix` to restore once it is done.
+        struct Frame {
+            id: Oid,
+            data: std::rc::Rc<Vec<u8>>,
+            at: usize,
+            dir: u64,
+            prefix_len: usize,
         }
-        let unreadable = |walker: &Self, reason: String, on: &mut dyn FnMut(Event)| {
-            let path = walker.shown_prefix();
-            on(Event::Unreadable {
-                what: "tree",
-                id,
-                path: &path,
-                reason,
+        let mut stack: Vec<Frame> = Vec::new();
+        if let Some(data) = self.enter(root, on) {
+            stack.push(Frame {
+                id: root,
+                data,
+                at: 0,
+                dir,
+                prefix_len: self.prefix.len(),
             });
-        };
-        let tree = match self.objects.read(id, Kind::Tree, u64::MAX) {
-            Ok(Read::Found(t)) => t,
-            Ok(Read::TooLarge(_)) => unreachable!("trees are read without a limit"),
-            Err(reason) => return unreadable(self, reason, on),
-        };
-        for entry in tree_entries(&tree) {
-            let (mode, name, child) = match entry {
-                Ok(e) => e,
-                Err(reason) => return unreadable(self, reason, on),
+        }
+        while let Some(top) = stack.last_mut() {
+            let Some(entry) = tree_entry_at(&top.data, top.at) else {
+                let done = stack.pop().expect("the loop holds a frame");
+                self.prefix.truncate(done.prefix_len);
+                continue;
             };
+            let (mode, name, child, next) = match entry {
+                Ok(e) => e,
+                Err(reason) => {
+                    // The rest of this tree cannot be parsed; its parent's walk goes on.
+                    let done = stack.pop().expect("the loop holds a frame");
+                    self.unreadable_tree(done.id, reason, on);
+                    self.prefix.truncate(done.prefix_len);
+                    continue;
+                }
+            };
+            top.at = next;
+            let (dir, data) = (top.dir, top.data.clone());
+            let name = &data[name];
             match entry_kind(mode) {
                 Some(Kind::Tree) => {
                     let len = self.prefix.len();
                     self.prefix.extend_from_slice(name);
                     self.prefix.push(b'/');
-                    let sub = path_hash(dir, name) ^ DIR_MARK;
-                    self.tree(child, sub, commit, record, on);
-                    self.prefix.truncate(len);
+                    match self.enter(child, on) {
+                        Some(sub) => stack.push(Frame {
+                            id: child,
+                            data: sub,
+                            at: 0,
+                            dir: path_hash(dir, name) ^ DIR_MARK,
+                            prefix_len: len,
+                        }),
+                        None => self.prefix.truncate(len),
+                    }
                 }
                 Some(Kind::Blob) => {
                     let len = self.prefix.len();
@@ -403,6 +429,32 @@ impl<'r> Walker<'r> {
                 _ => {}
             }
         }
+    }
+
+    /// Reads tree `id` for walking, unless it was seen before; an unreadable tree is reported
+    /// at the current prefix.
+    fn enter(&mut self, id: Oid, on: &mut dyn FnMut(Event)) -> Option<std::rc::Rc<Vec<u8>>> {
+        if !self.seen_trees.insert(id) {
+            return None;
+        }
+        match self.objects.read(id, Kind::Tree, u64::MAX) {
+            Ok(Read::Found(t)) => Some(t),
+            Ok(Read::TooLarge(_)) => unreachable!("trees are read without a limit"),
+            Err(reason) => {
+                self.unreadable_tree(id, reason, on);
+                None
+            }
+        }
+    }
+    /// Names tree `id` at the current prefix as unreadable.
+    fn unreadable_tree(&self, id: Oid, reason: String, on: &mut dyn FnMut(Event)) {
+        let path = self.shown_prefix();
+        on(Event::Unreadable {
+            what: "tree",
+            id,
+            path: &path,
+            reason,
+        });
     }
 
     /// `self.prefix` holds the blob's full path.
