@@ -51,7 +51,7 @@ pub struct ServeCmd {
     /// Also allow fetching remotes matching this URL or path glob. Repeatable.
     #[arg(long = "allow-remote", value_name = "GLOB")]
     allow_remote: Vec<String>,
-    /// Where the queue, mirrors and sweep state live (default: `[serve] data_dir`, else `.quench`).
+    /// Where the queue, mirrors and sweep state live (default: `[serve] data_dir`, else the user's data directory).
     #[arg(long, value_name = "DIR", env = "QUENCH_DATA_DIR")]
     data_dir: Option<PathBuf>,
     /// Worker tasks (default: `[serve] workers`, else 4); 0 only receives and queues.
@@ -85,7 +85,7 @@ impl ServeCmd {
             server::log("warning: no remotes are allowed ([serve] allow_remotes or --allow-remote): every push will be refused");
         }
         let policy = RemotePolicy::new(&allow)?;
-        let dir = super::sweep::data_dir(self.data_dir.as_deref(), section.data_dir.as_deref(), &config);
+        let dir = super::sweep::data_dir(self.data_dir.as_deref(), section.data_dir.as_deref(), &config)?;
         let queue = Arc::new(SqliteQueue::open(&dir)?);
         let mirrors = Arc::new(Mirrors::new(dir.join("mirrors"))?);
         let scanner = prepared.scanner;

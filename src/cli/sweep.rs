@@ -15,22 +15,22 @@ use crate::sweep::{RepoReport, SweepSection, Sweeper};
 #[derive(Args)]
 pub struct SweepCmd {
     // Mirrors and the record of scanned blobs live in the data directory: `--data-dir` (shared
-    // with the store), else `[sweep] data_dir`, else `.quench` in the current directory.
+    // with the store), else `[sweep] data_dir`, else the user's data directory.
     #[command(flatten)]
     common: CommonArgs,
 }
 
 /// The data directory: flag, then `[serve]`/`[sweep]` `data_dir` (relative to the config file),
-/// then `.quench`.
-pub(super) fn data_dir(flag: Option<&Path>, configured: Option<&Path>, config: &Config) -> PathBuf {
+/// then the user's data directory (never one in the current directory, which may be a checkout).
+pub(super) fn data_dir(flag: Option<&Path>, configured: Option<&Path>, config: &Config) -> Result<PathBuf> {
     if let Some(d) = flag {
-        return d.to_path_buf();
+        return Ok(d.to_path_buf());
     }
-    match (configured, config.base_dir()) {
+    Ok(match (configured, config.base_dir()) {
         (Some(d), Some(base)) if d.is_relative() => base.join(d),
         (Some(d), _) => d.to_path_buf(),
-        (None, _) => PathBuf::from(".quench"),
-    }
+        (None, _) => crate::store::location::user_data_dir()?,
+    })
 }
 
 /// Runs one sweep over the `[sweep]` section of `config`: the shared body of `quench sweep` and
@@ -74,7 +74,7 @@ impl SweepCmd {
             self.common.store.data_dir.as_deref(),
             section.data_dir.as_deref(),
             &prepared.config,
-        );
+        )?;
         let scanner: Arc<Scanner> = prepared.scanner.clone();
         let (mut outcome, reports) = sweep_once(&prepared.config, &dir, &scanner)?;
         for r in &reports {

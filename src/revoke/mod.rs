@@ -153,7 +153,7 @@ pub fn after_scan_with(
     }
     let dir = DataDir::resolve(args, config, roots)?;
     dir.create()?;
-    let mut notes = Vec::new();
+    let mut notes = dir.notes.clone();
     let mut st = store::open(&dir)?;
     let at = store::now();
     let handled = live.as_ref().map(|l| l.handled.clone()).unwrap_or_default();

@@ -104,8 +104,9 @@ CREATE TABLE IF NOT EXISTS serve_results (
 impl SqliteQueue {
     /// Opens (creating) `queue.db` in `dir`.
     pub fn open(dir: &Path) -> Result<SqliteQueue> {
-        std::fs::create_dir_all(dir).with_context(|| format!("creating data dir {}", dir.display()))?;
+        crate::store::location::private_dir(dir)?;
         let path = dir.join("queue.db");
+        crate::store::location::private_file(&path)?;
         let conn = Connection::open(&path).with_context(|| format!("opening queue {}", path.display()))?;
         conn.pragma_update(None, "journal_mode", "WAL")
             .and_then(|_| conn.pragma_update(None, "synchronous", "FULL"))

@@ -58,7 +58,8 @@ pub struct Mirrors {
 impl Mirrors {
     pub fn new(root: impl Into<PathBuf>) -> Result<Mirrors> {
         let root = root.into();
-        std::fs::create_dir_all(&root)
+        // Owner-only: mirrors hold every secret ever pushed.
+        crate::store::location::private_dir(&root)
             .with_context(|| format!("creating mirror cache {}", root.display()))?;
         Ok(Mirrors {
             root,

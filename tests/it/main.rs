@@ -25,6 +25,7 @@ mod serve_schedule;
 mod store_exposure;
 mod store_findings;
 mod store_git;
+mod store_location;
 mod sweep_incremental;
 mod verify_cli;
 mod verify_simulator;

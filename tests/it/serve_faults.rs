@@ -50,3 +50,24 @@ fn a_push_of_a_very_deep_tree_is_scanned_and_the_service_goes_on() {
     s.wait_for("(deep-2) done");
     assert!(!s.log_text().contains(&token), "the secret reached the log");
 }
+
+/// The service's data directory holds mirrors (every secret ever pushed) and the queue: both
+/// are created owner-only.
+#[cfg(unix)]
+#[test]
+fn the_service_data_directory_is_owner_only() {
+    use std::os::unix::fs::PermissionsExt;
+    let tmp = tempfile::tempdir().unwrap();
+    let cfg = config(tmp.path(), "workers = 1\n");
+    let remote = Remote::new(tmp.path(), "perm");
+    let c1 = remote.commit_push(&[("a.txt", "a\n")], "a");
+    let mut s = start(&cfg, &[]);
+    let (status, _) = s.github(SECRET, "push", "perm-1", &github_push(&remote.bare, ZERO, &c1));
+    assert_eq!(status, 202);
+    s.wait_for("(perm-1) done");
+    let mode = |p: &std::path::Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+    let data = tmp.path().join("data");
+    assert_eq!(mode(&data), 0o700, "data directory");
+    assert_eq!(mode(&data.join("mirrors")), 0o700, "mirror cache");
+    assert_eq!(mode(&data.join("queue.db")), 0o600, "queue");
+}

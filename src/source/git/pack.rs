@@ -602,10 +602,7 @@ pub type EntryAt = (u32, std::ops::Range<usize>, Oid, usize);
 /// The entry of a raw tree that starts at byte `at`: (mode, where its name lies, id, where
 /// the next entry starts); `None` at the end. Positions rather than slices let a walker keep
 /// its place in many trees at once without borrowing them.
-pub fn tree_entry_at(
-    tree: &[u8],
-    at: usize,
-) -> Option<Result<EntryAt, String>> {
+pub fn tree_entry_at(tree: &[u8], at: usize) -> Option<Result<EntryAt, String>> {
     let rest = tree.get(at..).filter(|r| !r.is_empty())?;
     let parsed = (|| {
         let space = memchr::memchr(b' ', rest)?;

@@ -15,9 +15,17 @@ pub struct Repo {
     gen: Gen,
 }
 
-/// `git` with no global or system configuration leaking in.
+/// `git` with no global or system configuration leaking in, and the test environment of
+/// [`super::quench`] for the quench a hook runs.
 pub fn git_cmd(dir: &Path) -> Command {
+    let test_env = super::quench();
     let mut c = Command::new("git");
+    for (k, v) in test_env.get_envs() {
+        match v {
+            Some(v) => c.env(k, v),
+            None => c.env_remove(k),
+        };
+    }
     c.current_dir(dir)
         .env("GIT_CONFIG_NOSYSTEM", "1")
         .env("GIT_CONFIG_GLOBAL", "/dev/null")
@@ -139,7 +147,7 @@ pub fn findings_of<'a>(report: &'a Value, secret: &str) -> Vec<&'a Value> {
                 .filter(|f| f["secret_redacted"] == want.as_str())
                 .filter(|f| {
                     let id = f["rule_id"].as_str().unwrap_or("");
-                    f["fingerprint"] == quench::finding::fingerprint(id, secret.as_bytes()).as_str()
+                    f["fingerprint"] == super::fingerprint(id, secret.as_bytes()).as_str()
                 })
                 .collect()
         })
