@@ -126,6 +126,9 @@ fn record_walk_error(collector: &Collector, err: &ignore::Error) {
     let text = err.to_string();
     let kind = if text.contains("File system loop") {
         "symlink-loop"
+    } else if text.contains("File name too long") {
+        // Deeper than the system's path limit: what lies below was not scanned.
+        "path-too-long"
     } else if text.contains("ermission denied") {
         "unreadable"
     } else if text.contains("No such file") {

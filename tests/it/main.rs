@@ -18,6 +18,7 @@ mod revoke_git_env;
 mod revoke_more;
 mod revoke_simulator;
 mod scan;
+mod scan_incomplete;
 mod serve_faults;
 mod serve_hooks;
 mod serve_revoke;

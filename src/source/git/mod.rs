@@ -174,8 +174,18 @@ pub fn scan_history(
     let plan = walk::plan(repo, &mut objects, selection)?;
     report.unreadable = plan.problems.len();
     report.notes.extend(plan.problems.iter().cloned());
+    for problem in &plan.problems {
+        // Also a skip, so the exit status says that history asked for was not scanned.
+        collector.skip(
+            scope.shown("(history)").into_owned(),
+            "missing-object",
+            problem.clone(),
+        );
+    }
     if plan.is_empty() {
-        report.notes.push(if selection.is_everything() {
+        report.notes.push(if !plan.problems.is_empty() {
+            "no commit could be read (see above): the history was not scanned".into()
+        } else if selection.is_everything() {
             "repository has no commits: nothing to scan".into()
         } else {
             "no commits in the selected range: nothing to scan".into()

@@ -74,7 +74,7 @@ pub fn plan(repo: &Repository, objects: &mut Objects, sel: &Selection) -> Result
     let mut tips = Vec::new();
     let mut starts = Vec::new();
     if sel.all_refs {
-        for (name, target, is_branch) in every_ref(repo) {
+        for (name, target, is_branch) in every_ref(repo, &mut plan.problems) {
             match target {
                 (id, ObjectType::Commit) => {
                     starts.push(id);
@@ -225,21 +225,50 @@ fn postorder(
     out
 }
 
-/// Every ref's target, peeled through tags: (name, (id, kind), whether it is a branch tip).
-fn every_ref(repo: &Repository) -> Vec<(String, (Oid, ObjectType), bool)> {
+/// Every ref's target, peeled through tags: (name, (id, kind), whether it is a branch tip). A
+/// ref whose object cannot be read (a missing tip commit, a truncated pack) is named in
+/// `problems`: the history behind it is not scanned, which must not pass for "no commits".
+fn every_ref(repo: &Repository, problems: &mut Vec<String>) -> Vec<(String, (Oid, ObjectType), bool)> {
     let mut out = Vec::new();
     if let Ok(head) = repo.head() {
         if let Ok(c) = head.peel(ObjectType::Commit) {
             out.push(("HEAD".to_string(), (c.id(), ObjectType::Commit), true));
         }
     }
-    let Ok(refs) = repo.references() else {
-        return out;
+    let refs = match repo.references() {
+        Ok(refs) => refs,
+        Err(e) => {
+            problems.push(format!(
+                "refs cannot be listed: {}; no history scanned",
+                e.message()
+            ));
+            return out;
+        }
     };
-    for r in refs.flatten() {
+    for r in refs {
+        let r = match r {
+            Ok(r) => r,
+            Err(e) => {
+                problems.push(format!("a ref cannot be read: {}; skipped", e.message()));
+                continue;
+            }
+        };
         let name = String::from_utf8_lossy(r.name_bytes()).into_owned();
-        let Ok(obj) = r.peel(ObjectType::Any) else {
-            continue;
+        let obj = match r.peel(ObjectType::Any) {
+            Ok(obj) => obj,
+            Err(e) => {
+                let target = r
+                    .resolve()
+                    .ok()
+                    .and_then(|r| r.target())
+                    .map(|id| format!(" ({id})"))
+                    .unwrap_or_default();
+                problems.push(format!(
+                    "ref {name}{target}: its object cannot be read ({}); the history behind it is not scanned",
+                    e.message()
+                ));
+                continue;
+            }
         };
         let Some(kind) = obj.kind() else { continue };
         let branch = name.starts_with("refs/heads/") || name.starts_with("refs/remotes/");
