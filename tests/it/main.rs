@@ -5,6 +5,7 @@
 mod accuracy;
 mod baseline;
 mod common;
+mod git_corrupt;
 mod git_deep;
 mod git_errors;
 mod git_history;

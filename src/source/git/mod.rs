@@ -170,6 +170,15 @@ pub fn scan_history(
     git2::opts::enable_caching(false);
     git2::opts::strict_hash_verification(false);
     let packs = pack::Packs::open(repo.path());
+    if !packs.corrupt.is_empty() {
+        // Not even libgit2 may read the repository then: it trusts an index's offsets, and a
+        // bad one crashes it.
+        bail!(
+            "{}: the pack index is corrupt, so the history in it cannot be read safely \
+             (rebuild it with `git index-pack` on its .pack file, or re-clone)",
+            packs.corrupt.join("; ")
+        );
+    }
     let mut objects = pack::Objects::new(&packs, repo.odb()?, blobs::TREE_CACHE);
     let plan = walk::plan(repo, &mut objects, selection)?;
     report.unreadable = plan.problems.len();
