@@ -60,6 +60,10 @@ pub struct ServeCmd {
     /// Extra rules: a TOML file or a directory of them. Repeatable.
     #[arg(long = "rules", value_name = "PATH")]
     rules: Vec<PathBuf>,
+    /// Queue every parked job (one that used all its attempts) again, with fresh attempts, then
+    /// serve as usual. Parked jobs show as `quench_queue_jobs{state="failed"}` in /metrics.
+    #[arg(long)]
+    retry_parked: bool,
 }
 
 impl ServeCmd {
@@ -86,7 +90,13 @@ impl ServeCmd {
         }
         let policy = RemotePolicy::new(&allow)?;
         let dir = super::sweep::data_dir(self.data_dir.as_deref(), section.data_dir.as_deref(), &config)?;
-        let queue = Arc::new(SqliteQueue::open(&dir)?);
+        let retry = section.retry()?;
+        let queue = SqliteQueue::open(&dir)?.with_retry(retry);
+        if self.retry_parked {
+            let n = server::JobQueue::retry_parked(&queue)?;
+            server::log(format_args!("--retry-parked: {n} parked job(s) queued again"));
+        }
+        let queue = Arc::new(queue);
         let mirrors = Arc::new(Mirrors::new(dir.join("mirrors"))?);
         let scanner = prepared.scanner;
 
@@ -162,6 +172,16 @@ impl ServeCmd {
             gitlab_token,
             max_body: section.max_body_bytes.unwrap_or(DEFAULT_MAX_BODY),
             wake: Default::default(),
+            idle_poll: server::worker::IDLE_POLL.min(retry.base.max(Duration::from_millis(50))),
+            body_slots: Arc::new(tokio::sync::Semaphore::new(
+                section.max_unauthenticated.unwrap_or(16).max(1),
+            )),
+            request_timeout: crate::config::secs(
+                section.request_timeout_secs,
+                30.0,
+                "[serve] request_timeout_secs",
+            )?,
+            max_connections: section.max_connections.unwrap_or(256).max(1),
         });
         server::run(ServeOptions {
             listen: self

@@ -13,8 +13,9 @@ use crate::sweep::mirror::{fetch_allowed, Mirrors};
 use crate::sweep::schedule::Schedule;
 
 /// How long an idle worker sleeps before looking at the queue again when nothing woke it (jobs
-/// queued by another instance sharing the queue do not wake this one).
-const IDLE_POLL: Duration = Duration::from_secs(2);
+/// queued by another instance sharing the queue do not wake this one, nor does a retry's
+/// backoff running out).
+pub const IDLE_POLL: Duration = Duration::from_secs(2);
 
 pub struct WorkerCtx {
     pub svc: Arc<Service>,
@@ -37,14 +38,14 @@ pub async fn run(ctx: Arc<WorkerCtx>, index: usize, mut stop: watch::Receiver<bo
             Ok(Ok(None)) => {
                 tokio::select! {
                     _ = ctx.svc.wake.notified() => {},
-                    _ = tokio::time::sleep(IDLE_POLL) => {},
+                    _ = tokio::time::sleep(ctx.svc.idle_poll) => {},
                     _ = stop.changed() => {},
                 }
                 continue;
             }
             Ok(Err(e)) => {
                 log(format_args!("worker {index}: cannot claim a job: {e:#}"));
-                tokio::time::sleep(IDLE_POLL).await;
+                tokio::time::sleep(ctx.svc.idle_poll).await;
                 continue;
             }
             Err(e) => {
@@ -74,7 +75,9 @@ pub async fn run(ctx: Arc<WorkerCtx>, index: usize, mut stop: watch::Receiver<bo
 }
 
 /// One job, start to finish. Failures are recorded on the job (and retried by the queue), never
-/// propagated: one bad push must not stop a worker.
+/// propagated: one bad push must not stop a worker. Every step from the fetch to the stored
+/// verdicts must succeed for the job to be done: a pipeline error (a locked store, say) fails
+/// the attempt, since completing the job would lose its findings for good.
 fn process(ctx: &WorkerCtx, index: usize, job: Job) {
     let svc = &ctx.svc;
     let ev = &job.event;
@@ -85,8 +88,8 @@ fn process(ctx: &WorkerCtx, index: usize, job: Job) {
         Err(e) => {
             inc(&svc.metrics.scans_failed);
             log(format_args!(
-                "worker {index}: job {} ({}) failed: {e:#}",
-                job.id, job.delivery
+                "worker {index}: job {} ({}) failed (attempt {}): {e:#}",
+                job.id, job.delivery, job.attempts
             ));
             if let Err(e2) = svc.queue.fail(job.id, &format!("{e:#}")) {
                 log(format_args!(
@@ -119,7 +122,20 @@ fn process(ctx: &WorkerCtx, index: usize, job: Job) {
     let findings_json = serde_json::to_string(&outcome.findings).unwrap_or_else(|_| "[]".into());
     match ctx.pipeline.handle(ev, &outcome.findings) {
         Ok(r) => record_pipeline(&svc.metrics, &r, ev.received_at),
-        Err(e) => log(format_args!("worker {index}: pipeline for job {}: {e:#}", job.id)),
+        Err(e) => {
+            inc(&svc.metrics.scans_failed);
+            log(format_args!(
+                "worker {index}: job {} ({}) failed (attempt {}): recording its findings: {e:#}",
+                job.id, job.delivery, job.attempts
+            ));
+            if let Err(e2) = svc.queue.fail(job.id, &format!("recording findings: {e:#}")) {
+                log(format_args!(
+                    "worker {index}: could not record the failure of job {}: {e2:#}",
+                    job.id
+                ));
+            }
+            return;
+        }
     }
     let result = JobResult {
         findings: outcome.findings.len(),
