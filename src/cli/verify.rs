@@ -64,12 +64,12 @@ impl Pending {
 pub fn context(config: &Config, timeout: Option<f64>) -> Result<Arc<verify::Context>> {
     let registry = Registry::load(config)?;
     let section: VerifySection = config.section("verify")?;
-    let mut opts = section.options();
+    let mut opts = section.options()?;
     if let Some(t) = timeout {
-        if !(t > 0.0 && t.is_finite()) {
+        if t.is_nan() || t <= 0.0 {
             bail!("--verify-timeout must be a positive number of seconds");
         }
-        opts.timeout = std::time::Duration::from_secs_f64(t);
+        opts.timeout = crate::config::secs(Some(t), 0.0, "--verify-timeout")?;
     }
     Ok(verify::Context::new(registry, opts))
 }

@@ -30,6 +30,7 @@ pub const NOT_SCANNED: &[&str] = &[
     "missing-object",
     "walk-error",
     "path-too-long",
+    "expansion-cap",
 ];
 
 impl Summary {

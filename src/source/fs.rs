@@ -287,19 +287,45 @@ fn read_sized(file: &mut File, buf: &mut Vec<u8>, len: usize) -> std::io::Result
     Ok(n)
 }
 
+/// How far a `.gz` may inflate relative to its compressed size before the rest is skipped:
+/// text compresses 5-20 times, a gzip bomb a thousand.
+const GZ_RATIO: u64 = 100;
+/// Small archives may always inflate this far, whatever their ratio.
+const GZ_FLOOR: u64 = 64 << 20;
+
+fn gz_cap(compressed: u64) -> u64 {
+    compressed.saturating_mul(GZ_RATIO).max(GZ_FLOOR)
+}
+
 fn scan_stream_file(file: File, display: &str, gz: bool, scanner: &Scanner, collector: &Collector) {
     let context = if ci::is_ci_config(display) {
         Context::CiConfig
     } else {
         Context::Log
     };
+    let compressed = file.metadata().map(|m| m.len()).unwrap_or(0);
+    let cap = gz_cap(compressed);
     let mut reader: Box<dyn Read> = if gz {
-        Box::new(flate2::read::MultiGzDecoder::new(std::io::BufReader::new(file)))
+        // Capped: a gzip bomb (a few MB inflating to many GB) would cost unbounded time.
+        Box::new(Read::take(
+            flate2::read::MultiGzDecoder::new(std::io::BufReader::new(file)),
+            cap + 1,
+        ))
     } else {
         Box::new(file)
     };
     let (n, end) = stream::scan_reader(&mut reader, display, context, scanner, collector, stream::CHUNK);
-    collector.scanned(n);
+    collector.scanned(n.min(cap));
+    if gz && n > cap {
+        collector.skip(
+            display.to_string(),
+            "expansion-cap",
+            format!(
+                "{display}: inflates past {cap} bytes ({GZ_RATIO}x its {compressed} compressed bytes, \
+                 a gzip bomb?); the rest is not scanned (findings before that point are reported)"
+            ),
+        );
+    }
     if let stream::StreamEnd::Failed(e) = end {
         let what = if gz {
             "truncated or corrupt gzip"

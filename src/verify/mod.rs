@@ -9,6 +9,7 @@
 //! - [`special`], [`aws`], [`jwt`]: verifiers that need code (SigV4, JWTs, app keys);
 //! - [`engine`]: the async service with per-issuer limits, `Retry-After` and a verdict cache.
 
+pub mod addrs;
 pub mod aws;
 pub mod engine;
 pub mod guard;

@@ -5,6 +5,7 @@
 mod accuracy;
 mod baseline;
 mod common;
+mod config_checks;
 mod git_corrupt;
 mod git_deep;
 mod git_errors;
@@ -30,5 +31,6 @@ mod store_git;
 mod store_location;
 mod sweep_incremental;
 mod verify_cli;
+mod verify_egress;
 mod verify_simulator;
 mod verify_sites;

@@ -89,3 +89,36 @@ fn directories_deeper_than_the_path_limit_exit_2() {
         .args(["-rf", &name])
         .status();
 }
+
+/// A gzip bomb (here 80 MB of one repeated byte in about a hundred kilobytes): inflating stops at a cap
+/// relative to the compressed size, named in a skip, instead of scanning without end; what
+/// came before the cap is still scanned.
+#[test]
+fn a_gzip_bomb_is_capped_with_a_note() {
+    use std::io::Write;
+    let dir = tempfile::tempdir().unwrap();
+    let token = common::fake::github(&mut common::fake::Gen::new(173), "ghp");
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
+    writeln!(gz, "GITHUB_TOKEN={token}").unwrap();
+    let line = [b'.'; 1 << 20];
+    for _ in 0..80 {
+        gz.write_all(&line).unwrap();
+    }
+    let bomb = gz.finish().unwrap();
+    assert!(bomb.len() < 1 << 20, "{} bytes", bomb.len());
+    std::fs::write(dir.path().join("app.log.gz"), &bomb).unwrap();
+    let (code, report) = scan(dir.path(), &["."]);
+    assert_eq!(code, 1, "the key before the cap is found: {report:#}");
+    let skip = report["skipped"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["kind"] == "expansion-cap")
+        .unwrap_or_else(|| panic!("no expansion-cap skip: {report:#}"));
+    assert!(skip["reason"].as_str().unwrap().contains("gzip bomb"), "{skip:#}");
+    let scanned = report["summary"]["bytes_scanned"].as_u64().unwrap();
+    assert!(
+        scanned <= (64 << 20) + 1,
+        "scanned {scanned} bytes of an 80 MB bomb"
+    );
+}
