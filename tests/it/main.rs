@@ -19,6 +19,7 @@ mod revoke_crash;
 mod revoke_git_env;
 mod revoke_more;
 mod revoke_simulator;
+mod rules_import;
 mod scan;
 mod scan_incomplete;
 mod serve_faults;
