@@ -56,6 +56,20 @@ impl Config {
     }
 }
 
+/// The longest duration a config key may give: a century. Any more is a typo, and a number
+/// of seconds past what a `Duration` holds (`1e30`) would otherwise panic.
+const MAX_SECS: f64 = 100.0 * 365.25 * 86_400.0;
+
+/// Seconds from config key `key` (`[section] name`, for the error), `default` when unset: a
+/// clear error naming the key for NaN, infinities, negative and absurdly large values.
+pub fn secs(value: Option<f64>, default: f64, key: &str) -> Result<std::time::Duration> {
+    let v = value.unwrap_or(default);
+    if !(v.is_finite() && (0.0..=MAX_SECS).contains(&v)) {
+        anyhow::bail!("{key} = {v}: expected a number of seconds from 0 to {MAX_SECS:.0}");
+    }
+    Ok(std::time::Duration::from_secs_f64(v))
+}
+
 /// Deep merge: tables merge key by key; anything else is replaced.
 fn merge(into: &mut toml::Table, from: toml::Table) {
     for (k, v) in from {
@@ -97,6 +111,18 @@ pub struct AllowlistSection {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn seconds_out_of_range_are_errors_naming_the_key() {
+        assert_eq!(secs(Some(1.5), 0.0, "[x] t").unwrap().as_millis(), 1500);
+        assert_eq!(secs(None, 2.0, "[x] t").unwrap().as_secs(), 2);
+        for bad in [f64::NAN, f64::INFINITY, -1.0, 1e30] {
+            let e = secs(Some(bad), 0.0, "[verify] timeout_secs")
+                .unwrap_err()
+                .to_string();
+            assert!(e.contains("[verify] timeout_secs"), "{e}");
+        }
+    }
 
     #[test]
     fn later_files_override_earlier_by_key() {

@@ -11,10 +11,29 @@ use sha2::Sha256;
 
 use crate::rules::{Confidence, Identity, Rule, Severity};
 
-/// Key for fingerprints when the operator sets none. Fingerprints must agree across machines
-/// (baselines and `.quenchignore` files are committed), so the default key is fixed; a team
-/// that wants fingerprints unguessable from a candidate secret sets `QUENCH_FINGERPRINT_KEY`.
-const DEFAULT_FINGERPRINT_KEY: &[u8] = b"quench.fingerprint.v1";
+/// Key for fingerprints when the operator sets none: the user's own random key (see
+/// [`crate::datadir::load_fingerprint_key`]), read once. A team whose committed
+/// baselines and `.quenchignore` files must agree across machines shares one key through
+/// `QUENCH_FINGERPRINT_KEY`.
+fn user_fingerprint_key() -> &'static [u8] {
+    // Unit tests run as the developer: they must not create a key in the real data directory.
+    if cfg!(test) {
+        return b"quench.unit-test.fingerprint";
+    }
+    static KEY: std::sync::OnceLock<Vec<u8>> = std::sync::OnceLock::new();
+    KEY.get_or_init(|| {
+        crate::datadir::load_fingerprint_key().unwrap_or_else(|e| {
+            // Still never a public key: one for this run only, said out loud.
+            eprintln!(
+                "quench: warning: {e:#}; fingerprints of this run use a one-off key and will not \
+                 match earlier ones (set {FINGERPRINT_KEY_ENV})"
+            );
+            let mut key = vec![0u8; 32];
+            rand::RngCore::fill_bytes(&mut rand::rngs::OsRng, &mut key);
+            key
+        })
+    })
+}
 
 /// Environment variable that overrides the fingerprint key.
 pub const FINGERPRINT_KEY_ENV: &str = "QUENCH_FINGERPRINT_KEY";
@@ -23,11 +42,15 @@ pub const FINGERPRINT_KEY_ENV: &str = "QUENCH_FINGERPRINT_KEY";
 /// for recovering the secret (the key prevents confirming guesses of a low-entropy value
 /// without it).
 pub fn fingerprint(rule_id: &str, secret: &[u8]) -> String {
-    let key = std::env::var(FINGERPRINT_KEY_ENV).ok();
-    let key = key
-        .as_deref()
-        .map(str::as_bytes)
-        .unwrap_or(DEFAULT_FINGERPRINT_KEY);
+    let key = std::env::var(FINGERPRINT_KEY_ENV).ok().filter(|k| !k.is_empty());
+    match key {
+        Some(k) => fingerprint_with(k.as_bytes(), rule_id, secret),
+        None => fingerprint_with(user_fingerprint_key(), rule_id, secret),
+    }
+}
+
+/// [`fingerprint`] under an explicit key.
+pub fn fingerprint_with(key: &[u8], rule_id: &str, secret: &[u8]) -> String {
     let mut mac = Hmac::<Sha256>::new_from_slice(key).expect("HMAC takes any key length");
     mac.update(rule_id.as_bytes());
     mac.update(&[0]);
@@ -35,56 +58,7 @@ pub fn fingerprint(rule_id: &str, secret: &[u8]) -> String {
     hex::encode(&mac.finalize().into_bytes()[..16])
 }
 
-/// A preview that lets a human recognise a secret without being able to use it: the first few
-/// and last two characters, never more than a quarter of the value.
-/// A secret in `{:?}` output: its redacted preview, never its bytes. Structs that hold a raw
-/// secret implement `Debug` through this, so a stray `dbg!` or `{:?}` in a log cannot leak one.
-pub struct Hidden<'a>(pub &'a [u8]);
-
-impl std::fmt::Debug for Hidden<'_> {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{:?}", redact(self.0))
-    }
-}
-
-/// A secret's bytes. It has no `Display` and no `Serialize`, and its `Debug` prints the
-/// redacted preview, so a secret cannot reach a log line, a report or the store by accident:
-/// code that needs the bytes (verification, revocation, `--show-secrets`) asks for them by name.
-#[derive(Clone, Default, PartialEq, Eq)]
-pub struct Secret(Vec<u8>);
-
-impl Secret {
-    pub fn new(bytes: Vec<u8>) -> Secret {
-        Secret(bytes)
-    }
-
-    /// The bytes themselves: only for sending to the secret's own issuer, sealing, or showing
-    /// when the operator asked.
-    pub fn expose(&self) -> &[u8] {
-        &self.0
-    }
-}
-
-impl std::fmt::Debug for Secret {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        Hidden(&self.0).fmt(f)
-    }
-}
-
-pub fn redact(secret: &[u8]) -> String {
-    let s = String::from_utf8_lossy(secret);
-    let chars: Vec<char> = s.chars().collect();
-    let n = chars.len();
-    if n < 8 {
-        return "*".repeat(n.max(3));
-    }
-    let head = (n / 4).clamp(2, 8);
-    let tail = if n >= 16 { 2 } else { 0 };
-    let mut out: String = chars[..head].iter().collect();
-    out.push('…');
-    out.extend(&chars[n - tail..]);
-    out
-}
+pub use crate::secret::{redact, Hidden, Secret};
 
 /// What kind of place a location is in; reports and policies treat CI configs and logs apart.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]

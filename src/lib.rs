@@ -5,6 +5,7 @@
 
 pub mod cli;
 pub mod config;
+pub mod datadir;
 pub mod engine;
 pub mod finding;
 pub mod issuer;
@@ -14,6 +15,7 @@ pub mod report;
 pub mod revoke;
 pub mod rules;
 pub mod scan;
+pub mod secret;
 pub mod server;
 pub mod simulate;
 pub mod source;

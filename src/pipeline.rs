@@ -110,7 +110,8 @@ pub fn run(
             &outcome.findings,
             &opts.service_rules,
             live,
-        )?,
+        )
+        .context("recording the findings")?,
         None => AfterScan::default(),
     };
     for f in &mut outcome.findings {

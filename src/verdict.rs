@@ -128,6 +128,52 @@ impl Verification {
         )
     }
 
+    /// The same verification with every field copied from an issuer's answer cleared of
+    /// `secrets` (the credential itself): an issuer that echoes the token back in a
+    /// name or description would otherwise put it in plaintext in the report and the store.
+    /// Each occurrence becomes the secret's redacted preview; values under 8 bytes are left
+    /// alone (a short part like a region would redact ordinary words).
+    pub fn without_echoes(mut self, secrets: &[&[u8]]) -> Self {
+        let pairs: Vec<(String, String)> = secrets
+            .iter()
+            .filter(|s| s.len() >= 8)
+            .filter_map(|s| {
+                std::str::from_utf8(s)
+                    .ok()
+                    .map(|t| (t.to_string(), crate::secret::redact(s)))
+            })
+            .collect();
+        if pairs.is_empty() {
+            return self;
+        }
+        let clean = |v: &mut String| {
+            for (secret, shown) in &pairs {
+                if v.contains(secret.as_str()) {
+                    *v = v.replace(secret.as_str(), shown);
+                }
+            }
+        };
+        let r = &mut self.revealed;
+        for v in [
+            &mut r.principal,
+            &mut r.org,
+            &mut r.project,
+            &mut r.expires_at,
+            &mut r.key_id,
+            &mut r.site,
+            &mut self.reason,
+        ]
+        .into_iter()
+        .flatten()
+        {
+            clean(v);
+        }
+        r.scopes.iter_mut().for_each(clean);
+        r.extra.values_mut().for_each(clean);
+        self.summary = self.summarise();
+        self
+    }
+
     pub fn with_status(mut self, status: Option<u16>) -> Self {
         self.http_status = status;
         self

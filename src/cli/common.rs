@@ -328,6 +328,13 @@ impl CommonArgs {
 impl OutputArgs {
     /// Writes the report and returns the exit status it implies.
     pub fn emit(&self, outcome: &mut ScanOutcome, command: &str) -> Result<i32> {
+        let not_scanned = outcome.summary.not_scanned();
+        if not_scanned > 0 && outcome.findings.is_empty() {
+            outcome.summary.notes.push(format!(
+                "{not_scanned} item(s) asked for could not be read (see the skipped list): \
+                 nothing found in what was read, exit status 2"
+            ));
+        }
         let to_terminal = self.output.is_none() && std::io::stdout().is_terminal();
         let color = match self.color.as_str() {
             "always" => true,
@@ -369,10 +376,12 @@ impl OutputArgs {
                 self.fail_on.as_str()
             );
         }
-        Ok(if failing == 0 {
-            super::EXIT_CLEAN
-        } else {
+        Ok(if failing > 0 {
             super::EXIT_FINDINGS
+        } else if not_scanned > 0 {
+            super::EXIT_ERROR
+        } else {
+            super::EXIT_CLEAN
         })
     }
 }

@@ -16,8 +16,8 @@ pub struct StoreCmdArgs {
     /// Operator configuration file; repeatable, later files override earlier ones.
     #[arg(long = "config", value_name = "FILE")]
     pub config: Vec<PathBuf>,
-    /// The store's data directory (default: `.quench/` here or in a parent, else
-    /// `$XDG_DATA_HOME/quench`).
+    /// The store's data directory (default: `$XDG_DATA_HOME/quench`, else
+    /// `~/.local/share/quench`).
     #[arg(long, value_name = "DIR", env = "QUENCH_DATA_DIR")]
     pub data_dir: Option<PathBuf>,
     /// The store's database when it is not the data directory's SQLite file: `postgres://…` or

@@ -26,7 +26,8 @@ pub use common::{CommonArgs, OutputArgs};
 pub const EXIT_CLEAN: i32 = 0;
 /// Exit status when findings were reported.
 pub const EXIT_FINDINGS: i32 = 1;
-/// Exit status for usage and runtime errors.
+/// Exit status for usage and runtime errors, and for a scan that found nothing but could not
+/// read some of what it was asked to scan.
 pub const EXIT_ERROR: i32 = 2;
 
 #[derive(Parser)]
@@ -34,7 +35,9 @@ pub const EXIT_ERROR: i32 = 2;
     name = "quench",
     version,
     about = "Find leaked credentials, verify them against their issuer, and revoke the live ones.",
-    after_help = "Exit status: 0 nothing found, 1 findings reported, 2 usage or runtime error."
+    after_help = "Exit status: 0 nothing found, 1 findings reported, 2 usage or runtime error, or nothing \
+                  found but some of the data asked for could not be read (an unreadable file, a truncated \
+                  archive, unreadable history, a path past the system's limit: each is named in the skipped list)."
 )]
 pub struct Cli {
     #[command(subcommand)]

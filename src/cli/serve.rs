@@ -51,7 +51,7 @@ pub struct ServeCmd {
     /// Also allow fetching remotes matching this URL or path glob. Repeatable.
     #[arg(long = "allow-remote", value_name = "GLOB")]
     allow_remote: Vec<String>,
-    /// Where the queue, mirrors and sweep state live (default: `[serve] data_dir`, else `.quench`).
+    /// Where the queue, mirrors and sweep state live (default: `[serve] data_dir`, else the user's data directory).
     #[arg(long, value_name = "DIR", env = "QUENCH_DATA_DIR")]
     data_dir: Option<PathBuf>,
     /// Record into this database instead of the data directory's SQLite file: `postgres://…`
@@ -65,6 +65,10 @@ pub struct ServeCmd {
     /// Extra rules: a TOML file or a directory of them. Repeatable.
     #[arg(long = "rules", value_name = "PATH")]
     rules: Vec<PathBuf>,
+    /// Queue every parked job (one that used all its attempts) again, with fresh attempts, then
+    /// serve as usual. Parked jobs show as `quench_queue_jobs{state="failed"}` in /metrics.
+    #[arg(long)]
+    retry_parked: bool,
 }
 
 impl ServeCmd {
@@ -94,7 +98,8 @@ impl ServeCmd {
             server::log("warning: no remotes are allowed ([serve] allow_remotes or --allow-remote): every push will be refused");
         }
         let policy = RemotePolicy::new(&allow)?;
-        let dir = super::sweep::data_dir(self.data_dir.as_deref(), section.data_dir.as_deref(), &config);
+        let dir = super::sweep::data_dir(self.data_dir.as_deref(), section.data_dir.as_deref(), &config)?;
+        let retry = section.retry()?;
         // With the store on PostgreSQL the delivery queue is there too, shared by every process.
         let (store_opts, _) = super::sweep::sweep_store(&store_flags, &config, &dir)?;
         let queue: Arc<dyn server::JobQueue> =
@@ -107,10 +112,14 @@ impl ServeCmd {
                         }
                         Some(s) => anyhow::bail!("[serve] lease_secs = {s}: expected 0 < seconds <= 86400"),
                     };
-                    Arc::new(server::PgQueue::open_with_lease(&url, lease)?)
+                    Arc::new(server::PgQueue::open_with_lease(&url, lease)?.with_retry(retry))
                 }
-                crate::store::Backend::Sqlite(_) => Arc::new(SqliteQueue::open(&dir)?),
+                crate::store::Backend::Sqlite(_) => Arc::new(SqliteQueue::open(&dir)?.with_retry(retry)),
             };
+        if self.retry_parked {
+            let n = queue.retry_parked()?;
+            server::log(format_args!("--retry-parked: {n} parked job(s) queued again"));
+        }
         let mirrors = Arc::new(Mirrors::new(dir.join("mirrors"))?);
         let scanner = prepared.scanner;
 
@@ -185,6 +194,16 @@ impl ServeCmd {
             gitlab_token,
             max_body: section.max_body_bytes.unwrap_or(DEFAULT_MAX_BODY),
             wake: Default::default(),
+            idle_poll: server::worker::IDLE_POLL.min(retry.base.max(Duration::from_millis(50))),
+            body_slots: Arc::new(tokio::sync::Semaphore::new(
+                section.max_unauthenticated.unwrap_or(16).max(1),
+            )),
+            request_timeout: crate::config::secs(
+                section.request_timeout_secs,
+                30.0,
+                "[serve] request_timeout_secs",
+            )?,
+            max_connections: section.max_connections.unwrap_or(256).max(1),
         });
         server::run(ServeOptions {
             listen: self

@@ -14,7 +14,7 @@ use crate::sweep::SweepSection;
 #[derive(Args)]
 pub struct SweepCmd {
     // Mirrors and the record of scanned blobs live in the data directory: `--data-dir` (shared
-    // with the store), else `[sweep] data_dir`, else `.quench` in the current directory.
+    // with the store), else `[sweep] data_dir`, else the user's data directory.
     #[command(flatten)]
     common: CommonArgs,
 }
@@ -45,16 +45,16 @@ pub(super) fn sweep_store(
 }
 
 /// The data directory: flag, then `[serve]`/`[sweep]` `data_dir` (relative to the config file),
-/// then `.quench`.
-pub(super) fn data_dir(flag: Option<&Path>, configured: Option<&Path>, config: &Config) -> PathBuf {
+/// then the user's data directory (never one in the current directory, which may be a checkout).
+pub(super) fn data_dir(flag: Option<&Path>, configured: Option<&Path>, config: &Config) -> Result<PathBuf> {
     if let Some(d) = flag {
-        return d.to_path_buf();
+        return Ok(d.to_path_buf());
     }
-    match (configured, config.base_dir()) {
+    Ok(match (configured, config.base_dir()) {
         (Some(d), Some(base)) if d.is_relative() => base.join(d),
         (Some(d), _) => d.to_path_buf(),
-        (None, _) => PathBuf::from(".quench"),
-    }
+        (None, _) => crate::store::location::user_data_dir()?,
+    })
 }
 
 impl SweepCmd {
@@ -71,7 +71,7 @@ impl SweepCmd {
             self.common.store.data_dir.as_deref(),
             section.data_dir.as_deref(),
             &prepared.config,
-        );
+        )?;
         let mut opts = self.common.pipeline_options(&prepared, &[], [])?;
         let (store, request) = sweep_store(&self.common.store, &prepared.config, &dir)?;
         opts.store = Some(store);

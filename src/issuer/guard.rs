@@ -96,10 +96,12 @@ async fn pin_public(url: &Url) -> Result<Target, String> {
     if addrs.is_empty() {
         return Err(format!("cannot resolve {host}"));
     }
-    if let Some(bad) = addrs.iter().find(|a| !is_public(a.ip())) {
+    if let Some((bad, why)) = addrs
+        .iter()
+        .find_map(|a| super::addrs::special(a.ip()).map(|why| (a.ip(), why)))
+    {
         return Err(format!(
-            "refused {host}: it resolves to non-public address {} (loopback, private or link-local)",
-            bad.ip()
+            "refused {host}: it resolves to non-public address {bad} ({why})"
         ));
     }
     Ok(Target::Pinned { host, addrs })
@@ -118,34 +120,7 @@ fn glob_host(glob: &str, host: &str) -> bool {
     }
 }
 
-/// Not loopback, private, link-local, unique-local, CGNAT, multicast, unspecified or broadcast.
-pub fn is_public(ip: IpAddr) -> bool {
-    match ip {
-        IpAddr::V4(v4) => {
-            let o = v4.octets();
-            !(v4.is_loopback()
-                || v4.is_private()
-                || v4.is_link_local()
-                || v4.is_unspecified()
-                || v4.is_broadcast()
-                || v4.is_multicast()
-                || v4.is_documentation()
-                || o[0] == 0
-                || (o[0] == 100 && (o[1] & 0xc0) == 64))
-        }
-        IpAddr::V6(v6) => {
-            if let Some(v4) = v6.to_ipv4_mapped() {
-                return is_public(IpAddr::V4(v4));
-            }
-            let s = v6.segments();
-            !(v6.is_loopback()
-                || v6.is_unspecified()
-                || v6.is_multicast()
-                || (s[0] & 0xfe00) == 0xfc00
-                || (s[0] & 0xffc0) == 0xfe80)
-        }
-    }
-}
+pub use super::addrs::is_public;
 
 #[cfg(test)]
 mod tests {

@@ -13,10 +13,13 @@
 //!   over https (plain http to loopback only, for the simulator), never to a private address.
 //!   Verification, revocation and notifications all pass through it.
 //! - [`client`]: the process's shared HTTP clients over one TLS configuration.
+//! - [`addrs`]: the special-purpose address table (IANA's IPv4 and IPv6 registries, embedded
+//!   IPv4 forms included) the guard refuses for hosts taken from scanned data.
 //!
 //! Rules (`src/rules/`) hold recipes as data of these types; verification (`src/verify/`) and
 //! revocation (`src/revoke/`) are two uses of this language, not two implementations.
 
+pub mod addrs;
 pub mod call;
 pub mod client;
 pub mod guard;

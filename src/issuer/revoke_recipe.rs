@@ -480,8 +480,7 @@ pub async fn send(
     let retry_after = resp
         .header("retry-after")
         .and_then(|v| v.trim().parse::<f64>().ok())
-        .filter(|v| v.is_finite() && *v >= 0.0)
-        .map(std::time::Duration::from_secs_f64);
+        .and_then(|v| std::time::Duration::try_from_secs_f64(v).ok());
     let body = match resp.body_error {
         None => resp.body.as_slice(),
         Some(_) => &[],

@@ -142,7 +142,8 @@ impl Notifier {
         Ok(Notifier {
             hooks: s.webhook,
             retries: s.retries.unwrap_or(3),
-            timeout: Duration::from_secs_f64(s.timeout_secs.unwrap_or(5.0).max(0.1)),
+            timeout: crate::config::secs(s.timeout_secs, 5.0, "[notify] timeout_secs")?
+                .max(Duration::from_millis(100)),
         })
     }
 

@@ -64,7 +64,7 @@ impl HttpIssuers {
     ) -> Result<HttpIssuers> {
         let registry = Registry::load(config)?;
         let section: verify::VerifySection = config.section("verify")?;
-        let mut opts = section.options();
+        let mut opts = section.options()?;
         // A cached "live" from before the revoke call would hide the key's death.
         opts.cache_ttl = Duration::ZERO;
         let verify = verify::Context::new(registry.clone(), opts);

@@ -152,7 +152,7 @@ pub fn after_scan_with(
     }
     let dir = DataDir::resolve(args, config, roots)?;
     dir.create()?;
-    let mut notes = Vec::new();
+    let mut notes = dir.notes.clone();
     let mut st = store::open(&dir)?;
     let before = statuses(st.as_ref(), findings)?;
     let at = store::now();

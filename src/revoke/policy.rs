@@ -189,13 +189,8 @@ impl Policy {
                 bail!("[revoke.identity.{k}]: unknown identity class (expected user, org, m2m or unknown)");
             }
         }
-        let secs = |v: Option<f64>, d: f64, name: &str| -> Result<std::time::Duration> {
-            let v = v.unwrap_or(d);
-            if !(v.is_finite() && v >= 0.0) {
-                bail!("[revoke] {name} must be a non-negative number of seconds");
-            }
-            Ok(std::time::Duration::from_secs_f64(v))
-        };
+        let secs =
+            |v: Option<f64>, d: f64, name: &str| crate::config::secs(v, d, &format!("[revoke] {name}"));
         Ok(Policy {
             mode: s.mode.unwrap_or(Mode::Off),
             require_live: s.require_live.unwrap_or(true),

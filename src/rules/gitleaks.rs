@@ -13,6 +13,21 @@ pub fn convert(doc: &toml::Table) -> Result<(Vec<RuleSpec>, Vec<String>), String
         .ok_or("`rules` is not an array of tables")?;
     let mut out = Vec::new();
     let mut warnings = Vec::new();
+    for key in doc.keys() {
+        match key.as_str() {
+            "rules" | "title" | "description" => {}
+            "allowlist" | "allowlists" => warnings.push(format!(
+                "top-level `[{key}]` is not imported (it applies to every rule): put the paths \
+                 in `[allowlist] paths` of a --config file, or the values in each rule's allowlist"
+            )),
+            "extend" => warnings.push(
+                "`[extend]` is not followed: the rules it would add from another file (or \
+                 gitleaks' defaults) are not loaded; quench's built-in rules cover the common ones"
+                    .to_string(),
+            ),
+            other => warnings.push(format!("top-level `{other}` is not supported and was ignored")),
+        }
+    }
     for (i, r) in rules.iter().enumerate() {
         let t = r.as_table().ok_or(format!("rules[{i}] is not a table"))?;
         let id = t
@@ -68,12 +83,19 @@ pub fn convert(doc: &toml::Table) -> Result<(Vec<RuleSpec>, Vec<String>), String
                             .flatten()
                             .filter_map(|s| s.as_str().map(str::to_string)),
                     ),
-                    "regexes" => stopwords.extend(
-                        v.as_array()
-                            .into_iter()
-                            .flatten()
-                            .filter_map(|s| s.as_str().map(|s| format!("re:{s}"))),
-                    ),
+                    "regexes" => {
+                        for re in v.as_array().into_iter().flatten().filter_map(|s| s.as_str()) {
+                            // Checked now: the engine compiles allowlist regexes lazily and
+                            // would drop a bad one without a word.
+                            match regex::bytes::RegexBuilder::new(re).size_limit(1 << 22).build() {
+                                Ok(_) => stopwords.push(format!("re:{re}")),
+                                Err(e) => warnings.push(format!(
+                                    "rule `{id}`: allowlist regex {re:?} does not compile and was ignored: {}",
+                                    e.to_string().lines().last().unwrap_or("invalid")
+                                )),
+                            }
+                        }
+                    }
                     "description" | "regexTarget" => {}
                     other => warnings.push(format!(
                         "rule `{id}`: allowlist field `{other}` is not supported and was ignored"
@@ -100,9 +122,18 @@ pub fn convert(doc: &toml::Table) -> Result<(Vec<RuleSpec>, Vec<String>), String
                 .map(|g| g as usize),
             lookbehind: Some(256),
             window: Some(512),
-            entropy: t
-                .get("entropy")
-                .and_then(|v| v.as_float().or(v.as_integer().map(|i| i as f64))),
+            entropy: match t.get("entropy") {
+                None => None,
+                Some(v) => match v.as_float().or(v.as_integer().map(|i| i as f64)) {
+                    Some(e) if e.is_finite() && e >= 0.0 => Some(e),
+                    _ => {
+                        warnings.push(format!(
+                            "rule `{id}`: entropy {v} is not a number of bits per character; ignored"
+                        ));
+                        None
+                    }
+                },
+            },
             checksum: None,
             priority: 0,
             allow_placeholders: false,

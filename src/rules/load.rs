@@ -153,7 +153,14 @@ impl RuleSet {
         for spec in specs {
             validate(&spec, eager).map_err(|reason| err(Some(&spec.id), reason))?;
             if !seen.insert(spec.id.clone()) {
-                // A user rule with a built-in id replaces it: that is how a team tunes a rule.
+                // A user rule with a built-in id replaces it: that is how a team tunes a rule,
+                // and it is said out loud, so a rule file cannot switch a built-in off unseen.
+                if let Some(old) = self.rules.iter().find(|r| r.spec.id == spec.id) {
+                    self.warnings.push(format!(
+                        "{origin}: rule `{}` replaces the rule of the same id from {}",
+                        spec.id, old.origin
+                    ));
+                }
                 self.rules.retain(|r| r.spec.id != spec.id);
             }
             self.rules.push(Rule {

@@ -32,6 +32,26 @@ pub struct ExampleSeen {
     pub source: String,
 }
 
+/// Skip kinds that mean data the user asked for was not read (as opposed to a deliberate skip
+/// by policy: binary, too large, allow-listed, a symlink not followed). Any of them makes the
+/// exit status 2 when nothing was found, so "nothing found" is never claimed for data that was
+/// not scanned.
+pub const NOT_SCANNED: &[&str] = &[
+    "unreadable",
+    "read-error",
+    "missing-object",
+    "walk-error",
+    "path-too-long",
+    "expansion-cap",
+];
+
+impl Summary {
+    /// How many skips were of data that could not be read ([`NOT_SCANNED`]).
+    pub fn not_scanned(&self) -> u64 {
+        NOT_SCANNED.iter().filter_map(|k| self.skipped.get(*k)).sum()
+    }
+}
+
 /// How many skip records are kept in full; beyond this only the counts grow.
 const MAX_SKIP_RECORDS: usize = 1000;
 

@@ -45,6 +45,40 @@ pub struct ServeSection {
     /// On a shared store: seconds a claimed delivery stays with its process unless renewed
     /// (default 30); a process that dies loses its deliveries to the others after this.
     pub lease_secs: Option<f64>,
+    /// Attempts a job gets before it is parked (default 8).
+    pub retry_attempts: Option<i64>,
+    /// Wait after a job's first failed attempt, doubling after each further one (default 30).
+    pub retry_base_secs: Option<f64>,
+    /// Longest wait between two attempts (default 900).
+    pub retry_max_secs: Option<f64>,
+    /// Seconds a connection may take to send its requests (headers and body) before it is
+    /// closed (default 30): a client that trickles bytes holds a connection no longer.
+    pub request_timeout_secs: Option<f64>,
+    /// Connections served at once (default 256); more wait to be accepted.
+    pub max_connections: Option<usize>,
+    /// Request bodies read at once before their signature is checked (default 16): what
+    /// unauthenticated clients can make the service buffer is this times `max_body_bytes`.
+    pub max_unauthenticated: Option<usize>,
+}
+
+impl ServeSection {
+    /// The retry policy these settings give.
+    pub fn retry(&self) -> Result<super::queue::Retry> {
+        let d = super::queue::Retry::default();
+        let attempts = self.retry_attempts.unwrap_or(d.attempts);
+        if !(1..=1000).contains(&attempts) {
+            anyhow::bail!("[serve] retry_attempts = {attempts}: expected 1 to 1000");
+        }
+        Ok(super::queue::Retry {
+            attempts,
+            base: crate::config::secs(
+                self.retry_base_secs,
+                d.base.as_secs_f64(),
+                "[serve] retry_base_secs",
+            )?,
+            max: crate::config::secs(self.retry_max_secs, d.max.as_secs_f64(), "[serve] retry_max_secs")?,
+        })
+    }
 }
 
 /// Reads a secret from `env` or else from `file` (relative to the config's directory); trailing

@@ -91,9 +91,34 @@ async fn read_body(
     if let Some(n) = declared.filter(|&n| n > svc.max_body as u64) {
         return Err(too_large(n.to_string()));
     }
-    axum::body::to_bytes(body, svc.max_body)
-        .await
-        .map_err(|_| too_large("more than that".into()))
+    // The signature covers the whole body, so it is read before anyone is authenticated: only
+    // so many at once, each within the request timeout, bound what strangers can make the
+    // service hold.
+    let busy = || {
+        log(format_args!(
+            "{hook}: refused: too many requests being read at once"
+        ));
+        reply(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "busy",
+            "too many requests in progress; retry",
+        )
+    };
+    let Ok(Ok(_slot)) = tokio::time::timeout(svc.request_timeout, svc.body_slots.acquire()).await else {
+        return Err(busy());
+    };
+    match tokio::time::timeout(svc.request_timeout, axum::body::to_bytes(body, svc.max_body)).await {
+        Ok(Ok(bytes)) => Ok(bytes),
+        Ok(Err(_)) => Err(too_large("more than that".into())),
+        Err(_) => {
+            log(format_args!("{hook}: refused: the body was not sent in time"));
+            Err(reply(
+                StatusCode::REQUEST_TIMEOUT,
+                "refused",
+                "request body not sent in time",
+            ))
+        }
+    }
 }
 
 fn unauthorized(svc: &Service, hook: &str, delivery: &str, why: &str) -> Response {
@@ -118,10 +143,6 @@ fn ignored(svc: &Service, hook: &str, delivery: &str, why: &str) -> Response {
 
 async fn github(State(svc): State<Arc<Service>>, headers: HeaderMap, body: Body) -> Response {
     const HOOK: &str = "github";
-    let body = match read_body(&svc, HOOK, &headers, body).await {
-        Ok(b) => b,
-        Err(r) => return r,
-    };
     let delivery = header(&headers, "x-github-delivery")
         .unwrap_or("")
         .trim()
@@ -131,12 +152,17 @@ async fn github(State(svc): State<Arc<Service>>, headers: HeaderMap, body: Body)
     } else {
         delivery.as_str()
     };
+    // What can be refused from the headers alone is, before the body is read.
     let Some(secret) = svc.github_secret.as_deref() else {
         return unauthorized(&svc, HOOK, shown, "no GitHub webhook secret is configured");
     };
     if header(&headers, "x-hub-signature-256").is_none() {
         return unauthorized(&svc, HOOK, shown, "unsigned (no X-Hub-Signature-256)");
     }
+    let body = match read_body(&svc, HOOK, &headers, body).await {
+        Ok(b) => b,
+        Err(r) => return r,
+    };
     if !auth::github_signature_ok(secret, &body, header(&headers, "x-hub-signature-256")) {
         return unauthorized(&svc, HOOK, shown, "X-Hub-Signature-256 does not match the body");
     }
@@ -161,6 +187,13 @@ async fn github(State(svc): State<Arc<Service>>, headers: HeaderMap, body: Body)
 
 async fn gitlab(State(svc): State<Arc<Service>>, headers: HeaderMap, body: Body) -> Response {
     const HOOK: &str = "gitlab";
+    // The token is a header: checked before a byte of the body is read.
+    let Some(token) = svc.gitlab_token.as_deref() else {
+        return unauthorized(&svc, HOOK, "(unread)", "no GitLab webhook token is configured");
+    };
+    if !auth::token_ok(token, header(&headers, "x-gitlab-token")) {
+        return unauthorized(&svc, HOOK, "(unread)", "X-Gitlab-Token is missing or wrong");
+    }
     let body = match read_body(&svc, HOOK, &headers, body).await {
         Ok(b) => b,
         Err(r) => return r,
@@ -171,12 +204,6 @@ async fn gitlab(State(svc): State<Arc<Service>>, headers: HeaderMap, body: Body)
         .or_else(|| header(&headers, "x-gitlab-event-uuid"))
         .map(str::to_string)
         .unwrap_or_else(|| format!("sha256:{}", hex::encode(Sha256::digest(&body))));
-    let Some(token) = svc.gitlab_token.as_deref() else {
-        return unauthorized(&svc, HOOK, &delivery, "no GitLab webhook token is configured");
-    };
-    if !auth::token_ok(token, header(&headers, "x-gitlab-token")) {
-        return unauthorized(&svc, HOOK, &delivery, "X-Gitlab-Token is missing or wrong");
-    }
     match header(&headers, "x-gitlab-event").unwrap_or("") {
         "Push Hook" | "Tag Push Hook" => {}
         "" => return malformed(&svc, HOOK, &delivery, "no X-Gitlab-Event header"),

@@ -11,6 +11,7 @@
 
 pub mod auth;
 pub mod config;
+pub mod conn;
 pub mod event;
 pub mod http;
 pub mod metrics;
@@ -47,6 +48,15 @@ pub struct Service {
     pub max_body: usize,
     /// Woken when a delivery is queued, so an idle worker starts at once instead of polling.
     pub wake: Arc<Notify>,
+    /// How long an idle worker waits before looking at the queue again: at most the first
+    /// retry's backoff, so a retried job does not wait longer than its backoff says.
+    pub idle_poll: Duration,
+    /// Bodies being read before their signature is checked (see `[serve] max_unauthenticated`).
+    pub body_slots: Arc<tokio::sync::Semaphore>,
+    /// How long a connection may take to send its requests.
+    pub request_timeout: Duration,
+    /// Connections served at once.
+    pub max_connections: usize,
 }
 
 /// One scheduled sweep, run on a blocking thread.
@@ -138,6 +148,11 @@ async fn serve(opts: ServeOptions) -> Result<()> {
     }
 
     let mut http_stop = stop_rx.clone();
+    let listener = conn::Guarded {
+        inner: listener,
+        slots: Arc::new(tokio::sync::Semaphore::new(svc.max_connections)),
+        read_timeout: svc.request_timeout,
+    };
     let server = axum::serve(listener, http::router(svc.clone())).with_graceful_shutdown(async move {
         let _ = http_stop.wait_for(|s| *s).await;
     });

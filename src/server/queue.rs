@@ -15,8 +15,41 @@ use rusqlite::{params, Connection, OptionalExtension};
 
 use super::event::PushEvent;
 
-/// How often a job may fail (fetch errors, corrupt mirror) before it is parked as `failed`.
-pub const MAX_ATTEMPTS: i64 = 3;
+/// How often a job is retried, and how long it waits between attempts.
+///
+/// The faults a job meets are mostly transient (a remote that does not answer for a minute, a
+/// store locked by a long write, an issuer returning 5xx), so attempts are spread over
+/// minutes with exponential backoff rather than spent at once; only then is the job parked as
+/// `failed` with its last error, for `quench serve --retry-parked`. An attempt is counted when
+/// the job is claimed, so a job that kills the process (a crash, an abort, the OOM killer)
+/// uses its attempts too and cannot take the service down at every restart.
+#[derive(Debug, Clone, Copy)]
+pub struct Retry {
+    pub attempts: i64,
+    /// The wait after the first failure; it doubles after each further one.
+    pub base: std::time::Duration,
+    /// The longest wait between two attempts.
+    pub max: std::time::Duration,
+}
+
+impl Default for Retry {
+    /// 8 attempts over about 45 minutes: 30 s, 1, 2, 4, 8, then 15 minutes apart.
+    fn default() -> Self {
+        Retry {
+            attempts: 8,
+            base: std::time::Duration::from_secs(30),
+            max: std::time::Duration::from_secs(15 * 60),
+        }
+    }
+}
+
+impl Retry {
+    /// The wait before the attempt after failed attempt number `attempt` (1-based).
+    pub fn delay(&self, attempt: i64) -> std::time::Duration {
+        let doublings = attempt.saturating_sub(1).clamp(0, 30) as u32;
+        self.base.saturating_mul(1u32 << doublings).min(self.max)
+    }
+}
 
 /// One queued delivery.
 #[derive(Debug, Clone)]
@@ -55,14 +88,18 @@ pub struct Depth {
 pub trait JobQueue: Send + Sync {
     /// Durably records a delivery; returns only after it is committed.
     fn enqueue(&self, delivery: &str, event: &PushEvent) -> Result<Enqueued>;
-    /// Takes the oldest queued job, marking it running.
+    /// Takes the oldest queued job, marking it running and counting an attempt.
     fn claim(&self) -> Result<Option<Job>>;
     fn complete(&self, id: i64, result: &JobResult) -> Result<()>;
-    /// Records a failure; the job is queued again unless it has used its attempts.
+    /// Records a failure of the attempt in progress; the job is queued again, after its
+    /// backoff, unless it has used its attempts.
     fn fail(&self, id: i64, error: &str) -> Result<()>;
-    /// Puts a running job back without counting an attempt (graceful shutdown).
+    /// Queues every parked (`failed`) job again with fresh attempts; returns how many.
+    fn retry_parked(&self) -> Result<u64>;
+    /// Puts a running job back, giving back the attempt it was claimed with (graceful shutdown).
     fn release(&self, id: i64) -> Result<()>;
-    /// At start-up: every job left running by a previous process is queued again.
+    /// At start-up: every job left running by a previous process is queued again, or parked
+    /// with the reason if that process died on it at each of its attempts (a poisoned job).
     fn recover(&self) -> Result<u64>;
     fn depth(&self) -> Result<Depth>;
     /// The findings JSON of a finished delivery, if any.
@@ -73,6 +110,7 @@ pub trait JobQueue: Send + Sync {
 /// and workers do not block each other's reads.
 pub struct SqliteQueue {
     conn: Mutex<Connection>,
+    retry: Retry,
 }
 
 const SCHEMA: &str = "
@@ -99,17 +137,26 @@ CREATE TABLE IF NOT EXISTS serve_results (
 impl SqliteQueue {
     /// Opens (creating) `queue.db` in `dir`.
     pub fn open(dir: &Path) -> Result<SqliteQueue> {
-        std::fs::create_dir_all(dir).with_context(|| format!("creating data dir {}", dir.display()))?;
+        crate::store::location::private_dir(dir)?;
         let path = dir.join("queue.db");
+        crate::store::location::private_file(&path)?;
         let conn = Connection::open(&path).with_context(|| format!("opening queue {}", path.display()))?;
         conn.pragma_update(None, "journal_mode", "WAL")
             .and_then(|_| conn.pragma_update(None, "synchronous", "FULL"))
             .and_then(|_| conn.busy_timeout(std::time::Duration::from_secs(10)))
             .and_then(|_| conn.execute_batch(SCHEMA))
+            .and_then(|_| migrate(&conn))
             .with_context(|| format!("preparing queue {}", path.display()))?;
         Ok(SqliteQueue {
             conn: Mutex::new(conn),
+            retry: Retry::default(),
         })
+    }
+
+    /// The same queue with another retry policy.
+    pub fn with_retry(mut self, retry: Retry) -> Self {
+        self.retry = retry;
+        self
     }
 
     fn conn(&self) -> std::sync::MutexGuard<'_, Connection> {
@@ -117,21 +164,68 @@ impl SqliteQueue {
     }
 }
 
+/// Columns later versions added: when a queued job may next be claimed (unix seconds), and
+/// the payload's own identity (see [`push_identity`]).
+fn migrate(conn: &Connection) -> rusqlite::Result<()> {
+    let mut have = Vec::new();
+    {
+        let mut stmt = conn.prepare("PRAGMA table_info(serve_jobs)")?;
+        let rows = stmt.query_map([], |r| r.get::<_, String>(1))?;
+        for r in rows {
+            have.push(r?);
+        }
+    }
+    if !have.iter().any(|c| c == "not_before") {
+        conn.execute_batch("ALTER TABLE serve_jobs ADD COLUMN not_before REAL NOT NULL DEFAULT 0")?;
+    }
+    if !have.iter().any(|c| c == "identity") {
+        conn.execute_batch("ALTER TABLE serve_jobs ADD COLUMN identity TEXT")?;
+    }
+    conn.execute_batch("CREATE INDEX IF NOT EXISTS serve_jobs_identity ON serve_jobs(identity)")
+}
+
+/// What a push payload itself says it is: repository, ref, and the commits before and after.
+/// The delivery id is a header the signature does not cover, so a replayed body under a new
+/// id is recognised by this instead.
+pub fn push_identity(event: &PushEvent) -> String {
+    format!(
+        "{}\n{}\n{}\n{}\n{}",
+        event.provider, event.repo, event.git_ref, event.before, event.after
+    )
+}
+
+fn now() -> f64 {
+    super::now_secs()
+}
+
 impl JobQueue for SqliteQueue {
     fn enqueue(&self, delivery: &str, event: &PushEvent) -> Result<Enqueued> {
         let json = serde_json::to_string(event)?;
-        let c = self.conn();
-        let n = c
+        let identity = push_identity(event);
+        let mut c = self.conn();
+        let tx = c.transaction()?;
+        let replay: Option<i64> = tx
+            .query_row(
+                "SELECT id FROM serve_jobs WHERE identity = ?1 AND delivery <> ?2 ORDER BY id LIMIT 1",
+                params![identity, delivery],
+                |r| r.get(0),
+            )
+            .optional()?;
+        if let Some(id) = replay {
+            return Ok(Enqueued::Duplicate(id));
+        }
+        let n = tx
             .execute(
-                "INSERT OR IGNORE INTO serve_jobs (delivery, event) VALUES (?1, ?2)",
-                params![delivery, json],
+                "INSERT OR IGNORE INTO serve_jobs (delivery, event, identity) VALUES (?1, ?2, ?3)",
+                params![delivery, json, identity],
             )
             .context("recording delivery")?;
-        let id: i64 = c
+        let id: i64 = tx
             .query_row("SELECT id FROM serve_jobs WHERE delivery = ?1", [delivery], |r| {
                 r.get(0)
             })
             .context("reading delivery back")?;
+        tx.commit()?;
         Ok(if n == 1 {
             Enqueued::New(id)
         } else {
@@ -144,16 +238,25 @@ impl JobQueue for SqliteQueue {
         let tx = c.transaction()?;
         let row = tx
             .query_row(
-                "SELECT id, delivery, event, attempts FROM serve_jobs WHERE state = 'queued' ORDER BY id LIMIT 1",
-                [],
-                |r| Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?, r.get::<_, String>(2)?, r.get::<_, i64>(3)?)),
+                "SELECT id, delivery, event, attempts FROM serve_jobs
+                 WHERE state = 'queued' AND not_before <= ?1 ORDER BY id LIMIT 1",
+                [now()],
+                |r| {
+                    Ok((
+                        r.get::<_, i64>(0)?,
+                        r.get::<_, String>(1)?,
+                        r.get::<_, String>(2)?,
+                        r.get::<_, i64>(3)?,
+                    ))
+                },
             )
             .optional()?;
         let Some((id, delivery, event, attempts)) = row else {
             return Ok(None);
         };
         tx.execute(
-            "UPDATE serve_jobs SET state = 'running', updated_at = strftime('%Y-%m-%dT%H:%M:%fZ','now') WHERE id = ?1",
+            "UPDATE serve_jobs SET state = 'running', attempts = attempts + 1,
+                 updated_at = strftime('%Y-%m-%dT%H:%M:%fZ','now') WHERE id = ?1",
             [id],
         )?;
         tx.commit()?;
@@ -163,7 +266,7 @@ impl JobQueue for SqliteQueue {
             id,
             delivery,
             event,
-            attempts,
+            attempts: attempts + 1,
         }))
     }
 
@@ -183,29 +286,58 @@ impl JobQueue for SqliteQueue {
     }
 
     fn fail(&self, id: i64, error: &str) -> Result<()> {
-        self.conn().execute(
-            "UPDATE serve_jobs SET attempts = attempts + 1, error = ?2,
-                 state = CASE WHEN attempts + 1 >= ?3 THEN 'failed' ELSE 'queued' END,
+        let c = self.conn();
+        let attempts: i64 = c.query_row("SELECT attempts FROM serve_jobs WHERE id = ?1", [id], |r| {
+            r.get(0)
+        })?;
+        let not_before = now() + self.retry.delay(attempts).as_secs_f64();
+        c.execute(
+            "UPDATE serve_jobs SET error = ?2,
+                 state = CASE WHEN attempts >= ?3 THEN 'failed' ELSE 'queued' END,
+                 not_before = ?4,
                  updated_at = strftime('%Y-%m-%dT%H:%M:%fZ','now')
              WHERE id = ?1",
-            params![id, error, MAX_ATTEMPTS],
+            params![id, error, self.retry.attempts, not_before],
         )?;
         Ok(())
     }
 
+    fn retry_parked(&self) -> Result<u64> {
+        let n = self.conn().execute(
+            "UPDATE serve_jobs SET state = 'queued', attempts = 0, not_before = 0,
+                 updated_at = strftime('%Y-%m-%dT%H:%M:%fZ','now')
+             WHERE state = 'failed'",
+            [],
+        )?;
+        Ok(n as u64)
+    }
+
     fn release(&self, id: i64) -> Result<()> {
         self.conn().execute(
-            "UPDATE serve_jobs SET state = 'queued' WHERE id = ?1 AND state = 'running'",
+            "UPDATE serve_jobs SET state = 'queued', attempts = MAX(attempts - 1, 0)
+             WHERE id = ?1 AND state = 'running'",
             [id],
         )?;
         Ok(())
     }
 
     fn recover(&self) -> Result<u64> {
-        let n = self.conn().execute(
+        let mut c = self.conn();
+        let tx = c.transaction()?;
+        tx.execute(
+            "UPDATE serve_jobs SET state = 'failed',
+                 error = 'the service stopped while scanning this job, on each of its ' || attempts ||
+                         ' attempt(s) (a crash, an abort or a kill): parked so that it cannot stop the service again'
+                         || COALESCE('; last error: ' || error, ''),
+                 updated_at = strftime('%Y-%m-%dT%H:%M:%fZ','now')
+             WHERE state = 'running' AND attempts >= ?1",
+            [self.retry.attempts],
+        )?;
+        let n = tx.execute(
             "UPDATE serve_jobs SET state = 'queued' WHERE state = 'running'",
             [],
         )?;
+        tx.commit()?;
         Ok(n as u64)
     }
 
@@ -277,16 +409,91 @@ mod tests {
         assert_eq!(q.claim().unwrap().unwrap().id, id);
     }
 
+    /// Retries with no wait, for tests of what happens between attempts.
+    const NOW: Retry = Retry {
+        attempts: 3,
+        base: std::time::Duration::ZERO,
+        max: std::time::Duration::ZERO,
+    };
+
     #[test]
-    fn failures_retry_then_park() {
+    fn failures_retry_then_park_and_can_be_retried() {
         let dir = tempfile::tempdir().unwrap();
-        let q = SqliteQueue::open(dir.path()).unwrap();
+        let q = SqliteQueue::open(dir.path()).unwrap().with_retry(NOW);
         q.enqueue("d", &event()).unwrap();
-        for _ in 0..MAX_ATTEMPTS {
+        for _ in 0..NOW.attempts {
             let j = q.claim().unwrap().unwrap();
             q.fail(j.id, "boom").unwrap();
         }
         assert!(q.claim().unwrap().is_none());
         assert_eq!(q.depth().unwrap().failed, 1);
+        assert_eq!(q.retry_parked().unwrap(), 1);
+        assert_eq!(q.claim().unwrap().unwrap().attempts, 1, "fresh attempts");
+    }
+
+    #[test]
+    fn a_failed_attempt_waits_its_backoff_before_the_next() {
+        let dir = tempfile::tempdir().unwrap();
+        let q = SqliteQueue::open(dir.path()).unwrap();
+        q.enqueue("d", &event()).unwrap();
+        let j = q.claim().unwrap().unwrap();
+        q.fail(j.id, "fetch failed").unwrap();
+        assert!(q.claim().unwrap().is_none(), "not before its backoff");
+        assert_eq!(q.depth().unwrap().queued, 1, "still queued, not parked");
+        let r = Retry::default();
+        assert_eq!(r.delay(1).as_secs(), 30);
+        assert_eq!(r.delay(2).as_secs(), 60);
+        assert_eq!(r.delay(7).as_secs(), 15 * 60);
+        let total: u64 = (1..r.attempts).map(|a| r.delay(a).as_secs()).sum();
+        assert!(total >= 30 * 60, "attempts spread over minutes: {total} s");
+    }
+
+    #[test]
+    fn a_replayed_payload_under_a_new_delivery_id_is_a_duplicate() {
+        let dir = tempfile::tempdir().unwrap();
+        let q = SqliteQueue::open(dir.path()).unwrap();
+        let Enqueued::New(id) = q.enqueue("d1", &event()).unwrap() else {
+            panic!("not new")
+        };
+        assert_eq!(q.enqueue("d2", &event()).unwrap(), Enqueued::Duplicate(id));
+        let mut other = event();
+        other.after = "b".repeat(40);
+        assert!(matches!(q.enqueue("d3", &other).unwrap(), Enqueued::New(_)));
+    }
+
+    #[test]
+    fn a_job_the_process_dies_on_uses_its_attempts_and_is_parked_with_the_reason() {
+        let dir = tempfile::tempdir().unwrap();
+        SqliteQueue::open(dir.path())
+            .unwrap()
+            .enqueue("poison", &event())
+            .unwrap();
+        // Each "process" claims the job and dies without recording anything.
+        for _ in 0..Retry::default().attempts {
+            let q = SqliteQueue::open(dir.path()).unwrap();
+            q.recover().unwrap();
+            assert_eq!(q.claim().unwrap().unwrap().delivery, "poison");
+        }
+        let q = SqliteQueue::open(dir.path()).unwrap();
+        assert_eq!(q.recover().unwrap(), 0, "not handed out again");
+        assert!(q.claim().unwrap().is_none());
+        assert_eq!(q.depth().unwrap().failed, 1);
+        let error: String = q
+            .conn()
+            .query_row("SELECT error FROM serve_jobs", [], |r| r.get(0))
+            .unwrap();
+        assert!(error.contains("stopped while scanning"), "{error}");
+    }
+
+    #[test]
+    fn a_graceful_release_does_not_count_an_attempt() {
+        let dir = tempfile::tempdir().unwrap();
+        let q = SqliteQueue::open(dir.path()).unwrap();
+        q.enqueue("d", &event()).unwrap();
+        for _ in 0..Retry::default().attempts + 2 {
+            let j = q.claim().unwrap().unwrap();
+            assert_eq!(j.attempts, 1);
+            q.release(j.id).unwrap();
+        }
     }
 }

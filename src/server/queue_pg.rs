@@ -18,7 +18,7 @@ use anyhow::{Context as _, Result};
 use postgres::Client;
 
 use super::event::PushEvent;
-use super::queue::{Depth, Enqueued, Job, JobQueue, JobResult, MAX_ATTEMPTS};
+use super::queue::{Depth, Enqueued, Job, JobQueue, JobResult, Retry};
 use crate::store::postgres::{connect, lost_connection, off_runtime, redact};
 
 /// The queue's tables, created under an advisory lock so that processes starting at once do
@@ -42,11 +42,18 @@ pub struct PgQueue {
     owner: String,
     lease: Duration,
     stop: Arc<AtomicBool>,
+    retry: Retry,
 }
 
 impl PgQueue {
     pub fn open(url: &str) -> Result<PgQueue> {
         Self::open_with_lease(url, DEFAULT_LEASE)
+    }
+
+    /// The same queue with another retry policy (`[serve] retry_*`).
+    pub fn with_retry(mut self, retry: Retry) -> Self {
+        self.retry = retry;
+        self
     }
 
     /// [`PgQueue::open`] with a lease of `lease` (renewed every third of it).
@@ -77,6 +84,7 @@ impl PgQueue {
             owner,
             lease,
             stop: stop.clone(),
+            retry: Retry::default(),
         };
         q.start_renewing(renewer, stop);
         Ok(q)
@@ -164,23 +172,25 @@ impl JobQueue for PgQueue {
 
     /// The oldest job that is queued, or running under a lease that ran out (its process died).
     /// A takeover counts the dead process's try as an attempt, so a delivery that kills every
-    /// process taking it is parked as `failed` after [`MAX_ATTEMPTS`] instead of going round.
+    /// process taking it is parked as `failed` after its attempts instead of going round.
     fn claim(&self) -> Result<Option<Job>> {
         let (owner, secs) = (self.owner.clone(), self.lease.as_secs_f64());
+        let max_attempts = self.retry.attempts;
         let row = self.with("claiming a job", move |c| {
             c.execute(
                 "UPDATE serve_jobs SET state = 'failed', attempts = attempts + 1, owner = NULL,
                     lease_until = NULL, updated_at = now(),
                     error = 'the process running it stopped without finishing, ' || (attempts + 1) || ' times'
                  WHERE state = 'running' AND lease_until < now() AND attempts + 1 >= $1",
-                &[&MAX_ATTEMPTS],
+                &[&max_attempts],
             )?;
             Ok(c.query_opt(
                 "UPDATE serve_jobs SET state = 'running', owner = $1,
                     attempts = attempts + CASE WHEN state = 'running' THEN 1 ELSE 0 END,
                     lease_until = now() + make_interval(secs => $2), updated_at = now()
                  WHERE id = (SELECT id FROM serve_jobs
-                             WHERE state = 'queued' OR (state = 'running' AND lease_until < now())
+                             WHERE (state = 'queued' AND not_before <= extract(epoch FROM now()))
+                                OR (state = 'running' AND lease_until < now())
                              ORDER BY id LIMIT 1 FOR UPDATE SKIP LOCKED)
                  RETURNING id, delivery, event, attempts",
                 &[&owner, &secs],
@@ -221,15 +231,31 @@ impl JobQueue for PgQueue {
     }
 
     fn fail(&self, id: i64, error: &str) -> Result<()> {
+        let retry = self.retry;
         self.with("recording a failure", move |c| {
+            let attempts: i64 = c
+                .query_opt("SELECT attempts FROM serve_jobs WHERE id = $1", &[&id])?
+                .map_or(0, |r| r.get(0));
+            let wait = retry.delay(attempts + 1).as_secs_f64();
             c.execute(
                 "UPDATE serve_jobs SET attempts = attempts + 1, error = $2, owner = NULL, lease_until = NULL,
                     state = CASE WHEN attempts + 1 >= $3 THEN 'failed' ELSE 'queued' END,
+                    not_before = extract(epoch FROM now()) + $4,
                     updated_at = now()
                  WHERE id = $1",
-                &[&id, &error, &MAX_ATTEMPTS],
+                &[&id, &error, &retry.attempts, &wait],
             )?;
             Ok(())
+        })
+    }
+
+    fn retry_parked(&self) -> Result<u64> {
+        self.with("queueing parked jobs again", |c| {
+            Ok(c.execute(
+                "UPDATE serve_jobs SET state = 'queued', attempts = 0, not_before = 0, updated_at = now()
+                 WHERE state = 'failed'",
+                &[],
+            )?)
         })
     }
 
@@ -398,7 +424,7 @@ mod tests {
         assert_eq!(got, ["before", "after"]);
     }
 
-    /// A delivery whose process dies every time it is taken is parked after MAX_ATTEMPTS.
+    /// A delivery whose process dies every time it is taken is parked after its attempts.
     #[test]
     fn a_delivery_that_kills_its_process_every_time_is_parked() {
         let db = ScratchDb::require();
@@ -407,7 +433,7 @@ mod tests {
             .unwrap()
             .enqueue("poison", &event(9))
             .unwrap();
-        for round in 0..MAX_ATTEMPTS {
+        for round in 0..Retry::default().attempts {
             let dying = PgQueue::open_with_lease(&db.url, lease).unwrap();
             let j = dying.claim().unwrap().expect("handed out again");
             assert_eq!(j.attempts, round, "each takeover counts the dead try");

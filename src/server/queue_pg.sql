@@ -13,6 +13,9 @@ CREATE TABLE IF NOT EXISTS serve_jobs (
     updated_at  TIMESTAMPTZ NOT NULL DEFAULT now()
 );
 CREATE INDEX IF NOT EXISTS serve_jobs_state ON serve_jobs(state, id);
+-- When a job that failed may be tried again (unix seconds, the database's clock): attempts are
+-- spread over minutes with backoff, not spent at once.
+ALTER TABLE serve_jobs ADD COLUMN IF NOT EXISTS not_before DOUBLE PRECISION NOT NULL DEFAULT 0;
 CREATE TABLE IF NOT EXISTS serve_results (
     job_id        BIGINT PRIMARY KEY REFERENCES serve_jobs(id),
     findings      BIGINT NOT NULL,

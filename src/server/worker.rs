@@ -14,8 +14,9 @@ use crate::sweep::mirror::{fetch_allowed, Mirrors};
 use crate::sweep::schedule::Schedule;
 
 /// How long an idle worker sleeps before looking at the queue again when nothing woke it (jobs
-/// queued by another instance sharing the queue do not wake this one).
-const IDLE_POLL: Duration = Duration::from_secs(2);
+/// queued by another instance sharing the queue do not wake this one, nor does a retry's
+/// backoff running out).
+pub const IDLE_POLL: Duration = Duration::from_secs(2);
 
 pub struct WorkerCtx {
     pub svc: Arc<Service>,
@@ -37,14 +38,14 @@ pub async fn run(ctx: Arc<WorkerCtx>, index: usize, mut stop: watch::Receiver<bo
             Ok(Ok(None)) => {
                 tokio::select! {
                     _ = ctx.svc.wake.notified() => {},
-                    _ = tokio::time::sleep(IDLE_POLL) => {},
+                    _ = tokio::time::sleep(ctx.svc.idle_poll) => {},
                     _ = stop.changed() => {},
                 }
                 continue;
             }
             Ok(Err(e)) => {
                 log(format_args!("worker {index}: cannot claim a job: {e:#}"));
-                tokio::time::sleep(IDLE_POLL).await;
+                tokio::time::sleep(ctx.svc.idle_poll).await;
                 continue;
             }
             Err(e) => {
@@ -57,7 +58,16 @@ pub async fn run(ctx: Arc<WorkerCtx>, index: usize, mut stop: watch::Receiver<bo
         }
         let c = ctx.clone();
         let id = job.id;
-        let _ = tokio::task::spawn_blocking(move || process(&c, index, job)).await;
+        if let Err(e) = tokio::task::spawn_blocking(move || process(&c, index, job)).await {
+            // A panic while processing: the attempt failed, and the worker goes on.
+            inc(&ctx.svc.metrics.scans_failed);
+            log(format_args!("worker {index}: job {id} failed: {e}"));
+            if let Err(e2) = ctx.svc.queue.fail(id, &format!("the worker failed: {e}")) {
+                log(format_args!(
+                    "worker {index}: could not record the failure of job {id}: {e2:#}"
+                ));
+            }
+        }
         if let Ok(mut s) = ctx.in_flight.lock() {
             s.remove(&id);
         }
@@ -77,8 +87,8 @@ fn process(ctx: &WorkerCtx, index: usize, job: Job) {
         Err(e) => {
             inc(&svc.metrics.scans_failed);
             log(format_args!(
-                "worker {index}: job {} ({}) failed: {e:#}",
-                job.id, job.delivery
+                "worker {index}: job {} ({}) failed (attempt {}): {e:#}",
+                job.id, job.delivery, job.attempts
             ));
             if let Err(e2) = svc.queue.fail(job.id, &format!("{e:#}")) {
                 log(format_args!(

@@ -149,6 +149,9 @@ fn record_walk_error(collector: &Collector, err: &ignore::Error) {
     let text = err.to_string();
     let kind = if text.contains("File system loop") {
         "symlink-loop"
+    } else if text.contains("File name too long") {
+        // Deeper than the system's path limit: what lies below was not scanned.
+        "path-too-long"
     } else if text.contains("ermission denied") {
         "unreadable"
     } else if text.contains("No such file") {
@@ -463,7 +466,17 @@ fn read_sized(file: &mut File, buf: &mut Vec<u8>, len: usize) -> std::io::Result
     Ok(n)
 }
 
-/// A gzip-compressed log, decompressed as it streams.
+/// How far a `.gz` may inflate relative to its compressed size before the rest is skipped:
+/// text compresses 5-20 times, a gzip bomb a thousand.
+const GZ_RATIO: u64 = 100;
+/// Small archives may always inflate this far, whatever their ratio.
+const GZ_FLOOR: u64 = 64 << 20;
+
+fn gz_cap(compressed: u64) -> u64 {
+    compressed.saturating_mul(GZ_RATIO).max(GZ_FLOOR)
+}
+
+/// A gzip-compressed log, decompressed as it streams, up to [`gz_cap`].
 fn scan_gz_file(file: File, display: &str, scanner: &Scanner, collector: &Collector) {
     let context = if ci::is_ci_config(display) {
         Context::CiConfig
@@ -471,9 +484,25 @@ fn scan_gz_file(file: File, display: &str, scanner: &Scanner, collector: &Collec
         Context::Log
     };
     let gz = true;
-    let mut reader = flate2::read::MultiGzDecoder::new(std::io::BufReader::new(file));
+    let compressed = file.metadata().map(|m| m.len()).unwrap_or(0);
+    let cap = gz_cap(compressed);
+    // Capped: a gzip bomb (a few MB inflating to many GB) would cost unbounded time.
+    let mut reader = Read::take(
+        flate2::read::MultiGzDecoder::new(std::io::BufReader::new(file)),
+        cap + 1,
+    );
     let (n, end) = stream::scan_reader(&mut reader, display, context, scanner, collector, stream::CHUNK);
-    collector.scanned(n);
+    collector.scanned(n.min(cap));
+    if gz && n > cap {
+        collector.skip(
+            display.to_string(),
+            "expansion-cap",
+            format!(
+                "{display}: inflates past {cap} bytes ({GZ_RATIO}x its {compressed} compressed bytes, \
+                 a gzip bomb?); the rest is not scanned (findings before that point are reported)"
+            ),
+        );
+    }
     if let stream::StreamEnd::Failed(e) = end {
         let what = if gz {
             "truncated or corrupt gzip"

@@ -1,20 +1,30 @@
-//! Where the store lives: `--data-dir`, else `[store] data_dir` in the operator's config, else
-//! a `.quench/` directory beside the scanned repository (found like git finds `.git`: here or
-//! in a parent), else `$XDG_DATA_HOME/quench`.
+//! Where the store lives: `--data-dir` (or `QUENCH_DATA_DIR`), else `[store] data_dir` in the
+//! operator's config, else the user's data directory (`$XDG_DATA_HOME/quench`, else
+//! `~/.local/share/quench`).
 //!
-//! A `.quench/` created inside a repository gets a `.gitignore` of `*`, so the store (which
-//! holds fingerprints, paths and authors, though never a secret) is not committed by accident.
+//! Never a directory found in or above a scanned tree: the store decides what was already
+//! revoked and what is suppressed, so a store a scanned repository ships (a committed
+//! `.quench/quench.db` listing its own leaked key as revoked) would let the data being scanned
+//! switch off revocation. Such a store is named in a note and ignored.
+//!
+//! Every directory and file quench creates for its data is owner-only (0700 / 0600): the store
+//! holds fingerprints, paths and authors, a service's mirrors hold the secrets themselves.
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use anyhow::{bail, Context as _, Result};
+use anyhow::{bail, Result};
 use serde::Deserialize;
 
 use crate::config::Config;
 
-/// Name of the per-repository data directory.
+/// Name of the per-repository data directory earlier versions used by default; one found in or
+/// above a scanned path is ignored (see the module doc).
 pub const LOCAL_DIR: &str = ".quench";
+
+pub use crate::datadir::{
+    fingerprint_key_file, load_fingerprint_key, private_dir, private_file, user_data_dir, DATA_DIR_ENV,
+};
 
 /// What a command asks of the store: whether to record, and where the data directory is when
 /// the operator named one. Plain data: the flags that fill it are parsed in `src/cli/`.
@@ -55,6 +65,8 @@ pub struct DataDir {
     pub busy_timeout: Duration,
     /// The database: the SQLite file in `path` unless a URL named another.
     pub backend: Backend,
+    /// For the summary: a store found inside a scanned path and ignored.
+    pub notes: Vec<String>,
 }
 
 /// Which database holds the store.
@@ -108,8 +120,19 @@ impl DataDir {
         let path = match (&args.data_dir, &section.data_dir) {
             (Some(p), _) => p.clone(),
             (None, Some(p)) => base.join(p),
-            (None, None) => default_dir(roots)?,
+            (None, None) => user_data_dir()?,
         };
+        let notes = planted_stores(roots, &path)
+            .into_iter()
+            .map(|found| {
+                format!(
+                    "{}: a store inside a scanned path is ignored (data in a scanned tree never \
+                     changes what quench does); the store is {}",
+                    found.display(),
+                    path.display()
+                )
+            })
+            .collect();
         let key_file = section
             .key_file
             .map(|k| base.join(k))
@@ -123,6 +146,7 @@ impl DataDir {
             key_file,
             busy_timeout: Duration::from_millis(section.busy_timeout_ms.unwrap_or(5000)),
             backend,
+            notes,
         })
     }
 
@@ -140,57 +164,48 @@ impl DataDir {
         }
     }
 
-    /// Creates the directory (owner-only) if needed, with a `.gitignore` inside a repository.
+    /// Creates the directory and, for SQLite, the database file owner-only if needed (SQLite
+    /// gives its journal files the database file's mode, so they are owner-only too).
     pub fn create(&self) -> Result<()> {
-        if self.path.is_dir() {
-            return Ok(());
+        private_dir(&self.path)?;
+        match &self.backend {
+            Backend::Sqlite(file) => {
+                if let Some(parent) = file.parent().filter(|p| !p.as_os_str().is_empty()) {
+                    private_dir(parent)?;
+                }
+                private_file(file)
+            }
+            Backend::Postgres(_) => Ok(()),
         }
-        let mut b = std::fs::DirBuilder::new();
-        b.recursive(true);
-        #[cfg(unix)]
-        {
-            use std::os::unix::fs::DirBuilderExt;
-            b.mode(0o700);
-        }
-        b.create(&self.path)
-            .with_context(|| format!("creating data directory {}", self.path.display()))?;
-        if self.path.file_name().is_some_and(|n| n == LOCAL_DIR) {
-            std::fs::write(self.path.join(".gitignore"), "*\n")
-                .with_context(|| format!("writing {}/.gitignore", self.path.display()))?;
-        }
-        Ok(())
     }
 }
 
-/// `.quench/` beside the repository holding the first scanned path (or the current directory),
-/// else the user's data directory.
-fn default_dir(roots: &[String]) -> Result<PathBuf> {
-    let start = match roots.iter().find(|r| r.as_str() != "-") {
-        Some(r) => {
-            let p = Path::new(r);
-            if p.is_dir() {
-                p.to_path_buf()
-            } else {
-                p.parent().map(Path::to_path_buf).unwrap_or_default()
+/// Stores (`.quench/quench.db`) in or above the scanned `roots` (or the current directory)
+/// other than the one in use, `chosen`: what earlier versions would have read.
+fn planted_stores(roots: &[String], chosen: &Path) -> Vec<PathBuf> {
+    let mut starts: Vec<PathBuf> = roots
+        .iter()
+        .filter(|r| r.as_str() != "-")
+        .map(PathBuf::from)
+        .collect();
+    if starts.is_empty() {
+        starts.push(PathBuf::from("."));
+    }
+    let chosen = std::fs::canonicalize(chosen).unwrap_or_else(|_| chosen.to_path_buf());
+    let mut found = Vec::new();
+    for start in starts {
+        let Ok(abs) = std::fs::canonicalize(&start) else {
+            continue;
+        };
+        for dir in abs.ancestors() {
+            let local = dir.join(LOCAL_DIR);
+            if local.join("quench.db").is_file() && local != chosen && !found.contains(&local) {
+                found.push(local);
+            }
+            if dir.join(".git").exists() {
+                break;
             }
         }
-        None => PathBuf::from("."),
-    };
-    let start = if start.as_os_str().is_empty() {
-        PathBuf::from(".")
-    } else {
-        start
-    };
-    let abs = std::fs::canonicalize(&start).unwrap_or(start);
-    for dir in abs.ancestors() {
-        if dir.join(LOCAL_DIR).is_dir() || dir.join(".git").exists() {
-            return Ok(dir.join(LOCAL_DIR));
-        }
     }
-    let data_home = std::env::var_os("XDG_DATA_HOME")
-        .filter(|v| !v.is_empty())
-        .map(PathBuf::from)
-        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".local/share")))
-        .context("no data directory: pass --data-dir, or set XDG_DATA_HOME or HOME")?;
-    Ok(data_home.join("quench"))
+    found
 }

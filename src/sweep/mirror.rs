@@ -39,14 +39,60 @@ impl RemotePolicy {
         })
     }
 
-    /// Whether `url` may be fetched. An empty list allows nothing.
+    /// Whether `url` may be fetched. An empty list allows nothing. The URL is matched in its
+    /// normal form ([`normalise`]), so `repos/../../other` is judged as `/other`, not as
+    /// something under `repos/`.
     pub fn allows(&self, url: &str) -> bool {
-        !url.is_empty() && self.globs.is_match(url)
+        normalise(url).is_some_and(|u| self.globs.is_match(&u))
     }
 
     pub fn patterns(&self) -> &[String] {
         &self.patterns
     }
+}
+
+/// `url` with `.` and `..` path segments resolved and repeated slashes collapsed (in the path
+/// of a `scheme://host/path` URL, or in a local path); `None` for what cannot be judged
+/// safely: empty, a `..` above the root, backslashes, NUL, or percent-encoded dots and
+/// slashes (which a server may decode into `..` after the check).
+pub fn normalise(url: &str) -> Option<String> {
+    let lower = url.to_ascii_lowercase();
+    if url.is_empty()
+        || url.contains(['\\', '\0'])
+        || ["%2e", "%2f", "%5c", "%00"].iter().any(|e| lower.contains(e))
+    {
+        return None;
+    }
+    let (prefix, path) = match url.find("://") {
+        Some(i) => {
+            let after = i + 3;
+            match url[after..].find('/') {
+                Some(j) => url.split_at(after + j),
+                None => return Some(url.to_string()),
+            }
+        }
+        None => ("", url),
+    };
+    let absolute = path.starts_with('/');
+    let mut parts: Vec<&str> = Vec::new();
+    for seg in path.split('/') {
+        match seg {
+            "" | "." => {}
+            ".." => {
+                parts.pop()?;
+            }
+            s => parts.push(s),
+        }
+    }
+    let mut out = String::from(prefix);
+    if absolute {
+        out.push('/');
+    }
+    out.push_str(&parts.join("/"));
+    if path.ends_with('/') && !parts.is_empty() {
+        out.push('/');
+    }
+    Some(out)
 }
 
 /// The cache directory and the per-mirror locks that keep two fetches of one remote apart.
@@ -58,7 +104,8 @@ pub struct Mirrors {
 impl Mirrors {
     pub fn new(root: impl Into<PathBuf>) -> Result<Mirrors> {
         let root = root.into();
-        std::fs::create_dir_all(&root)
+        // Owner-only: mirrors hold every secret ever pushed.
+        crate::store::location::private_dir(&root)
             .with_context(|| format!("creating mirror cache {}", root.display()))?;
         Ok(Mirrors {
             root,
@@ -175,15 +222,16 @@ fn credentials(
     )))
 }
 
-/// Checks `url` against `policy` and fetches it: the one entry point both services use.
+/// Checks `url` against `policy` and fetches it: the one entry point both services use. What
+/// is fetched is the normal form that was checked, never the string as sent.
 pub fn fetch_allowed(mirrors: &Mirrors, policy: &RemotePolicy, url: &str) -> Result<Fetched> {
-    if !policy.allows(url) {
-        bail!(
+    match normalise(url).filter(|_| policy.allows(url)) {
+        Some(checked) => mirrors.fetch(&checked),
+        None => bail!(
             "{url}: remote is not in the allow-list ({} patterns)",
             policy.patterns().len()
-        );
+        ),
     }
-    mirrors.fetch(url)
 }
 
 #[cfg(test)]
@@ -199,6 +247,32 @@ mod tests {
         assert!(!p.allows("https://github.com/evil/api.git"));
         assert!(p.allows("/srv/git/a/b.git"));
         assert!(!p.allows("/etc/passwd"));
+    }
+
+    #[test]
+    fn dot_dot_cannot_escape_an_allowed_prefix() {
+        let p = RemotePolicy::new(&["https://github.com/acme/*".into(), "/srv/git/repos/**".into()]).unwrap();
+        for bad in [
+            "/srv/git/repos/../../other/x.git",
+            "/srv/git/repos/../secret.git",
+            "/srv/git/repos/a/../../../../etc",
+            "https://github.com/acme/../evil/api.git",
+            "https://github.com/acme/%2e%2e/evil/api.git",
+            "/srv/git/repos/a\\..\\..\\x",
+            "/../srv/git/repos/a.git",
+        ] {
+            assert!(!p.allows(bad), "{bad}");
+        }
+        assert!(p.allows("/srv/git/repos/./team//a.git"));
+        assert!(p.allows("/srv/git/repos/team/sub/../a.git"));
+        assert_eq!(
+            normalise("/srv/git/repos/team/sub/../a.git").unwrap(),
+            "/srv/git/repos/team/a.git"
+        );
+        assert_eq!(
+            normalise("https://github.com/acme/x/../api.git").unwrap(),
+            "https://github.com/acme/api.git"
+        );
     }
 
     #[test]

@@ -32,8 +32,9 @@ CREATE TABLE IF NOT EXISTS sweep_tips (
 impl SweepState {
     /// Opens (creating) `sweep.db` in `dir`.
     pub fn open(dir: &Path) -> Result<SweepState> {
-        std::fs::create_dir_all(dir).with_context(|| format!("creating data dir {}", dir.display()))?;
+        crate::store::location::private_dir(dir)?;
         let path = dir.join("sweep.db");
+        crate::store::location::private_file(&path)?;
         let conn = Connection::open(&path).with_context(|| format!("opening {}", path.display()))?;
         conn.pragma_update(None, "journal_mode", "WAL")
             .and_then(|_| conn.busy_timeout(std::time::Duration::from_secs(30)))

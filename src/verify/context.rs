@@ -83,24 +83,29 @@ pub struct VerifySection {
 }
 
 impl VerifySection {
-    pub fn options(&self) -> Options {
+    /// The options these settings give; a number of seconds out of range is an error naming
+    /// its key.
+    pub fn options(&self) -> anyhow::Result<Options> {
         let d = Options::default();
-        Options {
-            timeout: self
-                .timeout_secs
-                .map(Duration::from_secs_f64)
-                .unwrap_or(d.timeout),
-            max_retry_wait: self
-                .max_retry_wait_secs
-                .map(Duration::from_secs_f64)
-                .unwrap_or(d.max_retry_wait),
+        let secs = crate::config::secs;
+        Ok(Options {
+            timeout: secs(
+                self.timeout_secs,
+                d.timeout.as_secs_f64(),
+                "[verify] timeout_secs",
+            )?,
+            max_retry_wait: secs(
+                self.max_retry_wait_secs,
+                d.max_retry_wait.as_secs_f64(),
+                "[verify] max_retry_wait_secs",
+            )?,
             retries: self.retries.unwrap_or(d.retries),
             cache_ttl: self
                 .cache_ttl_secs
                 .map(Duration::from_secs)
                 .unwrap_or(d.cache_ttl),
             jwt_issuers: self.jwt_issuers.clone().unwrap_or(d.jwt_issuers),
-        }
+        })
     }
 }
 
@@ -212,7 +217,7 @@ impl Context {
     ) -> anyhow::Result<Arc<Context>> {
         let registry = Registry::load(config)?;
         let section: VerifySection = config.section("verify")?;
-        let mut opts = section.options();
+        let mut opts = section.options()?;
         if let Some(t) = timeout {
             opts.timeout = t;
         }
@@ -250,7 +255,8 @@ impl Context {
                 let wait = ex
                     .header("retry-after")
                     .and_then(|v| v.trim().parse::<f64>().ok())
-                    .map(Duration::from_secs_f64)
+                    // An issuer's header: NaN or 1e30 must not panic, just not be waited for.
+                    .map(|v| Duration::try_from_secs_f64(v).unwrap_or(Duration::MAX))
                     .unwrap_or(Duration::from_secs(1));
                 if wait <= self.opts.max_retry_wait {
                     gate.pause(wait);

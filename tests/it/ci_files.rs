@@ -324,6 +324,10 @@ fn run_hook(dir: &Path, id: &str, files: &[String]) -> std::process::Output {
         .current_dir(dir)
         .env("PATH", path_with_quench())
         .env("NO_COLOR", "1")
+        // The same fingerprint key and data directory as every other quench the tests run.
+        .env("QUENCH_FINGERPRINT_KEY", common::FINGERPRINT_KEY)
+        .env("XDG_DATA_HOME", "/dev/null/quench-tests-data-home")
+        .env_remove("QUENCH_DATA_DIR")
         .env_remove("GIT_DIR")
         .env_remove("GIT_INDEX_FILE");
     c.output().expect("run the hook's entry")

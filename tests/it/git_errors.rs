@@ -207,3 +207,59 @@ fn a_corrupt_packed_blob_is_skipped_by_name_and_the_rest_is_scanned() {
     std::fs::write(&pack, bytes).unwrap();
     scan_names_the_lost_blob(&repo, &kept, &blob);
 }
+
+/// A branch whose tip commit is gone: before, "repository has no commits: nothing to scan" and
+/// exit 0; now the ref is named and the exit status says history was not scanned.
+#[test]
+fn a_missing_tip_commit_is_named_and_exits_2() {
+    let mut repo = Repo::init(78);
+    let s = repo.secret();
+    repo.write("a.env", &format!("T={s}\n"));
+    let tip = repo.commit("only");
+    let object = repo.git_dir().join("objects").join(&tip[..2]).join(&tip[2..]);
+    std::fs::remove_file(&object).expect("the commit is a loose object");
+    let (code, report, stderr) = git_json(repo.path(), &[]);
+    assert_eq!(code, 2, "{stderr}\n{report:#}");
+    let notes = notes(&report);
+    assert!(
+        notes
+            .iter()
+            .any(|n| n.contains("refs/heads/main") && n.contains(&tip)),
+        "names the ref and its commit: {notes:?}"
+    );
+    assert!(!notes.iter().any(|n| n.contains("has no commits")), "{notes:?}");
+}
+
+/// A pack cut short (a failed transfer, a full disk): the history in it cannot be read, which
+/// is exit 2 with a note, not a clean "nothing found".
+#[test]
+fn a_truncated_pack_is_named_and_exits_2() {
+    let mut repo = Repo::init(79);
+    for i in 0..5 {
+        let s = repo.secret();
+        repo.write(&format!("f{i}.env"), &format!("T={s}\n"));
+        repo.commit(&format!("c{i}"));
+    }
+    repo.git(&["repack", "-adq"]);
+    repo.git(&["prune-packed"]);
+    let pack = std::fs::read_dir(repo.git_dir().join("objects/pack"))
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .find(|p| p.extension().is_some_and(|e| e == "pack"))
+        .expect("a pack");
+    let bytes = std::fs::read(&pack).unwrap();
+    let mut perms = std::fs::metadata(&pack).unwrap().permissions();
+    #[allow(clippy::permissions_set_readonly_false)]
+    perms.set_readonly(false);
+    std::fs::set_permissions(&pack, perms).unwrap();
+    std::fs::write(&pack, &bytes[..bytes.len() / 3]).unwrap();
+    let out = quench_in(repo.path(), &["git", "--format", "json", "--no-progress"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains(".idx") && stderr.contains("cannot be read") && !stderr.contains("has no commits"),
+        "names the pack and says the history was not read: {stderr}"
+    );
+}

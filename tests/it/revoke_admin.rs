@@ -157,7 +157,7 @@ fn recheck_finds_keys_that_died_and_escalates_keys_still_live() {
         "{err}"
     );
     let fs = stored_findings(tmp.path());
-    let fp0 = quench::finding::fingerprint("test.token", t[0].as_bytes());
+    let fp0 = common::fingerprint("test.token", t[0].as_bytes());
     for f in &fs {
         let want = if f["fingerprint"] == fp0.as_str() {
             "escalated"

@@ -42,7 +42,7 @@ fn scan_auto(sim: &SimProc, env_file: &str) -> (tempfile::TempDir, serde_json::V
 
 /// Each audit entry (action and detail) of the finding for `secret` under `rule`.
 fn audit(dir: &std::path::Path, rule: &str, secret: &str) -> Vec<String> {
-    let fp = quench::finding::fingerprint(rule, secret.as_bytes());
+    let fp = crate::common::fingerprint(rule, secret.as_bytes());
     let out = run_in(
         dir,
         &["findings", "--json", "--timeline", "--data-dir", "data"],
@@ -66,7 +66,7 @@ fn audit(dir: &std::path::Path, rule: &str, secret: &str) -> Vec<String> {
 }
 
 fn status(dir: &std::path::Path, rule: &str, secret: &str) -> String {
-    let fp = quench::finding::fingerprint(rule, secret.as_bytes());
+    let fp = crate::common::fingerprint(rule, secret.as_bytes());
     let out = run_in(dir, &["findings", "--json", "--data-dir", "data"], None);
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     v["findings"]

@@ -39,7 +39,7 @@ fn status_of<'a>(fs: &'a [serde_json::Value], secret: &str) -> &'a str {
 }
 
 fn quench_fingerprint(secret: &str) -> String {
-    quench::finding::fingerprint("test.token", secret.as_bytes())
+    common::fingerprint("test.token", secret.as_bytes())
 }
 
 #[test]

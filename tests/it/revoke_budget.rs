@@ -12,7 +12,7 @@ use common::fake_verify::SimProc;
 use common::run_in;
 
 fn finding<'a>(fs: &'a [serde_json::Value], rule: &str, secret: &str) -> &'a serde_json::Value {
-    let fp = quench::finding::fingerprint(rule, secret.as_bytes());
+    let fp = common::fingerprint(rule, secret.as_bytes());
     fs.iter()
         .find(|f| f["fingerprint"] == fp.as_str())
         .unwrap_or_else(|| panic!("no finding for {rule}: {fs:?}"))

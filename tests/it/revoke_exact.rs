@@ -37,7 +37,7 @@ fn scan_auto(sim: &SimProc, env_file: &str) -> (tempfile::TempDir, String) {
 }
 
 fn status(dir: &std::path::Path, rule: &str, secret: &str) -> String {
-    let fp = quench::finding::fingerprint(rule, secret.as_bytes());
+    let fp = crate::common::fingerprint(rule, secret.as_bytes());
     let out = run_in(dir, &["findings", "--json", "--data-dir", "data"], None);
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     v["findings"]

@@ -91,7 +91,7 @@ fn statuses(dir: &std::path::Path) -> BTreeMap<String, String> {
 }
 
 fn status_of(run: &Run, rule: &str, secret: &str) -> String {
-    let fp = quench::finding::fingerprint(rule, secret.as_bytes());
+    let fp = crate::common::fingerprint(rule, secret.as_bytes());
     statuses(run.dir.path())
         .get(&fp)
         .cloned()
@@ -100,7 +100,7 @@ fn status_of(run: &Run, rule: &str, secret: &str) -> String {
 
 /// The audit details of the finding for `secret`, in order.
 fn audit(run: &Run, rule: &str, secret: &str) -> Vec<String> {
-    let fp = quench::finding::fingerprint(rule, secret.as_bytes());
+    let fp = crate::common::fingerprint(rule, secret.as_bytes());
     let out = run_in(
         run.dir.path(),
         &["findings", "--json", "--timeline", "--data-dir", "data"],

@@ -547,7 +547,7 @@ fn every_api_recipe_kills_its_key_on_the_simulator() {
     let dead = revoked_positions(&sim);
     let mut failures = Vec::new();
     for (i, c) in cases.iter().enumerate() {
-        let fp = quench::finding::fingerprint(c.rule, c.secret.as_bytes());
+        let fp = common::fingerprint(c.rule, c.secret.as_bytes());
         let status = st.get(&fp).map(String::as_str).unwrap_or("not found");
         if status != "revoked" || !dead.contains(&i) {
             failures.push(format!(
@@ -712,11 +712,11 @@ fn a_custom_rule_protects_keys_a_company_issues_through_workos() {
         "{calls:?}"
     );
     let st = statuses(dir.path());
-    let fp = quench::finding::fingerprint("acme.customer-api-key", leaked.as_bytes());
+    let fp = common::fingerprint("acme.customer-api-key", leaked.as_bytes());
     assert_eq!(st.get(&fp).map(String::as_str), Some("revoked"), "{st:?}");
     // WorkOS does not know the unknown key: nothing was revoked, so it is not recorded as
     // revoked by quench.
-    let fp = quench::finding::fingerprint("acme.customer-api-key", unknown.as_bytes());
+    let fp = common::fingerprint("acme.customer-api-key", unknown.as_bytes());
     assert_eq!(st.get(&fp).map(String::as_str), Some("dead"), "{st:?}");
     for r in sim.recorded() {
         let line = r.to_string();

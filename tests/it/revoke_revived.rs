@@ -49,7 +49,7 @@ impl Env {
     }
 
     fn finding(&self) -> serde_json::Value {
-        let fp = quench::finding::fingerprint("github.pat-classic", self.secret.as_bytes());
+        let fp = crate::common::fingerprint("github.pat-classic", self.secret.as_bytes());
         let out = run_in(
             self.dir.path(),
             &["findings", "--json", "--timeline", "--data-dir", "data"],

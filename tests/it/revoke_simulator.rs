@@ -133,7 +133,7 @@ principal = "arn:aws:iam::111122223333:user/ci"
     let status = |secret: &str| -> String {
         let hit = fs.iter().find(|f| {
             let fp = f["fingerprint"].as_str().unwrap();
-            quench::finding::fingerprint(f["rule_id"].as_str().unwrap(), secret.as_bytes()) == fp
+            common::fingerprint(f["rule_id"].as_str().unwrap(), secret.as_bytes()) == fp
         });
         hit.map(|f| {
             format!(

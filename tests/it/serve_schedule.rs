@@ -40,7 +40,7 @@ fn a_bad_schedule_is_refused_at_start_up() {
     let cfg = tmp.path().join("quench.toml");
     std::fs::write(
         &cfg,
-        "[serve]\nschedule = \"61 * * * *\"\n[sweep]\nrepos = [\"x\"]\n",
+        "[serve]\ndata_dir = \"data\"\nschedule = \"61 * * * *\"\n[sweep]\nrepos = [\"x\"]\n",
     )
     .unwrap();
     let out = common::run_in(

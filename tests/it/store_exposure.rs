@@ -48,7 +48,7 @@ fn a_key_dead_on_first_verification_has_a_closed_window(store: Backend) {
     );
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     let window = |secret: &str| {
-        let fp = quench::finding::fingerprint("github.pat-classic", secret.as_bytes());
+        let fp = common::fingerprint("github.pat-classic", secret.as_bytes());
         v["windows"]
             .as_array()
             .unwrap()

@@ -20,9 +20,31 @@ fn findings_json(dir: &std::path::Path, args: &[&str]) -> serde_json::Value {
 }
 
 #[test]
-fn scan_records_findings_beside_the_repository_without_plaintext() {
+fn scan_records_findings_in_the_user_data_directory_without_plaintext() {
     let tmp = tempfile::tempdir().unwrap();
     let tokens = repo_with_tokens(tmp.path(), 1, 3, "");
+    // The user's data directory, as `$XDG_DATA_HOME` names it.
+    let home = tmp.path().join("home");
+    let run_in = |dir: &std::path::Path, args: &[&str], _: Option<&[u8]>| {
+        common::quench()
+            .current_dir(dir)
+            .env("XDG_DATA_HOME", &home)
+            .args(args)
+            .output()
+            .unwrap()
+    };
+    let findings_json = |dir: &std::path::Path, args: &[&str]| -> serde_json::Value {
+        let mut a = vec!["findings", "--json"];
+        a.extend_from_slice(args);
+        let out = run_in(dir, &a, None);
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        serde_json::from_slice(&out.stdout).expect("findings --json is JSON")
+    };
     let out = run_in(
         tmp.path(),
         &["scan", "repo", "--rules", "rules", "--store", "--format", "json"],
@@ -35,12 +57,15 @@ fn scan_records_findings_beside_the_repository_without_plaintext() {
         String::from_utf8_lossy(&out.stderr)
     );
     let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    let data = tmp.path().join("repo/.quench");
+    let data = home.join("quench");
     assert!(
         data.join("quench.db").is_file(),
-        "store not created beside the repository"
+        "store not created in the user's data directory"
     );
-    assert_eq!(std::fs::read_to_string(data.join(".gitignore")).unwrap(), "*\n");
+    assert!(
+        !tmp.path().join("repo/.quench").exists(),
+        "nothing is written into the scanned tree"
+    );
     for t in &tokens {
         assert!(
             !any_file_contains(&data, t),
@@ -48,7 +73,7 @@ fn scan_records_findings_beside_the_repository_without_plaintext() {
         );
     }
 
-    // `findings` run inside the repository finds the same store.
+    // `findings` run inside the repository uses the same store.
     let v = findings_json(&tmp.path().join("repo"), &[]);
     let mut stored: Vec<&str> = v["findings"]
         .as_array()

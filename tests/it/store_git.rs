@@ -45,7 +45,7 @@ fn history_findings_record_author_and_commit_time_as_first_exposure(store: Backe
         .collect();
     let out = quench_in(repo.path(), &args);
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    let fp = quench::finding::fingerprint("github.pat-classic", token.as_bytes());
+    let fp = common::fingerprint("github.pat-classic", token.as_bytes());
     let f = v["findings"]
         .as_array()
         .unwrap()

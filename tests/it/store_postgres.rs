@@ -57,7 +57,7 @@ fn scan_verify_revoke_on_postgres_records_revokes_and_lists_the_key_revoked() {
     assert!(dir.path().join("data/keys/store.key").is_file());
 
     let fs = findings_json(dir.path(), &db.url);
-    let fp = quench::finding::fingerprint("github.pat-classic", live.as_bytes());
+    let fp = crate::common::fingerprint("github.pat-classic", live.as_bytes());
     let f = fs
         .iter()
         .find(|f| f["fingerprint"] == fp.as_str())
@@ -119,12 +119,12 @@ fn a_store_url_that_cannot_work_is_a_clear_error_without_the_password() {
     let mut missing = url::Url::parse(&db.url).unwrap();
     missing.set_path("/quench_no_such_database");
     let _ = missing.set_password(Some("hunter2-not-shown"));
-    let refused = "postgres://quench:hunter2-not-shown@127.0.0.1:1/quench";
+    let refused = "postgres://quench:hunter2-not-shown@127.0.0.1:1/quench"; // quench:allow (a fake, on purpose)
     for (url, cause) in [
         (missing.as_str(), "does not exist"),
         (refused, "Connection refused"),
         (
-            "mysql://quench:hunter2-not-shown@127.0.0.1/q",
+            "mysql://quench:hunter2-not-shown@127.0.0.1/q", // quench:allow (a fake, on purpose)
             "neither postgres://",
         ),
     ] {
@@ -138,7 +138,7 @@ fn a_store_url_that_cannot_work_is_a_clear_error_without_the_password() {
     std::fs::write(tmp.path().join("a.txt"), "nothing here\n").unwrap();
     let out = common::quench()
         .current_dir(tmp.path())
-        .args(["scan", "a.txt", "--store"])
+        .args(["scan", "a.txt", "--store", "--data-dir", "data"])
         .env("QUENCH_STORE_URL", missing.as_str())
         .output()
         .unwrap();

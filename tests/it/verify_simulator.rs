@@ -701,7 +701,7 @@ fn ignored_and_baselined_secrets_are_never_sent() {
         format!("A={shown}\nB={ignored}\nC={baselined}\n"),
     )
     .unwrap();
-    let fp = |s: &str| quench::finding::fingerprint("github.pat-classic", s.as_bytes());
+    let fp = |s: &str| common::fingerprint("github.pat-classic", s.as_bytes());
     std::fs::write(dir.path().join(".quenchignore"), format!("{}\n", fp(&ignored))).unwrap();
     std::fs::write(
         dir.path().join("baseline.json"),

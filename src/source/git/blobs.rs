@@ -341,23 +341,24 @@ fn parent_versions(repo: &Repository, commit: Oid, path: &[u8]) -> Vec<Vec<u8>> 
     let Ok(c) = repo.find_commit(commit) else {
         return Vec::new();
     };
-    let path = raw_path(path);
     c.parents()
         .filter_map(|p| {
-            let entry = p.tree().ok()?.get_path(&path).ok()?;
-            let blob = repo.find_blob(entry.id()).ok()?;
+            let blob = repo.find_blob(entry_at(repo, p.tree().ok()?, path)?).ok()?;
             Some(blob.content().to_vec())
         })
         .collect()
 }
 
-#[cfg(unix)]
-fn raw_path(path: &[u8]) -> std::path::PathBuf {
-    use std::os::unix::ffi::OsStrExt;
-    std::path::PathBuf::from(std::ffi::OsStr::from_bytes(path))
-}
-
-#[cfg(not(unix))]
-fn raw_path(path: &[u8]) -> std::path::PathBuf {
-    std::path::PathBuf::from(String::from_utf8_lossy(path).into_owned())
+/// The id at `path` under `tree`, one directory at a time: libgit2's own lookup by path
+/// recurses once per directory, and the depth of a path is the pusher's choice.
+fn entry_at<'r>(repo: &'r Repository, mut tree: git2::Tree<'r>, path: &[u8]) -> Option<Oid> {
+    let mut names = path.split(|&b| b == b'/').peekable();
+    while let Some(name) = names.next() {
+        let id = tree.get_name_bytes(name)?.id();
+        if names.peek().is_none() {
+            return Some(id);
+        }
+        tree = repo.find_tree(id).ok()?;
+    }
+    None
 }

@@ -170,12 +170,31 @@ pub fn scan_history(
     git2::opts::enable_caching(false);
     git2::opts::strict_hash_verification(false);
     let packs = pack::Packs::open(repo.path());
+    if !packs.corrupt.is_empty() {
+        // Not even libgit2 may read the repository then: it trusts an index's offsets, and a
+        // bad one crashes it.
+        bail!(
+            "{}: the pack index is corrupt, so the history in it cannot be read safely \
+             (rebuild it with `git index-pack` on its .pack file, or re-clone)",
+            packs.corrupt.join("; ")
+        );
+    }
     let mut objects = pack::Objects::new(&packs, repo.odb()?, blobs::TREE_CACHE);
     let plan = walk::plan(repo, &mut objects, selection)?;
     report.unreadable = plan.problems.len();
     report.notes.extend(plan.problems.iter().cloned());
+    for problem in &plan.problems {
+        // Also a skip, so the exit status says that history asked for was not scanned.
+        collector.skip(
+            scope.shown("(history)").into_owned(),
+            "missing-object",
+            problem.clone(),
+        );
+    }
     if plan.is_empty() {
-        report.notes.push(if selection.is_everything() {
+        report.notes.push(if !plan.problems.is_empty() {
+            "no commit could be read (see above): the history was not scanned".into()
+        } else if selection.is_everything() {
             "repository has no commits: nothing to scan".into()
         } else {
             "no commits in the selected range: nothing to scan".into()

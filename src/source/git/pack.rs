@@ -84,6 +84,8 @@ const RELEASE_EVERY: u64 = 8 << 20;
 #[derive(Default)]
 pub struct Packs {
     packs: Vec<Pack>,
+    /// Pack indexes that failed validation, each with the reason.
+    pub corrupt: Vec<String>,
 }
 
 struct Pack {
@@ -95,8 +97,10 @@ struct Pack {
 }
 
 impl Packs {
-    /// Maps every usable pack under `objects/pack` of `git_dir`. A pack this reader cannot use
-    /// is passed over; its objects are then read through libgit2.
+    /// Maps every usable pack under `objects/pack` of `git_dir`. A pack this reader does not
+    /// support (an old index version) is passed over; its objects are then read through
+    /// libgit2. A pack whose index is inconsistent is named in [`Packs::corrupt`]: libgit2
+    /// trusts its index's offsets and crashes on bad ones, so nothing may read that pack.
     pub fn open(git_dir: &Path) -> Packs {
         let dir = git_dir.join("objects").join("pack");
         let Ok(entries) = std::fs::read_dir(&dir) else {
@@ -108,9 +112,15 @@ impl Packs {
             .filter(|p| p.extension().is_some_and(|e| e == "idx"))
             .collect();
         names.sort();
-        Packs {
-            packs: names.iter().filter_map(|idx| Pack::open(idx)).collect(),
+        let mut packs = Packs::default();
+        for idx in &names {
+            match Pack::open(idx) {
+                Ok(Some(p)) => packs.packs.push(p),
+                Ok(None) => {}
+                Err(reason) => packs.corrupt.push(format!("{}: {reason}", idx.display())),
+            }
         }
+        packs
     }
 
     /// Where `id` is stored: (pack, offset).
@@ -123,28 +133,28 @@ impl Packs {
 }
 
 impl Pack {
-    fn open(idx_path: &Path) -> Option<Pack> {
+    /// `Ok(None)`: a pack this reader does not support (or that vanished); `Err`: an index
+    /// that contradicts itself or its pack.
+    fn open(idx_path: &Path) -> Result<Option<Pack>, String> {
         let map = |p: &Path| File::open(p).ok().and_then(|f| unsafe { Mmap::map(&f) }.ok());
         // Safety (both maps): pack files are immutable once written; git replaces, never edits.
-        let idx = map(idx_path)?;
-        let data = map(&idx_path.with_extension("pack"))?;
-        if idx.len() < IDX_HEADER || idx[..4] != IDX_MAGIC || be32(&idx, 4) != 2 {
-            return None;
+        let Some(idx) = map(idx_path) else {
+            return Ok(None);
+        };
+        let Some(data) = map(&idx_path.with_extension("pack")) else {
+            return Ok(None);
+        };
+        // Version 1 has no magic (it starts with the fan-out); later versions are not ours.
+        if idx.len() < 8 || idx[..4] != IDX_MAGIC || be32(&idx, 4) != 2 {
+            return Ok(None);
         }
-        let count = be32(&idx, IDX_HEADER - 4) as usize;
-        // Ids, CRCs, offsets, then the two trailing checksums: SHA-1 indexes only.
-        if idx.len() < IDX_HEADER + count * 28 + 40 {
-            return None;
-        }
-        if data.len() < 32 || &data[..4] != b"PACK" || be32(&data, 8) as usize != count {
-            return None;
-        }
-        Some(Pack {
+        let count = validate(&idx, &data)?;
+        Ok(Some(Pack {
             idx,
             data,
             count,
             inflated: AtomicU64::new(0),
-        })
+        }))
     }
 
     fn find(&self, id: &[u8]) -> Option<u64> {
@@ -326,6 +336,24 @@ impl Cache {
     }
 }
 
+/// Why the pack reader did not return an object.
+#[derive(Debug)]
+pub enum Miss {
+    /// Not in a mapped pack (a loose object, an alternate, a delta base elsewhere): libgit2
+    /// may have it.
+    Elsewhere,
+    /// In a mapped pack but unreadable there. libgit2 would read the same bytes through the
+    /// same index, and it does not survive every corruption this reader reports, so it is
+    /// not asked.
+    Broken(String),
+}
+
+impl From<String> for Miss {
+    fn from(reason: String) -> Miss {
+        Miss::Broken(reason)
+    }
+}
+
 /// One thread's reader over the shared [`Packs`].
 pub struct Reader<'p> {
     packs: &'p Packs,
@@ -344,13 +372,13 @@ impl<'p> Reader<'p> {
     }
 
     /// Reads `id` if it is in a mapped pack: its kind and contents, or its size when over
-    /// `limit`. `Err` means "not here, or not readable here": ask libgit2.
-    pub fn read(&mut self, id: &Oid, limit: u64) -> Result<(Kind, Read), String> {
-        let (pack, off) = self.packs.find(id.as_bytes()).ok_or("not in a mapped pack")?;
+    /// `limit`.
+    pub fn read(&mut self, id: &Oid, limit: u64) -> Result<(Kind, Read), Miss> {
+        let (pack, off) = self.packs.find(id.as_bytes()).ok_or(Miss::Elsewhere)?;
         self.resolve(pack, off, limit)
     }
 
-    fn resolve(&mut self, pack: u32, off: u64, limit: u64) -> Result<(Kind, Read), String> {
+    fn resolve(&mut self, pack: u32, off: u64, limit: u64) -> Result<(Kind, Read), Miss> {
         if let Some((kind, data)) = self.cache.get((pack, off)) {
             if data.len() as u64 > limit {
                 return Ok((kind, Read::TooLarge(data.len() as u64)));
@@ -378,7 +406,7 @@ impl<'p> Reader<'p> {
             let (p, _, base) = *chain.last().expect("chain starts with the top");
             let (p, o) = match base {
                 Base::Offset(b) => (p, b),
-                Base::Id(id) => self.packs.find(&id).ok_or("delta base is not in a mapped pack")?,
+                Base::Id(id) => self.packs.find(&id).ok_or(Miss::Elsewhere)?,
                 Base::None(_) => unreachable!("whole objects end the chain"),
             };
             if let Some(hit) = self.cache.get((p, o)) {
@@ -391,7 +419,7 @@ impl<'p> Reader<'p> {
                 break (kind, data);
             }
             if chain.len() >= MAX_CHAIN {
-                return Err(format!("delta chain at {o} is longer than {MAX_CHAIN}"));
+                return Err(format!("delta chain at {o} is longer than {MAX_CHAIN}").into());
             }
             chain.push((p, o, e.base));
         };
@@ -519,6 +547,81 @@ fn varint(bytes: &[u8], mut at: usize) -> Result<(u64, usize), String> {
     }
 }
 
+/// Checks a version-2 index against itself and its pack, returning its object count: the
+/// fan-out only grows and ends at the count, ids are sorted and each sits where the fan-out
+/// says, every offset lies inside the pack, and the index names the pack's own checksum.
+/// Reading through an index that fails any of these (ours or libgit2's) would read outside
+/// the pack or at random places in it.
+fn validate(idx: &[u8], data: &[u8]) -> Result<usize, String> {
+    if idx.len() < IDX_HEADER + 40 {
+        return Err(format!("index of {} bytes is too short", idx.len()));
+    }
+    let count = be32(idx, IDX_HEADER - 4) as usize;
+    // Ids, CRCs, offsets, then the two trailing checksums: SHA-1 indexes only.
+    let small_end = count
+        .checked_mul(28)
+        .and_then(|n| n.checked_add(IDX_HEADER))
+        .filter(|&n| n + 40 <= idx.len())
+        .ok_or_else(|| format!("index claims {count} objects but has {} bytes", idx.len()))?;
+    let large = (idx.len() - 40 - small_end) / 8;
+    if !(idx.len() - 40 - small_end).is_multiple_of(8) {
+        return Err("index has a partial 64-bit offset table".into());
+    }
+    if data.len() < 32 || &data[..4] != b"PACK" {
+        return Err("the pack has no PACK header".into());
+    }
+    if be32(data, 8) as usize != count {
+        return Err(format!(
+            "index lists {count} objects, the pack header {}",
+            be32(data, 8)
+        ));
+    }
+    if idx[idx.len() - 40..idx.len() - 20] != data[data.len() - 20..] {
+        return Err("index names another pack's checksum".into());
+    }
+    let mut prev = 0usize;
+    for b in 0..256 {
+        let n = be32(idx, 8 + b * 4) as usize;
+        if n < prev {
+            return Err(format!("fan-out decreases at byte {b:#04x}"));
+        }
+        prev = n;
+    }
+    let ids = &idx[IDX_HEADER..IDX_HEADER + count * 20];
+    let mut bucket = 0usize;
+    for i in 0..count {
+        let id = &ids[i * 20..i * 20 + 20];
+        if i > 0 && ids[(i - 1) * 20..i * 20] >= *id {
+            return Err(format!("object ids out of order at entry {i}"));
+        }
+        while bucket < 256 && be32(idx, 8 + bucket * 4) as usize <= i {
+            bucket += 1;
+        }
+        if bucket != id[0] as usize {
+            return Err(format!("entry {i} is not where the fan-out puts it"));
+        }
+    }
+    let offsets = IDX_HEADER + count * 24;
+    let end = (data.len() - 20) as u64;
+    for i in 0..count {
+        let small = be32(idx, offsets + i * 4);
+        let off = if small & 0x8000_0000 == 0 {
+            small as u64
+        } else {
+            let k = (small & 0x7fff_ffff) as usize;
+            if k >= large {
+                return Err(format!("entry {i} names 64-bit offset {k} of {large}"));
+            }
+            let at = small_end + k * 8;
+            u64::from_be_bytes(idx[at..at + 8].try_into().expect("8 bytes"))
+        };
+        if !(12..end).contains(&off) {
+            return Err(format!("entry {i}: offset {off} is outside the pack"));
+        }
+    }
+    Ok(count)
+}
+
 fn be32(bytes: &[u8], at: usize) -> u32 {
     u32::from_be_bytes(bytes[at..at + 4].try_into().expect("4 bytes"))
 }
@@ -541,7 +644,8 @@ impl<'a> Objects<'a> {
     pub fn read(&mut self, id: Oid, want: Kind, limit: u64) -> Result<Read, String> {
         let (kind, read) = match self.packed.read(&id, limit) {
             Ok(found) => found,
-            Err(_) => self.read_libgit2(id, limit)?,
+            Err(Miss::Elsewhere) => self.read_libgit2(id, limit)?,
+            Err(Miss::Broken(reason)) => return Err(reason),
         };
         if kind != want {
             return Err(format!("expected a {}, found a {}", want.name(), kind.name()));
@@ -583,30 +687,39 @@ fn commit_links(commit: &[u8]) -> Option<(Oid, Vec<Oid>)> {
 /// Entries of a raw tree object, in order: (mode, name, id). Stops at the first malformed
 /// entry, reported as `Err`.
 pub fn tree_entries(tree: &[u8]) -> impl Iterator<Item = Result<(u32, &[u8], Oid), String>> + '_ {
-    let mut rest = tree;
-    std::iter::from_fn(move || {
-        if rest.is_empty() {
-            return None;
+    let mut at = 0;
+    std::iter::from_fn(move || match tree_entry_at(tree, at)? {
+        Ok((mode, name, id, next)) => {
+            at = next;
+            Some(Ok((mode, &tree[name], id)))
         }
-        let parsed = (|| {
-            let space = memchr::memchr(b' ', rest)?;
-            let mode = rest[..space].iter().try_fold(0u32, |m, &d| {
-                (b'0'..=b'7').contains(&d).then(|| m * 8 + (d - b'0') as u32)
-            })?;
-            let nul = space + 1 + memchr::memchr(0, &rest[space + 1..])?;
-            let id = Oid::from_bytes(rest.get(nul + 1..nul + 21)?).ok()?;
-            let name = &rest[space + 1..nul];
-            rest = &rest[nul + 21..];
-            Some((mode, name, id))
-        })();
-        match parsed {
-            Some(e) => Some(Ok(e)),
-            None => {
-                rest = &[];
-                Some(Err("malformed tree entry".to_string()))
-            }
+        Err(reason) => {
+            at = tree.len();
+            Some(Err(reason))
         }
     })
+}
+
+/// A tree entry by position: (mode, where its name lies, id, where the next entry starts).
+pub type EntryAt = (u32, std::ops::Range<usize>, Oid, usize);
+
+/// The entry of a raw tree that starts at byte `at`: (mode, where its name lies, id, where
+/// the next entry starts); `None` at the end. Positions rather than slices let a walker keep
+/// its place in many trees at once without borrowing them.
+pub fn tree_entry_at(tree: &[u8], at: usize) -> Option<Result<EntryAt, String>> {
+    let rest = tree.get(at..).filter(|r| !r.is_empty())?;
+    let parsed = (|| {
+        let space = memchr::memchr(b' ', rest)?;
+        let mode = rest[..space].iter().try_fold(0u32, |m, &d| {
+            // Checked: a corrupt tree may hold a mode longer than any u32.
+            m.checked_mul(8)?
+                .checked_add((d as u32).checked_sub(b'0' as u32).filter(|&v| v < 8)?)
+        })?;
+        let nul = space + 1 + memchr::memchr(0, &rest[space + 1..])?;
+        let id = Oid::from_bytes(rest.get(nul + 1..nul + 21)?).ok()?;
+        Some((mode, at + space + 1..at + nul, id, at + nul + 21))
+    })();
+    Some(parsed.ok_or_else(|| "malformed tree entry".to_string()))
 }
 
 /// What a tree entry's mode names: a subtree, a blob (file or symlink), or a commit (submodule).

@@ -12,7 +12,7 @@ use anyhow::Result;
 use git2::{ObjectType, Oid, Repository, Sort};
 
 use super::oidset::{OidMap, OidSet};
-use super::pack::{entry_kind, tree_entries, Kind, Objects, Read};
+use super::pack::{entry_kind, tree_entries, tree_entry_at, Kind, Objects, Read};
 
 /// The part of history to scan.
 #[derive(Debug, Clone, Default)]
@@ -74,7 +74,7 @@ pub fn plan(repo: &Repository, objects: &mut Objects, sel: &Selection) -> Result
     let mut tips = Vec::new();
     let mut starts = Vec::new();
     if sel.all_refs {
-        for (name, target, is_branch) in every_ref(repo) {
+        for (name, target, is_branch) in every_ref(repo, &mut plan.problems) {
             match target {
                 (id, ObjectType::Commit) => {
                     starts.push(id);
@@ -225,21 +225,50 @@ fn postorder(
     out
 }
 
-/// Every ref's target, peeled through tags: (name, (id, kind), whether it is a branch tip).
-fn every_ref(repo: &Repository) -> Vec<(String, (Oid, ObjectType), bool)> {
+/// Every ref's target, peeled through tags: (name, (id, kind), whether it is a branch tip). A
+/// ref whose object cannot be read (a missing tip commit, a truncated pack) is named in
+/// `problems`: the history behind it is not scanned, which must not pass for "no commits".
+fn every_ref(repo: &Repository, problems: &mut Vec<String>) -> Vec<(String, (Oid, ObjectType), bool)> {
     let mut out = Vec::new();
     if let Ok(head) = repo.head() {
         if let Ok(c) = head.peel(ObjectType::Commit) {
             out.push(("HEAD".to_string(), (c.id(), ObjectType::Commit), true));
         }
     }
-    let Ok(refs) = repo.references() else {
-        return out;
+    let refs = match repo.references() {
+        Ok(refs) => refs,
+        Err(e) => {
+            problems.push(format!(
+                "refs cannot be listed: {}; no history scanned",
+                e.message()
+            ));
+            return out;
+        }
     };
-    for r in refs.flatten() {
+    for r in refs {
+        let r = match r {
+            Ok(r) => r,
+            Err(e) => {
+                problems.push(format!("a ref cannot be read: {}; skipped", e.message()));
+                continue;
+            }
+        };
         let name = String::from_utf8_lossy(r.name_bytes()).into_owned();
-        let Ok(obj) = r.peel(ObjectType::Any) else {
-            continue;
+        let obj = match r.peel(ObjectType::Any) {
+            Ok(obj) => obj,
+            Err(e) => {
+                let target = r
+                    .resolve()
+                    .ok()
+                    .and_then(|r| r.target())
+                    .map(|id| format!(" ({id})"))
+                    .unwrap_or_default();
+                problems.push(format!(
+                    "ref {name}{target}: its object cannot be read ({}); the history behind it is not scanned",
+                    e.message()
+                ));
+                continue;
+            }
         };
         let Some(kind) = obj.kind() else { continue };
         let branch = name.starts_with("refs/heads/") || name.starts_with("refs/remotes/");
@@ -354,37 +383,63 @@ impl<'r> Walker<'r> {
         self.blob(blob, hash, NO_COMMIT, true, on);
     }
 
-    fn tree(&mut self, id: Oid, dir: u64, commit: CommitIdx, record: bool, on: &mut dyn FnMut(Event)) {
-        if !self.seen_trees.insert(id) {
-            return;
+    /// Walks `root` depth first with an explicit stack: a tree's depth is the pusher's choice
+    /// (git itself refuses trees past 4,096 levels, older git and libgit2 do not), so recursion
+    /// would let one push overflow a worker's stack and abort the whole service.
+    fn tree(&mut self, root: Oid, dir: u64, commit: CommitIdx, record: bool, on: &mut dyn FnMut(Event)) {
+        /// A tree being read: its bytes, where the next entry starts, its path hash, and the
+        /// length of `prefix` to restore once it is done.
+        struct Frame {
+            id: Oid,
+            data: std::rc::Rc<Vec<u8>>,
+            at: usize,
+            dir: u64,
+            prefix_len: usize,
         }
-        let unreadable = |walker: &Self, reason: String, on: &mut dyn FnMut(Event)| {
-            let path = walker.shown_prefix();
-            on(Event::Unreadable {
-                what: "tree",
-                id,
-                path: &path,
-                reason,
+        let mut stack: Vec<Frame> = Vec::new();
+        if let Some(data) = self.enter(root, on) {
+            stack.push(Frame {
+                id: root,
+                data,
+                at: 0,
+                dir,
+                prefix_len: self.prefix.len(),
             });
-        };
-        let tree = match self.objects.read(id, Kind::Tree, u64::MAX) {
-            Ok(Read::Found(t)) => t,
-            Ok(Read::TooLarge(_)) => unreachable!("trees are read without a limit"),
-            Err(reason) => return unreadable(self, reason, on),
-        };
-        for entry in tree_entries(&tree) {
-            let (mode, name, child) = match entry {
-                Ok(e) => e,
-                Err(reason) => return unreadable(self, reason, on),
+        }
+        while let Some(top) = stack.last_mut() {
+            let Some(entry) = tree_entry_at(&top.data, top.at) else {
+                let done = stack.pop().expect("the loop holds a frame");
+                self.prefix.truncate(done.prefix_len);
+                continue;
             };
+            let (mode, name, child, next) = match entry {
+                Ok(e) => e,
+                Err(reason) => {
+                    // The rest of this tree cannot be parsed; its parent's walk goes on.
+                    let done = stack.pop().expect("the loop holds a frame");
+                    self.unreadable_tree(done.id, reason, on);
+                    self.prefix.truncate(done.prefix_len);
+                    continue;
+                }
+            };
+            top.at = next;
+            let (dir, data) = (top.dir, top.data.clone());
+            let name = &data[name];
             match entry_kind(mode) {
                 Some(Kind::Tree) => {
                     let len = self.prefix.len();
                     self.prefix.extend_from_slice(name);
                     self.prefix.push(b'/');
-                    let sub = path_hash(dir, name) ^ DIR_MARK;
-                    self.tree(child, sub, commit, record, on);
-                    self.prefix.truncate(len);
+                    match self.enter(child, on) {
+                        Some(sub) => stack.push(Frame {
+                            id: child,
+                            data: sub,
+                            at: 0,
+                            dir: path_hash(dir, name) ^ DIR_MARK,
+                            prefix_len: len,
+                        }),
+                        None => self.prefix.truncate(len),
+                    }
                 }
                 Some(Kind::Blob) => {
                     let len = self.prefix.len();
@@ -403,6 +458,32 @@ impl<'r> Walker<'r> {
                 _ => {}
             }
         }
+    }
+
+    /// Reads tree `id` for walking, unless it was seen before; an unreadable tree is reported
+    /// at the current prefix.
+    fn enter(&mut self, id: Oid, on: &mut dyn FnMut(Event)) -> Option<std::rc::Rc<Vec<u8>>> {
+        if !self.seen_trees.insert(id) {
+            return None;
+        }
+        match self.objects.read(id, Kind::Tree, u64::MAX) {
+            Ok(Read::Found(t)) => Some(t),
+            Ok(Read::TooLarge(_)) => unreachable!("trees are read without a limit"),
+            Err(reason) => {
+                self.unreadable_tree(id, reason, on);
+                None
+            }
+        }
+    }
+    /// Names tree `id` at the current prefix as unreadable.
+    fn unreadable_tree(&self, id: Oid, reason: String, on: &mut dyn FnMut(Event)) {
+        let path = self.shown_prefix();
+        on(Event::Unreadable {
+            what: "tree",
+            id,
+            path: &path,
+            reason,
+        });
     }
 
     /// `self.prefix` holds the blob's full path.

@@ -16,9 +16,17 @@ pub struct Repo {
 }
 
 /// `git` with no global or system configuration leaking in, a fixed identity, `main` as the
-/// first branch and no signing: the one way every test runs git.
+/// first branch, no signing, and the test environment of [`super::quench`] for the quench a hook
+/// runs: the one way every test runs git.
 pub fn git_cmd(dir: &Path) -> Command {
+    let test_env = super::quench();
     let mut c = Command::new("git");
+    for (k, v) in test_env.get_envs() {
+        match v {
+            Some(v) => c.env(k, v),
+            None => c.env_remove(k),
+        };
+    }
     c.current_dir(dir)
         .args(["-c", "init.defaultBranch=main", "-c", "commit.gpgsign=false"])
         .env("GIT_CONFIG_NOSYSTEM", "1")
@@ -135,7 +143,7 @@ pub fn findings_of<'a>(report: &'a Value, secret: &str) -> Vec<&'a Value> {
                 .filter(|f| f["secret_redacted"] == want.as_str())
                 .filter(|f| {
                     let id = f["rule_id"].as_str().unwrap_or("");
-                    f["fingerprint"] == quench::finding::fingerprint(id, secret.as_bytes()).as_str()
+                    f["fingerprint"] == super::fingerprint(id, secret.as_bytes()).as_str()
                 })
                 .collect()
         })

@@ -237,7 +237,7 @@ pub fn entra_secret(g: &mut Gen) -> String {
 
 /// The verification object of the finding for `secret` under `rule` in a JSON report.
 pub fn verification<'a>(report: &'a serde_json::Value, rule: &str, secret: &str) -> &'a serde_json::Value {
-    let fp = quench::finding::fingerprint(rule, secret.as_bytes());
+    let fp = super::fingerprint(rule, secret.as_bytes());
     let f = report["findings"]
         .as_array()
         .and_then(|a| a.iter().find(|f| f["fingerprint"] == fp.as_str()))

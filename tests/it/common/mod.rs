@@ -13,12 +13,26 @@ pub mod fake_verify;
 use std::path::Path;
 use std::process::{Command, Output, Stdio};
 
-/// The quench binary built for this test run.
+/// The fingerprint key every test run of the binary uses, so that a test can compute the
+/// fingerprint of its own fake secret (and so that no test creates a key in the real data
+/// directory).
+pub const FINGERPRINT_KEY: &str = "quench-integration-tests-fingerprint-key";
+
+/// The fingerprint the binary gives `secret` under `rule_id` in these tests.
+pub fn fingerprint(rule_id: &str, secret: &[u8]) -> String {
+    quench::finding::fingerprint_with(FINGERPRINT_KEY.as_bytes(), rule_id, secret)
+}
+
+/// The quench binary built for this test run. Its data directory is one that does not exist
+/// unless a test passes its own (`--data-dir`, `[store] data_dir`, `QUENCH_DATA_DIR`): no test
+/// writes to the real one.
 pub fn quench() -> Command {
     let mut c = Command::new(env!("CARGO_BIN_EXE_quench"));
     // Git's hook variables (set when the suite runs inside a hook) must not point quench at
-    // this repository instead of the test's.
-    c.env_remove("QUENCH_FINGERPRINT_KEY")
+    // this repository instead of the test's; nor may the user's data directory or store.
+    c.env("QUENCH_FINGERPRINT_KEY", FINGERPRINT_KEY)
+        .env_remove("QUENCH_DATA_DIR")
+        .env("XDG_DATA_HOME", "/dev/null/quench-tests-data-home")
         .env_remove("QUENCH_STORE_URL")
         .env_remove("GIT_DIR")
         .env_remove("GIT_INDEX_FILE")
