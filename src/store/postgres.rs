@@ -326,9 +326,11 @@ pub fn connect(url: &str) -> Result<Client> {
 /// Closing the connection runs the client's runtime too: off any async runtime's thread.
 /// Connections of dropped stores, kept for the next open of the same URL in this process: a
 /// service opens the store several times per push, and each new connection costs the server a
-/// process and the client a handshake. A few at most; a broken one is never kept.
+/// process and the client a handshake. A few per URL, the oldest closed first; a broken one is
+/// never kept.
 static IDLE: std::sync::Mutex<Vec<(String, Conn)>> = std::sync::Mutex::new(Vec::new());
-const MAX_IDLE: usize = 8;
+const MAX_IDLE_PER_URL: usize = 4;
+const MAX_IDLE: usize = 32;
 
 /// An idle connection to `url` that still answers, if one is kept.
 fn take_idle(url: &str) -> Option<Conn> {
@@ -354,14 +356,24 @@ impl Drop for PgStore {
         };
         // A batch left open, or a panic mid-call, may have left a transaction open: not kept.
         let clean = !self.in_batch && !std::thread::panicking();
-        if clean && !conn.broken && !conn.client.is_closed() {
-            let mut idle = IDLE.lock().unwrap_or_else(|e| e.into_inner());
-            if idle.len() < MAX_IDLE {
-                idle.push((self.url.clone(), conn));
-                return;
-            }
+        if !clean || conn.broken || conn.client.is_closed() {
+            off_runtime(move || drop(conn));
+            return;
         }
-        off_runtime(move || drop(conn));
+        let mut idle = IDLE.lock().unwrap_or_else(|e| e.into_inner());
+        idle.push((self.url.clone(), conn));
+        let same = idle.iter().filter(|(u, _)| *u == self.url).count();
+        let evict = if same > MAX_IDLE_PER_URL {
+            idle.iter().position(|(u, _)| *u == self.url)
+        } else if idle.len() > MAX_IDLE {
+            Some(0)
+        } else {
+            None
+        };
+        let Some(i) = evict else { return };
+        let (_, old) = idle.remove(i);
+        drop(idle);
+        off_runtime(move || drop(old));
     }
 }
 
