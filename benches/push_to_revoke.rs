@@ -4,8 +4,10 @@
 //! self-revoke). Deliveries come at a developer's pace (one push every 200–500 ms) and then, on
 //! a fresh service, as a burst (back to back).
 //!
-//! `cargo bench --bench push_to_revoke [-- N] [paced|burst] [workers=W]` (W overrides the
-//! service's default worker pool).
+//! `cargo bench --bench push_to_revoke [-- N] [paced|burst] [workers=W] [servers=S]
+//! [store=postgres]` (W overrides the service's default worker pool; S services, each with its
+//! own data directory, take the deliveries in turn; `store=postgres` puts their store and queue
+//! on a scratch schema of `QUENCH_TEST_PG_URL`, which S > 1 needs).
 //!
 //! The clock starts when the webhook POST is sent (after `git push` reached the remote, as on a
 //! forge) and stops when the issuer simulator revoked the key: the issuer's receipt is what ends
@@ -20,7 +22,7 @@ mod common;
 use std::time::{Duration, Instant, SystemTime};
 
 use common::fake::{self, Gen};
-use common::fake_serve::{commit, github_push, start_revoking, Remote, Server, ZERO};
+use common::fake_serve::{commit, github_push, start_revoking_with, Remote, Server, ZERO};
 use common::fake_verify::SimThread;
 
 const SECRET: &str = "bench-webhook-secret";
@@ -66,9 +68,19 @@ fn main() {
         _ => vec![Pace::Paced, Pace::Burst],
     };
     let workers = args.iter().find_map(|a| a.strip_prefix("workers=")?.parse().ok());
+    let servers: usize = args
+        .iter()
+        .find_map(|a| a.strip_prefix("servers=")?.parse().ok())
+        .unwrap_or(1)
+        .max(1);
+    let postgres = args.iter().any(|a| a == "store=postgres");
+    assert!(
+        postgres || servers == 1,
+        "servers={servers} share one store: add store=postgres"
+    );
     let mut failed = false;
     for pace in paces {
-        failed |= !run(n, pace, workers);
+        failed |= !run(n, pace, workers, servers, postgres);
     }
     if failed {
         std::process::exit(1);
@@ -77,7 +89,7 @@ fn main() {
 
 /// One scenario on a fresh simulator, service and set of repositories; false when a key was not
 /// revoked in time.
-fn run(n: usize, pace: Pace, workers: Option<usize>) -> bool {
+fn run(n: usize, pace: Pace, workers: Option<usize>, servers: usize, postgres: bool) -> bool {
     let tmp = tempfile::tempdir().expect("tempdir");
     let mut g = Gen::new(7 + n as u64);
     let remotes: Vec<Remote> = (0..REPOS)
@@ -100,8 +112,24 @@ fn run(n: usize, pace: Pace, workers: Option<usize>) -> bool {
     // hour, as it should. This measures quench's path, not GitHub's quota, so the budget is lifted
     // (tests/revoke_budget.rs proves the deferral).
     let lift = "[issuers.github]\nrevoke_per_hour = 1000000\n";
-    let mut server = start_revoking(tmp.path(), &sim.config, workers, lift, SECRET);
-    let workers = server
+    let db = postgres.then(quench::store::pgtest::ScratchDb::require);
+    let store_args: Vec<String> = match &db {
+        Some(db) => vec!["--store".into(), db.url.clone()],
+        None => vec!["--data-dir".into(), tmp.path().join("data").display().to_string()],
+    };
+    let store_key = "5a".repeat(32);
+    let pool: Vec<Server> = (0..servers)
+        .map(|i| {
+            let data = tmp.path().join(format!("data{i}")).display().to_string();
+            let mut more: Vec<&str> = Vec::new();
+            if let Some(db) = &db {
+                more.extend(["--store", db.url.as_str(), "--data-dir", data.as_str()]);
+            }
+            let env = [("QUENCH_STORE_KEY", store_key.as_str())];
+            start_revoking_with(tmp.path(), &sim.config, workers, lift, SECRET, &more, &env)
+        })
+        .collect();
+    let workers = pool[0]
         .log_text()
         .lines()
         .find_map(|l| {
@@ -111,6 +139,10 @@ fn run(n: usize, pace: Pace, workers: Option<usize>) -> bool {
                 .map(|(w, _)| w.to_string())
         })
         .unwrap_or_else(|| "?".into());
+    let backend = match &db {
+        Some(_) => format!("{servers} service(s) on PostgreSQL"),
+        None => "1 service on SQLite".to_string(),
+    };
 
     let started = Instant::now();
     let mut sent = Vec::with_capacity(n);
@@ -124,6 +156,7 @@ fn run(n: usize, pace: Pace, workers: Option<usize>) -> bool {
         remote.push(&p.after);
         let body = github_push(&remote.bare, &p.before, &p.after);
         sent.push(SystemTime::now());
+        let server = &pool[i % pool.len()];
         let (status, answer) = server.github(SECRET, "push", &format!("bench-{i}"), &body);
         assert_eq!(status, 202, "delivery {i}: {answer}\n{}", server.log_text());
     }
@@ -138,20 +171,28 @@ fn run(n: usize, pace: Pace, workers: Option<usize>) -> bool {
     let wall = started.elapsed();
     let revoked_at: Vec<Option<SystemTime>> = (0..keys.len()).map(|i| issuer.revoked_at(i)).collect();
     if revoked_at.iter().all(Option::is_some) {
-        for i in 0..n {
-            server.wait_for(&format!("(bench-{i}) done"));
+        // Any service may have finished a delivery (a peer takes over a dead one's).
+        let deadline = Instant::now() + GIVE_UP;
+        while Instant::now() < deadline
+            && (0..n).any(|i| {
+                let done = format!("(bench-{i}) done");
+                !pool.iter().any(|s| s.log_text().contains(&done))
+            })
+        {
+            std::thread::sleep(Duration::from_millis(50));
         }
     }
 
-    let stages = Stages::collect(&server, tmp.path(), &keys, &sent, &revoked_at);
+    let logs: String = pool.iter().map(|s| s.log_text() + "\n").collect();
+    let stages = Stages::collect(&logs, tmp.path(), &store_args, &keys, &sent, &revoked_at);
     let total = &stages.rows[3].1;
     let missing = keys.len() - total.len();
     let commits: usize = pushes.iter().map(|p| p.commits).sum();
     let github = keys.iter().filter(|k| k.issuer == "github").count();
     println!(
         "push_to_revoke {}: {n} pushes to {REPOS} repositories ({commits} commits, 1–10 per push), \
-         {} live keys ({github} GitHub, {} Slack), {workers} worker(s); deliveries took {:.1}s, all \
-         revoked after {:.1}s",
+         {} live keys ({github} GitHub, {} Slack), {backend}, {workers} worker(s) each; deliveries \
+         took {:.1}s, all revoked after {:.1}s",
         match pace {
             Pace::Paced => "paced (a push every 200–500 ms)",
             Pace::Burst => "burst (back to back)",
@@ -178,11 +219,10 @@ fn run(n: usize, pace: Pace, workers: Option<usize>) -> bool {
     for (name, v) in &stages.rows {
         println!("    {name:<24}{}", summary(v).unwrap_or_else(|| "none".into()));
     }
+    let revocations: Option<f64> = pool.iter().map(|s| s.metric("quench_revocations_total")).sum();
     println!(
         "  quench_revocations_total {}",
-        server
-            .metric("quench_revocations_total")
-            .map_or("missing".into(), |v| v.to_string())
+        revocations.map_or("missing".into(), |v| v.to_string())
     );
     if missing > 0 {
         println!(
@@ -191,7 +231,7 @@ fn run(n: usize, pace: Pace, workers: Option<usize>) -> bool {
             GIVE_UP.as_secs(),
             tmp.path().display()
         );
-        let _ = std::fs::write(tmp.path().join("serve.log"), server.log_text());
+        let _ = std::fs::write(tmp.path().join("serve.log"), &logs);
         let _ = tmp.keep();
     }
     missing == 0
@@ -281,23 +321,16 @@ struct Stages {
 
 impl Stages {
     fn collect(
-        server: &Server,
+        log: &str,
         root: &std::path::Path,
+        store_args: &[String],
         keys: &[Key],
         sent: &[SystemTime],
         revoked_at: &[Option<SystemTime>],
     ) -> Stages {
-        let log = server.log_text();
-        let out = common::run_in(
-            root,
-            &[
-                "findings",
-                "--json",
-                "--data-dir",
-                root.join("data").to_str().unwrap(),
-            ],
-            None,
-        );
+        let mut args = vec!["findings", "--json"];
+        args.extend(store_args.iter().map(String::as_str));
+        let out = common::run_in(root, &args, None);
         let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
             panic!(
                 "findings --json is not JSON ({e}): {}",

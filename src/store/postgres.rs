@@ -126,13 +126,16 @@ impl PgStore {
     /// [`PgStore::open`], saying which schema steps it applied.
     pub fn open_migrated(url: &str) -> Result<(PgStore, Migrated)> {
         let label = redact(url);
-        let client = connect(url)?;
-        let mut store = PgStore {
-            conn: RefCell::new(Some(Conn {
-                client,
+        let conn = match take_idle(url) {
+            Some(c) => c,
+            None => Conn {
+                client: connect(url)?,
                 statements: HashMap::new(),
                 broken: false,
-            })),
+            },
+        };
+        let mut store = PgStore {
+            conn: RefCell::new(Some(conn)),
             label,
             url: url.to_string(),
             in_batch: false,
@@ -148,6 +151,22 @@ impl PgStore {
     /// failed step leaves nothing behind.
     pub fn migrate(&mut self) -> Result<Migrated> {
         let label = self.label.clone();
+        // Most opens find the schema current: one read says so, without the lock and its
+        // transaction (a service opens the store several times per push).
+        let current = self.run(|c| {
+            Ok(c.client
+                .query_one("SELECT COALESCE(MAX(version), 0) FROM schema_migrations", &[])
+                .ok()
+                .map(|r| r.get::<_, i64>(0)))
+        })?;
+        let latest = migrate::latest(migrate::POSTGRES);
+        if current == Some(latest) {
+            return Ok(Migrated {
+                from: latest,
+                to: latest,
+                applied: vec![],
+            });
+        }
         self.run(move |c| {
             c.client.batch_execute("BEGIN")?;
             let r = (|| -> Result<Migrated> {
@@ -308,11 +327,56 @@ pub fn connect(url: &str) -> Result<Client> {
 }
 
 /// Closing the connection runs the client's runtime too: off any async runtime's thread.
+/// Connections of dropped stores, kept for the next open of the same URL in this process: a
+/// service opens the store several times per push, and each new connection costs the server a
+/// process and the client a handshake. A few per URL, the oldest closed first; a broken one is
+/// never kept.
+static IDLE: std::sync::Mutex<Vec<(String, Conn)>> = std::sync::Mutex::new(Vec::new());
+const MAX_IDLE_PER_URL: usize = 4;
+const MAX_IDLE: usize = 32;
+
+/// An idle connection to `url` that still answers, if one is kept.
+fn take_idle(url: &str) -> Option<Conn> {
+    loop {
+        let mut idle = IDLE.lock().unwrap_or_else(|e| e.into_inner());
+        let i = idle.iter().position(|(u, _)| u == url)?;
+        let (_, mut conn) = idle.swap_remove(i);
+        drop(idle);
+        // The server may have closed it while it waited (a restart, an idle timeout).
+        if off_runtime(|| conn.client.is_valid(Duration::from_secs(2)).is_ok()) {
+            return Some(conn);
+        }
+        off_runtime(move || drop(conn));
+    }
+}
+
+/// Keeps the store's connection for the next open, unless it is broken or the pool is full
+/// (then it is closed, off any async runtime's thread: closing runs the client's runtime too).
 impl Drop for PgStore {
     fn drop(&mut self) {
-        if let Some(conn) = self.conn.get_mut().take() {
+        let Some(conn) = self.conn.get_mut().take() else {
+            return;
+        };
+        // A batch left open, or a panic mid-call, may have left a transaction open: not kept.
+        let clean = !self.in_batch && !std::thread::panicking();
+        if !clean || conn.broken || conn.client.is_closed() {
             off_runtime(move || drop(conn));
+            return;
         }
+        let mut idle = IDLE.lock().unwrap_or_else(|e| e.into_inner());
+        idle.push((self.url.clone(), conn));
+        let same = idle.iter().filter(|(u, _)| *u == self.url).count();
+        let evict = if same > MAX_IDLE_PER_URL {
+            idle.iter().position(|(u, _)| *u == self.url)
+        } else if idle.len() > MAX_IDLE {
+            Some(0)
+        } else {
+            None
+        };
+        let Some(i) = evict else { return };
+        let (_, old) = idle.remove(i);
+        drop(idle);
+        off_runtime(move || drop(old));
     }
 }
 

@@ -452,3 +452,20 @@ pub(super) fn another_processes_key_is_refused(h: &Harness) {
     assert!(e.contains("same key") && e.contains("QUENCH_STORE_KEY"), "{e}");
     assert!(!h.holds(&hex::encode([7u8; 32])), "the key reached the database");
 }
+
+/// A dropped store's connection is kept for the next open; one the server closed while it
+/// waited (a restart) is not handed out: the next open connects anew and works.
+#[test]
+fn postgres_a_kept_connection_cut_while_idle_is_not_reused() {
+    let db = ScratchDb::require();
+    let mut s = PgStore::open(&db.url).unwrap();
+    s.audit(AuditEntry::new("quench", "first")).unwrap();
+    drop(s);
+    assert!(
+        db.cut_connections() >= 1,
+        "the kept connection is gone from the server"
+    );
+    let mut s = PgStore::open(&db.url).expect("a cut idle connection broke the next open");
+    s.audit(AuditEntry::new("quench", "second")).unwrap();
+    assert_eq!(s.audit_log(None).unwrap().len(), 2);
+}

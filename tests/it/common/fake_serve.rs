@@ -56,6 +56,19 @@ pub fn start_revoking(
     extra: &str,
     secret: &str,
 ) -> Server {
+    start_revoking_with(root, sim_config, workers, extra, secret, &[], &[])
+}
+
+/// [`start_revoking`] with more `quench serve` flags and environment (`--data-dir`, `--store`).
+pub fn start_revoking_with(
+    root: &Path,
+    sim_config: &Path,
+    workers: Option<usize>,
+    extra: &str,
+    secret: &str,
+    more: &[&str],
+    env: &[(&str, &str)],
+) -> Server {
     let cfg = root.join("quench.toml");
     let mut serve = format!(
         "[serve]\ndata_dir = {:?}\nallow_remotes = [{:?}]\n",
@@ -73,10 +86,11 @@ pub fn start_revoking(
     )
     .unwrap();
     let args = [cfg.as_path(), sim_config, policy.as_path()].map(|p| p.to_str().unwrap().to_string());
-    Server::start(
-        &["--config", &args[0], "--config", &args[1], "--config", &args[2]],
-        &[("QUENCH_GITHUB_WEBHOOK_SECRET", secret)],
-    )
+    let mut argv = vec!["--config", &args[0], "--config", &args[1], "--config", &args[2]];
+    argv.extend_from_slice(more);
+    let mut vars = vec![("QUENCH_GITHUB_WEBHOOK_SECRET", secret)];
+    vars.extend_from_slice(env);
+    Server::start(&argv, &vars)
 }
 
 /// Writes `files` in the work tree `dir` and commits them; returns the commit id.
