@@ -78,7 +78,8 @@ pub fn names_a_property(name: &[u8], words: &[String]) -> bool {
 }
 
 /// True when the whole value is a template variable: `@VAR@` (autoconf, Maven filtering),
-/// `%VAR%` (Windows batch, Octopus), `{{ var }}`, `${VAR:-default}`, `#{var}`, `<your-key>`.
+/// `%VAR%` (Windows batch, Octopus), `{{ var }}`, `${VAR:-default}`, `#{var}`, `[PASSWORD]`,
+/// `<your-key>`.
 fn is_template(s: &[u8]) -> bool {
     let wrapped = |open: &[u8], close: &[u8]| {
         s.len() > open.len() + close.len()
@@ -88,7 +89,11 @@ fn is_template(s: &[u8]) -> bool {
                 .iter()
                 .all(|&b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b'-' | b' ' | b':'))
     };
-    wrapped(b"@", b"@") || wrapped(b"%", b"%") || wrapped(b"#{", b"}") || wrapped(b"{{", b"}}")
+    wrapped(b"@", b"@")
+        || wrapped(b"%", b"%")
+        || wrapped(b"#{", b"}")
+        || wrapped(b"{{", b"}}")
+        || wrapped(b"[", b"]")
 }
 
 /// True when the value names a secret stored elsewhere instead of being one: `${VAR}`,
@@ -211,6 +216,7 @@ mod tests {
             "%SERVICE_PASSWORD_2%",
             "#{db.password}",
             "${DB_PASSWORD:-changeit}",
+            "[PASSWORD]",
         ] {
             assert!(is_reference(r.as_bytes()), "{r}");
         }

@@ -112,6 +112,13 @@ pub fn write(out: &mut dyn Write, outcome: &ScanOutcome, opts: &ReportOptions) -
     for n in &s.notes {
         writeln!(out, "note: {n}")?;
     }
+    for e in &s.examples {
+        writeln!(
+            out,
+            "example (not a leak): {}:{}:{}: {} ({})",
+            e.path, e.line, e.column, e.what, e.source
+        )?;
+    }
     if !outcome.findings.is_empty() {
         writeln!(
             out,

@@ -50,9 +50,7 @@ pub fn detect(head: &[u8]) -> Option<(Wide, usize)> {
         return Some((Wide::Utf16Be, 2));
     }
     // Every file passes here: text without a NUL (nearly all of it) costs one memchr.
-    if memchr::memchr(0, head).is_none() {
-        return None;
-    }
+    memchr::memchr(0, head)?;
     // Without a mark: at least 16 characters, nearly all of them with the zero bytes of ASCII
     // in their wide form (and the other byte not zero).
     let zeros = |width: usize, at: &[usize]| -> (usize, usize) {
