@@ -47,6 +47,7 @@ use anyhow::{anyhow, bail, Context as _, Result};
 use serde::Deserialize;
 
 use crate::issuer::call::deserialize_with_call;
+use crate::issuer::verify_recipe::{Exchange, Matcher};
 use crate::issuer::Call;
 
 /// Who may revoke a key, which decides what the call needs.
@@ -76,32 +77,6 @@ impl Authority {
     }
 }
 
-/// What an answer must look like: one of `status`, and every `json` path holding its value
-/// (Slack answers HTTP 200 to a refused revocation, with `"ok": false`).
-#[derive(Debug, Clone, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct StatusMatch {
-    #[serde(default)]
-    pub status: Vec<u16>,
-    #[serde(default)]
-    pub json: std::collections::BTreeMap<String, toml::Value>,
-}
-
-impl StatusMatch {
-    /// Whether `json` holds every value this names (vacuously when it names none).
-    pub fn body_matches(&self, json: Option<&serde_json::Value>) -> bool {
-        self.json.iter().all(|(path, want)| {
-            let got = json.and_then(|j| json_path(j, path));
-            match (got, want) {
-                (Some(serde_json::Value::String(a)), toml::Value::String(b)) => a == b,
-                (Some(serde_json::Value::Bool(a)), toml::Value::Boolean(b)) => a == b,
-                (Some(serde_json::Value::Number(a)), toml::Value::Integer(b)) => a.as_i64() == Some(*b),
-                _ => false,
-            }
-        })
-    }
-}
-
 /// How to find the issuer's id of a key before revoking it: list the keys an admin (or the key
 /// itself) can see and take the id of the one matching the leaked value, or look the value up
 /// directly (`items` and `field` left out: the answer is the one item).
@@ -127,7 +102,7 @@ pub struct Find {
     pub take: String,
     /// Statuses meaning "no such key": the key is already gone.
     #[serde(default)]
-    pub gone: Option<StatusMatch>,
+    pub gone: Option<Matcher>,
     /// How the listing continues past its first page. Without it, a listing that says more
     /// items follow (`has_more`) is refused: the leaked key may be on a page not read, and
     /// another key matching its hint on the one read.
@@ -246,9 +221,9 @@ pub struct RevokeRecipe {
     #[serde(skip)]
     pub call: Call,
     #[serde(default)]
-    pub ok: Option<StatusMatch>,
+    pub ok: Option<Matcher>,
     #[serde(default)]
-    pub gone: Option<StatusMatch>,
+    pub gone: Option<Matcher>,
     #[serde(default)]
     pub find: Option<Find>,
     /// Values read from the leaked key itself, by a regular expression whose first group
@@ -353,14 +328,12 @@ impl RevokeRecipe {
 
     /// Whether an answer is the issuer accepting the revocation: an `ok` status and body.
     pub fn accepted(&self, a: &Answer) -> bool {
-        self.ok_status().contains(&a.status)
-            && self.ok.as_ref().is_none_or(|m| m.body_matches(a.json.as_ref()))
+        self.ok_status().contains(&a.status) && self.ok.as_ref().is_none_or(|m| m.matches(&a.exchange))
     }
 
     /// Whether an answer says the key was already gone: a `gone` status and body.
     pub fn is_gone(&self, a: &Answer) -> bool {
-        self.gone_status().contains(&a.status)
-            && self.gone.as_ref().is_none_or(|m| m.body_matches(a.json.as_ref()))
+        self.gone_status().contains(&a.status) && self.gone.as_ref().is_none_or(|m| m.matches(&a.exchange))
     }
 
     /// A one-line description for dry-run records: method and URL template, no values.
@@ -422,9 +395,24 @@ impl Vars {
 pub struct Answer {
     pub status: u16,
     pub retry_after: Option<std::time::Duration>,
-    pub json: Option<serde_json::Value>,
-    /// The body as text when it is not JSON (an XML answer), capped like `json`.
-    pub text: Option<String>,
+    /// The answer as every recipe reads it (status, headers, body, JSON), matched by the same
+    /// [`Matcher`] verification uses.
+    pub exchange: Exchange,
+}
+
+impl Answer {
+    /// The body as JSON, when it is JSON.
+    pub fn json(&self) -> Option<&serde_json::Value> {
+        self.exchange.json.as_ref()
+    }
+
+    /// The body as text when it is not JSON (an XML answer).
+    pub fn text(&self) -> Option<&str> {
+        match self.exchange.json {
+            None => std::str::from_utf8(&self.exchange.body).ok(),
+            Some(_) => None,
+        }
+    }
 }
 
 /// Computes headers to add from the final method and URL (a request signature).
@@ -481,20 +469,14 @@ pub async fn send(
         .header("retry-after")
         .and_then(|v| v.trim().parse::<f64>().ok())
         .and_then(|v| std::time::Duration::try_from_secs_f64(v).ok());
-    let body = match resp.body_error {
-        None => resp.body.as_slice(),
-        Some(_) => &[],
-    };
-    let json = serde_json::from_slice(body).ok();
-    let text = match json {
-        None => std::str::from_utf8(body).ok().map(String::from),
-        Some(_) => None,
-    };
+    let mut resp = resp;
+    if resp.body_error.is_some() {
+        resp.body.clear();
+    }
     Ok(Answer {
         status,
         retry_after,
-        json,
-        text,
+        exchange: Exchange::from_response(resp),
     })
 }
 
@@ -508,14 +490,14 @@ pub fn json_path<'a>(v: &'a serde_json::Value, path: &str) -> Option<&'a serde_j
 /// `<TAG>` element (AWS query APIs answer in XML). `None` when absent or null.
 pub fn take(a: &Answer, path: &str) -> Option<String> {
     if let Some(tag) = path.strip_prefix("xml:") {
-        let text = a.text.as_deref()?;
+        let text = a.text()?;
         let open = format!("<{tag}>");
         let start = text.find(&open)? + open.len();
         let len = text[start..].find(&format!("</{tag}>"))?;
         let v = text[start..start + len].trim();
         return (!v.is_empty()).then(|| v.to_string());
     }
-    json_take(a.json.as_ref()?, path)
+    json_take(a.json()?, path)
 }
 
 /// The value at a JSON path as a string (`None` when absent or null).
@@ -613,20 +595,21 @@ mod tests {
 
     #[test]
     fn take_reads_json_paths_and_xml_tags() {
-        let a = Answer {
+        let answer = |body: &str| Answer {
             status: 200,
             retry_after: None,
-            json: Some(serde_json::json!({"api_key": {"id": "api_key_1"}, "gone": null})),
-            text: None,
+            exchange: Exchange {
+                status: 200,
+                headers: vec![],
+                body: body.as_bytes().to_vec(),
+                json: serde_json::from_str(body).ok(),
+            },
         };
+        let a = answer(r#"{"api_key": {"id": "api_key_1"}, "gone": null}"#);
         assert_eq!(take(&a, "api_key.id").as_deref(), Some("api_key_1"));
         assert_eq!(take(&a, "gone"), None);
         assert_eq!(take(&a, "missing"), None);
-        let x = Answer {
-            json: None,
-            text: Some("<R><Result><UserName> ci </UserName></Result></R>".into()),
-            ..a
-        };
+        let x = answer("<R><Result><UserName> ci </UserName></Result></R>");
         assert_eq!(take(&x, "xml:UserName").as_deref(), Some("ci"));
         assert_eq!(take(&x, "xml:Arn"), None);
         assert_eq!(take(&x, "UserName"), None);

@@ -201,6 +201,28 @@ pub struct Exchange {
 }
 
 impl Exchange {
+    /// An issuer's answer as recipes read it: lower-cased header names, the body, and the body
+    /// as JSON when it is JSON. The one conversion verification and revocation both use.
+    pub fn from_response(resp: crate::issuer::client::Response) -> Exchange {
+        let headers = resp
+            .headers
+            .iter()
+            .map(|(k, v)| {
+                (
+                    k.as_str().to_ascii_lowercase(),
+                    String::from_utf8_lossy(v.as_bytes()).into_owned(),
+                )
+            })
+            .collect();
+        let json = serde_json::from_slice(&resp.body).ok();
+        Exchange {
+            status: resp.status.as_u16(),
+            headers,
+            body: resp.body,
+            json,
+        }
+    }
+
     pub fn header(&self, name: &str) -> Option<&str> {
         let name = name.to_ascii_lowercase();
         self.headers

@@ -245,7 +245,7 @@ impl HttpIssuers {
         if let Some(p) = &r.public_if {
             match self.get(&p.call, &vars, issuer, sign_ref, &[]).await {
                 Ok(Some(a)) => {
-                    let json = a.json.unwrap_or(serde_json::Value::Null);
+                    let json = a.json().cloned().unwrap_or(serde_json::Value::Null);
                     if let Some(path) = p
                         .present
                         .iter()
@@ -364,7 +364,7 @@ impl HttpIssuers {
                     let Some(a) = self.get(&f.call, &v, issuer, sign, &gone).await? else {
                         continue;
                     };
-                    let whole = a.json.clone().unwrap_or(serde_json::Value::Null);
+                    let whole = a.json().cloned().unwrap_or(serde_json::Value::Null);
                     if f.field.is_some() && !matches(&whole) {
                         vec![]
                     } else {
@@ -480,7 +480,7 @@ impl HttpIssuers {
                 }
                 Err(_) => return Err(partial(format!("page {} was refused", n + 1))),
             };
-            let json = a.json.unwrap_or(serde_json::Value::Null);
+            let json = a.json().cloned().unwrap_or(serde_json::Value::Null);
             let Some(arr) = recipe::json_path(&json, items).and_then(|i| i.as_array()) else {
                 return Err(partial(format!("page {} has no `{items}` list", n + 1)));
             };
@@ -623,7 +623,7 @@ fn aws_credentials(t: &Target, r: &RevokeRecipe) -> Result<(String, String), Str
 /// The issuer's error code in an answer (`error`, `error.code`, `error.type`), when it is a
 /// short plain word: issuers never echo a key there, and it tells a human why.
 fn issuer_code(a: &recipe::Answer) -> Option<String> {
-    let j = a.json.as_ref()?;
+    let j = a.json()?;
     ["error", "error.code", "error.type", "code"]
         .iter()
         .find_map(|p| recipe::json_path(j, p).and_then(|v| v.as_str()))

@@ -68,23 +68,7 @@ pub async fn send_to(timeout: Duration, target: Target, req: Prepared) -> Result
     if let Some(e) = resp.body_error {
         return Err(net_failure(e));
     }
-    let headers = resp
-        .headers
-        .iter()
-        .map(|(k, v)| {
-            (
-                k.as_str().to_ascii_lowercase(),
-                String::from_utf8_lossy(v.as_bytes()).into_owned(),
-            )
-        })
-        .collect();
-    let json = serde_json::from_slice(&resp.body).ok();
-    Ok(Exchange {
-        status: resp.status.as_u16(),
-        headers,
-        body: resp.body,
-        json,
-    })
+    Ok(Exchange::from_response(resp))
 }
 
 /// A reqwest error without its URL (which may hold the secret).
