@@ -7,6 +7,8 @@ pub mod cli;
 pub mod config;
 pub mod engine;
 pub mod finding;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod http;
 pub mod notify;
 pub mod report;

@@ -6,6 +6,7 @@ mod accuracy;
 mod baseline;
 mod common;
 mod config_checks;
+mod fuzz_smoke;
 mod git_corrupt;
 mod git_deep;
 mod git_errors;
