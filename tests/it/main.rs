@@ -31,6 +31,7 @@ mod store_exposure;
 mod store_findings;
 mod store_git;
 mod store_location;
+mod sweep_deep;
 mod sweep_incremental;
 mod verify_cli;
 mod verify_egress;
