@@ -65,10 +65,13 @@ cp "$out/gitleaks/basic.toml" "$out/rules/gitleaks.toml"
 
 # Decoders: text, its base64, its gzip (whole and cut short).
 cp "$root/README.md" "$out/scan/readme"
-base64 -w 76 < "$root/README.md" | head -40 > "$out/scan/readme.b64"
-printf 'token: %s\n' "$(printf 'ghp_%s' "$(head -c 27 /dev/urandom | base64 | tr -dc A-Za-z0-9 | head -c 36)" | base64 -w0)" > "$out/scan/encoded-token"
+# (No pipe into head: with pipefail, the writer's SIGPIPE would fail the script at random.)
+base64 -w 76 < "$root/README.md" > "$tmp/readme.b64"
+sed -n '1,40p' "$tmp/readme.b64" > "$out/scan/readme.b64"
+sha256sum "$root/README.md" > "$tmp/sum"
+printf 'token: %s\n' "$(printf 'ghp_%s' "$(cut -c1-36 "$tmp/sum")" | base64 -w0)" > "$out/scan/encoded-token"
 gzip -c "$root/README.md" > "$out/gzip/readme.gz"
-head -c 2000 "$out/gzip/readme.gz" > "$out/gzip/truncated.gz"
+dd if="$out/gzip/readme.gz" of="$out/gzip/truncated.gz" bs=2000 count=1 2>/dev/null
 
 # Webhooks: the push payload shapes GitHub and GitLab document.
 zero=0000000000000000000000000000000000000000
