@@ -8,6 +8,8 @@ pub mod config;
 pub mod datadir;
 pub mod engine;
 pub mod finding;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod issuer;
 pub mod notify;
 pub mod pipeline;

@@ -12,6 +12,8 @@
 //! [`staged`] diffs the index against `HEAD` and keeps only findings on added lines.
 
 mod blobs;
+#[doc(hidden)]
+pub mod fuzz;
 mod oidset;
 mod pack;
 pub mod staged;

@@ -123,6 +123,18 @@ impl Packs {
         packs
     }
 
+    /// Every object id the mapped indexes list (for the fuzz targets).
+    pub fn ids(&self) -> Vec<Oid> {
+        self.packs
+            .iter()
+            .flat_map(|p| {
+                (0..p.count).filter_map(move |i| {
+                    Oid::from_bytes(&p.idx[IDX_HEADER + i * 20..IDX_HEADER + i * 20 + 20]).ok()
+                })
+            })
+            .collect()
+    }
+
     /// Where `id` is stored: (pack, offset).
     fn find(&self, id: &[u8]) -> Option<(u32, u64)> {
         self.packs
@@ -473,7 +485,7 @@ impl<'p> Reader<'p> {
 }
 
 /// Builds an object from its base and a git delta (copy and insert instructions).
-fn apply(base: &[u8], delta: &[u8]) -> Result<Vec<u8>, String> {
+pub fn apply(base: &[u8], delta: &[u8]) -> Result<Vec<u8>, String> {
     let (source, mut at) = varint(delta, 0)?;
     if source != base.len() as u64 {
         return Err(format!(

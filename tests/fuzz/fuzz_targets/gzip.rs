@@ -1,0 +1,4 @@
+//! Fuzz target: `quench::fuzzing::gzip` on arbitrary bytes (see ../README.md).
+#![no_main]
+
+libfuzzer_sys::fuzz_target!(|data: &[u8]| quench::fuzzing::gzip(data));
