@@ -149,20 +149,7 @@ fn google_keys_public_by_design_are_reported_not_deleted() {
         "[verify]\nretries = 0\n[revoke]\nmode = \"auto\"\nbackoff_secs = 0.05\nmax_attempts = 2\n\
          [revoke.admin.google]\nenv = \"SIM_GOOGLE_ADMIN\"\n",
     );
-    let out = common::quench()
-        .current_dir(dir.path())
-        .args([
-            "scan",
-            ".",
-            "--verify",
-            "--revoke",
-            "--data-dir",
-            "data",
-            "--config",
-        ])
-        .arg(&sim.config)
-        .arg("--config")
-        .arg(&policy)
+    let out = common::revoking_scan(dir.path(), &sim.config, &policy)
         .env("SIM_GOOGLE_ADMIN", &admin)
         .output()
         .unwrap();

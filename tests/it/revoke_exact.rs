@@ -16,20 +16,7 @@ fn scan_auto(sim: &SimProc, env_file: &str) -> (tempfile::TempDir, String) {
         "policy.toml",
         "[verify]\nretries = 0\n[revoke]\nmode = \"auto\"\nbackoff_secs = 0.05\nmax_attempts = 2\n",
     );
-    let out = common::quench()
-        .current_dir(dir.path())
-        .args([
-            "scan",
-            ".",
-            "--verify",
-            "--revoke",
-            "--data-dir",
-            "data",
-            "--config",
-        ])
-        .arg(&sim.config)
-        .arg("--config")
-        .arg(&policy)
+    let out = common::revoking_scan(dir.path(), &sim.config, &policy)
         .output()
         .unwrap();
     let err = String::from_utf8_lossy(&out.stderr).into_owned();
@@ -190,20 +177,7 @@ fn datadog_key_is_found_on_every_page_by_its_last_four() {
             "[verify]\nretries = 0\n[revoke]\nmode = \"auto\"\nbackoff_secs = 0.05\nmax_attempts = 2\n\
              [revoke.admin.datadog]\nenv = \"SIM_DATADOG_ADMIN\"\n",
         );
-        let out = common::quench()
-            .current_dir(dir.path())
-            .args([
-                "scan",
-                ".",
-                "--verify",
-                "--revoke",
-                "--data-dir",
-                "data",
-                "--config",
-            ])
-            .arg(&sim.config)
-            .arg("--config")
-            .arg(&policy)
+        let out = common::revoking_scan(dir.path(), &sim.config, &policy)
             .env("SIM_DATADOG_ADMIN", &admin)
             .output()
             .unwrap();

@@ -50,20 +50,7 @@ fn scan(sim: &SimProc, leaked: &[&str], policy_extra: &str, env: &[(&str, &str)]
             "[verify]\nretries = 0\n[revoke]\nmode = \"auto\"\nbackoff_secs = 0.05\nmax_attempts = 2\n{policy_extra}"
         ),
     );
-    let mut cmd = common::quench();
-    cmd.current_dir(dir.path())
-        .args([
-            "scan",
-            ".",
-            "--verify",
-            "--revoke",
-            "--data-dir",
-            "data",
-            "--config",
-        ])
-        .arg(&sim.config)
-        .arg("--config")
-        .arg(&policy);
+    let mut cmd = common::revoking_scan(dir.path(), &sim.config, &policy);
     for (k, v) in env {
         cmd.env(k, v);
     }

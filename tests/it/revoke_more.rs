@@ -518,21 +518,8 @@ fn every_api_recipe_kills_its_key_on_the_simulator() {
     }
     policy.push_str("[revoke.admin.aws]\nenv = \"SIM_AWS_ADMIN\"\n");
     let policy = sim.extra_config("policy.toml", &policy);
-    let mut cmd = common::quench();
-    cmd.current_dir(dir.path())
-        .args([
-            "scan",
-            ".",
-            "--verify",
-            "--revoke",
-            "--data-dir",
-            "data",
-            "--config",
-        ])
-        .arg(&sim.config)
-        .arg("--config")
-        .arg(&policy)
-        .env("SIM_AWS_ADMIN", format!("{aws_admin_id}:{aws_admin_secret}"));
+    let mut cmd = common::revoking_scan(dir.path(), &sim.config, &policy);
+    cmd.env("SIM_AWS_ADMIN", format!("{aws_admin_id}:{aws_admin_secret}"));
     for (_, var, secret) in &admins {
         cmd.env(var, secret);
     }

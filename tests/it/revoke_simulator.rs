@@ -108,20 +108,7 @@ principal = "arn:aws:iam::111122223333:user/ci"
         "[verify]\nretries = 0\n[revoke]\nmode = \"auto\"\nbackoff_secs = 0.05\n\
          [revoke.admin.openai]\nenv = \"SIM_OPENAI_ADMIN\"\n[revoke.admin.anthropic]\nenv = \"SIM_ANTHROPIC_ADMIN\"\n",
     );
-    let out = common::quench()
-        .current_dir(dir.path())
-        .args([
-            "scan",
-            ".",
-            "--verify",
-            "--revoke",
-            "--data-dir",
-            "data",
-            "--config",
-        ])
-        .arg(&sim.config)
-        .arg("--config")
-        .arg(&policy)
+    let out = common::revoking_scan(dir.path(), &sim.config, &policy)
         .env("SIM_OPENAI_ADMIN", &oai_admin)
         .env("SIM_ANTHROPIC_ADMIN", &ant_admin)
         .output()

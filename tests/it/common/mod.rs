@@ -40,6 +40,27 @@ pub fn quench() -> Command {
     c
 }
 
+/// `quench scan . --verify --revoke --data-dir data --config SIM --config POLICY` in `dir`: the
+/// scan the revocation tests run against the simulator. A test adds what it needs (admin
+/// credentials in the environment) before running it.
+pub fn revoking_scan(dir: &Path, sim_config: &Path, policy: &Path) -> Command {
+    let mut c = quench();
+    c.current_dir(dir)
+        .args([
+            "scan",
+            ".",
+            "--verify",
+            "--revoke",
+            "--data-dir",
+            "data",
+            "--config",
+        ])
+        .arg(sim_config)
+        .arg("--config")
+        .arg(policy);
+    c
+}
+
 /// Runs quench with `args` in `dir`, optionally feeding `stdin`.
 pub fn run_in(dir: &Path, args: &[&str], stdin: Option<&[u8]>) -> Output {
     let mut c = quench();
