@@ -1,13 +1,10 @@
 //! Talking to issuers on the revocation path: a fresh verification (before acting, to keep
 //! retries idempotent, and after, to confirm death) and the revoke call itself.
 //!
-//! The runner sees only the [`Issuers`] trait, so the HTTP layer can be swapped (a test double,
-//! a remote worker) without touching the job logic. [`HttpIssuers`] verifies with the verify
-//! engine (uncached: a revocation needs the issuer's answer now) and sends revoke recipes to the
-//! hosts the issuer registry allows, through the same egress guard.
+//! [`HttpIssuers`] verifies with the verify engine (uncached: a revocation needs the issuer's
+//! answer now) and sends revoke recipes to the hosts the issuer registry allows, through the
+//! same egress guard. Tests talk to it through the issuer simulator, not a test double.
 
-use std::future::Future;
-use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -22,8 +19,6 @@ use crate::rules::Rule;
 use crate::store::Verdict;
 use crate::verify;
 
-pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
-
 /// The key a job acts on, in memory only.
 pub struct Target<'a> {
     pub fingerprint: &'a str,
@@ -36,12 +31,6 @@ pub struct Target<'a> {
 }
 
 pub use super::outcome::CallResult;
-
-pub trait Issuers: Send + Sync {
-    /// A fresh verdict, bypassing any cache; `None` when the rule has no usable verify recipe.
-    fn verify<'a>(&'a self, t: &'a Target<'a>) -> BoxFuture<'a, Option<Verdict>>;
-    fn revoke<'a>(&'a self, t: &'a Target<'a>, recipe: &'a RevokeRecipe) -> BoxFuture<'a, CallResult>;
-}
 
 /// The verify engine for checks, declarative revoke recipes over reqwest for calls.
 pub struct HttpIssuers {
@@ -147,7 +136,8 @@ impl HttpIssuers {
         v
     }
 
-    async fn do_verify(&self, t: &Target<'_>) -> Option<Verdict> {
+    /// A fresh verdict, bypassing any cache; `None` when the rule has no usable verify recipe.
+    pub async fn verify(&self, t: &Target<'_>) -> Option<Verdict> {
         t.rule.spec.verify.as_ref()?;
         let job = verify::Job {
             fingerprint: t.fingerprint.to_string(),
@@ -161,7 +151,8 @@ impl HttpIssuers {
         Some(out)
     }
 
-    async fn do_revoke(&self, t: &Target<'_>, r: &RevokeRecipe) -> CallResult {
+    /// Sends the revocation `r` describes for the key in `t`.
+    pub async fn revoke(&self, t: &Target<'_>, r: &RevokeRecipe) -> CallResult {
         let first = self.call_recipe(t, r).await;
         let Some(fallback) = r.fallback.as_deref() else {
             return first;
@@ -657,13 +648,4 @@ fn scrub(msg: &str, t: &Target) -> String {
         out = out.replace(s.as_ref(), &crate::finding::redact(v));
     }
     out
-}
-
-impl Issuers for HttpIssuers {
-    fn verify<'a>(&'a self, t: &'a Target<'a>) -> BoxFuture<'a, Option<Verdict>> {
-        Box::pin(self.do_verify(t))
-    }
-    fn revoke<'a>(&'a self, t: &'a Target<'a>, recipe: &'a RevokeRecipe) -> BoxFuture<'a, CallResult> {
-        Box::pin(self.do_revoke(t, recipe))
-    }
 }

@@ -18,7 +18,7 @@ use std::time::Duration;
 use anyhow::{Context as _, Result};
 use serde::{Deserialize, Serialize};
 
-use super::issuer::{CallResult, Issuers, Target};
+use super::issuer::{CallResult, HttpIssuers, Target};
 use super::policy::{AdminCredential, Mode, Policy};
 use crate::finding::Finding;
 use crate::issuer::revoke_recipe::{Authority, RevokeRecipe};
@@ -123,7 +123,7 @@ pub struct Runner {
     pub policy: Policy,
     /// Rules by id; a live run learns them as findings arrive.
     rules: Mutex<HashMap<String, Arc<Rule>>>,
-    issuers: Arc<dyn Issuers>,
+    issuers: Arc<HttpIssuers>,
     notifier: Notifier,
     key_file: std::path::PathBuf,
     sealer: Mutex<Option<Arc<Sealer>>>,
@@ -212,7 +212,7 @@ impl Runner {
         store: Box<dyn Store>,
         policy: Policy,
         rules: impl IntoIterator<Item = Arc<Rule>>,
-        issuers: Arc<dyn Issuers>,
+        issuers: Arc<HttpIssuers>,
         notifier: Notifier,
         key_file: std::path::PathBuf,
         actor: &str,
