@@ -66,7 +66,7 @@ impl VerifyCmd {
 
 fn stdin_location(line: usize) -> Location {
     Location {
-        path: "<stdin>".into(),
+        path: crate::source::stream::STDIN_PATH.into(),
         line,
         column: 1,
         end_line: line,
@@ -117,7 +117,7 @@ fn by_scanning(rules: &RuleSet) -> Result<ScanOutcome> {
     let mut input = std::io::stdin().lock();
     let (_, end) = crate::source::stream::scan_reader(
         &mut input as &mut dyn Read,
-        "<stdin>",
+        crate::source::stream::STDIN_PATH,
         LocContext::Stdin,
         &scanner,
         &collector,

@@ -61,6 +61,13 @@ impl Metrics {
     pub fn render(&self, depth: Option<&Depth>) -> String {
         let g = |c: &AtomicU64| c.load(Ordering::Relaxed);
         let mut s = String::new();
+        // What is running, for dashboards that join on the version (value always 1).
+        let _ = writeln!(
+            s,
+            "# HELP quench_build_info The quench build serving.\n# TYPE quench_build_info gauge\n\
+             quench_build_info{{version=\"{}\"}} 1",
+            env!("CARGO_PKG_VERSION")
+        );
         let mut family = |name: &str, kind: &str, help: &str, rows: &[(&str, u64)]| {
             let _ = writeln!(s, "# HELP {name} {help}\n# TYPE {name} {kind}");
             for (labels, v) in rows {
@@ -174,5 +181,13 @@ mod tests {
         assert!(text.contains("quench_push_to_revoked_seconds_bucket{le=\"1\"} 1"));
         assert!(text.contains("quench_push_to_revoked_seconds_bucket{le=\"5\"} 2"));
         assert!(text.contains("quench_push_to_revoked_seconds_count 2"));
+    }
+
+    #[test]
+    fn build_info_names_the_version() {
+        let text = Metrics::default().render(None);
+        let line = format!("quench_build_info{{version=\"{}\"}} 1", env!("CARGO_PKG_VERSION"));
+        assert!(text.lines().any(|l| l == line), "{text}");
+        assert!(text.contains("# TYPE quench_build_info gauge"), "{text}");
     }
 }

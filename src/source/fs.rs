@@ -32,12 +32,18 @@ pub fn scan_paths(paths: &[String], scanner: &Arc<Scanner>, collector: &Arc<Coll
         if p == "-" {
             let stdin = std::io::stdin();
             let mut lock = stdin.lock();
-            let (n, end) =
-                stream::scan_reader(&mut lock, "-", Context::Stdin, scanner, collector, stream::CHUNK);
+            let (n, end) = stream::scan_reader(
+                &mut lock,
+                stream::STDIN_PATH,
+                Context::Stdin,
+                scanner,
+                collector,
+                stream::CHUNK,
+            );
             collector.scanned(n);
             if let stream::StreamEnd::Failed(e) = end {
                 collector.skip(
-                    "-",
+                    stream::STDIN_PATH,
                     "read-error",
                     format!("standard input: read failed after {n} bytes: {e}"),
                 );

@@ -10,6 +10,10 @@ use super::super::scan::{Collector, Origin, Scanner};
 use crate::engine::Scratch;
 use crate::finding::Context;
 
+/// The path standard input is reported under, by every command: what the user typed for it,
+/// and a valid relative reference where a report needs a URI (SARIF).
+pub const STDIN_PATH: &str = "-";
+
 /// Bytes read per chunk.
 pub const CHUNK: usize = 4 << 20;
 
