@@ -60,6 +60,9 @@ pub struct RunStats {
     pub skipped: usize,
     /// Waiting for an issuer's request budget (or its 429 pause): queued, not failed.
     pub deferred: usize,
+    /// Waiting for an admin credential the policy must name: queued (`revoking`), not
+    /// escalated, so the count agrees with the finding's status and its audit line (`blocked`).
+    pub needs_admin: usize,
 }
 
 impl RunStats {
@@ -74,6 +77,7 @@ impl RunStats {
         self.escalated += o.escalated;
         self.skipped += o.skipped;
         self.deferred += o.deferred;
+        self.needs_admin += o.needs_admin;
     }
 }
 
@@ -92,6 +96,13 @@ impl std::fmt::Display for RunStats {
         )?;
         if self.deferred > 0 {
             write!(f, ", {} deferred (issuer request budget)", self.deferred)?;
+        }
+        if self.needs_admin > 0 {
+            write!(
+                f,
+                ", {} waiting for an admin credential (queued; see quench findings --status revoking)",
+                self.needs_admin
+            )?;
         }
         Ok(())
     }
@@ -200,6 +211,7 @@ impl Ready {
 }
 
 enum Outcome {
+    NeedsAdmin,
     Revoked,
     AlreadyDead,
     Retrying,
@@ -539,6 +551,7 @@ impl Runner {
             Outcome::Retrying => s.retrying += 1,
             Outcome::Escalated => s.escalated += 1,
             Outcome::Deferred => s.deferred += 1,
+            Outcome::NeedsAdmin => s.needs_admin += 1,
         });
         Ok(())
     }
@@ -878,9 +891,11 @@ impl Runner {
             }
         }
         if first {
+            // A human must act (name the credential), so the escalation channel hears of it;
+            // the job itself stays queued and is counted as waiting, not escalated.
             self.notify(notify::Event::Escalated, found, why).await?;
         }
-        Ok(Outcome::Escalated)
+        Ok(Outcome::NeedsAdmin)
     }
 
     async fn escalate(

@@ -68,6 +68,11 @@ fn missing_admin_credential_keeps_the_job_queued_then_it_completes() {
     assert_eq!(code, 1, "{err}");
     assert!(!err.contains("panicked"), "{err}");
     assert!(issuer.is_live(&t[0]));
+    // The summary says what the store says: queued for a credential, not escalated.
+    assert!(
+        err.contains("0 escalated") && err.contains("1 waiting for an admin credential"),
+        "{err}"
+    );
     let f = &stored_findings(tmp.path())[0];
     assert_eq!(f["status"], "revoking");
     assert_eq!(f["jobs"][0]["state"], "queued");
