@@ -43,8 +43,9 @@ pub struct Options {
     pub ignore: HashSet<String>,
     /// Fingerprints of the baseline: never verified, dropped from the report and counted.
     pub baseline: HashSet<String>,
-    /// For a long-running service: every rule it scans with, so that jobs another run queued in
-    /// the shared store can be revoked (see [`revoke::after_scan_with`]).
+    /// Every rule this process scans with, so that jobs another run queued in a shared store
+    /// can be revoked here rather than escalated as "rule not loaded" (see
+    /// [`revoke::after_scan_with`]).
     pub service_rules: Vec<Arc<Rule>>,
 }
 
@@ -74,7 +75,14 @@ pub fn run(
     let t0 = Instant::now();
     let collector = Arc::new(Collector::new());
     let live = match &opts.store {
-        Some(store) => Live::start(store, opts.revoke, config, &opts.roots, opts.verify.is_some())?,
+        Some(store) => Live::start(
+            store,
+            opts.revoke,
+            config,
+            &opts.roots,
+            opts.verify.is_some(),
+            &opts.service_rules,
+        )?,
         None => None,
     };
     let verifying = match &opts.verify {

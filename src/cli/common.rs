@@ -320,7 +320,10 @@ impl CommonArgs {
             verify: self.verify.options(),
             ignore,
             baseline,
-            service_rules: Vec::new(),
+            // Cheap: the engine's own Arcs, no second load of the rules.
+            service_rules: (0..prepared.scanner.engine.rule_count())
+                .map(|i| prepared.scanner.engine.rule(i).clone())
+                .collect(),
         })
     }
 }

@@ -140,6 +140,9 @@ impl ServeCmd {
                     store: Some(store),
                     revoke,
                     ignore: scanner.opts.ignore_fingerprints.clone(),
+                    service_rules: (0..scanner.engine.rule_count())
+                        .map(|i| scanner.engine.rule(i).clone())
+                        .collect(),
                     ..Default::default()
                 };
                 let job: server::SweepJob = Arc::new(move || {

@@ -102,6 +102,7 @@ impl Live {
         config: &Config,
         roots: &[String],
         verifying: bool,
+        rules: &[Arc<crate::rules::Rule>],
     ) -> Result<Option<Live>> {
         // Checked before the policy is even read: a scan without --verify (the pre-commit hook's
         // case) pays nothing for the live path.
@@ -118,7 +119,9 @@ impl Live {
             config,
             &dir,
             policy,
-            Vec::<Arc<crate::rules::Rule>>::new(),
+            // Every rule this process scans with: on a shared store the runner may claim a job
+            // another process queued before this scan met a finding of that rule.
+            rules.to_vec(),
             "policy",
         )?;
         let owners = CodeOwners::discover(&store::record::repo_root(roots));
