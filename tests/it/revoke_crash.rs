@@ -17,7 +17,7 @@ fn kill_mid_call_then_resume(issuer: &FakeIssuer, dir: &std::path::Path) -> Stri
     std::fs::write(
         dir.join("quench.toml"),
         format!(
-            "[issuers.github]\napi = \"{}\"\n[revoke]\nbackoff_secs = 0.05\ntimeout_secs = 600\n",
+            "[issuers.github]\napi = \"{}\"\n[revoke]\nbackoff_secs = 0.05\ntimeout_secs = 30\n",
             issuer.url
         ),
     )
