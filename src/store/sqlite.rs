@@ -41,7 +41,23 @@ impl SqliteStore {
         Ok((store, migrated))
     }
 
+    /// [`SqliteStore::prepare`], tried again while another connection opening the same new file
+    /// holds the lock: SQLite answers a journal-mode switch or a lock upgrade that could
+    /// deadlock with "busy" at once, without waiting, so `busy_timeout` alone does not cover
+    /// several processes creating one store together.
     fn init(&mut self, busy_timeout: Duration) -> Result<Migrated> {
+        let start = std::time::Instant::now();
+        loop {
+            match self.prepare(busy_timeout) {
+                Err(e) if is_busy(&e) && start.elapsed() < busy_timeout => {
+                    std::thread::sleep(Duration::from_millis(20));
+                }
+                done => return done,
+            }
+        }
+    }
+
+    fn prepare(&mut self, busy_timeout: Duration) -> Result<Migrated> {
         self.conn.busy_timeout(busy_timeout)?;
         // Room for every statement the runner and the writer repeat (see `exec`).
         self.conn.set_prepared_statement_cache_capacity(64);
@@ -301,6 +317,18 @@ fn revive(tx: &Connection, fingerprint: &str, at: &Time) -> Result<()> {
         ],
     )?;
     Ok(())
+}
+
+/// Whether `e` is SQLite's "database is locked" / "busy".
+fn is_busy(e: &anyhow::Error) -> bool {
+    e.chain().any(|c| {
+        c.downcast_ref::<rusqlite::Error>().is_some_and(|r| {
+            matches!(
+                r.sqlite_error_code(),
+                Some(rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked)
+            )
+        })
+    })
 }
 
 fn time_col(row: &Row, name: &str) -> rusqlite::Result<Option<Time>> {
