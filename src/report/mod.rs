@@ -79,7 +79,7 @@ impl FailOn {
         let v = verdict(f);
         match self {
             FailOn::Any => true,
-            FailOn::Live => !v.is_some_and(|v| v.verdict == "dead"),
+            FailOn::Live => v.is_none_or(|v| v.verdict != "dead"),
             FailOn::Verified => v.is_some_and(|v| v.verdict == "live"),
         }
     }

@@ -119,7 +119,7 @@ fn fail_on_gates_by_the_verdict() {
 fn fail_on_applies_to_git_and_needs_verify() {
     let k = keys(602);
     let sim = simulator(&k.live, &k.flaky);
-    let mut repo = common::fake_git::Repo::init(602);
+    let repo = common::fake_git::Repo::init(602);
     repo.write("dead.env", &format!("T={}\n", k.dead));
     repo.commit("a dead key in history");
     let (code, _, stderr) = run(repo.path(), &sim, &["git", "--verify", "--fail-on", "verified"]);
