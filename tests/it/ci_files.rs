@@ -118,9 +118,18 @@ fn action_yml_loads_with_the_keys_github_requires() {
         .contains("steps.annotate.outcome"));
 }
 
-/// The value each `${{ … }}` in a step's `env` takes for a push event.
+/// The value each `${{ … }}` in a step's `env` takes for a push event (`before`, `after`,
+/// `ref` as the push payload has them), with `overrides` for other events.
 fn push_env(step: &Value, sarif: &str, before: &str, after: &str) -> BTreeMap<String, String> {
-    let values: BTreeMap<&str, &str> = [
+    event_env(
+        step,
+        sarif,
+        &[("github.event.before", before), ("github.event.after", after)],
+    )
+}
+
+fn event_env(step: &Value, sarif: &str, overrides: &[(&str, &str)]) -> BTreeMap<String, String> {
+    let mut values: BTreeMap<&str, &str> = [
         ("inputs.range", ""),
         ("inputs.full-history", "false"),
         ("inputs.baseline", ""),
@@ -130,12 +139,14 @@ fn push_env(step: &Value, sarif: &str, before: &str, after: &str) -> BTreeMap<St
         ("github.event_name", "push"),
         ("github.event.pull_request.base.sha", ""),
         ("github.event.pull_request.head.sha", ""),
-        ("github.event.before", before),
-        ("github.event.after", after),
+        ("github.event.before", ""),
+        ("github.event.after", ""),
+        ("github.ref", "refs/heads/main"),
         ("github.event.repository.default_branch", "main"),
     ]
     .into_iter()
     .collect();
+    values.extend(overrides.iter().copied());
     let mut env = BTreeMap::new();
     if let Some(map) = step["env"].as_object() {
         for (k, v) in map {
@@ -234,6 +245,153 @@ fn action_scan_step_scans_a_push_and_annotates_when_code_scanning_is_out_of_reac
     assert!(
         line.starts_with("::error ") || line.starts_with("::warning "),
         "{line}"
+    );
+}
+
+/// The SARIF's result paths after running the action's scan step in `dir` for an event.
+fn scan_step_for(
+    dir: &Path,
+    overrides: &[(&str, &str)],
+) -> (std::process::Output, String, Option<Vec<String>>) {
+    let action = yaml("action.yml");
+    let scan = step(&action, "scan");
+    let output = dir.join(".github_output");
+    let _ = std::fs::remove_file(&output);
+    let sarif = dir.join("quench.sarif");
+    let _ = std::fs::remove_file(&sarif);
+    let env = event_env(scan, "quench.sarif", overrides);
+    let out = run_bash_step(dir, scan, &env, &output);
+    let outputs = std::fs::read_to_string(&output).unwrap_or_default();
+    let uris = std::fs::read(&sarif).ok().map(|b| {
+        let doc: Value = serde_json::from_slice(&b).unwrap();
+        let mut u: Vec<String> = doc["runs"][0]["results"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| {
+                r["locations"][0]["physicalLocation"]["artifactLocation"]["uri"]
+                    .as_str()
+                    .unwrap()
+                    .to_string()
+            })
+            .collect();
+        u.sort();
+        u
+    });
+    (out, outputs, uris)
+}
+
+#[test]
+fn action_scan_step_handles_new_branches_force_pushes_tags_deletions_and_first_pushes() {
+    // A clone as actions/checkout leaves it: origin holds main with an old key.
+    let remote = tempfile::tempdir().unwrap();
+    common::fake_git::git_in(remote.path(), &["init", "-q", "--bare", "-b", "main"]);
+    let mut repo = Repo::init(44);
+    repo.git(&["remote", "add", "origin", remote.path().to_str().unwrap()]);
+    let old = repo.secret();
+    repo.write("old.env", &format!("OLD={old}\n"));
+    let main = repo.commit("main, with an old key");
+    repo.git(&["push", "-q", "origin", "main"]);
+    repo.git(&["checkout", "-q", "-b", "topic"]);
+    let new = repo.secret();
+    repo.write("topic.env", &format!("NEW={new}\n"));
+    let topic = repo.commit("the pushed branch's key");
+    let zero = "0000000000000000000000000000000000000000";
+    let ok = |out: &std::process::Output, what: &str| {
+        assert!(
+            out.status.success(),
+            "{what}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+
+    // First push of a new branch: `before` is all zeros; what it adds over main.
+    let (out, outputs, uris) = scan_step_for(
+        repo.path(),
+        &[
+            ("github.event.before", zero),
+            ("github.event.after", &topic),
+            ("github.ref", "refs/heads/topic"),
+        ],
+    );
+    ok(&out, "new branch");
+    assert!(outputs.contains("findings=true"), "{outputs}");
+    assert_eq!(uris.unwrap(), ["topic.env"], "new branch: only its own commits");
+
+    // Force-push: `before` was rewritten away and cannot be fetched.
+    let gone = "1234567890abcdef1234567890abcdef12345678";
+    let (out, _, uris) = scan_step_for(
+        repo.path(),
+        &[
+            ("github.event.before", gone),
+            ("github.event.after", &topic),
+            ("github.ref", "refs/heads/topic"),
+        ],
+    );
+    ok(&out, "force-push");
+    assert!(String::from_utf8_lossy(&out.stdout).contains("no longer reachable"));
+    assert_eq!(
+        uris.unwrap(),
+        ["topic.env"],
+        "force-push: against the default branch"
+    );
+
+    // A new tag on the topic commit.
+    repo.git(&["tag", "v1", &topic]);
+    let (out, _, uris) = scan_step_for(
+        repo.path(),
+        &[
+            ("github.event.before", zero),
+            ("github.event.after", &topic),
+            ("github.ref", "refs/tags/v1"),
+        ],
+    );
+    ok(&out, "tag push");
+    assert_eq!(uris.unwrap(), ["topic.env"]);
+
+    // A deleted branch: `after` is all zeros; nothing is scanned and nothing fails.
+    let (out, outputs, uris) = scan_step_for(
+        repo.path(),
+        &[
+            ("github.event.before", &topic),
+            ("github.event.after", zero),
+            ("github.ref", "refs/heads/topic"),
+        ],
+    );
+    ok(&out, "deletion");
+    assert!(outputs.contains("findings=false"), "{outputs}");
+    assert!(uris.is_none(), "a deletion scans nothing (no report written)");
+
+    // The repository's first push, of the default branch itself: its whole history.
+    let (out, _, uris) = scan_step_for(
+        repo.path(),
+        &[
+            ("github.event.before", zero),
+            ("github.event.after", &main),
+            ("github.ref", "refs/heads/main"),
+        ],
+    );
+    ok(&out, "first push of main");
+    assert_eq!(
+        uris.unwrap(),
+        ["old.env"],
+        "the default branch's first push scans its history"
+    );
+
+    // A pull request: base..head.
+    let (out, _, uris) = scan_step_for(
+        repo.path(),
+        &[
+            ("github.event_name", "pull_request"),
+            ("github.event.pull_request.base.sha", &main),
+            ("github.event.pull_request.head.sha", &topic),
+        ],
+    );
+    ok(&out, "pull request");
+    assert_eq!(uris.unwrap(), ["topic.env"]);
+    assert!(
+        !String::from_utf8_lossy(&out.stdout).contains(&new),
+        "plaintext secret in the log"
     );
 }
 
@@ -524,6 +682,38 @@ fn gitlab_script_scans_a_merge_requests_commits() {
         report["vulnerabilities"][0]["location"]["commit"]["sha"],
         head.as_str()
     );
+}
+
+#[test]
+fn gitlab_script_survives_a_force_push() {
+    let mut repo = Repo::init(45);
+    repo.write("a.txt", "a\n");
+    repo.commit("main");
+    let remote = tempfile::tempdir().unwrap();
+    common::fake_git::git_in(remote.path(), &["init", "-q", "--bare", "-b", "main"]);
+    repo.git(&["remote", "add", "origin", remote.path().to_str().unwrap()]);
+    repo.git(&["push", "-q", "origin", "main"]);
+    repo.git(&["checkout", "-q", "-b", "topic"]);
+    let key = repo.secret();
+    repo.write("k.env", &format!("K={key}\n"));
+    let head = repo.commit("rewritten branch");
+    let out = run_gitlab_script(
+        repo.path(),
+        &[
+            ("CI_PIPELINE_SOURCE", "push"),
+            ("CI_COMMIT_BRANCH", "topic"),
+            ("CI_DEFAULT_BRANCH", "main"),
+            ("CI_COMMIT_BEFORE_SHA", "1234567890abcdef1234567890abcdef12345678"),
+            ("CI_COMMIT_SHA", &head),
+        ],
+    );
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "scanned, not failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains("k.env"));
 }
 
 #[test]
