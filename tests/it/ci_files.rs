@@ -118,35 +118,64 @@ fn action_yml_loads_with_the_keys_github_requires() {
         .contains("steps.annotate.outcome"));
 }
 
-/// The value each `${{ … }}` in a step's `env` takes for a push event (`before`, `after`,
-/// `ref` as the push payload has them), with `overrides` for other events.
+/// A push event's payload, in the shape GitHub documents for the `push` webhook (`ref`,
+/// `before`, `after`, `created`, `deleted`, `forced`, `repository.default_branch`), all-zero ids
+/// standing for "no commit" as GitHub sends them.
+fn push_payload(git_ref: &str, before: &str, after: &str, forced: bool) -> Value {
+    let zero = "0000000000000000000000000000000000000000";
+    serde_json::json!({
+        "ref": git_ref,
+        "before": before,
+        "after": after,
+        "created": before == zero,
+        "deleted": after == zero,
+        "forced": forced,
+        "base_ref": null,
+        "repository": { "full_name": "acme/app", "default_branch": "main" },
+    })
+}
+
+/// A `pull_request` event's payload (the fields the action reads), from a fork or not.
+fn pull_request_payload(base: &str, head: &str, head_repo: &str) -> Value {
+    serde_json::json!({
+        "action": "synchronize",
+        "number": 7,
+        "pull_request": {
+            "number": 7,
+            "base": { "ref": "main", "sha": base, "repo": { "full_name": "acme/app" } },
+            "head": { "ref": "topic", "sha": head, "repo": { "full_name": head_repo } },
+        },
+        "repository": { "full_name": "acme/app", "default_branch": "main" },
+    })
+}
+
 fn push_env(step: &Value, sarif: &str, before: &str, after: &str) -> BTreeMap<String, String> {
     event_env(
         step,
         sarif,
-        &[("github.event.before", before), ("github.event.after", after)],
+        "push",
+        &push_payload("refs/heads/main", before, after, false),
     )
 }
 
-fn event_env(step: &Value, sarif: &str, overrides: &[(&str, &str)]) -> BTreeMap<String, String> {
-    let mut values: BTreeMap<&str, &str> = [
+/// The value each `${{ … }}` in a step's `env` takes for `event` with `payload`, as GitHub
+/// evaluates them: `github.event.*` from the payload (a missing property is ''), `github.ref`
+/// the pushed ref (or a pull request's merge ref), the action's inputs at their defaults.
+fn event_env(step: &Value, sarif: &str, event: &str, payload: &Value) -> BTreeMap<String, String> {
+    let git_ref = match event {
+        "pull_request" | "pull_request_target" => format!("refs/pull/{}/merge", payload["number"]),
+        _ => payload["ref"].as_str().unwrap_or("").to_string(),
+    };
+    let inputs: BTreeMap<&str, &str> = [
         ("inputs.range", ""),
         ("inputs.full-history", "false"),
         ("inputs.baseline", ""),
         ("inputs.args", ""),
         ("inputs.sarif-file", sarif),
         ("inputs.fail-on", "any"),
-        ("github.event_name", "push"),
-        ("github.event.pull_request.base.sha", ""),
-        ("github.event.pull_request.head.sha", ""),
-        ("github.event.before", ""),
-        ("github.event.after", ""),
-        ("github.ref", "refs/heads/main"),
-        ("github.event.repository.default_branch", "main"),
     ]
     .into_iter()
     .collect();
-    values.extend(overrides.iter().copied());
     let mut env = BTreeMap::new();
     if let Some(map) = step["env"].as_object() {
         for (k, v) in map {
@@ -156,10 +185,27 @@ fn event_env(step: &Value, sarif: &str, overrides: &[(&str, &str)]) -> BTreeMap<
                 .and_then(|r| r.strip_suffix("}}"))
                 .map(str::trim)
                 .unwrap_or_else(|| panic!("env {k}: expected one expression, got {v:?}"));
-            let value = values
-                .get(expr)
-                .unwrap_or_else(|| panic!("env {k}: this test has no value for {expr:?}"));
-            env.insert(k.clone(), value.to_string());
+            let value = if let Some(path) = expr.strip_prefix("github.event.") {
+                let mut node = payload;
+                for part in path.split('.') {
+                    node = &node[part];
+                }
+                match node {
+                    Value::String(s) => s.clone(),
+                    Value::Null => String::new(),
+                    other => other.to_string(),
+                }
+            } else if expr == "github.event_name" {
+                event.to_string()
+            } else if expr == "github.ref" {
+                git_ref.clone()
+            } else {
+                inputs
+                    .get(expr)
+                    .unwrap_or_else(|| panic!("env {k}: this test has no value for {expr:?}"))
+                    .to_string()
+            };
+            env.insert(k.clone(), value);
         }
     }
     env
@@ -251,7 +297,8 @@ fn action_scan_step_scans_a_push_and_annotates_when_code_scanning_is_out_of_reac
 /// The SARIF's result paths after running the action's scan step in `dir` for an event.
 fn scan_step_for(
     dir: &Path,
-    overrides: &[(&str, &str)],
+    event: &str,
+    payload: &Value,
 ) -> (std::process::Output, String, Option<Vec<String>>) {
     let action = yaml("action.yml");
     let scan = step(&action, "scan");
@@ -259,7 +306,7 @@ fn scan_step_for(
     let _ = std::fs::remove_file(&output);
     let sarif = dir.join("quench.sarif");
     let _ = std::fs::remove_file(&sarif);
-    let env = event_env(scan, "quench.sarif", overrides);
+    let env = event_env(scan, "quench.sarif", event, payload);
     let out = run_bash_step(dir, scan, &env, &output);
     let outputs = std::fs::read_to_string(&output).unwrap_or_default();
     let uris = std::fs::read(&sarif).ok().map(|b| {
@@ -308,11 +355,8 @@ fn action_scan_step_handles_new_branches_force_pushes_tags_deletions_and_first_p
     // First push of a new branch: `before` is all zeros; what it adds over main.
     let (out, outputs, uris) = scan_step_for(
         repo.path(),
-        &[
-            ("github.event.before", zero),
-            ("github.event.after", &topic),
-            ("github.ref", "refs/heads/topic"),
-        ],
+        "push",
+        &push_payload("refs/heads/topic", zero, &topic, false),
     );
     ok(&out, "new branch");
     assert!(outputs.contains("findings=true"), "{outputs}");
@@ -322,11 +366,8 @@ fn action_scan_step_handles_new_branches_force_pushes_tags_deletions_and_first_p
     let gone = "1234567890abcdef1234567890abcdef12345678";
     let (out, _, uris) = scan_step_for(
         repo.path(),
-        &[
-            ("github.event.before", gone),
-            ("github.event.after", &topic),
-            ("github.ref", "refs/heads/topic"),
-        ],
+        "push",
+        &push_payload("refs/heads/topic", gone, &topic, true),
     );
     ok(&out, "force-push");
     assert!(String::from_utf8_lossy(&out.stdout).contains("no longer reachable"));
@@ -340,11 +381,8 @@ fn action_scan_step_handles_new_branches_force_pushes_tags_deletions_and_first_p
     repo.git(&["tag", "v1", &topic]);
     let (out, _, uris) = scan_step_for(
         repo.path(),
-        &[
-            ("github.event.before", zero),
-            ("github.event.after", &topic),
-            ("github.ref", "refs/tags/v1"),
-        ],
+        "push",
+        &push_payload("refs/tags/v1", zero, &topic, false),
     );
     ok(&out, "tag push");
     assert_eq!(uris.unwrap(), ["topic.env"]);
@@ -352,11 +390,8 @@ fn action_scan_step_handles_new_branches_force_pushes_tags_deletions_and_first_p
     // A deleted branch: `after` is all zeros; nothing is scanned and nothing fails.
     let (out, outputs, uris) = scan_step_for(
         repo.path(),
-        &[
-            ("github.event.before", &topic),
-            ("github.event.after", zero),
-            ("github.ref", "refs/heads/topic"),
-        ],
+        "push",
+        &push_payload("refs/heads/topic", &topic, zero, false),
     );
     ok(&out, "deletion");
     assert!(outputs.contains("findings=false"), "{outputs}");
@@ -365,11 +400,8 @@ fn action_scan_step_handles_new_branches_force_pushes_tags_deletions_and_first_p
     // The repository's first push, of the default branch itself: its whole history.
     let (out, _, uris) = scan_step_for(
         repo.path(),
-        &[
-            ("github.event.before", zero),
-            ("github.event.after", &main),
-            ("github.ref", "refs/heads/main"),
-        ],
+        "push",
+        &push_payload("refs/heads/main", zero, &main, false),
     );
     ok(&out, "first push of main");
     assert_eq!(
@@ -379,16 +411,28 @@ fn action_scan_step_handles_new_branches_force_pushes_tags_deletions_and_first_p
     );
 
     // A pull request: base..head.
+    for head_repo in ["acme/app", "someone/app-fork"] {
+        let (out, _, uris) = scan_step_for(
+            repo.path(),
+            "pull_request",
+            &pull_request_payload(&main, &topic, head_repo),
+        );
+        ok(&out, "pull request");
+        assert_eq!(uris.unwrap(), ["topic.env"], "pull request from {head_repo}");
+    }
+    // A scheduled run: the whole history of every ref.
     let (out, _, uris) = scan_step_for(
         repo.path(),
-        &[
-            ("github.event_name", "pull_request"),
-            ("github.event.pull_request.base.sha", &main),
-            ("github.event.pull_request.head.sha", &topic),
-        ],
+        "schedule",
+        &serde_json::json!({ "schedule": "0 3 * * *" }),
     );
-    ok(&out, "pull request");
-    assert_eq!(uris.unwrap(), ["topic.env"]);
+    ok(&out, "schedule");
+    assert_eq!(uris.unwrap(), ["old.env", "topic.env"]);
+    let (out, _, _) = scan_step_for(
+        repo.path(),
+        "pull_request",
+        &pull_request_payload(&main, &topic, "acme/app"),
+    );
     assert!(
         !String::from_utf8_lossy(&out.stdout).contains(&new),
         "plaintext secret in the log"
