@@ -877,3 +877,60 @@ fn actionlint_passes_on_the_action_and_the_readme_workflows() {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+#[test]
+fn action_build_cache_key_follows_the_source() {
+    // The key step run over a copy of this repository's build inputs, as the action's checkout.
+    let action = yaml("action.yml");
+    let key_step = step(&action, "build-key");
+    let src = tempfile::tempdir().unwrap();
+    for f in ["Cargo.toml", "Cargo.lock", "build.rs"] {
+        std::fs::copy(root().join(f), src.path().join(f)).unwrap();
+    }
+    std::fs::create_dir_all(src.path().join("src")).unwrap();
+    std::fs::write(src.path().join("src/main.rs"), "fn main() {}\n").unwrap();
+    let work = tempfile::tempdir().unwrap();
+    let key = |label: &str| -> String {
+        let output = work.path().join(format!(".out-{label}"));
+        let env: BTreeMap<String, String> = [
+            ("GITHUB_ACTION_PATH", src.path().to_str().unwrap()),
+            ("RUNNER_OS", "Linux"),
+            ("RUNNER_ARCH", "X64"),
+            ("RUNNER_TEMP", "/tmp/runner"),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+        let out = run_bash_step(work.path(), key_step, &env, &output);
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        let text = std::fs::read_to_string(&output).unwrap();
+        assert!(text.contains("dir=/tmp/runner/quench-build"), "{text}");
+        text.lines()
+            .find_map(|l| l.strip_prefix("key="))
+            .unwrap()
+            .to_string()
+    };
+    let first = key("a");
+    assert!(
+        first.starts_with("quench-Linux-X64-") && first.len() > 30,
+        "{first}"
+    );
+    assert_eq!(key("b"), first, "same source, same key");
+    std::fs::write(src.path().join("src/main.rs"), "fn main() { println!(); }\n").unwrap();
+    assert_ne!(key("c"), first, "a source change must rebuild");
+    // The install step builds into that directory and puts it on PATH.
+    let install = action_steps(&action)
+        .iter()
+        .find(|s| {
+            s["name"]
+                .as_str()
+                .is_some_and(|n| n.starts_with("Install quench"))
+        })
+        .unwrap();
+    let run = install["run"].as_str().unwrap();
+    assert!(
+        run.contains("--root \"$BUILD_DIR\"") && run.contains("GITHUB_PATH"),
+        "{run}"
+    );
+    assert_eq!(step(&action, "build-cache")["uses"], "actions/cache@v4");
+}
