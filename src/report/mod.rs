@@ -121,7 +121,7 @@ impl FailOn {
         let v = verdict(f);
         match self {
             FailOn::Any => true,
-            FailOn::Live => !v.is_some_and(|v| v.verdict == Verdict::Dead),
+            FailOn::Live => v.is_none_or(|v| v.verdict != Verdict::Dead),
             FailOn::Verified => v.is_some_and(|v| v.verdict == Verdict::Live),
         }
     }

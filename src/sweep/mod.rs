@@ -163,10 +163,7 @@ fn is_local(r: &str) -> bool {
         return false;
     }
     // scp-style: a colon before the first slash (not a Windows drive letter).
-    match (r.find(':'), r.find('/')) {
-        (Some(c), slash) if c > 1 && slash.is_none_or(|s| c < s) => false,
-        _ => true,
-    }
+    !matches!((r.find(':'), r.find('/')), (Some(c), slash) if c > 1 && slash.is_none_or(|s| c < s))
 }
 
 /// Everything one sweep needs besides its targets.

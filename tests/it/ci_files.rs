@@ -118,21 +118,61 @@ fn action_yml_loads_with_the_keys_github_requires() {
         .contains("steps.annotate.outcome"));
 }
 
-/// The value each `${{ … }}` in a step's `env` takes for a push event.
+/// A push event's payload, in the shape GitHub documents for the `push` webhook (`ref`,
+/// `before`, `after`, `created`, `deleted`, `forced`, `repository.default_branch`), all-zero ids
+/// standing for "no commit" as GitHub sends them.
+fn push_payload(git_ref: &str, before: &str, after: &str, forced: bool) -> Value {
+    let zero = "0000000000000000000000000000000000000000";
+    serde_json::json!({
+        "ref": git_ref,
+        "before": before,
+        "after": after,
+        "created": before == zero,
+        "deleted": after == zero,
+        "forced": forced,
+        "base_ref": null,
+        "repository": { "full_name": "acme/app", "default_branch": "main" },
+    })
+}
+
+/// A `pull_request` event's payload (the fields the action reads), from a fork or not.
+fn pull_request_payload(base: &str, head: &str, head_repo: &str) -> Value {
+    serde_json::json!({
+        "action": "synchronize",
+        "number": 7,
+        "pull_request": {
+            "number": 7,
+            "base": { "ref": "main", "sha": base, "repo": { "full_name": "acme/app" } },
+            "head": { "ref": "topic", "sha": head, "repo": { "full_name": head_repo } },
+        },
+        "repository": { "full_name": "acme/app", "default_branch": "main" },
+    })
+}
+
 fn push_env(step: &Value, sarif: &str, before: &str, after: &str) -> BTreeMap<String, String> {
-    let values: BTreeMap<&str, &str> = [
+    event_env(
+        step,
+        sarif,
+        "push",
+        &push_payload("refs/heads/main", before, after, false),
+    )
+}
+
+/// The value each `${{ … }}` in a step's `env` takes for `event` with `payload`, as GitHub
+/// evaluates them: `github.event.*` from the payload (a missing property is ''), `github.ref`
+/// the pushed ref (or a pull request's merge ref), the action's inputs at their defaults.
+fn event_env(step: &Value, sarif: &str, event: &str, payload: &Value) -> BTreeMap<String, String> {
+    let git_ref = match event {
+        "pull_request" | "pull_request_target" => format!("refs/pull/{}/merge", payload["number"]),
+        _ => payload["ref"].as_str().unwrap_or("").to_string(),
+    };
+    let inputs: BTreeMap<&str, &str> = [
         ("inputs.range", ""),
         ("inputs.full-history", "false"),
         ("inputs.baseline", ""),
         ("inputs.args", ""),
         ("inputs.sarif-file", sarif),
         ("inputs.fail-on", "any"),
-        ("github.event_name", "push"),
-        ("github.event.pull_request.base.sha", ""),
-        ("github.event.pull_request.head.sha", ""),
-        ("github.event.before", before),
-        ("github.event.after", after),
-        ("github.event.repository.default_branch", "main"),
     ]
     .into_iter()
     .collect();
@@ -145,10 +185,27 @@ fn push_env(step: &Value, sarif: &str, before: &str, after: &str) -> BTreeMap<St
                 .and_then(|r| r.strip_suffix("}}"))
                 .map(str::trim)
                 .unwrap_or_else(|| panic!("env {k}: expected one expression, got {v:?}"));
-            let value = values
-                .get(expr)
-                .unwrap_or_else(|| panic!("env {k}: this test has no value for {expr:?}"));
-            env.insert(k.clone(), value.to_string());
+            let value = if let Some(path) = expr.strip_prefix("github.event.") {
+                let mut node = payload;
+                for part in path.split('.') {
+                    node = &node[part];
+                }
+                match node {
+                    Value::String(s) => s.clone(),
+                    Value::Null => String::new(),
+                    other => other.to_string(),
+                }
+            } else if expr == "github.event_name" {
+                event.to_string()
+            } else if expr == "github.ref" {
+                git_ref.clone()
+            } else {
+                inputs
+                    .get(expr)
+                    .unwrap_or_else(|| panic!("env {k}: this test has no value for {expr:?}"))
+                    .to_string()
+            };
+            env.insert(k.clone(), value);
         }
     }
     env
@@ -234,6 +291,151 @@ fn action_scan_step_scans_a_push_and_annotates_when_code_scanning_is_out_of_reac
     assert!(
         line.starts_with("::error ") || line.starts_with("::warning "),
         "{line}"
+    );
+}
+
+/// The SARIF's result paths after running the action's scan step in `dir` for an event.
+fn scan_step_for(
+    dir: &Path,
+    event: &str,
+    payload: &Value,
+) -> (std::process::Output, String, Option<Vec<String>>) {
+    let action = yaml("action.yml");
+    let scan = step(&action, "scan");
+    let output = dir.join(".github_output");
+    let _ = std::fs::remove_file(&output);
+    let sarif = dir.join("quench.sarif");
+    let _ = std::fs::remove_file(&sarif);
+    let env = event_env(scan, "quench.sarif", event, payload);
+    let out = run_bash_step(dir, scan, &env, &output);
+    let outputs = std::fs::read_to_string(&output).unwrap_or_default();
+    let uris = std::fs::read(&sarif).ok().map(|b| {
+        let doc: Value = serde_json::from_slice(&b).unwrap();
+        let mut u: Vec<String> = doc["runs"][0]["results"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| {
+                r["locations"][0]["physicalLocation"]["artifactLocation"]["uri"]
+                    .as_str()
+                    .unwrap()
+                    .to_string()
+            })
+            .collect();
+        u.sort();
+        u
+    });
+    (out, outputs, uris)
+}
+
+#[test]
+fn action_scan_step_handles_new_branches_force_pushes_tags_deletions_and_first_pushes() {
+    // A clone as actions/checkout leaves it: origin holds main with an old key.
+    let remote = tempfile::tempdir().unwrap();
+    common::fake_git::git_in(remote.path(), &["init", "-q", "--bare", "-b", "main"]);
+    let mut repo = Repo::init(44);
+    repo.git(&["remote", "add", "origin", remote.path().to_str().unwrap()]);
+    let old = repo.secret();
+    repo.write("old.env", &format!("OLD={old}\n"));
+    let main = repo.commit("main, with an old key");
+    repo.git(&["push", "-q", "origin", "main"]);
+    repo.git(&["checkout", "-q", "-b", "topic"]);
+    let new = repo.secret();
+    repo.write("topic.env", &format!("NEW={new}\n"));
+    let topic = repo.commit("the pushed branch's key");
+    let zero = "0000000000000000000000000000000000000000";
+    let ok = |out: &std::process::Output, what: &str| {
+        assert!(
+            out.status.success(),
+            "{what}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+
+    // First push of a new branch: `before` is all zeros; what it adds over main.
+    let (out, outputs, uris) = scan_step_for(
+        repo.path(),
+        "push",
+        &push_payload("refs/heads/topic", zero, &topic, false),
+    );
+    ok(&out, "new branch");
+    assert!(outputs.contains("findings=true"), "{outputs}");
+    assert_eq!(uris.unwrap(), ["topic.env"], "new branch: only its own commits");
+
+    // Force-push: `before` was rewritten away and cannot be fetched.
+    let gone = "1234567890abcdef1234567890abcdef12345678";
+    let (out, _, uris) = scan_step_for(
+        repo.path(),
+        "push",
+        &push_payload("refs/heads/topic", gone, &topic, true),
+    );
+    ok(&out, "force-push");
+    assert!(String::from_utf8_lossy(&out.stdout).contains("no longer reachable"));
+    assert_eq!(
+        uris.unwrap(),
+        ["topic.env"],
+        "force-push: against the default branch"
+    );
+
+    // A new tag on the topic commit.
+    repo.git(&["tag", "v1", &topic]);
+    let (out, _, uris) = scan_step_for(
+        repo.path(),
+        "push",
+        &push_payload("refs/tags/v1", zero, &topic, false),
+    );
+    ok(&out, "tag push");
+    assert_eq!(uris.unwrap(), ["topic.env"]);
+
+    // A deleted branch: `after` is all zeros; nothing is scanned and nothing fails.
+    let (out, outputs, uris) = scan_step_for(
+        repo.path(),
+        "push",
+        &push_payload("refs/heads/topic", &topic, zero, false),
+    );
+    ok(&out, "deletion");
+    assert!(outputs.contains("findings=false"), "{outputs}");
+    assert!(uris.is_none(), "a deletion scans nothing (no report written)");
+
+    // The repository's first push, of the default branch itself: its whole history.
+    let (out, _, uris) = scan_step_for(
+        repo.path(),
+        "push",
+        &push_payload("refs/heads/main", zero, &main, false),
+    );
+    ok(&out, "first push of main");
+    assert_eq!(
+        uris.unwrap(),
+        ["old.env"],
+        "the default branch's first push scans its history"
+    );
+
+    // A pull request: base..head.
+    for head_repo in ["acme/app", "someone/app-fork"] {
+        let (out, _, uris) = scan_step_for(
+            repo.path(),
+            "pull_request",
+            &pull_request_payload(&main, &topic, head_repo),
+        );
+        ok(&out, "pull request");
+        assert_eq!(uris.unwrap(), ["topic.env"], "pull request from {head_repo}");
+    }
+    // A scheduled run: the whole history of every ref.
+    let (out, _, uris) = scan_step_for(
+        repo.path(),
+        "schedule",
+        &serde_json::json!({ "schedule": "0 3 * * *" }),
+    );
+    ok(&out, "schedule");
+    assert_eq!(uris.unwrap(), ["old.env", "topic.env"]);
+    let (out, _, _) = scan_step_for(
+        repo.path(),
+        "pull_request",
+        &pull_request_payload(&main, &topic, "acme/app"),
+    );
+    assert!(
+        !String::from_utf8_lossy(&out.stdout).contains(&new),
+        "plaintext secret in the log"
     );
 }
 
@@ -531,6 +733,38 @@ fn gitlab_script_scans_a_merge_requests_commits() {
 }
 
 #[test]
+fn gitlab_script_survives_a_force_push() {
+    let mut repo = Repo::init(45);
+    repo.write("a.txt", "a\n");
+    repo.commit("main");
+    let remote = tempfile::tempdir().unwrap();
+    common::fake_git::git_in(remote.path(), &["init", "-q", "--bare", "-b", "main"]);
+    repo.git(&["remote", "add", "origin", remote.path().to_str().unwrap()]);
+    repo.git(&["push", "-q", "origin", "main"]);
+    repo.git(&["checkout", "-q", "-b", "topic"]);
+    let key = repo.secret();
+    repo.write("k.env", &format!("K={key}\n"));
+    let head = repo.commit("rewritten branch");
+    let out = run_gitlab_script(
+        repo.path(),
+        &[
+            ("CI_PIPELINE_SOURCE", "push"),
+            ("CI_COMMIT_BRANCH", "topic"),
+            ("CI_DEFAULT_BRANCH", "main"),
+            ("CI_COMMIT_BEFORE_SHA", "1234567890abcdef1234567890abcdef12345678"),
+            ("CI_COMMIT_SHA", &head),
+        ],
+    );
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "scanned, not failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains("k.env"));
+}
+
+#[test]
 fn one_repository_url_everywhere() {
     let canonical = env!("CARGO_PKG_REPOSITORY");
     assert!(
@@ -664,4 +898,61 @@ fn actionlint_passes_on_the_action_and_the_readme_workflows() {
         "actionlint reports problems: {report} {}",
         String::from_utf8_lossy(&out.stderr)
     );
+}
+
+#[test]
+fn action_build_cache_key_follows_the_source() {
+    // The key step run over a copy of this repository's build inputs, as the action's checkout.
+    let action = yaml("action.yml");
+    let key_step = step(&action, "build-key");
+    let src = tempfile::tempdir().unwrap();
+    for f in ["Cargo.toml", "Cargo.lock", "build.rs"] {
+        std::fs::copy(root().join(f), src.path().join(f)).unwrap();
+    }
+    std::fs::create_dir_all(src.path().join("src")).unwrap();
+    std::fs::write(src.path().join("src/main.rs"), "fn main() {}\n").unwrap();
+    let work = tempfile::tempdir().unwrap();
+    let key = |label: &str| -> String {
+        let output = work.path().join(format!(".out-{label}"));
+        let env: BTreeMap<String, String> = [
+            ("GITHUB_ACTION_PATH", src.path().to_str().unwrap()),
+            ("RUNNER_OS", "Linux"),
+            ("RUNNER_ARCH", "X64"),
+            ("RUNNER_TEMP", "/tmp/runner"),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+        let out = run_bash_step(work.path(), key_step, &env, &output);
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        let text = std::fs::read_to_string(&output).unwrap();
+        assert!(text.contains("dir=/tmp/runner/quench-build"), "{text}");
+        text.lines()
+            .find_map(|l| l.strip_prefix("key="))
+            .unwrap()
+            .to_string()
+    };
+    let first = key("a");
+    assert!(
+        first.starts_with("quench-Linux-X64-") && first.len() > 30,
+        "{first}"
+    );
+    assert_eq!(key("b"), first, "same source, same key");
+    std::fs::write(src.path().join("src/main.rs"), "fn main() { println!(); }\n").unwrap();
+    assert_ne!(key("c"), first, "a source change must rebuild");
+    // The install step builds into that directory and puts it on PATH.
+    let install = action_steps(&action)
+        .iter()
+        .find(|s| {
+            s["name"]
+                .as_str()
+                .is_some_and(|n| n.starts_with("Install quench"))
+        })
+        .unwrap();
+    let run = install["run"].as_str().unwrap();
+    assert!(
+        run.contains("--root \"$BUILD_DIR\"") && run.contains("GITHUB_PATH"),
+        "{run}"
+    );
+    assert_eq!(step(&action, "build-cache")["uses"], "actions/cache@v4");
 }

@@ -115,7 +115,8 @@ fn the_schema_excerpt_rejects_what_gitlab_rejects() {
     std::fs::write(dir.path().join("k.env"), format!("K={key}\n")).unwrap();
     let (_, good) = gitlab_report(dir.path(), &["scan", "--format", "gitlab", "."]);
     assert!(schema_errors(&good).is_empty());
-    let breakages: [(&str, fn(&mut Value)); 4] = [
+    type Breakage = (&'static str, fn(&mut Value));
+    let breakages: [Breakage; 4] = [
         ("no commit", |r| {
             r["vulnerabilities"][0]["location"]
                 .as_object_mut()
