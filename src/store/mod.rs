@@ -142,6 +142,22 @@ fn is_zero(n: &i64) -> bool {
     *n == 0
 }
 
+/// What a revival of the finding in `f` records: the length of the exposure window that just
+/// closed (from its opening — the last revival, else first exposure or detection — to the death
+/// that closed it, else `at`), and the audit line. One rule for both backends.
+pub fn revival(f: &StoredFinding, at: Time) -> (i64, String) {
+    let t = &f.timeline;
+    let opened = t.revived.or(t.first_exposed.min(t.detected).or(t.detected));
+    let closed = t.closed_at(true).unwrap_or(at);
+    let window_ms = opened.map_or(0, |o| (closed - o).num_milliseconds().max(0));
+    let detail = format!(
+        "the issuer answers live again for a key recorded {}; exposure window {} opens",
+        f.status.as_str(),
+        t.windows + 1
+    );
+    (window_ms, detail)
+}
+
 impl Timeline {
     /// When the exposure window closed: confirmed death after our revocation, else, for a key
     /// that is dead (`dead` says so), the verification that proved it dead. `None` while open.

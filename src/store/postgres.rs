@@ -487,10 +487,7 @@ fn revive(c: &mut Conn, fingerprint: &str, at: &Time) -> Result<()> {
     if !f.status.is_dead() {
         return Ok(());
     }
-    let t = &f.timeline;
-    let opened = t.revived.or(t.first_exposed.min(t.detected).or(t.detected));
-    let closed = t.closed_at(true).unwrap_or(*at);
-    let window_ms: i64 = opened.map_or(0, |o| (closed - o).num_milliseconds().max(0));
+    let (window_ms, detail) = super::revival(&f, *at);
     let at_s = fmt_time(at);
     c.exec(
         "UPDATE findings SET status = 'live', revived_at = $2, revoke_requested_at = NULL,
@@ -498,11 +495,6 @@ fn revive(c: &mut Conn, fingerprint: &str, at: &Time) -> Result<()> {
          WHERE fingerprint = $1",
         &[&fingerprint, &at_s, &window_ms],
     )?;
-    let detail = format!(
-        "the issuer answers live again for a key recorded {}; exposure window {} opens",
-        f.status.as_str(),
-        t.windows + 1
-    );
     c.exec(
         "INSERT INTO audit (at, actor, action, fingerprint, rule_id, policy_rule, issuer_status, detail)
          VALUES ($1, 'quench', 'revived', $2, $3, NULL, NULL, $4)",

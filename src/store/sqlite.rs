@@ -288,11 +288,7 @@ fn revive(tx: &Connection, fingerprint: &str, at: &Time) -> Result<()> {
     if !f.status.is_dead() {
         return Ok(());
     }
-    let t = &f.timeline;
-    // The window that just closed, from its opening to the death that closed it.
-    let opened = t.revived.or(t.first_exposed.min(t.detected).or(t.detected));
-    let closed = t.closed_at(true).unwrap_or(*at);
-    let window_ms = opened.map_or(0, |o| (closed - o).num_milliseconds().max(0));
+    let (window_ms, detail) = super::revival(&f, *at);
     let at_s = fmt_time(at);
     exec(
         tx,
@@ -305,16 +301,7 @@ fn revive(tx: &Connection, fingerprint: &str, at: &Time) -> Result<()> {
         tx,
         "INSERT INTO audit (at, actor, action, fingerprint, rule_id, policy_rule, issuer_status, detail)
          VALUES (?1, 'quench', 'revived', ?2, ?3, NULL, NULL, ?4)",
-        params![
-            at_s,
-            fingerprint,
-            f.rule_id,
-            format!(
-                "the issuer answers live again for a key recorded {}; exposure window {} opens",
-                f.status.as_str(),
-                t.windows + 1
-            )
-        ],
+        params![at_s, fingerprint, f.rule_id, detail],
     )?;
     Ok(())
 }
