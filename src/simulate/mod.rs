@@ -84,6 +84,79 @@ pub struct SimSettings {
     /// How long the `slow` fault stalls (default 30 s).
     #[serde(default)]
     pub slow_ms: Option<u64>,
+    /// Faults for the next requests of one kind to one issuer, in order (`[[simulator.script]]`):
+    /// an outage, a rate limit or a connection that dies mid-call, whatever key the request
+    /// carries.
+    #[serde(default)]
+    pub script: Vec<Script>,
+}
+
+/// One scripted fault: the next `times` requests of kind `on` to `issuer` are answered with
+/// `fault`. Scripts are how a test (or a user trying quench's retries) stages what real issuers
+/// do to a client: answer 503 during an outage, 429 with `Retry-After`, or take a revocation and
+/// never answer (`hang-after`), which is the moment a crash between "sent" and "recorded" hurts.
+#[derive(Debug, Clone, Deserialize, serde::Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Script {
+    pub issuer: String,
+    /// `verify`, `revoke` or `any`.
+    #[serde(default = "Script::any")]
+    pub on: String,
+    /// A name from [`FAULTS`].
+    pub fault: String,
+    #[serde(default = "Script::once")]
+    pub times: usize,
+    /// The `Retry-After` seconds a `429` carries (default 1).
+    #[serde(default)]
+    pub retry_after: Option<u64>,
+    /// How long `slow` stalls before the request is handled (default: `slow_ms`).
+    #[serde(default)]
+    pub delay_ms: Option<u64>,
+}
+
+impl Script {
+    fn any() -> String {
+        "any".into()
+    }
+    fn once() -> usize {
+        1
+    }
+
+    /// Whether the script is well formed: a known fault, a known kind.
+    pub fn check(&self) -> Result<()> {
+        if !FAULTS.contains(&self.fault.as_str()) || ISSUER_FAULTS.contains(&self.fault.as_str()) {
+            anyhow::bail!(
+                "script for {}: unknown fault {:?} (known: {})",
+                self.issuer,
+                self.fault,
+                FAULTS
+                    .iter()
+                    .filter(|f| !ISSUER_FAULTS.contains(f))
+                    .copied()
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            );
+        }
+        if !["verify", "revoke", "any"].contains(&self.on.as_str()) {
+            anyhow::bail!(
+                "script for {}: `on = {:?}` is not verify, revoke or any",
+                self.issuer,
+                self.on
+            );
+        }
+        Ok(())
+    }
+}
+
+/// One request as the simulator saw it on arrival, for tests that count calls: the path names a
+/// key by its position in keys.toml, never by its secret.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Seen {
+    pub issuer: String,
+    pub method: String,
+    pub path: String,
+    /// `verify` or `revoke`, from the request's shape.
+    pub kind: String,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -96,6 +169,8 @@ pub struct KeysFile {
 }
 
 /// The faults the simulator can inject.
+/// `hang` never answers (and does nothing); `hang-after` acts on the request, then never answers;
+/// `slow` stalls, then answers normally.
 /// `429-once` answers the first request with a 429 and `Retry-After: 1`, then behaves.
 /// The issuer's own ambiguous answers, for the issuers that give them: `ip-denied` (Slack:
 /// a live token used from an address its allowlist refuses reads `invalid_auth`) and
@@ -109,6 +184,9 @@ pub const FAULTS: &[&str] = &[
     "slow",
     "html",
     "redirect",
+    "503",
+    "hang",
+    "hang-after",
     "ip-denied",
     "revoke-refused",
 ];
@@ -122,6 +200,10 @@ impl KeysFile {
             std::fs::read_to_string(path).with_context(|| format!("reading keys file {}", path.display()))?;
         let k: KeysFile =
             toml::from_str(&text).with_context(|| format!("parsing keys file {}", path.display()))?;
+        for s in &k.simulator.script {
+            s.check()
+                .with_context(|| format!("in keys file {}", path.display()))?;
+        }
         for (i, key) in k.keys.iter().enumerate() {
             if let Some(f) = &key.fault {
                 if !FAULTS.contains(&f.as_str()) {
@@ -148,6 +230,17 @@ pub struct Sim {
     /// Keys whose one-shot fault has fired.
     fired: Mutex<HashSet<usize>>,
     record: Option<Mutex<std::fs::File>>,
+    /// Scripted faults still to fire, in order.
+    scripts: Mutex<Vec<Script>>,
+    /// Every request on arrival.
+    seen: Mutex<Vec<Seen>>,
+    /// Bodies posted to `/_sim/hook`: the simulator doubles as a notification receiver.
+    hooks: Mutex<Vec<serde_json::Value>>,
+    /// TCP connections accepted: how well a client reuses them.
+    connections: std::sync::atomic::AtomicUsize,
+    /// Set when the simulator stops, so that hung requests end and shutdown does not wait an
+    /// hour for them.
+    stopped: tokio::sync::watch::Sender<bool>,
     latency: Duration,
     slow: Duration,
     addr: Mutex<Option<SocketAddr>>,
@@ -168,6 +261,11 @@ impl Sim {
         Ok(Arc::new(Sim {
             latency: latency.unwrap_or(Duration::from_millis(keys.simulator.latency_ms)),
             slow: Duration::from_millis(keys.simulator.slow_ms.unwrap_or(30_000)),
+            scripts: Mutex::new(keys.simulator.script),
+            seen: Mutex::new(Vec::new()),
+            hooks: Mutex::new(Vec::new()),
+            connections: std::sync::atomic::AtomicUsize::new(0),
+            stopped: tokio::sync::watch::channel(false).0,
             keys: keys.keys,
             revoked: Mutex::new(HashMap::new()),
             issuer_faults: Mutex::new(HashMap::new()),
@@ -215,6 +313,94 @@ impl Sim {
         self.revoked.lock().unwrap_or_else(|e| e.into_inner()).remove(&i);
     }
 
+    /// The live key of `issuer` with this secret, by position, if there is one: what a test asks
+    /// after a revocation.
+    pub fn is_live(&self, issuer: &str, secret: &str) -> bool {
+        self.live(issuer, secret).is_some()
+    }
+
+    /// Adds a scripted fault after those already waiting.
+    pub fn script(&self, s: Script) -> Result<()> {
+        s.check()?;
+        self.scripts.lock().unwrap_or_else(|e| e.into_inner()).push(s);
+        Ok(())
+    }
+
+    /// Takes one firing of the first script that matches a request of `kind` to `issuer`.
+    fn take_script(&self, issuer: &str, kind: &str) -> Option<Script> {
+        let mut scripts = self.scripts.lock().unwrap_or_else(|e| e.into_inner());
+        let i = scripts
+            .iter()
+            .position(|s| s.issuer == issuer && (s.on == "any" || s.on == kind) && s.times > 0)?;
+        let s = scripts[i].clone();
+        scripts[i].times -= 1;
+        if scripts[i].times == 0 {
+            scripts.remove(i);
+        }
+        Some(s)
+    }
+
+    fn saw(&self, issuer: &str, method: &str, path: &str, kind: &str) {
+        let path = self.name_keys(issuer, path);
+        self.seen.lock().unwrap_or_else(|e| e.into_inner()).push(Seen {
+            issuer: issuer.into(),
+            method: method.into(),
+            path,
+            kind: kind.into(),
+        });
+    }
+
+    /// Every request so far, in arrival order.
+    pub fn seen(&self) -> Vec<Seen> {
+        self.seen.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    /// How many requests to `issuer` had `method` and a path (after the issuer prefix) starting
+    /// with `path`.
+    pub fn count(&self, issuer: &str, method: &str, path: &str) -> usize {
+        let full = format!("/{issuer}{path}");
+        self.seen
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .iter()
+            .filter(|s| s.issuer == issuer && s.method == method && s.path.starts_with(&full))
+            .count()
+    }
+
+    /// Waits as a hung issuer does: far longer than any client, but no longer than the
+    /// simulator runs.
+    async fn hang(&self) {
+        let mut stopped = self.stopped.subscribe();
+        tokio::select! {
+            _ = tokio::time::sleep(Duration::from_secs(3600)) => {}
+            _ = stopped.wait_for(|s| *s) => {}
+        }
+    }
+
+    fn hook(&self, body: serde_json::Value) {
+        self.hooks.lock().unwrap_or_else(|e| e.into_inner()).push(body);
+    }
+
+    /// The notification bodies posted to `/_sim/hook`, in order.
+    pub fn hooks(&self) -> Vec<serde_json::Value> {
+        self.hooks.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    /// TCP connections accepted so far.
+    pub fn connections(&self) -> usize {
+        self.connections.load(std::sync::atomic::Ordering::SeqCst)
+    }
+
+    /// `path` with every configured secret of `issuer` in it replaced by `[key N]` (npm deletes
+    /// a token by its value, in the path).
+    fn name_keys(&self, issuer: &str, path: &str) -> String {
+        let mut path = path.to_string();
+        for i in self.keys_in(issuer, &path) {
+            path = path.replace(&self.keys[i].secret, &format!("[key {i}]"));
+        }
+        path
+    }
+
     fn base(&self) -> String {
         match *self.addr.lock().unwrap_or_else(|e| e.into_inner()) {
             Some(a) => format!("http://{a}"),
@@ -250,11 +436,7 @@ impl Sim {
         hay: impl FnOnce() -> String,
     ) {
         if let Some(f) = &self.record {
-            // A path may carry a key (npm deletes a token by its value): name it by position.
-            let mut path = path.to_string();
-            for i in self.keys_in(issuer, &path) {
-                path = path.replace(&self.keys[i].secret, &format!("[key {i}]"));
-            }
+            let path = self.name_keys(issuer, path);
             let mut line = serde_json::json!({
                 "time": chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
                 "arrived": arrived.to_rfc3339_opts(chrono::SecondsFormat::Micros, true),
@@ -312,10 +494,20 @@ pub async fn serve(
     sim: Arc<Sim>,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> Result<()> {
+    use axum::serve::ListenerExt as _;
     *sim.addr.lock().unwrap_or_else(|e| e.into_inner()) = Some(listener.local_addr()?);
-    let app = routes::router(sim);
+    let app = routes::router(sim.clone());
+    let counted = sim.clone();
+    let listener = listener.tap_io(move |_| {
+        counted
+            .connections
+            .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+    });
     axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown)
+        .with_graceful_shutdown(async move {
+            shutdown.await;
+            sim.stopped.send_replace(true);
+        })
         .await?;
     Ok(())
 }

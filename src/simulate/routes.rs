@@ -127,24 +127,42 @@ async fn handle(
     if !sim.latency.is_zero() {
         tokio::time::sleep(sim.latency).await;
     }
+    let kind = classify(&req);
+    sim.saw(&issuer, method.as_str(), &path, kind);
     let key = credential_in(&sim, &issuer, &req);
-    let (r, injected) = match fault(&sim, &issuer, key).await {
+    let script = sim.take_script(&issuer, kind);
+    let mut hang_after = false;
+    let planned = match &script {
+        Some(s) if s.fault == "hang" => {
+            // The connection stays open and nothing happens: a revocation that never arrived.
+            sim.hang().await;
+            None
+        }
+        Some(s) if s.fault == "hang-after" => {
+            hang_after = true;
+            None
+        }
+        Some(s) => {
+            let delay = s.delay_ms.map(std::time::Duration::from_millis);
+            answer_fault(&sim, &s.fault, key, s.retry_after, delay).await
+        }
+        None => fault(&sim, &issuer, key).await,
+    };
+    let (r, injected) = match planned {
         Some(r) => {
             let name = match r.status {
                 302 => "redirect".to_string(),
                 200 => "html".to_string(),
                 s => s.to_string(),
             };
-            (
-                Reply {
-                    kind: classify(&req),
-                    ..r
-                },
-                Some(name),
-            )
+            (Reply { kind, ..r }, Some(name))
         }
         None => (dispatch(&sim, &issuer, &req), None),
     };
+    if hang_after {
+        // The issuer acted; its answer never leaves: the client cannot know the call worked.
+        sim.hang().await;
+    }
     sim.record(
         &issuer,
         method.as_str(),
@@ -194,8 +212,13 @@ fn classify(r: &Req) -> &'static str {
     }
 }
 
-/// `PUT /_sim/fault/ISSUER` (body: a fault name) makes every request to that issuer fail so;
-/// `DELETE` clears it. `GET /_sim/health` answers 200; `GET /_sim/revoked` lists the revoked keys.
+/// The simulator's own control paths, under `/_sim/`:
+/// `PUT /_sim/fault/ISSUER` (body: a fault name) makes every request to that issuer fail so, and
+/// `DELETE` clears it; `POST /_sim/script` queues a fault for the next requests of one kind;
+/// `GET /_sim/health` answers 200; `GET /_sim/revoked` lists the revoked keys by position,
+/// `POST /_sim/rotate/N` and `/_sim/revive/N` kill or revive key N as its owner would;
+/// `POST /_sim/hook` receives notifications and `GET /_sim/hooks` lists them;
+/// `GET /_sim/requests` and `/_sim/connections` say what arrived.
 fn control(sim: &Sim, method: &Method, path: &str, body: &Bytes) -> Response {
     let ok = |s: u16, t: String| {
         Response::builder()
@@ -212,6 +235,43 @@ fn control(sim: &Sim, method: &Method, path: &str, body: &Bytes) -> Response {
         let mut dead: Vec<usize> = (0..sim.keys.len()).filter(|i| sim.is_revoked(*i)).collect();
         dead.sort_unstable();
         return ok(200, serde_json::to_string(&dead).unwrap_or_default());
+    }
+    if path == "hook" && method == Method::POST {
+        // quench's own notifications, for a try-out without a chat server.
+        let v = serde_json::from_slice(body)
+            .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(body).into()));
+        sim.hook(v);
+        return ok(200, "ok".into());
+    }
+    if path == "hooks" {
+        return ok(200, Value::Array(sim.hooks()).to_string());
+    }
+    if path == "requests" {
+        return ok(200, serde_json::to_string(&sim.seen()).unwrap_or_default());
+    }
+    if path == "connections" {
+        return ok(200, sim.connections().to_string());
+    }
+    if path == "script" && method == Method::POST {
+        // `POST /_sim/script` with a JSON [`super::Script`]: queue a fault for upcoming requests.
+        return match serde_json::from_slice::<super::Script>(body)
+            .map_err(anyhow::Error::from)
+            .and_then(|s| sim.script(s))
+        {
+            Ok(()) => ok(200, "scripted".into()),
+            Err(e) => ok(400, format!("{e:#}")),
+        };
+    }
+    if let Some(n) = path.strip_prefix("rotate/") {
+        // `POST /_sim/rotate/N`: the owner revoked key N by hand, outside quench.
+        return match n.parse::<usize>() {
+            Ok(i) if i < sim.keys.len() && method == Method::POST => {
+                sim.revoke(i);
+                ok(200, "revoked".into())
+            }
+            Ok(_) if method != Method::POST => ok(405, "use POST".into()),
+            _ => ok(404, format!("no key #{n}")),
+        };
     }
     if let Some(n) = path.strip_prefix("revive/") {
         // `POST /_sim/revive/N`: key N (keys.toml order) works again, as a re-activated AWS
@@ -278,6 +338,7 @@ fn credential_in(sim: &Sim, issuer: &str, req: &Req) -> Option<usize> {
     })
 }
 
+/// The standing fault for this request (the issuer's, set by `/_sim/fault`, or the key's).
 async fn fault(sim: &Sim, issuer: &str, key: Option<usize>) -> Option<Reply> {
     let issuer_fault = sim
         .issuer_faults
@@ -297,21 +358,42 @@ async fn fault(sim: &Sim, issuer: &str, key: Option<usize>) -> Option<Reply> {
         }
         f = "429".into();
     }
+    if f == "hang" || f == "hang-after" {
+        // Standing hangs are one key's or one issuer's dead connection; both never answer.
+        sim.hang().await;
+        return None;
+    }
+    answer_fault(sim, &f, key, None, None).await
+}
+
+/// The reply a fault gives, in the common shape (`None` for `slow`, which stalls and then lets
+/// the issuer answer).
+async fn answer_fault(
+    sim: &Sim,
+    f: &str,
+    key: Option<usize>,
+    retry_after: Option<u64>,
+    delay: Option<std::time::Duration>,
+) -> Option<Reply> {
     let redirect = key
         .and_then(|i| sim.keys[i].redirect_to.clone())
         .unwrap_or_else(|| "http://127.0.0.1:9/elsewhere".into());
-    Some(match f.as_str() {
+    let retry_after = retry_after.unwrap_or(1).to_string();
+    Some(match f {
         "401" => reply(401, json!({"message": "Bad credentials (simulated fault)"}), "fault"),
         "403" => reply(403, json!({"message": "Forbidden (simulated fault)"}), "fault"),
-        "429" => reply(429, json!({"message": "rate limited (simulated fault)"}), "fault").header("retry-after", "1"),
+        "429" | "429-once" => {
+            reply(429, json!({"message": "rate limited (simulated fault)"}), "fault").header("retry-after", retry_after)
+        }
         "500" => reply(500, json!({"message": "internal error (simulated fault)"}), "fault"),
+        "503" => reply(503, json!({"message": "service unavailable (simulated fault)"}), "fault"),
         "redirect" => reply(302, json!({}), "fault").header("location", redirect),
         "html" => Reply {
             html: Some("<!DOCTYPE html><html><head><title>Just a moment...</title></head><body>Checking your browser before accessing. (simulated captcha)</body></html>".into()),
             ..reply(200, Value::Null, "fault")
         },
         _ => {
-            tokio::time::sleep(sim.slow).await;
+            tokio::time::sleep(delay.unwrap_or(sim.slow)).await;
             return None;
         }
     })

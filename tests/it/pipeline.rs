@@ -5,11 +5,11 @@ use crate::common;
 
 use std::path::Path;
 
-use common::fake_issuer::FakeIssuer;
 use common::fake_store::{repo_with_tokens, stored_findings, GITHUB_RECIPES};
 use common::run_in;
+use common::sim_github::SimGithub;
 
-fn policy(dir: &Path, issuer: &FakeIssuer) {
+fn policy(dir: &Path, issuer: &SimGithub) {
     std::fs::write(
         dir.join("quench.toml"),
         format!(
@@ -45,7 +45,7 @@ fn scan(dir: &Path, extra: &[&str]) -> (i32, String, String) {
 fn a_policy_alone_only_says_what_it_would_revoke() {
     let tmp = tempfile::tempdir().unwrap();
     let t = repo_with_tokens(tmp.path(), 71, 1, GITHUB_RECIPES);
-    let issuer = FakeIssuer::start(&[(&t[0], "alice")]);
+    let issuer = SimGithub::start(&[(&t[0], "alice")]);
     policy(tmp.path(), &issuer);
 
     let (code, out, err) = scan(tmp.path(), &[]);
@@ -74,7 +74,7 @@ fn a_policy_alone_only_says_what_it_would_revoke() {
 fn with_revoke_the_report_prints_the_final_status_not_the_first_verdict() {
     let tmp = tempfile::tempdir().unwrap();
     let t = repo_with_tokens(tmp.path(), 72, 1, GITHUB_RECIPES);
-    let issuer = FakeIssuer::start(&[(&t[0], "alice")]);
+    let issuer = SimGithub::start(&[(&t[0], "alice")]);
     policy(tmp.path(), &issuer);
 
     let (code, out, err) = scan(tmp.path(), &["--revoke"]);

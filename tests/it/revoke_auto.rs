@@ -5,13 +5,13 @@ use crate::common;
 
 use std::path::Path;
 
-use common::fake_issuer::FakeIssuer;
 use common::fake_store::{
     any_file_contains, repo_with_tokens, stored_findings, GITHUB_RECIPES, REVOKE_SCAN, STORE_SCAN,
 };
 use common::run_in;
+use common::sim_github::SimGithub;
 
-fn config(dir: &Path, issuer: &FakeIssuer, revoke: &str) {
+fn config(dir: &Path, issuer: &SimGithub, revoke: &str) {
     std::fs::write(
         dir.join("quench.toml"),
         format!(
@@ -46,7 +46,7 @@ fn quench_fingerprint(secret: &str) -> String {
 fn mode_auto_revokes_live_keys_confirms_them_dead_and_never_twice() {
     let tmp = tempfile::tempdir().unwrap();
     let t = repo_with_tokens(tmp.path(), 11, 3, GITHUB_RECIPES);
-    let issuer = FakeIssuer::start(&[(&t[0], "alice"), (&t[1], "bob")]);
+    let issuer = SimGithub::start(&[(&t[0], "alice"), (&t[1], "bob")]);
     config(tmp.path(), &issuer, "mode = \"auto\"");
 
     let (code, err) = quench(tmp.path(), REVOKE_SCAN);
@@ -140,7 +140,7 @@ fn mode_auto_revokes_live_keys_confirms_them_dead_and_never_twice() {
 fn dry_run_records_and_sends_nothing() {
     let tmp = tempfile::tempdir().unwrap();
     let t = repo_with_tokens(tmp.path(), 12, 2, GITHUB_RECIPES);
-    let issuer = FakeIssuer::start(&[(&t[0], "alice"), (&t[1], "bob")]);
+    let issuer = SimGithub::start(&[(&t[0], "alice"), (&t[1], "bob")]);
     config(tmp.path(), &issuer, "mode = \"dry-run\"");
     let (_, err) = quench(tmp.path(), STORE_SCAN);
     assert!(err.contains("2 dry-run"), "{err}");
@@ -182,7 +182,7 @@ fn dry_run_records_and_sends_nothing() {
 fn ask_mode_waits_for_approval_and_principal_selects_keys() {
     let tmp = tempfile::tempdir().unwrap();
     let t = repo_with_tokens(tmp.path(), 13, 3, GITHUB_RECIPES);
-    let issuer = FakeIssuer::start(&[(&t[0], "alice"), (&t[1], "alice"), (&t[2], "bob")]);
+    let issuer = SimGithub::start(&[(&t[0], "alice"), (&t[1], "alice"), (&t[2], "bob")]);
     config(
         tmp.path(),
         &issuer,
@@ -247,7 +247,7 @@ fn ask_mode_waits_for_approval_and_principal_selects_keys() {
 fn revoke_by_fingerprint_recovers_the_secret_from_its_location() {
     let tmp = tempfile::tempdir().unwrap();
     let t = repo_with_tokens(tmp.path(), 14, 2, GITHUB_RECIPES);
-    let issuer = FakeIssuer::start(&[(&t[0], "alice"), (&t[1], "bob")]);
+    let issuer = SimGithub::start(&[(&t[0], "alice"), (&t[1], "bob")]);
     config(tmp.path(), &issuer, "");
     // Recorded only: no policy, no secret kept.
     let (code, err) = quench(tmp.path(), STORE_SCAN);
@@ -277,11 +277,8 @@ fn revoke_by_fingerprint_recovers_the_secret_from_its_location() {
 fn server_errors_are_retried_with_backoff_until_confirmed() {
     let tmp = tempfile::tempdir().unwrap();
     let t = repo_with_tokens(tmp.path(), 15, 1, GITHUB_RECIPES);
-    let issuer = FakeIssuer::start(&[(&t[0], "alice")]);
-    issuer
-        .state
-        .fail_revokes
-        .store(2, std::sync::atomic::Ordering::SeqCst);
+    let issuer = SimGithub::start(&[(&t[0], "alice")]);
+    issuer.fail_revokes("503", 2);
     config(tmp.path(), &issuer, "mode = \"auto\"");
     let (_, err) = quench(tmp.path(), REVOKE_SCAN);
     assert!(err.contains("1 revoked and confirmed dead"), "{err}");
@@ -303,17 +300,14 @@ fn server_errors_are_retried_with_backoff_until_confirmed() {
 fn repeated_failure_escalates_and_notifies_without_the_secret() {
     let tmp = tempfile::tempdir().unwrap();
     let t = repo_with_tokens(tmp.path(), 16, 1, GITHUB_RECIPES);
-    let issuer = FakeIssuer::start(&[(&t[0], "alice")]);
-    issuer
-        .state
-        .fail_revokes
-        .store(100, std::sync::atomic::Ordering::SeqCst);
+    let issuer = SimGithub::start(&[(&t[0], "alice")]);
+    issuer.fail_revokes("503", 100);
     config(
         tmp.path(),
         &issuer,
         &format!(
-            "mode = \"auto\"\nmax_attempts = 3\n\n[[notify.webhook]]\nurl = \"{}/hook\"\nformat = \"slack\"\n\n[[notify.webhook]]\nurl = \"{}/hook\"\nformat = \"json\"\nevents = [\"escalated\"]\n",
-            issuer.url, issuer.url
+            "mode = \"auto\"\nmax_attempts = 3\n\n[[notify.webhook]]\nurl = \"{}\"\nformat = \"slack\"\n\n[[notify.webhook]]\nurl = \"{}\"\nformat = \"json\"\nevents = [\"escalated\"]\n",
+            issuer.hook_url(), issuer.hook_url()
         ),
     );
     let (_, err) = quench(tmp.path(), REVOKE_SCAN);
@@ -361,13 +355,13 @@ authority = "none"
 manual = "Console > Settings > Tokens: delete the token"
 "#;
     let t = repo_with_tokens(tmp.path(), 17, 1, manual);
-    let issuer = FakeIssuer::start(&[(&t[0], "alice")]);
+    let issuer = SimGithub::start(&[(&t[0], "alice")]);
     config(
         tmp.path(),
         &issuer,
         &format!(
-            "mode = \"auto\"\n\n[[notify.webhook]]\nurl = \"{}/hook\"\nevents = [\"escalated\"]\n",
-            issuer.url
+            "mode = \"auto\"\n\n[[notify.webhook]]\nurl = \"{}\"\nevents = [\"escalated\"]\n",
+            issuer.hook_url()
         ),
     );
     let (_, err) = quench(tmp.path(), REVOKE_SCAN);
@@ -390,13 +384,17 @@ fn batched_recipes_share_one_call_between_concurrent_jobs() {
     let tmp = tempfile::tempdir().unwrap();
     let batched = GITHUB_RECIPES.replace("ok = { status = [202] }", "ok = { status = [202] }\nbatch = 1000");
     let t = repo_with_tokens(tmp.path(), 18, 3, &batched);
-    let issuer = FakeIssuer::start(&[(&t[0], "alice"), (&t[1], "bob"), (&t[2], "carol")]);
+    let issuer = SimGithub::start(&[(&t[0], "alice"), (&t[1], "bob"), (&t[2], "carol")]);
     // Each call stays out long enough for the other jobs to arrive, however the machine
     // schedules them (the calls run on their own runtime, in parallel with the jobs).
-    issuer
-        .state
-        .revoke_delay_ms
-        .store(500, std::sync::atomic::Ordering::SeqCst);
+    issuer.script(quench::simulate::Script {
+        issuer: "github".into(),
+        on: "revoke".into(),
+        fault: "slow".into(),
+        times: 3,
+        retry_after: None,
+        delay_ms: Some(500),
+    });
     config(tmp.path(), &issuer, "mode = \"auto\"");
     let (_, err) = quench(tmp.path(), REVOKE_SCAN);
     assert!(err.contains("3 revoked and confirmed dead"), "{err}");
@@ -420,17 +418,13 @@ fn batched_recipes_share_one_call_between_concurrent_jobs() {
 fn verification_and_revocation_share_one_connection_to_the_issuer() {
     let tmp = tempfile::tempdir().unwrap();
     let t = repo_with_tokens(tmp.path(), 19, 1, GITHUB_RECIPES);
-    let issuer = FakeIssuer::start(&[(&t[0], "alice")]);
+    let issuer = SimGithub::start(&[(&t[0], "alice")]);
     config(tmp.path(), &issuer, "mode = \"auto\"");
     let (_, err) = quench(tmp.path(), REVOKE_SCAN);
     assert!(err.contains("1 revoked and confirmed dead"), "{err}");
     assert_eq!(issuer.count("GET", "/user"), 2, "verified, then confirmed dead");
     assert_eq!(issuer.count("POST", "/credentials/revoke"), 1);
-    assert_eq!(
-        issuer.state.connections.load(std::sync::atomic::Ordering::SeqCst),
-        1,
-        "every request on one connection"
-    );
+    assert_eq!(issuer.connections(), 1, "every request on one connection");
 }
 
 #[test]
@@ -439,13 +433,13 @@ fn a_key_revoked_while_the_scan_runs_is_announced_detected_first() {
     // webhook still hears of each finding before it hears it was revoked.
     let tmp = tempfile::tempdir().unwrap();
     let t = repo_with_tokens(tmp.path(), 23, 2, GITHUB_RECIPES);
-    let issuer = FakeIssuer::start(&[(&t[0], "alice"), (&t[1], "bob")]);
+    let issuer = SimGithub::start(&[(&t[0], "alice"), (&t[1], "bob")]);
     config(
         tmp.path(),
         &issuer,
         &format!(
-            "mode = \"auto\"\n\n[[notify.webhook]]\nurl = \"{}/hook\"\nformat = \"json\"\n",
-            issuer.url
+            "mode = \"auto\"\n\n[[notify.webhook]]\nurl = \"{}\"\nformat = \"json\"\n",
+            issuer.hook_url()
         ),
     );
     let mut scan = REVOKE_SCAN.to_vec();

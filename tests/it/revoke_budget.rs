@@ -6,10 +6,10 @@
 use crate::common;
 
 use common::fake::{self, Gen};
-use common::fake_issuer::FakeIssuer;
 use common::fake_store::{repo_with_tokens, stored_findings, GITHUB_RECIPES, REVOKE_SCAN};
 use common::fake_verify::SimProc;
 use common::run_in;
+use common::sim_github::SimGithub;
 
 fn finding<'a>(fs: &'a [serde_json::Value], rule: &str, secret: &str) -> &'a serde_json::Value {
     let fp = common::fingerprint(rule, secret.as_bytes());
@@ -133,11 +133,15 @@ fn calls_past_the_hourly_budget_are_deferred_across_runs_not_failed() {
 fn a_429_holds_the_endpoint_until_retry_after_for_every_process() {
     let tmp = tempfile::tempdir().unwrap();
     let t = repo_with_tokens(tmp.path(), 31, 1, GITHUB_RECIPES);
-    let issuer = FakeIssuer::start(&[(&t[0], "alice")]);
-    issuer
-        .state
-        .rate_limit_revokes
-        .store(1, std::sync::atomic::Ordering::SeqCst);
+    let issuer = SimGithub::start(&[(&t[0], "alice")]);
+    issuer.script(quench::simulate::Script {
+        issuer: "github".into(),
+        on: "revoke".into(),
+        fault: "429".into(),
+        times: 1,
+        retry_after: Some(2),
+        delay_ms: None,
+    });
     std::fs::write(
         tmp.path().join("quench.toml"),
         format!(

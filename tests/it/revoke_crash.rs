@@ -4,16 +4,15 @@
 use crate::common;
 
 use std::process::Stdio;
-use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
-use common::fake_issuer::FakeIssuer;
 use common::fake_store::{repo_with_tokens, stored_findings, GITHUB_RECIPES, STORE_SCAN};
+use common::sim_github::SimGithub;
 use common::{quench, run_in};
 
 /// Scans with `--revoke`, kills quench with SIGKILL once the issuer has received the revoke
 /// call, then runs `quench revoke` to resume. Returns the resumed run's stderr.
-fn kill_mid_call_then_resume(issuer: &FakeIssuer, dir: &std::path::Path) -> String {
+fn kill_mid_call_then_resume(issuer: &SimGithub, dir: &std::path::Path) -> String {
     std::fs::write(
         dir.join("quench.toml"),
         format!(
@@ -73,8 +72,8 @@ fn job(dir: &std::path::Path) -> serde_json::Value {
 fn killed_after_the_issuer_acted_resumes_without_a_second_call() {
     let tmp = tempfile::tempdir().unwrap();
     let t = repo_with_tokens(tmp.path(), 21, 1, GITHUB_RECIPES);
-    let issuer = FakeIssuer::start(&[(&t[0], "alice")]);
-    issuer.state.hang_after_revoke.store(true, Ordering::SeqCst);
+    let issuer = SimGithub::start(&[(&t[0], "alice")]);
+    issuer.fail_revokes("hang-after", 1);
     let err = kill_mid_call_then_resume(&issuer, tmp.path());
     assert!(err.contains("1 revoked and confirmed dead"), "{err}");
     assert!(!issuer.is_live(&t[0]));
@@ -95,8 +94,8 @@ fn killed_after_the_issuer_acted_resumes_without_a_second_call() {
 fn killed_before_the_issuer_acted_resumes_and_revokes_once() {
     let tmp = tempfile::tempdir().unwrap();
     let t = repo_with_tokens(tmp.path(), 22, 1, GITHUB_RECIPES);
-    let issuer = FakeIssuer::start(&[(&t[0], "alice")]);
-    issuer.state.hang_before_revoke.store(true, Ordering::SeqCst);
+    let issuer = SimGithub::start(&[(&t[0], "alice")]);
+    issuer.fail_revokes("hang", 1);
     let err = kill_mid_call_then_resume(&issuer, tmp.path());
     assert!(err.contains("1 revoked and confirmed dead"), "{err}");
     assert!(!issuer.is_live(&t[0]));

@@ -177,3 +177,77 @@ principal = "arn:aws:iam::111122223333:user/ci"
     let r: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(r["time_to_revoke"]["count"], 11, "{r:#}");
 }
+
+/// The simulator's scripted faults, as `quench simulate` users stage them over HTTP: each fires
+/// for as many requests of its kind as it says, in order, then the issuer answers normally; a
+/// 429 carries the `Retry-After` the script names; a malformed script is refused with a reason.
+#[test]
+fn scripted_faults_fire_in_order_for_their_kind_then_the_issuer_answers() {
+    let mut g = Gen::new(78);
+    let gh = fake::github(&mut g, "ghp");
+    let sim = SimProc::start(&format!(
+        "[[key]]\nissuer = \"github\"\nsecret = \"{gh}\"\nprincipal = \"octo\"\n\n\
+         [[simulator.script]]\nissuer = \"github\"\non = \"revoke\"\nfault = \"503\"\ntimes = 2\n"
+    ));
+    let (s, body) = sim.request(
+        "POST",
+        "/_sim/script",
+        &[("content-type", "application/json")],
+        r#"{"issuer":"github","on":"revoke","fault":"429","retry_after":7}"#,
+    );
+    assert_eq!(s, 200, "{body}");
+    let (s, body) = sim.request(
+        "POST",
+        "/_sim/script",
+        &[],
+        r#"{"issuer":"github","fault":"teapot"}"#,
+    );
+    assert_eq!(s, 400);
+    assert!(body.contains("unknown fault \"teapot\""), "{body}");
+
+    let revoke = format!(r#"{{"credentials":["{gh}"]}}"#);
+    let bearer = format!("Bearer {gh}");
+    // A verify call is not a revoke call: the scripts wait.
+    let (s, _) = sim.request("GET", "/github/user", &[("authorization", &bearer)], "");
+    assert_eq!(s, 200);
+    let mut statuses = vec![];
+    for _ in 0..4 {
+        statuses.push(sim.request("POST", "/github/credentials/revoke", &[], &revoke).0);
+    }
+    assert_eq!(statuses, vec![503, 503, 429, 202]);
+    let raw = fv::http_raw(
+        &sim.url,
+        "POST",
+        "/_sim/script",
+        r#"{"issuer":"github","on":"revoke","fault":"429","retry_after":7}"#,
+    );
+    assert_eq!(raw.0, 200);
+    let raw = fv::http_raw(&sim.url, "POST", "/github/credentials/revoke", &revoke);
+    assert!(raw.1.to_ascii_lowercase().contains("retry-after: 7"), "{}", raw.1);
+    let (s, _) = sim.request("GET", "/github/user", &[("authorization", &bearer)], "");
+    assert_eq!(s, 401, "revoked after the faults passed");
+    let (_, seen) = sim.request("GET", "/_sim/requests", &[], "");
+    assert!(
+        !seen.contains(&gh),
+        "the request log names keys by position: {seen}"
+    );
+
+    // keys.toml is checked when the simulator starts.
+    let tmp = tempfile::tempdir().unwrap();
+    std::fs::write(
+        tmp.path().join("keys.toml"),
+        "[[simulator.script]]\nissuer = \"github\"\non = \"sometimes\"\nfault = \"503\"\n",
+    )
+    .unwrap();
+    let out = run_in(
+        tmp.path(),
+        &["simulate", "--keys", "keys.toml", "--listen", "127.0.0.1:0"],
+        None,
+    );
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("keys.toml") && err.contains("\"sometimes\""),
+        "{err}"
+    );
+}

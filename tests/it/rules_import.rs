@@ -3,9 +3,9 @@
 
 use crate::common;
 
-use common::fake_issuer::FakeIssuer;
 use common::fake_store::{repo_with_tokens, GITHUB_RECIPES};
 use common::run_in;
+use common::sim_github::SimGithub;
 
 #[test]
 fn gitleaks_fields_that_are_not_imported_are_warned_about() {
@@ -79,7 +79,7 @@ fn a_user_rule_with_a_built_in_id_is_announced() {
 fn identity_fields_echoing_the_token_are_redacted() {
     let tmp = tempfile::tempdir().unwrap();
     let t = repo_with_tokens(tmp.path(), 175, 1, GITHUB_RECIPES);
-    let issuer = FakeIssuer::start(&[(&t[0], &format!("bot-{}", t[0]))]);
+    let issuer = SimGithub::start(&[(&t[0], &format!("bot-{}", t[0]))]);
     std::fs::write(
         tmp.path().join("quench.toml"),
         format!("[issuers.github]\napi = \"{}\"\n", issuer.url),

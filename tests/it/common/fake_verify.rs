@@ -127,6 +127,20 @@ impl SimThread {
 
 /// A minimal HTTP/1.1 client over a TcpStream (the tests need nothing more).
 pub fn http(base: &str, method: &str, path: &str, headers: &[(&str, &str)], body: &str) -> (u16, String) {
+    let (status, resp) = exchange(base, method, path, headers, body);
+    let body = resp
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_string())
+        .unwrap_or_default();
+    (status, body)
+}
+
+/// [`http`] without headers, returning the whole response (status line and headers too).
+pub fn http_raw(base: &str, method: &str, path: &str, body: &str) -> (u16, String) {
+    exchange(base, method, path, &[], body)
+}
+
+fn exchange(base: &str, method: &str, path: &str, headers: &[(&str, &str)], body: &str) -> (u16, String) {
     let hostport = base.trim_start_matches("http://");
     let mut s = std::net::TcpStream::connect(hostport).unwrap();
     let mut req = format!(
@@ -146,11 +160,7 @@ pub fn http(base: &str, method: &str, path: &str, headers: &[(&str, &str)], body
         .nth(1)
         .and_then(|c| c.parse().ok())
         .unwrap_or(0);
-    let body = resp
-        .split_once("\r\n\r\n")
-        .map(|(_, b)| b.to_string())
-        .unwrap_or_default();
-    (status, body)
+    (status, resp)
 }
 
 /// A loopback listener that counts connections (to prove nothing was sent to it).

@@ -5,10 +5,10 @@
 pub mod backends;
 pub mod fake;
 pub mod fake_git;
-pub mod fake_issuer;
 pub mod fake_serve;
 pub mod fake_store;
 pub mod fake_verify;
+pub mod sim_github;
 
 use std::path::Path;
 use std::process::{Command, Output, Stdio};
