@@ -162,7 +162,7 @@ pub struct VerifyArgs {
 
 impl VerifyArgs {
     pub fn options(&self) -> Option<VerifyOptions> {
-        self.verify.then(|| VerifyOptions {
+        self.verify.then_some(VerifyOptions {
             timeout: self.verify_timeout,
         })
     }

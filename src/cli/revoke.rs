@@ -10,7 +10,7 @@ use clap::Args;
 
 use super::findings::StoreCmdArgs;
 use crate::revoke::{self, Policy};
-use crate::store::{AuditEntry, FindingFilter, JobState, Status, StoredFinding};
+use crate::store::{AuditEntry, FindingFilter, JobState, Status, Step, StoredFinding};
 
 #[derive(Args)]
 pub struct RevokeCmd {
@@ -90,12 +90,15 @@ impl RevokeCmd {
             if !chosen {
                 continue;
             }
-            runner.with_store(|s| -> Result<()> {
-                s.update_job(j.id, JobState::Queued, crate::store::now(), Some("approved"))?;
-                s.audit(
-                    AuditEntry::new(&runner.actor, "approved")
-                        .finding(&j.fingerprint, &j.rule_id)
-                        .policy(&j.policy_rule),
+            runner.with_store(|s| {
+                s.apply(
+                    &Step::on(&j.fingerprint)
+                        .job(j.id, JobState::Queued, crate::store::now(), Some("approved"))
+                        .audit(
+                            AuditEntry::new(&runner.actor, "approved")
+                                .finding(&j.fingerprint, &j.rule_id)
+                                .policy(&j.policy_rule),
+                        ),
                 )
             })?;
             notes.push(format!(

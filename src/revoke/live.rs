@@ -27,7 +27,7 @@ use super::{policy_for, runner, Mode};
 use crate::config::Config;
 use crate::finding::Finding;
 use crate::store::attribution::{attribute, CodeOwners};
-use crate::store::{self, AuditEntry, DataDir, Recorded, StoreOptions, Time, Verdict, VerdictKind};
+use crate::store::{self, DataDir, Recorded, Step, StoreOptions, Time, Verdict, VerdictKind};
 use crate::verify::{self, Verification};
 
 /// A verdict on its way to the store, with the finding it is about (as first seen).
@@ -234,13 +234,13 @@ fn write(runner: &Runner, owners: &CodeOwners, burst: &[Arrived]) -> Result<Reco
                     runner.detected_now(&f.fingerprint);
                 }
                 add(&mut total, &rec);
-                st.record_verdict(&f.fingerprint, &a.verdict, a.verified)?;
-                st.audit(
-                    AuditEntry::new("quench", "verified")
-                        .finding(&f.fingerprint, &f.rule_id)
-                        .status(a.verdict.http_status)
-                        .detail(a.verdict.verdict.as_str()),
-                )?;
+                st.apply(&Step::verified(
+                    "quench",
+                    &f.fingerprint,
+                    &f.rule_id,
+                    &a.verdict,
+                    a.verified,
+                ))?;
                 let decision = runner.policy.decide(&f.rule_id, &f.issuer, f.identity.as_str());
                 if decision.mode == Mode::Off || a.verdict.verdict == VerdictKind::Dead {
                     continue;

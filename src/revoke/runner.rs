@@ -26,7 +26,8 @@ use crate::notify::{self, Notifier};
 use crate::rules::Rule;
 use crate::store::seal::Sealer;
 use crate::store::{
-    self, AuditEntry, Event, Job, JobState, NewJob, Status, Store, StoredFinding, Verdict, VerdictKind,
+    self, step::AttemptEnd, AuditEntry, Event, Job, JobState, NewJob, Status, Step, Store, StoredFinding,
+    Verdict, VerdictKind,
 };
 
 /// How long a claimed job is reserved for its runner.
@@ -257,6 +258,13 @@ impl Runner {
         lock(&self.announced).clone()
     }
 
+    /// An audit line about `job`, by this runner, under the job's policy entry.
+    fn job_audit(&self, job: &Job, action: &str) -> AuditEntry {
+        AuditEntry::new(&self.actor, action)
+            .finding(&job.fingerprint, &job.rule_id)
+            .policy(&job.policy_rule)
+    }
+
     fn st(&self) -> MutexGuard<'_, Box<dyn Store>> {
         self.store.lock().unwrap_or_else(|e| e.into_inner())
     }
@@ -385,11 +393,10 @@ impl Runner {
                 );
                 let (_, new) = st.enqueue(job, store::now())?;
                 if new {
-                    st.set_status(&f.fingerprint, Status::Escalated)?;
-                    st.audit(audit(
+                    st.apply(&Step::on(&f.fingerprint).status(Status::Escalated).audit(audit(
                         "escalated",
                         format!("no revocation recipe; manual steps: {manual}"),
-                    ))?;
+                    )))?;
                     self.count(|s| s.escalated += 1);
                 }
                 return Ok(());
@@ -724,29 +731,28 @@ impl Runner {
             CallResult::Failed { status, reason } => ("failed", *status, Some(reason.clone())),
             CallResult::Deferred { reason, .. } => ("deferred", None, Some(reason.clone())),
         };
-        self.st().batch(&mut |st| {
-            st.finish_attempt(attempt, store::now(), outcome, status, detail.as_deref())?;
-            if let CallResult::Deferred { reason, after } = &result {
+        let step = Step::on(&job.fingerprint).attempt(AttemptEnd {
+            id: attempt,
+            at: store::now(),
+            outcome: outcome.into(),
+            http_status: status,
+            detail,
+        });
+        let step = match &result {
+            CallResult::Deferred { reason, after } => {
                 // Nothing was sent: the claim does not count as a try and the timeline has no
                 // request yet.
                 let next = store::now() + chrono::Duration::from_std(*after).unwrap_or_default();
-                st.defer_job(job.id, next, reason)?;
-                return st.audit(
-                    AuditEntry::new(&self.actor, "deferred")
-                        .finding(&job.fingerprint, &job.rule_id)
-                        .policy(&job.policy_rule)
-                        .detail(reason.clone()),
-                );
+                step.defer(job.id, next, reason)
+                    .audit(self.job_audit(job, "deferred").detail(reason.clone()))
             }
-            st.mark(&job.fingerprint, Event::RevokeRequested, now)?;
-            st.audit(
-                AuditEntry::new(&self.actor, "revoke-call")
-                    .finding(&job.fingerprint, &job.rule_id)
-                    .policy(&job.policy_rule)
+            _ => step.event(Event::RevokeRequested, now).audit(
+                self.job_audit(job, "revoke-call")
                     .status(status)
                     .detail(format!("{outcome}: {}", r.recipe.describe())),
-            )
-        })?;
+            ),
+        };
+        self.st().apply(&step)?;
         Ok(result)
     }
 
@@ -788,15 +794,12 @@ impl Runner {
     async fn reverify(&self, job: &Job, target: &Target<'_>) -> Result<Option<Verdict>> {
         let v = self.issuers.verify(target).await;
         if let Some(v) = &v {
-            let now = store::now();
-            let mut st = self.st();
-            st.record_verdict(&job.fingerprint, v, now)?;
-            st.audit(
-                AuditEntry::new(&self.actor, "re-verified")
-                    .finding(&job.fingerprint, &job.rule_id)
-                    .policy(&job.policy_rule)
-                    .status(v.http_status)
-                    .detail(v.verdict.as_str()),
+            self.st().apply(
+                &Step::on(&job.fingerprint).verdict(v, store::now()).audit(
+                    self.job_audit(job, "re-verified")
+                        .status(v.http_status)
+                        .detail(v.verdict.as_str()),
+                ),
             )?;
         }
         Ok(v)
@@ -804,30 +807,18 @@ impl Runner {
 
     async fn dead(&self, job: &Job, found: &StoredFinding, by_us: bool) -> Result<Outcome> {
         let now = store::now();
-        {
-            let mut st = self.st();
-            st.update_job(
-                job.id,
-                JobState::Done,
-                now,
-                Some(if by_us {
-                    "confirmed dead"
-                } else {
-                    "already dead; nothing sent"
-                }),
-            )?;
-            if by_us {
-                st.mark(&job.fingerprint, Event::ConfirmedDead, now)?;
-                st.set_status(&job.fingerprint, Status::Revoked)?;
-            } else {
-                st.set_status(&job.fingerprint, Status::Dead)?;
-            }
-            st.audit(
-                AuditEntry::new(&self.actor, if by_us { "confirmed-dead" } else { "already-dead" })
-                    .finding(&job.fingerprint, &job.rule_id)
-                    .policy(&job.policy_rule),
-            )?;
-        }
+        let (reason, action) = if by_us {
+            ("confirmed dead", "confirmed-dead")
+        } else {
+            ("already dead; nothing sent", "already-dead")
+        };
+        let mut step = Step::on(&job.fingerprint).job(job.id, JobState::Done, now, Some(reason));
+        step = if by_us {
+            step.event(Event::ConfirmedDead, now).status(Status::Revoked)
+        } else {
+            step.status(Status::Dead)
+        };
+        self.st().apply(&step.audit(self.job_audit(job, action)))?;
         if by_us {
             self.notify(notify::Event::Revoked, found, "revoked and confirmed dead")
                 .await?;
@@ -854,17 +845,15 @@ impl Runner {
             .backoff_for(job.attempts)
             .max(after.unwrap_or_default().min(self.policy.backoff_max));
         let next = store::now() + chrono::Duration::from_std(delay).unwrap_or_default();
-        {
-            let mut st = self.st();
-            st.update_job(job.id, JobState::Queued, next, Some(reason))?;
-            st.audit(
-                AuditEntry::new(&self.actor, "retry-scheduled")
-                    .finding(&job.fingerprint, &job.rule_id)
-                    .policy(&job.policy_rule)
-                    .status(status)
-                    .detail(format!("{reason}; next try in {:.1}s", delay.as_secs_f64())),
-            )?;
-        }
+        self.st().apply(
+            &Step::on(&job.fingerprint)
+                .job(job.id, JobState::Queued, next, Some(reason))
+                .audit(
+                    self.job_audit(job, "retry-scheduled")
+                        .status(status)
+                        .detail(format!("{reason}; next try in {:.1}s", delay.as_secs_f64())),
+                ),
+        )?;
         // The first failure is news; the retries after it are in the audit log.
         if job.attempts == 1 {
             self.notify(notify::Event::Failed, found, &format!("{reason}; retrying"))
@@ -878,18 +867,11 @@ impl Runner {
     async fn block(&self, job: &Job, found: &StoredFinding, why: &str) -> Result<Outcome> {
         let first = job.reason.as_deref() != Some(why);
         let next = store::now() + chrono::Duration::from_std(BLOCKED_RETRY).unwrap_or_default();
-        {
-            let mut st = self.st();
-            st.update_job(job.id, JobState::Queued, next, Some(why))?;
-            if first {
-                st.audit(
-                    AuditEntry::new(&self.actor, "blocked")
-                        .finding(&job.fingerprint, &job.rule_id)
-                        .policy(&job.policy_rule)
-                        .detail(why),
-                )?;
-            }
+        let mut step = Step::on(&job.fingerprint).job(job.id, JobState::Queued, next, Some(why));
+        if first {
+            step = step.audit(self.job_audit(job, "blocked").detail(why));
         }
+        self.st().apply(&step)?;
         if first {
             // A human must act (name the credential), so the escalation channel hears of it;
             // the job itself stays queued and is counted as waiting, not escalated.
@@ -905,18 +887,12 @@ impl Runner {
         why: &str,
         status: Option<u16>,
     ) -> Result<Outcome> {
-        {
-            let mut st = self.st();
-            st.update_job(job.id, JobState::Escalated, store::now(), Some(why))?;
-            st.set_status(&job.fingerprint, Status::Escalated)?;
-            st.audit(
-                AuditEntry::new(&self.actor, "escalated")
-                    .finding(&job.fingerprint, &job.rule_id)
-                    .policy(&job.policy_rule)
-                    .status(status)
-                    .detail(why),
-            )?;
-        }
+        self.st().apply(
+            &Step::on(&job.fingerprint)
+                .job(job.id, JobState::Escalated, store::now(), Some(why))
+                .status(Status::Escalated)
+                .audit(self.job_audit(job, "escalated").status(status).detail(why)),
+        )?;
         if let Some(f) = found {
             self.notify(notify::Event::Escalated, f, why).await?;
         }
@@ -949,15 +925,13 @@ impl Runner {
 
     /// Escalates a finding outside a job (recheck: still live too long).
     pub async fn escalate_finding(&self, f: &StoredFinding, why: &str) -> Result<()> {
-        {
-            let mut st = self.st();
-            st.set_status(&f.fingerprint, Status::Escalated)?;
-            st.audit(
+        self.st().apply(
+            &Step::on(&f.fingerprint).status(Status::Escalated).audit(
                 AuditEntry::new(&self.actor, "escalated")
                     .finding(&f.fingerprint, &f.rule_id)
                     .detail(why),
-            )?;
-        }
+            ),
+        )?;
         self.notify(notify::Event::Escalated, f, why).await
     }
 
@@ -1007,14 +981,13 @@ impl Runner {
         };
         let v = self.issuers.verify(&target).await;
         if let Some(v) = &v {
-            let mut st = self.st();
-            st.record_verdict(&f.fingerprint, v, store::now())?;
-            st.audit(
-                AuditEntry::new(&self.actor, "verified")
-                    .finding(&f.fingerprint, &f.rule_id)
-                    .status(v.http_status)
-                    .detail(v.verdict.as_str()),
-            )?;
+            self.st().apply(&Step::verified(
+                &self.actor,
+                &f.fingerprint,
+                &f.rule_id,
+                v,
+                store::now(),
+            ))?;
         }
         Ok(v)
     }

@@ -20,6 +20,7 @@ pub mod postgres;
 pub mod record;
 pub mod seal;
 pub mod sqlite;
+pub mod step;
 #[cfg(test)]
 mod tests;
 
@@ -35,6 +36,7 @@ pub use crate::finding::Status;
 pub use location::{Backend, DataDir, StoreOptions, StoreSection};
 pub use postgres::PgStore;
 pub use sqlite::SqliteStore;
+pub use step::Step;
 
 /// Timestamps are UTC; stored as RFC 3339 with milliseconds so that text order is time order.
 pub type Time = DateTime<Utc>;
@@ -487,6 +489,43 @@ pub trait Store: Send {
     /// Runs `f` as one atomic unit: every write it makes commits together (or none does). Lets
     /// a writer that records many findings, verdicts and jobs pay one commit for all of them.
     fn batch(&mut self, f: &mut dyn FnMut(&mut dyn Store) -> Result<()>) -> Result<()>;
+
+    /// Writes what one stage concluded about a finding and its job, all or nothing: the way
+    /// the revocation runner and the operator commands change state (the single-row writes
+    /// above are its parts).
+    fn apply(&mut self, step: &Step) -> Result<()> {
+        self.batch(&mut |st| {
+            let fp = step.fingerprint.as_str();
+            if let Some(a) = &step.attempt {
+                st.finish_attempt(a.id, a.at, &a.outcome, a.http_status, a.detail.as_deref())?;
+            }
+            match &step.job {
+                Some(step::JobChange::Move {
+                    id,
+                    state,
+                    next_at,
+                    reason,
+                }) => st.update_job(*id, *state, *next_at, reason.as_deref())?,
+                Some(step::JobChange::Defer { id, next_at, reason }) => {
+                    st.defer_job(*id, *next_at, reason)?
+                }
+                None => {}
+            }
+            if let Some((v, at)) = &step.verdict {
+                st.record_verdict(fp, v, *at)?;
+            }
+            for (e, at) in &step.events {
+                st.mark(fp, *e, *at)?;
+            }
+            if let Some(s) = step.status {
+                st.set_status(fp, s)?;
+            }
+            for a in &step.audit {
+                st.audit(a.clone())?;
+            }
+            Ok(())
+        })
+    }
 }
 
 /// Refuses `sealer` unless its key is the one the store's pending secrets are sealed with (the

@@ -6,7 +6,7 @@ use std::path::Path;
 use anyhow::Result;
 
 use super::attribution::{attribute, CodeOwners};
-use super::{AuditEntry, Recorded, Store, Time, Verdict};
+use super::{Recorded, Store, Time, Verdict};
 use crate::finding::Finding;
 
 /// The repository root for CODEOWNERS: the first scanned directory (or a file's directory),
@@ -58,13 +58,13 @@ pub fn record_scan(
     for f in findings {
         let v = f.verification.as_ref().map(Verdict::from_verification);
         if let Some(v) = v.as_ref().filter(|_| !already.contains(&f.fingerprint)) {
-            store.record_verdict(&f.fingerprint, v, at)?;
-            store.audit(
-                AuditEntry::new("quench", "verified")
-                    .finding(&f.fingerprint, &f.rule_id)
-                    .status(v.http_status)
-                    .detail(v.verdict.as_str()),
-            )?;
+            store.apply(&super::Step::verified(
+                "quench",
+                &f.fingerprint,
+                &f.rule_id,
+                v,
+                at,
+            ))?;
         }
         verdicts.push(v);
     }

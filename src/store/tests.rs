@@ -99,6 +99,7 @@ on_both_backends!(
     claim_jobs_takes_many_due_jobs_at_once_and_defer_gives_the_attempt_back,
     budgets_are_spent_within_a_sliding_hour_and_held_after_a_429,
     a_batch_commits_together_or_not_at_all,
+    a_step_moves_the_job_the_finding_and_the_audit_log_together,
     audit_log_is_append_only,
     two_processes_creating_one_store_at_once_apply_each_step_once,
     a_schema_newer_than_this_binary_is_refused,
@@ -302,6 +303,58 @@ pub(super) fn a_batch_commits_together_or_not_at_all(h: &Harness) {
     })
     .unwrap();
     assert_eq!(s.finding(&f.fingerprint).unwrap().unwrap().status, Status::Live);
+}
+
+/// The runner's "confirmed dead" stage as one step: the attempt ends, the job is done (its
+/// sealed secret dropped), the timeline and status say revoked, the audit says why; a step that
+/// fails midway leaves all of it as it was.
+pub(super) fn a_step_moves_the_job_the_finding_and_the_audit_log_together(h: &Harness) {
+    use super::step::AttemptEnd;
+    let mut s = h.open();
+    let f = finding("tok_stepped", "s.env", None);
+    s.record_findings(&[(&f, Attribution::default())], now()).unwrap();
+    let (id, _) = s.enqueue(queued_job(&f, vec![9; 8]), now()).unwrap();
+    let job = s
+        .claim_job("pid:1", now(), chrono::Duration::seconds(60))
+        .unwrap()
+        .unwrap();
+    let attempt = s.start_attempt(job.id, now()).unwrap();
+    let step = Step::on(&f.fingerprint)
+        .attempt(AttemptEnd {
+            id: attempt,
+            at: now(),
+            outcome: "accepted".into(),
+            http_status: Some(202),
+            detail: None,
+        })
+        .job(id, JobState::Done, now(), Some("confirmed dead"))
+        .verdict(&Verdict::new(VerdictKind::Dead), now())
+        .event(Event::ConfirmedDead, now())
+        .status(Status::Revoked)
+        .audit(AuditEntry::new("policy", "confirmed-dead").finding(&f.fingerprint, &f.rule_id));
+
+    // Inside a failing batch the step is rolled back with the rest.
+    let e = s
+        .batch(&mut |st| {
+            st.apply(&step)?;
+            anyhow::bail!("the runner died after the step")
+        })
+        .unwrap_err();
+    assert!(e.to_string().contains("died"));
+    assert_eq!(s.job(id).unwrap().unwrap().state, JobState::Running);
+    assert!(s.audit_log(Some(&f.fingerprint)).unwrap().is_empty());
+
+    s.apply(&step).unwrap();
+    let j = s.job(id).unwrap().unwrap();
+    assert_eq!(j.state, JobState::Done);
+    assert!(j.sealed.is_none(), "a finished job keeps no sealed secret");
+    assert_eq!(s.attempts(id).unwrap()[0].outcome.as_deref(), Some("accepted"));
+    let stored = s.finding(&f.fingerprint).unwrap().unwrap();
+    assert_eq!(stored.status, Status::Revoked);
+    assert!(stored.timeline.confirmed_dead.is_some());
+    let log = s.audit_log(Some(&f.fingerprint)).unwrap();
+    assert_eq!(log.len(), 1);
+    assert_eq!(log[0].action, "confirmed-dead");
 }
 
 pub(super) fn audit_log_is_append_only(h: &Harness) {
