@@ -1,4 +1,4 @@
-//! `quench rules list` and `quench rules check`.
+//! `quench rules list`, `quench rules check` and `quench rules revocation`.
 
 use std::path::PathBuf;
 
@@ -26,6 +26,10 @@ enum RulesAction {
     },
     /// Run every rule's examples: positives must match, negatives must not.
     Check,
+    /// The revocation table (Markdown): every rule with a revoke API recipe, its kind (public,
+    /// self, admin, none), the call, and what confirms the key dead. The README carries this
+    /// table as printed, and a test keeps the two equal.
+    Revocation,
 }
 
 impl RulesCmd {
@@ -33,7 +37,7 @@ impl RulesCmd {
         // The self-test needs the examples, which the slim start-up copy leaves out.
         let mut set = match self.action {
             RulesAction::Check => RuleSet::builtin_with_examples()?,
-            RulesAction::List { .. } => RuleSet::builtin()?,
+            RulesAction::List { .. } | RulesAction::Revocation => RuleSet::builtin()?,
         };
         for p in &self.rules {
             set.add_path(p)?;
@@ -79,6 +83,10 @@ impl RulesCmd {
                 }
                 Ok(0)
             }
+            RulesAction::Revocation => {
+                print!("{}", revocation_table(&set));
+                Ok(0)
+            }
             RulesAction::Check => {
                 let report = crate::scan::selftest::run(&set);
                 for f in &report.failures {
@@ -112,6 +120,76 @@ fn revoke_authority(r: &crate::rules::Rule) -> Option<String> {
         a.push_str("+admin");
     }
     Some(a)
+}
+
+/// One row per rule whose revoke recipe calls an API, in rule order, then a count of the
+/// rules that can only be escalated. Written from the recipes themselves, so the table cannot
+/// say what the code does not do.
+fn revocation_table(set: &RuleSet) -> String {
+    use crate::issuer::revoke_recipe::{Authority, RevokeRecipe};
+    let mut out = String::from("| rule | kind | call | confirmed by |\n| --- | --- | --- | --- |\n");
+    let (mut api, mut none) = (0, 0);
+    for r in &set.rules {
+        let Some(recipe) = r.spec.revoke.as_ref().and_then(|t| RevokeRecipe::parse(t).ok()) else {
+            none += 1;
+            continue;
+        };
+        if recipe.authority == Authority::None {
+            none += 1;
+            continue;
+        }
+        api += 1;
+        // A query API (AWS) names its operation in `Action`, not in the path.
+        let one = |c: &crate::issuer::Call, method: &str| {
+            let action = c.query.get("Action").map(|a| format!("?Action={a}"));
+            format!(
+                "`{} {}{}`",
+                c.method.as_deref().unwrap_or(method),
+                c.url.as_deref().unwrap_or(""),
+                action.unwrap_or_default()
+            )
+        };
+        let call = |rc: &RevokeRecipe| {
+            let mut c = one(&rc.call, "POST");
+            if let Some(f) = &rc.find {
+                c.push_str(&format!(" after {}", one(&f.call, "GET")));
+            }
+            c
+        };
+        let mut calls = call(&recipe);
+        if let Some(f) = &recipe.fallback {
+            calls.push_str(&format!("; refused: {} ({})", call(f), f.authority.as_str()));
+        }
+        let accepted = recipe
+            .ok
+            .as_ref()
+            .filter(|m| !m.status.is_empty())
+            .map(|m| {
+                let s: Vec<String> = m.status.iter().map(u16::to_string).collect();
+                format!("{} accepted", s.join("/"))
+            })
+            .unwrap_or_else(|| "a 2xx accepted".into());
+        let confirm = match &r.spec.verify {
+            Some(v) if v.kind == crate::issuer::verify_recipe::Kind::Http => format!(
+                "{accepted}, then `{} {}` answers dead",
+                v.call.method.as_deref().unwrap_or("GET"),
+                v.call.url.as_deref().unwrap_or("")
+            ),
+            Some(v) => format!("{accepted}, then the {} check answers dead", v.kind.as_str()),
+            None => format!("{accepted} (the rule cannot verify)"),
+        };
+        out.push_str(&format!(
+            "| `{}` | {} | {} | {} |\n",
+            r.spec.id,
+            revoke_authority(r).unwrap_or_default(),
+            calls.replace('|', "\\|"),
+            confirm.replace('|', "\\|")
+        ));
+    }
+    out.push_str(&format!(
+        "\n{api} rules revoke through an API; {none} rules have none (kind `none`): they are escalated with their manual steps (`quench rules list --json`).\n"
+    ));
+    out
 }
 
 fn yes(b: bool) -> &'static str {

@@ -15,6 +15,9 @@ use serde_json::{json, Value};
 use super::Sim;
 use crate::verify::{aws, jwt};
 
+#[path = "kill_paths.rs"]
+mod kill_paths;
+
 pub fn router(sim: Arc<Sim>) -> axum::Router {
     axum::Router::new().fallback(handle).with_state(sim)
 }
@@ -401,6 +404,7 @@ async fn answer_fault(
 
 fn dispatch(sim: &Sim, issuer: &str, r: &Req) -> Reply {
     match issuer {
+        _ if kill_paths::serves(issuer, r) => kill_paths::dispatch(sim, issuer, r),
         "github" => github(sim, r),
         "gitlab" => gitlab(sim, r),
         "slack" => slack(sim, r),

@@ -21,6 +21,7 @@ mod hook;
 mod keys_real;
 mod pipeline;
 mod report_gitlab;
+mod revocation_table;
 mod revoke_admin;
 mod revoke_answers;
 mod revoke_auto;

@@ -379,6 +379,40 @@ fn cases(g: &mut Gen) -> Vec<Case> {
             format!("AZURE_TENANT_ID={tenant}\nAZURE_CLIENT_ID={client}\nAZURE_CLIENT_SECRET={entra}\n"),
             &format!("key_id = \"{client}\"\norg = \"{tenant}\""),
         ),
+        {
+            let (sid, secret) = (format!("SK{}", g.hex(32)), b62(g, 32));
+            let file = format!("TWILIO_API_KEY={sid}\nTWILIO_API_SECRET={secret}\n");
+            let sim = format!("key_id = \"{sid}\"\norg = \"AC{}\"\nadmin = true", g.hex(32));
+            case("twilio.api-key-secret", "twilio", secret, file, &sim)
+        },
+        {
+            let (cid, secret) = (b62(g, 32), b62(g, 64));
+            let file = format!(
+                "AUTH0_DOMAIN=acme.us.auth0.com\nAUTH0_CLIENT_ID={cid}\nAUTH0_CLIENT_SECRET={secret}\n"
+            );
+            case(
+                "auth0.client-secret",
+                "auth0",
+                secret,
+                file,
+                &format!("key_id = \"{cid}\"\norg = \"acme\""),
+            )
+        },
+        {
+            // A key file as written by hand (the PEM's own line breaks), so the finding is the
+            // PEM as the simulator holds it.
+            let (_, pem) = fv::rsa_pem(4243);
+            let pem = pem.trim_end().to_string();
+            let (id, email) = (g.hex(40), "ci@proj-x.iam.gserviceaccount.com");
+            let file = format!(
+                "{{\n  \"type\": \"service_account\",\n  \"project_id\": \"proj-x\",\n  \"private_key_id\": \"{id}\",\n  \"private_key\": \"{pem}\",\n  \"client_email\": \"{email}\"\n}}\n"
+            );
+            let sim = format!("principal = \"{email}\"\nkey_id = \"{id}\"\nproject = \"proj-x\"");
+            Case {
+                sim_secret: Some(pem.replace('\n', "\\n")),
+                ..case("google.service-account-key", "google", pem, file, &sim)
+            }
+        },
         aws_case(g, "ci", ""),
         // The same rule through the admin fallback: this key may not deactivate itself.
         aws_case(g, "deploy", "no_self_revoke = true"),
@@ -485,6 +519,7 @@ fn every_api_recipe_kills_its_key_on_the_simulator() {
             format!("sk-or-v1-{}", g.hex(64)),
         ),
         ("datadog", "SIM_DATADOG_ADMIN", g.hex(40)),
+        ("auth0", "SIM_AUTH0_ADMIN", g.alnum(40)),
     ];
     let (aws_admin_id, aws_admin_secret) = fake::aws(&mut g);
     let mut keys: String = cases.iter().map(sim_entry).collect();

@@ -1,7 +1,7 @@
 //! The simulator against the issuers' published OpenAPI descriptions: every answer of a route
 //! the recipes use must fit the response schema the issuer publishes, so the simulator cannot
 //! drift into agreeing with a wrong recipe. The schemas are the committed excerpts in
-//! `schemas/` (OpenAI's openai-openapi, Slack's slack-api-specs, Twilio's sendgrid-oai; name
+//! `schemas/` (OpenAI's openai-openapi, Slack's slack-api-specs, Twilio's sendgrid-oai and twilio-oai; name
 //! and version recorded in each), which `schemas/derive.py SPEC MIRROR --check` re-derives from a mirror of the
 //! published description.
 
@@ -237,6 +237,55 @@ fn sendgrid_simulator_answers_fit_the_published_schema() {
         let (status, body) = ask(method, path, key);
         assert_eq!(status, want, "{method} {path}: {body}");
         errors.extend(spec.check(method, spec_path, &status.to_string(), &body));
+    }
+    assert!(errors.is_empty(), "{errors:#?}");
+}
+
+/// Twilio (twilio/twilio-oai at d50069b, 2026-04-14; each file says version 1.0.0): the Verify
+/// service list that verifies an API key and the v2010 account fetch that verifies an auth
+/// token, as the Main key, a Standard key and the account's token see them.
+#[test]
+fn twilio_simulator_answers_fit_the_published_schema() {
+    use base64::Engine as _;
+    let spec = Excerpt::load(include_str!("schemas/twilio.json"));
+    let mut g = Gen::new(1460);
+    let account = format!("AC{}", g.hex(32));
+    let (token, main, standard) = (g.hex(32), format!("SK{}", g.hex(32)), format!("SK{}", g.hex(32)));
+    let (main_secret, std_secret) = (g.alnum(32), g.alnum(32));
+    let sim = SimProc::start(&format!(
+        "[[key]]\nissuer = \"twilio\"\nkey_id = \"{account}\"\nsecret = \"{token}\"\norg = \"{account}\"\n\
+         [[key]]\nissuer = \"twilio\"\nkey_id = \"{main}\"\nsecret = \"{main_secret}\"\norg = \"{account}\"\nadmin = true\n\
+         [[key]]\nissuer = \"twilio\"\nkey_id = \"{standard}\"\nsecret = \"{std_secret}\"\norg = \"{account}\"\n"
+    ));
+    let basic = |u: &str, p: &str| {
+        format!(
+            "Basic {}",
+            base64::engine::general_purpose::STANDARD.encode(format!("{u}:{p}"))
+        )
+    };
+    let mut errors = Vec::new();
+    let account_path = format!("/2010-04-01/Accounts/{account}.json");
+    for (path, spec_path, auth) in [
+        ("/verify/v2/Services", "/v2/Services", basic(&main, &main_secret)),
+        (
+            "/verify/v2/Services",
+            "/v2/Services",
+            basic(&standard, &std_secret),
+        ),
+        (
+            account_path.as_str(),
+            "/2010-04-01/Accounts/{Sid}.json",
+            basic(&account, &token),
+        ),
+        (
+            account_path.as_str(),
+            "/2010-04-01/Accounts/{Sid}.json",
+            basic(&main, &main_secret),
+        ),
+    ] {
+        let (status, body) = sim.request("GET", &format!("/twilio{path}"), &[("Authorization", &auth)], "");
+        assert_eq!(status, 200, "GET {path}: {body}");
+        errors.extend(spec.check("GET", spec_path, "200", &body));
     }
     assert!(errors.is_empty(), "{errors:#?}");
 }

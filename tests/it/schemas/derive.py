@@ -11,7 +11,7 @@ fails when the excerpt differs (the issuer changed its API, or the excerpt was e
     tests/it/schemas/derive.py openai /path/to/openai-openapi --check    # compares, exit 1
 
 Specs: openai (openai/openai-openapi), slack (slackapi/slack-api-specs), sendgrid
-(twilio/sendgrid-oai).
+(twilio/sendgrid-oai), twilio (twilio/twilio-oai).
 
 The source may be a git directory (read at HEAD, e.g. a `fetch` mirror), a work tree, or the
 description file itself. An excerpt keeps, per route and status, only what a response must
@@ -46,6 +46,14 @@ SPECS = {
             ("spec/json/tsg_scopes_v3.json", "get", "/v3/scopes", "401"),
             ("delete", "/v3/api_keys/{api_key_id}", "403"),
             ("delete", "/v3/api_keys/{api_key_id}", "404"),
+        ],
+    },
+    "twilio": {
+        "repo": "twilio/twilio-oai",
+        "file": "spec/json/twilio_verify_v2.json",
+        "routes": [
+            ("get", "/v2/Services", "200"),
+            ("spec/json/twilio_api_v2010.json", "get", "/2010-04-01/Accounts/{Sid}.json", "200"),
         ],
     },
     "slack": {
