@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use anyhow::{Context as _, Result};
 use clap::{Args, Subcommand};
 
-use super::common::CommonArgs;
+use super::common::{CommonArgs, WalkArgs};
 use super::git::GitCmd;
 use crate::scan::ScanOutcome;
 use crate::suppress::Baseline;
@@ -32,13 +32,25 @@ struct CreateArgs {
     /// Scan this repository's whole git history instead of files.
     #[arg(long, value_name = "REPO")]
     git: Option<PathBuf>,
+    /// For the file walk (refused with `--git`).
+    #[command(flatten)]
+    walk: WalkArgs,
     #[command(flatten)]
     common: CommonArgs,
 }
 
 impl BaselineCmd {
     pub fn run(self) -> Result<i32> {
-        let BaselineAction::Create(args) = self.action;
+        let BaselineAction::Create(mut args) = self.action;
+        if args.git.is_some()
+            && (args.walk.follow || args.walk.include_build_dirs || args.walk.respect_gitignore)
+        {
+            anyhow::bail!(
+                "--follow, --include-build-dirs and --respect-gitignore choose files in a directory walk; \
+                 baseline create --git reads the repository's history, not a walk"
+            );
+        }
+        args.common.walk = args.walk.clone();
         refuse_what_does_not_apply(&args.common)?;
         let outcome = match &args.git {
             Some(repo) => GitCmd {

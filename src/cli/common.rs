@@ -30,20 +30,13 @@ pub struct CommonArgs {
     /// Skip files larger than this many bytes (default: no cap; big files are streamed).
     #[arg(long, value_name = "BYTES")]
     pub max_file_size: Option<u64>,
-    /// Honour .gitignore and .ignore files (off by default: secrets hide in ignored .env files).
-    #[arg(long)]
-    pub respect_gitignore: bool,
     /// Scan binary files too.
     #[arg(long)]
     pub scan_binary: bool,
-    /// Walk build outputs and dependency directories too (target, node_modules, .venv, venv,
-    /// __pycache__, .tox, .mypy_cache, .pytest_cache, .gradle, .next, dist), skipped by default
-    /// and counted as `build-output` in the summary.
-    #[arg(long)]
-    pub include_build_dirs: bool,
-    /// Follow symbolic links.
-    #[arg(long)]
-    pub follow: bool,
+    /// How a directory walk chooses files: set by `scan` only (`git` reads objects, not a
+    /// walk, so it does not offer these flags).
+    #[arg(skip)]
+    pub walk: WalkArgs,
     /// Report only findings at or above this confidence: low, medium or high.
     #[arg(long, value_name = "LEVEL")]
     pub min_confidence: Option<Confidence>,
@@ -62,6 +55,22 @@ pub struct CommonArgs {
     pub store: StoreFlags,
     #[command(flatten)]
     pub verify: VerifyArgs,
+}
+
+/// Flags for walking directories, which only `quench scan` does.
+#[derive(Args, Debug, Clone, Default)]
+pub struct WalkArgs {
+    /// Honour .gitignore and .ignore files (off by default: secrets hide in ignored .env files).
+    #[arg(long)]
+    pub respect_gitignore: bool,
+    /// Walk build outputs and dependency directories too (target, node_modules, .venv, venv,
+    /// __pycache__, .tox, .mypy_cache, .pytest_cache, .gradle, .next, dist), skipped by default
+    /// and counted as `build-output` in the summary.
+    #[arg(long)]
+    pub include_build_dirs: bool,
+    /// Follow symbolic links.
+    #[arg(long)]
+    pub follow: bool,
 }
 
 /// Flags that choose and enable the store.
@@ -263,10 +272,10 @@ impl CommonArgs {
             .max_file_size
             .or(scan.max_file_size)
             .unwrap_or(opts.max_file_size);
-        opts.respect_gitignore = self.respect_gitignore || scan.respect_gitignore.unwrap_or(false);
+        opts.respect_gitignore = self.walk.respect_gitignore || scan.respect_gitignore.unwrap_or(false);
         opts.scan_binary = self.scan_binary || scan.scan_binary.unwrap_or(false);
-        opts.scan_build_dirs = self.include_build_dirs;
-        opts.follow_symlinks = self.follow || scan.follow_symlinks.unwrap_or(false);
+        opts.scan_build_dirs = self.walk.include_build_dirs;
+        opts.follow_symlinks = self.walk.follow || scan.follow_symlinks.unwrap_or(false);
         opts.threads = self.threads.or(scan.threads).unwrap_or(opts.threads).max(1);
         opts.decode_depth = scan.decode_depth.unwrap_or(opts.decode_depth);
         opts.min_confidence = match (self.min_confidence, &scan.min_confidence) {

@@ -3,7 +3,7 @@
 use anyhow::Result;
 use clap::Args;
 
-use super::common::CommonArgs;
+use super::common::{CommonArgs, WalkArgs};
 use super::progress::Progress;
 use crate::pipeline;
 
@@ -13,11 +13,14 @@ pub struct ScanCmd {
     #[arg(value_name = "PATH")]
     paths: Vec<String>,
     #[command(flatten)]
+    walk: WalkArgs,
+    #[command(flatten)]
     common: CommonArgs,
 }
 
 impl ScanCmd {
-    pub fn run(self) -> Result<i32> {
+    pub fn run(mut self) -> Result<i32> {
+        self.common.walk = self.walk.clone();
         let paths = if self.paths.is_empty() {
             vec![".".to_string()]
         } else {

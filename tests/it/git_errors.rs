@@ -263,3 +263,19 @@ fn a_truncated_pack_is_named_and_exits_2() {
         "names the pack and says the history was not read: {stderr}"
     );
 }
+
+/// Walk flags choose files in a directory; `git` reads objects, so it refuses them instead of
+/// accepting and ignoring them (a user who passed `--follow` must not think it applied).
+#[test]
+fn directory_walk_flags_are_refused_by_git_not_ignored() {
+    let repo = Repo::init(72);
+    for flag in ["--follow", "--include-build-dirs", "--respect-gitignore"] {
+        let out = quench_in(repo.path(), &["git", flag]);
+        assert_eq!(out.status.code(), Some(2), "{flag}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains(flag), "{flag}: {err}");
+    }
+    let out = quench_in(repo.path(), &["baseline", "create", "--git", ".", "--follow"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("not a walk"));
+}
