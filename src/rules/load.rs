@@ -248,3 +248,35 @@ pub fn compile(pattern: &str) -> Result<regex::bytes::Regex, regex::Error> {
         .dfa_size_limit(8 << 20)
         .build()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Rule files load replace-by-id (a user's rule overrides a built-in one on purpose), so
+    /// two built-in files giving one id would drop a rule without a word: refuse that here.
+    #[test]
+    fn every_builtin_rule_id_is_given_once() {
+        let mut seen: std::collections::HashMap<String, &str> = std::collections::HashMap::new();
+        let mut twice = Vec::new();
+        for (name, text, _) in BUILTIN_RULE_FILES {
+            let file: toml::Table = toml::from_str(text).unwrap_or_else(|e| panic!("rules/{name}: {e}"));
+            let rules = file
+                .get("rule")
+                .and_then(|r| r.as_array())
+                .cloned()
+                .unwrap_or_default();
+            for r in rules {
+                let id = r
+                    .get("id")
+                    .and_then(|v| v.as_str())
+                    .unwrap_or_default()
+                    .to_string();
+                if let Some(first) = seen.insert(id.clone(), name) {
+                    twice.push(format!("{id} (rules/{first} and rules/{name})"));
+                }
+            }
+        }
+        assert!(twice.is_empty(), "rule ids given twice: {twice:#?}");
+    }
+}
