@@ -9,7 +9,15 @@
 //! process starting must not take back jobs that live processes are running. Lease times are
 //! the database's clock, so hosts need not agree on the time. A redelivery reaching another
 //! process meets the same `delivery` key and is recognised.
+//!
+//! Only the jobs a worker is still running are renewed: once a worker has finished a job and
+//! tries to record that (`complete`, `fail`, `release`), its lease is left to run out. If the
+//! database is unreachable then (a restart) and stays so, the job is not held for ever by a
+//! process that can no longer settle it: another claim takes it and runs it again, which the
+//! store's idempotent steps allow. A settle arriving after such a takeover changes nothing,
+//! since it names its owner (a fencing condition), and the new owner finishes the job.
 
+use std::collections::HashSet;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -41,6 +49,8 @@ pub struct PgQueue {
     /// hosts and restarts.
     owner: String,
     lease: Duration,
+    /// The jobs this process's workers are running now: the only ones the renewer renews.
+    held: Arc<Mutex<HashSet<i64>>>,
     stop: Arc<AtomicBool>,
     retry: Retry,
 }
@@ -83,6 +93,7 @@ impl PgQueue {
             url: url.to_string(),
             owner,
             lease,
+            held: Arc::default(),
             stop: stop.clone(),
             retry: Retry::default(),
         };
@@ -95,6 +106,7 @@ impl PgQueue {
     fn start_renewing(&self, mut client: Client, stop: Arc<AtomicBool>) {
         let (owner, secs) = (self.owner.clone(), self.lease.as_secs_f64());
         let url = self.url.clone();
+        let held = self.held.clone();
         let every = self.lease / 3;
         std::thread::Builder::new()
             .name("quench-lease".into())
@@ -117,10 +129,19 @@ impl PgQueue {
                             Err(_) => continue,
                         }
                     }
+                    let ids: Vec<i64> = held
+                        .lock()
+                        .unwrap_or_else(|e| e.into_inner())
+                        .iter()
+                        .copied()
+                        .collect();
+                    if ids.is_empty() {
+                        continue;
+                    }
                     let _ = client.execute(
                         "UPDATE serve_jobs SET lease_until = now() + make_interval(secs => $2)
-                         WHERE owner = $1 AND state = 'running'",
-                        &[&owner, &secs],
+                         WHERE owner = $1 AND state = 'running' AND id = ANY($3)",
+                        &[&owner, &secs, &ids],
                     );
                 }
             })
@@ -143,6 +164,11 @@ impl PgQueue {
         }
         r.with_context(|| format!("delivery queue in {}: {what}", self.label))
     }
+
+    /// This process stops holding job `id`: its lease is no longer renewed.
+    fn let_go(&self, id: i64) {
+        self.held.lock().unwrap_or_else(|e| e.into_inner()).remove(&id);
+    }
 }
 
 impl Drop for PgQueue {
@@ -151,6 +177,17 @@ impl Drop for PgQueue {
         let conn = self.conn.get_mut().unwrap_or_else(|e| e.into_inner()).take();
         off_runtime(move || drop(conn));
     }
+}
+
+/// Whether `owner` still holds job `id`, locking its row until the caller's statement (or
+/// transaction) ends, so that no takeover slips in between the check and the write.
+fn owns(c: &mut impl postgres::GenericClient, id: i64, owner: &str) -> Result<bool> {
+    Ok(c.query_opt(
+        "SELECT 1 FROM serve_jobs WHERE id = $1 AND state = 'running' AND owner = $2
+             FOR UPDATE",
+        &[&id, &owner],
+    )?
+    .is_some())
 }
 
 impl JobQueue for PgQueue {
@@ -198,6 +235,7 @@ impl JobQueue for PgQueue {
         })?;
         let Some(r) = row else { return Ok(None) };
         let id: i64 = r.get(0);
+        self.held.lock().unwrap_or_else(|e| e.into_inner()).insert(id);
         let event: PushEvent = serde_json::from_str(r.get::<_, &str>(2))
             .with_context(|| format!("job {id}: stored event is unreadable"))?;
         Ok(Some(Job {
@@ -211,8 +249,15 @@ impl JobQueue for PgQueue {
     fn complete(&self, id: i64, result: &JobResult) -> Result<()> {
         let (n, blobs) = (result.findings as i64, result.blobs_scanned as i64);
         let json = result.findings_json.clone();
+        self.let_go(id);
+        let owner = self.owner.clone();
         self.with("completing a job", move |c| {
             let mut tx = c.transaction()?;
+            // Another process took the job over (this one's lease ran out while it could not
+            // reach the database): that one finishes it.
+            if !owns(&mut tx, id, &owner)? {
+                return Ok(());
+            }
             tx.execute(
                 "INSERT INTO serve_results (job_id, findings, blobs_scanned, findings_json)
                  VALUES ($1, $2, $3, $4)
@@ -232,20 +277,26 @@ impl JobQueue for PgQueue {
 
     fn fail(&self, id: i64, error: &str) -> Result<()> {
         let retry = self.retry;
+        self.let_go(id);
+        let owner = self.owner.clone();
         self.with("recording a failure", move |c| {
-            let attempts: i64 = c
+            let mut tx = c.transaction()?;
+            if !owns(&mut tx, id, &owner)? {
+                return Ok(());
+            }
+            let attempts: i64 = tx
                 .query_opt("SELECT attempts FROM serve_jobs WHERE id = $1", &[&id])?
                 .map_or(0, |r| r.get(0));
             let wait = retry.delay(attempts + 1).as_secs_f64();
-            c.execute(
+            tx.execute(
                 "UPDATE serve_jobs SET attempts = attempts + 1, error = $2, owner = NULL, lease_until = NULL,
                     state = CASE WHEN attempts + 1 >= $3 THEN 'failed' ELSE 'queued' END,
-                    not_before = extract(epoch FROM now()) + $4,
+                    not_before = extract(epoch FROM now())::float8 + $4::float8,
                     updated_at = now()
                  WHERE id = $1",
                 &[&id, &error, &retry.attempts, &wait],
             )?;
-            Ok(())
+            Ok(tx.commit()?)
         })
     }
 
@@ -261,6 +312,7 @@ impl JobQueue for PgQueue {
 
     fn release(&self, id: i64) -> Result<()> {
         let owner = self.owner.clone();
+        self.let_go(id);
         self.with("releasing a job", move |c| {
             c.execute(
                 "UPDATE serve_jobs SET state = 'queued', owner = NULL, lease_until = NULL
@@ -422,6 +474,61 @@ mod tests {
             got.push(j.delivery);
         }
         assert_eq!(got, ["before", "after"]);
+    }
+
+    /// A failed attempt is recorded and the job handed out again after its backoff, then
+    /// parked after its last attempt. (`extract` gives `numeric`: the wait, an `f64`, was once
+    /// refused there, and every failure stayed unrecorded.)
+    #[test]
+    fn a_failed_job_is_tried_again_then_parked() {
+        let db = ScratchDb::require();
+        let q = PgQueue::open(&db.url).unwrap().with_retry(Retry {
+            attempts: 2,
+            base: Duration::ZERO,
+            max: Duration::ZERO,
+        });
+        q.enqueue("flaky", &event(3)).unwrap();
+        let first = q.claim().unwrap().unwrap();
+        q.fail(first.id, "the remote did not answer").unwrap();
+        let again = q.claim().unwrap().expect("queued again after the failure");
+        assert_eq!((again.id, again.attempts), (first.id, 1));
+        q.fail(again.id, "the remote did not answer").unwrap();
+        assert!(q.claim().unwrap().is_none(), "tried past its attempts");
+        assert_eq!(q.depth().unwrap().failed, 1);
+    }
+
+    /// A worker that lost its lease (it could not reach the database for longer than the
+    /// lease) settles nothing: the process that took the job over finishes it. Leases are
+    /// renewed only while a job is held, so one whose settle failed is not held for ever.
+    #[test]
+    fn a_settle_after_a_takeover_changes_nothing_and_a_settled_job_is_not_renewed() {
+        let db = ScratchDb::require();
+        let lease = Duration::from_millis(600);
+        let (a, b) = (
+            PgQueue::open_with_lease(&db.url, lease).unwrap(),
+            PgQueue::open_with_lease(&db.url, lease).unwrap(),
+        );
+        a.enqueue("d", &event(4)).unwrap();
+        let j = a.claim().unwrap().unwrap();
+        a.let_go(j.id); // as a settle that could not reach the database does
+        std::thread::sleep(lease * 2);
+        let taken = b.claim().unwrap().expect("a job let go is taken over");
+        assert_eq!(taken.id, j.id);
+        a.fail(j.id, "late").unwrap();
+        let result = JobResult {
+            findings_json: "[]".into(),
+            findings: 0,
+            blobs_scanned: 0,
+        };
+        a.complete(j.id, &result).unwrap();
+        let d = b.depth().unwrap();
+        assert_eq!(
+            (d.running, d.done, d.queued),
+            (1, 0, 0),
+            "a stale settle took effect"
+        );
+        b.complete(j.id, &result).unwrap();
+        assert_eq!(b.result("d").unwrap().unwrap().0, "done");
     }
 
     /// A delivery whose process dies every time it is taken is parked after its attempts.

@@ -18,6 +18,12 @@ use crate::sweep::schedule::Schedule;
 /// backoff running out).
 pub const IDLE_POLL: Duration = Duration::from_secs(2);
 
+/// How long a worker keeps trying to record a job's outcome in the queue when that fails (a
+/// database restarting, a locked SQLite file): long enough for a restart, short enough that a
+/// worker is not lost to an outage. A job whose outcome could not be recorded is run again
+/// (see `queue_pg`: its lease runs out; the SQLite queue recovers it at the next start).
+const SETTLE_FOR: Duration = Duration::from_secs(60);
+
 pub struct WorkerCtx {
     pub svc: Arc<Service>,
     pub mirrors: Arc<Mirrors>,
@@ -62,11 +68,8 @@ pub async fn run(ctx: Arc<WorkerCtx>, index: usize, mut stop: watch::Receiver<bo
             // A panic while processing: the attempt failed, and the worker goes on.
             inc(&ctx.svc.metrics.scans_failed);
             log(format_args!("worker {index}: job {id} failed: {e}"));
-            if let Err(e2) = ctx.svc.queue.fail(id, &format!("the worker failed: {e}")) {
-                log(format_args!(
-                    "worker {index}: could not record the failure of job {id}: {e2:#}"
-                ));
-            }
+            let why = format!("the worker failed: {e}");
+            settle(index, "the failure of", id, || ctx.svc.queue.fail(id, &why));
         }
         if let Ok(mut s) = ctx.in_flight.lock() {
             s.remove(&id);
@@ -90,12 +93,8 @@ fn process(ctx: &WorkerCtx, index: usize, job: Job) {
                 "worker {index}: job {} ({}) failed (attempt {}): {e:#}",
                 job.id, job.delivery, job.attempts
             ));
-            if let Err(e2) = svc.queue.fail(job.id, &format!("{e:#}")) {
-                log(format_args!(
-                    "worker {index}: could not record the failure of job {}: {e2:#}",
-                    job.id
-                ));
-            }
+            let why = format!("{e:#}");
+            settle(index, "the failure of", job.id, || svc.queue.fail(job.id, &why));
             return;
         }
     };
@@ -125,15 +124,42 @@ fn process(ctx: &WorkerCtx, index: usize, job: Job) {
         blobs_scanned: outcome.summary.files_scanned,
         findings_json,
     };
-    match svc.queue.complete(job.id, &result) {
-        Ok(()) => log(format_args!(
+    if settle(index, "the outcome of", job.id, || {
+        svc.queue.complete(job.id, &result)
+    }) {
+        log(format_args!(
             "worker {index}: job {} ({}) done: {} blob(s) scanned, {} finding(s)",
             job.id, job.delivery, result.blobs_scanned, result.findings
-        )),
-        Err(e) => log(format_args!(
-            "worker {index}: could not record job {}: {e:#}",
-            job.id
-        )),
+        ));
+    }
+}
+
+/// Records a job's outcome with `write`, trying again with backoff for [`SETTLE_FOR`] while it
+/// fails; whether it was recorded. `what` names the outcome in the log ("the failure of").
+fn settle(index: usize, what: &str, id: i64, mut write: impl FnMut() -> anyhow::Result<()>) -> bool {
+    let started = std::time::Instant::now();
+    let mut wait = Duration::from_millis(100);
+    loop {
+        match write() {
+            Ok(()) => return true,
+            Err(e) if started.elapsed() + wait < SETTLE_FOR => {
+                log(format_args!(
+                    "worker {index}: could not record {what} job {id} yet (trying again in \
+                     {:.1} s): {e:#}",
+                    wait.as_secs_f64()
+                ));
+                std::thread::sleep(wait);
+                wait = (wait * 2).min(Duration::from_secs(2));
+            }
+            Err(e) => {
+                log(format_args!(
+                    "worker {index}: could not record {what} job {id} for {} s, giving up; it \
+                     will be run again: {e:#}",
+                    SETTLE_FOR.as_secs()
+                ));
+                return false;
+            }
+        }
     }
 }
 

@@ -39,6 +39,7 @@ mod scan_incomplete;
 mod scan_inputs;
 mod serve_faults;
 mod serve_hooks;
+mod serve_pg_restart;
 mod serve_postgres;
 mod serve_revoke;
 mod serve_schedule;
