@@ -30,24 +30,7 @@ pub fn scan_paths(paths: &[String], scanner: &Arc<Scanner>, collector: &Arc<Coll
 
     for p in paths {
         if p == "-" {
-            let stdin = std::io::stdin();
-            let mut lock = stdin.lock();
-            let (n, end) = stream::scan_reader(
-                &mut lock,
-                stream::STDIN_PATH,
-                Context::Stdin,
-                scanner,
-                collector,
-                stream::CHUNK,
-            );
-            collector.scanned(n);
-            if let stream::StreamEnd::Failed(e) = end {
-                collector.skip(
-                    stream::STDIN_PATH,
-                    "read-error",
-                    format!("standard input: read failed after {n} bytes: {e}"),
-                );
-            }
+            scan_stdin(scanner, collector);
             continue;
         }
         let path = Path::new(p);
@@ -286,15 +269,8 @@ pub fn scan_file(
     match wide_text(head) {
         Ok(Some((enc, mark))) => {
             let mut reader = transcode::WideReader::new(&bytes[mark..], enc);
-            scan_wide(
-                &mut reader,
-                enc,
-                bytes.len() as u64,
-                &display,
-                context,
-                scanner,
-                collector,
-            );
+            scan_wide(&mut reader, enc, &display, &display, context, scanner, collector);
+            collector.scanned(bytes.len() as u64);
             return;
         }
         Ok(None) => {}
@@ -351,8 +327,8 @@ fn wide_text(head: &[u8]) -> Result<Option<(transcode::Wide, usize)>, String> {
 fn scan_wide(
     reader: &mut dyn Read,
     enc: transcode::Wide,
-    size: u64,
     display: &str,
+    what: &str,
     context: Context,
     scanner: &Scanner,
     collector: &Collector,
@@ -362,17 +338,16 @@ fn scan_wide(
         invalid: 0,
     };
     let (_, end) = stream::scan_reader(&mut counting, display, context, scanner, collector, stream::CHUNK);
-    collector.scanned(size);
     if let stream::StreamEnd::Failed(e) = end {
         collector.skip(
             display.to_string(),
             "read-error",
-            format!("{display}: read failed part-way: {e} (findings before that point are reported)"),
+            format!("{what}: read failed part-way: {e} (findings before that point are reported)"),
         );
     }
     if counting.invalid > 0 {
         collector.note(format!(
-            "{display}: read as {}; {} character(s) that did not decode (an unpaired surrogate or a trailing odd byte) were replaced by U+FFFD",
+            "{what}: read as {}; {} character(s) that did not decode (an unpaired surrogate or a trailing odd byte) were replaced by U+FFFD",
             enc.name(),
             counting.invalid
         ));
@@ -394,6 +369,17 @@ impl Read for Counting<'_> {
     }
 }
 
+/// What a stream is, for the checks made on its first bytes.
+#[derive(Clone, Copy)]
+enum StreamKind {
+    /// A file too big to hold whole; its size is known, and binary content is skipped as it is
+    /// for any file.
+    LargeFile,
+    /// Standard input: whatever it is, the user piped it to us, so it is scanned even with NUL
+    /// bytes (as it always was); only wide text is transcoded first.
+    Stdin,
+}
+
 /// A file too big to hold whole: streamed in overlapping chunks (memory stays at one chunk),
 /// after the same binary and encoding checks a small file gets, made on its first bytes.
 fn scan_large_file(
@@ -403,52 +389,110 @@ fn scan_large_file(
     scanner: &Scanner,
     collector: &Collector,
 ) {
+    scan_stream(
+        &mut file,
+        StreamKind::LargeFile,
+        display,
+        context,
+        scanner,
+        collector,
+    );
+}
+
+/// Standard input, through the same encoding detection and transcoding as a file: a UTF-16
+/// PowerShell transcript piped in is found like the same text saved to disk.
+fn scan_stdin(scanner: &Scanner, collector: &Collector) {
+    let stdin = std::io::stdin();
+    let mut lock = stdin.lock();
+    scan_stream(
+        &mut lock,
+        StreamKind::Stdin,
+        stream::STDIN_PATH,
+        Context::Stdin,
+        scanner,
+        collector,
+    );
+}
+
+/// Scans `input` in overlapping chunks after looking at its first bytes: wide text is
+/// transcoded (with the line and column of the original), binary files are skipped.
+fn scan_stream(
+    input: &mut dyn Read,
+    kind: StreamKind,
+    display: &str,
+    context: Context,
+    scanner: &Scanner,
+    collector: &Collector,
+) {
+    let what = match kind {
+        StreamKind::LargeFile => display.to_string(),
+        StreamKind::Stdin => "standard input".to_string(),
+    };
     let mut head = vec![0u8; BINARY_PROBE];
     let mut n = 0;
     while n < head.len() {
-        match file.read(&mut head[n..]) {
+        match input.read(&mut head[n..]) {
             Ok(0) => break,
             Ok(k) => n += k,
             Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
             Err(e) => {
-                collector.skip(display.to_string(), "unreadable", format!("{display}: {e}"));
+                collector.skip(display.to_string(), "unreadable", format!("{what}: {e}"));
                 return;
             }
         }
     }
     head.truncate(n);
-    let size = file.metadata().map(|m| m.len()).unwrap_or(0);
+    let skip_binary = matches!(kind, StreamKind::LargeFile) && !scanner.opts.scan_binary;
     match wide_text(&head) {
         Ok(Some((enc, mark))) => {
-            let rest = std::io::Cursor::new(head[mark..].to_vec()).chain(file);
-            let mut reader = transcode::WideReader::new(rest, enc);
-            scan_wide(&mut reader, enc, size, display, context, scanner, collector);
+            let mut raw = Tally {
+                inner: std::io::Cursor::new(head[mark..].to_vec()).chain(input),
+                bytes: mark as u64,
+            };
+            let mut reader = transcode::WideReader::new(&mut raw, enc);
+            scan_wide(&mut reader, enc, display, &what, context, scanner, collector);
+            drop(reader);
+            collector.scanned(raw.bytes);
             return;
         }
         Ok(None) => {}
-        Err(why) if !scanner.opts.scan_binary => {
-            collector.skip(display.to_string(), "binary", format!("{display}: {why}"));
+        Err(why) if skip_binary => {
+            collector.skip(display.to_string(), "binary", format!("{what}: {why}"));
             return;
         }
         Err(_) => {}
     }
-    if !scanner.opts.scan_binary && memchr::memchr(0, &head).is_some() {
+    if skip_binary && memchr::memchr(0, &head).is_some() {
         collector.skip(
             display.to_string(),
             "binary",
-            format!("{display}: binary file (use --scan-binary)"),
+            format!("{what}: binary file (use --scan-binary)"),
         );
         return;
     }
-    let mut reader = std::io::Cursor::new(head).chain(file);
+    let mut reader = std::io::Cursor::new(head).chain(input);
     let (n, end) = stream::scan_reader(&mut reader, display, context, scanner, collector, stream::CHUNK);
     collector.scanned(n);
     if let stream::StreamEnd::Failed(e) = end {
         collector.skip(
             display.to_string(),
             "read-error",
-            format!("{display}: read failed after {n} bytes: {e} (findings before that point are reported)"),
+            format!("{what}: read failed after {n} bytes: {e} (findings before that point are reported)"),
         );
+    }
+}
+
+/// Counts the raw bytes read through it: a stream's size is known only once it has been read.
+struct Tally<R> {
+    inner: R,
+    bytes: u64,
+}
+
+impl<R: Read> Read for Tally<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.bytes += n as u64;
+        Ok(n)
     }
 }
 

@@ -75,6 +75,45 @@ fn utf16_and_utf32_text_is_transcoded_and_located_in_the_original() {
 }
 
 #[test]
+fn utf16_on_standard_input_is_transcoded_like_a_file() {
+    let mut g = Gen::new(18);
+    let token = common::fake::github(&mut g, "ghp");
+    let ps1 = format!("# Deploy\r\n# café 😀\r\n$env:GITHUB_TOKEN = \"{token}\"\r\n");
+    let line = ps1.lines().nth(2).unwrap();
+    let col = line[..line.find(&token).unwrap()].chars().count() as u64 + 1;
+    let d = tempfile::tempdir().unwrap();
+    let mut with_bom = vec![0xFF, 0xFE];
+    with_bom.extend(utf16(&ps1, false));
+    // With a byte-order mark (PowerShell's `Out-File`), and big-endian without one.
+    for input in [with_bom, utf16(&ps1, true)] {
+        let out = common::run_in(d.path(), &["scan", "-", "--format", "json"], Some(&input));
+        assert_eq!(
+            out.status.code(),
+            Some(1),
+            "{}",
+            String::from_utf8_lossy(&out.stdout)
+        );
+        let r: Value = serde_json::from_slice(&out.stdout).unwrap();
+        assert_eq!(
+            locations(&r),
+            vec![("github.pat-classic".to_string(), "-".to_string(), 3, col)],
+            "{r}"
+        );
+        assert_eq!(r["findings"][0]["locations"][0]["context"], "stdin", "{r}");
+    }
+    // Eight-bit input with NUL bytes is still scanned as it was: the user piped it in.
+    let mut binary = format!("TOKEN={token}\n").into_bytes();
+    binary.extend([0u8, 1, 2, 0, 0xFF]);
+    let out = common::run_in(d.path(), &["scan", "-", "--format", "json"], Some(&binary));
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+}
+
+#[test]
 fn bad_wide_input_gets_a_note_or_a_named_skip() {
     let mut g = Gen::new(17);
     let token = common::fake::github(&mut g, "ghp");
