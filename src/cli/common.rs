@@ -257,6 +257,9 @@ impl CommonArgs {
     /// Loads config and rules and builds the scanner. `roots` are where `.quenchignore` files
     /// are looked for.
     pub fn prepare(&self, roots: &[String]) -> Result<Prepared> {
+        if self.output.format == Format::Html && self.output.show_secrets {
+            anyhow::bail!("-f html never shows secrets (a page is mailed and printed): drop --show-secrets");
+        }
         if self.output.fail_on != report::FailOn::Any && !self.verify.verify {
             anyhow::bail!(
                 "--fail-on {} grades findings by their verification verdict: add --verify",
@@ -338,8 +341,8 @@ impl CommonArgs {
 }
 
 impl OutputArgs {
-    /// Writes the report and returns the exit status it implies.
-    pub fn emit(&self, outcome: &mut ScanOutcome, command: &str) -> Result<i32> {
+    /// Writes the report and returns the exit status it implies. `roots`: what was scanned.
+    pub fn emit(&self, outcome: &mut ScanOutcome, command: &str, roots: &[String]) -> Result<i32> {
         let not_scanned = outcome.summary.not_scanned();
         if not_scanned > 0 && outcome.findings.is_empty() {
             outcome.summary.notes.push(format!(
@@ -358,6 +361,7 @@ impl OutputArgs {
             show_secrets: self.show_secrets,
             color,
             command: command.into(),
+            roots: roots.to_vec(),
         };
         match &self.output {
             Some(path) => {

@@ -51,7 +51,10 @@ impl GitCmd {
         for note in &ran.after.notes {
             eprintln!("quench: {note}");
         }
-        self.common.output.emit(&mut ran.outcome, "git")
+        let repo = self.repo.as_deref().unwrap_or(std::path::Path::new("."));
+        self.common
+            .output
+            .emit(&mut ran.outcome, "git", &[repo.display().to_string()])
     }
 
     /// Runs the scan this command describes, without the store or the policy, and returns its

@@ -40,7 +40,7 @@ impl ReportCmd {
         let found = st.findings(&FindingFilter::default())?;
         let report = ExposureReport::build(&found, store::now());
         if let Some(path) = &self.html {
-            std::fs::write(path, store::html::render(&report))
+            std::fs::write(path, store::html::render(&report, &found))
                 .with_context(|| format!("writing HTML report {}", path.display()))?;
         }
         let stdout = std::io::stdout();

@@ -46,6 +46,6 @@ impl ScanCmd {
         for note in &ran.after.notes {
             eprintln!("quench: {note}");
         }
-        self.common.output.emit(&mut ran.outcome, "scan")
+        self.common.output.emit(&mut ran.outcome, "scan", &paths)
     }
 }

@@ -83,7 +83,10 @@ impl SweepCmd {
         for note in &ran.after.notes {
             eprintln!("quench: {note}");
         }
-        let code = self.common.output.emit(&mut ran.outcome, "sweep")?;
+        let code = self
+            .common
+            .output
+            .emit(&mut ran.outcome, "sweep", &section.repos)?;
         // A failed repository is an error for whoever runs the sweep (cron, CI), even when
         // others had findings; the report above still has everything that was scanned.
         Ok(if reports.iter().any(|r| r.error.is_some()) {

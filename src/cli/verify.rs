@@ -55,7 +55,7 @@ impl VerifyCmd {
             "verified: {} live, {} dead, {} indeterminate, {} without a verify recipe",
             stats.live, stats.dead, stats.indeterminate, stats.unverifiable
         ));
-        self.output.emit(&mut outcome, "verify")?;
+        self.output.emit(&mut outcome, "verify", &[])?;
         Ok(if stats.live > 0 {
             super::EXIT_FINDINGS
         } else {

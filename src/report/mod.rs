@@ -1,10 +1,12 @@
-//! Reports: the same findings as human text, JSON, JSON Lines, SARIF or GitLab's
-//! secret-detection report.
+//! Reports: the same findings as human text, JSON, JSON Lines, SARIF, GitLab's
+//! secret-detection report or an HTML page.
 //!
 //! Secrets are redacted unless the operator passed `--show-secrets`; that choice is made once,
 //! here, by filling `Finding::secret`, so no printer can leak by accident.
 
+pub mod chart;
 pub mod gitlab;
+pub mod html;
 pub mod human;
 pub mod json;
 pub mod sarif;
@@ -23,6 +25,8 @@ pub enum Format {
     Sarif,
     /// GitLab's secret-detection report (`artifacts:reports:secret_detection`).
     Gitlab,
+    /// One self-contained HTML page with the exposure chart (`html.rs`).
+    Html,
 }
 
 impl Format {
@@ -33,6 +37,7 @@ impl Format {
         Format::Jsonl,
         Format::Sarif,
         Format::Gitlab,
+        Format::Html,
     ];
 
     /// The name users type (`-f sarif`).
@@ -43,6 +48,7 @@ impl Format {
             Format::Jsonl => "jsonl",
             Format::Sarif => "sarif",
             Format::Gitlab => "gitlab",
+            Format::Html => "html",
         }
     }
 }
@@ -65,6 +71,9 @@ pub struct ReportOptions {
     pub color: bool,
     /// Name of the command for the report header (`scan`, `git`).
     pub command: String,
+    /// What was scanned (paths, a repository, sweep targets): the HTML page names them and
+    /// the repository each finding is in.
+    pub roots: Vec<String>,
 }
 
 /// Writes the outcome in the chosen format.
@@ -85,6 +94,7 @@ pub fn write(out: &mut dyn Write, outcome: &mut ScanOutcome, opts: &ReportOption
         Format::Jsonl => json::write_lines(out, outcome),
         Format::Sarif => sarif::write(out, outcome),
         Format::Gitlab => gitlab::write(out, outcome),
+        Format::Html => html::write(out, outcome, opts),
     }
 }
 

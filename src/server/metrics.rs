@@ -68,6 +68,7 @@ impl Metrics {
              quench_build_info{{version=\"{}\"}} 1",
             env!("CARGO_PKG_VERSION")
         );
+        super::process_metrics::render(&mut s);
         let mut family = |name: &str, kind: &str, help: &str, rows: &[(&str, u64)]| {
             let _ = writeln!(s, "# HELP {name} {help}\n# TYPE {name} {kind}");
             for (labels, v) in rows {

@@ -16,6 +16,7 @@ pub mod event;
 pub mod http;
 pub mod metrics;
 pub mod pipeline;
+pub mod process_metrics;
 pub mod push;
 pub mod queue;
 pub mod queue_pg;

@@ -143,19 +143,7 @@ impl ExposureReport {
     }
 }
 
-/// A duration for people: `850ms`, `42s`, `3m 20s`, `5h 02m`, `4d 03h`.
-pub fn human(secs: f64) -> String {
-    if secs < 1.0 {
-        return format!("{}ms", (secs * 1000.0).round() as i64);
-    }
-    let s = secs.round() as i64;
-    match s {
-        0..=59 => format!("{s}s"),
-        60..=3599 => format!("{}m {:02}s", s / 60, s % 60),
-        3600..=86399 => format!("{}h {:02}m", s / 3600, s % 3600 / 60),
-        _ => format!("{}d {:02}h", s / 86400, s % 86400 / 3600),
-    }
-}
+pub use crate::report::chart::human;
 
 #[cfg(test)]
 mod tests {
@@ -171,12 +159,5 @@ mod tests {
         );
         assert_eq!(Distribution::of(vec![]).median_secs, None);
         assert_eq!(Distribution::of(vec![7.0]).p95_secs, Some(7.0));
-    }
-
-    #[test]
-    fn human_durations() {
-        assert_eq!(human(0.25), "250ms");
-        assert_eq!(human(200.0), "3m 20s");
-        assert_eq!(human(3.0 * 86400.0 + 7200.0), "3d 02h");
     }
 }

@@ -21,6 +21,8 @@ mod hook;
 mod keys_real;
 mod pipeline;
 mod report_gitlab;
+mod report_html;
+mod report_schema;
 mod revocation_table;
 mod revoke_admin;
 mod revoke_answers;

@@ -1,0 +1,251 @@
+//! HTML reports: one self-contained page (inline CSS and SVG, no script, no external asset), so
+//! it can be mailed, archived, printed or opened offline. `-f html` writes a scan's findings;
+//! `quench report --html` (the store's exposure report) uses the same page and chart.
+//!
+//! A page names keys by fingerprint and redacted preview only: the printer never reads the
+//! secret, whatever `--show-secrets` says (the CLI refuses that flag with `-f html`).
+
+use std::fmt::Write as _;
+use std::io::{self, Write};
+
+use chrono::{DateTime, Utc};
+
+use super::chart::{self, human, Bar};
+use super::ReportOptions;
+use crate::finding::Finding;
+use crate::scan::ScanOutcome;
+use crate::verdict::Verdict;
+
+/// Escapes text for HTML element content and attribute values.
+pub fn esc(s: &str) -> String {
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+        .replace('\'', "&#39;")
+}
+
+/// The page around a report's body: the one stylesheet, readable on screen and on paper.
+pub fn page(title: &str, body: &str) -> String {
+    format!(
+        "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\
+         <meta name=\"viewport\" content=\"width=device-width\"><title>{title}</title><style>\
+         body{{font-family:system-ui,sans-serif;margin:2em;color:#222}}\
+         table{{border-collapse:collapse}}\
+         td,th{{padding:2px 10px;border-bottom:1px solid #ddd;text-align:left;font-size:13px;vertical-align:top}}\
+         code{{font-size:12px}}.k{{color:#555}}.st-live,.st-escalated{{color:#b00;font-weight:bold}}\
+         .st-revoked,.st-dead{{color:#1a7f45}}\
+         @media print{{body{{margin:0;font-size:11px}}h2{{break-after:avoid}}tr,svg{{break-inside:avoid}}\
+         a{{color:inherit;text-decoration:none}}}}\
+         </style></head><body>\n{body}</body></html>\n",
+        title = esc(title)
+    )
+}
+
+/// The status a finding stands at: the store's after the pipeline ran, else the verdict.
+fn status(f: &Finding) -> String {
+    if let Some(s) = f.status {
+        return s.as_str().to_string();
+    }
+    match &f.verification {
+        Some(v) => v.verdict.as_str().to_string(),
+        None => "detected".to_string(),
+    }
+}
+
+fn is_dead(f: &Finding) -> bool {
+    match f.status {
+        Some(s) => s.is_dead(),
+        None => f
+            .verification
+            .as_ref()
+            .is_some_and(|v| v.verdict == Verdict::Dead),
+    }
+}
+
+/// What the key can reach, as far as verification saw it: project and scopes.
+///
+/// This is the one place a finding's reach is rendered; a richer per-key reach (what the key
+/// can touch across the issuer's resources) replaces the body of this function.
+fn reach(f: &Finding) -> String {
+    let Some(v) = &f.verification else {
+        return "–".into();
+    };
+    let r = &v.revealed;
+    let mut parts = Vec::new();
+    if let Some(p) = &r.project {
+        parts.push(format!("project {p}"));
+    }
+    if !r.scopes.is_empty() {
+        parts.push(r.scopes.join(", "));
+    }
+    if parts.is_empty() {
+        "–".into()
+    } else {
+        parts.join("; ")
+    }
+}
+
+/// The repository a location belongs to: the scanned root that holds it (a `quench git`
+/// run scans one repository, so every location is in it).
+fn repository<'a>(path: &str, roots: &'a [String]) -> Option<&'a str> {
+    if roots.len() == 1 {
+        return Some(&roots[0]);
+    }
+    roots
+        .iter()
+        .find(|r| path.starts_with(r.as_str()))
+        .map(String::as_str)
+}
+
+/// The earliest commit time among a finding's locations: when the key was first exposed.
+fn first_exposed(f: &Finding) -> Option<DateTime<Utc>> {
+    f.locations
+        .iter()
+        .filter_map(|l| l.commit.as_ref())
+        .filter_map(|c| DateTime::parse_from_rfc3339(&c.author_time).ok())
+        .map(|t| t.with_timezone(&Utc))
+        .min()
+}
+
+/// Writes a scan's findings as an HTML page.
+pub fn write(out: &mut dyn Write, outcome: &ScanOutcome, opts: &ReportOptions) -> io::Result<()> {
+    write_at(out, outcome, opts, Utc::now())
+}
+
+/// [`write`] as of `now` (the end of every open window).
+pub fn write_at(
+    out: &mut dyn Write,
+    outcome: &ScanOutcome,
+    opts: &ReportOptions,
+    now: DateTime<Utc>,
+) -> io::Result<()> {
+    let mut b = String::new();
+    let s = &outcome.summary;
+    let _ = writeln!(
+        b,
+        "<h1>quench {} report</h1><p class=\"k\">generated {} · scanned {}: {} files, {} · quench {}</p>",
+        esc(&opts.command),
+        now.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+        esc(&opts.roots.join(", ")),
+        s.files_scanned,
+        super::human::human_bytes(s.bytes_scanned),
+        env!("CARGO_PKG_VERSION"),
+    );
+    let mut counts = std::collections::BTreeMap::<String, usize>::new();
+    for f in &outcome.findings {
+        *counts.entry(status(f)).or_default() += 1;
+    }
+    let counts: Vec<String> = counts.iter().map(|(k, v)| format!("{v} {k}")).collect();
+    let open = outcome.findings.iter().filter(|f| !is_dead(f)).count();
+    let _ = writeln!(
+        b,
+        "<p id=\"summary\">{} findings{}{}. <b>{open} not confirmed dead.</b></p>",
+        outcome.findings.len(),
+        if counts.is_empty() { "" } else { ": " },
+        esc(&counts.join(", "))
+    );
+
+    // One window per finding: from its first commit (or now, when no commit is known) to now,
+    // closed when the key is confirmed dead.
+    let mut rows: Vec<(&Finding, f64)> = outcome
+        .findings
+        .iter()
+        .map(|f| {
+            let before =
+                first_exposed(f).map_or(0.0, |t| (now - t).num_milliseconds().max(0) as f64 / 1000.0);
+            (f, before)
+        })
+        .collect();
+    rows.sort_by(|a, b| b.1.total_cmp(&a.1));
+    let bars: Vec<Bar> = rows
+        .iter()
+        .map(|(f, before)| Bar {
+            label: format!("{} {}", &f.fingerprint[..f.fingerprint.len().min(8)], f.rule_id),
+            before_secs: *before,
+            after_secs: 0.0,
+            closed: is_dead(f),
+            status: status(f),
+        })
+        .collect();
+    if !bars.is_empty() {
+        let _ = writeln!(b, "<h2>Exposure windows</h2>{}", chart::svg(&bars));
+    }
+
+    b.push_str(
+        "<h2>Findings</h2><table id=\"findings\"><tr><th>key</th><th>status</th><th>identity</th>\
+         <th>principal</th><th>reach</th><th>repository</th><th>commit</th><th>location</th>\
+         <th>exposed since</th><th>exposure window</th></tr>\n",
+    );
+    for (f, before) in &rows {
+        let loc = f.primary();
+        let commit = loc.and_then(|l| l.commit.as_ref());
+        let principal = f.verification.as_ref().map(|v| {
+            let r = &v.revealed;
+            match (&r.principal, &r.org) {
+                (Some(p), Some(o)) => format!("{p} ({o})"),
+                (Some(p), None) => p.clone(),
+                (None, Some(o)) => o.clone(),
+                (None, None) => "–".into(),
+            }
+        });
+        let st = status(f);
+        let _ = writeln!(
+            b,
+            "<tr class=\"finding\" data-fingerprint=\"{fp}\"><td class=\"key\"><code>{fps}</code> {rule}<br><span class=\"k\">{issuer} · {redacted}</span></td>\
+             <td class=\"status st-{st}\">{st}</td><td class=\"identity\">{identity}</td>\
+             <td class=\"principal\">{principal}</td><td class=\"reach\">{reach}</td>\
+             <td class=\"repository\">{repo}</td><td class=\"commit\">{commit}</td>\
+             <td class=\"location\">{location}</td><td class=\"exposed\">{since}</td>\
+             <td class=\"window\">{window}</td></tr>",
+            fp = esc(&f.fingerprint),
+            fps = esc(&f.fingerprint[..f.fingerprint.len().min(12)]),
+            rule = esc(&f.rule_id),
+            issuer = esc(&f.issuer),
+            redacted = esc(&f.secret_redacted),
+            st = esc(&st),
+            identity = f
+                .verification
+                .as_ref()
+                .map_or(f.identity, |v| v.identity_model)
+                .as_str(),
+            principal = esc(principal.as_deref().unwrap_or("not verified")),
+            reach = esc(&reach(f)),
+            repo = esc(loc.and_then(|l| repository(&l.path, &opts.roots)).unwrap_or("–")),
+            commit = commit.map_or("–".into(), |c| format!(
+                "<code>{}</code> {}<br><span class=\"k\">{}</span>",
+                esc(&c.id[..c.id.len().min(10)]),
+                esc(&c.author_name),
+                esc(&c.summary)
+            )),
+            location = loc.map_or("–".into(), |l| {
+                let more = f.locations.len() - 1;
+                format!(
+                    "{}:{}{}",
+                    esc(&l.path),
+                    l.line,
+                    if more > 0 { format!(" <span class=\"k\">+{more} more</span>") } else { String::new() }
+                )
+            }),
+            since = first_exposed(f).map_or("unknown (no commit)".into(), |t| t
+                .to_rfc3339_opts(chrono::SecondsFormat::Secs, true)),
+            window = if is_dead(f) {
+                format!("{} (closed: dead)", human(*before))
+            } else {
+                format!("{} (open)", human(*before))
+            },
+        );
+    }
+    b.push_str("</table>\n");
+    if !outcome.skipped.is_empty() {
+        let _ = writeln!(
+            b,
+            "<p class=\"k\">{} item(s) not scanned; the JSON report lists them.</p>",
+            outcome.skipped.len()
+        );
+    }
+    for n in &s.notes {
+        let _ = writeln!(b, "<p class=\"k note\">{}</p>", esc(n));
+    }
+    out.write_all(page(&format!("quench {} report", opts.command), &b).as_bytes())
+}
