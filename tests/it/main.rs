@@ -36,6 +36,7 @@ mod rules_import;
 mod scan;
 mod scan_incomplete;
 mod scan_inputs;
+mod serve_events;
 mod serve_faults;
 mod serve_hooks;
 mod serve_postgres;

@@ -9,6 +9,7 @@ pub mod fake_issuer;
 pub mod fake_serve;
 pub mod fake_store;
 pub mod fake_verify;
+pub mod payloads;
 
 use std::path::Path;
 use std::process::{Command, Output, Stdio};
