@@ -13,6 +13,7 @@ mod first_run;
 mod fuzz_smoke;
 mod generic_precision;
 mod git_corrupt;
+mod git_corrupt_revs;
 mod git_deep;
 mod git_errors;
 mod git_history;
