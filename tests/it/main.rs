@@ -40,6 +40,7 @@ mod scan_inputs;
 mod serve_events;
 mod serve_faults;
 mod serve_hooks;
+mod serve_parked;
 mod serve_postgres;
 mod serve_revoke;
 mod serve_schedule;
