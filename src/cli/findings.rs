@@ -2,12 +2,15 @@
 //! exposure timeline and audit trail.
 
 use std::io::Write;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Result};
 use clap::Args;
 
 use crate::config::Config;
+use crate::server::config::ServeSection;
+use crate::server::queue::{JobQueue, Parked};
+use crate::store::Backend;
 use crate::store::{self, DataDir, FindingFilter, Status, Store, StoreOptions, StoredFinding};
 
 /// Flags every command that reads or works the store shares.
@@ -40,6 +43,18 @@ impl StoreCmdArgs {
 
     /// Loads the config and finds the store, which must exist.
     pub fn resolve(&self) -> Result<(Config, DataDir)> {
+        let (config, dir) = self.locate()?;
+        if let Some(file) = missing_store(&dir) {
+            bail!(
+                "no store at {}: record one with `quench scan --store`, or pass --data-dir or --store URL",
+                file.display()
+            );
+        }
+        Ok((config, dir))
+    }
+
+    /// Loads the config and says where the store is, whether or not it exists yet.
+    fn locate(&self) -> Result<(Config, DataDir)> {
         let config = Config::load(&self.config)?;
         let args = StoreOptions {
             data_dir: self.data_dir.clone(),
@@ -47,12 +62,6 @@ impl StoreCmdArgs {
             ..Default::default()
         };
         let dir = DataDir::resolve(&args, &config, &[])?;
-        if let Some(file) = dir.sqlite_file().filter(|f| !f.exists()) {
-            bail!(
-                "no store at {}: record one with `quench scan --store`, or pass --data-dir or --store URL",
-                file.display()
-            );
-        }
         Ok((config, dir))
     }
 
@@ -96,6 +105,22 @@ pub struct FindingsCmd {
 
 impl FindingsCmd {
     pub fn run(self) -> Result<i32> {
+        let (config, dir) = self.store.locate()?;
+        let parked = parked_deliveries(self.store.data_dir.as_deref(), &config, &dir)?;
+        if !parked.is_empty() && missing_store(&dir).is_some() {
+            // A service whose every push failed has recorded nothing yet: its parked
+            // deliveries are all there is to show, and they matter most.
+            if self.json {
+                println!(
+                    "{}",
+                    serde_json::json!({ "findings": [], "parked_deliveries": parked })
+                );
+            } else {
+                println!("no store yet: nothing has been recorded");
+                write_parked(&mut std::io::stdout().lock(), &parked)?;
+            }
+            return Ok(super::EXIT_CLEAN);
+        }
         let (_, _, store) = self.store.open()?;
         let filter = FindingFilter {
             status: self.status.clone(),
@@ -109,9 +134,10 @@ impl FindingsCmd {
         let stdout = std::io::stdout();
         let mut out = stdout.lock();
         let r = if self.json {
-            self.write_json(&mut out, store.as_ref(), &found)
+            self.write_json(&mut out, store.as_ref(), &found, &parked)
         } else {
             self.write_human(&mut out, store.as_ref(), &found)
+                .and_then(|()| write_parked(&mut out, &parked))
         };
         match r {
             Err(e)
@@ -122,7 +148,13 @@ impl FindingsCmd {
         Ok(super::EXIT_CLEAN)
     }
 
-    fn write_json(&self, out: &mut dyn Write, store: &dyn Store, found: &[StoredFinding]) -> Result<()> {
+    fn write_json(
+        &self,
+        out: &mut dyn Write,
+        store: &dyn Store,
+        found: &[StoredFinding],
+        parked: &[Parked],
+    ) -> Result<()> {
         let mut items = Vec::new();
         for f in found {
             let mut v = serde_json::to_value(f)?;
@@ -133,7 +165,10 @@ impl FindingsCmd {
             }
             items.push(v);
         }
-        serde_json::to_writer_pretty(&mut *out, &serde_json::json!({ "findings": items }))?;
+        serde_json::to_writer_pretty(
+            &mut *out,
+            &serde_json::json!({ "findings": items, "parked_deliveries": parked }),
+        )?;
         writeln!(out)?;
         Ok(())
     }
@@ -204,4 +239,50 @@ impl FindingsCmd {
         }
         Ok(())
     }
+}
+
+/// The SQLite file of a store that does not exist yet.
+fn missing_store(dir: &DataDir) -> Option<PathBuf> {
+    dir.sqlite_file().filter(|f| !f.exists()).map(|f| f.to_path_buf())
+}
+
+/// The service's parked deliveries: pushes whose findings were never recorded because every
+/// attempt failed. The store cannot list what they hold, so the operator sees them here, next to
+/// the findings, until `quench serve --retry-parked`. The queue is where `quench serve` keeps it:
+/// in the PostgreSQL store, or `queue.db` in the service's data directory (`--data-dir`, else
+/// `[serve] data_dir`, else the user's data directory); no queue there means no service ran.
+fn parked_deliveries(flag: Option<&Path>, config: &Config, store: &DataDir) -> Result<Vec<Parked>> {
+    let queue: Box<dyn JobQueue> = match &store.backend {
+        Backend::Postgres(url) => Box::new(crate::server::PgQueue::open(url)?),
+        Backend::Sqlite(_) => {
+            let section: ServeSection = config.section("serve")?;
+            let dir = super::sweep::data_dir(flag, section.data_dir.as_deref(), config)?;
+            if !dir.join("queue.db").exists() {
+                return Ok(Vec::new());
+            }
+            Box::new(crate::server::SqliteQueue::open(&dir)?)
+        }
+    };
+    queue.parked()
+}
+
+fn write_parked(out: &mut dyn Write, parked: &[Parked]) -> Result<()> {
+    if parked.is_empty() {
+        return Ok(());
+    }
+    writeln!(
+        out,
+        "\n{} parked deliver{} (findings not recorded; `quench serve --retry-parked` queues them again):",
+        parked.len(),
+        if parked.len() == 1 { "y" } else { "ies" }
+    )?;
+    for p in parked {
+        let after = &p.after[..p.after.len().min(12)];
+        writeln!(
+            out,
+            "  {} {} {} {after}, {} attempt(s), parked {}: {}",
+            p.delivery, p.repo, p.git_ref, p.attempts, p.parked_at, p.error
+        )?;
+    }
+    Ok(())
 }

@@ -76,6 +76,47 @@ pub struct JobResult {
     pub blobs_scanned: u64,
 }
 
+/// A delivery that used all its attempts and waits for `quench serve --retry-parked`: what
+/// `quench findings` shows the operator, since its findings were never recorded.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct Parked {
+    pub delivery: String,
+    pub repo: String,
+    #[serde(rename = "ref")]
+    pub git_ref: String,
+    pub after: String,
+    pub attempts: i64,
+    /// The last attempt's error (or why the job was parked).
+    pub error: String,
+    /// When it was parked (RFC 3339).
+    pub parked_at: String,
+}
+
+impl Parked {
+    /// One from a queue row; `event` is the stored normalised event (JSON).
+    pub(super) fn from_row(
+        delivery: String,
+        event: &str,
+        attempts: i64,
+        error: Option<String>,
+        at: String,
+    ) -> Parked {
+        let (repo, git_ref, after) = match serde_json::from_str::<PushEvent>(event) {
+            Ok(e) => (e.repo, e.git_ref, e.after),
+            Err(e) => (format!("(unreadable event: {e})"), String::new(), String::new()),
+        };
+        Parked {
+            delivery,
+            repo,
+            git_ref,
+            after,
+            attempts,
+            error: error.unwrap_or_default(),
+            parked_at: at,
+        }
+    }
+}
+
 /// Counts by state, for `/metrics` and the operator.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Depth {
@@ -102,6 +143,8 @@ pub trait JobQueue: Send + Sync {
     /// with the reason if that process died on it at each of its attempts (a poisoned job).
     fn recover(&self) -> Result<u64>;
     fn depth(&self) -> Result<Depth>;
+    /// Every parked (`failed`) job, oldest first.
+    fn parked(&self) -> Result<Vec<Parked>>;
     /// The findings JSON of a finished delivery, if any.
     fn result(&self, delivery: &str) -> Result<Option<(String, String)>>;
 }
@@ -358,6 +401,24 @@ impl JobQueue for SqliteQueue {
             }
         }
         Ok(d)
+    }
+
+    fn parked(&self) -> Result<Vec<Parked>> {
+        let c = self.conn();
+        let mut stmt = c.prepare_cached(
+            "SELECT delivery, event, attempts, error, updated_at FROM serve_jobs
+             WHERE state = 'failed' ORDER BY id",
+        )?;
+        let rows = stmt.query_map([], |r| {
+            Ok(Parked::from_row(
+                r.get(0)?,
+                &r.get::<_, String>(1)?,
+                r.get(2)?,
+                r.get(3)?,
+                r.get(4)?,
+            ))
+        })?;
+        Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
     }
 
     fn result(&self, delivery: &str) -> Result<Option<(String, String)>> {

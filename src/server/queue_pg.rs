@@ -26,7 +26,7 @@ use anyhow::{Context as _, Result};
 use postgres::Client;
 
 use super::event::PushEvent;
-use super::queue::{Depth, Enqueued, Job, JobQueue, JobResult, Retry};
+use super::queue::{Depth, Enqueued, Job, JobQueue, JobResult, Parked, Retry};
 use crate::store::postgres::{connect, lost_connection, off_runtime, redact};
 
 /// The queue's tables, created under an advisory lock so that processes starting at once do
@@ -350,6 +350,21 @@ impl JobQueue for PgQueue {
             }
         }
         Ok(d)
+    }
+
+    fn parked(&self) -> Result<Vec<Parked>> {
+        let rows = self.with("listing parked jobs", |c| {
+            Ok(c.query(
+                "SELECT delivery, event, attempts, error,
+                        to_char(updated_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"')
+                 FROM serve_jobs WHERE state = 'failed' ORDER BY id",
+                &[],
+            )?)
+        })?;
+        Ok(rows
+            .iter()
+            .map(|r| Parked::from_row(r.get(0), r.get(1), r.get(2), r.get(3), r.get(4)))
+            .collect())
     }
 
     fn result(&self, delivery: &str) -> Result<Option<(String, String)>> {

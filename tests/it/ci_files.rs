@@ -118,35 +118,15 @@ fn action_yml_loads_with_the_keys_github_requires() {
         .contains("steps.annotate.outcome"));
 }
 
-/// A push event's payload, in the shape GitHub documents for the `push` webhook (`ref`,
-/// `before`, `after`, `created`, `deleted`, `forced`, `repository.default_branch`), all-zero ids
-/// standing for "no commit" as GitHub sends them.
+/// A push event's payload (`github.event` of a workflow run by a push), in GitHub's documented
+/// shape (`common::payloads`, checked against octokit/webhooks by `tests/it/payloads/check.py`).
 fn push_payload(git_ref: &str, before: &str, after: &str, forced: bool) -> Value {
-    let zero = "0000000000000000000000000000000000000000";
-    serde_json::json!({
-        "ref": git_ref,
-        "before": before,
-        "after": after,
-        "created": before == zero,
-        "deleted": after == zero,
-        "forced": forced,
-        "base_ref": null,
-        "repository": { "full_name": "acme/app", "default_branch": "main" },
-    })
+    common::payloads::github_push(git_ref, before, after, forced, "https://github.com/acme/app.git")
 }
 
-/// A `pull_request` event's payload (the fields the action reads), from a fork or not.
+/// A `pull_request` event's payload in GitHub's documented shape, from a fork or not.
 fn pull_request_payload(base: &str, head: &str, head_repo: &str) -> Value {
-    serde_json::json!({
-        "action": "synchronize",
-        "number": 7,
-        "pull_request": {
-            "number": 7,
-            "base": { "ref": "main", "sha": base, "repo": { "full_name": "acme/app" } },
-            "head": { "ref": "topic", "sha": head, "repo": { "full_name": head_repo } },
-        },
-        "repository": { "full_name": "acme/app", "default_branch": "main" },
-    })
+    common::payloads::github_pull_request(base, head, head_repo)
 }
 
 fn push_env(step: &Value, sarif: &str, before: &str, after: &str) -> BTreeMap<String, String> {

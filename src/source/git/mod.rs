@@ -86,7 +86,7 @@ pub fn open(path: Option<&Path>) -> Result<Repository> {
         }
         None => Repository::open_from_env(),
     };
-    result.map_err(|e| {
+    let repo = result.map_err(|e| {
         let shown = path
             .map(|p| p.display().to_string())
             .unwrap_or_else(|| ".".into());
@@ -95,7 +95,29 @@ pub fn open(path: Option<&Path>) -> Result<Repository> {
         } else {
             anyhow!("{shown}: cannot open as a git repository: {}", e.message())
         }
-    })
+    })?;
+    // Revision lookups (`--since`, `--range`, `--branch`, the pre-push hook's refs), the
+    // committed `.quenchignore` and `--staged`'s diff all read objects through libgit2.
+    sound_packs(&repo)?;
+    Ok(repo)
+}
+
+/// The repository's packs, mapped, once every pack index has been validated.
+///
+/// Not even libgit2 may read a repository with a corrupt index: it trusts the index's
+/// offsets, and a bad one crashes it (a segfault, or a panic under `Odb::read_header`). So
+/// every way into a repository — [`open`], before a revision is looked up or the index is
+/// diffed, and [`scan_history`] for the service's mirrors — passes through here first.
+fn sound_packs(repo: &Repository) -> Result<pack::Packs> {
+    let packs = pack::Packs::open(repo.path());
+    if !packs.corrupt.is_empty() {
+        bail!(
+            "{}: the pack index is corrupt, so the history in it cannot be read safely \
+             (rebuild it with `git index-pack` on its .pack file, or re-clone)",
+            packs.corrupt.join("; ")
+        );
+    }
+    Ok(packs)
 }
 
 /// Initialises libgit2 without loading the system's CA certificates.
@@ -171,16 +193,7 @@ pub fn scan_history(
     // fails to inflate and is skipped.
     git2::opts::enable_caching(false);
     git2::opts::strict_hash_verification(false);
-    let packs = pack::Packs::open(repo.path());
-    if !packs.corrupt.is_empty() {
-        // Not even libgit2 may read the repository then: it trusts an index's offsets, and a
-        // bad one crashes it.
-        bail!(
-            "{}: the pack index is corrupt, so the history in it cannot be read safely \
-             (rebuild it with `git index-pack` on its .pack file, or re-clone)",
-            packs.corrupt.join("; ")
-        );
-    }
+    let packs = sound_packs(repo)?;
     let mut objects = pack::Objects::new(&packs, repo.odb()?, blobs::TREE_CACHE);
     let plan = walk::plan(repo, &mut objects, selection)?;
     report.unreadable = plan.problems.len();

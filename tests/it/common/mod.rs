@@ -8,6 +8,7 @@ pub mod fake_git;
 pub mod fake_serve;
 pub mod fake_store;
 pub mod fake_verify;
+pub mod payloads;
 pub mod pg_cluster;
 pub mod sim_github;
 
