@@ -15,6 +15,10 @@ use serde_json::{json, Value};
 use super::Sim;
 use crate::verify::{aws, jwt};
 
+/// Enumeration routes (`quench access`), in their own file.
+#[path = "access.rs"]
+pub(super) mod access;
+
 pub fn router(sim: Arc<Sim>) -> axum::Router {
     axum::Router::new().fallback(handle).with_state(sim)
 }
@@ -318,6 +322,9 @@ async fn fault(sim: &Sim, issuer: &str, key: Option<usize>) -> Option<Reply> {
 }
 
 fn dispatch(sim: &Sim, issuer: &str, r: &Req) -> Reply {
+    if let Some(rep) = access::route(sim, issuer, r) {
+        return rep;
+    }
     match issuer {
         "github" => github(sim, r),
         "gitlab" => gitlab(sim, r),
