@@ -164,7 +164,7 @@ pub struct VerifyArgs {
 
 impl VerifyArgs {
     pub fn options(&self) -> Option<VerifyOptions> {
-        (self.verify || self.access.access).then(|| VerifyOptions {
+        (self.verify || self.access.access).then_some(VerifyOptions {
             timeout: self.verify_timeout,
         })
     }
