@@ -222,6 +222,9 @@ pub struct Finding {
     /// verdict, so a key revoked during the scan is never printed as live.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub status: Option<Status>,
+    /// What the key can reach, when `--access` enumerated it (live keys only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reach: Option<crate::reach::Reach>,
     #[serde(skip)]
     pub rule: Option<Arc<Rule>>,
     #[serde(skip)]
@@ -276,6 +279,7 @@ impl Finding {
             details: Default::default(),
             verification: None,
             status: None,
+            reach: None,
             rule: Some(rule),
             raw_secret: Secret::new(secret),
         }

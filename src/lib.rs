@@ -3,6 +3,7 @@
 //! The library is the whole pipeline; `src/main.rs` is a thin CLI over it. Data flows
 //! sources → [`scan`] (using the pure [`engine`]) → findings → reports.
 
+pub mod access;
 pub mod cli;
 pub mod config;
 pub mod datadir;
@@ -13,6 +14,7 @@ pub mod fuzzing;
 pub mod issuer;
 pub mod notify;
 pub mod pipeline;
+pub mod reach;
 pub mod report;
 pub mod revoke;
 pub mod rules;

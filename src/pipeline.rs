@@ -38,6 +38,8 @@ pub struct Options {
     pub revoke: Request,
     /// Ask each finding's issuer while the scan runs (`--verify`).
     pub verify: Option<VerifyOptions>,
+    /// Enumerate what each live key reaches once verified (`--access`; needs `verify`).
+    pub access: Option<crate::access::Limits>,
     /// Fingerprints dropped from the outcome and never verified (ignored by config,
     /// `.quenchignore`, a repository's committed ignores).
     pub ignore: HashSet<String>,
@@ -104,6 +106,11 @@ pub fn run(
             stats.live, stats.dead, stats.indeterminate, stats.unverifiable
         ));
     }
+    if let (Some(limits), Some(v)) = (&opts.access, &opts.verify) {
+        let ctx = verify::Context::from_config(config, v.timeout)?;
+        let stats = crate::access::enumerate_findings(&mut outcome.findings, ctx, limits)?;
+        outcome.summary.notes.push(stats.note());
+    }
     let live = live.map(|l| l.finish()).transpose()?;
     // A source that failed part-way stops the run here, after verification and the live path
     // have wound down: nothing is recorded as if the source had been read in full.
@@ -124,6 +131,10 @@ pub fn run(
     };
     for f in &mut outcome.findings {
         f.status = after.statuses.get(&f.fingerprint).copied();
+    }
+    if let Some(store) = &opts.store {
+        crate::access::record(store, config, &opts.roots, &mut outcome.findings)
+            .context("recording what the live keys reach")?;
     }
     Ok(Ran { outcome, after })
 }

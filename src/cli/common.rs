@@ -167,12 +167,40 @@ pub struct VerifyArgs {
     /// Seconds to wait for one issuer answer (default 10, or [verify] timeout_secs).
     #[arg(long, value_name = "SECS", value_parser = parse_seconds)]
     pub verify_timeout: Option<std::time::Duration>,
+    #[command(flatten)]
+    pub access: AccessArgs,
 }
 
 impl VerifyArgs {
     pub fn options(&self) -> Option<VerifyOptions> {
-        self.verify.then_some(VerifyOptions {
+        (self.verify || self.access.access).then_some(VerifyOptions {
             timeout: self.verify_timeout,
+        })
+    }
+}
+
+/// `--access`: enumerate what each live key can reach (implies `--verify`).
+#[derive(Args, Debug, Clone, Default)]
+pub struct AccessArgs {
+    /// Ask each live key's issuer, with read-only calls, what it can reach (orgs, projects,
+    /// repositories, channels, capabilities); implies --verify.
+    #[arg(long)]
+    pub access: bool,
+    /// Most pages read per listing with --access.
+    #[arg(long, value_name = "N")]
+    pub access_max_pages: Option<u32>,
+    /// Seconds one key's enumeration may take with --access (default 60).
+    #[arg(long, value_name = "SECS", value_parser = parse_seconds)]
+    pub access_timeout: Option<std::time::Duration>,
+}
+
+impl AccessArgs {
+    pub fn limits(&self) -> Option<crate::access::Limits> {
+        let d = crate::access::Limits::default();
+        self.access.then(|| crate::access::Limits {
+            max_pages: self.access_max_pages.unwrap_or(d.max_pages).max(1),
+            budget: self.access_timeout.unwrap_or(d.budget),
+            ..d
         })
     }
 }
@@ -330,6 +358,7 @@ impl CommonArgs {
             store: Some(self.store.options()),
             revoke: self.store.request(),
             verify: self.verify.options(),
+            access: self.verify.access.limits(),
             ignore,
             baseline,
             // Cheap: the engine's own Arcs, no second load of the rules.

@@ -8,6 +8,7 @@ use anyhow::{bail, Result};
 use clap::Args;
 
 use crate::config::Config;
+use crate::reach::Reach;
 use crate::server::config::ServeSection;
 use crate::server::queue::{JobQueue, Parked};
 use crate::store::Backend;
@@ -76,6 +77,8 @@ impl StoreCmdArgs {
     }
 }
 
+type Reaches = std::collections::HashMap<String, Reach>;
+
 #[derive(Args)]
 pub struct FindingsCmd {
     #[command(flatten)]
@@ -130,13 +133,17 @@ impl FindingsCmd {
             fingerprint: self.fingerprint.clone(),
             since: None,
         };
-        let found = store.findings(&filter)?;
+        let mut found = store.findings(&filter)?;
+        // Riskiest first: what a key can reach orders the list (org admin, then push to a
+        // default branch…); findings never enumerated keep the store's order after them.
+        let reaches: std::collections::HashMap<String, Reach> = store.reaches(None)?.into_iter().collect();
+        found.sort_by_key(|f| std::cmp::Reverse(reaches.get(&f.fingerprint).map(|r| r.risk)));
         let stdout = std::io::stdout();
         let mut out = stdout.lock();
         let r = if self.json {
-            self.write_json(&mut out, store.as_ref(), &found, &parked)
+            self.write_json(&mut out, store.as_ref(), &found, &reaches, &parked)
         } else {
-            self.write_human(&mut out, store.as_ref(), &found)
+            self.write_human(&mut out, store.as_ref(), &found, &reaches)
                 .and_then(|()| write_parked(&mut out, &parked))
         };
         match r {
@@ -153,11 +160,15 @@ impl FindingsCmd {
         out: &mut dyn Write,
         store: &dyn Store,
         found: &[StoredFinding],
+        reaches: &Reaches,
         parked: &[Parked],
     ) -> Result<()> {
         let mut items = Vec::new();
         for f in found {
             let mut v = serde_json::to_value(f)?;
+            if let Some(r) = reaches.get(&f.fingerprint) {
+                v["reach"] = serde_json::to_value(r)?;
+            }
             if self.timeline {
                 v["jobs"] = serde_json::to_value(store.jobs(Some(&f.fingerprint))?)?;
                 v["audit"] = serde_json::to_value(store.audit_log(Some(&f.fingerprint))?)?;
@@ -173,7 +184,13 @@ impl FindingsCmd {
         Ok(())
     }
 
-    fn write_human(&self, out: &mut dyn Write, store: &dyn Store, found: &[StoredFinding]) -> Result<()> {
+    fn write_human(
+        &self,
+        out: &mut dyn Write,
+        store: &dyn Store,
+        found: &[StoredFinding],
+        reaches: &Reaches,
+    ) -> Result<()> {
         for f in found {
             writeln!(
                 out,
@@ -195,6 +212,10 @@ impl FindingsCmd {
             .collect();
             if !who.is_empty() {
                 writeln!(out, "    {}", who.join("; "))?;
+            }
+            if let Some(r) = reaches.get(&f.fingerprint) {
+                writeln!(out, "    {}", r.summary())?;
+                writeln!(out, "    {}", r.whose.summary)?;
             }
             if self.timeline {
                 let t = &f.timeline;

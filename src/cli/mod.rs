@@ -1,5 +1,6 @@
 //! The command line: one file per subcommand, each a thin layer over the library.
 
+mod access;
 mod baseline;
 mod common;
 mod findings;
@@ -62,6 +63,8 @@ enum Command {
     Report(report::ReportCmd),
     /// Run the revocation queue, approve held jobs, or revoke keys by fingerprint or principal.
     Revoke(revoke::RevokeCmd),
+    /// What a stored finding's live key can reach (orgs, projects, repositories, capabilities).
+    Access(access::AccessCmd),
     /// Verify again every finding not confirmed dead; escalate keys live for too long.
     Recheck(recheck::RecheckCmd),
     /// Check secrets (stdin, or a findings report) against their issuers.
@@ -100,6 +103,7 @@ pub fn run() -> i32 {
         Command::Report(c) => c.run(),
         Command::Revoke(c) => c.run(),
         Command::Recheck(c) => c.run(),
+        Command::Access(c) => c.run(),
         Command::Verify(c) => c.run(),
         Command::Simulate(c) => c.run(),
         Command::Issuers(c) => c.run(),

@@ -34,6 +34,8 @@ pub struct VerifyCmd {
     #[arg(long, value_name = "SECS", value_parser = super::common::parse_seconds)]
     verify_timeout: Option<std::time::Duration>,
     #[command(flatten)]
+    access: super::common::AccessArgs,
+    #[command(flatten)]
     output: OutputArgs,
 }
 
@@ -48,7 +50,12 @@ impl VerifyCmd {
             (None, None) => by_scanning(&rules)?,
         };
         let ctx = verify::Context::from_config(&config, self.verify_timeout)?;
-        let stats = verify::verify_findings(&mut outcome.findings, ctx).context("starting verification")?;
+        let stats =
+            verify::verify_findings(&mut outcome.findings, ctx.clone()).context("starting verification")?;
+        if let Some(limits) = self.access.limits() {
+            let a = crate::access::enumerate_findings(&mut outcome.findings, ctx, &limits)?;
+            outcome.summary.notes.push(a.note());
+        }
         outcome.summary.findings = outcome.findings.len();
         outcome.summary.locations = outcome.findings.iter().map(|f| f.locations.len()).sum();
         outcome.summary.notes.push(format!(

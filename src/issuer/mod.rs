@@ -8,6 +8,8 @@
 //!   (dots, array indexes, `*` fan-out) and identity extraction.
 //! - [`revoke_recipe`]: `[rule.revoke]` — find the key's id, then the call that kills it, and the
 //!   client that sends it.
+//! - [`access_recipe`]: `access.toml` — what a live key can reach: read-only steps that page
+//!   through an issuer's listings, probes of permission families, and what the reach means.
 //! - [`registry`]: each issuer's hosts, rates and budgets (`issuers.toml`, overridable per config).
 //! - [`guard`]: the one egress guard — a secret goes only to its own issuer's configured hosts,
 //!   over https (plain http to loopback only, for the simulator), never to a private address.
@@ -19,6 +21,7 @@
 //! Rules (`src/rules/`) hold recipes as data of these types; verification (`src/verify/`) and
 //! revocation (`src/revoke/`) are two uses of this language, not two implementations.
 
+pub mod access_recipe;
 pub mod addrs;
 pub mod call;
 pub mod client;

@@ -4,6 +4,7 @@
 //! Secrets are redacted unless the operator passed `--show-secrets`; that choice is made once,
 //! here, by filling `Finding::secret`, so no printer can leak by accident.
 
+pub mod access;
 pub mod chart;
 pub mod gitlab;
 pub mod html;

@@ -961,6 +961,18 @@ impl Runner {
         self.reverify(job, &target).await
     }
 
+    /// The finding a pending job's sealed secret makes, with its secret in memory (for a
+    /// command that must ask the issuer again, `quench access`); `None` when the job holds no
+    /// secret or its rule is not loaded.
+    pub fn unseal(&self, job: &Job) -> Result<Option<Finding>> {
+        let (Some(rule), Some(sealed)) = (self.rule(&job.rule_id), &job.sealed) else {
+            return Ok(None);
+        };
+        let payload = self.sealer()?.open(job.fingerprint.as_bytes(), sealed)?;
+        let secret: Sealed = serde_json::from_slice(&payload).context("the sealed secret is malformed")?;
+        Ok(Some(Finding::new(rule, secret.secret, secret.parts)))
+    }
+
     /// Re-verifies a finding whose secret is in memory (a scan's finding).
     pub async fn verify_finding(&self, f: &Finding) -> Result<Option<Verdict>> {
         let Some(rule) = f.rule.clone().or_else(|| self.rule(&f.rule_id)) else {

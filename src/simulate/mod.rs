@@ -72,6 +72,9 @@ pub struct SimKey {
     /// Where the `redirect` fault points.
     #[serde(default)]
     pub redirect_to: Option<String>,
+    /// What the key reaches, for the enumeration routes (`[[key.grant]]`).
+    #[serde(default, rename = "grant")]
+    pub grants: Vec<routes::access::Grant>,
 }
 
 /// `[simulator]` in keys.toml.

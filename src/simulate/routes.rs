@@ -15,6 +15,9 @@ use serde_json::{json, Value};
 use super::Sim;
 use crate::verify::{aws, jwt};
 
+/// Enumeration routes (`quench access`), in their own file.
+#[path = "access.rs"]
+pub(super) mod access;
 #[path = "kill_paths.rs"]
 mod kill_paths;
 
@@ -403,6 +406,9 @@ async fn answer_fault(
 }
 
 fn dispatch(sim: &Sim, issuer: &str, r: &Req) -> Reply {
+    if let Some(rep) = access::route(sim, issuer, r) {
+        return rep;
+    }
     match issuer {
         _ if kill_paths::serves(issuer, r) => kill_paths::dispatch(sim, issuer, r),
         "github" => github(sim, r),

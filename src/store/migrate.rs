@@ -34,6 +34,7 @@ pub const SQLITE: &[Migration] = &[
     migration!("sqlite", 3, "0003_lease_index_and_budgets"),
     migration!("sqlite", 4, "0004_key_check"),
     migration!("sqlite", 5, "0005_revived"),
+    migration!("sqlite", 6, "0006_reach"),
 ];
 
 /// PostgreSQL's steps, numbered as SQLite's.
@@ -43,6 +44,7 @@ pub const POSTGRES: &[Migration] = &[
     migration!("postgres", 3, "0003_lease_index_and_budgets"),
     migration!("postgres", 4, "0004_key_check"),
     migration!("postgres", 5, "0005_revived"),
+    migration!("postgres", 6, "0006_reach"),
 ];
 
 /// The history table, the same on both backends.

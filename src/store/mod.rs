@@ -468,6 +468,11 @@ pub trait Store: Send {
     ) -> Result<()>;
     fn attempts(&self, job_id: i64) -> Result<Vec<Attempt>>;
 
+    /// Keeps `reach` as the finding's latest enumeration (what its key can reach).
+    fn record_reach(&mut self, fingerprint: &str, reach: &crate::reach::Reach, at: Time) -> Result<()>;
+    /// The latest reach of one finding, or of every finding that has one.
+    fn reaches(&self, fingerprint: Option<&str>) -> Result<Vec<(String, crate::reach::Reach)>>;
+
     fn audit(&mut self, entry: AuditEntry) -> Result<()>;
     fn audit_log(&self, fingerprint: Option<&str>) -> Result<Vec<AuditEntry>>;
 

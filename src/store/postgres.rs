@@ -952,6 +952,36 @@ impl Store for PgStore {
             .collect())
     }
 
+    fn record_reach(&mut self, fingerprint: &str, reach: &crate::reach::Reach, at: Time) -> Result<()> {
+        let body = serde_json::to_string(reach)?;
+        let (at_s, risk) = (fmt_time(&at), reach.risk.as_str());
+        self.write(move |c| {
+            c.exec(
+                "INSERT INTO reach (fingerprint, at, risk, body) VALUES ($1, $2, $3, $4)
+                 ON CONFLICT (fingerprint) DO UPDATE SET at = excluded.at, risk = excluded.risk, body = excluded.body",
+                &[&fingerprint, &at_s, &risk, &body],
+            )?;
+            Ok(())
+        })
+    }
+
+    fn reaches(&self, fingerprint: Option<&str>) -> Result<Vec<(String, crate::reach::Reach)>> {
+        let rows = self.run(move |c| {
+            c.query(
+                "SELECT fingerprint, body FROM reach WHERE $1::TEXT IS NULL OR fingerprint = $1 ORDER BY fingerprint",
+                &[&fingerprint],
+            )
+        })?;
+        let mut out = Vec::new();
+        for r in &rows {
+            let fp: String = r.get(0);
+            let reach = serde_json::from_str(&r.get::<_, String>(1))
+                .with_context(|| format!("the stored reach of finding {fp} is not a reach"))?;
+            out.push((fp, reach));
+        }
+        Ok(out)
+    }
+
     fn audit(&mut self, e: AuditEntry) -> Result<()> {
         let at = fmt_time(&e.at.unwrap_or_else(now));
         let status = e.issuer_status.map(i32::from);

@@ -797,6 +797,34 @@ impl Store for SqliteStore {
         rows.map(|r| r.map_err(|e| explain(&self.path, e))).collect()
     }
 
+    fn record_reach(&mut self, fingerprint: &str, reach: &crate::reach::Reach, at: Time) -> Result<()> {
+        let body = serde_json::to_string(reach)?;
+        let r = exec(
+            &self.conn,
+            "INSERT INTO reach (fingerprint, at, risk, body) VALUES (?1, ?2, ?3, ?4)
+             ON CONFLICT(fingerprint) DO UPDATE SET at = excluded.at, risk = excluded.risk, body = excluded.body",
+            params![fingerprint, fmt_time(&at), reach.risk.as_str(), body],
+        );
+        self.wrap(r).map(drop)
+    }
+
+    fn reaches(&self, fingerprint: Option<&str>) -> Result<Vec<(String, crate::reach::Reach)>> {
+        let mut st = self.wrap(self.conn.prepare(
+            "SELECT fingerprint, body FROM reach WHERE ?1 IS NULL OR fingerprint = ?1 ORDER BY fingerprint",
+        ))?;
+        let rows = st.query_map([fingerprint], |r| {
+            Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?))
+        })?;
+        let mut out = Vec::new();
+        for row in rows {
+            let (fp, body) = row?;
+            let reach = serde_json::from_str(&body)
+                .with_context(|| format!("the stored reach of finding {fp} is not a reach"))?;
+            out.push((fp, reach));
+        }
+        Ok(out)
+    }
+
     fn audit(&mut self, e: AuditEntry) -> Result<()> {
         let at = e.at.unwrap_or_else(now);
         let r = exec(

@@ -147,7 +147,7 @@ impl Job {
     }
 
     /// Every value that must never appear in a message.
-    pub(super) fn sensitive(&self) -> Vec<String> {
+    pub fn sensitive(&self) -> Vec<String> {
         let mut v = vec![self.secret_str()];
         v.extend(
             self.parts

@@ -2,6 +2,7 @@
 //! Each module drives the real `quench` binary (or the issuer simulator) for one area; the
 //! shared helpers live in `common`.
 
+mod access_github;
 mod accuracy;
 mod architecture;
 mod baseline;

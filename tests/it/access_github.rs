@@ -1,0 +1,284 @@
+//! `--access` and `quench access` against the simulator's GitHub: a classic token's
+//! organisation roles and every repository (two `Link`-paged pages) with its permission flags,
+//! an installation token's repositories (M2M), a read-only fine-grained token, and the risk
+//! rank that orders them in `quench findings`.
+
+use crate::common;
+
+use common::fake::{self, Gen};
+use common::fake_verify::SimProc;
+use common::run_in;
+use serde_json::Value;
+
+struct Keys {
+    classic: String,
+    install: String,
+    fine: String,
+}
+
+fn setup(seed: u64) -> (SimProc, tempfile::TempDir, Keys) {
+    let mut g = Gen::new(seed);
+    let keys = Keys {
+        classic: fake::github(&mut g, "ghp"),
+        install: fake::github(&mut g, "ghs"),
+        fine: format!("github_pat_{}_{}", g.alnum(22), g.alnum(59)),
+    };
+    let mut toml = format!(
+        "[[key]]\nissuer = \"github\"\nsecret = \"{}\"\nprincipal = \"octocat\"\nscopes = [\"repo\", \"workflow\", \"admin:org\"]\n\
+         [[key.grant]]\nkind = \"org\"\nname = \"acme\"\npermission = \"admin\"\n\
+         [[key.grant]]\nkind = \"org\"\nname = \"friends\"\npermission = \"member\"\n",
+        keys.classic
+    );
+    // 130 repositories: more than one page of 100.
+    for n in 0..130 {
+        let perm = match n {
+            0 => "admin",
+            1..=9 => "push",
+            _ => "pull",
+        };
+        toml.push_str(&format!(
+            "[[key.grant]]\nkind = \"repo\"\nname = \"acme/repo-{n:03}\"\npermission = \"{perm}\"\n"
+        ));
+    }
+    toml.push_str(&format!(
+        "[[key]]\nissuer = \"github\"\nsecret = \"{}\"\norg = \"acme\"\n\
+         [[key.grant]]\nkind = \"repo\"\nname = \"acme/deploy\"\npermission = \"push\"\ndefault_branch = \"trunk\"\n\
+         [[key.grant]]\nkind = \"repo\"\nname = \"acme/docs\"\npermission = \"pull\"\n",
+        keys.install
+    ));
+    toml.push_str(&format!(
+        "[[key]]\nissuer = \"github\"\nsecret = \"{}\"\nprincipal = \"reader\"\n\
+         [[key.grant]]\nkind = \"repo\"\nname = \"acme/handbook\"\npermission = \"pull\"\n",
+        keys.fine
+    ));
+    let sim = SimProc::start(&toml);
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("ci.env"),
+        format!(
+            "GH_TOKEN={}\nINSTALL_TOKEN={}\nREADER_TOKEN={}\n",
+            keys.classic, keys.install, keys.fine
+        ),
+    )
+    .unwrap();
+    (sim, dir, keys)
+}
+
+fn finding<'a>(report: &'a Value, rule: &str, secret: &str) -> &'a Value {
+    let fp = common::fingerprint(rule, secret.as_bytes());
+    report["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["fingerprint"] == fp.as_str())
+        .unwrap_or_else(|| panic!("no {rule} finding in {report:#}"))
+}
+
+fn scan_with_access(dir: &std::path::Path, sim: &SimProc) -> Value {
+    let config = sim.config.to_str().unwrap();
+    let out = run_in(
+        dir,
+        &[
+            "scan",
+            ".",
+            "--access",
+            "--format",
+            "json",
+            "--data-dir",
+            "data",
+            "--config",
+            config,
+        ],
+        None,
+    );
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+fn names(reach: &Value, kind: &str) -> Vec<String> {
+    reach["resources"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| r["kind"] == kind)
+        .map(|r| {
+            format!(
+                "{} {}",
+                r["name"].as_str().unwrap(),
+                r["permission"].as_str().unwrap_or("-")
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn scan_access_enumerates_orgs_roles_and_every_page_of_repositories() {
+    let (sim, dir, keys) = setup(161);
+    let report = scan_with_access(dir.path(), &sim);
+
+    let classic = &finding(&report, "github.pat-classic", &keys.classic)["reach"];
+    assert_eq!(classic["principal"], "octocat", "{classic:#}");
+    assert_eq!(names(classic, "org"), ["acme admin", "friends member"]);
+    let repos = names(classic, "repo");
+    assert_eq!(repos.len(), 130, "both pages read: {repos:?}");
+    assert!(repos.contains(&"acme/repo-000 admin".to_string()));
+    assert!(repos.contains(&"acme/repo-005 push".to_string()));
+    assert!(repos.contains(&"acme/repo-129 pull".to_string()));
+    assert_eq!(classic["risk"], "org-admin");
+    let caps: Vec<&str> = classic["capabilities"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c.as_str().unwrap())
+        .collect();
+    assert_eq!(
+        caps,
+        [
+            "org-admin",
+            "repo-admin",
+            "push-to-default-branch",
+            "read-secrets",
+            "read"
+        ]
+    );
+    assert!(classic["whose"]["summary"]
+        .as_str()
+        .unwrap()
+        .starts_with("user-scoped: acts as octocat"));
+    // Every call a GET; the classic token's second page was asked for by its `Link`, once.
+    let calls: Vec<Value> = sim
+        .recorded()
+        .into_iter()
+        .filter(|r| r["issuer"] == "github")
+        .collect();
+    assert!(calls.iter().all(|r| r["method"] == "GET"), "{calls:?}");
+    let repo_pages: Vec<&str> = calls
+        .iter()
+        .map(|r| r["path"].as_str().unwrap())
+        .filter(|p| p.contains("/user/repos"))
+        .collect();
+    // Two pages for the classic token, one for the fine-grained one.
+    assert_eq!(repo_pages.len(), 3, "{repo_pages:?}");
+
+    let install = &finding(&report, "github.app-installation-token", &keys.install)["reach"];
+    assert_eq!(names(install, "repo"), ["acme/deploy push", "acme/docs pull"]);
+    assert_eq!(install["risk"], "privileged");
+    assert_eq!(install["whose"]["model"], "m2m");
+    assert_eq!(install["whose"]["token_lifetime"], "1 hour");
+    assert_eq!(install["principal_kind"], "app");
+
+    let fine = &finding(&report, "github.pat-fine-grained", &keys.fine)["reach"];
+    assert_eq!(names(fine, "repo"), ["acme/handbook pull"]);
+    assert_eq!(fine["risk"], "read-only");
+    assert!(fine["unseen"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|u| u.as_str().unwrap().contains("fine-grained")));
+
+    // Nothing of any key reached the report or the store in plaintext.
+    let text = report.to_string();
+    for k in [&keys.classic, &keys.install, &keys.fine] {
+        assert!(!text.contains(k.as_str()));
+        assert!(!common::fake_store::any_file_contains(
+            &dir.path().join("data"),
+            k
+        ));
+    }
+}
+
+#[test]
+fn findings_are_ranked_by_what_their_keys_reach() {
+    let (sim, dir, keys) = setup(162);
+    scan_with_access(dir.path(), &sim);
+    let out = run_in(dir.path(), &["findings", "--data-dir", "data"], None);
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    let at = |rule: &str| {
+        text.find(&format!(" {rule} "))
+            .or_else(|| text.find(rule))
+            .unwrap_or_else(|| panic!("{rule} not listed: {text}"))
+    };
+    // org admin, then push to a default branch (the installation), then read-only.
+    assert!(
+        at("github.pat-classic") < at("github.app-installation-token"),
+        "{text}"
+    );
+    assert!(
+        at("github.app-installation-token") < at("github.pat-fine-grained"),
+        "{text}"
+    );
+    assert!(text.contains("risk org-admin"), "{text}");
+    let _ = keys;
+}
+
+#[test]
+fn quench_access_reads_the_stored_finding_and_honours_the_page_bound() {
+    let (sim, dir, keys) = setup(163);
+    let config = sim.config.to_str().unwrap();
+    // A plain verified scan stores the findings; `quench access` enumerates one later.
+    let out = run_in(
+        dir.path(),
+        &["scan", ".", "--verify", "--data-dir", "data", "--config", config],
+        None,
+    );
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let fp = common::fingerprint("github.pat-classic", keys.classic.as_bytes());
+    let out = run_in(
+        dir.path(),
+        &[
+            "access",
+            &fp[..12],
+            "--data-dir",
+            "data",
+            "--config",
+            config,
+            "--max-pages",
+            "1",
+        ],
+        None,
+    );
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{text}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(text.contains("whose: user-scoped: acts as octocat"), "{text}");
+    assert!(text.contains("risk:  org-admin"), "{text}");
+    assert!(text.contains("acme/repo-000"), "{text}");
+    assert!(
+        text.contains("repositories: stopped after 1 pages; more exist"),
+        "{text}"
+    );
+    assert!(!text.contains(&keys.classic));
+    // Stored with the finding and audited.
+    let stored = common::fake_store::stored_findings(dir.path());
+    let f = stored.iter().find(|f| f["fingerprint"] == fp.as_str()).unwrap();
+    assert!(
+        f["audit"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|a| a["action"] == "enumerated"),
+        "{f:#}"
+    );
+    // An unknown fingerprint is an error naming it.
+    let out = run_in(
+        dir.path(),
+        &["access", "ffffffffffff", "--data-dir", "data"],
+        None,
+    );
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("ffffffffffff"));
+}
