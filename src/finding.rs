@@ -296,6 +296,15 @@ impl Finding {
             .find(|p| p.name == name)
             .map(|p| p.value.expose())
     }
+
+    /// The named parts' bytes, copied out of their `Secret`s: what an issuer call (verify,
+    /// revoke, enumerate) or a sealed job needs beside the secret itself.
+    pub fn exposed_parts(&self) -> Vec<(String, Vec<u8>)> {
+        self.parts
+            .iter()
+            .map(|p| (p.name.clone(), p.value.expose().to_vec()))
+            .collect()
+    }
 }
 
 #[cfg(test)]

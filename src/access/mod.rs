@@ -60,11 +60,7 @@ pub async fn reach_for(ctx: &Context, f: &Finding, model: Identity, limits: &Lim
         fingerprint: f.fingerprint.clone(),
         rule,
         secret: f.raw_secret.expose().to_vec(),
-        parts: f
-            .parts
-            .iter()
-            .map(|p| (p.name.clone(), p.value.expose().to_vec()))
-            .collect(),
+        parts: f.exposed_parts(),
     };
     Ok(enumerate::enumerate(ctx, recipe, &job, model, limits).await)
 }

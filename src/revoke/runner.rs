@@ -460,11 +460,7 @@ impl Runner {
     fn seal(&self, f: &Finding) -> Result<Vec<u8>> {
         let payload = serde_json::to_vec(&Sealed {
             secret: f.raw_secret.expose().to_vec(),
-            parts: f
-                .parts
-                .iter()
-                .map(|p| (p.name.clone(), p.value.expose().to_vec()))
-                .collect(),
+            parts: f.exposed_parts(),
         })?;
         self.sealer()?.seal(f.fingerprint.as_bytes(), &payload)
     }
@@ -978,11 +974,7 @@ impl Runner {
         let Some(rule) = f.rule.clone().or_else(|| self.rule(&f.rule_id)) else {
             return Ok(None);
         };
-        let parts: Vec<(String, Vec<u8>)> = f
-            .parts
-            .iter()
-            .map(|p| (p.name.clone(), p.value.expose().to_vec()))
-            .collect();
+        let parts = f.exposed_parts();
         let target = Target {
             fingerprint: &f.fingerprint,
             rule: &rule,

@@ -127,11 +127,7 @@ impl Job {
             fingerprint: f.fingerprint.clone(),
             rule,
             secret: f.raw_secret.expose().to_vec(),
-            parts: f
-                .parts
-                .iter()
-                .map(|p| (p.name.clone(), p.value.expose().to_vec()))
-                .collect(),
+            parts: f.exposed_parts(),
         })
     }
 
