@@ -73,10 +73,13 @@ impl RuleSet {
     /// test suite compiles and exercises all of them (`quench rules check`).
     pub fn builtin() -> Result<RuleSet, RuleError> {
         let mut set = RuleSet::default();
+        // One id index for every file: the catalogue is hundreds of files, and rebuilding the
+        // index per file made start-up grow with files × rules.
+        let mut seen = HashSet::new();
         for (name, text, slim) in BUILTIN_RULE_FILES {
             let origin = format!("builtin:{name}");
             match serde_json::from_str::<RuleFile>(slim) {
-                Ok(file) => set.add_specs(&origin, file.rules, false)?,
+                Ok(file) => set.insert_specs(&mut seen, &origin, file.rules, false)?,
                 // The slim copy is empty when the TOML did not parse: report the TOML error.
                 Err(_) => set.add_text(&origin, text, false)?,
             }
@@ -144,12 +147,23 @@ impl RuleSet {
 
     /// Validates and appends parsed rules; a rule with an existing id replaces it.
     fn add_specs(&mut self, origin: &str, specs: Vec<RuleSpec>, eager: bool) -> Result<(), RuleError> {
+        let mut seen: HashSet<String> = self.rules.iter().map(|r| r.spec.id.clone()).collect();
+        self.insert_specs(&mut seen, origin, specs, eager)
+    }
+
+    /// [`Self::add_specs`] against `seen`, the ids of every rule already in the set.
+    fn insert_specs(
+        &mut self,
+        seen: &mut HashSet<String>,
+        origin: &str,
+        specs: Vec<RuleSpec>,
+        eager: bool,
+    ) -> Result<(), RuleError> {
         let err = |rule: Option<&str>, reason: String| RuleError {
             file: origin.to_string(),
             rule: rule.map(str::to_string),
             reason,
         };
-        let mut seen: HashSet<String> = self.rules.iter().map(|r| r.spec.id.clone()).collect();
         for spec in specs {
             validate(&spec, eager).map_err(|reason| err(Some(&spec.id), reason))?;
             if !seen.insert(spec.id.clone()) {
