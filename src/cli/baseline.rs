@@ -61,6 +61,7 @@ impl BaselineCmd {
                 branch: vec![],
                 staged: false,
                 pre_push: None,
+                explain: false,
                 common: args.common.clone(),
             }
             .scan()?,

@@ -37,6 +37,9 @@ pub struct CommonArgs {
     /// walk, so it does not offer these flags).
     #[arg(skip)]
     pub walk: WalkArgs,
+    /// Say why each dropped candidate was dropped: set by `scan` and `git` only (`--explain`).
+    #[arg(skip)]
+    pub explain: bool,
     /// Report only findings at or above this confidence: low, medium or high.
     #[arg(long, value_name = "LEVEL")]
     pub min_confidence: Option<Confidence>,
@@ -277,6 +280,34 @@ pub struct Prepared {
     pub warnings: Vec<String>,
 }
 
+/// `--explain`: moves what the scanner dropped into the report's summary (`summary.dropped`)
+/// and prints it on stderr, one line per candidate: place, rule, redacted preview, filter and
+/// reason. Does nothing when the scanner was not explaining.
+pub fn explain_dropped(scanner: &Scanner, outcome: &mut ScanOutcome) {
+    if !scanner.opts.explain {
+        return;
+    }
+    let (dropped, more) = scanner.take_explained();
+    if dropped.is_empty() {
+        eprintln!("quench: explain: no candidate was dropped by a filter");
+    }
+    for d in &dropped {
+        eprintln!(
+            "quench: explain: {}:{}:{}: {} {} dropped by the {} filter: {}",
+            d.path, d.line, d.column, d.rule_id, d.preview, d.filter, d.reason
+        );
+    }
+    if more > 0 {
+        let note = format!(
+            "explain: {more} more dropped candidate(s) not listed (the first {} are)",
+            crate::scan::MAX_EXPLAINED
+        );
+        eprintln!("quench: {note}");
+        outcome.summary.notes.push(note);
+    }
+    outcome.summary.dropped = dropped;
+}
+
 impl CommonArgs {
     pub fn load_rules(&self, config: &Config) -> Result<RuleSet> {
         load_rules(config, &self.rules)
@@ -330,6 +361,7 @@ impl CommonArgs {
         ignore.extend(ignores.fingerprints);
         opts.ignore_fingerprints = ignore;
         opts.progress = !self.no_progress && std::io::stderr().is_terminal();
+        opts.explain = self.explain;
         let warnings = rules.warnings.clone();
         let scanner = Scanner::new(rules, opts).map_err(anyhow::Error::msg)?;
         Ok(Prepared {

@@ -41,6 +41,10 @@ pub struct GitCmd {
     /// from standard input and scan what the push sends to REMOTE.
     #[arg(long, value_name = "REMOTE", hide = true)]
     pub pre_push: Option<String>,
+    /// For each candidate a filter dropped (a placeholder, a reference, a failed checksum…),
+    /// say which filter and why: on stderr, and as `summary.dropped` in JSON.
+    #[arg(long)]
+    pub explain: bool,
     #[command(flatten)]
     pub common: CommonArgs,
 }
@@ -67,7 +71,9 @@ impl GitCmd {
     /// policy too (`--store`, `--revoke`, `[store]`, `[revoke]`).
     fn run_pipeline(&self, act: bool) -> Result<pipeline::Ran> {
         let repo = git::open(self.repo.as_deref())?;
-        let prepared = self.common.prepare(&git::ignore_roots(&repo))?;
+        let mut common = self.common.clone();
+        common.explain = self.explain;
+        let prepared = common.prepare(&git::ignore_roots(&repo))?;
         for w in &prepared.warnings {
             eprintln!("quench: warning: {w}");
         }
@@ -84,7 +90,7 @@ impl GitCmd {
             opts.store = None;
         }
         let scanner = &prepared.scanner;
-        pipeline::run(&prepared.config, &opts, |collector| {
+        let mut ran = pipeline::run(&prepared.config, &opts, |collector| {
             if self.staged {
                 return git::staged::scan_staged(&repo, scanner, collector);
             }
@@ -93,7 +99,9 @@ impl GitCmd {
             let report = git::scan_history(&repo, &selection, &git::Scope::default(), scanner, collector);
             progress.finish();
             Ok(report?.notes)
-        })
+        })?;
+        super::common::explain_dropped(scanner, &mut ran.outcome);
+        Ok(ran)
     }
 
     fn selection(&self, repo: &Repository) -> Result<Selection> {

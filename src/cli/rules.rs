@@ -24,8 +24,14 @@ enum RulesAction {
         #[arg(long)]
         json: bool,
     },
-    /// Run every rule's examples: positives must match, negatives must not.
-    Check,
+    /// Run every rule's examples: positives must match, negatives must not. A positive that is
+    /// not found says which filter dropped it.
+    Check {
+        /// Also say, for each negative example, what kept it from matching (the filter that
+        /// dropped it, or that the pattern never matched).
+        #[arg(long)]
+        explain: bool,
+    },
     /// The revocation table (Markdown): every rule with a revoke API recipe, its kind (public,
     /// self, admin, none), the call, and what confirms the key dead. The README carries this
     /// table as printed, and a test keeps the two equal.
@@ -36,7 +42,7 @@ impl RulesCmd {
     pub fn run(self) -> Result<i32> {
         // The self-test needs the examples, which the slim start-up copy leaves out.
         let mut set = match self.action {
-            RulesAction::Check => RuleSet::builtin_with_examples()?,
+            RulesAction::Check { .. } => RuleSet::builtin_with_examples()?,
             RulesAction::List { .. } | RulesAction::Revocation => RuleSet::builtin()?,
         };
         for p in &self.rules {
@@ -87,10 +93,15 @@ impl RulesCmd {
                 print!("{}", revocation_table(&set));
                 Ok(0)
             }
-            RulesAction::Check => {
+            RulesAction::Check { explain } => {
                 let report = crate::scan::selftest::run(&set);
                 for f in &report.failures {
                     println!("FAIL {f}");
+                }
+                if explain {
+                    for n in &report.negatives {
+                        println!("NEGATIVE {n}");
+                    }
                 }
                 for s in &report.skipped {
                     println!("SKIP {s}");

@@ -14,6 +14,10 @@ pub struct ScanCmd {
     paths: Vec<String>,
     #[command(flatten)]
     walk: WalkArgs,
+    /// For each candidate a filter dropped (a placeholder, a reference, a failed checksum…),
+    /// say which filter and why: on stderr, and as `summary.dropped` in JSON.
+    #[arg(long)]
+    explain: bool,
     #[command(flatten)]
     common: CommonArgs,
 }
@@ -21,6 +25,7 @@ pub struct ScanCmd {
 impl ScanCmd {
     pub fn run(mut self) -> Result<i32> {
         self.common.walk = self.walk.clone();
+        self.common.explain = self.explain;
         let paths = if self.paths.is_empty() {
             vec![".".to_string()]
         } else {
@@ -43,6 +48,7 @@ impl ScanCmd {
             progress.finish();
             Ok(Vec::new())
         })?;
+        super::common::explain_dropped(scanner, &mut ran.outcome);
         for note in &ran.after.notes {
             eprintln!("quench: {note}");
         }

@@ -186,13 +186,40 @@ pub struct Engine {
 pub struct Scratch {
     windows: Vec<(u32, usize, usize)>,
     markers: Vec<(u16, usize)>,
+    /// Record every candidate a filter drops in [`Scratch::dropped`] (`--explain`).
+    pub explain: bool,
+    dropped: Vec<Dropped>,
 }
 
 impl Scratch {
+    /// A scratch that records dropped candidates.
+    pub fn explaining() -> Scratch {
+        Scratch {
+            explain: true,
+            ..Scratch::default()
+        }
+    }
+
     /// The marker literals the last [`Engine::scan`] saw: (marker index, start offset).
     pub fn markers(&self) -> &[(u16, usize)] {
         &self.markers
     }
+
+    /// The candidates the last [`Engine::scan`] dropped, when [`Scratch::explain`] is set.
+    pub fn dropped(&self) -> &[Dropped] {
+        &self.dropped
+    }
+}
+
+/// A candidate a rule's regex matched and a filter dropped, with the filter's typed reason.
+/// Carries the redacted preview only, never the value.
+#[derive(Debug, Clone)]
+pub struct Dropped {
+    pub rule: usize,
+    pub start: usize,
+    pub end: usize,
+    pub preview: String,
+    pub reason: filter::Reject,
 }
 
 impl Engine {
@@ -314,7 +341,8 @@ impl Engine {
         let first = out.len();
         scratch.windows.clear();
         scratch.markers.clear();
-        let Scratch { windows, markers } = scratch;
+        scratch.dropped.clear();
+        let Scratch { windows, markers, .. } = scratch;
         self.keywords.for_each(hay, |pattern, start, end| {
             for &ri in &self.keyword_rules[pattern] {
                 let cr = &self.rules[ri as usize];
@@ -344,7 +372,8 @@ impl Engine {
                 hi = hi.max(scratch.windows[j].2);
                 j += 1;
             }
-            self.scan_window(ri as usize, hay, lo, extend_to_eol(hay, hi), out);
+            let drops = scratch.explain.then_some(&mut scratch.dropped);
+            self.scan_window(ri as usize, hay, lo, extend_to_eol(hay, hi), out, drops);
             i = j;
         }
         resolve_overlaps(&self.rules, &mut out[first..]);
@@ -352,8 +381,27 @@ impl Engine {
         out[first..].sort_by_key(|m| (m.start, m.rule));
     }
 
-    fn scan_window(&self, ri: usize, hay: &[u8], lo: usize, hi: usize, out: &mut Vec<Match>) {
+    fn scan_window(
+        &self,
+        ri: usize,
+        hay: &[u8],
+        lo: usize,
+        hi: usize,
+        out: &mut Vec<Match>,
+        mut drops: Option<&mut Vec<Dropped>>,
+    ) {
         let cr = &self.rules[ri];
+        let mut dropped = |s: usize, e: usize, value: &[u8], reason: filter::Reject| {
+            if let Some(d) = drops.as_deref_mut() {
+                d.push(Dropped {
+                    rule: ri,
+                    start: s,
+                    end: e,
+                    preview: crate::finding::redact(value),
+                    reason,
+                });
+            }
+        };
         let Some(re) = cr.regex() else { return };
         let spec = &cr.rule.spec;
         let key_shape = spec.checksum.as_deref().filter(|c| keyshape::NAMES.contains(c));
@@ -361,6 +409,7 @@ impl Engine {
             // A key is reported in its canonical text, however it was embedded.
             let canonical = key_shape.and_then(|c| keyshape::canonical(c, &hay[s..e]));
             if key_shape.is_some() && canonical.is_none() {
+                dropped(s, e, &hay[s..e], filter::Reject::KeyShape);
                 return;
             }
             if !spec.name_stopwords.is_empty() {
@@ -374,20 +423,27 @@ impl Engine {
                     from -= 1;
                 }
                 if filter::names_a_property(&hay[from..s], &spec.name_stopwords) {
+                    dropped(s, e, &hay[s..e], filter::Reject::PropertyName);
                     return;
                 }
             }
             let secret = canonical.as_deref().unwrap_or(&hay[s..e]);
             // A documented example is marked before the filters, which would drop it unseen.
             let example = examples::lookup(secret);
-            if example.is_none() && !self.accept(cr, secret) {
-                return;
+            if example.is_none() {
+                if let Err(why) = self.accept(cr, secret) {
+                    dropped(s, e, secret, why);
+                    return;
+                }
             }
             let mut parts = Vec::new();
             for (pi, part) in spec.parts.iter().enumerate() {
                 match self.find_part(cr, pi, hay, s, e) {
                     Some(p) => parts.push(p),
-                    None if part.required => return,
+                    None if part.required => {
+                        dropped(s, e, secret, filter::Reject::MissingPart(pi as u16));
+                        return;
+                    }
                     None => {}
                 }
             }
@@ -403,36 +459,43 @@ impl Engine {
         });
     }
 
-    /// The filters every candidate must pass, cheapest first.
-    fn accept(&self, cr: &CompiledRule, secret: &[u8]) -> bool {
+    /// The filters every candidate must pass, cheapest first; the first that fails says why.
+    fn accept(&self, cr: &CompiledRule, secret: &[u8]) -> Result<(), filter::Reject> {
+        use filter::Reject;
         let spec = &cr.rule.spec;
         if secret.is_empty() {
-            return false;
+            return Err(Reject::Empty);
         }
         if let Some(min) = spec.entropy {
-            if entropy::shannon(secret) < min {
-                return false;
+            let bits = entropy::shannon(secret);
+            if bits < min {
+                return Err(Reject::LowEntropy {
+                    bits: bits as f32,
+                    min: min as f32,
+                });
             }
         }
         if let Some(c) = &spec.checksum {
             if !checksum::validate(c, secret) {
-                return false;
+                return Err(Reject::Checksum);
             }
         }
         if filter::is_reference(secret) {
-            return false;
+            return Err(Reject::Reference);
         }
-        if !spec.allow_placeholders && filter::is_placeholder(secret) {
-            return false;
+        if !spec.allow_placeholders {
+            if let Some(p) = filter::placeholder(secret) {
+                return Err(Reject::Placeholder(p));
+            }
         }
         if spec.confidence == Confidence::Low {
-            if filter::is_unlikely_generic(secret) {
-                return false;
+            if let Some(n) = filter::unlikely_generic(secret) {
+                return Err(Reject::NotASecret(n));
             }
             if let Some(ac) = &self.owned_prefixes {
                 let input = aho_corasick::Input::new(secret).anchored(aho_corasick::Anchored::Yes);
                 if ac.find(input).is_some() {
-                    return false;
+                    return Err(Reject::OwnedPrefix);
                 }
             }
         }
@@ -441,12 +504,12 @@ impl Engine {
             .iter()
             .any(|w| !w.starts_with("re:") && w.as_bytes() == secret)
         {
-            return false;
+            return Err(Reject::Stopword { regex: false });
         }
         if cr.stopword_regexes().iter().any(|r| r.is_match(secret)) {
-            return false;
+            return Err(Reject::Stopword { regex: true });
         }
-        true
+        Ok(())
     }
 
     /// Looks for part `pi` within its distance of the main secret, nearest first.

@@ -90,6 +90,9 @@ pub struct Summary {
     /// Notes a user should see (truncated history, unsupported rule fields…).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub notes: Vec<String>,
+    /// With `--explain`: each candidate a filter dropped, and why.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub dropped: Vec<super::Explained>,
 }
 
 #[derive(Debug, Default)]
@@ -231,6 +234,7 @@ impl Collector {
             suppressed_baseline: 0,
             skipped: skip_counts,
             duration_ms: 0,
+            dropped: Vec::new(),
             examples: {
                 let mut e = std::mem::take(&mut *self.examples.lock().unwrap_or_else(|e| e.into_inner()));
                 e.sort();

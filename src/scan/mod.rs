@@ -11,7 +11,9 @@ pub mod offline;
 pub mod selftest;
 
 use std::collections::HashSet;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
+
+use serde::Serialize;
 
 use globset::GlobSet;
 
@@ -66,6 +68,8 @@ pub struct ScanOptions {
     /// How many base64 layers to peel.
     pub decode_depth: u8,
     pub progress: bool,
+    /// Record every candidate a filter drops, with the reason (`--explain`).
+    pub explain: bool,
 }
 
 impl Default for ScanOptions {
@@ -82,6 +86,7 @@ impl Default for ScanOptions {
             ignore_fingerprints: HashSet::new(),
             decode_depth: 2,
             progress: false,
+            explain: false,
         }
     }
 }
@@ -131,9 +136,29 @@ impl<'a> Origin<'a> {
     }
 }
 
+/// How many dropped candidates `--explain` keeps in full; past this only the count grows, so a
+/// tree full of placeholders cannot grow memory without bound.
+pub const MAX_EXPLAINED: usize = 1000;
+
+/// A candidate a filter dropped, placed in its file (`--explain`): the rule, the redacted
+/// preview (never the value), the filter and the reason in words.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Explained {
+    pub path: String,
+    pub line: usize,
+    pub column: usize,
+    pub rule_id: String,
+    pub preview: String,
+    pub filter: &'static str,
+    pub reason: String,
+}
+
 pub struct Scanner {
     pub engine: Engine,
     pub opts: ScanOptions,
+    /// With [`ScanOptions::explain`]: the dropped candidates so far, and how many more were
+    /// dropped past [`MAX_EXPLAINED`].
+    explained: Mutex<(Vec<Explained>, u64)>,
 }
 
 impl Scanner {
@@ -143,7 +168,17 @@ impl Scanner {
         Ok(Scanner {
             engine: Engine::with_markers(&rules, decode::HINTS)?,
             opts,
+            explained: Mutex::default(),
         })
+    }
+
+    /// The dropped candidates recorded so far (sorted by place), and how many more there were
+    /// beyond [`MAX_EXPLAINED`]; empties the record.
+    pub fn take_explained(&self) -> (Vec<Explained>, u64) {
+        let mut g = self.explained.lock().unwrap_or_else(|e| e.into_inner());
+        let (mut list, more) = std::mem::take(&mut *g);
+        list.sort();
+        (list, more)
     }
 
     /// Scans a whole buffer.
@@ -169,10 +204,14 @@ impl Scanner {
         out: &mut Vec<Hit>,
     ) -> usize {
         let mut matches = Vec::new();
+        scratch.explain = self.opts.explain;
         self.engine.scan(hay, scratch, &mut matches);
         matches.retain(|m| m.match_start < limit);
         let mut suppressed = 0;
         let mut index = lines::LineIndex::with_base(hay, origin.first_line);
+        if self.opts.explain && !scratch.dropped().is_empty() {
+            self.record_dropped(hay, scratch, limit, origin);
+        }
         for m in matches {
             if is_allowed_inline(hay, m.start) {
                 suppressed += 1;
@@ -198,6 +237,29 @@ impl Scanner {
             out.extend(decoded);
         }
         suppressed
+    }
+
+    /// Places the candidates the engine just dropped and adds them to the record.
+    fn record_dropped(&self, hay: &[u8], scratch: &Scratch, limit: usize, origin: &Origin) {
+        let mut index = lines::LineIndex::with_base(hay, origin.first_line);
+        let mut g = self.explained.lock().unwrap_or_else(|e| e.into_inner());
+        for d in scratch.dropped().iter().filter(|d| d.start < limit) {
+            if g.0.len() >= MAX_EXPLAINED {
+                g.1 += 1;
+                continue;
+            }
+            let (line, column) = index.locate(d.start);
+            let rule = self.engine.rule(d.rule);
+            g.0.push(Explained {
+                path: origin.path.to_string(),
+                line,
+                column,
+                rule_id: rule.spec.id.clone(),
+                preview: d.preview.clone(),
+                filter: d.reason.filter(),
+                reason: d.reason.reason(rule),
+            });
+        }
     }
 
     fn locate(

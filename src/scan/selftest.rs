@@ -13,6 +13,9 @@ pub struct SelfTest {
     pub failures: Vec<String>,
     /// Examples that could not be made here (their generator is not installed).
     pub skipped: Vec<String>,
+    /// For each negative example that was rightly not found, why (`rules check --explain`):
+    /// the filter that dropped the rule's candidate, or that the rule never matched it.
+    pub negatives: Vec<String>,
 }
 
 /// Runs every example of every rule against an engine built from the whole set (so a rule that
@@ -32,7 +35,8 @@ pub fn run(set: &RuleSet) -> SelfTest {
     for (id, err) in engine.compile_all() {
         report.failures.push(format!("{id}: does not compile: {err}"));
     }
-    let mut scratch = Scratch::default();
+    // Explaining: a positive example that is not found says which filter dropped it.
+    let mut scratch = Scratch::explaining();
     for (i, rule) in set.rules.iter().enumerate() {
         let spec = &rule.spec;
         if spec.examples.is_empty() {
@@ -69,14 +73,47 @@ pub fn run(set: &RuleSet) -> SelfTest {
             let found = ms.iter().any(|m| m.rule == i && m.example.is_none());
             if positive && !found {
                 let others: Vec<&str> = ms.iter().map(|m| engine.rule(m.rule).id()).collect();
+                let why: Vec<String> = scratch
+                    .dropped()
+                    .iter()
+                    .filter(|d| d.rule == i)
+                    .map(|d| format!("{} dropped by the {} filter: {}", d.preview, d.reason.filter(), d.reason.reason(rule)))
+                    .collect();
+                let documented = ms.iter().any(|m| m.rule == i && m.example.is_some());
                 report.failures.push(format!(
-                    "{}: positive example not found: {:?}{}",
+                    "{}: positive example not found: {:?}{}{}",
                     spec.id,
                     crate::finding::redact(ex.as_bytes()),
                     if others.is_empty() {
                         String::new()
                     } else {
                         format!(" (matched instead: {})", others.join(", "))
+                    },
+                    if !why.is_empty() {
+                        format!("; {}", why.join("; "))
+                    } else if documented {
+                        "; it is a documented example value, which is never a finding".to_string()
+                    } else if others.is_empty() {
+                        "; the rule's keywords or pattern did not match it at all".to_string()
+                    } else {
+                        String::new()
+                    }
+                ));
+            } else if !positive && !found {
+                let why: Vec<String> = scratch
+                    .dropped()
+                    .iter()
+                    .filter(|d| d.rule == i)
+                    .map(|d| format!("dropped by the {} filter: {}", d.reason.filter(), d.reason.reason(rule)))
+                    .collect();
+                report.negatives.push(format!(
+                    "{}: negative example {:?}: {}",
+                    spec.id,
+                    crate::finding::redact(ex.as_bytes()),
+                    if why.is_empty() {
+                        "the rule's pattern did not match it".to_string()
+                    } else {
+                        why.join("; ")
                     }
                 ));
             } else if !positive && found {

@@ -44,6 +44,7 @@ mod scan_inputs;
 mod serve_events;
 mod serve_faults;
 mod serve_hooks;
+mod serve_metrics;
 mod serve_parked;
 mod serve_pg_restart;
 mod serve_postgres;
