@@ -10,6 +10,7 @@ mod ci_files;
 mod ci_gate;
 mod common;
 mod config_checks;
+mod explain;
 mod first_run;
 mod fuzz_smoke;
 mod generic_precision;
