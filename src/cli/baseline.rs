@@ -62,6 +62,7 @@ impl BaselineCmd {
                 staged: false,
                 pre_push: None,
                 explain: false,
+                progress: false,
                 common: args.common.clone(),
             }
             .scan()?,

@@ -40,6 +40,10 @@ pub struct CommonArgs {
     /// Say why each dropped candidate was dropped: set by `scan` and `git` only (`--explain`).
     #[arg(skip)]
     pub explain: bool,
+    /// Draw progress even when stderr is not a terminal: set by `scan` and `git` only
+    /// (`--progress`).
+    #[arg(skip)]
+    pub force_progress: bool,
     /// Report only findings at or above this confidence: low, medium or high.
     #[arg(long, value_name = "LEVEL")]
     pub min_confidence: Option<Confidence>,
@@ -360,7 +364,7 @@ impl CommonArgs {
         let mut ignore: HashSet<String> = allow.fingerprints.iter().cloned().collect();
         ignore.extend(ignores.fingerprints);
         opts.ignore_fingerprints = ignore;
-        opts.progress = !self.no_progress && std::io::stderr().is_terminal();
+        opts.progress = !self.no_progress && (self.force_progress || std::io::stderr().is_terminal());
         opts.explain = self.explain;
         let warnings = rules.warnings.clone();
         let scanner = Scanner::new(rules, opts).map_err(anyhow::Error::msg)?;

@@ -45,6 +45,10 @@ pub struct GitCmd {
     /// say which filter and why: on stderr, and as `summary.dropped` in JSON.
     #[arg(long)]
     pub explain: bool,
+    /// Draw progress even when stderr is not a terminal (plain lines for a log, ending with
+    /// the total and time). On a terminal it is drawn anyway, unless `--no-progress`.
+    #[arg(long, conflicts_with = "no_progress")]
+    pub progress: bool,
     #[command(flatten)]
     pub common: CommonArgs,
 }
@@ -73,6 +77,7 @@ impl GitCmd {
         let repo = git::open(self.repo.as_deref())?;
         let mut common = self.common.clone();
         common.explain = self.explain;
+        common.force_progress = self.progress;
         let prepared = common.prepare(&git::ignore_roots(&repo))?;
         for w in &prepared.warnings {
             eprintln!("quench: warning: {w}");

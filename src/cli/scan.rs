@@ -18,6 +18,10 @@ pub struct ScanCmd {
     /// say which filter and why: on stderr, and as `summary.dropped` in JSON.
     #[arg(long)]
     explain: bool,
+    /// Draw progress even when stderr is not a terminal (plain lines for a log, ending with
+    /// the total and time). On a terminal it is drawn anyway, unless `--no-progress`.
+    #[arg(long, conflicts_with = "no_progress")]
+    progress: bool,
     #[command(flatten)]
     common: CommonArgs,
 }
@@ -26,6 +30,7 @@ impl ScanCmd {
     pub fn run(mut self) -> Result<i32> {
         self.common.walk = self.walk.clone();
         self.common.explain = self.explain;
+        self.common.force_progress = self.progress;
         let paths = if self.paths.is_empty() {
             vec![".".to_string()]
         } else {

@@ -355,7 +355,8 @@ mod tests {
             panic!("a marker word")
         };
         assert_eq!(PLACEHOLDER_WORDS[i as usize], "dummy");
-        assert_eq!(unlikely_generic(b"get_password_from_vault"), Some(NotASecret::Identifier));
+        assert_eq!(unlikely_generic(b"get_password_from_vault"), Some(NotASecret::OneCharacterClass));
+        assert_eq!(unlikely_generic(b"getPasswordFromVault"), Some(NotASecret::Identifier));
         assert_eq!(unlikely_generic(b"q8Rk2LmZ0vXy7TnB"), None);
     }
 

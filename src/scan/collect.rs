@@ -55,6 +55,31 @@ impl Summary {
 /// How many skip records are kept in full; beyond this only the counts grow.
 const MAX_SKIP_RECORDS: usize = 1000;
 
+/// How far a source is through work whose size it knows: the progress bar's total and ETA.
+/// A source sets the unit and total when it learns them (`files` once a counting walk ends,
+/// `commits` once the history is planned) and counts `done` as it goes; until then the bar
+/// shows counts without a total.
+#[derive(Default)]
+pub struct Work {
+    unit: std::sync::OnceLock<&'static str>,
+    total: AtomicU64,
+    pub done: AtomicU64,
+}
+
+impl Work {
+    /// Records the total, in `unit`s (the first unit set stays).
+    pub fn set_total(&self, unit: &'static str, total: u64) {
+        let _ = self.unit.set(unit);
+        self.total.store(total, Ordering::Relaxed);
+    }
+
+    /// (unit, done, total) once a total is known.
+    pub fn known(&self) -> Option<(&'static str, u64, u64)> {
+        let unit = *self.unit.get()?;
+        Some((unit, self.done.load(Ordering::Relaxed), self.total.load(Ordering::Relaxed)))
+    }
+}
+
 /// See [`Collector::on_new`].
 pub type NewFindingHook = Box<dyn Fn(&Finding) + Send + Sync>;
 
@@ -68,6 +93,8 @@ pub struct Collector {
     pub bytes: AtomicU64,
     pub suppressed_inline: AtomicU64,
     pub hits: AtomicU64,
+    /// The source's progress through work of known size (see [`Work`]).
+    pub work: Work,
     /// Told of each finding when first seen, so that verification starts while the scan goes on
     /// (called under the findings lock: keep it to a channel send).
     pub on_new: std::sync::OnceLock<NewFindingHook>,

@@ -47,13 +47,34 @@ pub fn scan_paths(paths: &[String], scanner: &Arc<Scanner>, collector: &Arc<Coll
             }
         }
     }
-    if !walk_roots.is_empty() {
+    if walk_roots.is_empty() {
+        return;
+    }
+    if !scanner.opts.progress {
         walk(&walk_roots, scanner, collector);
+        return;
+    }
+    // With a progress bar, a second walk that only counts gives the bar its total while the
+    // scan runs; it stops early if the scan is done first.
+    let done = std::sync::atomic::AtomicBool::new(false);
+    std::thread::scope(|s| {
+        s.spawn(|| {
+            if let Some(n) = count_files(&walk_roots, &scanner.opts, &done) {
+                collector.work.set_total("files", n);
+            }
+        });
+        walk(&walk_roots, scanner, collector);
+        done.store(true, std::sync::atomic::Ordering::Relaxed);
+    });
+    // The walk is over before the count was: what it walked is the total.
+    if collector.work.known().is_none() {
+        let walked = collector.work.done.load(std::sync::atomic::Ordering::Relaxed);
+        collector.work.set_total("files", walked);
     }
 }
 
-fn walk(roots: &[String], scanner: &Arc<Scanner>, collector: &Arc<Collector>) {
-    let opts = &scanner.opts;
+/// The walker both the scan and the counting walk use: one place for which files a walk sees.
+fn walker(roots: &[String], opts: &crate::scan::ScanOptions) -> WalkBuilder {
     let mut builder = WalkBuilder::new(&roots[0]);
     for r in &roots[1..] {
         builder.add(r);
@@ -68,7 +89,45 @@ fn walk(roots: &[String], scanner: &Arc<Scanner>, collector: &Arc<Collector>) {
         .git_exclude(respect)
         .require_git(false)
         .follow_links(opts.follow_symlinks)
-        .threads(opts.threads)
+        .threads(opts.threads);
+    builder
+}
+
+/// Whether the walk enters `e`: not `.git` (objects, which `quench git` reads properly), and
+/// not a build directory below a root unless asked.
+fn enters(e: &ignore::DirEntry, build_dirs: bool) -> bool {
+    e.file_name() != ".git" && (build_dirs || !build_dir(e))
+}
+
+/// A build output or dependency directory below a root (a root itself is always walked).
+fn build_dir(e: &ignore::DirEntry) -> bool {
+    e.depth() > 0
+        && e.file_type().is_some_and(|t| t.is_dir())
+        && crate::scan::BUILD_DIRS.iter().any(|d| e.file_name() == *d)
+}
+
+/// How many regular files the scan's walk will read (the progress bar's total), or `None` if
+/// `stop` was set first.
+fn count_files(roots: &[String], opts: &crate::scan::ScanOptions, stop: &std::sync::atomic::AtomicBool) -> Option<u64> {
+    let build_dirs = opts.scan_build_dirs;
+    let mut b = walker(roots, opts);
+    b.filter_entry(move |e| enters(e, build_dirs));
+    let mut n = 0u64;
+    for entry in b.build().flatten() {
+        if n % 1024 == 0 && stop.load(std::sync::atomic::Ordering::Relaxed) {
+            return None;
+        }
+        if entry.file_type().is_some_and(|t| t.is_file()) {
+            n += 1;
+        }
+    }
+    Some(n)
+}
+
+fn walk(roots: &[String], scanner: &Arc<Scanner>, collector: &Arc<Collector>) {
+    let opts = &scanner.opts;
+    let mut builder = walker(roots, opts);
+    builder
         // `.git` internals are objects, not files: `quench git` reads them properly.
         .filter_entry({
             let (collector, build) = (collector.clone(), !opts.scan_build_dirs);
@@ -112,17 +171,15 @@ fn walk(roots: &[String], scanner: &Arc<Scanner>, collector: &Arc<Collector>) {
                 return WalkState::Continue;
             }
             scan_file(path, true, &scanner, &collector, &mut scratch, &mut buf);
+            collector.work.done.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
             WalkState::Continue
         })
     });
 }
 
-/// A build output or dependency directory below a root (a root itself is always walked),
-/// recorded as skipped.
+/// A build directory ([`build_dir`]), recorded as skipped.
 fn is_build_dir(e: &ignore::DirEntry, collector: &Collector) -> bool {
-    let hit = e.depth() > 0
-        && e.file_type().is_some_and(|t| t.is_dir())
-        && crate::scan::BUILD_DIRS.iter().any(|d| e.file_name() == *d);
+    let hit = build_dir(e);
     if hit {
         let p = e.path().display().to_string();
         collector.skip(

@@ -23,6 +23,7 @@ mod git_staged;
 mod hook;
 mod keys_real;
 mod pipeline;
+mod progress;
 mod report_gitlab;
 mod report_html;
 mod report_schema;
