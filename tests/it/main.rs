@@ -26,6 +26,7 @@ mod pipeline;
 mod progress;
 mod report_gitlab;
 mod report_html;
+mod readme_walkthrough;
 mod report_schema;
 mod revocation_table;
 mod revoke_admin;
