@@ -71,7 +71,7 @@ pub fn svg(bars: &[Bar]) -> String {
     let mut s = String::new();
     let _ = write!(
         s,
-        r#"<svg id="exposure-chart" xmlns="http://www.w3.org/2000/svg" width="{w}" height="{height}" role="img" aria-label="Exposure window per key, logarithmic time axis">"#,
+        r#"<svg id="exposure-chart" xmlns="http://www.w3.org/2000/svg" width="{w}" height="{height}" viewBox="0 0 {w} {height}" role="img" aria-label="Exposure window per key, logarithmic time axis">"#,
         w = label_w + plot_w + 90.0
     );
     // Legend first, so it is read before the bars.

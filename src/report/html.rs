@@ -34,13 +34,27 @@ pub fn page(title: &str, body: &str) -> String {
          table{{border-collapse:collapse}}\
          td,th{{padding:2px 10px;border-bottom:1px solid #ddd;text-align:left;font-size:13px;vertical-align:top}}\
          code{{font-size:12px}}.k{{color:#555}}.st-live,.st-escalated{{color:#b00;font-weight:bold}}\
-         .st-revoked,.st-dead{{color:#1a7f45}}\
-         @media print{{body{{margin:0;font-size:11px}}h2{{break-after:avoid}}tr,svg{{break-inside:avoid}}\
-         a{{color:inherit;text-decoration:none}}}}\
+         .st-revoked,.st-dead{{color:#1a7f45}}svg{{max-width:100%;height:auto}}{print}\
          </style></head><body>\n{body}</body></html>\n",
-        title = esc(title)
+        title = esc(title),
+        print = PRINT_CSS
     )
 }
+
+/// How a report reads on paper: A4 landscape (the findings table is ten columns wide), colours
+/// kept (status and the chart's bars carry meaning; browsers drop them by default), the chart
+/// scaled to fit one page beside its heading and never split, the table's header repeated on
+/// every page (`thead`), a row never split across pages, and long paths wrapped anywhere
+/// instead of running off the page (other cells wrap only between words).
+const PRINT_CSS: &str = "@page{size:A4 landscape;margin:12mm}\
+    @media print{*{-webkit-print-color-adjust:exact;print-color-adjust:exact}\
+    body{margin:0;font-size:10px;color:#000}\
+    table{width:100%}thead{display:table-header-group}\
+    td,th{font-size:9px;padding:1px 5px}code{font-size:9px}\
+    td.location,td.repository{overflow-wrap:anywhere}\
+    h1{font-size:16px}h2{font-size:13px;break-after:avoid}\
+    svg{max-height:140mm;width:auto;break-inside:avoid}tr{break-inside:avoid}\
+    a{color:inherit;text-decoration:none}}";
 
 /// The status a finding stands at: the store's after the pipeline ran, else the verdict.
 fn status(f: &Finding) -> String {
@@ -173,9 +187,9 @@ pub fn write_at(
     }
 
     b.push_str(
-        "<h2>Findings</h2><table id=\"findings\"><tr><th>key</th><th>status</th><th>identity</th>\
+        "<h2>Findings</h2><table id=\"findings\"><thead><tr><th>key</th><th>status</th><th>identity model</th>\
          <th>principal</th><th>reach</th><th>repository</th><th>commit</th><th>location</th>\
-         <th>exposed since</th><th>exposure window</th></tr>\n",
+         <th>exposed since</th><th>exposure window</th></tr></thead><tbody>\n",
     );
     for (f, before) in &rows {
         let loc = f.primary();
@@ -236,7 +250,7 @@ pub fn write_at(
             },
         );
     }
-    b.push_str("</table>\n");
+    b.push_str("</tbody></table>\n");
     if !outcome.skipped.is_empty() {
         let _ = writeln!(
             b,

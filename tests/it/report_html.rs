@@ -292,3 +292,106 @@ fn html_refuses_show_secrets() {
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("never shows secrets"));
 }
+
+/// Runs a poppler tool (`pdfinfo`, `pdftotext`, `pdftoppm`), or fails naming the package.
+fn poppler(tool: &str, args: &[&str]) -> Vec<u8> {
+    let out = Command::new(tool).args(args).output().unwrap_or_else(|e| {
+        panic!("{tool}: {e}: the printed report is read with poppler (apt-get install poppler-utils, or run `bash .ci/run`)")
+    });
+    assert!(
+        out.status.success(),
+        "{tool} {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out.stdout
+}
+
+#[test]
+fn the_html_report_prints_on_landscape_pages_with_every_column_repeated_headers_and_colour() {
+    // Enough keys that the findings table runs over more than one printed page.
+    let mut g = Gen::new(1902);
+    let keys: Vec<String> = (0..45).map(|_| fake::github(&mut g, "ghp")).collect();
+    let repo = tempfile::tempdir().unwrap();
+    let r = repo.path();
+    let init = git_cmd(r).args(["init", "-q", "-b", "main"]).output().unwrap();
+    assert!(init.status.success());
+    let body: String = keys
+        .iter()
+        .enumerate()
+        .map(|(i, k)| format!("SERVICE_{i}_TOKEN={k}\n"))
+        .collect();
+    // A long path, which must wrap rather than push the table off the page.
+    std::fs::create_dir_all(r.join("services/payments-gateway/deploy/overlays")).unwrap();
+    commit_aged(
+        r,
+        &[("services/payments-gateway/deploy/overlays/production-eu-west-1.env", &body)],
+        "add tokens",
+        3 * 86400,
+    );
+    let out = run_in(r, &["git", ".", "-f", "html", "-o", "report.html"], None);
+    assert_eq!(out.status.code(), Some(1), "{}", String::from_utf8_lossy(&out.stderr));
+    let page = r.join("report.html");
+
+    let profile = tempfile::tempdir().unwrap();
+    let pdf = profile.path().join("report.pdf");
+    browse(
+        &page,
+        profile.path(),
+        &[&format!("--print-to-pdf={}", pdf.display()), "--no-pdf-header-footer"],
+    );
+    let pdf_s = pdf.to_str().unwrap();
+    let info = String::from_utf8(poppler("pdfinfo", &[pdf_s])).unwrap();
+    let field = |name: &str| {
+        info.lines()
+            .find_map(|l| l.strip_prefix(name))
+            .unwrap_or_else(|| panic!("no {name} in:\n{info}"))
+            .trim()
+            .to_string()
+    };
+    // A4 in landscape: about 842 x 595 points (a browser's default is portrait Letter).
+    let size = field("Page size:");
+    let dims: Vec<f64> = size.split_whitespace().filter_map(|t| t.parse().ok()).collect();
+    assert!(
+        dims.len() == 2 && (dims[0] - 842.0).abs() < 2.0 && (dims[1] - 595.0).abs() < 2.0,
+        "{size}"
+    );
+    let pages: usize = field("Pages:").parse().unwrap();
+    assert!(pages >= 2, "45 findings on {pages} page(s)");
+
+    // Every page carries the table's header (a <thead> repeats), and the last column is never
+    // cut off: each key's row ends in its exposure window.
+    let mut all = String::new();
+    for p in 1..=pages {
+        let n = p.to_string();
+        let text = String::from_utf8(poppler("pdftotext", &["-layout", "-f", &n, "-l", &n, pdf_s, "-"])).unwrap();
+        // A page with rows of the findings table (each row ends in its window, "… (open)").
+        if text.contains("(open)") {
+            for header in ["key", "status", "identity", "principal", "repository", "commit", "location"] {
+                assert!(text.contains(header), "page {p} lacks the header {header:?}:\n{text}");
+            }
+        }
+        all.push_str(&text);
+    }
+    assert_eq!(all.matches("(open)").count(), keys.len(), "a row lost its last column:\n{all}");
+    for k in &keys {
+        assert!(!all.contains(k.as_str()), "a secret is in the printed report");
+    }
+
+    // The first page is printed in colour: the chart's red bars survive printing.
+    let png_base = profile.path().join("page");
+    poppler(
+        "pdftoppm",
+        &["-png", "-r", "96", "-f", "1", "-l", "1", pdf_s, png_base.to_str().unwrap()],
+    );
+    let png = std::fs::read_dir(profile.path())
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| p.file_name().unwrap().to_string_lossy().starts_with("page") && p.extension().is_some_and(|e| e == "png"))
+        .expect("pdftoppm wrote page 1");
+    let (w, h, pixels) = png_pixels(&std::fs::read(&png).unwrap());
+    assert!(w > h, "landscape page rendered {w}x{h}");
+    let near = |p: &[u8; 3], c: [u8; 3]| p.iter().zip(c).all(|(a, b)| a.abs_diff(b) <= 10);
+    let red = pixels.iter().filter(|p| near(p, [0xd6, 0x45, 0x45])).count();
+    let grey = pixels.iter().filter(|p| near(p, [0x9a, 0xa3, 0xad])).count();
+    assert!(red > 100 && grey > 100, "printed chart: {red} red, {grey} grey pixels");
+}
