@@ -68,12 +68,18 @@ fn real_reports_validate_against_the_published_schema() {
     // A documented example value (summary.examples) and a binary file (a skip).
     repo.write("docs.md", "aws_access_key_id = AKIAIOSFODNN7EXAMPLE\n");
     std::fs::write(repo.path().join("bin.dat"), [0u8, 159, 146, 150, 0, 1, 2, 3]).unwrap();
+    // A stand-in a filter drops (summary.dropped, with --explain).
+    repo.write("example.env", "SLACK_TOKEN=xoxb-123456789012-1234567890123-abcdefghijklmnopqrstuvwx\n");
     repo.commit("add config");
 
     let cfg = sim.config.display().to_string();
     let mut reports = vec![
         ("scan", json_of(repo.path(), &["scan", ".", "-f", "json"])),
         ("git", json_of(repo.path(), &["git", ".", "-f", "json"])),
+        (
+            "scan --explain",
+            json_of(repo.path(), &["scan", ".", "-f", "json", "--explain"]),
+        ),
         (
             "scan --verify",
             json_of(
@@ -97,6 +103,7 @@ fn real_reports_validate_against_the_published_schema() {
         "\"parts\"",
         "\"examples\"",
         "\"skipped\"",
+        "\"dropped\"",
     ] {
         assert!(all.contains(key), "no {key} in any report validated");
     }
