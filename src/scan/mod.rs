@@ -215,6 +215,19 @@ impl Scanner {
         for m in matches {
             if is_allowed_inline(hay, m.start) {
                 suppressed += 1;
+                if self.opts.explain {
+                    let (line, column) = index.locate(m.start);
+                    let rule = self.engine.rule(m.rule);
+                    self.explain(Explained {
+                        path: origin.path.to_string(),
+                        line,
+                        column,
+                        rule_id: rule.spec.id.clone(),
+                        preview: crate::finding::redact(&m.secret),
+                        filter: "inline-allow",
+                        reason: "its line carries a quench:allow (or gitleaks:allow) marker".into(),
+                    });
+                }
                 continue;
             }
             let loc = self.locate(&mut index, &m, m.start, m.end, origin, None);
@@ -239,18 +252,23 @@ impl Scanner {
         suppressed
     }
 
+    /// Adds one dropped candidate to the record, or counts it past [`MAX_EXPLAINED`].
+    fn explain(&self, e: Explained) {
+        let mut g = self.explained.lock().unwrap_or_else(|e| e.into_inner());
+        if g.0.len() >= MAX_EXPLAINED {
+            g.1 += 1;
+        } else {
+            g.0.push(e);
+        }
+    }
+
     /// Places the candidates the engine just dropped and adds them to the record.
     fn record_dropped(&self, hay: &[u8], scratch: &Scratch, limit: usize, origin: &Origin) {
         let mut index = lines::LineIndex::with_base(hay, origin.first_line);
-        let mut g = self.explained.lock().unwrap_or_else(|e| e.into_inner());
         for d in scratch.dropped().iter().filter(|d| d.start < limit) {
-            if g.0.len() >= MAX_EXPLAINED {
-                g.1 += 1;
-                continue;
-            }
             let (line, column) = index.locate(d.start);
             let rule = self.engine.rule(d.rule);
-            g.0.push(Explained {
+            self.explain(Explained {
                 path: origin.path.to_string(),
                 line,
                 column,

@@ -23,9 +23,10 @@ fn scan_explain_names_the_filter_and_reason_for_each_dropped_candidate() {
     let mut g = Gen::new(19);
     let seq = sequential_slack(&mut g);
     let kept = fake::slack_bot(&mut g);
+    let allowed = fake::slack_bot(&mut g);
     fs::write(
         d.path().join("app.env"),
-        format!("SLACK_TOKEN={seq}\nOTHER_SLACK={kept}\n"),
+        format!("SLACK_TOKEN={seq}\nOTHER_SLACK={kept}\nTEST_SLACK={allowed} # quench:allow\n"),
     )
     .unwrap();
 
@@ -45,17 +46,24 @@ fn scan_explain_names_the_filter_and_reason_for_each_dropped_candidate() {
     assert!(line.contains("app.env:1:13"), "{line}");
     assert!(line.contains("placeholder filter") && line.contains("sequential"), "{line}");
     // The value never appears, neither dropped nor found: only redacted previews.
-    for s in [&seq, &kept] {
+    for s in [&seq, &kept, &allowed] {
         assert!(!stderr.contains(s.as_str()) && !stdout.contains(s.as_str()));
     }
 
     let report: Value = serde_json::from_slice(&out.stdout).unwrap();
     let dropped = report["summary"]["dropped"].as_array().expect("summary.dropped");
-    let slack: Vec<&Value> = dropped.iter().filter(|d| d["rule_id"] == "slack.bot-token").collect();
+    let slack: Vec<&Value> = dropped
+        .iter()
+        .filter(|d| d["rule_id"] == "slack.bot-token" && d["filter"] != "inline-allow")
+        .collect();
     assert_eq!(slack.len(), 1, "{dropped:?}");
     assert_eq!(slack[0]["filter"], "placeholder");
     assert_eq!(slack[0]["line"], 1);
     assert!(slack[0]["preview"].as_str().unwrap().starts_with("xoxb-"));
+    // The line marked quench:allow is named as such.
+    let inline: Vec<&Value> = dropped.iter().filter(|d| d["filter"] == "inline-allow").collect();
+    assert_eq!(inline.len(), 1, "{dropped:?}");
+    assert_eq!((inline[0]["line"].as_u64(), inline[0]["rule_id"].as_str()), (Some(3), Some("slack.bot-token")));
     // The token on line 2 passed every filter: it is a finding, not an explanation.
     assert!(dropped.iter().all(|d| d["line"] != 2 || d["rule_id"] != "slack.bot-token"));
     let found = report["findings"].as_array().unwrap();
