@@ -119,7 +119,10 @@ impl Progress {
                         let _ = std::io::stderr().flush();
                         drew = true;
                     } else if now - last_line >= LOG_EVERY {
-                        eprintln!("quench: progress: {}", render(&Frame::of(&collector, t0.elapsed())));
+                        eprintln!(
+                            "quench: progress: {}",
+                            render(&Frame::of(&collector, t0.elapsed()))
+                        );
                     } else {
                         continue;
                     }
@@ -128,7 +131,10 @@ impl Progress {
                 if tty && drew {
                     eprint!("\r\x1b[2K");
                 } else if !tty {
-                    eprintln!("quench: progress: {}", render(&Frame::of(&collector, t0.elapsed())));
+                    eprintln!(
+                        "quench: progress: {}",
+                        render(&Frame::of(&collector, t0.elapsed()))
+                    );
                 }
             })
         });
@@ -161,7 +167,10 @@ mod tests {
     fn a_known_total_draws_a_bar_with_count_percentage_and_eta() {
         // 250 of 1000 commits in 10 s: 750 left at the same pace is 30 s.
         let line = render(&frame(Some(("commits", 250, 1000)), 10));
-        assert!(line.starts_with("[======>                 ] 250/1000 commits 25% · "), "{line}");
+        assert!(
+            line.starts_with("[======>                 ] 250/1000 commits 25% · "),
+            "{line}"
+        );
         assert!(line.ends_with(" · 2 findings · ETA 0:30"), "{line}");
         assert!(line.contains(&human_bytes(3 << 20)), "{line}");
         // Past an hour the ETA has hours.
@@ -172,10 +181,16 @@ mod tests {
     #[test]
     fn the_ends_of_the_bar() {
         let start = render(&frame(Some(("files", 0, 10)), 1));
-        assert!(start.starts_with("[>                       ] 0/10 files 0%"), "{start}");
+        assert!(
+            start.starts_with("[>                       ] 0/10 files 0%"),
+            "{start}"
+        );
         assert!(start.ends_with("ETA --:--"), "{start}");
         let end = render(&frame(Some(("files", 10, 10)), 1));
-        assert!(end.starts_with(&format!("[{}] 10/10 files 100%", "=".repeat(BAR))), "{end}");
+        assert!(
+            end.starts_with(&format!("[{}] 10/10 files 100%", "=".repeat(BAR))),
+            "{end}"
+        );
         assert!(end.ends_with("done"), "{end}");
         // A count past the total (files added during the walk) is shown at the total.
         assert!(render(&frame(Some(("files", 12, 10)), 1)).contains("10/10 files 100%"));
@@ -187,7 +202,11 @@ mod tests {
             let line = render(&frame(work, 3));
             assert_eq!(
                 line,
-                format!("412 files, {}, 2 findings, {}/s", human_bytes(3 << 20), human_bytes(1 << 20))
+                format!(
+                    "412 files, {}, 2 findings, {}/s",
+                    human_bytes(3 << 20),
+                    human_bytes(1 << 20)
+                )
             );
         }
         assert!(!render(&frame(None, 3)).contains('\x1b'));

@@ -41,7 +41,10 @@ pub enum Reject {
     /// The capture is empty.
     Empty,
     /// Less Shannon entropy than the rule's minimum, in bits per byte.
-    LowEntropy { bits: f32, min: f32 },
+    LowEntropy {
+        bits: f32,
+        min: f32,
+    },
     /// The rule's checksum (CRC, key structure) does not hold.
     Checksum,
     /// A reference to a secret kept elsewhere (`${VAR}`, `secrets.X`, a template).
@@ -53,7 +56,9 @@ pub enum Reject {
     /// that rule already rejected.
     OwnedPrefix,
     /// The value is one of the rule's stopwords (`literal`) or matches a stopword regex.
-    Stopword { regex: bool },
+    Stopword {
+        regex: bool,
+    },
     /// A required companion value (part index in the rule) was not found nearby.
     MissingPart(u16),
 }
@@ -355,8 +360,14 @@ mod tests {
             panic!("a marker word")
         };
         assert_eq!(PLACEHOLDER_WORDS[i as usize], "dummy");
-        assert_eq!(unlikely_generic(b"get_password_from_vault"), Some(NotASecret::OneCharacterClass));
-        assert_eq!(unlikely_generic(b"getPasswordFromVault"), Some(NotASecret::Identifier));
+        assert_eq!(
+            unlikely_generic(b"get_password_from_vault"),
+            Some(NotASecret::OneCharacterClass)
+        );
+        assert_eq!(
+            unlikely_generic(b"getPasswordFromVault"),
+            Some(NotASecret::Identifier)
+        );
         assert_eq!(unlikely_generic(b"q8Rk2LmZ0vXy7TnB"), None);
     }
 

@@ -76,7 +76,11 @@ impl Work {
     /// (unit, done, total) once a total is known.
     pub fn known(&self) -> Option<(&'static str, u64, u64)> {
         let unit = *self.unit.get()?;
-        Some((unit, self.done.load(Ordering::Relaxed), self.total.load(Ordering::Relaxed)))
+        Some((
+            unit,
+            self.done.load(Ordering::Relaxed),
+            self.total.load(Ordering::Relaxed),
+        ))
     }
 }
 

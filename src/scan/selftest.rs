@@ -77,7 +77,14 @@ pub fn run(set: &RuleSet) -> SelfTest {
                     .dropped()
                     .iter()
                     .filter(|d| d.rule == i)
-                    .map(|d| format!("{} dropped by the {} filter: {}", d.preview, d.reason.filter(), d.reason.reason(rule)))
+                    .map(|d| {
+                        format!(
+                            "{} dropped by the {} filter: {}",
+                            d.preview,
+                            d.reason.filter(),
+                            d.reason.reason(rule)
+                        )
+                    })
                     .collect();
                 let documented = ms.iter().any(|m| m.rule == i && m.example.is_some());
                 report.failures.push(format!(
@@ -104,7 +111,13 @@ pub fn run(set: &RuleSet) -> SelfTest {
                     .dropped()
                     .iter()
                     .filter(|d| d.rule == i)
-                    .map(|d| format!("dropped by the {} filter: {}", d.reason.filter(), d.reason.reason(rule)))
+                    .map(|d| {
+                        format!(
+                            "dropped by the {} filter: {}",
+                            d.reason.filter(),
+                            d.reason.reason(rule)
+                        )
+                    })
                     .collect();
                 report.negatives.push(format!(
                     "{}: negative example {:?}: {}",

@@ -108,7 +108,11 @@ fn build_dir(e: &ignore::DirEntry) -> bool {
 
 /// How many regular files the scan's walk will read (the progress bar's total), or `None` if
 /// `stop` was set first.
-fn count_files(roots: &[String], opts: &crate::scan::ScanOptions, stop: &std::sync::atomic::AtomicBool) -> Option<u64> {
+fn count_files(
+    roots: &[String],
+    opts: &crate::scan::ScanOptions,
+    stop: &std::sync::atomic::AtomicBool,
+) -> Option<u64> {
     let build_dirs = opts.scan_build_dirs;
     let mut b = walker(roots, opts);
     b.filter_entry(move |e| enters(e, build_dirs));
@@ -171,7 +175,10 @@ fn walk(roots: &[String], scanner: &Arc<Scanner>, collector: &Arc<Collector>) {
                 return WalkState::Continue;
             }
             scan_file(path, true, &scanner, &collector, &mut scratch, &mut buf);
-            collector.work.done.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            collector
+                .work
+                .done
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
             WalkState::Continue
         })
     });

@@ -44,7 +44,10 @@ fn scan_explain_names_the_filter_and_reason_for_each_dropped_candidate() {
         .find(|l| l.contains("slack.bot-token") && l.contains("explain"))
         .unwrap_or_else(|| panic!("no explanation for the Slack rule:\n{stderr}"));
     assert!(line.contains("app.env:1:13"), "{line}");
-    assert!(line.contains("placeholder filter") && line.contains("sequential"), "{line}");
+    assert!(
+        line.contains("placeholder filter") && line.contains("sequential"),
+        "{line}"
+    );
     // The value never appears, neither dropped nor found: only redacted previews.
     for s in [&seq, &kept, &allowed] {
         assert!(!stderr.contains(s.as_str()) && !stdout.contains(s.as_str()));
@@ -63,9 +66,14 @@ fn scan_explain_names_the_filter_and_reason_for_each_dropped_candidate() {
     // The line marked quench:allow is named as such.
     let inline: Vec<&Value> = dropped.iter().filter(|d| d["filter"] == "inline-allow").collect();
     assert_eq!(inline.len(), 1, "{dropped:?}");
-    assert_eq!((inline[0]["line"].as_u64(), inline[0]["rule_id"].as_str()), (Some(3), Some("slack.bot-token")));
+    assert_eq!(
+        (inline[0]["line"].as_u64(), inline[0]["rule_id"].as_str()),
+        (Some(3), Some("slack.bot-token"))
+    );
     // The token on line 2 passed every filter: it is a finding, not an explanation.
-    assert!(dropped.iter().all(|d| d["line"] != 2 || d["rule_id"] != "slack.bot-token"));
+    assert!(dropped
+        .iter()
+        .all(|d| d["line"] != 2 || d["rule_id"] != "slack.bot-token"));
     let found = report["findings"].as_array().unwrap();
     assert!(found.iter().any(|f| f["rule_id"] == "slack.bot-token"));
 }
@@ -106,7 +114,11 @@ fn rules_check_says_why_a_positive_example_was_not_found() {
          examples = [\"k = acmef_q1q1q1q1q2q2q2q2\"]\nnegative_examples = [\"k = acmef_\"]\n",
     )
     .unwrap();
-    let out = run_in(d.path(), &["rules", "check", "--explain", "--rules", "acme.toml"], None);
+    let out = run_in(
+        d.path(),
+        &["rules", "check", "--explain", "--rules", "acme.toml"],
+        None,
+    );
     let text = String::from_utf8_lossy(&out.stdout);
     assert_eq!(out.status.code(), Some(1), "{text}");
     let fail = |id: &str| {
@@ -116,13 +128,20 @@ fn rules_check_says_why_a_positive_example_was_not_found() {
             .to_string()
     };
     let seq = fail("acme.key");
-    assert!(seq.contains("placeholder filter") && seq.contains("sequential"), "{seq}");
+    assert!(
+        seq.contains("placeholder filter") && seq.contains("sequential"),
+        "{seq}"
+    );
     let flat = fail("acme.flat");
-    assert!(flat.contains("entropy filter") && flat.contains("below the rule's minimum of 3.50"), "{flat}");
+    assert!(
+        flat.contains("entropy filter") && flat.contains("below the rule's minimum of 3.50"),
+        "{flat}"
+    );
     // --explain also says why each negative example did not match.
     assert!(
         text.lines()
-            .any(|l| l.starts_with("NEGATIVE acme.key: negative example") && l.contains("pattern did not match")),
+            .any(|l| l.starts_with("NEGATIVE acme.key: negative example")
+                && l.contains("pattern did not match")),
         "{text}"
     );
 }

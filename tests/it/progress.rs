@@ -10,7 +10,10 @@ use common::run_in;
 
 /// The progress lines of a run's stderr.
 fn progress_lines(stderr: &str) -> Vec<&str> {
-    stderr.lines().filter(|l| l.starts_with("quench: progress: ")).collect()
+    stderr
+        .lines()
+        .filter(|l| l.starts_with("quench: progress: "))
+        .collect()
 }
 
 #[test]
@@ -34,10 +37,16 @@ fn a_scan_draws_nothing_on_a_pipe_unless_asked_and_then_ends_with_its_total() {
     let asked = run_in(d.path(), &["scan", "--progress", "."], None);
     let err = String::from_utf8_lossy(&asked.stderr);
     assert_eq!(asked.status.code(), Some(0), "{err}");
-    assert!(!err.contains('\r') && !err.contains('\x1b'), "a log gets plain lines: {err:?}");
+    assert!(
+        !err.contains('\r') && !err.contains('\x1b'),
+        "a log gets plain lines: {err:?}"
+    );
     let lines = progress_lines(&err);
     let last = lines.last().unwrap_or_else(|| panic!("no progress line:\n{err}"));
-    assert!(last.contains("] 37/37 files 100%") && last.ends_with("done"), "{last}");
+    assert!(
+        last.contains("] 37/37 files 100%") && last.ends_with("done"),
+        "{last}"
+    );
 
     let refused = run_in(d.path(), &["scan", "--progress", "--no-progress", "."], None);
     assert_eq!(refused.status.code(), Some(2));

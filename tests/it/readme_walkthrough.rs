@@ -64,7 +64,8 @@ fn walkthrough(readme: &str) -> Vec<Step> {
 /// the first whose exit status is not the README's.
 fn script(steps: &[Step], out: &Path) -> String {
     // The simulator started in the background is stopped however the script ends.
-    let mut s = String::from("trap 'kill $(jobs -p) 2>/dev/null' EXIT\ntrap 'exit 97' TERM\ncd work || exit 98\n");
+    let mut s =
+        String::from("trap 'kill $(jobs -p) 2>/dev/null' EXIT\ntrap 'exit 97' TERM\ncd work || exit 98\n");
     for (i, st) in steps.iter().enumerate() {
         let file = out.join(i.to_string());
         match st.exit {
@@ -111,11 +112,7 @@ fn the_readme_walkthrough_runs_as_written() {
     std::fs::create_dir_all(&work).unwrap();
     std::fs::create_dir_all(&out).unwrap();
     let bin = Path::new(env!("CARGO_BIN_EXE_quench")).parent().unwrap();
-    let path = format!(
-        "{}:{}",
-        bin.display(),
-        std::env::var("PATH").unwrap_or_default()
-    );
+    let path = format!("{}:{}", bin.display(), std::env::var("PATH").unwrap_or_default());
     let text = script(&steps, &out);
     let run = Command::new("timeout")
         .args(["300", "bash", "-c", &text])

@@ -324,12 +324,20 @@ fn the_html_report_prints_on_landscape_pages_with_every_column_repeated_headers_
     std::fs::create_dir_all(r.join("services/payments-gateway/deploy/overlays")).unwrap();
     commit_aged(
         r,
-        &[("services/payments-gateway/deploy/overlays/production-eu-west-1.env", &body)],
+        &[(
+            "services/payments-gateway/deploy/overlays/production-eu-west-1.env",
+            &body,
+        )],
         "add tokens",
         3 * 86400,
     );
     let out = run_in(r, &["git", ".", "-f", "html", "-o", "report.html"], None);
-    assert_eq!(out.status.code(), Some(1), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let page = r.join("report.html");
 
     let profile = tempfile::tempdir().unwrap();
@@ -337,7 +345,10 @@ fn the_html_report_prints_on_landscape_pages_with_every_column_repeated_headers_
     browse(
         &page,
         profile.path(),
-        &[&format!("--print-to-pdf={}", pdf.display()), "--no-pdf-header-footer"],
+        &[
+            &format!("--print-to-pdf={}", pdf.display()),
+            "--no-pdf-header-footer",
+        ],
     );
     let pdf_s = pdf.to_str().unwrap();
     let info = String::from_utf8(poppler("pdfinfo", &[pdf_s])).unwrap();
@@ -363,16 +374,32 @@ fn the_html_report_prints_on_landscape_pages_with_every_column_repeated_headers_
     let mut all = String::new();
     for p in 1..=pages {
         let n = p.to_string();
-        let text = String::from_utf8(poppler("pdftotext", &["-layout", "-f", &n, "-l", &n, pdf_s, "-"])).unwrap();
+        let text =
+            String::from_utf8(poppler("pdftotext", &["-layout", "-f", &n, "-l", &n, pdf_s, "-"])).unwrap();
         // A page with rows of the findings table (each row ends in its window, "… (open)").
         if text.contains("(open)") {
-            for header in ["key", "status", "identity", "principal", "repository", "commit", "location"] {
-                assert!(text.contains(header), "page {p} lacks the header {header:?}:\n{text}");
+            for header in [
+                "key",
+                "status",
+                "identity",
+                "principal",
+                "repository",
+                "commit",
+                "location",
+            ] {
+                assert!(
+                    text.contains(header),
+                    "page {p} lacks the header {header:?}:\n{text}"
+                );
             }
         }
         all.push_str(&text);
     }
-    assert_eq!(all.matches("(open)").count(), keys.len(), "a row lost its last column:\n{all}");
+    assert_eq!(
+        all.matches("(open)").count(),
+        keys.len(),
+        "a row lost its last column:\n{all}"
+    );
     for k in &keys {
         assert!(!all.contains(k.as_str()), "a secret is in the printed report");
     }
@@ -381,17 +408,33 @@ fn the_html_report_prints_on_landscape_pages_with_every_column_repeated_headers_
     let png_base = profile.path().join("page");
     poppler(
         "pdftoppm",
-        &["-png", "-r", "96", "-f", "1", "-l", "1", pdf_s, png_base.to_str().unwrap()],
+        &[
+            "-png",
+            "-r",
+            "96",
+            "-f",
+            "1",
+            "-l",
+            "1",
+            pdf_s,
+            png_base.to_str().unwrap(),
+        ],
     );
     let png = std::fs::read_dir(profile.path())
         .unwrap()
         .map(|e| e.unwrap().path())
-        .find(|p| p.file_name().unwrap().to_string_lossy().starts_with("page") && p.extension().is_some_and(|e| e == "png"))
+        .find(|p| {
+            p.file_name().unwrap().to_string_lossy().starts_with("page")
+                && p.extension().is_some_and(|e| e == "png")
+        })
         .expect("pdftoppm wrote page 1");
     let (w, h, pixels) = png_pixels(&std::fs::read(&png).unwrap());
     assert!(w > h, "landscape page rendered {w}x{h}");
     let near = |p: &[u8; 3], c: [u8; 3]| p.iter().zip(c).all(|(a, b)| a.abs_diff(b) <= 10);
     let red = pixels.iter().filter(|p| near(p, [0xd6, 0x45, 0x45])).count();
     let grey = pixels.iter().filter(|p| near(p, [0x9a, 0xa3, 0xad])).count();
-    assert!(red > 100 && grey > 100, "printed chart: {red} red, {grey} grey pixels");
+    assert!(
+        red > 100 && grey > 100,
+        "printed chart: {red} red, {grey} grey pixels"
+    );
 }

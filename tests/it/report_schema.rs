@@ -69,7 +69,10 @@ fn real_reports_validate_against_the_published_schema() {
     repo.write("docs.md", "aws_access_key_id = AKIAIOSFODNN7EXAMPLE\n");
     std::fs::write(repo.path().join("bin.dat"), [0u8, 159, 146, 150, 0, 1, 2, 3]).unwrap();
     // A stand-in a filter drops (summary.dropped, with --explain).
-    repo.write("example.env", "SLACK_TOKEN=xoxb-123456789012-1234567890123-abcdefghijklmnopqrstuvwx\n");
+    repo.write(
+        "example.env",
+        "SLACK_TOKEN=xoxb-123456789012-1234567890123-abcdefghijklmnopqrstuvwx\n",
+    );
     repo.commit("add config");
 
     let cfg = sim.config.display().to_string();

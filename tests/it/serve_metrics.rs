@@ -26,7 +26,10 @@ fn metrics_name_the_build_and_the_serving_process() {
         format!("[serve]\ndata_dir = {:?}\nworkers = 0\n", tmp.path().join("data")),
     )
     .unwrap();
-    let before = SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_secs_f64();
+    let before = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_secs_f64();
     let s = Server::start(&["--config", cfg.to_str().unwrap()], &[]);
     let pid = s.child.id();
     let (status, text) = s.get("/metrics");
@@ -42,7 +45,10 @@ fn metrics_name_the_build_and_the_serving_process() {
         "process_max_fds gauge",
         "process_start_time_seconds gauge",
     ] {
-        assert!(text.contains(&format!("# TYPE {family}\n")), "no TYPE {family} in:\n{text}");
+        assert!(
+            text.contains(&format!("# TYPE {family}\n")),
+            "no TYPE {family} in:\n{text}"
+        );
     }
 
     // Memory: what the kernel says of the serving process (its pid), within a page or two of
@@ -79,8 +85,14 @@ fn metrics_name_the_build_and_the_serving_process() {
 
     // Start time: after this test began (less the clock's tick rounding), not in the future.
     let start = sample(&text, "process_start_time_seconds");
-    let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_secs_f64();
-    assert!(start >= before - 2.0 && start <= now + 1.0, "start {start}, test began {before}, now {now}");
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_secs_f64();
+    assert!(
+        start >= before - 2.0 && start <= now + 1.0,
+        "start {start}, test began {before}, now {now}"
+    );
 
     // CPU: a counter that does not go backwards between scrapes.
     let cpu1 = sample(&text, "process_cpu_seconds_total");

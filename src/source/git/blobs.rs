@@ -106,7 +106,10 @@ pub fn scan(
             collector.work.set_total("commits", plan.commits.len() as u64);
             for (i, &(_, tree)) in plan.commits.iter().enumerate() {
                 walker.introduce(tree, i as u32, &mut on);
-                collector.work.done.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                collector
+                    .work
+                    .done
+                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
             }
             for (name, id, kind) in &plan.loose {
                 match kind {
