@@ -118,7 +118,7 @@ fn count_files(
     b.filter_entry(move |e| enters(e, build_dirs));
     let mut n = 0u64;
     for entry in b.build().flatten() {
-        if n % 1024 == 0 && stop.load(std::sync::atomic::Ordering::Relaxed) {
+        if n.is_multiple_of(1024) && stop.load(std::sync::atomic::Ordering::Relaxed) {
             return None;
         }
         if entry.file_type().is_some_and(|t| t.is_file()) {
