@@ -189,7 +189,13 @@ pub struct Scratch {
     /// Record every candidate a filter drops in [`Scratch::dropped`] (`--explain`).
     pub explain: bool,
     dropped: Vec<Dropped>,
+    /// Dropped past [`MAX_DROPPED`] in the last scan: counted, not kept.
+    dropped_more: u64,
 }
+
+/// How many dropped candidates one [`Engine::scan`] keeps, so that explaining a buffer full of
+/// placeholders costs memory bounded by this, not by the input.
+pub const MAX_DROPPED: usize = 1000;
 
 impl Scratch {
     /// A scratch that records dropped candidates.
@@ -208,6 +214,11 @@ impl Scratch {
     /// The candidates the last [`Engine::scan`] dropped, when [`Scratch::explain`] is set.
     pub fn dropped(&self) -> &[Dropped] {
         &self.dropped
+    }
+
+    /// How many more candidates the last scan dropped than [`Scratch::dropped`] holds.
+    pub fn dropped_more(&self) -> u64 {
+        self.dropped_more
     }
 }
 
@@ -342,6 +353,7 @@ impl Engine {
         scratch.windows.clear();
         scratch.markers.clear();
         scratch.dropped.clear();
+        scratch.dropped_more = 0;
         let Scratch { windows, markers, .. } = scratch;
         self.keywords.for_each(hay, |pattern, start, end| {
             for &ri in &self.keyword_rules[pattern] {
@@ -372,7 +384,9 @@ impl Engine {
                 hi = hi.max(scratch.windows[j].2);
                 j += 1;
             }
-            let drops = scratch.explain.then_some(&mut scratch.dropped);
+            let drops = scratch
+                .explain
+                .then_some((&mut scratch.dropped, &mut scratch.dropped_more));
             self.scan_window(ri as usize, hay, lo, extend_to_eol(hay, hi), out, drops);
             i = j;
         }
@@ -388,11 +402,14 @@ impl Engine {
         lo: usize,
         hi: usize,
         out: &mut Vec<Match>,
-        mut drops: Option<&mut Vec<Dropped>>,
+        mut drops: Option<(&mut Vec<Dropped>, &mut u64)>,
     ) {
         let cr = &self.rules[ri];
         let mut dropped = |s: usize, e: usize, value: &[u8], reason: filter::Reject| {
-            if let Some(d) = drops.as_deref_mut() {
+            let Some((d, more)) = drops.as_mut() else { return };
+            if d.len() >= MAX_DROPPED {
+                **more += 1;
+            } else {
                 d.push(Dropped {
                     rule: ri,
                     start: s,
@@ -856,6 +873,49 @@ mod tests {
         assert!(Anchor::of(r"(?i:token)\s*=\s*(\w+)").is_none_or(|a| a.literal.len() < 5));
         assert!(Anchor::of(r"\b(?:sc|ext)_[a-z]+").is_none());
         assert!(Anchor::of(r"(a|\bb)c").is_none());
+    }
+
+    #[test]
+    fn explaining_records_each_drop_with_its_reason_up_to_a_bound() {
+        let toml = r#"
+[[rule]]
+id = "t.sk"
+name = "t"
+issuer = "t"
+identity = "user"
+keywords = ["sk_"]
+pattern = '''\b(sk_[0-9a-z]{8})\b'''
+"#;
+        let mut set = RuleSet::default();
+        set.add_text("test", toml, false).unwrap();
+        let engine = Engine::new(&set).unwrap();
+        let mut out = Vec::new();
+        let hay = b"a=sk_q8rk2lmz b=sk_abcdef12 c=sk_xxxxq8rk";
+        // Not explaining: nothing is recorded.
+        let mut plain = Scratch::default();
+        engine.scan(hay, &mut plain, &mut out);
+        assert!(plain.dropped().is_empty());
+        let mut scratch = Scratch::explaining();
+        out.clear();
+        engine.scan(hay, &mut scratch, &mut out);
+        assert_eq!(out.len(), 1);
+        let why: Vec<(usize, filter::Reject)> =
+            scratch.dropped().iter().map(|d| (d.start, d.reason)).collect();
+        assert_eq!(
+            why,
+            vec![
+                (16, filter::Reject::Placeholder(filter::Placeholder::Sequential)),
+                (30, filter::Reject::Placeholder(filter::Placeholder::Word(1))),
+            ]
+        );
+        assert!(scratch.dropped().iter().all(|d| !d.preview.contains("abcdef12")));
+        // A buffer of nothing but placeholders keeps MAX_DROPPED of them and counts the rest.
+        let many: String = (0..MAX_DROPPED + 250).map(|_| "k=sk_abcdefgh\n").collect();
+        engine.scan(many.as_bytes(), &mut scratch, &mut out);
+        assert_eq!(
+            (scratch.dropped().len(), scratch.dropped_more()),
+            (MAX_DROPPED, 250)
+        );
     }
 
     #[test]

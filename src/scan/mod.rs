@@ -209,7 +209,7 @@ impl Scanner {
         matches.retain(|m| m.match_start < limit);
         let mut suppressed = 0;
         let mut index = lines::LineIndex::with_base(hay, origin.first_line);
-        if self.opts.explain && !scratch.dropped().is_empty() {
+        if self.opts.explain && (!scratch.dropped().is_empty() || scratch.dropped_more() > 0) {
             self.record_dropped(hay, scratch, limit, origin);
         }
         for m in matches {
@@ -277,6 +277,9 @@ impl Scanner {
                 filter: d.reason.filter(),
                 reason: d.reason.reason(rule),
             });
+        }
+        if scratch.dropped_more() > 0 {
+            self.explained.lock().unwrap_or_else(|e| e.into_inner()).1 += scratch.dropped_more();
         }
     }
 
