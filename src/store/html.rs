@@ -59,9 +59,9 @@ pub fn render(r: &ExposureReport, found: &[StoredFinding]) -> String {
         .collect();
     let _ = writeln!(h, "<h2>Exposure windows</h2>{}", chart::svg(&bars));
     h.push_str(
-        "<h2>Findings</h2><table id=\"findings\"><tr><th>fingerprint</th><th>rule</th><th>status</th>\
+        "<h2>Findings</h2><table id=\"findings\"><thead><tr><th>fingerprint</th><th>rule</th><th>status</th>\
          <th>identity</th><th>principal</th><th>exposed by</th><th>location</th>\
-         <th>before detection</th><th>after detection</th></tr>\n",
+         <th>before detection</th><th>after detection</th></tr></thead><tbody>\n",
     );
     for w in &r.windows {
         let f = found.iter().find(|f| f.fingerprint == w.fingerprint);
@@ -87,6 +87,7 @@ pub fn render(r: &ExposureReport, found: &[StoredFinding]) -> String {
             st = w.status.as_str(),
         );
     }
-    h.push_str("</table>\n");
+    // The header in a <thead> repeats on every printed page (see `report::html::page`).
+    h.push_str("</tbody></table>\n");
     page("quench exposure report", &h)
 }

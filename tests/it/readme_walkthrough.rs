@@ -164,6 +164,8 @@ fn the_readme_walkthrough_runs_as_written() {
     let tok = app.trim().strip_prefix("SLACK_BOT_TOKEN=").unwrap();
     assert!(tok.starts_with("xoxb-") && !page.contains(tok));
     assert!(page.contains("revoked"), "{page}");
+    // Printed, its findings table repeats its header on every page.
+    assert!(page.contains("<table id=\"findings\"><thead><tr>"), "{page}");
 }
 
 /// The fingerprint key every test run uses (see `common::quench`).
