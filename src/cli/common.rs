@@ -320,6 +320,17 @@ impl CommonArgs {
     /// Loads config and rules and builds the scanner. `roots` are where `.quenchignore` files
     /// are looked for.
     pub fn prepare(&self, roots: &[String]) -> Result<Prepared> {
+        Ok(self.prepare_alongside(|| Ok(((), roots.to_vec())))?.1)
+    }
+
+    /// [`CommonArgs::prepare`], with `open` — which finds the roots whose ignore files apply, a
+    /// repository opening for instance — run on this thread while the rules load and the engine
+    /// is built on another. Those two are most of a pre-commit hook's start-up, and libgit2's
+    /// start (its TLS set-up) most of the rest; side by side they cost the longer of the two.
+    pub fn prepare_alongside<T>(
+        &self,
+        open: impl FnOnce() -> Result<(T, Vec<String>)>,
+    ) -> Result<(T, Prepared)> {
         if self.output.format == Format::Html && self.output.show_secrets {
             anyhow::bail!("-f html never shows secrets (a page is mailed and printed): drop --show-secrets");
         }
@@ -330,7 +341,6 @@ impl CommonArgs {
             );
         }
         let config = Config::load(&self.config)?;
-        let rules = self.load_rules(&config)?;
         let scan: ScanSection = config.section("scan")?;
         let allow: AllowlistSection = config.section("allowlist")?;
         let mut opts = ScanOptions::default();
@@ -352,27 +362,44 @@ impl CommonArgs {
                 .context("[scan] min_confidence")?,
             (None, None) => Confidence::Low,
         };
+        opts.progress = !self.no_progress && (self.force_progress || std::io::stderr().is_terminal());
+        opts.explain = self.explain;
+        let (opened, built) = std::thread::scope(|s| {
+            let config = &config;
+            let opts = opts.clone();
+            let built = s.spawn(move || -> Result<(Scanner, Vec<String>)> {
+                let rules = self.load_rules(config)?;
+                let warnings = rules.warnings.clone();
+                Ok((Scanner::new(rules, opts).map_err(anyhow::Error::msg)?, warnings))
+            });
+            let opened = open();
+            let built = built
+                .join()
+                .unwrap_or_else(|_| Err(anyhow::anyhow!("building the scanner failed (a panic)")));
+            (opened, built)
+        });
+        let (opened, roots) = opened?;
+        let (mut scanner, warnings) = built?;
         let mut globs = globset::GlobSetBuilder::new();
         for g in &allow.paths {
             globs.add(globset::Glob::new(g).with_context(|| format!("[allowlist] path glob {g:?}"))?);
         }
-        let ignores = crate::suppress::ignores_for_roots(roots)?;
+        let ignores = crate::suppress::ignores_for_roots(&roots)?;
         for g in &ignores.path_globs {
             globs.add(globset::Glob::new(g).with_context(|| format!(".quenchignore path glob {g:?}"))?);
         }
-        opts.allow_paths = globs.build()?;
+        scanner.opts.allow_paths = globs.build()?;
         let mut ignore: HashSet<String> = allow.fingerprints.iter().cloned().collect();
         ignore.extend(ignores.fingerprints);
-        opts.ignore_fingerprints = ignore;
-        opts.progress = !self.no_progress && (self.force_progress || std::io::stderr().is_terminal());
-        opts.explain = self.explain;
-        let warnings = rules.warnings.clone();
-        let scanner = Scanner::new(rules, opts).map_err(anyhow::Error::msg)?;
-        Ok(Prepared {
-            scanner: Arc::new(scanner),
-            config,
-            warnings,
-        })
+        scanner.opts.ignore_fingerprints = ignore;
+        Ok((
+            opened,
+            Prepared {
+                scanner: Arc::new(scanner),
+                config,
+                warnings,
+            },
+        ))
     }
 
     /// The pipeline's options for a scan of `roots`. `ignored`: fingerprints the source itself

@@ -74,11 +74,14 @@ impl GitCmd {
     /// The history (or staged changes) through the pipeline; with `act`, the store and the
     /// policy too (`--store`, `--revoke`, `[store]`, `[revoke]`).
     fn run_pipeline(&self, act: bool) -> Result<pipeline::Ran> {
-        let repo = git::open(self.repo.as_deref())?;
         let mut common = self.common.clone();
         common.explain = self.explain;
         common.force_progress = self.progress;
-        let prepared = common.prepare(&git::ignore_roots(&repo))?;
+        let (repo, prepared) = common.prepare_alongside(|| {
+            let repo = git::open(self.repo.as_deref())?;
+            let roots = git::ignore_roots(&repo);
+            Ok((repo, roots))
+        })?;
         for w in &prepared.warnings {
             eprintln!("quench: warning: {w}");
         }
@@ -95,7 +98,7 @@ impl GitCmd {
             opts.store = None;
         }
         let scanner = &prepared.scanner;
-        let mut ran = pipeline::run(&prepared.config, &opts, |collector| {
+        let ran = pipeline::run(&prepared.config, &opts, |collector| {
             if self.staged {
                 return git::staged::scan_staged(&repo, scanner, collector);
             }
@@ -104,9 +107,15 @@ impl GitCmd {
             let report = git::scan_history(&repo, &selection, &git::Scope::default(), scanner, collector);
             progress.finish();
             Ok(report?.notes)
-        })?;
-        super::common::explain_dropped(scanner, &mut ran.outcome);
-        Ok(ran)
+        });
+        let ran = ran.map(|mut ran| {
+            super::common::explain_dropped(scanner, &mut ran.outcome);
+            ran
+        });
+        // The process ends after this scan: freeing ~700 compiled rules one by one would cost
+        // a pre-commit hook more than a millisecond for nothing.
+        std::mem::forget(prepared);
+        ran
     }
 
     fn selection(&self, repo: &Repository) -> Result<Selection> {

@@ -14,6 +14,7 @@ pub mod filter;
 pub mod keywords;
 pub mod lines;
 
+use std::collections::HashMap;
 use std::sync::{Arc, OnceLock};
 
 use aho_corasick::{AhoCorasick, AhoCorasickBuilder};
@@ -177,8 +178,10 @@ pub struct Engine {
     max_reach: usize,
     /// Token prefixes owned by high-confidence rules (`ghp_`, `xoxb-`, `sk-ant-`…), matched
     /// anchored at the start of a low-confidence candidate: a value in a format that a specific
-    /// rule rejected (bad checksum, wrong length) is malformed, not a generic secret.
-    owned_prefixes: Option<AhoCorasick>,
+    /// rule rejected (bad checksum, wrong length) is malformed, not a generic secret. Built at
+    /// the first low-confidence candidate: most small scans never meet one.
+    owned_prefixes: OnceLock<Option<AhoCorasick>>,
+    prefixes: Vec<String>,
 }
 
 /// Reusable per-thread scratch space, so scanning many small files allocates little.
@@ -235,23 +238,35 @@ pub struct Dropped {
 
 impl Engine {
     pub fn new(set: &RuleSet) -> Result<Engine, String> {
-        Engine::with_markers(set, &[])
+        Engine::with_markers(set.clone(), &[])
     }
 
     /// An engine that also reports where each of `markers` occurs (exactly, case and all) in
     /// [`Scratch::markers`]. The decoder's hints ride the keyword automaton this way instead
-    /// of costing a pass of their own over every buffer.
-    pub fn with_markers(set: &RuleSet, markers: &[&[u8]]) -> Result<Engine, String> {
+    /// of costing a pass of their own over every buffer. The rules are taken, not borrowed:
+    /// copying ~700 specs was a tenth of start-up.
+    pub fn with_markers(set: RuleSet, markers: &[&[u8]]) -> Result<Engine, String> {
         let mut keywords: Vec<String> = Vec::new();
         let mut keyword_rules: Vec<Vec<u32>> = Vec::new();
+        // Keyword → its index in `keywords`; a linear search here was quadratic in ~800 keywords.
+        let mut index: HashMap<String, usize> = HashMap::new();
         let mut rules = Vec::with_capacity(set.rules.len());
         let mut max_reach = 0;
-        for (i, rule) in set.rules.iter().enumerate() {
+        let prefixes: Vec<String> = set
+            .rules
+            .iter()
+            .filter(|r| r.spec.confidence == Confidence::High)
+            .flat_map(|r| r.spec.keywords.iter())
+            .filter(|k| k.len() >= 3 && k.ends_with(['_', '-', '.']))
+            .cloned()
+            .collect();
+        for (i, rule) in set.rules.into_iter().enumerate() {
             for kw in &rule.spec.keywords {
                 let kw = kw.to_ascii_lowercase();
-                match keywords.iter().position(|k| *k == kw) {
-                    Some(p) => keyword_rules[p].push(i as u32),
+                match index.get(&kw) {
+                    Some(&p) => keyword_rules[p].push(i as u32),
                     None => {
+                        index.insert(kw.clone(), keywords.len());
                         keywords.push(kw);
                         keyword_rules.push(vec![i as u32]);
                     }
@@ -266,37 +281,20 @@ impl Engine {
                 .unwrap_or(0);
             max_reach = max_reach.max(rule.lookbehind() + rule.window() + LINE_EXTENSION + part_reach);
             rules.push(CompiledRule {
-                rule: Arc::new(rule.clone()),
+                parts: rule.spec.parts.iter().map(|_| OnceLock::new()).collect(),
+                rule: Arc::new(rule),
                 regex: OnceLock::new(),
                 anchor: OnceLock::new(),
-                parts: rule.spec.parts.iter().map(|_| OnceLock::new()).collect(),
                 stopword_res: OnceLock::new(),
             });
         }
-        let prefixes: Vec<&str> = set
-            .rules
-            .iter()
-            .filter(|r| r.spec.confidence == Confidence::High)
-            .flat_map(|r| r.spec.keywords.iter())
-            .filter(|k| k.len() >= 3 && k.ends_with(['_', '-', '.']))
-            .map(String::as_str)
-            .collect();
-        let owned_prefixes = if prefixes.is_empty() {
-            None
-        } else {
-            Some(
-                AhoCorasickBuilder::new()
-                    .start_kind(aho_corasick::StartKind::Anchored)
-                    .build(&prefixes)
-                    .map_err(|e| format!("building the prefix automaton: {e}"))?,
-            )
-        };
         let mut pattern_markers = vec![Vec::new(); keywords.len()];
         for (mi, m) in markers.iter().enumerate() {
             let lower = String::from_utf8_lossy(m).to_ascii_lowercase();
-            match keywords.iter().position(|k| *k == lower) {
-                Some(p) => pattern_markers[p].push(mi as u16),
+            match index.get(&lower) {
+                Some(&p) => pattern_markers[p].push(mi as u16),
                 None => {
+                    index.insert(lower.clone(), keywords.len());
                     keywords.push(lower);
                     keyword_rules.push(Vec::new());
                     pattern_markers.push(vec![mi as u16]);
@@ -310,8 +308,26 @@ impl Engine {
             pattern_markers,
             markers: markers.iter().map(|m| m.to_vec()).collect(),
             max_reach,
-            owned_prefixes,
+            owned_prefixes: OnceLock::new(),
+            prefixes,
         })
+    }
+
+    /// The automaton of the owned prefixes, anchored at a candidate's start. It cannot fail
+    /// to build at the catalogue's size; if it ever did, no candidate would be dropped for its
+    /// prefix (a false positive, never a missed secret).
+    fn owned_prefixes(&self) -> Option<&AhoCorasick> {
+        self.owned_prefixes
+            .get_or_init(|| {
+                if self.prefixes.is_empty() {
+                    return None;
+                }
+                AhoCorasickBuilder::new()
+                    .start_kind(aho_corasick::StartKind::Anchored)
+                    .build(&self.prefixes)
+                    .ok()
+            })
+            .as_ref()
     }
 
     pub fn rule(&self, i: usize) -> &Arc<Rule> {
@@ -509,7 +525,7 @@ impl Engine {
             if let Some(n) = filter::unlikely_generic(secret) {
                 return Err(Reject::NotASecret(n));
             }
-            if let Some(ac) = &self.owned_prefixes {
+            if let Some(ac) = self.owned_prefixes() {
                 let input = aho_corasick::Input::new(secret).anchored(aho_corasick::Anchored::Yes);
                 if ac.find(input).is_some() {
                     return Err(Reject::OwnedPrefix);

@@ -166,7 +166,7 @@ impl Scanner {
     pub fn new(mut rules: RuleSet, opts: ScanOptions) -> Result<Scanner, String> {
         rules.rules.retain(|r| r.spec.confidence >= opts.min_confidence);
         Ok(Scanner {
-            engine: Engine::with_markers(&rules, decode::HINTS)?,
+            engine: Engine::with_markers(rules, decode::HINTS)?,
             opts,
             explained: Mutex::default(),
         })
