@@ -3,6 +3,7 @@
 //! shared helpers live in `common`.
 
 mod access_github;
+mod access_issuers;
 mod accuracy;
 mod architecture;
 mod baseline;
