@@ -218,3 +218,97 @@ fn anthropic_admin_key_pages_workspaces_and_users_and_a_standard_key_reads_model
     assert!(leak.calls("anthropic").iter().all(|c| c["method"] == "GET"));
     leak.assert_no_plaintext(&report.to_string(), &[&api, &admin]);
 }
+
+/// Seven live keys of five issuers, scanned with `--access`, then listed by `quench findings`:
+/// the org admin first, then what pushes to a default branch or reads stored files, then what
+/// posts messages, then the read-only keys, and last the live key nobody enumerated (no
+/// recipe: unknown reach, not harmless, but nothing shows it dangerous).
+#[test]
+fn findings_of_mixed_issuers_are_ordered_as_a_person_triages_them() {
+    let mut g = Gen::new(1604);
+    let gh_admin = fake::github(&mut g, "ghp");
+    let gh_install = fake::github(&mut g, "ghs");
+    let svc = openai_key(&mut g, "sk-svcacct-");
+    let bot = fake::slack_bot(&mut g);
+    let restricted = fake::openai_project(&mut g);
+    let claude = fake::anthropic(&mut g);
+    let npm = fake::npm(&mut g);
+    let keys = format!(
+        "[[key]]\nissuer = \"github\"\nsecret = \"{gh_admin}\"\nprincipal = \"octocat\"\nscopes = [\"repo\", \"admin:org\"]\n{}{}\
+         [[key]]\nissuer = \"github\"\nsecret = \"{gh_install}\"\norg = \"acme\"\n{}\
+         [[key]]\nissuer = \"openai\"\nsecret = \"{svc}\"\norg = \"acme\"\nproject = \"proj_Beta22\"\n\
+         [[key]]\nissuer = \"slack\"\nsecret = \"{bot}\"\norg = \"acme\"\nscopes = [\"chat:write\", \"channels:read\"]\n{}\
+         [[key]]\nissuer = \"openai\"\nsecret = \"{restricted}\"\norg = \"acme\"\nproject = \"proj_Alpha1\"\nscopes = [\"api.model.read\"]\n\
+         [[key]]\nissuer = \"anthropic\"\nsecret = \"{claude}\"\n\
+         [[key]]\nissuer = \"npm\"\nsecret = \"{npm}\"\nprincipal = \"publisher\"\n",
+        grant("org", "acme", Some("admin")),
+        grant("repo", "acme/api", Some("pull")),
+        grant("repo", "acme/deploy", Some("push")),
+        grant("channel", "general", Some("member")),
+    );
+    let leak = Leak::start(
+        &keys,
+        &[
+            ("A", &npm),
+            ("B", &claude),
+            ("C", &restricted),
+            ("D", &bot),
+            ("E", &svc),
+            ("F", &gh_install),
+            ("G", &gh_admin),
+        ],
+    );
+    leak.scan_with_access();
+    let out = common::run_in(leak.path(), &["findings", "--json", "--data-dir", "data"], None);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let listed: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let order: Vec<(String, String)> = listed["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| {
+            (
+                f["rule_id"].as_str().unwrap().to_string(),
+                f["reach"]["risk"].as_str().unwrap_or("none").to_string(),
+            )
+        })
+        .collect();
+    let risks: Vec<&str> = order.iter().map(|(_, r)| r.as_str()).collect();
+    assert_eq!(
+        risks,
+        [
+            "org-admin",
+            "privileged",
+            "privileged",
+            "write",
+            "read-only",
+            "read-only",
+            "none"
+        ],
+        "{order:?}"
+    );
+    let at = |rule: &str| order.iter().position(|(r, _)| r == rule).unwrap();
+    assert_eq!(at("github.pat-classic"), 0, "{order:?}");
+    assert!(at("github.app-installation-token") < 3 && at("openai.service-account-key") < 3);
+    assert_eq!(at("slack.bot-token"), 3);
+    assert!(at("openai.project-key") > 3 && at("anthropic.api-key") > 3);
+    assert_eq!(order[6].0, "npm.access-token", "{order:?}");
+
+    // The human listing shows the same order and each reach's one line.
+    let out = common::run_in(leak.path(), &["findings", "--data-dir", "data"], None);
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    let line = |rule: &str| {
+        text.lines()
+            .position(|l| l.contains(&format!(" {rule} ")))
+            .unwrap_or_else(|| panic!("{rule} not listed: {text}"))
+    };
+    assert!(line("github.pat-classic") < line("slack.bot-token"), "{text}");
+    assert!(line("slack.bot-token") < line("anthropic.api-key"), "{text}");
+    assert!(line("anthropic.api-key") < line("npm.access-token"), "{text}");
+    assert!(text.contains("risk write (post-messages, read)"), "{text}");
+}
