@@ -4,6 +4,7 @@
 
 mod access_github;
 mod access_issuers;
+mod access_reports;
 mod accuracy;
 mod architecture;
 mod baseline;
