@@ -268,8 +268,7 @@ impl Run<'_> {
             let permission = spec
                 .permission
                 .as_deref()
-                .and_then(|p| permission_of(item, p, &step.permission_order))
-                .map(|p| step.permission_names.get(&p).cloned().unwrap_or(p));
+                .and_then(|p| permission_of(item, p, &step.permission_order, &step.permission_names));
             let detail = extract_one(spec.detail.as_ref(), &one);
             self.push(Resource {
                 kind: into.clone(),
@@ -282,28 +281,63 @@ impl Run<'_> {
         kept
     }
 
+    /// Keeps the first naming of a resource: steps that list the same resources filtered by
+    /// level (GitLab's groups by `min_access_level`) go from the highest level down.
     fn push(&mut self, r: Resource) {
-        if !self.reach.resources.contains(&r) {
+        if !self
+            .reach
+            .resources
+            .iter()
+            .any(|have| have.kind == r.kind && have.name == r.name)
+        {
             self.reach.resources.push(r);
         }
     }
 }
 
-/// A permission read from an item: a string as is, or the first of `order` whose flag is true
-/// in an object of flags (GitHub's `permissions`).
-fn permission_of(item: &serde_json::Value, spec: &str, order: &[String]) -> Option<String> {
+/// A permission read from an item. An object of flags (GitHub's `permissions`) gives the first
+/// of `order` whose flag is true. Otherwise every value the extractor finds counts (a `*` path
+/// or a list: GitLab's project and group access levels, Hugging Face's permission list), each
+/// renamed by `names`; with an `order`, the one ranked first wins, else the first found.
+/// `const:` names the permission outright (a listing filtered by access level).
+fn permission_of(
+    item: &serde_json::Value,
+    spec: &str,
+    order: &[String],
+    names: &BTreeMap<String, String>,
+) -> Option<String> {
+    if let Some(c) = spec.strip_prefix("const:") {
+        return Some(c.to_string());
+    }
     let path = spec.strip_prefix("json:")?;
-    let v = json_path(item, path).into_iter().next()?;
-    match v {
-        serde_json::Value::Object(flags) if !order.is_empty() => order
-            .iter()
-            .find(|name| flags.get(name.as_str()).and_then(|f| f.as_bool()) == Some(true))
-            .cloned(),
+    let found = json_path(item, path);
+    if let [serde_json::Value::Object(flags)] = found.as_slice() {
+        if !order.is_empty() {
+            return order
+                .iter()
+                .find(|name| flags.get(name.as_str()).and_then(|f| f.as_bool()) == Some(true))
+                .cloned();
+        }
+    }
+    let scalar = |v: &serde_json::Value| match v {
         serde_json::Value::String(s) => Some(s.clone()),
         serde_json::Value::Bool(b) => Some(b.to_string()),
         serde_json::Value::Number(n) => Some(n.to_string()),
         _ => None,
-    }
+    };
+    let values: Vec<String> = found
+        .iter()
+        .flat_map(|v| match v {
+            serde_json::Value::Array(a) => a.iter().filter_map(scalar).collect::<Vec<_>>(),
+            v => scalar(v).into_iter().collect(),
+        })
+        .map(|v| names.get(&v).cloned().unwrap_or(v))
+        .collect();
+    order
+        .iter()
+        .find(|o| values.contains(o))
+        .cloned()
+        .or_else(|| values.into_iter().next())
 }
 
 /// The request for the page after `ex`, if the step pages and the answer says one exists.

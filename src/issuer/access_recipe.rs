@@ -175,10 +175,12 @@ pub struct Step {
     #[serde(default)]
     pub item: Option<ItemSpec>,
     /// When an item's permission is an object of flags (`{"admin": false, "push": true}`),
-    /// the first of these names whose flag is true is the permission.
+    /// the first of these names whose flag is true is the permission; when it is several
+    /// values (a list, or a `*` path), the first of these names among them.
     #[serde(default)]
     pub permission_order: Vec<String>,
-    /// Names for permission values the issuer gives as flags (`"true" = "member"`).
+    /// Names for permission values the issuer gives as flags or numbers (`"true" = "member"`,
+    /// GitLab's `"40" = "maintainer"`).
     #[serde(default)]
     pub permission_names: BTreeMap<String, String>,
     #[serde(default)]

@@ -27,6 +27,9 @@ pub struct Grant {
     pub default_branch: Option<String>,
     #[serde(default)]
     pub private: bool,
+    /// GitLab: the role the user holds through the project's group (`group_access`).
+    #[serde(default)]
+    pub group_role: Option<String>,
 }
 
 /// The answer to an enumeration request, or `None` to leave it to the issuer's own handler.
@@ -46,6 +49,8 @@ pub(super) fn route(sim: &Sim, issuer: &str, r: &Req) -> Option<Reply> {
             }
             Some(github_list(sim, r, "repo", Some("repositories")))
         }
+        ("gitlab", "/api/v4/groups") => Some(gitlab_list(sim, r, "group")),
+        ("gitlab", "/api/v4/projects") => Some(gitlab_list(sim, r, "project")),
         ("slack", "/api/conversations.list") => Some(slack_channels(sim, r)),
         ("openai", "/v1/files") => Some(openai_listing(sim, r, "api.files.read")),
         ("openai", "/v1/fine_tuning/jobs") => Some(openai_listing(sim, r, "api.fine_tuning.jobs.read")),
@@ -106,23 +111,36 @@ fn github_list(sim: &Sim, r: &Req, kind: &str, wrap: Option<&str>) -> Reply {
         );
     }
     let all: Vec<Value> = grants(sim, i, kind).map(|g| github_item(sim, i, g)).collect();
+    let total = all.len();
+    link_paged(sim, r, all, 30, move |items| match wrap {
+        Some(key) => json!({"total_count": total, "repository_selection": "selected", key: items}),
+        None => Value::Array(items),
+    })
+}
+
+/// One page of a `page`/`per_page` list (default `default_per`, at most 100), as GitHub and
+/// GitLab page: the items `body` wraps, and a `Link` header with `next` and `last` while more
+/// pages exist.
+fn link_paged(
+    sim: &Sim,
+    r: &Req,
+    all: Vec<Value>,
+    default_per: usize,
+    body: impl FnOnce(Vec<Value>) -> Value,
+) -> Reply {
     let per = r
         .query("per_page")
         .and_then(|p| p.parse::<usize>().ok())
-        .unwrap_or(30)
+        .unwrap_or(default_per)
         .clamp(1, 100);
     let page = r
         .query("page")
         .and_then(|p| p.parse::<usize>().ok())
         .unwrap_or(1)
         .max(1);
-    let items: Vec<Value> = all.iter().skip((page - 1) * per).take(per).cloned().collect();
     let last = all.len().div_ceil(per).max(1);
-    let body = match wrap {
-        Some(key) => json!({"total_count": all.len(), "repository_selection": "selected", key: items}),
-        None => Value::Array(items),
-    };
-    let mut rep = reply(200, body, "access");
+    let items: Vec<Value> = all.into_iter().skip((page - 1) * per).take(per).collect();
+    let mut rep = reply(200, body(items), "access");
     if page < last {
         let link = |p: usize| {
             let mut q: Vec<(String, String)> = r.query.iter().filter(|(k, _)| k != "page").cloned().collect();
@@ -142,6 +160,57 @@ fn github_list(sim: &Sim, r: &Req, kind: &str, wrap: Option<&str>) -> Reply {
         );
     }
     rep
+}
+
+/// GitLab's access levels by role name (the members API's "valid access levels").
+fn gitlab_level(role: &str) -> u64 {
+    match role {
+        "owner" => 50,
+        "maintainer" => 40,
+        "developer" => 30,
+        "reporter" => 20,
+        "planner" => 15,
+        _ => 10,
+    }
+}
+
+/// `GET /api/v4/groups` (`min_access_level`, default: every group the user sees) and
+/// `GET /api/v4/projects?membership=true`: a project's own membership is
+/// `permissions.project_access`, one through its group `permissions.group_access`
+/// (`group_role` of the grant), either null.
+fn gitlab_list(sim: &Sim, r: &Req, kind: &str) -> Reply {
+    let tok = r
+        .header("private-token")
+        .or_else(|| r.bearer())
+        .unwrap_or_default();
+    let Some(i) = sim.live("gitlab", &tok) else {
+        return reply(401, json!({"message": "401 Unauthorized"}), "access");
+    };
+    let min = r
+        .query("min_access_level")
+        .and_then(|m| m.parse::<u64>().ok())
+        .unwrap_or(0);
+    let all: Vec<Value> = grants(sim, i, kind)
+        .filter(|g| kind != "group" || gitlab_level(g.permission.as_deref().unwrap_or("guest")) >= min)
+        .map(|g| {
+            let id = num_id(&g.name);
+            let (ns, path) = g.name.rsplit_once('/').unwrap_or(("", g.name.as_str()));
+            if kind == "group" {
+                return json!({"id": id, "name": path, "path": path, "full_name": g.name.replace('/', " / "), "full_path": g.name,
+                    "parent_id": null, "visibility": if g.private { "private" } else { "internal" },
+                    "web_url": format!("https://gitlab.example.com/groups/{}", g.name)});
+            }
+            let access = |role: Option<&str>| {
+                role.map_or(Value::Null, |r| json!({"access_level": gitlab_level(r), "notification_level": 3}))
+            };
+            json!({"id": id, "name": path, "path": path, "path_with_namespace": g.name,
+                "namespace": {"full_path": ns, "kind": "group"},
+                "default_branch": g.default_branch.as_deref().unwrap_or("main"),
+                "visibility": if g.private { "private" } else { "internal" },
+                "permissions": {"project_access": access(g.permission.as_deref()), "group_access": access(g.group_role.as_deref())}})
+        })
+        .collect();
+    link_paged(sim, r, all, 20, Value::Array)
 }
 
 /// `conversations.list`: `limit` channels (default 100, at most 1000) after `cursor`.

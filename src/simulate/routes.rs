@@ -1157,16 +1157,33 @@ fn huggingface(sim: &Sim, r: &Req) -> Reply {
             );
         };
         let key = k(sim, i);
+        // `org` is an organisation the user administers; `[[key.grant]]`s of kind `org` carry
+        // their `roleInOrg`.
         let orgs: Vec<Value> = key
             .org
             .iter()
-            .map(|o| json!({"name": o, "roleInOrg": "admin"}))
+            .map(|o| json!({"type": "org", "name": o, "fullname": o, "roleInOrg": "admin"}))
+            .chain(key.grants.iter().filter(|g| g.kind == "org").map(|g| {
+                json!({"type": "org", "name": g.name, "fullname": g.name, "roleInOrg": g.permission.as_deref().unwrap_or("read")})
+            }))
             .collect();
+        let role = key.scopes.first().cloned().unwrap_or_else(|| "read".into());
+        let mut token = json!({"displayName": "sim", "role": role, "createdAt": "2026-01-01T00:00:00Z"});
+        // A fine-grained token: its `entity` grants with their comma-separated permissions,
+        // and the rest of its scopes as global permissions.
+        if role == "fineGrained" {
+            let scoped: Vec<Value> = key.grants.iter().filter(|g| g.kind == "entity").map(|g| {
+                json!({"entity": {"_id": format!("{:024x}", num_id(&g.name)), "type": if g.name.contains('/') { "model" } else { "user" }, "name": g.name},
+                    "permissions": g.permission.as_deref().unwrap_or("").split(',').filter(|p| !p.is_empty()).collect::<Vec<_>>()})
+            }).collect();
+            token["fineGrained"] =
+                json!({"canReadGatedRepos": false, "global": key.scopes[1..], "scoped": scoped});
+        }
         return reply(
             200,
             json!({"type": key.identity.clone().unwrap_or_else(|| "user".into()), "name": principal(key), "fullname": principal(key),
                 "email": format!("{}@example.com", principal(key)), "orgs": orgs,
-                "auth": {"type": "access_token", "accessToken": {"displayName": "sim", "role": key.scopes.first().cloned().unwrap_or_else(|| "read".into()), "createdAt": "2026-01-01T00:00:00Z"}}}),
+                "auth": {"type": "access_token", "accessToken": token}}),
             "verify",
         );
     }

@@ -4,6 +4,7 @@
 
 mod access_github;
 mod access_issuers;
+mod access_platforms;
 mod access_reports;
 mod accuracy;
 mod architecture;

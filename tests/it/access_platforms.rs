@@ -1,0 +1,149 @@
+//! `--access` against the simulator's GitLab and Hugging Face (and the other platforms'
+//! enumerators as they land), in their documented shapes: GitLab's groups by
+//! `min_access_level`, projects with `permissions.project_access` / `group_access` paged by
+//! `Link`; Hugging Face's `whoami-v2` with organisation roles, the token's role and a
+//! fine-grained token's scoped permissions.
+
+use crate::common;
+
+use common::access::{list, names, reach, Leak};
+use common::fake::{self, Gen};
+
+fn grant(kind: &str, name: &str, permission: Option<&str>, extra: &str) -> String {
+    let p = permission
+        .map(|p| format!("permission = \"{p}\"\n"))
+        .unwrap_or_default();
+    format!("[[key.grant]]\nkind = \"{kind}\"\nname = \"{name}\"\n{p}{extra}")
+}
+
+#[test]
+fn gitlab_groups_and_projects_with_their_access_levels() {
+    let mut g = Gen::new(1621);
+    let admin = fake::gitlab_routable(&mut g);
+    let reader = format!("glpat-{}", g.alnum(20));
+    let mut keys = format!(
+        "[[key]]\nissuer = \"gitlab\"\nsecret = \"{admin}\"\nprincipal = \"ana\"\nscopes = [\"api\", \"read_user\"]\n{}{}{}{}{}{}",
+        grant("group", "acme", Some("owner"), ""),
+        grant("group", "acme/platform", Some("maintainer"), ""),
+        grant("group", "friends", Some("developer"), ""),
+        grant("project", "acme/api", Some("maintainer"), "default_branch = \"trunk\"\n"),
+        // Through its group only: `project_access` null, `group_access` developer.
+        grant("project", "friends/web", None, "group_role = \"developer\"\n"),
+        // Both: the higher (the group's maintainer) counts.
+        grant("project", "acme/platform/infra", Some("reporter"), "group_role = \"maintainer\"\n"),
+    );
+    // 130 more: two pages of 100.
+    for n in 0..130 {
+        keys.push_str(&grant(
+            "project",
+            &format!("acme/lib-{n:03}"),
+            Some("reporter"),
+            "",
+        ));
+    }
+    keys.push_str(&format!(
+        "[[key]]\nissuer = \"gitlab\"\nsecret = \"{reader}\"\nprincipal = \"bo\"\nscopes = [\"read_api\"]\n{}",
+        grant("project", "acme/api", Some("developer"), "")
+    ));
+    let leak = Leak::start(&keys, &[("GITLAB_TOKEN", &admin), ("GL_READ", &reader)]);
+    let report = leak.scan_with_access();
+
+    let a = reach(&report, "gitlab.pat-routable", &admin);
+    assert_eq!(a["principal"], "ana", "{a:#}");
+    assert_eq!(list(a, "scopes"), ["api", "read_user"]);
+    assert_eq!(
+        names(a, "group"),
+        ["acme owner", "acme/platform maintainer", "friends member"]
+    );
+    let projects = names(a, "project");
+    assert_eq!(projects.len(), 133, "both pages read");
+    assert_eq!(
+        projects[..3],
+        [
+            "acme/api maintainer",
+            "friends/web developer",
+            "acme/platform/infra maintainer"
+        ]
+    );
+    assert_eq!(projects[132], "acme/lib-129 reporter");
+    assert_eq!(
+        list(a, "capabilities"),
+        [
+            "org-admin",
+            "repo-admin",
+            "push-to-default-branch",
+            "read-secrets",
+            "write",
+            "read"
+        ]
+    );
+    assert_eq!(a["risk"], "org-admin");
+    assert!(a["whose"]["summary"]
+        .as_str()
+        .unwrap()
+        .starts_with("user-scoped: acts as ana"));
+
+    // read_api: a developer's project, and nothing it can change.
+    let r = reach(&report, "gitlab.pat", &reader);
+    assert_eq!(names(r, "project"), ["acme/api developer"]);
+    assert_eq!(names(r, "group").len(), 0);
+    assert_eq!(list(r, "capabilities"), ["read"]);
+    assert_eq!(r["risk"], "read-only");
+
+    let calls = leak.calls("gitlab");
+    assert!(calls.iter().all(|c| c["method"] == "GET"), "{calls:?}");
+    let project_pages = calls
+        .iter()
+        .filter(|c| c["path"].as_str().unwrap().contains("/api/v4/projects"))
+        .count();
+    assert_eq!(project_pages, 3, "two pages, then one");
+    leak.assert_no_plaintext(&report.to_string(), &[&admin, &reader]);
+}
+
+#[test]
+fn hugging_face_roles_orgs_and_fine_grained_scopes() {
+    let mut g = Gen::new(1622);
+    let write = fake::huggingface(&mut g);
+    let fine = fake::huggingface(&mut g);
+    let read = fake::huggingface(&mut g);
+    let keys = format!(
+        "[[key]]\nissuer = \"huggingface\"\nsecret = \"{write}\"\nprincipal = \"ana\"\nscopes = [\"write\"]\n{}{}\
+         [[key]]\nissuer = \"huggingface\"\nsecret = \"{fine}\"\nprincipal = \"bo\"\nscopes = [\"fineGrained\", \"discussion.write\"]\n{}{}\
+         [[key]]\nissuer = \"huggingface\"\nsecret = \"{read}\"\nprincipal = \"cy\"\nscopes = [\"read\"]\n{}",
+        grant("org", "acme", Some("admin"), ""),
+        grant("org", "friends", Some("read"), ""),
+        grant("entity", "bo/model-a", Some("repo.content.read,repo.write"), ""),
+        grant("entity", "acme/dataset-b", Some("repo.content.read"), ""),
+        grant("org", "acme", Some("admin"), ""),
+    );
+    let leak = Leak::start(&keys, &[("HF_A", &write), ("HF_B", &fine), ("HF_C", &read)]);
+    let report = leak.scan_with_access();
+    let rule = "huggingface.access-token";
+
+    let w = reach(&report, rule, &write);
+    assert_eq!(w["principal"], "ana", "{w:#}");
+    assert_eq!(w["principal_kind"], "user");
+    assert_eq!(names(w, "token"), ["sim write"]);
+    assert_eq!(names(w, "org"), ["acme admin", "friends read"]);
+    assert_eq!(
+        list(w, "capabilities"),
+        ["org-admin", "push-to-default-branch", "read"]
+    );
+    assert_eq!(w["risk"], "org-admin");
+
+    let f = reach(&report, rule, &fine);
+    assert_eq!(list(f, "scopes"), ["fineGrained", "discussion.write"], "{f:#}");
+    assert_eq!(
+        names(f, "entity"),
+        ["bo/model-a repo.write", "acme/dataset-b repo.content.read"]
+    );
+    assert_eq!(list(f, "capabilities"), ["push-to-default-branch", "read"]);
+    assert_eq!(f["risk"], "privileged");
+
+    // A read token of an organisation's admin cannot act as one.
+    let r = reach(&report, rule, &read);
+    assert_eq!(names(r, "org"), ["acme admin"]);
+    assert_eq!(list(r, "capabilities"), ["read"]);
+    assert_eq!(r["risk"], "read-only");
+    leak.assert_no_plaintext(&report.to_string(), &[&write, &fine, &read]);
+}
