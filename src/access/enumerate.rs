@@ -218,6 +218,8 @@ impl Run<'_> {
         }
         for (name, spec) in &step.captures {
             if let Some(v) = extract(spec, ex).into_iter().find(|v| !v.is_empty()) {
+                // Later steps' templates read it as `{capture.NAME}` (Cloudflare's token id).
+                self.vars.set(format!("capture.{name}"), v.clone());
                 self.captured.insert(name.clone(), v);
             }
         }
@@ -349,6 +351,15 @@ fn next_page(step: &Step, first: &Prepared, ex: &Exchange) -> Option<Prepared> {
         req.url = url;
         return Some(req);
     }
+    if let Some(param) = &paging.page {
+        let number =
+            |spec: &Option<String>| extract_one(spec.as_ref(), ex).and_then(|v| v.parse::<u64>().ok());
+        let (current, last) = (number(&paging.current)?, number(&paging.last)?);
+        if current >= last {
+            return None;
+        }
+        return Some(with_query(first, param, &(current + 1).to_string()));
+    }
     if let Some(more) = &paging.more {
         if extract_one(Some(more), ex).as_deref() != Some("true") {
             return None;
@@ -356,6 +367,11 @@ fn next_page(step: &Step, first: &Prepared, ex: &Exchange) -> Option<Prepared> {
     }
     let cursor = extract_one(paging.next.as_ref(), ex)?;
     let param = paging.param.as_deref()?;
+    Some(with_query(first, param, &cursor))
+}
+
+/// `first` with the query parameter `param` set to `value`.
+fn with_query(first: &Prepared, param: &str, value: &str) -> Prepared {
     let mut req = first.clone();
     let kept: Vec<(String, String)> = req
         .url
@@ -367,18 +383,20 @@ fn next_page(step: &Step, first: &Prepared, ex: &Exchange) -> Option<Prepared> {
         .query_pairs_mut()
         .clear()
         .extend_pairs(kept)
-        .append_pair(param, &cursor);
-    Some(req)
+        .append_pair(param, value);
+    req
 }
 
 /// Why an answer was not usable, in the issuer's words when it gave some.
 fn refusal(ex: &Exchange) -> String {
     let msg = ex.json.as_ref().and_then(|j| {
-        ["message", "error.message", "error"].iter().find_map(|p| {
-            json_path(j, p)
-                .into_iter()
-                .find_map(|v| v.as_str().map(String::from))
-        })
+        ["message", "error.message", "errors.0.message", "error"]
+            .iter()
+            .find_map(|p| {
+                json_path(j, p)
+                    .into_iter()
+                    .find_map(|v| v.as_str().map(String::from))
+            })
     });
     match msg {
         Some(m) => format!("refused (HTTP {}: {})", ex.status, truncate(&m, 120)),

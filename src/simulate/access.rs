@@ -1,7 +1,9 @@
 //! The simulator's enumeration routes: the read-only listings `quench access` pages through,
 //! in each issuer's documented shapes — GitHub's organisation memberships, repositories and
 //! installation repositories (`Link` paging, `permissions` flags), Slack's
-//! `conversations.list` (cursor in `response_metadata.next_cursor`, `missing_scope`), OpenAI's
+//! `conversations.list` (cursor in `response_metadata.next_cursor`, `missing_scope`), GitLab's
+//! groups and projects (access levels, `Link`), Cloudflare's token policies, memberships and
+//! accounts (the v4 envelope, `result_info` pages), OpenAI's
 //! listings a restricted key is refused ("Missing scopes"), Anthropic's Admin API workspaces
 //! and users (`has_more`, `last_id`, `after_id`). What a key reaches is its `[[key.grant]]`s.
 
@@ -51,6 +53,13 @@ pub(super) fn route(sim: &Sim, issuer: &str, r: &Req) -> Option<Reply> {
         }
         ("gitlab", "/api/v4/groups") => Some(gitlab_list(sim, r, "group")),
         ("gitlab", "/api/v4/projects") => Some(gitlab_list(sim, r, "project")),
+        ("cloudflare", "/client/v4/accounts") => Some(cloudflare_list(sim, r, "account")),
+        ("cloudflare", "/client/v4/memberships") => Some(cloudflare_list(sim, r, "membership")),
+        ("cloudflare", p)
+            if p.starts_with("/client/v4/user/tokens/") && p != "/client/v4/user/tokens/verify" =>
+        {
+            Some(cloudflare_token(sim, r, &p["/client/v4/user/tokens/".len()..]))
+        }
         ("slack", "/api/conversations.list") => Some(slack_channels(sim, r)),
         ("openai", "/v1/files") => Some(openai_listing(sim, r, "api.files.read")),
         ("openai", "/v1/fine_tuning/jobs") => Some(openai_listing(sim, r, "api.fine_tuning.jobs.read")),
@@ -330,4 +339,124 @@ fn anthropic_list(sim: &Sim, r: &Req, kind: &str) -> Reply {
             "first_id": page.first().map(|v| v["id"].clone()), "last_id": page.last().map(|v| v["id"].clone())}),
         "access",
     )
+}
+
+/// Cloudflare's envelope around a result.
+fn cf_envelope(ok: bool, errors: Value, result: Value) -> Value {
+    json!({"success": ok, "errors": errors, "messages": [], "result": result})
+}
+
+fn cf_refused() -> Reply {
+    reply(
+        403,
+        cf_envelope(
+            false,
+            json!([{"code": 9109, "message": "Unauthorized to access requested resource"}]),
+            Value::Null,
+        ),
+        "access",
+    )
+}
+
+/// The live Cloudflare key a bearer token is, and whether its permission groups
+/// (`[[key.grant]]` of kind `permission-group`) hold one of `needed` (a key without any holds
+/// every permission).
+fn cf_key(sim: &Sim, r: &Req, needed: &[&str]) -> Result<(usize, bool), Reply> {
+    let Some(i) = r.bearer().and_then(|t| sim.live("cloudflare", &t)) else {
+        return Err(reply(
+            401,
+            cf_envelope(
+                false,
+                json!([{"code": 1000, "message": "Invalid API Token"}]),
+                Value::Null,
+            ),
+            "access",
+        ));
+    };
+    let groups: Vec<&Grant> = grants(sim, i, "permission-group").collect();
+    Ok((
+        i,
+        groups.is_empty() || groups.iter().any(|g| needed.contains(&g.name.as_str())),
+    ))
+}
+
+/// `GET /user/tokens/{id}`: the token's policies, one allow policy holding every permission
+/// group granted; "API Tokens Read" (or Write) is needed.
+fn cloudflare_token(sim: &Sim, r: &Req, id: &str) -> Reply {
+    let (i, allowed) = match cf_key(sim, r, &["API Tokens Read", "API Tokens Write"]) {
+        Ok(v) => v,
+        Err(rep) => return rep,
+    };
+    if !allowed {
+        return cf_refused();
+    }
+    let key = k(sim, i);
+    let own = key
+        .key_id
+        .clone()
+        .unwrap_or_else(|| format!("{:032x}", num_id(&key.secret)));
+    if own != id {
+        return reply(
+            404,
+            cf_envelope(
+                false,
+                json!([{"code": 1003, "message": "Token not found"}]),
+                Value::Null,
+            ),
+            "access",
+        );
+    }
+    let groups: Vec<Value> = grants(sim, i, "permission-group")
+        .map(|g| json!({"id": format!("{:032x}", num_id(&g.name)), "name": g.name}))
+        .collect();
+    reply(
+        200,
+        cf_envelope(
+            true,
+            json!([]),
+            json!({"id": id, "name": "sim", "status": "active", "issued_on": "2026-01-01T00:00:00Z",
+            "policies": [{"id": format!("{:032x}", num_id(id)), "effect": "allow",
+                "resources": {"com.cloudflare.api.account.*": "*"}, "permission_groups": groups}]}),
+        ),
+        "access",
+    )
+}
+
+/// `GET /accounts` and `GET /memberships` (the latter needs "Memberships Read"), numbered
+/// pages of `per_page` (default 20, at most 50) with `result_info`.
+fn cloudflare_list(sim: &Sim, r: &Req, what: &str) -> Reply {
+    let (i, allowed) = match cf_key(sim, r, &["Memberships Read", "Memberships Write"]) {
+        Ok(v) => v,
+        Err(rep) => return rep,
+    };
+    if what == "membership" && !allowed {
+        return cf_refused();
+    }
+    let all: Vec<Value> = grants(sim, i, "account")
+        .map(|g| {
+            let account = json!({"id": format!("{:032x}", num_id(&g.name)), "name": g.name, "type": "standard",
+                "settings": {"enforce_twofactor": false}, "created_on": "2024-01-01T00:00:00Z"});
+            if what == "account" {
+                return account;
+            }
+            json!({"id": format!("{:032x}", num_id(&format!("m{}", g.name))), "account": account, "status": "accepted",
+                "roles": g.permission.as_deref().unwrap_or("Administrator Read Only").split(',').collect::<Vec<_>>(),
+                "api_access_enabled": true})
+        })
+        .collect();
+    let per = r
+        .query("per_page")
+        .and_then(|p| p.parse::<usize>().ok())
+        .unwrap_or(20)
+        .clamp(5, 50);
+    let page = r
+        .query("page")
+        .and_then(|p| p.parse::<usize>().ok())
+        .unwrap_or(1)
+        .max(1);
+    let total_pages = all.len().div_ceil(per).max(1);
+    let items: Vec<Value> = all.iter().skip((page - 1) * per).take(per).cloned().collect();
+    let mut body = cf_envelope(true, json!([]), Value::Array(items.clone()));
+    body["result_info"] = json!({"page": page, "per_page": per, "count": items.len(), "total_count": all.len(), "total_pages": total_pages});
+    reply(200, body, "access")
 }

@@ -147,3 +147,111 @@ fn hugging_face_roles_orgs_and_fine_grained_scopes() {
     assert_eq!(r["risk"], "read-only");
     leak.assert_no_plaintext(&report.to_string(), &[&write, &fine, &read]);
 }
+
+#[test]
+fn cloudflare_token_policies_memberships_and_every_numbered_page_of_accounts() {
+    let mut g = Gen::new(1623);
+    let token = |g: &mut Gen| format!("cfut_{}{}", g.alnum(40), g.hex(8));
+    let deployer = token(&mut g);
+    let zone_reader = token(&mut g);
+    let minter = token(&mut g);
+    let mut keys =
+        format!("[[key]]\nissuer = \"cloudflare\"\nsecret = \"{deployer}\"\nprincipal = \"ana\"\n");
+    for p in [
+        "API Tokens Read",
+        "Memberships Read",
+        "Workers Scripts Write",
+        "DNS Write",
+        "Zone Read",
+    ] {
+        keys.push_str(&grant("permission-group", p, None, ""));
+    }
+    keys.push_str(&grant(
+        "account",
+        "Acme",
+        Some("Super Administrator - All Privileges"),
+        "",
+    ));
+    // 60 accounts: two pages of 50.
+    for n in 1..60 {
+        keys.push_str(&grant("account", &format!("acct-{n:02}"), None, ""));
+    }
+    keys.push_str(&format!(
+        "[[key]]\nissuer = \"cloudflare\"\nsecret = \"{zone_reader}\"\nprincipal = \"bo\"\n{}{}\
+         [[key]]\nissuer = \"cloudflare\"\nsecret = \"{minter}\"\nprincipal = \"cy\"\n{}{}",
+        grant("permission-group", "Zone Read", None, ""),
+        grant("account", "Acme", None, ""),
+        grant("permission-group", "API Tokens Write", None, ""),
+        grant("account", "Acme", None, ""),
+    ));
+    let leak = Leak::start(
+        &keys,
+        &[
+            ("CF_DEPLOY", &deployer),
+            ("CF_ZONES", &zone_reader),
+            ("CF_MINT", &minter),
+        ],
+    );
+    let report = leak.scan_with_access();
+    let rule = "cloudflare.user-api-token";
+
+    let d = reach(&report, rule, &deployer);
+    assert_eq!(names(d, "token").len(), 1, "{d:#}");
+    assert!(names(d, "token")[0].ends_with(" active"));
+    assert_eq!(
+        names(d, "permission-group"),
+        [
+            "API Tokens Read -",
+            "Memberships Read -",
+            "Workers Scripts Write -",
+            "DNS Write -",
+            "Zone Read -"
+        ]
+    );
+    let accounts = names(d, "account");
+    assert_eq!(accounts.len(), 60, "both pages of memberships read");
+    assert_eq!(accounts[0], "Acme Super Administrator - All Privileges");
+    assert_eq!(
+        list(d, "capabilities"),
+        ["push-to-default-branch", "write", "read"]
+    );
+    assert_eq!(d["risk"], "privileged");
+    let pages: Vec<String> = leak
+        .calls("cloudflare")
+        .iter()
+        .map(|c| c["path"].as_str().unwrap().to_string())
+        .filter(|p| p.contains("/memberships"))
+        .collect();
+    assert_eq!(
+        pages.len(),
+        4,
+        "two pages for the deployer, one refused each for the others: {pages:?}"
+    );
+
+    // Without "API Tokens Read" or "Memberships Read": the refusals are reported, the
+    // accounts still listed.
+    let z = reach(&report, rule, &zone_reader);
+    assert_eq!(names(z, "permission-group").len(), 0);
+    assert_eq!(names(z, "account"), ["Acme -"]);
+    let unseen = list(z, "unseen");
+    assert!(
+        unseen
+            .iter()
+            .any(|u| u.starts_with("token policies: refused (HTTP 403: Unauthorized")),
+        "{unseen:?}"
+    );
+    assert!(
+        unseen.iter().any(|u| u.starts_with("memberships: refused")),
+        "{unseen:?}"
+    );
+    assert_eq!(z["risk"], "read-only");
+
+    let m = reach(&report, rule, &minter);
+    assert_eq!(
+        list(m, "capabilities"),
+        ["create-iam-principals", "write", "read"]
+    );
+    assert_eq!(m["risk"], "privileged");
+    assert!(leak.calls("cloudflare").iter().all(|c| c["method"] == "GET"));
+    leak.assert_no_plaintext(&report.to_string(), &[&deployer, &zone_reader, &minter]);
+}
