@@ -60,6 +60,10 @@ pub(super) fn route(sim: &Sim, issuer: &str, r: &Req) -> Option<Reply> {
         {
             Some(cloudflare_token(sim, r, &p["/client/v4/user/tokens/".len()..]))
         }
+        ("stripe", "/v1/account") => Some(stripe(sim, r, None)),
+        ("stripe", "/v1/balance") => Some(stripe(sim, r, Some("rak_balance_read"))),
+        ("stripe", "/v1/charges") => Some(stripe(sim, r, Some("rak_charge_read"))),
+        ("stripe", "/v1/customers") => Some(stripe(sim, r, Some("rak_customer_read"))),
         ("slack", "/api/conversations.list") => Some(slack_channels(sim, r)),
         ("openai", "/v1/files") => Some(openai_listing(sim, r, "api.files.read")),
         ("openai", "/v1/fine_tuning/jobs") => Some(openai_listing(sim, r, "api.fine_tuning.jobs.read")),
@@ -458,5 +462,49 @@ fn cloudflare_list(sim: &Sim, r: &Req, what: &str) -> Reply {
     let items: Vec<Value> = all.iter().skip((page - 1) * per).take(per).cloned().collect();
     let mut body = cf_envelope(true, json!([]), Value::Array(items.clone()));
     body["result_info"] = json!({"page": page, "per_page": per, "count": items.len(), "total_count": all.len(), "total_pages": total_pages});
+    reply(200, body, "access")
+}
+
+/// Stripe: `GET /v1/account`, and the listings a restricted key (`rk_`) reads only with the
+/// `rak_…` permission in its scopes; Stripe's refusal masks the key but its last six
+/// characters.
+fn stripe(sim: &Sim, r: &Req, needed: Option<&str>) -> Reply {
+    let tok = r.bearer().unwrap_or_default();
+    let Some(i) = sim.live("stripe", &tok) else {
+        return reply(
+            401,
+            json!({"error": {"type": "invalid_request_error", "message": "Invalid API Key provided: sk_live_********"}}),
+            "access",
+        );
+    };
+    let key = k(sim, i);
+    let account = key
+        .org
+        .clone()
+        .unwrap_or_else(|| format!("acct_{}", num_id(&key.secret)));
+    if let Some(p) = needed.filter(|p| tok.starts_with("rk_") && !key.scopes.iter().any(|s| s == p)) {
+        let shown = format!(
+            "{}{}{}",
+            &tok[..8],
+            "*".repeat(tok.len().saturating_sub(14)),
+            &tok[tok.len().saturating_sub(6)..]
+        );
+        return reply(
+            403,
+            json!({"error": {"type": "invalid_request_error", "message": format!("The provided key '{shown}' does not have the required permissions for this endpoint on account '{account}'. Having the '{p}' permission would allow this request to continue.")}}),
+            "access",
+        );
+    }
+    let live = !tok.contains("_test_");
+    let body = match r.rest.as_str() {
+        "/v1/account" => {
+            json!({"id": account, "object": "account", "email": principal(key), "type": "standard", "country": "US",
+            "business_profile": {"name": format!("{} Inc.", principal(key))}, "charges_enabled": true, "payouts_enabled": true})
+        }
+        "/v1/balance" => {
+            json!({"object": "balance", "available": [{"amount": 0, "currency": "usd"}], "pending": [], "livemode": live})
+        }
+        rest => json!({"object": "list", "data": [], "has_more": false, "url": rest}),
+    };
     reply(200, body, "access")
 }

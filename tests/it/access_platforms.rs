@@ -255,3 +255,46 @@ fn cloudflare_token_policies_memberships_and_every_numbered_page_of_accounts() {
     assert!(leak.calls("cloudflare").iter().all(|c| c["method"] == "GET"));
     leak.assert_no_plaintext(&report.to_string(), &[&deployer, &zone_reader, &minter]);
 }
+
+#[test]
+fn stripe_secret_keys_hold_the_account_and_restricted_keys_are_probed() {
+    let mut g = Gen::new(1624);
+    let live = format!("sk_live_{}", g.alnum(99));
+    let test = format!("sk_test_{}", g.alnum(99));
+    let restricted = format!("rk_live_{}", g.alnum(99));
+    let keys = format!(
+        "[[key]]\nissuer = \"stripe\"\nsecret = \"{live}\"\nprincipal = \"billing@acme.test\"\norg = \"acct_1Acme\"\n\
+         [[key]]\nissuer = \"stripe\"\nsecret = \"{test}\"\nprincipal = \"billing@acme.test\"\norg = \"acct_1Acme\"\n\
+         [[key]]\nissuer = \"stripe\"\nsecret = \"{restricted}\"\nprincipal = \"billing@acme.test\"\norg = \"acct_1Acme\"\n\
+         scopes = [\"rak_charge_read\"]\n"
+    );
+    let leak = Leak::start(
+        &keys,
+        &[
+            ("STRIPE_LIVE", &live),
+            ("STRIPE_TEST", &test),
+            ("STRIPE_RK", &restricted),
+        ],
+    );
+    let report = leak.scan_with_access();
+
+    let l = reach(&report, "stripe.live-secret-key", &live);
+    assert_eq!(l["principal"], "billing@acme.test", "{l:#}");
+    assert_eq!(names(l, "account"), ["acct_1Acme every permission (secret key)"]);
+    assert_eq!(list(l, "capabilities"), ["org-admin"]);
+    assert_eq!(l["risk"], "org-admin");
+
+    let t = reach(&report, "stripe.test-secret-key", &test);
+    assert_eq!(t["token_kind"], "test-mode secret");
+    assert_eq!(t["risk"], "write");
+
+    let r = reach(&report, "stripe.live-restricted-key", &restricted);
+    assert_eq!(list(r, "granted"), ["charges.read"], "{r:#}");
+    assert_eq!(list(r, "denied"), ["balance.read", "customers.read"]);
+    assert_eq!(r["risk"], "read-only");
+    assert!(list(r, "unseen")
+        .iter()
+        .any(|u| u.contains("write permissions cannot be probed")));
+    assert!(leak.calls("stripe").iter().all(|c| c["method"] == "GET"));
+    leak.assert_no_plaintext(&report.to_string(), &[&live, &test, &restricted]);
+}
