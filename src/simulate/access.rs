@@ -64,6 +64,8 @@ pub(super) fn route(sim: &Sim, issuer: &str, r: &Req) -> Option<Reply> {
         ("stripe", "/v1/balance") => Some(stripe(sim, r, Some("rak_balance_read"))),
         ("stripe", "/v1/charges") => Some(stripe(sim, r, Some("rak_charge_read"))),
         ("stripe", "/v1/customers") => Some(stripe(sim, r, Some("rak_customer_read"))),
+        ("datadog", "/api/v2/users") => Some(datadog_read(sim, r, "user_access_read")),
+        ("datadog", "/api/v1/dashboard") => Some(datadog_read(sim, r, "dashboards_read")),
         ("slack", "/api/conversations.list") => Some(slack_channels(sim, r)),
         ("openai", "/v1/files") => Some(openai_listing(sim, r, "api.files.read")),
         ("openai", "/v1/fine_tuning/jobs") => Some(openai_listing(sim, r, "api.fine_tuning.jobs.read")),
@@ -505,6 +507,27 @@ fn stripe(sim: &Sim, r: &Req, needed: Option<&str>) -> Reply {
             json!({"object": "balance", "available": [{"amount": 0, "currency": "usd"}], "pending": [], "livemode": live})
         }
         rest => json!({"object": "list", "data": [], "has_more": false, "url": rest}),
+    };
+    reply(200, body, "access")
+}
+
+/// Datadog reads that need a live API key and a live application key whose scopes (none
+/// listed: its owner's every permission) hold `needed`; Datadog's refusal is 403
+/// `{"errors": ["Forbidden"]}`.
+fn datadog_read(sim: &Sim, r: &Req, needed: &str) -> Reply {
+    let live = |h: &str| r.header(h).and_then(|t| sim.live("datadog", &t));
+    let (Some(_), Some(app)) = (live("dd-api-key"), live("dd-application-key")) else {
+        return reply(403, json!({"errors": ["Forbidden"]}), "access");
+    };
+    let scopes = &k(sim, app).scopes;
+    if !scopes.is_empty() && !scopes.iter().any(|s| s == needed) {
+        return reply(403, json!({"errors": ["Forbidden"]}), "access");
+    }
+    let body = if r.rest == "/api/v1/dashboard" {
+        json!({"dashboards": [{"id": "abc-def-ghi", "title": "Service overview", "layout_type": "ordered"}]})
+    } else {
+        json!({"data": [{"type": "users", "id": format!("{:08x}-0000-4000-8000-000000000000", num_id(&principal(k(sim, app)))),
+            "attributes": {"email": principal(k(sim, app)), "status": "Active"}}], "meta": {"page": {"total_count": 1}}})
     };
     reply(200, body, "access")
 }

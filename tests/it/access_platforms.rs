@@ -298,3 +298,57 @@ fn stripe_secret_keys_hold_the_account_and_restricted_keys_are_probed() {
     assert!(leak.calls("stripe").iter().all(|c| c["method"] == "GET"));
     leak.assert_no_plaintext(&report.to_string(), &[&live, &test, &restricted]);
 }
+
+#[test]
+fn datadog_api_key_with_and_without_its_application_key() {
+    let mut g = Gen::new(1625);
+    let (api_a, app_a) = (g.hex(32), g.hex(40));
+    let (api_b, app_b) = (g.hex(32), g.hex(40));
+    let api_c = g.hex(32);
+    let keys = format!(
+        "[[key]]\nissuer = \"datadog\"\nsecret = \"{api_a}\"\norg = \"acme\"\n\
+         [[key]]\nissuer = \"datadog\"\nsecret = \"{app_a}\"\norg = \"acme\"\nprincipal = \"ana@acme.test\"\nadmin = true\n\
+         [[key]]\nissuer = \"datadog\"\nsecret = \"{api_b}\"\norg = \"acme\"\n\
+         [[key]]\nissuer = \"datadog\"\nsecret = \"{app_b}\"\norg = \"acme\"\nprincipal = \"bo@acme.test\"\nscopes = [\"dashboards_read\"]\n\
+         [[key]]\nissuer = \"datadog\"\nsecret = \"{api_c}\"\norg = \"acme\"\n"
+    );
+    let leak = Leak::start(&keys, &[]);
+    for (file, text) in [
+        ("a.env", format!("DD_API_KEY={api_a}\nDD_APP_KEY={app_a}\n")),
+        ("b.env", format!("DD_API_KEY={api_b}\nDD_APP_KEY={app_b}\n")),
+        ("c.env", format!("DD_API_KEY={api_c}\n")),
+    ] {
+        std::fs::write(leak.path().join(file), text).unwrap();
+    }
+    let report = leak.scan_with_access();
+    let rule = "datadog.api-key";
+
+    // With an admin's application key: it reads the organisation's API keys.
+    let a = reach(&report, rule, &api_a);
+    assert_eq!(
+        list(a, "granted"),
+        ["api_keys_read", "user_access_read", "dashboards_read"],
+        "{a:#}"
+    );
+    assert_eq!(list(a, "capabilities"), ["read-secrets", "write", "read"]);
+    assert_eq!(a["risk"], "privileged");
+
+    // An application key scoped to dashboards.
+    let b = reach(&report, rule, &api_b);
+    assert_eq!(list(b, "granted"), ["dashboards_read"], "{b:#}");
+    assert_eq!(list(b, "denied"), ["api_keys_read", "user_access_read"]);
+    assert_eq!(b["risk"], "write");
+
+    // Alone, the API key only submits data; what it could not ask is said.
+    let c = reach(&report, rule, &api_c);
+    assert_eq!(list(c, "granted").len(), 0, "{c:#}");
+    assert_eq!(list(c, "capabilities"), ["write"]);
+    assert!(
+        list(c, "unseen")
+            .iter()
+            .any(|u| u.starts_with("probe api_keys_read: cannot build the request")),
+        "{c:#}"
+    );
+    assert!(leak.calls("datadog").iter().all(|c| c["method"] == "GET"));
+    leak.assert_no_plaintext(&report.to_string(), &[&api_a, &app_a, &api_b, &app_b, &api_c]);
+}
