@@ -66,6 +66,9 @@ pub(super) fn route(sim: &Sim, issuer: &str, r: &Req) -> Option<Reply> {
         ("stripe", "/v1/customers") => Some(stripe(sim, r, Some("rak_customer_read"))),
         ("datadog", "/api/v2/users") => Some(datadog_read(sim, r, "user_access_read")),
         ("datadog", "/api/v1/dashboard") => Some(datadog_read(sim, r, "dashboards_read")),
+        ("vercel", "/v2/teams") => Some(vercel_teams(sim, r)),
+        ("supabase", "/v1/organizations") => Some(supabase_list(sim, r, "org")),
+        ("supabase", "/v1/projects") => Some(supabase_list(sim, r, "project")),
         ("slack", "/api/conversations.list") => Some(slack_channels(sim, r)),
         ("openai", "/v1/files") => Some(openai_listing(sim, r, "api.files.read")),
         ("openai", "/v1/fine_tuning/jobs") => Some(openai_listing(sim, r, "api.fine_tuning.jobs.read")),
@@ -530,4 +533,77 @@ fn datadog_read(sim: &Sim, r: &Req, needed: &str) -> Reply {
             "attributes": {"email": principal(k(sim, app)), "status": "Active"}}], "meta": {"page": {"total_count": 1}}})
     };
     reply(200, body, "access")
+}
+
+/// Vercel's `GET /v2/teams`: newest first, `limit` (default 20, at most 100) created before
+/// `until`, and `pagination.next` the last one's `createdAt` while more remain (else null).
+fn vercel_teams(sim: &Sim, r: &Req) -> Reply {
+    let Some(i) = r.bearer().and_then(|t| sim.live("vercel", &t)) else {
+        return reply(
+            403,
+            json!({"error": {"code": "forbidden", "message": "Not authorized", "invalidToken": true}}),
+            "access",
+        );
+    };
+    let all: Vec<Value> = grants(sim, i, "team")
+        .enumerate()
+        .map(|(n, g)| {
+            json!({"id": format!("team_{}", num_id(&g.name)), "slug": g.name, "name": g.name, "avatar": null,
+                "createdAt": 1_700_000_000_000u64 - n as u64 * 1000, "creatorId": format!("usr_{}", num_id(&principal(k(sim, i)))),
+                "membership": {"role": g.permission.as_deref().unwrap_or("MEMBER"), "confirmed": true, "createdAt": 1_700_000_000_000u64}})
+        })
+        .collect();
+    let limit = r
+        .query("limit")
+        .and_then(|l| l.parse::<usize>().ok())
+        .unwrap_or(20)
+        .clamp(1, 100);
+    let until = r
+        .query("until")
+        .and_then(|u| u.parse::<u64>().ok())
+        .unwrap_or(u64::MAX);
+    let left: Vec<&Value> = all
+        .iter()
+        .filter(|t| t["createdAt"].as_u64().unwrap_or(0) < until)
+        .collect();
+    let page: Vec<Value> = left.iter().take(limit).map(|v| (*v).clone()).collect();
+    let next = (left.len() > page.len())
+        .then(|| page.last().map(|t| t["createdAt"].clone()))
+        .flatten();
+    reply(
+        200,
+        json!({"teams": page, "pagination": {"count": page.len(), "next": next, "prev": null}}),
+        "access",
+    )
+}
+
+/// Supabase's Management API lists (not paged): the token's organisations (`org` of the key
+/// and `[[key.grant]]`s of kind `org`), and its projects (`project` grants named
+/// `ORG/PROJECT`, the grant's permission their status, default `ACTIVE_HEALTHY`).
+fn supabase_list(sim: &Sim, r: &Req, kind: &str) -> Reply {
+    let Some(i) = r.bearer().and_then(|t| sim.live("supabase", &t)) else {
+        return reply(401, json!({"message": "Unauthorized"}), "verify");
+    };
+    let key = k(sim, i);
+    let orgs: Vec<String> = key
+        .org
+        .iter()
+        .cloned()
+        .chain(grants(sim, i, "org").map(|g| g.name.clone()))
+        .collect();
+    let org_id = |name: &str| format!("org{}", num_id(name));
+    let body: Vec<Value> = if kind == "org" {
+        orgs.iter().map(|o| json!({"id": org_id(o), "name": o})).collect()
+    } else {
+        grants(sim, i, "project")
+            .map(|g| {
+                let (org, name) = g.name.split_once('/').unwrap_or(("", g.name.as_str()));
+                json!({"id": format!("{:020x}", num_id(&g.name)), "organization_id": org_id(org), "name": name,
+                    "region": "us-east-1", "created_at": "2026-01-01T00:00:00Z",
+                    "status": g.permission.as_deref().unwrap_or("ACTIVE_HEALTHY"),
+                    "database": {"host": format!("db.{:020x}.supabase.co", num_id(&g.name)), "version": "15.1.0.117"}})
+            })
+            .collect()
+    };
+    reply(200, Value::Array(body), "verify")
 }

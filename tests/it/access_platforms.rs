@@ -1,8 +1,10 @@
-//! `--access` against the simulator's GitLab and Hugging Face (and the other platforms'
-//! enumerators as they land), in their documented shapes: GitLab's groups by
-//! `min_access_level`, projects with `permissions.project_access` / `group_access` paged by
-//! `Link`; Hugging Face's `whoami-v2` with organisation roles, the token's role and a
-//! fine-grained token's scoped permissions.
+//! `--access` against the simulator's GitLab, Hugging Face, Cloudflare, Stripe, Datadog, Vercel
+//! and Supabase, in their documented shapes: GitLab's groups by `min_access_level` and projects
+//! with `permissions.project_access` / `group_access` paged by `Link`; Hugging Face's
+//! `whoami-v2` (token role, organisation roles, fine-grained scopes); Cloudflare's token
+//! policies, memberships and accounts (`result_info` pages); Stripe's account and a restricted
+//! key's `rak_…` refusals; Datadog's API key with and without its application key; Vercel's
+//! teams paged by `until`; Supabase's organisations and projects.
 
 use crate::common;
 
@@ -351,4 +353,83 @@ fn datadog_api_key_with_and_without_its_application_key() {
     );
     assert!(leak.calls("datadog").iter().all(|c| c["method"] == "GET"));
     leak.assert_no_plaintext(&report.to_string(), &[&api_a, &app_a, &api_b, &app_b, &api_c]);
+}
+
+#[test]
+fn vercel_teams_with_roles_across_until_pages() {
+    let mut g = Gen::new(1626);
+    let owner = format!("vcp_{}", g.alnum(56));
+    let viewer = format!("vcp_{}", g.alnum(56));
+    let mut keys = format!(
+        "[[key]]\nissuer = \"vercel\"\nsecret = \"{owner}\"\nprincipal = \"ana\"\n{}",
+        grant("team", "acme", Some("OWNER"), "")
+    );
+    // 120 teams: two pages of 100, the second asked for `until` the first page's last.
+    for n in 1..120 {
+        keys.push_str(&grant("team", &format!("team-{n:03}"), Some("DEVELOPER"), ""));
+    }
+    keys.push_str(&format!(
+        "[[key]]\nissuer = \"vercel\"\nsecret = \"{viewer}\"\nprincipal = \"bo\"\n{}",
+        grant("team", "acme", Some("VIEWER"), "")
+    ));
+    let leak = Leak::start(&keys, &[("VERCEL_TOKEN", &owner), ("VERCEL_RO", &viewer)]);
+    let report = leak.scan_with_access();
+
+    let o = reach(&report, "vercel.personal-token", &owner);
+    assert_eq!(o["principal"], "ana", "{o:#}");
+    let teams = names(o, "team");
+    assert_eq!(teams.len(), 120, "both pages read");
+    assert_eq!(teams[0], "acme OWNER");
+    assert_eq!(teams[119], "team-119 DEVELOPER");
+    assert_eq!(
+        list(o, "capabilities"),
+        ["org-admin", "push-to-default-branch", "write", "read"]
+    );
+    assert_eq!(o["risk"], "org-admin");
+    let until = leak
+        .sim
+        .recorded()
+        .iter()
+        .filter(|c| c["issuer"] == "vercel" && c["path"].as_str().unwrap().contains("/v2/teams"))
+        .count();
+    assert_eq!(until, 3, "two pages, then one");
+
+    let v = reach(&report, "vercel.personal-token", &viewer);
+    assert_eq!(names(v, "team"), ["acme VIEWER"]);
+    assert_eq!(
+        list(v, "capabilities"),
+        ["write", "read"],
+        "its own projects deploy"
+    );
+    assert_eq!(v["risk"], "write");
+    leak.assert_no_plaintext(&report.to_string(), &[&owner, &viewer]);
+}
+
+#[test]
+fn supabase_token_reaches_its_organisations_and_projects() {
+    let mut g = Gen::new(1627);
+    let pat = format!("sbp_{}", g.hex(40));
+    let keys = format!(
+        "[[key]]\nissuer = \"supabase\"\nsecret = \"{pat}\"\norg = \"Acme\"\n{}{}{}",
+        grant("org", "Side Projects", None, ""),
+        grant("project", "Acme/prod-db", None, ""),
+        grant("project", "Side Projects/scratch", Some("INACTIVE"), ""),
+    );
+    let leak = Leak::start(&keys, &[("SUPABASE_ACCESS_TOKEN", &pat)]);
+    let report = leak.scan_with_access();
+    let s = reach(&report, "supabase.personal-access-token", &pat);
+    assert_eq!(names(s, "org"), ["Acme -", "Side Projects -"], "{s:#}");
+    assert_eq!(
+        names(s, "project"),
+        ["prod-db ACTIVE_HEALTHY", "scratch INACTIVE"]
+    );
+    assert_eq!(list(s, "capabilities"), ["read-secrets", "write", "read"]);
+    assert_eq!(s["risk"], "privileged");
+    assert!(list(s, "unseen")
+        .iter()
+        .any(|u| u.contains("org-admin is not claimed")));
+    // The verdict now reads the organisation from the documented list shape.
+    let f = common::access::finding(&report, "supabase.personal-access-token", &pat);
+    assert_eq!(f["verification"]["org"], "Acme", "{f:#}");
+    leak.assert_no_plaintext(&report.to_string(), &[&pat]);
 }
