@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use url::Url;
 
-use crate::issuer::access_recipe::{link_next, AccessRecipe, Step, DEFAULT_MAX_PAGES};
+use crate::issuer::access_recipe::{link_next, AccessRecipe, Signing, Step, DEFAULT_MAX_PAGES};
 use crate::issuer::verify_recipe::{extract, extract_list, extract_one, json_path, Exchange, Matchers};
 use crate::issuer::{Call, Prepared, Vars};
 use crate::reach::{Reach, Resource};
@@ -140,11 +140,15 @@ impl Run<'_> {
             .map_err(|e| format!("cannot build the request: {e}"))
     }
 
-    /// One request within the time budget.
-    async fn send(&self, req: Prepared) -> Result<Exchange, String> {
+    /// One request within the time budget, signed when the recipe says how (AWS SigV4 with
+    /// the key's id and the secret access key found beside it).
+    async fn send(&self, mut req: Prepared) -> Result<Exchange, String> {
         let left = self.deadline.saturating_duration_since(Instant::now());
         if left.is_zero() {
             return Err("the enumeration's time budget was spent before this request".into());
+        }
+        if self.recipe.signing == Signing::AwsSigv4 {
+            self.sign_aws(&mut req)?;
         }
         let Some(issuer) = self.ctx.registry.get(&self.recipe.issuer) else {
             return Err("issuer not in the registry".into());
@@ -154,6 +158,32 @@ impl Run<'_> {
             Ok(Err(f)) => Err(f.reason()),
             Err(_) => Err("the enumeration's time budget ran out waiting for the issuer".into()),
         }
+    }
+
+    fn sign_aws(&self, req: &mut Prepared) -> Result<(), String> {
+        let get = |k: &str| self.vars.values.get(k).filter(|v| !v.is_empty());
+        let (Some(key_id), Some(secret)) = (get("secret"), get("part.secret_access_key")) else {
+            return Err("cannot sign: no secret access key was found beside the key id".into());
+        };
+        let creds = crate::verify::aws::Credentials {
+            key_id,
+            secret,
+            session_token: get("part.session_token").map(String::as_str),
+        };
+        let body = req.body.as_ref().map(|(b, _)| b.clone()).unwrap_or_default();
+        let service = self.recipe.service.as_deref().unwrap_or("iam");
+        // IAM is global: its requests are signed for us-east-1.
+        let headers = crate::verify::aws::sign(
+            req.method.as_str(),
+            &req.url,
+            &body,
+            &creds,
+            "us-east-1",
+            service,
+            chrono::Utc::now(),
+        );
+        req.headers.extend(headers);
+        Ok(())
     }
 
     async fn step(&mut self, step: &Step) {
@@ -390,13 +420,19 @@ fn with_query(first: &Prepared, param: &str, value: &str) -> Prepared {
 /// Why an answer was not usable, in the issuer's words when it gave some.
 fn refusal(ex: &Exchange) -> String {
     let msg = ex.json.as_ref().and_then(|j| {
-        ["message", "error.message", "errors.0.message", "error"]
-            .iter()
-            .find_map(|p| {
-                json_path(j, p)
-                    .into_iter()
-                    .find_map(|v| v.as_str().map(String::from))
-            })
+        [
+            "message",
+            "error.message",
+            "errors.0.message",
+            "Error.Message",
+            "error",
+        ]
+        .iter()
+        .find_map(|p| {
+            json_path(j, p)
+                .into_iter()
+                .find_map(|v| v.as_str().map(String::from))
+        })
     });
     match msg {
         Some(m) => format!("refused (HTTP {}: {})", ex.status, truncate(&m, 120)),

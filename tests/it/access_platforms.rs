@@ -4,7 +4,8 @@
 //! `whoami-v2` (token role, organisation roles, fine-grained scopes); Cloudflare's token
 //! policies, memberships and accounts (`result_info` pages); Stripe's account and a restricted
 //! key's `rak_…` refusals; Datadog's API key with and without its application key; Vercel's
-//! teams paged by `until`; Supabase's organisations and projects.
+//! teams paged by `until`; Supabase's organisations and projects; AWS IAM signed with SigV4
+//! (the user, attached and inline policies, groups, `Marker` pages, refusals reported).
 
 use crate::common;
 
@@ -432,4 +433,85 @@ fn supabase_token_reaches_its_organisations_and_projects() {
     let f = common::access::finding(&report, "supabase.personal-access-token", &pat);
     assert_eq!(f["verification"]["org"], "Acme", "{f:#}");
     leak.assert_no_plaintext(&report.to_string(), &[&pat]);
+}
+
+#[test]
+fn aws_user_policies_and_groups_signed_with_the_key_and_what_it_may_not_read() {
+    let mut g = Gen::new(1628);
+    let (admin_id, admin_secret) = fake::aws(&mut g);
+    let (narrow_id, narrow_secret) = fake::aws(&mut g);
+    let mut keys = format!(
+        "[[key]]\nissuer = \"aws\"\nkey_id = \"{admin_id}\"\nsecret = \"{admin_secret}\"\norg = \"111122223333\"\n\
+         principal = \"arn:aws:iam::111122223333:user/ana\"\n{}{}{}",
+        grant("policy", "AdministratorAccess", None, ""),
+        grant("policy", "deploy-inline", Some("inline"), ""),
+        grant("group", "admins", None, ""),
+    );
+    // 110 customer-managed policies more: two pages of MaxItems=100, continued by `Marker`.
+    for n in 0..110 {
+        keys.push_str(&grant("policy", &format!("app-{n:03}"), None, ""));
+    }
+    keys.push_str(&format!(
+        "[[key]]\nissuer = \"aws\"\nkey_id = \"{narrow_id}\"\nsecret = \"{narrow_secret}\"\norg = \"111122223333\"\n\
+         principal = \"arn:aws:iam::111122223333:user/ci\"\nscopes = [\"iam:GetUser\", \"sts:GetCallerIdentity\"]\n{}",
+        grant("policy", "ReadOnlyAccess", None, ""),
+    ));
+    let leak = Leak::start(&keys, &[]);
+    std::fs::write(
+        leak.path().join("admin.env"),
+        format!("AWS_ACCESS_KEY_ID={admin_id}\nAWS_SECRET_ACCESS_KEY={admin_secret}\n"),
+    )
+    .unwrap();
+    std::fs::write(
+        leak.path().join("ci.env"),
+        format!("AWS_ACCESS_KEY_ID={narrow_id}\nAWS_SECRET_ACCESS_KEY={narrow_secret}\n"),
+    )
+    .unwrap();
+    let report = leak.scan_with_access();
+
+    let a = reach(&report, "aws.access-key", &admin_id);
+    assert_eq!(a["principal"], "arn:aws:iam::111122223333:user/ana", "{a:#}");
+    assert_eq!(a["principal_kind"], "iam-user");
+    let policies = names(a, "policy");
+    assert_eq!(
+        policies.len(),
+        112,
+        "both Marker pages and the inline policy: {policies:?}"
+    );
+    assert_eq!(policies[0], "AdministratorAccess attached");
+    assert!(policies.contains(&"deploy-inline inline".to_string()));
+    assert_eq!(names(a, "group"), ["admins -"]);
+    assert_eq!(
+        list(a, "capabilities"),
+        ["org-admin", "create-iam-principals", "read-secrets", "read"]
+    );
+    assert_eq!(a["risk"], "org-admin");
+
+    // A key allowed GetUser only: the rest is refused, in AWS's words, and nothing is guessed.
+    let n = reach(&report, "aws.access-key", &narrow_id);
+    assert_eq!(n["principal"], "arn:aws:iam::111122223333:user/ci", "{n:#}");
+    assert_eq!(names(n, "policy").len(), 0);
+    let unseen = list(n, "unseen");
+    assert!(
+        unseen.iter().any(|u| u.starts_with("attached policies: refused (HTTP 403: User: arn:aws:iam::111122223333:user/ci is not authorized to perform: iam:ListAttachedUserPolicies")),
+        "{unseen:?}"
+    );
+    assert!(
+        unseen.iter().any(|u| u.starts_with("groups: refused")),
+        "{unseen:?}"
+    );
+    assert_eq!(n["risk"], "unknown");
+
+    // Every IAM call a GET (the simulator checked each signature).
+    let iam: Vec<serde_json::Value> = leak
+        .calls("aws")
+        .into_iter()
+        .filter(|c| c["path"].as_str().unwrap().starts_with("/aws/iam"))
+        .collect();
+    assert!(
+        !iam.is_empty() && iam.iter().all(|c| c["method"] == "GET"),
+        "{:?}",
+        leak.calls("aws")
+    );
+    leak.assert_no_plaintext(&report.to_string(), &[&admin_secret, &narrow_secret]);
 }
