@@ -69,6 +69,8 @@ pub(super) fn route(sim: &Sim, issuer: &str, r: &Req) -> Option<Reply> {
         ("vercel", "/v2/teams") => Some(vercel_teams(sim, r)),
         ("supabase", "/v1/organizations") => Some(supabase_list(sim, r, "org")),
         ("supabase", "/v1/projects") => Some(supabase_list(sim, r, "project")),
+        ("google", "/gemini/v1beta/files") => Some(google_api(sim, r, "generativelanguage.googleapis.com")),
+        ("google", "/youtube/youtube/v3/i18nLanguages") => Some(google_api(sim, r, "youtube.googleapis.com")),
         ("slack", "/api/conversations.list") => Some(slack_channels(sim, r)),
         ("openai", "/v1/files") => Some(openai_listing(sim, r, "api.files.read")),
         ("openai", "/v1/fine_tuning/jobs") => Some(openai_listing(sim, r, "api.fine_tuning.jobs.read")),
@@ -606,4 +608,60 @@ fn supabase_list(sim: &Sim, r: &Req, kind: &str) -> Reply {
             .collect()
     };
     reply(200, Value::Array(body), "verify")
+}
+
+/// A Google API read with an API key: refused with Google's ErrorInfo when the key's project
+/// has not enabled `service` (the key's `scopes`, none listed: every API), or when an
+/// application restriction (`restriction = "browser"` or `"server"`) refuses this caller.
+fn google_api(sim: &Sim, r: &Req, service: &str) -> Reply {
+    let t = r
+        .header("x-goog-api-key")
+        .or_else(|| r.query("key"))
+        .unwrap_or_default();
+    let Some(i) = sim.live("google", &t) else {
+        return reply(
+            400,
+            json!({"error": {"code": 400, "status": "INVALID_ARGUMENT", "message": "API key not valid. Please pass a valid API key.",
+                "details": [{"@type": "type.googleapis.com/google.rpc.ErrorInfo", "reason": "API_KEY_INVALID", "domain": "googleapis.com"}]}}),
+            "access",
+        );
+    };
+    let key = k(sim, i);
+    let project = key.project.clone().unwrap_or_else(|| "1234567890".into());
+    let refuse = |reason: &str, message: String| {
+        reply(
+            403,
+            json!({"error": {"code": 403, "status": "PERMISSION_DENIED", "message": message,
+                "details": [{"@type": "type.googleapis.com/google.rpc.ErrorInfo", "reason": reason, "domain": "googleapis.com",
+                    "metadata": {"service": service, "consumer": format!("projects/{project}")}}]}}),
+            "access",
+        )
+    };
+    match key.restriction.as_deref() {
+        Some("browser") => {
+            return refuse(
+                "API_KEY_HTTP_REFERRER_BLOCKED",
+                "Requests from referer <empty> are blocked.".into(),
+            )
+        }
+        Some("server") => {
+            return refuse(
+                "API_KEY_IP_ADDRESS_BLOCKED",
+                "The provided API key has an IP address restriction.".into(),
+            )
+        }
+        _ => {}
+    }
+    if !key.scopes.is_empty() && !key.scopes.iter().any(|s| s == service) {
+        return refuse(
+            "SERVICE_DISABLED",
+            format!("{service} has not been used in project {project} before or it is disabled."),
+        );
+    }
+    let body = if service.starts_with("youtube") {
+        json!({"kind": "youtube#i18nLanguageListResponse", "items": [{"kind": "youtube#i18nLanguage", "id": "en", "snippet": {"hl": "en", "name": "English"}}]})
+    } else {
+        json!({"files": []})
+    };
+    reply(200, body, "access")
 }

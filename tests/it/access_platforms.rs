@@ -5,7 +5,8 @@
 //! policies, memberships and accounts (`result_info` pages); Stripe's account and a restricted
 //! key's `rak_…` refusals; Datadog's API key with and without its application key; Vercel's
 //! teams paged by `until`; Supabase's organisations and projects; AWS IAM signed with SigV4
-//! (the user, attached and inline policies, groups, `Marker` pages, refusals reported).
+//! (the user, attached and inline policies, groups, `Marker` pages, refusals reported); Google
+//! API keys probed per API (SERVICE_DISABLED naming the project).
 
 use crate::common;
 
@@ -514,4 +515,40 @@ fn aws_user_policies_and_groups_signed_with_the_key_and_what_it_may_not_read() {
         leak.calls("aws")
     );
     leak.assert_no_plaintext(&report.to_string(), &[&admin_secret, &narrow_secret]);
+}
+
+#[test]
+fn google_api_key_reach_is_the_apis_it_may_call() {
+    let mut g = Gen::new(1629);
+    let open = format!("AIza{}", g.alnum(35));
+    let youtube = format!("AIza{}", g.alnum(35));
+    let keys = format!(
+        "[[key]]\nissuer = \"google\"\nsecret = \"{open}\"\nproject = \"4242\"\n\
+         [[key]]\nissuer = \"google\"\nsecret = \"{youtube}\"\nproject = \"777\"\nscopes = [\"youtube.googleapis.com\"]\n"
+    );
+    let leak = Leak::start(&keys, &[("GOOGLE_API_KEY", &open), ("YT_KEY", &youtube)]);
+    let report = leak.scan_with_access();
+
+    // Unrestricted, every API enabled: Gemini's files read, generation billed.
+    let o = reach(&report, "google.api-key", &open);
+    assert_eq!(
+        list(o, "granted"),
+        ["generativelanguage", "generativelanguage.files", "youtube"],
+        "{o:#}"
+    );
+    assert_eq!(list(o, "capabilities"), ["read-secrets", "write", "read"]);
+    assert_eq!(o["risk"], "privileged");
+
+    // A project that enabled YouTube only: Google's SERVICE_DISABLED names the project.
+    let y = reach(&report, "google.api-key", &youtube);
+    assert_eq!(names(y, "project"), ["projects/777 -"], "{y:#}");
+    assert_eq!(list(y, "granted"), ["youtube"]);
+    assert_eq!(
+        list(y, "denied"),
+        ["generativelanguage", "generativelanguage.files"]
+    );
+    assert_eq!(y["risk"], "read-only");
+    assert!(list(y, "unseen").iter().any(|u| u.contains("billed APIs")));
+    assert!(leak.calls("google").iter().all(|c| c["method"] == "GET"));
+    leak.assert_no_plaintext(&report.to_string(), &[&open, &youtube]);
 }
