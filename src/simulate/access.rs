@@ -3,9 +3,13 @@
 //! installation repositories (`Link` paging, `permissions` flags), Slack's
 //! `conversations.list` (cursor in `response_metadata.next_cursor`, `missing_scope`), GitLab's
 //! groups and projects (access levels, `Link`), Cloudflare's token policies, memberships and
-//! accounts (the v4 envelope, `result_info` pages), OpenAI's
-//! listings a restricted key is refused ("Missing scopes"), Anthropic's Admin API workspaces
-//! and users (`has_more`, `last_id`, `after_id`). What a key reaches is its `[[key.grant]]`s.
+//! accounts (the v4 envelope, `result_info` pages), OpenAI's listings a restricted key is
+//! refused ("Missing scopes"), Anthropic's Admin API workspaces and users (`has_more`,
+//! `last_id`, `after_id`), Stripe's account and the listings a restricted key is refused
+//! (`rak_…`), Datadog's reads with an application key, Vercel's teams (`until`), Supabase's
+//! organisations and projects, Google APIs an API key may call (ErrorInfo reasons). Hugging
+//! Face's `whoami-v2` and AWS IAM's user listings live with their issuers' other routes. What
+//! a key reaches is its `[[key.grant]]`s.
 
 use axum::http::Method;
 use serde::Deserialize;
