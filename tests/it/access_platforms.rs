@@ -552,3 +552,82 @@ fn google_api_key_reach_is_the_apis_it_may_call() {
     assert!(leak.calls("google").iter().all(|c| c["method"] == "GET"));
     leak.assert_no_plaintext(&report.to_string(), &[&open, &youtube]);
 }
+
+/// The newer enumerators in one `quench findings` listing: the AWS administrator and the live
+/// Stripe secret key first, the GitLab maintainer next, the Vercel viewer (who still deploys
+/// their own projects), then the restricted Stripe key and the YouTube-only Google key.
+#[test]
+fn findings_of_the_platforms_are_ranked_by_reach() {
+    let mut g = Gen::new(1630);
+    let (aws_id, aws_secret) = fake::aws(&mut g);
+    let stripe_live = format!("sk_live_{}", g.alnum(40));
+    let gitlab = fake::gitlab_routable(&mut g);
+    let vercel = format!("vcp_{}", g.alnum(56));
+    let stripe_rk = format!("rk_live_{}", g.alnum(40));
+    let google = format!("AIza{}", g.alnum(35));
+    let keys = format!(
+        "[[key]]\nissuer = \"aws\"\nkey_id = \"{aws_id}\"\nsecret = \"{aws_secret}\"\nprincipal = \"arn:aws:iam::111122223333:user/root-ish\"\n{}\
+         [[key]]\nissuer = \"stripe\"\nsecret = \"{stripe_live}\"\n\
+         [[key]]\nissuer = \"gitlab\"\nsecret = \"{gitlab}\"\nprincipal = \"ana\"\nscopes = [\"api\"]\n{}\
+         [[key]]\nissuer = \"vercel\"\nsecret = \"{vercel}\"\nprincipal = \"bo\"\n{}\
+         [[key]]\nissuer = \"stripe\"\nsecret = \"{stripe_rk}\"\nscopes = [\"rak_charge_read\"]\n\
+         [[key]]\nissuer = \"google\"\nsecret = \"{google}\"\nproject = \"777\"\nscopes = [\"youtube.googleapis.com\"]\n",
+        grant("policy", "AdministratorAccess", None, ""),
+        grant("project", "acme/api", Some("maintainer"), ""),
+        grant("team", "acme", Some("VIEWER"), ""),
+    );
+    let leak = Leak::start(&keys, &[]);
+    for (file, text) in [
+        ("aws.env", format!("AWS_ACCESS_KEY_ID={aws_id}\nAWS_SECRET_ACCESS_KEY={aws_secret}\n")),
+        (
+            "app.env",
+            format!("STRIPE={stripe_live}\nGITLAB_TOKEN={gitlab}\nVERCEL_TOKEN={vercel}\nSTRIPE_RK={stripe_rk}\nGOOGLE_API_KEY={google}\n"),
+        ),
+    ] {
+        std::fs::write(leak.path().join(file), text).unwrap();
+    }
+    leak.scan_with_access();
+    let out = common::run_in(leak.path(), &["findings", "--json", "--data-dir", "data"], None);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let listed: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let order: Vec<(String, String)> = listed["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|f| f["reach"].is_object())
+        .map(|f| {
+            (
+                f["rule_id"].as_str().unwrap().to_string(),
+                f["reach"]["risk"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    let risks: Vec<&str> = order.iter().map(|(_, r)| r.as_str()).collect();
+    assert_eq!(
+        risks,
+        [
+            "org-admin",
+            "org-admin",
+            "privileged",
+            "write",
+            "read-only",
+            "read-only"
+        ],
+        "{order:?}"
+    );
+    let at = |rule: &str| {
+        order
+            .iter()
+            .position(|(r, _)| r == rule)
+            .unwrap_or_else(|| panic!("{rule}: {order:?}"))
+    };
+    assert!(at("aws.access-key") < 2 && at("stripe.live-secret-key") < 2);
+    assert_eq!(at("gitlab.pat-routable"), 2);
+    assert_eq!(at("vercel.personal-token"), 3);
+    assert!(at("stripe.live-restricted-key") > 3 && at("google.api-key") > 3);
+}
