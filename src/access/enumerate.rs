@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use url::Url;
 
-use crate::issuer::access_recipe::{link_next, AccessRecipe, Step, DEFAULT_MAX_PAGES};
+use crate::issuer::access_recipe::{link_next, AccessRecipe, Signing, Step, DEFAULT_MAX_PAGES};
 use crate::issuer::verify_recipe::{extract, extract_list, extract_one, json_path, Exchange, Matchers};
 use crate::issuer::{Call, Prepared, Vars};
 use crate::reach::{Reach, Resource};
@@ -140,11 +140,15 @@ impl Run<'_> {
             .map_err(|e| format!("cannot build the request: {e}"))
     }
 
-    /// One request within the time budget.
-    async fn send(&self, req: Prepared) -> Result<Exchange, String> {
+    /// One request within the time budget, signed when the recipe says how (AWS SigV4 with
+    /// the key's id and the secret access key found beside it).
+    async fn send(&self, mut req: Prepared) -> Result<Exchange, String> {
         let left = self.deadline.saturating_duration_since(Instant::now());
         if left.is_zero() {
             return Err("the enumeration's time budget was spent before this request".into());
+        }
+        if self.recipe.signing == Signing::AwsSigv4 {
+            self.sign_aws(&mut req)?;
         }
         let Some(issuer) = self.ctx.registry.get(&self.recipe.issuer) else {
             return Err("issuer not in the registry".into());
@@ -154,6 +158,32 @@ impl Run<'_> {
             Ok(Err(f)) => Err(f.reason()),
             Err(_) => Err("the enumeration's time budget ran out waiting for the issuer".into()),
         }
+    }
+
+    fn sign_aws(&self, req: &mut Prepared) -> Result<(), String> {
+        let get = |k: &str| self.vars.values.get(k).filter(|v| !v.is_empty());
+        let (Some(key_id), Some(secret)) = (get("secret"), get("part.secret_access_key")) else {
+            return Err("cannot sign: no secret access key was found beside the key id".into());
+        };
+        let creds = crate::verify::aws::Credentials {
+            key_id,
+            secret,
+            session_token: get("part.session_token").map(String::as_str),
+        };
+        let body = req.body.as_ref().map(|(b, _)| b.clone()).unwrap_or_default();
+        let service = self.recipe.service.as_deref().unwrap_or("iam");
+        // IAM is global: its requests are signed for us-east-1.
+        let headers = crate::verify::aws::sign(
+            req.method.as_str(),
+            &req.url,
+            &body,
+            &creds,
+            "us-east-1",
+            service,
+            chrono::Utc::now(),
+        );
+        req.headers.extend(headers);
+        Ok(())
     }
 
     async fn step(&mut self, step: &Step) {
@@ -218,6 +248,8 @@ impl Run<'_> {
         }
         for (name, spec) in &step.captures {
             if let Some(v) = extract(spec, ex).into_iter().find(|v| !v.is_empty()) {
+                // Later steps' templates read it as `{capture.NAME}` (Cloudflare's token id).
+                self.vars.set(format!("capture.{name}"), v.clone());
                 self.captured.insert(name.clone(), v);
             }
         }
@@ -268,8 +300,7 @@ impl Run<'_> {
             let permission = spec
                 .permission
                 .as_deref()
-                .and_then(|p| permission_of(item, p, &step.permission_order))
-                .map(|p| step.permission_names.get(&p).cloned().unwrap_or(p));
+                .and_then(|p| permission_of(item, p, &step.permission_order, &step.permission_names));
             let detail = extract_one(spec.detail.as_ref(), &one);
             self.push(Resource {
                 kind: into.clone(),
@@ -282,28 +313,63 @@ impl Run<'_> {
         kept
     }
 
+    /// Keeps the first naming of a resource: steps that list the same resources filtered by
+    /// level (GitLab's groups by `min_access_level`) go from the highest level down.
     fn push(&mut self, r: Resource) {
-        if !self.reach.resources.contains(&r) {
+        if !self
+            .reach
+            .resources
+            .iter()
+            .any(|have| have.kind == r.kind && have.name == r.name)
+        {
             self.reach.resources.push(r);
         }
     }
 }
 
-/// A permission read from an item: a string as is, or the first of `order` whose flag is true
-/// in an object of flags (GitHub's `permissions`).
-fn permission_of(item: &serde_json::Value, spec: &str, order: &[String]) -> Option<String> {
+/// A permission read from an item. An object of flags (GitHub's `permissions`) gives the first
+/// of `order` whose flag is true. Otherwise every value the extractor finds counts (a `*` path
+/// or a list: GitLab's project and group access levels, Hugging Face's permission list), each
+/// renamed by `names`; with an `order`, the one ranked first wins, else the first found.
+/// `const:` names the permission outright (a listing filtered by access level).
+fn permission_of(
+    item: &serde_json::Value,
+    spec: &str,
+    order: &[String],
+    names: &BTreeMap<String, String>,
+) -> Option<String> {
+    if let Some(c) = spec.strip_prefix("const:") {
+        return Some(c.to_string());
+    }
     let path = spec.strip_prefix("json:")?;
-    let v = json_path(item, path).into_iter().next()?;
-    match v {
-        serde_json::Value::Object(flags) if !order.is_empty() => order
-            .iter()
-            .find(|name| flags.get(name.as_str()).and_then(|f| f.as_bool()) == Some(true))
-            .cloned(),
+    let found = json_path(item, path);
+    if let [serde_json::Value::Object(flags)] = found.as_slice() {
+        if !order.is_empty() {
+            return order
+                .iter()
+                .find(|name| flags.get(name.as_str()).and_then(|f| f.as_bool()) == Some(true))
+                .cloned();
+        }
+    }
+    let scalar = |v: &serde_json::Value| match v {
         serde_json::Value::String(s) => Some(s.clone()),
         serde_json::Value::Bool(b) => Some(b.to_string()),
         serde_json::Value::Number(n) => Some(n.to_string()),
         _ => None,
-    }
+    };
+    let values: Vec<String> = found
+        .iter()
+        .flat_map(|v| match v {
+            serde_json::Value::Array(a) => a.iter().filter_map(scalar).collect::<Vec<_>>(),
+            v => scalar(v).into_iter().collect(),
+        })
+        .map(|v| names.get(&v).cloned().unwrap_or(v))
+        .collect();
+    order
+        .iter()
+        .find(|o| values.contains(o))
+        .cloned()
+        .or_else(|| values.into_iter().next())
 }
 
 /// The request for the page after `ex`, if the step pages and the answer says one exists.
@@ -315,6 +381,15 @@ fn next_page(step: &Step, first: &Prepared, ex: &Exchange) -> Option<Prepared> {
         req.url = url;
         return Some(req);
     }
+    if let Some(param) = &paging.page {
+        let number =
+            |spec: &Option<String>| extract_one(spec.as_ref(), ex).and_then(|v| v.parse::<u64>().ok());
+        let (current, last) = (number(&paging.current)?, number(&paging.last)?);
+        if current >= last {
+            return None;
+        }
+        return Some(with_query(first, param, &(current + 1).to_string()));
+    }
     if let Some(more) = &paging.more {
         if extract_one(Some(more), ex).as_deref() != Some("true") {
             return None;
@@ -322,6 +397,11 @@ fn next_page(step: &Step, first: &Prepared, ex: &Exchange) -> Option<Prepared> {
     }
     let cursor = extract_one(paging.next.as_ref(), ex)?;
     let param = paging.param.as_deref()?;
+    Some(with_query(first, param, &cursor))
+}
+
+/// `first` with the query parameter `param` set to `value`.
+fn with_query(first: &Prepared, param: &str, value: &str) -> Prepared {
     let mut req = first.clone();
     let kept: Vec<(String, String)> = req
         .url
@@ -333,14 +413,22 @@ fn next_page(step: &Step, first: &Prepared, ex: &Exchange) -> Option<Prepared> {
         .query_pairs_mut()
         .clear()
         .extend_pairs(kept)
-        .append_pair(param, &cursor);
-    Some(req)
+        .append_pair(param, value);
+    req
 }
 
 /// Why an answer was not usable, in the issuer's words when it gave some.
 fn refusal(ex: &Exchange) -> String {
     let msg = ex.json.as_ref().and_then(|j| {
-        ["message", "error.message", "error"].iter().find_map(|p| {
+        [
+            "message",
+            "error.message",
+            "errors.0.message",
+            "Error.Message",
+            "error",
+        ]
+        .iter()
+        .find_map(|p| {
             json_path(j, p)
                 .into_iter()
                 .find_map(|v| v.as_str().map(String::from))

@@ -42,9 +42,10 @@ fn holds(rule: &CapabilityRule, reach: &Reach, captured: &BTreeMap<String, Strin
     if let Some(kind) = &rule.kind {
         let any = rule.permission.iter().any(|p| p == "*");
         let found = reach.of_kind(kind).any(|r| {
-            rule.permission.is_empty()
+            (rule.permission.is_empty()
                 || any
-                || r.permission.as_ref().is_some_and(|p| rule.permission.contains(p))
+                || r.permission.as_ref().is_some_and(|p| rule.permission.contains(p)))
+                && (rule.resource.is_empty() || rule.resource.iter().any(|n| name_matches(n, &r.name)))
         });
         if !found {
             return false;
@@ -72,6 +73,18 @@ fn scope_matches(want: &str, have: &str) -> bool {
     match want.strip_suffix('*') {
         Some(prefix) => have.starts_with(prefix),
         None => want == have,
+    }
+}
+
+/// A resource-name pattern: exact, a suffix after a leading `*`, or a prefix before a trailing
+/// `*`.
+fn name_matches(want: &str, have: &str) -> bool {
+    if let Some(suffix) = want.strip_prefix('*') {
+        have.ends_with(suffix)
+    } else if let Some(prefix) = want.strip_suffix('*') {
+        have.starts_with(prefix)
+    } else {
+        want == have
     }
 }
 
@@ -121,5 +134,9 @@ mod tests {
         assert!(scope_matches("chat:write.*", "chat:write.public"));
         assert!(scope_matches("chat:write", "chat:write"));
         assert!(!scope_matches("chat:write", "chat:write.public"));
+        assert!(name_matches("* Write", "DNS Write"));
+        assert!(!name_matches("* Write", "DNS Read"));
+        assert!(name_matches("Workers*", "Workers Scripts Write"));
+        assert!(name_matches("API Tokens Write", "API Tokens Write"));
     }
 }

@@ -20,6 +20,7 @@
 //! item = { name = "json:full_name", permission = "json:permissions", detail = "json:default_branch" }
 //! permission_order = ["admin", "maintain", "push", "triage", "pull"]  # flags object → name
 //! paging = { link = true }              # or { next = "json:…", param = "cursor", more = "json:has_more" }
+//!                                       # or { page = "page", current = "json:…", last = "json:…" }
 //!
 //! [[access.capability]]                 # what the collected reach means
 //! name = "push-to-default-branch"
@@ -139,6 +140,15 @@ pub struct Paging {
     /// A flag that must be true for another page to exist (`json:has_more`).
     #[serde(default)]
     pub more: Option<String>,
+    /// Numbered pages (Cloudflare's `result_info`): the query parameter the next number goes
+    /// in (`page`), with `current` and `last` read from each answer
+    /// (`json:result_info.page`, `json:result_info.total_pages`).
+    #[serde(default)]
+    pub page: Option<String>,
+    #[serde(default)]
+    pub current: Option<String>,
+    #[serde(default)]
+    pub last: Option<String>,
 }
 
 /// One GET of an enumeration.
@@ -175,10 +185,12 @@ pub struct Step {
     #[serde(default)]
     pub item: Option<ItemSpec>,
     /// When an item's permission is an object of flags (`{"admin": false, "push": true}`),
-    /// the first of these names whose flag is true is the permission.
+    /// the first of these names whose flag is true is the permission; when it is several
+    /// values (a list, or a `*` path), the first of these names among them.
     #[serde(default)]
     pub permission_order: Vec<String>,
-    /// Names for permission values the issuer gives as flags (`"true" = "member"`).
+    /// Names for permission values the issuer gives as flags or numbers (`"true" = "member"`,
+    /// GitLab's `"40" = "maintainer"`).
     #[serde(default)]
     pub permission_names: BTreeMap<String, String>,
     #[serde(default)]
@@ -231,6 +243,10 @@ pub struct CapabilityRule {
     /// Any of these values captured by a step (`admin`).
     #[serde(default)]
     pub captured: Vec<String>,
+    /// With `kind`: the resource's name is one of these (a leading or trailing `*` matches a
+    /// suffix or prefix: Cloudflare's permission groups, `* Write`).
+    #[serde(default)]
+    pub resource: Vec<String>,
 }
 
 impl AccessRecipe {
@@ -271,7 +287,11 @@ impl AccessRecipe {
                         .iter()
                         .flat_map(|i| std::iter::once(&i.name).chain(&i.permission).chain(&i.detail)),
                 )
-                .chain(s.paging.iter().flat_map(|p| p.next.iter().chain(&p.more)));
+                .chain(
+                    s.paging
+                        .iter()
+                        .flat_map(|p| p.next.iter().chain(&p.more).chain(&p.current).chain(&p.last)),
+                );
             for spec in specs {
                 if !(spec.starts_with("json:") || spec.starts_with("header:") || spec.starts_with("const:")) {
                     return Err(format!(
@@ -283,6 +303,12 @@ impl AccessRecipe {
             if let Some(p) = &s.paging {
                 if p.next.is_some() != p.param.is_some() {
                     return Err(format!("step {}: paging `next` and `param` go together", s.name));
+                }
+                if p.page.is_some() != (p.current.is_some() && p.last.is_some()) {
+                    return Err(format!(
+                        "step {}: paging `page` needs `current` and `last`, and they need it",
+                        s.name
+                    ));
                 }
             }
         }

@@ -169,7 +169,8 @@ pub struct Matcher {
 }
 
 /// Where each identity field comes from: `json:PATH`, `header:NAME`, `const:TEXT`. A `json:`
-/// path is dot-separated; `*` maps over an array (`json:access_scopes.*.handle`).
+/// path is dot-separated; `*` maps over an array (`json:access_scopes.*.handle`) or an
+/// object's values.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct IdentitySpec {
@@ -291,7 +292,8 @@ fn json_eq(v: &serde_json::Value, want: &toml::Value) -> bool {
     }
 }
 
-/// Every value at a dot-separated path; `*` fans out over arrays, numbers index them.
+/// Every value at a dot-separated path; `*` fans out over arrays and over an object's values
+/// (GitLab's `permissions.*.access_level`), numbers index arrays.
 pub fn json_path<'a>(root: &'a serde_json::Value, path: &str) -> Vec<&'a serde_json::Value> {
     let mut cur = vec![root];
     for seg in path.split('.').filter(|s| !s.is_empty()) {
@@ -299,6 +301,7 @@ pub fn json_path<'a>(root: &'a serde_json::Value, path: &str) -> Vec<&'a serde_j
         for v in cur {
             match (seg, v) {
                 ("*", serde_json::Value::Array(a)) => next.extend(a.iter()),
+                ("*", serde_json::Value::Object(m)) => next.extend(m.values()),
                 (_, serde_json::Value::Array(a)) => {
                     if let Ok(i) = seg.parse::<usize>() {
                         next.extend(a.get(i));
@@ -428,5 +431,11 @@ mod tests {
         assert_eq!(extract("json:a.*.h", &ex), vec!["x", "y"]);
         assert_eq!(extract("json:b.c", &ex), vec!["1"]);
         assert_eq!(extract("json:a.1.h", &ex), vec!["y"]);
+        let j = serde_json::json!({"p": {"project_access": null, "group_access": {"level": 40}}});
+        let ex = Exchange {
+            json: Some(j),
+            ..Default::default()
+        };
+        assert_eq!(extract("json:p.*.level", &ex), vec!["40"]);
     }
 }

@@ -34,7 +34,8 @@ pub fn page(title: &str, body: &str) -> String {
          table{{border-collapse:collapse}}\
          td,th{{padding:2px 10px;border-bottom:1px solid #ddd;text-align:left;font-size:13px;vertical-align:top}}\
          code{{font-size:12px}}.k{{color:#555}}.st-live,.st-escalated{{color:#b00;font-weight:bold}}\
-         .st-revoked,.st-dead{{color:#1a7f45}}svg{{max-width:100%;height:auto}}{print}\
+         .st-revoked,.st-dead{{color:#1a7f45}}svg{{max-width:100%;height:auto}}\
+         .reach-table th,.reach-table td{{border:0;padding:0 6px 0 0;font-size:12px}}.risk-org-admin,.risk-privileged{{color:#b00;font-weight:bold}}{print}\
          </style></head><body>\n{body}</body></html>\n",
         title = esc(title),
         print = PRINT_CSS
@@ -77,11 +78,17 @@ fn is_dead(f: &Finding) -> bool {
     }
 }
 
-/// What the key can reach, as far as verification saw it: project and scopes.
-///
-/// This is the one place a finding's reach is rendered; a richer per-key reach (what the key
-/// can touch across the issuer's resources) replaces the body of this function.
+/// Resources named per kind in a finding's reach table; the rest are counted.
+const REACH_SHOWN: usize = 5;
+
+/// What the key can reach, as HTML for the findings table: the enumerated reach (`--access`)
+/// as a small table — risk and capabilities, then each kind of resource with how many and the
+/// first few with their permission, then how much could not be seen — else what verification
+/// saw (project and scopes) as text.
 fn reach(f: &Finding) -> String {
+    if let Some(r) = &f.reach {
+        return reach_table(r);
+    }
     let Some(v) = &f.verification else {
         return "–".into();
     };
@@ -96,7 +103,94 @@ fn reach(f: &Finding) -> String {
     if parts.is_empty() {
         "–".into()
     } else {
-        parts.join("; ")
+        esc(&parts.join("; "))
+    }
+}
+
+fn reach_table(r: &crate::reach::Reach) -> String {
+    let caps: Vec<&str> = r.capabilities.iter().map(|c| c.as_str()).collect();
+    let mut t = format!(
+        "<table class=\"reach-table\" data-risk=\"{risk}\"><tr><th>risk</th><td class=\"risk risk-{risk}\">{risk}{caps}</td></tr>",
+        risk = esc(r.risk.as_str()),
+        caps = if caps.is_empty() {
+            String::new()
+        } else {
+            format!(" <span class=\"k\">({})</span>", esc(&caps.join(", ")))
+        }
+    );
+    if let Some(p) = &r.principal {
+        let kind = r
+            .principal_kind
+            .as_deref()
+            .map(|k| format!(" ({k})"))
+            .unwrap_or_default();
+        let _ = write!(
+            t,
+            "<tr><th>principal</th><td>{}</td></tr>",
+            esc(&format!("{p}{kind}"))
+        );
+    }
+    if !r.scopes.is_empty() {
+        let _ = write!(
+            t,
+            "<tr><th>scopes</th><td>{}</td></tr>",
+            esc(&r.scopes.join(", "))
+        );
+    }
+    if !r.granted.is_empty() || !r.denied.is_empty() {
+        let _ = write!(
+            t,
+            "<tr><th>permissions</th><td>granted {}; denied {}</td></tr>",
+            esc(&or_none(&r.granted)),
+            esc(&or_none(&r.denied))
+        );
+    }
+    let mut kinds: Vec<&str> = Vec::new();
+    for res in &r.resources {
+        if !kinds.contains(&res.kind.as_str()) {
+            kinds.push(&res.kind);
+        }
+    }
+    for kind in kinds {
+        let all: Vec<_> = r.of_kind(kind).collect();
+        let shown: Vec<String> = all
+            .iter()
+            .take(REACH_SHOWN)
+            .map(|res| match &res.permission {
+                Some(p) => format!("{} <span class=\"k\">{}</span>", esc(&res.name), esc(p)),
+                None => esc(&res.name),
+            })
+            .collect();
+        let more = all.len().saturating_sub(REACH_SHOWN);
+        let _ = write!(
+            t,
+            "<tr class=\"reach-kind\" data-kind=\"{k}\" data-count=\"{n}\"><th>{k} ({n})</th><td>{list}{more}</td></tr>",
+            k = esc(kind),
+            n = all.len(),
+            list = shown.join(", "),
+            more = if more > 0 { format!(" <span class=\"k\">+{more} more</span>") } else { String::new() }
+        );
+    }
+    if !r.unseen.is_empty() {
+        let _ = write!(
+            t,
+            "<tr><th>not seen</th><td class=\"k\">{}</td></tr>",
+            r.unseen.iter().map(|u| esc(u)).collect::<Vec<_>>().join("<br>")
+        );
+    }
+    let _ = write!(
+        t,
+        "<tr><th>whose</th><td>{}</td></tr></table>",
+        esc(&r.whose.summary)
+    );
+    t
+}
+
+fn or_none(v: &[String]) -> String {
+    if v.is_empty() {
+        "none".into()
+    } else {
+        v.join(", ")
     }
 }
 
@@ -224,7 +318,7 @@ pub fn write_at(
                 .map_or(f.identity, |v| v.identity_model)
                 .as_str(),
             principal = esc(principal.as_deref().unwrap_or("not verified")),
-            reach = esc(&reach(f)),
+            reach = reach(f),
             repo = esc(loc.and_then(|l| repository(&l.path, &opts.roots)).unwrap_or("–")),
             commit = commit.map_or("–".into(), |c| format!(
                 "<code>{}</code> {}<br><span class=\"k\">{}</span>",

@@ -63,6 +63,10 @@ pub fn write(out: &mut dyn Write, outcome: &ScanOutcome, opts: &ReportOptions) -
             };
             writeln!(out, "  status:      {}", p.wrap(colour, what))?;
         }
+        if let Some(r) = &f.reach {
+            writeln!(out, "  reach:")?;
+            super::access::write(out, r, "    ")?;
+        }
         for (k, v) in &f.details {
             writeln!(out, "  {:<12} {}", format!("{k}:"), v)?;
         }

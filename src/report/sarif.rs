@@ -2,7 +2,9 @@
 //! help and a `security-severity`), one result per location. Each result's partial fingerprint
 //! names the secret *at that place*, so code scanning tracks it across pushes without merging
 //! the same key in two files into one alert. A verification verdict grades the result: a live
-//! key is an error that says so, one the issuer confirmed dead a note.
+//! key is an error that says so, one the issuer confirmed dead a note. When keys were
+//! enumerated (`--access`), their risk rank (`Risk::security_severity`) sets the rule's
+//! `security-severity` and each result carries its risk and reach.
 
 use std::collections::BTreeMap;
 use std::io::{self, Write};
@@ -10,11 +12,21 @@ use std::io::{self, Write};
 use serde_json::{json, Value};
 
 use crate::finding::{Finding, Location};
+use crate::reach::Risk;
 use crate::scan::ScanOutcome;
 
 pub fn write(out: &mut dyn Write, outcome: &ScanOutcome) -> io::Result<()> {
     let mut rules: BTreeMap<&str, Value> = BTreeMap::new();
     let mut results = Vec::new();
+    // Where a rule's keys were enumerated (`--access`), what the riskiest of them reaches
+    // grades the rule, not the rule's guess: code scanning ranks alerts by this number.
+    let mut riskiest: BTreeMap<&str, Risk> = BTreeMap::new();
+    for f in &outcome.findings {
+        if let Some(r) = &f.reach {
+            let e = riskiest.entry(&f.rule_id).or_insert(r.risk);
+            *e = (*e).max(r.risk);
+        }
+    }
     for f in &outcome.findings {
         let rule = f.rule.as_ref();
         rules.entry(&f.rule_id).or_insert_with(|| {
@@ -31,7 +43,7 @@ pub fn write(out: &mut dyn Write, outcome: &ScanOutcome) -> io::Result<()> {
                     "issuer": f.issuer,
                     "identity": f.identity,
                     "confidence": f.confidence,
-                    "security-severity": severity_score(f.severity.as_str()),
+                    "security-severity": riskiest.get(f.rule_id.as_str()).map_or_else(|| severity_score(f.severity.as_str()), |r| r.security_severity()),
                     "tags": ["security", "secret", f.issuer.as_str()],
                 },
             });
@@ -59,6 +71,12 @@ pub fn write(out: &mut dyn Write, outcome: &ScanOutcome) -> io::Result<()> {
             }
             if let Some(v) = &f.verification {
                 props["verification"] = serde_json::to_value(v).unwrap_or(Value::Null);
+            }
+            if let Some(r) = &f.reach {
+                props["risk"] = json!(r.risk.as_str());
+                props["security-severity"] = json!(r.risk.security_severity());
+                props["reach"] = json!(r.summary());
+                props["whose"] = json!(r.whose.summary);
             }
             let (level, verdict_text) = graded(f);
             results.push(json!({

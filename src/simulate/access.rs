@@ -1,9 +1,15 @@
 //! The simulator's enumeration routes: the read-only listings `quench access` pages through,
 //! in each issuer's documented shapes — GitHub's organisation memberships, repositories and
 //! installation repositories (`Link` paging, `permissions` flags), Slack's
-//! `conversations.list` (cursor in `response_metadata.next_cursor`, `missing_scope`), OpenAI's
-//! listings a restricted key is refused ("Missing scopes"), Anthropic's Admin API workspaces
-//! and users (`has_more`, `last_id`, `after_id`). What a key reaches is its `[[key.grant]]`s.
+//! `conversations.list` (cursor in `response_metadata.next_cursor`, `missing_scope`), GitLab's
+//! groups and projects (access levels, `Link`), Cloudflare's token policies, memberships and
+//! accounts (the v4 envelope, `result_info` pages), OpenAI's listings a restricted key is
+//! refused ("Missing scopes"), Anthropic's Admin API workspaces and users (`has_more`,
+//! `last_id`, `after_id`), Stripe's account and the listings a restricted key is refused
+//! (`rak_…`), Datadog's reads with an application key, Vercel's teams (`until`), Supabase's
+//! organisations and projects, Google APIs an API key may call (ErrorInfo reasons). Hugging
+//! Face's `whoami-v2` and AWS IAM's user listings live with their issuers' other routes. What
+//! a key reaches is its `[[key.grant]]`s.
 
 use axum::http::Method;
 use serde::Deserialize;
@@ -27,6 +33,9 @@ pub struct Grant {
     pub default_branch: Option<String>,
     #[serde(default)]
     pub private: bool,
+    /// GitLab: the role the user holds through the project's group (`group_access`).
+    #[serde(default)]
+    pub group_role: Option<String>,
 }
 
 /// The answer to an enumeration request, or `None` to leave it to the issuer's own handler.
@@ -46,6 +55,26 @@ pub(super) fn route(sim: &Sim, issuer: &str, r: &Req) -> Option<Reply> {
             }
             Some(github_list(sim, r, "repo", Some("repositories")))
         }
+        ("gitlab", "/api/v4/groups") => Some(gitlab_list(sim, r, "group")),
+        ("gitlab", "/api/v4/projects") => Some(gitlab_list(sim, r, "project")),
+        ("cloudflare", "/client/v4/accounts") => Some(cloudflare_list(sim, r, "account")),
+        ("cloudflare", "/client/v4/memberships") => Some(cloudflare_list(sim, r, "membership")),
+        ("cloudflare", p)
+            if p.starts_with("/client/v4/user/tokens/") && p != "/client/v4/user/tokens/verify" =>
+        {
+            Some(cloudflare_token(sim, r, &p["/client/v4/user/tokens/".len()..]))
+        }
+        ("stripe", "/v1/account") => Some(stripe(sim, r, None)),
+        ("stripe", "/v1/balance") => Some(stripe(sim, r, Some("rak_balance_read"))),
+        ("stripe", "/v1/charges") => Some(stripe(sim, r, Some("rak_charge_read"))),
+        ("stripe", "/v1/customers") => Some(stripe(sim, r, Some("rak_customer_read"))),
+        ("datadog", "/api/v2/users") => Some(datadog_read(sim, r, "user_access_read")),
+        ("datadog", "/api/v1/dashboard") => Some(datadog_read(sim, r, "dashboards_read")),
+        ("vercel", "/v2/teams") => Some(vercel_teams(sim, r)),
+        ("supabase", "/v1/organizations") => Some(supabase_list(sim, r, "org")),
+        ("supabase", "/v1/projects") => Some(supabase_list(sim, r, "project")),
+        ("google", "/gemini/v1beta/files") => Some(google_api(sim, r, "generativelanguage.googleapis.com")),
+        ("google", "/youtube/youtube/v3/i18nLanguages") => Some(google_api(sim, r, "youtube.googleapis.com")),
         ("slack", "/api/conversations.list") => Some(slack_channels(sim, r)),
         ("openai", "/v1/files") => Some(openai_listing(sim, r, "api.files.read")),
         ("openai", "/v1/fine_tuning/jobs") => Some(openai_listing(sim, r, "api.fine_tuning.jobs.read")),
@@ -106,23 +135,36 @@ fn github_list(sim: &Sim, r: &Req, kind: &str, wrap: Option<&str>) -> Reply {
         );
     }
     let all: Vec<Value> = grants(sim, i, kind).map(|g| github_item(sim, i, g)).collect();
+    let total = all.len();
+    link_paged(sim, r, all, 30, move |items| match wrap {
+        Some(key) => json!({"total_count": total, "repository_selection": "selected", key: items}),
+        None => Value::Array(items),
+    })
+}
+
+/// One page of a `page`/`per_page` list (default `default_per`, at most 100), as GitHub and
+/// GitLab page: the items `body` wraps, and a `Link` header with `next` and `last` while more
+/// pages exist.
+fn link_paged(
+    sim: &Sim,
+    r: &Req,
+    all: Vec<Value>,
+    default_per: usize,
+    body: impl FnOnce(Vec<Value>) -> Value,
+) -> Reply {
     let per = r
         .query("per_page")
         .and_then(|p| p.parse::<usize>().ok())
-        .unwrap_or(30)
+        .unwrap_or(default_per)
         .clamp(1, 100);
     let page = r
         .query("page")
         .and_then(|p| p.parse::<usize>().ok())
         .unwrap_or(1)
         .max(1);
-    let items: Vec<Value> = all.iter().skip((page - 1) * per).take(per).cloned().collect();
     let last = all.len().div_ceil(per).max(1);
-    let body = match wrap {
-        Some(key) => json!({"total_count": all.len(), "repository_selection": "selected", key: items}),
-        None => Value::Array(items),
-    };
-    let mut rep = reply(200, body, "access");
+    let items: Vec<Value> = all.into_iter().skip((page - 1) * per).take(per).collect();
+    let mut rep = reply(200, body(items), "access");
     if page < last {
         let link = |p: usize| {
             let mut q: Vec<(String, String)> = r.query.iter().filter(|(k, _)| k != "page").cloned().collect();
@@ -142,6 +184,57 @@ fn github_list(sim: &Sim, r: &Req, kind: &str, wrap: Option<&str>) -> Reply {
         );
     }
     rep
+}
+
+/// GitLab's access levels by role name (the members API's "valid access levels").
+fn gitlab_level(role: &str) -> u64 {
+    match role {
+        "owner" => 50,
+        "maintainer" => 40,
+        "developer" => 30,
+        "reporter" => 20,
+        "planner" => 15,
+        _ => 10,
+    }
+}
+
+/// `GET /api/v4/groups` (`min_access_level`, default: every group the user sees) and
+/// `GET /api/v4/projects?membership=true`: a project's own membership is
+/// `permissions.project_access`, one through its group `permissions.group_access`
+/// (`group_role` of the grant), either null.
+fn gitlab_list(sim: &Sim, r: &Req, kind: &str) -> Reply {
+    let tok = r
+        .header("private-token")
+        .or_else(|| r.bearer())
+        .unwrap_or_default();
+    let Some(i) = sim.live("gitlab", &tok) else {
+        return reply(401, json!({"message": "401 Unauthorized"}), "access");
+    };
+    let min = r
+        .query("min_access_level")
+        .and_then(|m| m.parse::<u64>().ok())
+        .unwrap_or(0);
+    let all: Vec<Value> = grants(sim, i, kind)
+        .filter(|g| kind != "group" || gitlab_level(g.permission.as_deref().unwrap_or("guest")) >= min)
+        .map(|g| {
+            let id = num_id(&g.name);
+            let (ns, path) = g.name.rsplit_once('/').unwrap_or(("", g.name.as_str()));
+            if kind == "group" {
+                return json!({"id": id, "name": path, "path": path, "full_name": g.name.replace('/', " / "), "full_path": g.name,
+                    "parent_id": null, "visibility": if g.private { "private" } else { "internal" },
+                    "web_url": format!("https://gitlab.example.com/groups/{}", g.name)});
+            }
+            let access = |role: Option<&str>| {
+                role.map_or(Value::Null, |r| json!({"access_level": gitlab_level(r), "notification_level": 3}))
+            };
+            json!({"id": id, "name": path, "path": path, "path_with_namespace": g.name,
+                "namespace": {"full_path": ns, "kind": "group"},
+                "default_branch": g.default_branch.as_deref().unwrap_or("main"),
+                "visibility": if g.private { "private" } else { "internal" },
+                "permissions": {"project_access": access(g.permission.as_deref()), "group_access": access(g.group_role.as_deref())}})
+        })
+        .collect();
+    link_paged(sim, r, all, 20, Value::Array)
 }
 
 /// `conversations.list`: `limit` channels (default 100, at most 1000) after `cursor`.
@@ -261,4 +354,318 @@ fn anthropic_list(sim: &Sim, r: &Req, kind: &str) -> Reply {
             "first_id": page.first().map(|v| v["id"].clone()), "last_id": page.last().map(|v| v["id"].clone())}),
         "access",
     )
+}
+
+/// Cloudflare's envelope around a result.
+fn cf_envelope(ok: bool, errors: Value, result: Value) -> Value {
+    json!({"success": ok, "errors": errors, "messages": [], "result": result})
+}
+
+fn cf_refused() -> Reply {
+    reply(
+        403,
+        cf_envelope(
+            false,
+            json!([{"code": 9109, "message": "Unauthorized to access requested resource"}]),
+            Value::Null,
+        ),
+        "access",
+    )
+}
+
+/// The live Cloudflare key a bearer token is, and whether its permission groups
+/// (`[[key.grant]]` of kind `permission-group`) hold one of `needed` (a key without any holds
+/// every permission).
+fn cf_key(sim: &Sim, r: &Req, needed: &[&str]) -> Result<(usize, bool), Reply> {
+    let Some(i) = r.bearer().and_then(|t| sim.live("cloudflare", &t)) else {
+        return Err(reply(
+            401,
+            cf_envelope(
+                false,
+                json!([{"code": 1000, "message": "Invalid API Token"}]),
+                Value::Null,
+            ),
+            "access",
+        ));
+    };
+    let groups: Vec<&Grant> = grants(sim, i, "permission-group").collect();
+    Ok((
+        i,
+        groups.is_empty() || groups.iter().any(|g| needed.contains(&g.name.as_str())),
+    ))
+}
+
+/// `GET /user/tokens/{id}`: the token's policies, one allow policy holding every permission
+/// group granted; "API Tokens Read" (or Write) is needed.
+fn cloudflare_token(sim: &Sim, r: &Req, id: &str) -> Reply {
+    let (i, allowed) = match cf_key(sim, r, &["API Tokens Read", "API Tokens Write"]) {
+        Ok(v) => v,
+        Err(rep) => return rep,
+    };
+    if !allowed {
+        return cf_refused();
+    }
+    let key = k(sim, i);
+    let own = key
+        .key_id
+        .clone()
+        .unwrap_or_else(|| format!("{:032x}", num_id(&key.secret)));
+    if own != id {
+        return reply(
+            404,
+            cf_envelope(
+                false,
+                json!([{"code": 1003, "message": "Token not found"}]),
+                Value::Null,
+            ),
+            "access",
+        );
+    }
+    let groups: Vec<Value> = grants(sim, i, "permission-group")
+        .map(|g| json!({"id": format!("{:032x}", num_id(&g.name)), "name": g.name}))
+        .collect();
+    reply(
+        200,
+        cf_envelope(
+            true,
+            json!([]),
+            json!({"id": id, "name": "sim", "status": "active", "issued_on": "2026-01-01T00:00:00Z",
+            "policies": [{"id": format!("{:032x}", num_id(id)), "effect": "allow",
+                "resources": {"com.cloudflare.api.account.*": "*"}, "permission_groups": groups}]}),
+        ),
+        "access",
+    )
+}
+
+/// `GET /accounts` and `GET /memberships` (the latter needs "Memberships Read"), numbered
+/// pages of `per_page` (default 20, at most 50) with `result_info`.
+fn cloudflare_list(sim: &Sim, r: &Req, what: &str) -> Reply {
+    let (i, allowed) = match cf_key(sim, r, &["Memberships Read", "Memberships Write"]) {
+        Ok(v) => v,
+        Err(rep) => return rep,
+    };
+    if what == "membership" && !allowed {
+        return cf_refused();
+    }
+    let all: Vec<Value> = grants(sim, i, "account")
+        .map(|g| {
+            let account = json!({"id": format!("{:032x}", num_id(&g.name)), "name": g.name, "type": "standard",
+                "settings": {"enforce_twofactor": false}, "created_on": "2024-01-01T00:00:00Z"});
+            if what == "account" {
+                return account;
+            }
+            json!({"id": format!("{:032x}", num_id(&format!("m{}", g.name))), "account": account, "status": "accepted",
+                "roles": g.permission.as_deref().unwrap_or("Administrator Read Only").split(',').collect::<Vec<_>>(),
+                "api_access_enabled": true})
+        })
+        .collect();
+    let per = r
+        .query("per_page")
+        .and_then(|p| p.parse::<usize>().ok())
+        .unwrap_or(20)
+        .clamp(5, 50);
+    let page = r
+        .query("page")
+        .and_then(|p| p.parse::<usize>().ok())
+        .unwrap_or(1)
+        .max(1);
+    let total_pages = all.len().div_ceil(per).max(1);
+    let items: Vec<Value> = all.iter().skip((page - 1) * per).take(per).cloned().collect();
+    let mut body = cf_envelope(true, json!([]), Value::Array(items.clone()));
+    body["result_info"] = json!({"page": page, "per_page": per, "count": items.len(), "total_count": all.len(), "total_pages": total_pages});
+    reply(200, body, "access")
+}
+
+/// Stripe: `GET /v1/account`, and the listings a restricted key (`rk_`) reads only with the
+/// `rak_…` permission in its scopes; Stripe's refusal masks the key but its last six
+/// characters.
+fn stripe(sim: &Sim, r: &Req, needed: Option<&str>) -> Reply {
+    let tok = r.bearer().unwrap_or_default();
+    let Some(i) = sim.live("stripe", &tok) else {
+        return reply(
+            401,
+            json!({"error": {"type": "invalid_request_error", "message": "Invalid API Key provided: sk_live_********"}}),
+            "access",
+        );
+    };
+    let key = k(sim, i);
+    let account = key
+        .org
+        .clone()
+        .unwrap_or_else(|| format!("acct_{}", num_id(&key.secret)));
+    if let Some(p) = needed.filter(|p| tok.starts_with("rk_") && !key.scopes.iter().any(|s| s == p)) {
+        let shown = format!(
+            "{}{}{}",
+            &tok[..8],
+            "*".repeat(tok.len().saturating_sub(14)),
+            &tok[tok.len().saturating_sub(6)..]
+        );
+        return reply(
+            403,
+            json!({"error": {"type": "invalid_request_error", "message": format!("The provided key '{shown}' does not have the required permissions for this endpoint on account '{account}'. Having the '{p}' permission would allow this request to continue.")}}),
+            "access",
+        );
+    }
+    let live = !tok.contains("_test_");
+    let body = match r.rest.as_str() {
+        "/v1/account" => {
+            json!({"id": account, "object": "account", "email": principal(key), "type": "standard", "country": "US",
+            "business_profile": {"name": format!("{} Inc.", principal(key))}, "charges_enabled": true, "payouts_enabled": true})
+        }
+        "/v1/balance" => {
+            json!({"object": "balance", "available": [{"amount": 0, "currency": "usd"}], "pending": [], "livemode": live})
+        }
+        rest => json!({"object": "list", "data": [], "has_more": false, "url": rest}),
+    };
+    reply(200, body, "access")
+}
+
+/// Datadog reads that need a live API key and a live application key whose scopes (none
+/// listed: its owner's every permission) hold `needed`; Datadog's refusal is 403
+/// `{"errors": ["Forbidden"]}`.
+fn datadog_read(sim: &Sim, r: &Req, needed: &str) -> Reply {
+    let live = |h: &str| r.header(h).and_then(|t| sim.live("datadog", &t));
+    let (Some(_), Some(app)) = (live("dd-api-key"), live("dd-application-key")) else {
+        return reply(403, json!({"errors": ["Forbidden"]}), "access");
+    };
+    let scopes = &k(sim, app).scopes;
+    if !scopes.is_empty() && !scopes.iter().any(|s| s == needed) {
+        return reply(403, json!({"errors": ["Forbidden"]}), "access");
+    }
+    let body = if r.rest == "/api/v1/dashboard" {
+        json!({"dashboards": [{"id": "abc-def-ghi", "title": "Service overview", "layout_type": "ordered"}]})
+    } else {
+        json!({"data": [{"type": "users", "id": format!("{:08x}-0000-4000-8000-000000000000", num_id(&principal(k(sim, app)))),
+            "attributes": {"email": principal(k(sim, app)), "status": "Active"}}], "meta": {"page": {"total_count": 1}}})
+    };
+    reply(200, body, "access")
+}
+
+/// Vercel's `GET /v2/teams`: newest first, `limit` (default 20, at most 100) created before
+/// `until`, and `pagination.next` the last one's `createdAt` while more remain (else null).
+fn vercel_teams(sim: &Sim, r: &Req) -> Reply {
+    let Some(i) = r.bearer().and_then(|t| sim.live("vercel", &t)) else {
+        return reply(
+            403,
+            json!({"error": {"code": "forbidden", "message": "Not authorized", "invalidToken": true}}),
+            "access",
+        );
+    };
+    let all: Vec<Value> = grants(sim, i, "team")
+        .enumerate()
+        .map(|(n, g)| {
+            json!({"id": format!("team_{}", num_id(&g.name)), "slug": g.name, "name": g.name, "avatar": null,
+                "createdAt": 1_700_000_000_000u64 - n as u64 * 1000, "creatorId": format!("usr_{}", num_id(&principal(k(sim, i)))),
+                "membership": {"role": g.permission.as_deref().unwrap_or("MEMBER"), "confirmed": true, "createdAt": 1_700_000_000_000u64}})
+        })
+        .collect();
+    let limit = r
+        .query("limit")
+        .and_then(|l| l.parse::<usize>().ok())
+        .unwrap_or(20)
+        .clamp(1, 100);
+    let until = r
+        .query("until")
+        .and_then(|u| u.parse::<u64>().ok())
+        .unwrap_or(u64::MAX);
+    let left: Vec<&Value> = all
+        .iter()
+        .filter(|t| t["createdAt"].as_u64().unwrap_or(0) < until)
+        .collect();
+    let page: Vec<Value> = left.iter().take(limit).map(|v| (*v).clone()).collect();
+    let next = (left.len() > page.len())
+        .then(|| page.last().map(|t| t["createdAt"].clone()))
+        .flatten();
+    reply(
+        200,
+        json!({"teams": page, "pagination": {"count": page.len(), "next": next, "prev": null}}),
+        "access",
+    )
+}
+
+/// Supabase's Management API lists (not paged): the token's organisations (`org` of the key
+/// and `[[key.grant]]`s of kind `org`), and its projects (`project` grants named
+/// `ORG/PROJECT`, the grant's permission their status, default `ACTIVE_HEALTHY`).
+fn supabase_list(sim: &Sim, r: &Req, kind: &str) -> Reply {
+    let Some(i) = r.bearer().and_then(|t| sim.live("supabase", &t)) else {
+        return reply(401, json!({"message": "Unauthorized"}), "verify");
+    };
+    let key = k(sim, i);
+    let orgs: Vec<String> = key
+        .org
+        .iter()
+        .cloned()
+        .chain(grants(sim, i, "org").map(|g| g.name.clone()))
+        .collect();
+    let org_id = |name: &str| format!("org{}", num_id(name));
+    let body: Vec<Value> = if kind == "org" {
+        orgs.iter().map(|o| json!({"id": org_id(o), "name": o})).collect()
+    } else {
+        grants(sim, i, "project")
+            .map(|g| {
+                let (org, name) = g.name.split_once('/').unwrap_or(("", g.name.as_str()));
+                json!({"id": format!("{:020x}", num_id(&g.name)), "organization_id": org_id(org), "name": name,
+                    "region": "us-east-1", "created_at": "2026-01-01T00:00:00Z",
+                    "status": g.permission.as_deref().unwrap_or("ACTIVE_HEALTHY"),
+                    "database": {"host": format!("db.{:020x}.supabase.co", num_id(&g.name)), "version": "15.1.0.117"}})
+            })
+            .collect()
+    };
+    reply(200, Value::Array(body), "verify")
+}
+
+/// A Google API read with an API key: refused with Google's ErrorInfo when the key's project
+/// has not enabled `service` (the key's `scopes`, none listed: every API), or when an
+/// application restriction (`restriction = "browser"` or `"server"`) refuses this caller.
+fn google_api(sim: &Sim, r: &Req, service: &str) -> Reply {
+    let t = r
+        .header("x-goog-api-key")
+        .or_else(|| r.query("key"))
+        .unwrap_or_default();
+    let Some(i) = sim.live("google", &t) else {
+        return reply(
+            400,
+            json!({"error": {"code": 400, "status": "INVALID_ARGUMENT", "message": "API key not valid. Please pass a valid API key.",
+                "details": [{"@type": "type.googleapis.com/google.rpc.ErrorInfo", "reason": "API_KEY_INVALID", "domain": "googleapis.com"}]}}),
+            "access",
+        );
+    };
+    let key = k(sim, i);
+    let project = key.project.clone().unwrap_or_else(|| "1234567890".into());
+    let refuse = |reason: &str, message: String| {
+        reply(
+            403,
+            json!({"error": {"code": 403, "status": "PERMISSION_DENIED", "message": message,
+                "details": [{"@type": "type.googleapis.com/google.rpc.ErrorInfo", "reason": reason, "domain": "googleapis.com",
+                    "metadata": {"service": service, "consumer": format!("projects/{project}")}}]}}),
+            "access",
+        )
+    };
+    match key.restriction.as_deref() {
+        Some("browser") => {
+            return refuse(
+                "API_KEY_HTTP_REFERRER_BLOCKED",
+                "Requests from referer <empty> are blocked.".into(),
+            )
+        }
+        Some("server") => {
+            return refuse(
+                "API_KEY_IP_ADDRESS_BLOCKED",
+                "The provided API key has an IP address restriction.".into(),
+            )
+        }
+        _ => {}
+    }
+    if !key.scopes.is_empty() && !key.scopes.iter().any(|s| s == service) {
+        return refuse(
+            "SERVICE_DISABLED",
+            format!("{service} has not been used in project {project} before or it is disabled."),
+        );
+    }
+    let body = if service.starts_with("youtube") {
+        json!({"kind": "youtube#i18nLanguageListResponse", "items": [{"kind": "youtube#i18nLanguage", "id": "en", "snippet": {"hl": "en", "name": "English"}}]})
+    } else {
+        json!({"files": []})
+    };
+    reply(200, body, "access")
 }

@@ -1062,6 +1062,73 @@ fn aws_api(sim: &Sim, r: &Req) -> Reply {
         .clone()
         .unwrap_or_else(|| format!("arn:aws:iam::{account}:user/sim"));
     match action.as_str() {
+        // IAM reads a key may make about its own user, in the query API's JSON shapes; a key
+        // whose `scopes` (IAM actions) lack the action is refused AccessDenied.
+        "GetUser" | "ListAttachedUserPolicies" | "ListUserPolicies" | "ListGroupsForUser" if json_wanted => {
+            if !key.scopes.is_empty() && !key.scopes.iter().any(|s| *s == format!("iam:{action}")) {
+                return reply(
+                    403,
+                    json!({"Error": {"Code": "AccessDenied", "Type": "Sender",
+                        "Message": format!("User: {arn} is not authorized to perform: iam:{action} on resource: {arn} because no identity-based policy allows the iam:{action} action")}}),
+                    kind,
+                );
+            }
+            let user = aws_user_name(&key);
+            if action != "GetUser" && params.get("UserName") != Some(&user) {
+                return reply(
+                    404,
+                    json!({"Error": {"Code": "NoSuchEntity", "Type": "Sender", "Message": "The user with name cannot be found."}}),
+                    kind,
+                );
+            }
+            let of = |kind: &str, inline: Option<bool>| -> Vec<&access::Grant> {
+                key.grants
+                    .iter()
+                    .filter(|g| {
+                        g.kind == kind
+                            && inline.is_none_or(|i| (g.permission.as_deref() == Some("inline")) == i)
+                    })
+                    .collect()
+            };
+            let (list_key, items): (&str, Vec<Value>) = match action.as_str() {
+                "GetUser" => {
+                    return reply(
+                        200,
+                        json!({"GetUserResponse": {"GetUserResult": {"User": {"UserName": user, "UserId": format!("AIDA{}", &auth.key_id[4..]),
+                            "Arn": arn, "Path": "/", "CreateDate": 1.7e9}}, "ResponseMetadata": {"RequestId": "sim"}}}),
+                        kind,
+                    )
+                }
+                "ListAttachedUserPolicies" => ("AttachedPolicies", of("policy", Some(false)).iter().map(|g| {
+                    let owner = if g.name.ends_with("Access") { "aws".to_string() } else { account.clone() };
+                    json!({"PolicyName": g.name, "PolicyArn": format!("arn:aws:iam::{owner}:policy/{}", g.name)})
+                }).collect()),
+                "ListUserPolicies" => ("PolicyNames", of("policy", Some(true)).iter().map(|g| json!(g.name)).collect()),
+                _ => ("Groups", of("group", None).iter().map(|g| json!({"GroupName": g.name, "GroupId": format!("AGPA{}", num_id(&g.name)),
+                    "Arn": format!("arn:aws:iam::{account}:group/{}", g.name), "Path": "/", "CreateDate": 1.7e9})).collect()),
+            };
+            let max = params
+                .get("MaxItems")
+                .and_then(|m| m.parse::<usize>().ok())
+                .unwrap_or(100)
+                .clamp(1, 1000);
+            let start = params
+                .get("Marker")
+                .and_then(|m| m.strip_prefix("sim-"))
+                .and_then(|m| m.parse::<usize>().ok())
+                .unwrap_or(0);
+            let page: Vec<Value> = items.iter().skip(start).take(max).cloned().collect();
+            let truncated = start + page.len() < items.len();
+            let mut result = json!({list_key: page, "IsTruncated": truncated});
+            if truncated {
+                result["Marker"] = json!(format!("sim-{}", start + max));
+            }
+            reply(
+                200,
+                json!({format!("{action}Response"): {format!("{action}Result"): result, "ResponseMetadata": {"RequestId": "sim"}}}),
+                kind,
+            )
+        }
         "GetCallerIdentity" => {
             let user_id = format!("AIDA{}", &auth.key_id[4..]);
             if json_wanted {
@@ -1157,16 +1224,33 @@ fn huggingface(sim: &Sim, r: &Req) -> Reply {
             );
         };
         let key = k(sim, i);
+        // `org` is an organisation the user administers; `[[key.grant]]`s of kind `org` carry
+        // their `roleInOrg`.
         let orgs: Vec<Value> = key
             .org
             .iter()
-            .map(|o| json!({"name": o, "roleInOrg": "admin"}))
+            .map(|o| json!({"type": "org", "name": o, "fullname": o, "roleInOrg": "admin"}))
+            .chain(key.grants.iter().filter(|g| g.kind == "org").map(|g| {
+                json!({"type": "org", "name": g.name, "fullname": g.name, "roleInOrg": g.permission.as_deref().unwrap_or("read")})
+            }))
             .collect();
+        let role = key.scopes.first().cloned().unwrap_or_else(|| "read".into());
+        let mut token = json!({"displayName": "sim", "role": role, "createdAt": "2026-01-01T00:00:00Z"});
+        // A fine-grained token: its `entity` grants with their comma-separated permissions,
+        // and the rest of its scopes as global permissions.
+        if role == "fineGrained" {
+            let scoped: Vec<Value> = key.grants.iter().filter(|g| g.kind == "entity").map(|g| {
+                json!({"entity": {"_id": format!("{:024x}", num_id(&g.name)), "type": if g.name.contains('/') { "model" } else { "user" }, "name": g.name},
+                    "permissions": g.permission.as_deref().unwrap_or("").split(',').filter(|p| !p.is_empty()).collect::<Vec<_>>()})
+            }).collect();
+            token["fineGrained"] =
+                json!({"canReadGatedRepos": false, "global": key.scopes[1..], "scoped": scoped});
+        }
         return reply(
             200,
             json!({"type": key.identity.clone().unwrap_or_else(|| "user".into()), "name": principal(key), "fullname": principal(key),
                 "email": format!("{}@example.com", principal(key)), "orgs": orgs,
-                "auth": {"type": "access_token", "accessToken": {"displayName": "sim", "role": key.scopes.first().cloned().unwrap_or_else(|| "read".into()), "createdAt": "2026-01-01T00:00:00Z"}}}),
+                "auth": {"type": "access_token", "accessToken": token}}),
             "verify",
         );
     }

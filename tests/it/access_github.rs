@@ -5,10 +5,9 @@
 
 use crate::common;
 
+use common::access::{list, names, reach, Leak};
 use common::fake::{self, Gen};
-use common::fake_verify::SimProc;
 use common::run_in;
-use serde_json::Value;
 
 struct Keys {
     classic: String,
@@ -16,7 +15,7 @@ struct Keys {
     fine: String,
 }
 
-fn setup(seed: u64) -> (SimProc, tempfile::TempDir, Keys) {
+fn setup(seed: u64) -> (Leak, Keys) {
     let mut g = Gen::new(seed);
     let keys = Keys {
         classic: fake::github(&mut g, "ghp"),
@@ -51,77 +50,23 @@ fn setup(seed: u64) -> (SimProc, tempfile::TempDir, Keys) {
          [[key.grant]]\nkind = \"repo\"\nname = \"acme/handbook\"\npermission = \"pull\"\n",
         keys.fine
     ));
-    let sim = SimProc::start(&toml);
-    let dir = tempfile::tempdir().unwrap();
-    std::fs::write(
-        dir.path().join("ci.env"),
-        format!(
-            "GH_TOKEN={}\nINSTALL_TOKEN={}\nREADER_TOKEN={}\n",
-            keys.classic, keys.install, keys.fine
-        ),
-    )
-    .unwrap();
-    (sim, dir, keys)
-}
-
-fn finding<'a>(report: &'a Value, rule: &str, secret: &str) -> &'a Value {
-    let fp = common::fingerprint(rule, secret.as_bytes());
-    report["findings"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|f| f["fingerprint"] == fp.as_str())
-        .unwrap_or_else(|| panic!("no {rule} finding in {report:#}"))
-}
-
-fn scan_with_access(dir: &std::path::Path, sim: &SimProc) -> Value {
-    let config = sim.config.to_str().unwrap();
-    let out = run_in(
-        dir,
+    let leak = Leak::start(
+        &toml,
         &[
-            "scan",
-            ".",
-            "--access",
-            "--format",
-            "json",
-            "--data-dir",
-            "data",
-            "--config",
-            config,
+            ("GH_TOKEN", &keys.classic),
+            ("INSTALL_TOKEN", &keys.install),
+            ("READER_TOKEN", &keys.fine),
         ],
-        None,
     );
-    assert_eq!(
-        out.status.code(),
-        Some(1),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    serde_json::from_slice(&out.stdout).unwrap()
-}
-
-fn names(reach: &Value, kind: &str) -> Vec<String> {
-    reach["resources"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|r| r["kind"] == kind)
-        .map(|r| {
-            format!(
-                "{} {}",
-                r["name"].as_str().unwrap(),
-                r["permission"].as_str().unwrap_or("-")
-            )
-        })
-        .collect()
+    (leak, keys)
 }
 
 #[test]
 fn scan_access_enumerates_orgs_roles_and_every_page_of_repositories() {
-    let (sim, dir, keys) = setup(161);
-    let report = scan_with_access(dir.path(), &sim);
+    let (leak, keys) = setup(161);
+    let report = leak.scan_with_access();
 
-    let classic = &finding(&report, "github.pat-classic", &keys.classic)["reach"];
+    let classic = reach(&report, "github.pat-classic", &keys.classic);
     assert_eq!(classic["principal"], "octocat", "{classic:#}");
     assert_eq!(names(classic, "org"), ["acme admin", "friends member"]);
     let repos = names(classic, "repo");
@@ -130,14 +75,8 @@ fn scan_access_enumerates_orgs_roles_and_every_page_of_repositories() {
     assert!(repos.contains(&"acme/repo-005 push".to_string()));
     assert!(repos.contains(&"acme/repo-129 pull".to_string()));
     assert_eq!(classic["risk"], "org-admin");
-    let caps: Vec<&str> = classic["capabilities"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|c| c.as_str().unwrap())
-        .collect();
     assert_eq!(
-        caps,
+        list(classic, "capabilities"),
         [
             "org-admin",
             "repo-admin",
@@ -151,11 +90,7 @@ fn scan_access_enumerates_orgs_roles_and_every_page_of_repositories() {
         .unwrap()
         .starts_with("user-scoped: acts as octocat"));
     // Every call a GET; the classic token's second page was asked for by its `Link`, once.
-    let calls: Vec<Value> = sim
-        .recorded()
-        .into_iter()
-        .filter(|r| r["issuer"] == "github")
-        .collect();
+    let calls = leak.calls("github");
     assert!(calls.iter().all(|r| r["method"] == "GET"), "{calls:?}");
     let repo_pages: Vec<&str> = calls
         .iter()
@@ -165,38 +100,27 @@ fn scan_access_enumerates_orgs_roles_and_every_page_of_repositories() {
     // Two pages for the classic token, one for the fine-grained one.
     assert_eq!(repo_pages.len(), 3, "{repo_pages:?}");
 
-    let install = &finding(&report, "github.app-installation-token", &keys.install)["reach"];
+    let install = reach(&report, "github.app-installation-token", &keys.install);
     assert_eq!(names(install, "repo"), ["acme/deploy push", "acme/docs pull"]);
     assert_eq!(install["risk"], "privileged");
     assert_eq!(install["whose"]["model"], "m2m");
     assert_eq!(install["whose"]["token_lifetime"], "1 hour");
     assert_eq!(install["principal_kind"], "app");
 
-    let fine = &finding(&report, "github.pat-fine-grained", &keys.fine)["reach"];
+    let fine = reach(&report, "github.pat-fine-grained", &keys.fine);
     assert_eq!(names(fine, "repo"), ["acme/handbook pull"]);
     assert_eq!(fine["risk"], "read-only");
-    assert!(fine["unseen"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .any(|u| u.as_str().unwrap().contains("fine-grained")));
+    assert!(list(fine, "unseen").iter().any(|u| u.contains("fine-grained")));
 
     // Nothing of any key reached the report or the store in plaintext.
-    let text = report.to_string();
-    for k in [&keys.classic, &keys.install, &keys.fine] {
-        assert!(!text.contains(k.as_str()));
-        assert!(!common::fake_store::any_file_contains(
-            &dir.path().join("data"),
-            k
-        ));
-    }
+    leak.assert_no_plaintext(&report.to_string(), &[&keys.classic, &keys.install, &keys.fine]);
 }
 
 #[test]
 fn findings_are_ranked_by_what_their_keys_reach() {
-    let (sim, dir, keys) = setup(162);
-    scan_with_access(dir.path(), &sim);
-    let out = run_in(dir.path(), &["findings", "--data-dir", "data"], None);
+    let (leak, _keys) = setup(162);
+    leak.scan_with_access();
+    let out = run_in(leak.path(), &["findings", "--data-dir", "data"], None);
     let text = String::from_utf8_lossy(&out.stdout).into_owned();
     let at = |rule: &str| {
         text.find(&format!(" {rule} "))
@@ -213,19 +137,15 @@ fn findings_are_ranked_by_what_their_keys_reach() {
         "{text}"
     );
     assert!(text.contains("risk org-admin"), "{text}");
-    let _ = keys;
 }
 
 #[test]
 fn quench_access_reads_the_stored_finding_and_honours_the_page_bound() {
-    let (sim, dir, keys) = setup(163);
-    let config = sim.config.to_str().unwrap();
+    let (leak, keys) = setup(163);
+    let config = leak.config();
+    let dir = &leak.dir;
     // A plain verified scan stores the findings; `quench access` enumerates one later.
-    let out = run_in(
-        dir.path(),
-        &["scan", ".", "--verify", "--data-dir", "data", "--config", config],
-        None,
-    );
+    let out = leak.scan_raw(&["--verify"]);
     assert_eq!(
         out.status.code(),
         Some(1),

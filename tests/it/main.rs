@@ -3,6 +3,9 @@
 //! shared helpers live in `common`.
 
 mod access_github;
+mod access_issuers;
+mod access_platforms;
+mod access_reports;
 mod accuracy;
 mod architecture;
 mod baseline;

@@ -2,6 +2,7 @@
 //! that are structurally valid (right prefix, length, checksum) but belong to no one.
 #![allow(dead_code)]
 
+pub mod access;
 pub mod backends;
 pub mod fake;
 pub mod fake_git;
