@@ -436,6 +436,7 @@ fn dispatch(sim: &Sim, issuer: &str, r: &Req) -> Reply {
         "workos" => workos(sim, r),
         "sendgrid" => sendgrid(sim, r),
         "datadog" if r.rest.starts_with("/api/v2/api_keys") => datadog_api_keys(sim, r),
+        "datadog" if r.method == Method::GET && r.rest.ends_with("/api/v1/validate") => datadog_validate(sim, r),
         "tailscale" => tailscale(sim, r),
         "cloudflare" if r.rest.starts_with("/client/v4/user/tokens") => cloudflare_user_tokens(sim, r),
         _ if r.rest.ends_with("/token") && r.method == Method::POST => client_credentials(sim, issuer, r),
@@ -1725,7 +1726,9 @@ fn digitalocean(sim: &Sim, r: &Req) -> Reply {
     }
     .answer(sim, r, r.bearer(), |key| {
         let team = key.org.clone().unwrap_or_else(|| "sim-team".into());
+        // Every field DigitalOcean's description marks required on the account.
         json!({"account": {"email": principal(key), "uuid": format!("{:032x}", num_id(&principal(key))), "status": "active",
+            "status_message": "", "email_verified": true, "droplet_limit": 25, "floating_ip_limit": 3,
             "team": {"uuid": format!("{:032x}", num_id(&team)), "name": team}}})
     })
 }
@@ -1945,6 +1948,15 @@ fn tailscale(sim: &Sim, r: &Req) -> Reply {
             reply(200, Value::Null, "revoke")
         }
         None => reply(404, json!({"message": "key not found"}), "revoke"),
+    }
+}
+
+/// Datadog's key validation (v1): `{"valid": true}` for a live API key, the 403 error list
+/// otherwise (a bad key and a key of another site alike), as Datadog's description has it.
+fn datadog_validate(sim: &Sim, r: &Req) -> Reply {
+    match r.header("dd-api-key").and_then(|t| sim.live("datadog", &t)) {
+        Some(_) => reply(200, json!({"valid": true}), "verify"),
+        None => reply(403, json!({"errors": ["Forbidden"]}), "verify"),
     }
 }
 

@@ -92,6 +92,16 @@ impl Excerpt {
             .iter()
             .find(|r| r["method"] == method && r["path"] == path && r["status"] == status)
             .unwrap_or_else(|| panic!("the excerpt has no {method} {path} {status}"));
+        if route["no_body"] == true {
+            return match body.trim() {
+                "" => vec![],
+                _ => vec![format!(
+                    "{} {} {method} {path} {status}: documented without a body, answered {body}",
+                    self.0["spec"].as_str().unwrap(),
+                    self.0["version"].as_str().unwrap()
+                )],
+            };
+        }
         let v: Value =
             serde_json::from_str(body).unwrap_or_else(|e| panic!("{method} {path}: not JSON ({e}): {body}"));
         violations(&v, &route["schema"], "$")
@@ -309,4 +319,108 @@ fn the_schema_check_catches_what_it_should() {
             "not caught: {bad}"
         );
     }
+    // A route documented without a body: an answer with one is caught.
+    let okta = Excerpt::load(include_str!("schemas/okta.json"));
+    let route = ("DELETE", "/api/v1/api-tokens/current", "204");
+    assert!(okta.check(route.0, route.1, route.2, "").is_empty());
+    assert!(!okta.check(route.0, route.1, route.2, "{}").is_empty());
+}
+
+/// Asks the simulator `method path` with `headers`, expects `want`, and checks the answer
+/// against the excerpt's route `spec_path` for that status (`no_body` routes: an empty body).
+fn ask_and_check(
+    sim: &SimProc,
+    spec: &Excerpt,
+    (method, path, spec_path): (&str, &str, &str),
+    headers: &[(&str, &str)],
+    want: u16,
+) -> Vec<String> {
+    let (status, body) = sim.request(method, path, headers, "");
+    assert_eq!(status, want, "{method} {path}: {body}");
+    spec.check(method, spec_path, &status.to_string(), &body)
+}
+
+/// DigitalOcean (digitalocean/openapi, commit and version in the excerpt): the account a
+/// personal access token or an OAuth token verifies with, for a user and in a team context,
+/// and the error object of an unknown token.
+#[test]
+fn digitalocean_simulator_answers_fit_the_published_schema() {
+    let spec = Excerpt::load(include_str!("schemas/digitalocean.json"));
+    let mut g = Gen::new(1470);
+    let (user, team, unknown) = (
+        format!("dop_v1_{}", g.hex(64)),
+        format!("doo_v1_{}", g.hex(64)),
+        format!("dop_v1_{}", g.hex(64)),
+    );
+    let sim = SimProc::start(&format!(
+        "[[key]]\nissuer = \"digitalocean\"\nsecret = \"{user}\"\nprincipal = \"sammy@example.com\"\n\
+         [[key]]\nissuer = \"digitalocean\"\nsecret = \"{team}\"\nprincipal = \"ana@example.com\"\norg = \"acme\"\n"
+    ));
+    let mut errors = Vec::new();
+    for (tok, want) in [(&user, 200), (&team, 200), (&unknown, 401)] {
+        errors.extend(ask_and_check(
+            &sim,
+            &spec,
+            ("GET", "/digitalocean/v2/account", "/v2/account"),
+            &[("Authorization", &format!("Bearer {tok}"))],
+            want,
+        ));
+    }
+    assert!(errors.is_empty(), "{errors:#?}");
+}
+
+/// Okta (okta/okta-management-openapi-spec, the 2026.06.3 management description): the user
+/// an API token verifies as (`users/me`, Okta's `GET /api/v1/users/{id}`), the token deleting
+/// itself (204, no body), and an unknown token's error, which Okta documents as its one
+/// `Error` object (the schema of the route's documented 403).
+#[test]
+fn okta_simulator_answers_fit_the_published_schema() {
+    let spec = Excerpt::load(include_str!("schemas/okta.json"));
+    let mut g = Gen::new(1471);
+    let (tok, unknown) = (format!("00{}", g.alnum(40)), format!("00{}", g.alnum(40)));
+    let sim = SimProc::start(&format!(
+        "[[key]]\nissuer = \"okta\"\nsecret = \"{tok}\"\nprincipal = \"ana@acme.example\"\n"
+    ));
+    let ssws = |t: &str| format!("SSWS {t}");
+    let mut errors = ask_and_check(
+        &sim,
+        &spec,
+        ("GET", "/okta/api/v1/users/me", "/api/v1/users/{id}"),
+        &[("Authorization", &ssws(&tok))],
+        200,
+    );
+    let (status, body) = sim.request("GET", "/okta/api/v1/users/me", &[("Authorization", &ssws(&unknown))], "");
+    assert_eq!(status, 401, "{body}");
+    errors.extend(spec.check("GET", "/api/v1/users/{id}", "403", &body));
+    errors.extend(ask_and_check(
+        &sim,
+        &spec,
+        ("DELETE", "/okta/api/v1/api-tokens/current", "/api/v1/api-tokens/current"),
+        &[("Authorization", &ssws(&tok))],
+        204,
+    ));
+    assert!(errors.is_empty(), "{errors:#?}");
+}
+
+/// Datadog (its v1 description as published in DataDog/datadog-api-client-python's
+/// `.generator/schemas`): the key validation an API key verifies with, live and refused.
+#[test]
+fn datadog_simulator_answers_fit_the_published_schema() {
+    let spec = Excerpt::load(include_str!("schemas/datadog.json"));
+    let mut g = Gen::new(1472);
+    let (key, unknown) = (g.hex(32), g.hex(32));
+    let sim = SimProc::start(&format!(
+        "[[key]]\nissuer = \"datadog\"\nsecret = \"{key}\"\norg = \"acme\"\n"
+    ));
+    let mut errors = Vec::new();
+    for (k, want) in [(&key, 200), (&unknown, 403)] {
+        errors.extend(ask_and_check(
+            &sim,
+            &spec,
+            ("GET", "/datadog/api/v1/validate", "/api/v1/validate"),
+            &[("DD-API-KEY", k)],
+            want,
+        ));
+    }
+    assert!(errors.is_empty(), "{errors:#?}");
 }
