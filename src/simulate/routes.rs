@@ -459,6 +459,33 @@ fn num_id(s: &str) -> u64 {
         + 10_000_000
 }
 
+/// `GET /user` as GitHub documents it: the "Public User" (a closed object), plus the private
+/// profile fields when the token may read them (the `user` scope; no scopes listed: all).
+fn github_user(key: &super::SimKey) -> Value {
+    let login = principal(key);
+    let (api, id) = (format!("https://api.github.com/users/{login}"), num_id(&login));
+    let mut u = json!({"login": login, "id": id, "node_id": format!("U_kgDO{id}"),
+        "avatar_url": format!("https://avatars.githubusercontent.com/u/{id}?v=4"), "gravatar_id": "",
+        "url": api, "html_url": format!("https://github.com/{login}"),
+        "followers_url": format!("{api}/followers"), "following_url": format!("{api}/following{{/other_user}}"),
+        "gists_url": format!("{api}/gists{{/gist_id}}"), "starred_url": format!("{api}/starred{{/owner}}{{/repo}}"),
+        "subscriptions_url": format!("{api}/subscriptions"), "organizations_url": format!("{api}/orgs"),
+        "repos_url": format!("{api}/repos"), "events_url": format!("{api}/events{{/privacy}}"),
+        "received_events_url": format!("{api}/received_events"), "type": "User", "user_view_type": "public",
+        "site_admin": false, "name": login, "company": key.org, "blog": "", "location": null, "email": null,
+        "hireable": null, "bio": null, "twitter_username": null, "public_repos": 1, "public_gists": 0,
+        "followers": 0, "following": 0, "created_at": "2020-01-01T00:00:00Z", "updated_at": "2026-01-01T00:00:00Z"});
+    if key.scopes.is_empty() || key.scopes.iter().any(|s| s == "user") {
+        let private = json!({"private_gists": 0, "total_private_repos": 0, "owned_private_repos": 0, "disk_usage": 0,
+            "collaborators": 0, "two_factor_authentication": true, "user_view_type": "private",
+            "plan": {"name": "free", "space": 976562499, "private_repos": 10000, "collaborators": 0}});
+        for (k, v) in private.as_object().into_iter().flatten() {
+            u[k] = v.clone();
+        }
+    }
+    u
+}
+
 fn github(sim: &Sim, r: &Req) -> Reply {
     let bad = || {
         reply(
@@ -542,13 +569,7 @@ fn github(sim: &Sim, r: &Req) -> Reply {
             );
         }
         let key = k(sim, i);
-        let mut rep = reply(
-            200,
-            json!({"login": principal(key), "id": num_id(&principal(key)), "type": "User", "site_admin": false,
-                "name": principal(key), "company": key.org}),
-            "verify",
-        )
-        .header("x-oauth-scopes", key.scopes.join(", "));
+        let mut rep = reply(200, github_user(key), "verify").header("x-oauth-scopes", key.scopes.join(", "));
         if let Some(e) = &key.expires_at {
             rep = rep.header("github-authentication-token-expiration", e.clone());
         }
