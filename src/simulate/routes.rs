@@ -435,6 +435,7 @@ fn dispatch(sim: &Sim, issuer: &str, r: &Req) -> Reply {
         "workos" if r.rest.starts_with("/api_keys") => workos_api_keys(sim, r),
         "workos" => workos(sim, r),
         "sendgrid" => sendgrid(sim, r),
+        "stripe" => stripe(sim, r),
         "datadog" if r.rest.starts_with("/api/v2/api_keys") => datadog_api_keys(sim, r),
         "datadog" if r.method == Method::GET && r.rest.ends_with("/api/v1/validate") => datadog_validate(sim, r),
         "tailscale" => tailscale(sim, r),
@@ -1970,6 +1971,45 @@ fn tailscale(sim: &Sim, r: &Req) -> Reply {
         }
         None => reply(404, json!({"message": "key not found"}), "revoke"),
     }
+}
+
+/// Stripe: `GET /v1/account`, the account a secret or restricted key belongs to, with every
+/// field of Stripe's account resource (null when unset). A restricted key holding scopes but
+/// not `rak_accounts_kyc_basic_read` is refused with 403 (a live key); an unknown or rolled key
+/// with 401. Errors are Stripe's `{"error": {"message", "type"}}`.
+fn stripe(sim: &Sim, r: &Req) -> Reply {
+    let error = |status: u16, message: String| {
+        reply(status, json!({"error": {"message": message, "type": "invalid_request_error"}}), classify(r))
+    };
+    if !r.is("GET", "/v1/account") {
+        return error(404, format!("Unrecognized request URL (GET: {}).", r.rest));
+    }
+    let tok = r.bearer().or_else(|| r.basic().map(|(u, _)| u)).unwrap_or_default();
+    let masked = format!("{}****{}", tok.get(..8).unwrap_or(""), tok.get(tok.len().saturating_sub(4)..).unwrap_or(""));
+    let Some(i) = sim.live("stripe", &tok) else {
+        return error(401, format!("Invalid API Key provided: {masked}"));
+    };
+    let key = k(sim, i);
+    let id = format!("acct_{}", key.org.clone().unwrap_or_else(|| format!("{:016X}", num_id(&key.secret))));
+    if !key.scopes.is_empty() && !key.scopes.iter().any(|s| s == "rak_accounts_kyc_basic_read") {
+        return error(
+            403,
+            format!("The provided key '{masked}' does not have the required permissions for this endpoint on account '{id}'. Having the 'rak_accounts_kyc_basic_read' permission would allow this request to continue."),
+        );
+    }
+    reply(
+        200,
+        json!({"id": id, "object": "account", "email": principal(key), "type": "standard", "country": "US",
+            "default_currency": "usd", "created": 1_700_000_000, "charges_enabled": true, "payouts_enabled": true,
+            "details_submitted": true, "business_type": null, "metadata": {},
+            "business_profile": {"name": key.org, "url": null, "support_email": null},
+            "capabilities": {"card_payments": "active", "transfers": "active"}, "controller": {"type": "account"},
+            "external_accounts": {"object": "list", "data": [], "has_more": false, "url": format!("/v1/accounts/{id}/external_accounts")},
+            "requirements": {"currently_due": [], "eventually_due": [], "past_due": [], "disabled_reason": null},
+            "future_requirements": {"currently_due": [], "eventually_due": [], "past_due": [], "disabled_reason": null},
+            "settings": {"dashboard": {"display_name": key.org}}, "tos_acceptance": {"date": 1_700_000_000}}),
+        "verify",
+    )
 }
 
 /// Datadog's key validation (v1): `{"valid": true}` for a live API key, the 403 error list

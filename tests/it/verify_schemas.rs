@@ -10,7 +10,7 @@ use serde_json::Value;
 use crate::common;
 
 use common::fake::{self, Gen};
-use common::fake_verify::SimProc;
+use common::fake_verify::{self, SimProc};
 
 /// Everything wrong with `v` under the excerpt schema `s`, each naming its JSON path.
 fn violations(v: &Value, s: &Value, at: &str) -> Vec<String> {
@@ -463,4 +463,59 @@ fn github_simulator_answers_fit_the_published_schema() {
     assert_eq!(status, 202, "{body}");
     errors.extend(spec.check("POST", "/credentials/revoke", "202", &body));
     assert!(errors.is_empty(), "{errors:#?}");
+}
+
+/// Stripe (stripe/openapi's fixtures of the v1 description, commit in the excerpt; the
+/// description itself is too large to mirror here): the account a secret key verifies with
+/// has every field of Stripe's account resource and no other; a restricted key without the
+/// permission and an unknown key get Stripe's error object, which the verify recipe reads
+/// (`error.message`).
+#[test]
+fn stripe_simulator_answers_fit_the_published_fixtures() {
+    let spec = Excerpt::load(include_str!("schemas/stripe.json"));
+    let mut g = Gen::new(1474);
+    let (secret, restricted, unknown) = (
+        format!("sk_live_{}", g.alnum(99)),
+        format!("rk_live_{}", g.alnum(99)),
+        format!("sk_live_{}", g.alnum(99)),
+    );
+    let sim = SimProc::start(&format!(
+        "[[key]]\nissuer = \"stripe\"\nsecret = \"{secret}\"\nprincipal = \"billing@acme.example\"\norg = \"1AcmeCo\"\n\
+         [[key]]\nissuer = \"stripe\"\nsecret = \"{restricted}\"\norg = \"1AcmeCo\"\nscopes = [\"rak_charge_read\"]\n"
+    ));
+    let bearer = |k: &str| format!("Bearer {k}");
+    let errors = ask_and_check(
+        &sim,
+        &spec,
+        ("GET", "/stripe/v1/account", "/v1/account"),
+        &[("Authorization", &bearer(&secret))],
+        200,
+    );
+    assert!(errors.is_empty(), "{errors:#?}");
+    for (k, want) in [(&restricted, 403), (&unknown, 401)] {
+        let (status, body) = sim.request("GET", "/stripe/v1/account", &[("Authorization", &bearer(k))], "");
+        assert_eq!(status, want, "{body}");
+        let v: serde_json::Value = serde_json::from_str(&body).unwrap();
+        assert!(v["error"]["message"].is_string(), "{body}");
+        assert!(!body.contains(k.as_str()), "the error echoes the whole key: {body}");
+    }
+    // The verify recipe reads its identity from that shape: the account's email and id; the
+    // restricted key's 403 is live too.
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join(".env"),
+        format!("STRIPE_SECRET_KEY={secret}\nSTRIPE_RESTRICTED={restricted}\n"),
+    )
+    .unwrap();
+    let cfg = sim.config.to_string_lossy().into_owned();
+    let (code, report) = common::scan_json(dir.path(), &["--config", &cfg, "--verify"]);
+    assert_eq!(code, 1, "{report:#}");
+    let v = fake_verify::verification(&report, "stripe.live-secret-key", &secret);
+    assert_eq!(
+        (v["verdict"].as_str(), v["principal"].as_str(), v["org"].as_str()),
+        (Some("live"), Some("billing@acme.example"), Some("acct_1AcmeCo")),
+        "{v:#}"
+    );
+    let v = fake_verify::verification(&report, "stripe.live-restricted-key", &restricted);
+    assert_eq!(v["verdict"], "live", "{v:#}");
 }

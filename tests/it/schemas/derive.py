@@ -90,6 +90,20 @@ SPECS = {
             ("src/rest/data/fpt-2022-11-28/credentials.json", "post", "/credentials/revoke", "202"),
         ],
     },
+    # Stripe's description (openapi/spec3.json) is too large to mirror here; its fixtures, the
+    # published example of each resource in spec3, are read instead: each field the resource
+    # has, with the JSON type of its example value or null, its `object` name, and no other
+    # field (Stripe answers every field of a resource, null when unset).
+    "stripe": {
+        "repo": "stripe/openapi",
+        "format": "fixtures",
+        "title": "Stripe API v1 (fixtures of spec3)",
+        "version": "fixtures3",
+        "file": "openapi/fixtures3.json",
+        "routes": [
+            ("get", "/v1/account", "200", "account"),
+        ],
+    },
     "digitalocean": {
         "repo": "digitalocean/openapi",
         "file": "specification/DigitalOcean-public.v2.yaml",
@@ -218,6 +232,23 @@ def reduce(docs, here, s, depth=0):
     return out
 
 
+def fixture_schema(value, depth=0):
+    """The shape of an example value: its JSON type or null (one example cannot say a field
+    is never null), and for an object its fields, all required and no others at the top
+    level, typed below it."""
+    if value is None:
+        return {}
+    kind = {bool: "boolean", int: "integer", float: "number", str: "string", list: "array", dict: "object"}
+    out = {"type": [kind[type(value)]] if depth == 0 else sorted([kind[type(value)], "null"])}
+    if isinstance(value, dict) and depth < MAX_DEPTH:
+        out["properties"] = {k: fixture_schema(v, depth + 1) for k, v in sorted(value.items())}
+        if depth == 0:
+            out["required"], out["closed"] = sorted(value), True
+            if isinstance(value.get("object"), str):
+                out["properties"]["object"]["enum"] = [value["object"]]
+    return out
+
+
 def docs_response_schema(docs, file, method, path, status):
     """GitHub's docs data: categories of operations, each with its response examples and
     their (dereferenced) schemas; the first example of `status` is taken."""
@@ -254,6 +285,14 @@ def derive(name, source):
     routes = []
     for route in spec["routes"]:
         # (method, path, status) in the spec's file, or (file, method, path, status).
+        if spec.get("format") == "fixtures":
+            # (method, path, status, resource) in the fixtures file.
+            (method, path, status, resource), file = route, spec["file"]
+            files.add(file)
+            entry = {"method": method.upper(), "path": path, "status": status, "resource": resource}
+            entry["schema"] = fixture_schema(docs.get(file)["resources"][resource])
+            routes.append(entry)
+            continue
         file, (method, path, status) = (spec["file"], route) if len(route) == 3 else (route[0], route[1:])
         files.add(file)
         find = docs_response_schema if spec.get("format") == "github-docs" else response_schema
