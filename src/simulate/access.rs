@@ -210,11 +210,16 @@ fn openai_listing(sim: &Sim, r: &Req, scope: &str) -> Reply {
             "access",
         );
     }
-    reply(
-        200,
-        json!({"object": "list", "data": [], "first_id": null, "last_id": null, "has_more": false}),
-        "access",
-    )
+    // As OpenAI's description has each list: files name their first and last ids (so the
+    // project holds one file here), batches and fine-tuning jobs only when there are any.
+    let body = if r.rest == "/v1/files" {
+        let file = json!({"id": "file-sim1", "object": "file", "bytes": 120, "created_at": 1_700_000_000,
+            "filename": "train.jsonl", "purpose": "fine-tune", "status": "processed"});
+        json!({"object": "list", "data": [file], "first_id": "file-sim1", "last_id": "file-sim1", "has_more": false})
+    } else {
+        json!({"object": "list", "data": [], "has_more": false})
+    };
+    reply(200, body, "access")
 }
 
 /// Anthropic's Admin API lists: `limit` (default 20, at most 100) after `after_id`.

@@ -163,6 +163,10 @@ fn openai_simulator_answers_fit_the_published_schema() {
             "/organization/projects/{project_id}/api_keys",
         );
     }
+    // The listings `quench access` probes a project key's reach with.
+    for path in ["/files", "/batches", "/fine_tuning/jobs"] {
+        ask("GET", &format!("/openai/v1{path}"), &user_key, path);
+    }
     ask(
         "DELETE",
         "/openai/v1/organization/projects/proj_abc/api_keys/key_user1",
@@ -179,9 +183,13 @@ fn slack_simulator_answers_fit_the_published_schema() {
     let bot = fake::slack_bot(&mut g);
     let user = format!("xoxp-{}-{}-{}-{}", g.hex(12), g.hex(12), g.hex(12), g.alnum(32));
     let unknown = fake::slack_bot(&mut g);
+    let reader = fake::slack_bot(&mut g);
     let sim = SimProc::start(&format!(
         "[[key]]\nissuer = \"slack\"\nsecret = \"{bot}\"\nprincipal = \"quench-bot\"\norg = \"acme\"\n\
-         [[key]]\nissuer = \"slack\"\nsecret = \"{user}\"\nprincipal = \"ana\"\norg = \"acme\"\n"
+         [[key]]\nissuer = \"slack\"\nsecret = \"{user}\"\nprincipal = \"ana\"\norg = \"acme\"\n\
+         [[key]]\nissuer = \"slack\"\nsecret = \"{reader}\"\nprincipal = \"reader-bot\"\norg = \"acme\"\nscopes = [\"channels:read\"]\n\
+         [[key.grant]]\nkind = \"channel\"\nname = \"general\"\npermission = \"member\"\n\
+         [[key.grant]]\nkind = \"channel\"\nname = \"secret-plans\"\nprivate = true\n"
     ));
     let call = |method: &str, tok: &str| {
         sim.request(
@@ -204,6 +212,17 @@ fn slack_simulator_answers_fit_the_published_schema() {
         let (code, body) = call(method, tok);
         assert_eq!(code, 200, "Slack answers HTTP 200 either way: {body}");
         errors.extend(spec.check("GET", &format!("/{method}"), status, &body));
+    }
+    // The channel listing `quench access` reads: with the scope it needs, and without it.
+    for (tok, status) in [(&reader, "200"), (&user, "default")] {
+        let (code, body) = sim.request(
+            "GET",
+            "/slack/api/conversations.list?limit=100",
+            &[("Authorization", &format!("Bearer {tok}"))],
+            "",
+        );
+        assert_eq!(code, 200, "{body}");
+        errors.extend(spec.check("GET", "/conversations.list", status, &body));
     }
     assert!(errors.is_empty(), "{errors:#?}");
 }
@@ -299,6 +318,15 @@ fn twilio_simulator_answers_fit_the_published_schema() {
         assert_eq!(status, 200, "GET {path}: {body}");
         errors.extend(spec.check("GET", spec_path, "200", &body));
     }
+    // The Main key deletes the Standard key (the exact-key kill path).
+    let (status, body) = sim.request(
+        "DELETE",
+        &format!("/twilio/iam/v1/Keys/{standard}"),
+        &[("Authorization", &basic(&main, &main_secret))],
+        "",
+    );
+    assert_eq!(status, 204, "{body}");
+    errors.extend(spec.check("DELETE", "/v1/Keys/{Sid}", "204", &body));
     assert!(errors.is_empty(), "{errors:#?}");
 }
 

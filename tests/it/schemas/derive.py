@@ -47,6 +47,9 @@ SPECS = {
             ("get", "/organization/projects", "200"),
             ("get", "/organization/projects/{project_id}/api_keys", "200"),
             ("delete", "/organization/projects/{project_id}/api_keys/{api_key_id}", "200"),
+            ("get", "/files", "200"),
+            ("get", "/batches", "200"),
+            ("get", "/fine_tuning/jobs", "200"),
         ],
     },
     "sendgrid": {
@@ -65,6 +68,7 @@ SPECS = {
         "routes": [
             ("get", "/v2/Services", "200"),
             ("spec/json/twilio_api_v2010.json", "get", "/2010-04-01/Accounts/{Sid}.json", "200"),
+            ("spec/json/twilio_iam_v1.json", "delete", "/v1/Keys/{Sid}", "204"),
         ],
     },
     "slack": {
@@ -75,6 +79,8 @@ SPECS = {
             ("get", "/auth.test", "default"),
             ("get", "/auth.revoke", "200"),
             ("get", "/auth.revoke", "default"),
+            ("get", "/conversations.list", "200"),
+            ("get", "/conversations.list", "default"),
         ],
     },
     # GitHub's description (github/rest-api-description) is too large to mirror here; GitHub's
