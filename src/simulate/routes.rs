@@ -437,7 +437,9 @@ fn dispatch(sim: &Sim, issuer: &str, r: &Req) -> Reply {
         "sendgrid" => sendgrid(sim, r),
         "stripe" => stripe(sim, r),
         "datadog" if r.rest.starts_with("/api/v2/api_keys") => datadog_api_keys(sim, r),
-        "datadog" if r.method == Method::GET && r.rest.ends_with("/api/v1/validate") => datadog_validate(sim, r),
+        "datadog" if r.method == Method::GET && r.rest.ends_with("/api/v1/validate") => {
+            datadog_validate(sim, r)
+        }
         "tailscale" => tailscale(sim, r),
         "cloudflare" if r.rest.starts_with("/client/v4/user/tokens") => cloudflare_user_tokens(sim, r),
         _ if r.rest.ends_with("/token") && r.method == Method::POST => client_credentials(sim, issuer, r),
@@ -1979,18 +1981,34 @@ fn tailscale(sim: &Sim, r: &Req) -> Reply {
 /// with 401. Errors are Stripe's `{"error": {"message", "type"}}`.
 fn stripe(sim: &Sim, r: &Req) -> Reply {
     let error = |status: u16, message: String| {
-        reply(status, json!({"error": {"message": message, "type": "invalid_request_error"}}), classify(r))
+        reply(
+            status,
+            json!({"error": {"message": message, "type": "invalid_request_error"}}),
+            classify(r),
+        )
     };
     if !r.is("GET", "/v1/account") {
         return error(404, format!("Unrecognized request URL (GET: {}).", r.rest));
     }
-    let tok = r.bearer().or_else(|| r.basic().map(|(u, _)| u)).unwrap_or_default();
-    let masked = format!("{}****{}", tok.get(..8).unwrap_or(""), tok.get(tok.len().saturating_sub(4)..).unwrap_or(""));
+    let tok = r
+        .bearer()
+        .or_else(|| r.basic().map(|(u, _)| u))
+        .unwrap_or_default();
+    let masked = format!(
+        "{}****{}",
+        tok.get(..8).unwrap_or(""),
+        tok.get(tok.len().saturating_sub(4)..).unwrap_or("")
+    );
     let Some(i) = sim.live("stripe", &tok) else {
         return error(401, format!("Invalid API Key provided: {masked}"));
     };
     let key = k(sim, i);
-    let id = format!("acct_{}", key.org.clone().unwrap_or_else(|| format!("{:016X}", num_id(&key.secret))));
+    let id = format!(
+        "acct_{}",
+        key.org
+            .clone()
+            .unwrap_or_else(|| format!("{:016X}", num_id(&key.secret)))
+    );
     if !key.scopes.is_empty() && !key.scopes.iter().any(|s| s == "rak_accounts_kyc_basic_read") {
         return error(
             403,

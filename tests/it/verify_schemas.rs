@@ -1,9 +1,32 @@
 //! The simulator against the issuers' published OpenAPI descriptions: every answer of a route
 //! the recipes use must fit the response schema the issuer publishes, so the simulator cannot
 //! drift into agreeing with a wrong recipe. The schemas are the committed excerpts in
-//! `schemas/` (OpenAI's openai-openapi, Slack's slack-api-specs, Twilio's sendgrid-oai and twilio-oai; name
-//! and version recorded in each), which `schemas/derive.py SPEC MIRROR --check` re-derives from a mirror of the
-//! published description.
+//! `schemas/` (spec, version and, where derived from a mirror, commit recorded in each), which
+//! `schemas/derive.py SPEC MIRROR --check` re-derives from a mirror of the published
+//! description.
+//!
+//! Coverage, per issuer (every route a built-in verify, revoke or access recipe calls is in
+//! [`COVERAGE`], and `every_recipe_route_is_listed_with_its_schema_coverage` fails when a
+//! recipe's route is missing from it or a listed route is no longer called):
+//!
+//! | issuer | routes the recipes call | checked against |
+//! | --- | --- | --- |
+//! | OpenAI | models, admin_api_keys, projects, project api_keys (list, delete), files, batches, fine_tuning/jobs; `/v1/me` | openai/openai-openapi; `/v1/me` is not in it |
+//! | Slack | auth.test, auth.revoke, conversations.list | slackapi/slack-api-specs |
+//! | SendGrid | scopes, api_keys delete | twilio/sendgrid-oai |
+//! | Twilio | v2010 account, Verify services, IAM key delete | twilio/twilio-oai |
+//! | GitHub | `/user`, `/credentials/revoke`; not: installation/repositories, installation/token, user/memberships/orgs, user/repos | github/docs data (rest-api-description is too large to mirror here) |
+//! | Stripe | `/v1/account` | the account fixture of stripe/openapi (spec3.json is too large to mirror here) |
+//! | DigitalOcean | `/v2/account`; not: the OAuth revoke (outside the description) | digitalocean/openapi |
+//! | Okta | users/me, api-tokens/current delete | okta/okta-management-openapi-spec |
+//! | Datadog | v1 validate; not: v2 api_keys list and delete (the v2 description is too large to mirror here) | DataDog/datadog-api-client-python `.generator/schemas` |
+//! | Cloudflare, GitLab | not checked: their descriptions are too large to mirror here | — |
+//! | Discord, Figma, Netlify, HubSpot, Vercel, Vault, AssemblyAI, Supabase, Microsoft Graph | not checked yet: a description is published (named in [`COVERAGE`]) | — |
+//! | AWS, Google, Heroku, Linear, W&B, Telegram | no OpenAPI description (Smithy, Discovery, hyper-schema, GraphQL, prose) | — |
+//! | the other 34 issuers | not looked for yet | — |
+//!
+//! Verifiers written in code rather than as recipes (AWS SigV4's STS and IAM calls, the GitHub
+//! App's `GET /app`, JWT key sets, OAuth token endpoints) are outside this table.
 
 use serde_json::Value;
 
@@ -19,7 +42,9 @@ fn violations(v: &Value, s: &Value, at: &str) -> Vec<String> {
         // None fits: say why the closest one does not.
         let nearest = alts.iter().map(|a| violations(v, a, at)).min_by_key(Vec::len);
         if let Some(why) = nearest.filter(|w| !w.is_empty()) {
-            out.push(format!("{at}: matches none of the alternatives; the nearest: {why:?}"));
+            out.push(format!(
+                "{at}: matches none of the alternatives; the nearest: {why:?}"
+            ));
         }
     }
     if let Some(types) = s["type"].as_array() {
@@ -419,13 +444,22 @@ fn okta_simulator_answers_fit_the_published_schema() {
         &[("Authorization", &ssws(&tok))],
         200,
     );
-    let (status, body) = sim.request("GET", "/okta/api/v1/users/me", &[("Authorization", &ssws(&unknown))], "");
+    let (status, body) = sim.request(
+        "GET",
+        "/okta/api/v1/users/me",
+        &[("Authorization", &ssws(&unknown))],
+        "",
+    );
     assert_eq!(status, 401, "{body}");
     errors.extend(spec.check("GET", "/api/v1/users/{id}", "403", &body));
     errors.extend(ask_and_check(
         &sim,
         &spec,
-        ("DELETE", "/okta/api/v1/api-tokens/current", "/api/v1/api-tokens/current"),
+        (
+            "DELETE",
+            "/okta/api/v1/api-tokens/current",
+            "/api/v1/api-tokens/current",
+        ),
         &[("Authorization", &ssws(&tok))],
         204,
     ));
@@ -525,7 +559,10 @@ fn stripe_simulator_answers_fit_the_published_fixtures() {
         assert_eq!(status, want, "{body}");
         let v: serde_json::Value = serde_json::from_str(&body).unwrap();
         assert!(v["error"]["message"].is_string(), "{body}");
-        assert!(!body.contains(k.as_str()), "the error echoes the whole key: {body}");
+        assert!(
+            !body.contains(k.as_str()),
+            "the error echoes the whole key: {body}"
+        );
     }
     // The verify recipe reads its identity from that shape: the account's email and id; the
     // restricted key's 403 is live too.
@@ -546,4 +583,291 @@ fn stripe_simulator_answers_fit_the_published_fixtures() {
     );
     let v = fake_verify::verification(&report, "stripe.live-restricted-key", &restricted);
     assert_eq!(v["verdict"], "live", "{v:#}");
+}
+
+/// How a route a recipe calls is checked against its issuer's published description.
+#[derive(Debug)]
+enum Cover {
+    /// By the excerpt `schemas/{0}.json`, at its path `{1}`, in a test above.
+    Checked(&'static str, &'static str),
+    /// The issuer publishes a description, too large to mirror here.
+    TooLarge(&'static str),
+    /// The issuer publishes a description, which leaves this route out.
+    Undocumented(&'static str),
+    /// The issuer publishes a description; no excerpt is derived from it yet.
+    Pending(&'static str),
+    /// The issuer documents its API in another form.
+    NotOpenApi(&'static str),
+    /// Whether the issuer publishes a description was not looked for yet.
+    Unknown,
+}
+
+use Cover::*;
+
+/// Every (issuer, method, URL template) a built-in recipe calls, with its coverage.
+#[rustfmt::skip]
+const COVERAGE: &[(&str, &str, &str, Cover)] = &[
+    ("airtable", "GET", "{api}/v0/meta/whoami", Unknown),
+    ("anthropic", "GET", "{api}/v1/models", Unknown),
+    ("anthropic", "GET", "{api}/v1/organizations/api_keys", Unknown),
+    ("anthropic", "GET", "{api}/v1/organizations/me", Unknown),
+    ("anthropic", "GET", "{api}/v1/organizations/users", Unknown),
+    ("anthropic", "GET", "{api}/v1/organizations/workspaces", Unknown),
+    ("anthropic", "POST", "{api}/v1/organizations/api_keys/{found}", Unknown),
+    ("assemblyai", "GET", "{api}/v2/transcript", Pending("AssemblyAI/assemblyai-api-spec")),
+    ("auth0", "GET", "{site}/api/v2/clients/{part.client_id}", Unknown),
+    ("auth0", "POST", "{site}/api/v2/clients/{found}/rotate-secret", Unknown),
+    ("auth0", "POST", "{site}/oauth/token", Unknown),
+    ("aws", "GET", "{iam}/", NotOpenApi("AWS publishes Smithy models (aws/api-models-aws)")),
+    ("aws", "GET", "{iam}/?Action=UpdateAccessKey&AccessKeyId={secret}&Status=Inactive&Version=2010-05-08", NotOpenApi("AWS publishes Smithy models (aws/api-models-aws)")),
+    ("azure", "GET", "{graph}/v1.0/applications(appId='{part.client_id}')", Pending("microsoftgraph/msgraph-metadata")),
+    ("azure", "POST", "{graph}/v1.0/applications(appId='{part.client_id}')/removePassword", Pending("microsoftgraph/msgraph-metadata")),
+    ("buildkite", "DELETE", "{api}/v2/access-token", Unknown),
+    ("buildkite", "GET", "{api}/v2/access-token", Unknown),
+    ("cerebras", "GET", "{api}/v1/models", Unknown),
+    ("cloudflare", "DELETE", "{api}/client/v4/user/tokens/{found}", TooLarge("cloudflare/api-schemas openapi.json")),
+    ("cloudflare", "GET", "{api}/client/v4/user/tokens/verify", TooLarge("cloudflare/api-schemas openapi.json")),
+    ("cohere", "POST", "{api}/v1/check-api-key", Unknown),
+    ("crates-io", "DELETE", "{api}/api/v1/tokens/current", Unknown),
+    ("crates-io", "GET", "{api}/api/v1/me", Unknown),
+    ("cursor", "GET", "{api}/v0/me", Unknown),
+    ("datadog", "DELETE", "{api}/api/v2/api_keys/{found}", TooLarge("the v2 openapi.yaml of DataDog/datadog-api-client-*")),
+    ("datadog", "GET", "{api}/api/v1/validate", Checked("datadog", "/api/v1/validate")),
+    ("datadog", "GET", "{api}/api/v2/api_keys", TooLarge("the v2 openapi.yaml of DataDog/datadog-api-client-*")),
+    ("deepgram", "GET", "{api}/v1/projects", Unknown),
+    ("deepseek", "GET", "{api}/user/balance", Unknown),
+    ("devin", "GET", "{api}/v1/sessions", Unknown),
+    ("digitalocean", "GET", "{api}/v2/account", Checked("digitalocean", "/v2/account")),
+    ("digitalocean", "POST", "{cloud}/v1/oauth/revoke", Undocumented("DigitalOcean's OAuth API is outside its OpenAPI description")),
+    ("discord", "GET", "{api}/api/v10/users/@me", Pending("discord/discord-api-spec")),
+    ("doppler", "GET", "{api}/v3/me", Unknown),
+    ("doppler", "POST", "{api}/v3/auth/revoke", Unknown),
+    ("elevenlabs", "GET", "{api}/v1/user", Unknown),
+    ("figma", "GET", "{api}/v1/me", Pending("figma/rest-api-spec")),
+    ("firecrawl", "GET", "{api}/v1/team/credit-usage", Unknown),
+    ("github", "DELETE", "{api}/installation/token", TooLarge("github/rest-api-description; github/docs data not yet read for it")),
+    ("github", "GET", "{api}/installation/repositories", TooLarge("github/rest-api-description; github/docs data not yet read for it")),
+    ("github", "GET", "{api}/user", Checked("github", "/user")),
+    ("github", "GET", "{api}/user/memberships/orgs", TooLarge("github/rest-api-description; github/docs data not yet read for it")),
+    ("github", "GET", "{api}/user/repos", TooLarge("github/rest-api-description; github/docs data not yet read for it")),
+    ("github", "POST", "{api}/credentials/revoke", Checked("github", "/credentials/revoke")),
+    ("gitlab", "DELETE", "{api}/api/v4/personal_access_tokens/self", TooLarge("doc/api/openapi in gitlab-org/gitlab (mirrors: gitlabhq/gitlabhq)")),
+    ("gitlab", "GET", "{api}/api/v4/job", TooLarge("doc/api/openapi in gitlab-org/gitlab (mirrors: gitlabhq/gitlabhq)")),
+    ("gitlab", "GET", "{api}/api/v4/personal_access_tokens/self", TooLarge("doc/api/openapi in gitlab-org/gitlab (mirrors: gitlabhq/gitlabhq)")),
+    ("gitlab", "POST", "{api}/api/v4/runners/verify", TooLarge("doc/api/openapi in gitlab-org/gitlab (mirrors: gitlabhq/gitlabhq)")),
+    ("google", "DELETE", "{apikeys}/v2/{found}", NotOpenApi("Google publishes Discovery documents")),
+    ("google", "DELETE", "{iam}/v1/projects/{part.project_id}/serviceAccounts/{part.client_email}/keys/{part.private_key_id}", NotOpenApi("Google publishes Discovery documents")),
+    ("google", "GET", "{apikeys}/v2/keys:lookupKey", NotOpenApi("Google publishes Discovery documents")),
+    ("google", "GET", "{apikeys}/v2/{found}", NotOpenApi("Google publishes Discovery documents")),
+    ("google", "GET", "{gemini}/v1beta/models", NotOpenApi("Google publishes Discovery documents")),
+    ("google", "GET", "{oauth}/tokeninfo", NotOpenApi("Google publishes Discovery documents")),
+    ("google", "POST", "{oauth}/revoke", NotOpenApi("Google publishes Discovery documents")),
+    ("google", "POST", "{oauth}/token", NotOpenApi("Google publishes Discovery documents")),
+    ("groq", "GET", "{api}/openai/v1/models", Unknown),
+    ("heroku", "GET", "{api}/account", NotOpenApi("Heroku publishes a JSON hyper-schema")),
+    ("hubspot", "GET", "{api}/account-info/v3/details", Pending("HubSpot/HubSpot-public-api-spec-collection")),
+    ("huggingface", "GET", "{api}/api/whoami-v2", Unknown),
+    ("huggingface", "POST", "{api}/api/credentials/revoke", Unknown),
+    ("langsmith", "GET", "{api}/api/v1/api-key/current", Unknown),
+    ("langsmith", "GET", "{api}/api/v1/orgs/current", Unknown),
+    ("linear", "POST", "{api}/graphql", NotOpenApi("a GraphQL API")),
+    ("minimax", "GET", "{api}/v1/models", Unknown),
+    ("mistral", "GET", "{api}/v1/models", Unknown),
+    ("moonshot", "GET", "{api}/v1/models", Unknown),
+    ("netlify", "GET", "{api}/api/v1/user", Pending("netlify/open-api")),
+    ("notion", "GET", "{api}/v1/users/me", Unknown),
+    ("npm", "DELETE", "{api}/-/npm/v1/tokens/token/{secret}", Unknown),
+    ("npm", "GET", "{api}/-/npm/v1/tokens", Unknown),
+    ("npm", "GET", "{api}/-/whoami", Unknown),
+    ("nvidia", "POST", "{api}/v3/keys/get-caller-info", Unknown),
+    ("okta", "DELETE", "{site}/api/v1/api-tokens/current", Checked("okta", "/api/v1/api-tokens/current")),
+    ("okta", "GET", "{site}/api/v1/users/me", Checked("okta", "/api/v1/users/{id}")),
+    ("openai", "DELETE", "{api}/v1/organization/projects/{project}/api_keys/{found}", Checked("openai", "/organization/projects/{project_id}/api_keys/{api_key_id}")),
+    ("openai", "GET", "{api}/v1/batches", Checked("openai", "/batches")),
+    ("openai", "GET", "{api}/v1/files", Checked("openai", "/files")),
+    ("openai", "GET", "{api}/v1/fine_tuning/jobs", Checked("openai", "/fine_tuning/jobs")),
+    ("openai", "GET", "{api}/v1/me", Undocumented("not in openai/openai-openapi")),
+    ("openai", "GET", "{api}/v1/models", Checked("openai", "/models")),
+    ("openai", "GET", "{api}/v1/organization/admin_api_keys", Checked("openai", "/organization/admin_api_keys")),
+    ("openai", "GET", "{api}/v1/organization/projects", Checked("openai", "/organization/projects")),
+    ("openai", "GET", "{api}/v1/organization/projects/{project}/api_keys", Checked("openai", "/organization/projects/{project_id}/api_keys")),
+    ("openrouter", "DELETE", "{api}/api/v1/keys/{found}", Unknown),
+    ("openrouter", "GET", "{api}/api/v1/key", Unknown),
+    ("openrouter", "GET", "{api}/api/v1/keys", Unknown),
+    ("pinecone", "GET", "{api}/indexes", Unknown),
+    ("posthog", "GET", "{api}/api/users/@me/", Unknown),
+    ("posthog", "POST", "{api}/api/revoke_leaked_key/", Unknown),
+    ("postman", "GET", "{api}/me", Unknown),
+    ("replicate", "GET", "{api}/v1/account", Unknown),
+    ("sendgrid", "DELETE", "{api}/v3/api_keys/{key_id}", Checked("sendgrid", "/v3/api_keys/{api_key_id}")),
+    ("sendgrid", "GET", "{api}/v3/scopes", Checked("sendgrid", "/v3/scopes")),
+    ("serpapi", "GET", "{api}/account.json", Unknown),
+    ("slack", "GET", "{api}/auth.test", Checked("slack", "/auth.test")),
+    ("slack", "GET", "{api}/conversations.list", Checked("slack", "/conversations.list")),
+    ("slack", "POST", "{api}/auth.revoke", Checked("slack", "/auth.revoke")),
+    ("slack", "POST", "{api}/auth.test", Checked("slack", "/auth.test")),
+    ("snyk", "GET", "{api}/v1/user/me", Unknown),
+    ("stability", "GET", "{api}/v1/user/account", Unknown),
+    ("stripe", "GET", "{api}/v1/account", Checked("stripe", "/v1/account")),
+    ("supabase", "GET", "{api}/v1/organizations", Pending("the Management API description at api.supabase.com/api/v1-json")),
+    ("tailscale", "DELETE", "{api}/api/v2/tailnet/-/keys/{key_id}", Unknown),
+    ("tailscale", "POST", "{api}/api/v2/secret-scanning/verify", Unknown),
+    ("telegram", "GET", "{api}/bot{secret}/getMe", NotOpenApi("the Bot API is documented in prose only")),
+    ("together", "GET", "{api}/v1/models", Unknown),
+    ("twilio", "DELETE", "{iam}/v1/Keys/{part.key_sid}", Checked("twilio", "/v1/Keys/{Sid}")),
+    ("twilio", "GET", "{api}/2010-04-01/Accounts/{part.account_sid}.json", Checked("twilio", "/2010-04-01/Accounts/{Sid}.json")),
+    ("twilio", "GET", "{verify}/v2/Services", Checked("twilio", "/v2/Services")),
+    ("vault", "GET", "{api}/v1/auth/token/lookup-self", Pending("Vault's generated description (sys/internal/specs/openapi)")),
+    ("vault", "POST", "{api}/v1/auth/token/revoke-self", Pending("Vault's generated description (sys/internal/specs/openapi)")),
+    ("vercel", "DELETE", "{api}/v3/user/tokens/current", Pending("openapi.vercel.sh")),
+    ("vercel", "GET", "{api}/v2/user", Pending("openapi.vercel.sh")),
+    ("wandb", "POST", "{api}/graphql", NotOpenApi("a GraphQL API")),
+    ("workos", "GET", "{api}/organizations", Unknown),
+    ("xai", "GET", "{api}/v1/api-key", Unknown),
+];
+
+/// The committed excerpt named `name`.
+fn excerpt(name: &str) -> Excerpt {
+    Excerpt::load(match name {
+        "datadog" => include_str!("schemas/datadog.json"),
+        "digitalocean" => include_str!("schemas/digitalocean.json"),
+        "github" => include_str!("schemas/github.json"),
+        "okta" => include_str!("schemas/okta.json"),
+        "openai" => include_str!("schemas/openai.json"),
+        "sendgrid" => include_str!("schemas/sendgrid.json"),
+        "slack" => include_str!("schemas/slack.json"),
+        "stripe" => include_str!("schemas/stripe.json"),
+        "twilio" => include_str!("schemas/twilio.json"),
+        other => panic!("no excerpt named {other}"),
+    })
+}
+
+/// The calls of one recipe table (`url`, and `method` or the default), into `out`.
+fn calls_of(
+    issuer: &str,
+    call: &toml::Value,
+    default: &str,
+    out: &mut std::collections::BTreeSet<(String, String, String)>,
+) {
+    if let Some(url) = call.get("url").and_then(|u| u.as_str()) {
+        let method = call.get("method").and_then(|m| m.as_str()).unwrap_or(default);
+        out.insert((issuer.to_string(), method.to_ascii_uppercase(), url.to_string()));
+    }
+}
+
+/// A revoke recipe's calls: its own (POST by default), its find step, the find's walk over
+/// each item, its public-key check (GET by default) and its fallback's.
+fn revoke_calls(
+    issuer: &str,
+    r: &toml::Value,
+    out: &mut std::collections::BTreeSet<(String, String, String)>,
+) {
+    calls_of(issuer, r, "POST", out);
+    if let Some(find) = r.get("find") {
+        calls_of(issuer, find, "GET", out);
+        if let Some(each) = find.get("each") {
+            calls_of(issuer, each, "GET", out);
+        }
+    }
+    if let Some(p) = r.get("public_if") {
+        calls_of(issuer, p, "GET", out);
+    }
+    if let Some(f) = r.get("fallback") {
+        revoke_calls(issuer, f, out);
+    }
+}
+
+#[test]
+fn every_recipe_route_is_listed_with_its_schema_coverage() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let mut called = std::collections::BTreeSet::new();
+    let mut files: Vec<_> = std::fs::read_dir(root.join("rules"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|x| x == "toml"))
+        .collect();
+    files.sort();
+    for file in &files {
+        let doc: toml::Value = toml::from_str(&std::fs::read_to_string(file).unwrap())
+            .unwrap_or_else(|e| panic!("{}: {e}", file.display()));
+        for rule in doc.get("rule").and_then(|r| r.as_array()).into_iter().flatten() {
+            let issuer = rule.get("issuer").and_then(|i| i.as_str()).unwrap_or("");
+            let verify = match rule.get("verify") {
+                Some(toml::Value::Array(a)) => a.clone(),
+                Some(v) => vec![v.clone()],
+                None => vec![],
+            };
+            for v in &verify {
+                calls_of(issuer, v, "GET", &mut called);
+                if let Some(e) = v.get("secret_expiry") {
+                    calls_of(issuer, e, "GET", &mut called);
+                }
+            }
+            if let Some(r) = rule.get("revoke") {
+                revoke_calls(issuer, r, &mut called);
+            }
+        }
+    }
+    let access: toml::Value =
+        toml::from_str(&std::fs::read_to_string(root.join("src/issuer/access.toml")).unwrap()).unwrap();
+    for a in access
+        .get("access")
+        .and_then(|a| a.as_array())
+        .into_iter()
+        .flatten()
+    {
+        let issuer = a.get("issuer").and_then(|i| i.as_str()).unwrap_or("");
+        for kind in ["step", "probe"] {
+            for call in a.get(kind).and_then(|s| s.as_array()).into_iter().flatten() {
+                calls_of(issuer, call, "GET", &mut called);
+            }
+        }
+    }
+    assert!(called.len() >= 100, "the walk found only {} routes", called.len());
+    let listed: std::collections::BTreeSet<(String, String, String)> = COVERAGE
+        .iter()
+        .map(|(i, m, u, _)| (i.to_string(), m.to_string(), u.to_string()))
+        .collect();
+    let unlisted: Vec<_> = called.difference(&listed).collect();
+    let stale: Vec<_> = listed.difference(&called).collect();
+    assert!(
+        unlisted.is_empty() && stale.is_empty(),
+        "routes the recipes call that COVERAGE does not list: {unlisted:#?}\nlisted routes no recipe calls: {stale:#?}"
+    );
+    // A route said to be checked names a route its excerpt holds; a route left unchecked says
+    // why, and an issuer whose description is excerpted says it for each of its other routes.
+    let excerpted: std::collections::BTreeSet<&str> = COVERAGE
+        .iter()
+        .filter(|(_, _, _, c)| matches!(c, Checked(..)))
+        .map(|(i, ..)| *i)
+        .collect();
+    for (issuer, method, url, cover) in COVERAGE {
+        match cover {
+            Checked(name, path) => {
+                let ex = excerpt(name);
+                assert!(
+                    ex.0["routes"]
+                        .as_array()
+                        .unwrap()
+                        .iter()
+                        .any(|r| r["path"] == *path),
+                    "{issuer} {method} {url}: schemas/{name}.json has no route {path}"
+                );
+            }
+            TooLarge(why) | Undocumented(why) | Pending(why) | NotOpenApi(why) => {
+                assert!(
+                    !why.trim().is_empty(),
+                    "{issuer} {method} {url}: {cover:?} says nothing"
+                );
+                assert!(
+                    !excerpted.contains(issuer) || matches!(cover, TooLarge(_) | Undocumented(_)),
+                    "{issuer} {method} {url}: its description is excerpted; say why this route is not checked"
+                );
+            }
+            Unknown => assert!(
+                !excerpted.contains(issuer),
+                "{issuer} {method} {url}: its description is excerpted; say why this route is not checked"
+            ),
+        }
+    }
 }
