@@ -436,6 +436,10 @@ fn dispatch(sim: &Sim, issuer: &str, r: &Req) -> Reply {
         "workos" => workos(sim, r),
         "sendgrid" => sendgrid(sim, r),
         "stripe" => stripe(sim, r),
+        "discord" => discord(sim, r),
+        "figma" => figma(sim, r),
+        "netlify" => netlify(sim, r),
+        "assemblyai" => assemblyai(sim, r),
         "datadog" if r.rest.starts_with("/api/v2/api_keys") => datadog_api_keys(sim, r),
         "datadog" if r.method == Method::GET && r.rest.ends_with("/api/v1/validate") => {
             datadog_validate(sim, r)
@@ -2028,6 +2032,78 @@ fn stripe(sim: &Sim, r: &Req) -> Reply {
             "settings": {"dashboard": {"display_name": key.org}}, "tos_acceptance": {"date": 1_700_000_000}}),
         "verify",
     )
+}
+
+/// Discord: `GET /api/v10/users/@me` with `Authorization: Bot <token>`, the bot's user as
+/// Discord's description has it; an unknown token gets Discord's `{"message", "code"}` 401.
+fn discord(sim: &Sim, r: &Req) -> Reply {
+    SelfRevoking {
+        issuer: "discord",
+        whoami: ("GET", "/api/v10/users/@me"),
+        revoke: None,
+        dead: (401, json!({"message": "401: Unauthorized", "code": 0})),
+    }
+    .answer(sim, r, r.bearer(), |key| {
+        json!({"id": num_id(&key.secret).to_string(), "username": principal(key), "global_name": null,
+            "discriminator": "0", "avatar": null, "bot": true, "flags": 0, "public_flags": 0,
+            "mfa_enabled": false, "locale": "en-US", "verified": true, "email": null})
+    })
+}
+
+/// Figma: `GET /v1/me` with `X-Figma-Token`, the token's user; a live token without the
+/// `current_user:read` scope and an unknown one both get 403 (`{"status", "err"}`), told
+/// apart by the message.
+fn figma(sim: &Sim, r: &Req) -> Reply {
+    if !r.is("GET", "/v1/me") {
+        return reply(404, json!({"status": 404, "err": "Not found"}), "other");
+    }
+    let Some(i) = r.header("x-figma-token").and_then(|t| sim.live("figma", &t)) else {
+        return reply(403, json!({"status": 403, "err": "Invalid token"}), "verify");
+    };
+    let key = k(sim, i);
+    if let Some((status, body)) = permission_refusal("figma", r, key) {
+        return reply(status, body, "verify");
+    }
+    reply(
+        200,
+        json!({"id": num_id(&principal(key)).to_string(), "handle": principal(key), "email": principal(key),
+            "img_url": "https://s3-alpha.figma.com/profile/sim"}),
+        "verify",
+    )
+}
+
+/// Netlify: `GET /api/v1/user`, the token's user; an unknown token gets Netlify's
+/// `{"code", "message"}` 401.
+fn netlify(sim: &Sim, r: &Req) -> Reply {
+    SelfRevoking {
+        issuer: "netlify",
+        whoami: ("GET", "/api/v1/user"),
+        revoke: None,
+        dead: (401, json!({"code": 401, "message": "Access Denied: your token is invalid"})),
+    }
+    .answer(sim, r, r.bearer(), |key| {
+        json!({"id": format!("{:024x}", num_id(&principal(key))), "uid": format!("{:024x}", num_id(&principal(key))),
+            "full_name": principal(key), "email": principal(key), "avatar_url": "https://avatars.netlify.com/sim",
+            "site_count": 1, "created_at": "2024-01-01T00:00:00.000Z", "last_login": "2026-01-01T00:00:00.000Z",
+            "login_providers": ["email"]})
+    })
+}
+
+/// AssemblyAI: `GET /v2/transcript` with the key as the whole `Authorization` header, the
+/// key's transcript list (empty here) and its page details; an unknown key gets 401 with
+/// `{"error"}`.
+fn assemblyai(sim: &Sim, r: &Req) -> Reply {
+    SelfRevoking {
+        issuer: "assemblyai",
+        whoami: ("GET", "/v2/transcript"),
+        revoke: None,
+        dead: (401, json!({"error": "Authentication error, API token missing/invalid"})),
+    }
+    .answer(sim, r, r.header("authorization"), |_| {
+        let limit = r.query("limit").and_then(|l| l.parse::<i64>().ok()).unwrap_or(10);
+        json!({"page_details": {"limit": limit, "result_count": 0, "current_url": format!("https://api.assemblyai.com/v2/transcript?limit={limit}"),
+            "prev_url": null, "next_url": null}, "transcripts": []})
+    })
 }
 
 /// Datadog's key validation (v1): `{"valid": true}` for a live API key, the 403 error list

@@ -20,10 +20,11 @@
 //! | DigitalOcean | `/v2/account`; not: the OAuth revoke (outside the description) | digitalocean/openapi |
 //! | Okta | users/me, api-tokens/current delete | okta/okta-management-openapi-spec |
 //! | Datadog | v1 validate; not: v2 api_keys list and delete (the v2 description is too large to mirror here) | DataDog/datadog-api-client-python `.generator/schemas` |
+//! | Discord, Figma, Netlify, AssemblyAI | the "who am I" their verify recipes call | discord/discord-api-spec, figma/rest-api-spec, netlify/open-api, AssemblyAI/assemblyai-api-spec |
 //! | Cloudflare, GitLab | not checked: their descriptions are too large to mirror here | — |
-//! | Discord, Figma, Netlify, HubSpot, Vercel, Vault, AssemblyAI, Supabase, Microsoft Graph | not checked yet: a description is published (named in [`COVERAGE`]) | — |
+//! | HubSpot, Vercel, Vault, Supabase, Microsoft Graph | not checked yet: a description is published (named in [`COVERAGE`]) | — |
 //! | AWS, Google, Heroku, Linear, W&B, Telegram | no OpenAPI description (Smithy, Discovery, hyper-schema, GraphQL, prose) | — |
-//! | the other 34 issuers | not looked for yet | — |
+//! | the other 35 issuers | not looked for yet | — |
 //!
 //! Verifiers written in code rather than as recipes (AWS SigV4's STS and IAM calls, the GitHub
 //! App's `GET /app`, JWT key sets, OAuth token endpoints) are outside this table.
@@ -585,6 +586,66 @@ fn stripe_simulator_answers_fit_the_published_fixtures() {
     assert_eq!(v["verdict"], "live", "{v:#}");
 }
 
+/// Discord, Figma, Netlify and AssemblyAI (discord/discord-api-spec, figma/rest-api-spec,
+/// netlify/open-api, AssemblyAI/assemblyai-api-spec; commits and versions in the excerpts): the
+/// "who am I" each verify recipe calls, for a live token and an unknown one, and Figma's live
+/// token without the scope its route needs.
+#[test]
+fn whoami_answers_of_four_issuers_fit_their_published_schemas() {
+    let mut g = Gen::new(1475);
+    let mut key = || g.alnum(40);
+    let (dc, dc_x, fg, fg_narrow, fg_x, nl, nl_x, aai, aai_x) =
+        (key(), key(), key(), key(), key(), key(), key(), key(), key());
+    let sim = SimProc::start(&format!(
+        "[[key]]\nissuer = \"discord\"\nsecret = \"{dc}\"\nprincipal = \"quench-bot\"\n\
+         [[key]]\nissuer = \"figma\"\nsecret = \"{fg}\"\nprincipal = \"ana@acme.example\"\n\
+         [[key]]\nissuer = \"figma\"\nsecret = \"{fg_narrow}\"\nscopes = [\"files:read\"]\n\
+         [[key]]\nissuer = \"netlify\"\nsecret = \"{nl}\"\nprincipal = \"ana@acme.example\"\n\
+         [[key]]\nissuer = \"assemblyai\"\nsecret = \"{aai}\"\n"
+    ));
+    let bot = |t: &str| format!("Bot {t}");
+    let bearer = |t: &str| format!("Bearer {t}");
+    let mut errors = Vec::new();
+    for (name, route, header, cases) in [
+        (
+            "discord",
+            ("GET", "/discord/api/v10/users/@me", "/users/@me"),
+            "Authorization",
+            vec![(bot(&dc), 200, "200"), (bot(&dc_x), 401, "4XX")],
+        ),
+        (
+            "figma",
+            ("GET", "/figma/v1/me", "/v1/me"),
+            "X-Figma-Token",
+            vec![
+                (fg.clone(), 200, "200"),
+                (fg_narrow.clone(), 403, "403"),
+                (fg_x.clone(), 403, "403"),
+            ],
+        ),
+        (
+            "netlify",
+            ("GET", "/netlify/api/v1/user", "/user"),
+            "Authorization",
+            vec![(bearer(&nl), 200, "200"), (bearer(&nl_x), 401, "default")],
+        ),
+        (
+            "assemblyai",
+            ("GET", "/assemblyai/v2/transcript?limit=1", "/v2/transcript"),
+            "Authorization",
+            vec![(aai.clone(), 200, "200"), (aai_x.clone(), 401, "401")],
+        ),
+    ] {
+        let spec = excerpt(name);
+        for (value, want, status) in cases {
+            let (code, body) = sim.request(route.0, route.1, &[(header, &value)], "");
+            assert_eq!(code, want, "{name} {}: {body}", route.1);
+            errors.extend(spec.check(route.0, route.2, status, &body));
+        }
+    }
+    assert!(errors.is_empty(), "{errors:#?}");
+}
+
 /// How a route a recipe calls is checked against its issuer's published description.
 #[derive(Debug)]
 enum Cover {
@@ -614,7 +675,7 @@ const COVERAGE: &[(&str, &str, &str, Cover)] = &[
     ("anthropic", "GET", "{api}/v1/organizations/users", Unknown),
     ("anthropic", "GET", "{api}/v1/organizations/workspaces", Unknown),
     ("anthropic", "POST", "{api}/v1/organizations/api_keys/{found}", Unknown),
-    ("assemblyai", "GET", "{api}/v2/transcript", Pending("AssemblyAI/assemblyai-api-spec")),
+    ("assemblyai", "GET", "{api}/v2/transcript", Checked("assemblyai", "/v2/transcript")),
     ("auth0", "GET", "{site}/api/v2/clients/{part.client_id}", Unknown),
     ("auth0", "POST", "{site}/api/v2/clients/{found}/rotate-secret", Unknown),
     ("auth0", "POST", "{site}/oauth/token", Unknown),
@@ -639,11 +700,11 @@ const COVERAGE: &[(&str, &str, &str, Cover)] = &[
     ("devin", "GET", "{api}/v1/sessions", Unknown),
     ("digitalocean", "GET", "{api}/v2/account", Checked("digitalocean", "/v2/account")),
     ("digitalocean", "POST", "{cloud}/v1/oauth/revoke", Undocumented("DigitalOcean's OAuth API is outside its OpenAPI description")),
-    ("discord", "GET", "{api}/api/v10/users/@me", Pending("discord/discord-api-spec")),
+    ("discord", "GET", "{api}/api/v10/users/@me", Checked("discord", "/users/@me")),
     ("doppler", "GET", "{api}/v3/me", Unknown),
     ("doppler", "POST", "{api}/v3/auth/revoke", Unknown),
     ("elevenlabs", "GET", "{api}/v1/user", Unknown),
-    ("figma", "GET", "{api}/v1/me", Pending("figma/rest-api-spec")),
+    ("figma", "GET", "{api}/v1/me", Checked("figma", "/v1/me")),
     ("firecrawl", "GET", "{api}/v1/team/credit-usage", Unknown),
     ("github", "DELETE", "{api}/installation/token", TooLarge("github/rest-api-description; github/docs data not yet read for it")),
     ("github", "GET", "{api}/installation/repositories", TooLarge("github/rest-api-description; github/docs data not yet read for it")),
@@ -674,7 +735,7 @@ const COVERAGE: &[(&str, &str, &str, Cover)] = &[
     ("minimax", "GET", "{api}/v1/models", Unknown),
     ("mistral", "GET", "{api}/v1/models", Unknown),
     ("moonshot", "GET", "{api}/v1/models", Unknown),
-    ("netlify", "GET", "{api}/api/v1/user", Pending("netlify/open-api")),
+    ("netlify", "GET", "{api}/api/v1/user", Checked("netlify", "/user")),
     ("notion", "GET", "{api}/v1/users/me", Unknown),
     ("npm", "DELETE", "{api}/-/npm/v1/tokens/token/{secret}", Unknown),
     ("npm", "GET", "{api}/-/npm/v1/tokens", Unknown),
@@ -729,7 +790,11 @@ const COVERAGE: &[(&str, &str, &str, Cover)] = &[
 /// The committed excerpt named `name`.
 fn excerpt(name: &str) -> Excerpt {
     Excerpt::load(match name {
+        "assemblyai" => include_str!("schemas/assemblyai.json"),
         "datadog" => include_str!("schemas/datadog.json"),
+        "discord" => include_str!("schemas/discord.json"),
+        "figma" => include_str!("schemas/figma.json"),
+        "netlify" => include_str!("schemas/netlify.json"),
         "digitalocean" => include_str!("schemas/digitalocean.json"),
         "github" => include_str!("schemas/github.json"),
         "okta" => include_str!("schemas/okta.json"),

@@ -12,7 +12,9 @@ fails when the excerpt differs (the issuer changed its API, or the excerpt was e
 
 Specs: openai (openai/openai-openapi), slack (slackapi/slack-api-specs), sendgrid
 (twilio/sendgrid-oai), twilio (twilio/twilio-oai), digitalocean (digitalocean/openapi), okta
-(okta/okta-management-openapi-spec), datadog (DataDog/datadog-api-client-python, whose
+(okta/okta-management-openapi-spec), discord (discord/discord-api-spec), figma
+(figma/rest-api-spec), assemblyai (AssemblyAI/assemblyai-api-spec), netlify (netlify/open-api), github (github/docs' REST data files),
+stripe (stripe/openapi's fixtures), datadog (DataDog/datadog-api-client-python, whose
 .generator/schemas hold Datadog's published description).
 
 The source may be a git directory (read at HEAD, e.g. a `fetch` mirror), a work tree, or the
@@ -108,6 +110,38 @@ SPECS = {
         "file": "openapi/fixtures3.json",
         "routes": [
             ("get", "/v1/account", "200", "account"),
+        ],
+    },
+    "discord": {
+        "repo": "discord/discord-api-spec",
+        "file": "specs/openapi.json",
+        "routes": [
+            ("get", "/users/@me", "200"),
+            ("get", "/users/@me", "4XX"),
+        ],
+    },
+    "figma": {
+        "repo": "figma/rest-api-spec",
+        "file": "openapi/openapi.yaml",
+        "routes": [
+            ("get", "/v1/me", "200"),
+            ("get", "/v1/me", "403"),
+        ],
+    },
+    "netlify": {
+        "repo": "netlify/open-api",
+        "file": "swagger.yml",
+        "routes": [
+            ("get", "/user", "200"),
+            ("get", "/user", "default"),
+        ],
+    },
+    "assemblyai": {
+        "repo": "AssemblyAI/assemblyai-api-spec",
+        "file": "openapi.yml",
+        "routes": [
+            ("get", "/v2/transcript", "200"),
+            ("get", "/v2/transcript", "401"),
         ],
     },
     "digitalocean": {
