@@ -440,6 +440,9 @@ fn dispatch(sim: &Sim, issuer: &str, r: &Req) -> Reply {
         "figma" => figma(sim, r),
         "netlify" => netlify(sim, r),
         "assemblyai" => assemblyai(sim, r),
+        "together" => together(sim, r),
+        "pinecone" => pinecone(sim, r),
+        "hubspot" => hubspot(sim, r),
         "datadog" if r.rest.starts_with("/api/v2/api_keys") => datadog_api_keys(sim, r),
         "datadog" if r.method == Method::GET && r.rest.ends_with("/api/v1/validate") => {
             datadog_validate(sim, r)
@@ -2103,6 +2106,61 @@ fn assemblyai(sim: &Sim, r: &Req) -> Reply {
         let limit = r.query("limit").and_then(|l| l.parse::<i64>().ok()).unwrap_or(10);
         json!({"page_details": {"limit": limit, "result_count": 0, "current_url": format!("https://api.assemblyai.com/v2/transcript?limit={limit}"),
             "prev_url": null, "next_url": null}, "transcripts": []})
+    })
+}
+
+/// Together: `GET /v1/models` answers a bare array of models (not a `{"data": …}` list), and
+/// an unknown key Together's `{"error": {"message", "type"}}` 401.
+fn together(sim: &Sim, r: &Req) -> Reply {
+    SelfRevoking {
+        issuer: "together",
+        whoami: ("GET", "/v1/models"),
+        revoke: None,
+        dead: (
+            401,
+            json!({"error": {"message": "Invalid API key provided. You can find your API key at https://api.together.xyz/settings/api-keys.",
+                "type": "invalid_request_error", "param": null, "code": "invalid_api_key"}}),
+        ),
+    }
+    .answer(sim, r, r.bearer(), |_| {
+        json!([{"id": "meta-llama/Llama-3.3-70B-Instruct-Turbo", "object": "model", "created": 1_733_000_000,
+            "type": "chat", "display_name": "Llama 3.3 70B Instruct Turbo", "organization": "Meta", "context_length": 131072}])
+    })
+}
+
+/// Pinecone: `GET /indexes` with `Api-Key`, the project's indexes (none here); an unknown key
+/// gets Pinecone's `{"error": {"code", "message"}, "status"}` 401.
+fn pinecone(sim: &Sim, r: &Req) -> Reply {
+    SelfRevoking {
+        issuer: "pinecone",
+        whoami: ("GET", "/indexes"),
+        revoke: None,
+        dead: (
+            401,
+            json!({"error": {"code": "UNAUTHENTICATED", "message": "Invalid API Key"}, "status": 401}),
+        ),
+    }
+    .answer(sim, r, r.header("api-key"), |_| json!({"indexes": []}))
+}
+
+/// HubSpot: `GET /account-info/v3/details`, the account (portal) of a private-app token, every
+/// field HubSpot's description requires; an unknown token gets HubSpot's error object.
+fn hubspot(sim: &Sim, r: &Req) -> Reply {
+    SelfRevoking {
+        issuer: "hubspot",
+        whoami: ("GET", "/account-info/v3/details"),
+        revoke: None,
+        dead: (
+            401,
+            json!({"status": "error", "message": "Authentication credentials not found.", "correlationId": "00000000-0000-4000-8000-000000000000",
+                "category": "INVALID_AUTHENTICATION"}),
+        ),
+    }
+    .answer(sim, r, r.bearer(), |key| {
+        let portal = key.org.as_deref().and_then(|o| o.parse::<u64>().ok()).unwrap_or_else(|| num_id(&key.secret));
+        json!({"portalId": portal, "accountType": "STANDARD", "timeZone": "US/Eastern", "companyCurrency": "USD",
+            "additionalCurrencies": [], "utcOffset": "-05:00", "utcOffsetMilliseconds": -18_000_000,
+            "uiDomain": "app.hubspot.com", "dataHostingLocation": "na1"})
     })
 }
 

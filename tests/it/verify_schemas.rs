@@ -20,11 +20,11 @@
 //! | DigitalOcean | `/v2/account`; not: the OAuth revoke (outside the description) | digitalocean/openapi |
 //! | Okta | users/me, api-tokens/current delete | okta/okta-management-openapi-spec |
 //! | Datadog | v1 validate; not: v2 api_keys list and delete (the v2 description is too large to mirror here) | DataDog/datadog-api-client-python `.generator/schemas` |
-//! | Discord, Figma, Netlify, AssemblyAI | the "who am I" their verify recipes call | discord/discord-api-spec, figma/rest-api-spec, netlify/open-api, AssemblyAI/assemblyai-api-spec |
+//! | Discord, Figma, Netlify, AssemblyAI, Together, Mistral, Pinecone, HubSpot | the "who am I" their verify recipes call | discord/discord-api-spec, figma/rest-api-spec, netlify/open-api, AssemblyAI/assemblyai-api-spec, togethercomputer/openapi, mistralai/platform-docs-public, pinecone-io/pinecone-api, HubSpot/HubSpot-public-api-spec-collection |
 //! | Cloudflare, GitLab | not checked: their descriptions are too large to mirror here | — |
-//! | HubSpot, Vercel, Vault, Supabase, Microsoft Graph | not checked yet: a description is published (named in [`COVERAGE`]) | — |
+//! | Vercel, Vault, Supabase, Microsoft Graph | not checked yet: a description is published (named in [`COVERAGE`]) | — |
 //! | AWS, Google, Heroku, Linear, W&B, Telegram | no OpenAPI description (Smithy, Discovery, hyper-schema, GraphQL, prose) | — |
-//! | the other 35 issuers | not looked for yet | — |
+//! | the other 32 issuers | not looked for yet | — |
 //!
 //! Verifiers written in code rather than as recipes (AWS SigV4's STS and IAM calls, the GitHub
 //! App's `GET /app`, JWT key sets, OAuth token endpoints) are outside this table.
@@ -586,22 +586,27 @@ fn stripe_simulator_answers_fit_the_published_fixtures() {
     assert_eq!(v["verdict"], "live", "{v:#}");
 }
 
-/// Discord, Figma, Netlify and AssemblyAI (discord/discord-api-spec, figma/rest-api-spec,
-/// netlify/open-api, AssemblyAI/assemblyai-api-spec; commits and versions in the excerpts): the
-/// "who am I" each verify recipe calls, for a live token and an unknown one, and Figma's live
-/// token without the scope its route needs.
+/// Discord, Figma, Netlify, AssemblyAI, Together, Mistral, Pinecone and HubSpot (their
+/// published descriptions, named with commit and version in each excerpt): the "who am I" each
+/// verify recipe calls, for a live token and an unknown one, and Figma's live token without
+/// the scope its route needs.
 #[test]
-fn whoami_answers_of_four_issuers_fit_their_published_schemas() {
+fn whoami_answers_of_eight_issuers_fit_their_published_schemas() {
     let mut g = Gen::new(1475);
     let mut key = || g.alnum(40);
     let (dc, dc_x, fg, fg_narrow, fg_x, nl, nl_x, aai, aai_x) =
         (key(), key(), key(), key(), key(), key(), key(), key(), key());
+    let (tg, tg_x, ms, pc, pc_x, hs, hs_x) = (key(), key(), key(), key(), key(), key(), key());
     let sim = SimProc::start(&format!(
         "[[key]]\nissuer = \"discord\"\nsecret = \"{dc}\"\nprincipal = \"quench-bot\"\n\
          [[key]]\nissuer = \"figma\"\nsecret = \"{fg}\"\nprincipal = \"ana@acme.example\"\n\
          [[key]]\nissuer = \"figma\"\nsecret = \"{fg_narrow}\"\nscopes = [\"files:read\"]\n\
          [[key]]\nissuer = \"netlify\"\nsecret = \"{nl}\"\nprincipal = \"ana@acme.example\"\n\
-         [[key]]\nissuer = \"assemblyai\"\nsecret = \"{aai}\"\n"
+         [[key]]\nissuer = \"assemblyai\"\nsecret = \"{aai}\"\n\
+         [[key]]\nissuer = \"together\"\nsecret = \"{tg}\"\n\
+         [[key]]\nissuer = \"mistral\"\nsecret = \"{ms}\"\n\
+         [[key]]\nissuer = \"pinecone\"\nsecret = \"{pc}\"\n\
+         [[key]]\nissuer = \"hubspot\"\nsecret = \"{hs}\"\norg = \"62515\"\n"
     ));
     let bot = |t: &str| format!("Bot {t}");
     let bearer = |t: &str| format!("Bearer {t}");
@@ -634,6 +639,34 @@ fn whoami_answers_of_four_issuers_fit_their_published_schemas() {
             ("GET", "/assemblyai/v2/transcript?limit=1", "/v2/transcript"),
             "Authorization",
             vec![(aai.clone(), 200, "200"), (aai_x.clone(), 401, "401")],
+        ),
+        (
+            "together",
+            ("GET", "/together/v1/models", "/models"),
+            "Authorization",
+            vec![(bearer(&tg), 200, "200"), (bearer(&tg_x), 401, "401")],
+        ),
+        (
+            "mistral",
+            ("GET", "/mistral/v1/models", "/v1/models"),
+            "Authorization",
+            vec![(bearer(&ms), 200, "200")],
+        ),
+        (
+            "pinecone",
+            ("GET", "/pinecone/indexes", "/indexes"),
+            "Api-Key",
+            vec![(pc.clone(), 200, "200"), (pc_x.clone(), 401, "401")],
+        ),
+        (
+            "hubspot",
+            (
+                "GET",
+                "/hubspot/account-info/v3/details",
+                "/account-info/v3/details",
+            ),
+            "Authorization",
+            vec![(bearer(&hs), 200, "200"), (bearer(&hs_x), 401, "default")],
         ),
     ] {
         let spec = excerpt(name);
@@ -726,14 +759,14 @@ const COVERAGE: &[(&str, &str, &str, Cover)] = &[
     ("google", "POST", "{oauth}/token", NotOpenApi("Google publishes Discovery documents")),
     ("groq", "GET", "{api}/openai/v1/models", Unknown),
     ("heroku", "GET", "{api}/account", NotOpenApi("Heroku publishes a JSON hyper-schema")),
-    ("hubspot", "GET", "{api}/account-info/v3/details", Pending("HubSpot/HubSpot-public-api-spec-collection")),
+    ("hubspot", "GET", "{api}/account-info/v3/details", Checked("hubspot", "/account-info/v3/details")),
     ("huggingface", "GET", "{api}/api/whoami-v2", Unknown),
     ("huggingface", "POST", "{api}/api/credentials/revoke", Unknown),
     ("langsmith", "GET", "{api}/api/v1/api-key/current", Unknown),
     ("langsmith", "GET", "{api}/api/v1/orgs/current", Unknown),
     ("linear", "POST", "{api}/graphql", NotOpenApi("a GraphQL API")),
     ("minimax", "GET", "{api}/v1/models", Unknown),
-    ("mistral", "GET", "{api}/v1/models", Unknown),
+    ("mistral", "GET", "{api}/v1/models", Checked("mistral", "/v1/models")),
     ("moonshot", "GET", "{api}/v1/models", Unknown),
     ("netlify", "GET", "{api}/api/v1/user", Checked("netlify", "/user")),
     ("notion", "GET", "{api}/v1/users/me", Unknown),
@@ -755,7 +788,7 @@ const COVERAGE: &[(&str, &str, &str, Cover)] = &[
     ("openrouter", "DELETE", "{api}/api/v1/keys/{found}", Unknown),
     ("openrouter", "GET", "{api}/api/v1/key", Unknown),
     ("openrouter", "GET", "{api}/api/v1/keys", Unknown),
-    ("pinecone", "GET", "{api}/indexes", Unknown),
+    ("pinecone", "GET", "{api}/indexes", Checked("pinecone", "/indexes")),
     ("posthog", "GET", "{api}/api/users/@me/", Unknown),
     ("posthog", "POST", "{api}/api/revoke_leaked_key/", Unknown),
     ("postman", "GET", "{api}/me", Unknown),
@@ -774,7 +807,7 @@ const COVERAGE: &[(&str, &str, &str, Cover)] = &[
     ("tailscale", "DELETE", "{api}/api/v2/tailnet/-/keys/{key_id}", Unknown),
     ("tailscale", "POST", "{api}/api/v2/secret-scanning/verify", Unknown),
     ("telegram", "GET", "{api}/bot{secret}/getMe", NotOpenApi("the Bot API is documented in prose only")),
-    ("together", "GET", "{api}/v1/models", Unknown),
+    ("together", "GET", "{api}/v1/models", Checked("together", "/models")),
     ("twilio", "DELETE", "{iam}/v1/Keys/{part.key_sid}", Checked("twilio", "/v1/Keys/{Sid}")),
     ("twilio", "GET", "{api}/2010-04-01/Accounts/{part.account_sid}.json", Checked("twilio", "/2010-04-01/Accounts/{Sid}.json")),
     ("twilio", "GET", "{verify}/v2/Services", Checked("twilio", "/v2/Services")),
@@ -794,6 +827,10 @@ fn excerpt(name: &str) -> Excerpt {
         "datadog" => include_str!("schemas/datadog.json"),
         "discord" => include_str!("schemas/discord.json"),
         "figma" => include_str!("schemas/figma.json"),
+        "hubspot" => include_str!("schemas/hubspot.json"),
+        "mistral" => include_str!("schemas/mistral.json"),
+        "pinecone" => include_str!("schemas/pinecone.json"),
+        "together" => include_str!("schemas/together.json"),
         "netlify" => include_str!("schemas/netlify.json"),
         "digitalocean" => include_str!("schemas/digitalocean.json"),
         "github" => include_str!("schemas/github.json"),

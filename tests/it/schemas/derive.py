@@ -13,7 +13,9 @@ fails when the excerpt differs (the issuer changed its API, or the excerpt was e
 Specs: openai (openai/openai-openapi), slack (slackapi/slack-api-specs), sendgrid
 (twilio/sendgrid-oai), twilio (twilio/twilio-oai), digitalocean (digitalocean/openapi), okta
 (okta/okta-management-openapi-spec), discord (discord/discord-api-spec), figma
-(figma/rest-api-spec), assemblyai (AssemblyAI/assemblyai-api-spec), netlify (netlify/open-api), github (github/docs' REST data files),
+(figma/rest-api-spec), together (togethercomputer/openapi), mistral
+(mistralai/platform-docs-public), pinecone (pinecone-io/pinecone-api), hubspot
+(HubSpot/HubSpot-public-api-spec-collection), assemblyai (AssemblyAI/assemblyai-api-spec), netlify (netlify/open-api), github (github/docs' REST data files),
 stripe (stripe/openapi's fixtures), datadog (DataDog/datadog-api-client-python, whose
 .generator/schemas hold Datadog's published description).
 
@@ -143,6 +145,26 @@ SPECS = {
             ("get", "/v2/transcript", "200"),
             ("get", "/v2/transcript", "401"),
         ],
+    },
+    "together": {
+        "repo": "togethercomputer/openapi",
+        "file": "openapi.yaml",
+        "routes": [("get", "/models", "200"), ("get", "/models", "401")],
+    },
+    "mistral": {
+        "repo": "mistralai/platform-docs-public",
+        "file": "openapi.yaml",
+        "routes": [("get", "/v1/models", "200")],
+    },
+    "pinecone": {
+        "repo": "pinecone-io/pinecone-api",
+        "file": "2025-10/db_control_2025-10.oas.yaml",
+        "routes": [("get", "/indexes", "200"), ("get", "/indexes", "401")],
+    },
+    "hubspot": {
+        "repo": "HubSpot/HubSpot-public-api-spec-collection",
+        "file": "PublicApiSpecs/Account/Account Info/Rollouts/144923/v3/accountInfo.json",
+        "routes": [("get", "/account-info/v3/details", "200"), ("get", "/account-info/v3/details", "default")],
     },
     "digitalocean": {
         "repo": "digitalocean/openapi",
@@ -313,8 +335,13 @@ def response_schema(docs, file, method, path, status):
     resp = op["responses"][status]
     if "$ref" in resp:
         here, resp = docs.resolve(here, resp["$ref"])
-    if "content" in resp:  # OpenAPI 3
-        return here, resp["content"]["application/json"]["schema"]
+    if "content" in resp:  # OpenAPI 3: the JSON media type (some name it `*/*`)
+        content = resp["content"]
+        kind = next((k for k in ("application/json", "*/*") if k in content), None)
+        kind = kind or next((k for k in content if "json" in k), None)
+        if kind is None:
+            return here, None
+        return here, content[kind]["schema"]
     return here, resp.get("schema")  # Swagger 2
 
 
