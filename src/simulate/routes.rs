@@ -443,6 +443,8 @@ fn dispatch(sim: &Sim, issuer: &str, r: &Req) -> Reply {
         "together" => together(sim, r),
         "pinecone" => pinecone(sim, r),
         "hubspot" => hubspot(sim, r),
+        "cohere" => cohere(sim, r),
+        "elevenlabs" if r.is("GET", "/v1/user") => elevenlabs_user(sim, r),
         "datadog" if r.rest.starts_with("/api/v2/api_keys") => datadog_api_keys(sim, r),
         "datadog" if r.method == Method::GET && r.rest.ends_with("/api/v1/validate") => {
             datadog_validate(sim, r)
@@ -2162,6 +2164,49 @@ fn hubspot(sim: &Sim, r: &Req) -> Reply {
             "additionalCurrencies": [], "utcOffset": "-05:00", "utcOffsetMilliseconds": -18_000_000,
             "uiDomain": "app.hubspot.com", "dataHostingLocation": "na1"})
     })
+}
+
+/// Cohere: `POST /v1/check-api-key`, `{"valid": true}` with the key's organization and owner
+/// (which the recipe reads as org and principal); an unknown key gets 401.
+fn cohere(sim: &Sim, r: &Req) -> Reply {
+    SelfRevoking {
+        issuer: "cohere",
+        whoami: ("POST", "/v1/check-api-key"),
+        revoke: None,
+        dead: (401, json!({"id": "sim-request", "message": "invalid api token"})),
+    }
+    .answer(sim, r, r.bearer(), |key| {
+        let org = key.org.clone().unwrap_or_else(|| "sim-org".into());
+        json!({"valid": true, "organization_id": format!("{:08x}-0000-4000-8000-000000000000", num_id(&org)),
+            "owner_id": format!("{:08x}-0000-4000-8000-000000000001", num_id(&principal(key)))})
+    })
+}
+
+/// ElevenLabs: `GET /v1/user` with `xi-api-key`, the key's user with its subscription, every
+/// field ElevenLabs' description requires; a live key without `user_read` gets its
+/// permission refusal, an unknown key the generic issuer's 401.
+fn elevenlabs_user(sim: &Sim, r: &Req) -> Reply {
+    let Some(i) = r.header("xi-api-key").and_then(|t| sim.live("elevenlabs", &t)) else {
+        let (status, body) = refusal("elevenlabs");
+        return reply(status, body, "verify");
+    };
+    let key = k(sim, i);
+    if let Some((status, body)) = permission_refusal("elevenlabs", r, key) {
+        return reply(status, body, "verify");
+    }
+    reply(
+        200,
+        json!({"user_id": principal(key), "first_name": null, "created_at": 1_700_000_000, "is_new_user": false,
+            "is_onboarding_completed": true, "is_onboarding_checklist_completed": true,
+            "can_use_delayed_payment_methods": false, "is_api_key_hashed": true,
+            "subscription": {"tier": "starter", "status": "active", "character_count": 0, "character_limit": 30000,
+                "max_character_limit_extension": null, "allowed_to_extend_character_limit": false,
+                "can_extend_character_limit": false, "can_extend_voice_limit": false,
+                "can_use_instant_voice_cloning": true, "can_use_professional_voice_cloning": false,
+                "voice_limit": 10, "voice_slots_used": 0, "voice_add_edit_counter": 0,
+                "professional_voice_limit": 0, "professional_voice_slots_used": 0}}),
+        "verify",
+    )
 }
 
 /// Datadog's key validation (v1): `{"valid": true}` for a live API key, the 403 error list

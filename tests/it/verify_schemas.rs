@@ -20,11 +20,12 @@
 //! | DigitalOcean | `/v2/account`; not: the OAuth revoke (outside the description) | digitalocean/openapi |
 //! | Okta | users/me, api-tokens/current delete | okta/okta-management-openapi-spec |
 //! | Datadog | v1 validate; not: v2 api_keys list and delete (the v2 description is too large to mirror here) | DataDog/datadog-api-client-python `.generator/schemas` |
-//! | Discord, Figma, Netlify, AssemblyAI, Together, Mistral, Pinecone, HubSpot | the "who am I" their verify recipes call | discord/discord-api-spec, figma/rest-api-spec, netlify/open-api, AssemblyAI/assemblyai-api-spec, togethercomputer/openapi, mistralai/platform-docs-public, pinecone-io/pinecone-api, HubSpot/HubSpot-public-api-spec-collection |
+//! | Discord, Figma, Netlify, AssemblyAI, Together, Mistral, Pinecone, HubSpot, Cohere, ElevenLabs | the "who am I" their verify recipes call | discord/discord-api-spec, figma/rest-api-spec, netlify/open-api, AssemblyAI/assemblyai-api-spec, togethercomputer/openapi, mistralai/platform-docs-public, pinecone-io/pinecone-api, HubSpot/HubSpot-public-api-spec-collection, cohere-ai/cohere-developer-experience, elevenlabs/elevenlabs-docs |
+//! | crates.io | the token deleting itself; not: `/api/v1/me` (not in the description) | the description crates.io serves, as snapshotted in rust-lang/crates.io |
 //! | Cloudflare, GitLab | not checked: their descriptions are too large to mirror here | — |
 //! | Vercel, Vault, Supabase, Microsoft Graph | not checked yet: a description is published (named in [`COVERAGE`]) | — |
 //! | AWS, Google, Heroku, Linear, W&B, Telegram | no OpenAPI description (Smithy, Discovery, hyper-schema, GraphQL, prose) | — |
-//! | the other 32 issuers | not looked for yet | — |
+//! | the other 29 issuers | not looked for yet | — |
 //!
 //! Verifiers written in code rather than as recipes (AWS SigV4's STS and IAM calls, the GitHub
 //! App's `GET /app`, JWT key sets, OAuth token endpoints) are outside this table.
@@ -586,17 +587,18 @@ fn stripe_simulator_answers_fit_the_published_fixtures() {
     assert_eq!(v["verdict"], "live", "{v:#}");
 }
 
-/// Discord, Figma, Netlify, AssemblyAI, Together, Mistral, Pinecone and HubSpot (their
-/// published descriptions, named with commit and version in each excerpt): the "who am I" each
-/// verify recipe calls, for a live token and an unknown one, and Figma's live token without
-/// the scope its route needs.
+/// Discord, Figma, Netlify, AssemblyAI, Together, Mistral, Pinecone, HubSpot, Cohere and
+/// ElevenLabs (their published descriptions, named with commit and version in each excerpt):
+/// the "who am I" each verify recipe calls, for a live token and an unknown one, Figma's live
+/// token without the scope its route needs; and crates.io's token deleting itself.
 #[test]
-fn whoami_answers_of_eight_issuers_fit_their_published_schemas() {
+fn whoami_answers_of_eleven_issuers_fit_their_published_schemas() {
     let mut g = Gen::new(1475);
     let mut key = || g.alnum(40);
     let (dc, dc_x, fg, fg_narrow, fg_x, nl, nl_x, aai, aai_x) =
         (key(), key(), key(), key(), key(), key(), key(), key(), key());
     let (tg, tg_x, ms, pc, pc_x, hs, hs_x) = (key(), key(), key(), key(), key(), key(), key());
+    let (co, co_x, el, cr) = (key(), key(), key(), key());
     let sim = SimProc::start(&format!(
         "[[key]]\nissuer = \"discord\"\nsecret = \"{dc}\"\nprincipal = \"quench-bot\"\n\
          [[key]]\nissuer = \"figma\"\nsecret = \"{fg}\"\nprincipal = \"ana@acme.example\"\n\
@@ -606,7 +608,10 @@ fn whoami_answers_of_eight_issuers_fit_their_published_schemas() {
          [[key]]\nissuer = \"together\"\nsecret = \"{tg}\"\n\
          [[key]]\nissuer = \"mistral\"\nsecret = \"{ms}\"\n\
          [[key]]\nissuer = \"pinecone\"\nsecret = \"{pc}\"\n\
-         [[key]]\nissuer = \"hubspot\"\nsecret = \"{hs}\"\norg = \"62515\"\n"
+         [[key]]\nissuer = \"hubspot\"\nsecret = \"{hs}\"\norg = \"62515\"\n\
+         [[key]]\nissuer = \"cohere\"\nsecret = \"{co}\"\nprincipal = \"ana\"\norg = \"acme\"\n\
+         [[key]]\nissuer = \"elevenlabs\"\nsecret = \"{el}\"\nprincipal = \"ana\"\n\
+         [[key]]\nissuer = \"crates-io\"\nsecret = \"{cr}\"\n"
     ));
     let bot = |t: &str| format!("Bot {t}");
     let bearer = |t: &str| format!("Bearer {t}");
@@ -668,6 +673,28 @@ fn whoami_answers_of_eight_issuers_fit_their_published_schemas() {
             "Authorization",
             vec![(bearer(&hs), 200, "200"), (bearer(&hs_x), 401, "default")],
         ),
+        (
+            "cohere",
+            ("POST", "/cohere/v1/check-api-key", "/v1/check-api-key"),
+            "Authorization",
+            vec![(bearer(&co), 200, "200"), (bearer(&co_x), 401, "401")],
+        ),
+        (
+            "elevenlabs",
+            ("GET", "/elevenlabs/v1/user", "/v1/user"),
+            "xi-api-key",
+            vec![(el.clone(), 200, "200")],
+        ),
+        (
+            "crates-io",
+            (
+                "DELETE",
+                "/crates-io/api/v1/tokens/current",
+                "/api/v1/tokens/current",
+            ),
+            "Authorization",
+            vec![(cr.clone(), 204, "204")],
+        ),
     ] {
         let spec = excerpt(name);
         for (value, want, status) in cases {
@@ -721,9 +748,9 @@ const COVERAGE: &[(&str, &str, &str, Cover)] = &[
     ("cerebras", "GET", "{api}/v1/models", Unknown),
     ("cloudflare", "DELETE", "{api}/client/v4/user/tokens/{found}", TooLarge("cloudflare/api-schemas openapi.json")),
     ("cloudflare", "GET", "{api}/client/v4/user/tokens/verify", TooLarge("cloudflare/api-schemas openapi.json")),
-    ("cohere", "POST", "{api}/v1/check-api-key", Unknown),
-    ("crates-io", "DELETE", "{api}/api/v1/tokens/current", Unknown),
-    ("crates-io", "GET", "{api}/api/v1/me", Unknown),
+    ("cohere", "POST", "{api}/v1/check-api-key", Checked("cohere", "/v1/check-api-key")),
+    ("crates-io", "DELETE", "{api}/api/v1/tokens/current", Checked("crates-io", "/api/v1/tokens/current")),
+    ("crates-io", "GET", "{api}/api/v1/me", Undocumented("not in the description crates.io serves (its snapshot in rust-lang/crates.io)")),
     ("cursor", "GET", "{api}/v0/me", Unknown),
     ("datadog", "DELETE", "{api}/api/v2/api_keys/{found}", TooLarge("the v2 openapi.yaml of DataDog/datadog-api-client-*")),
     ("datadog", "GET", "{api}/api/v1/validate", Checked("datadog", "/api/v1/validate")),
@@ -736,7 +763,7 @@ const COVERAGE: &[(&str, &str, &str, Cover)] = &[
     ("discord", "GET", "{api}/api/v10/users/@me", Checked("discord", "/users/@me")),
     ("doppler", "GET", "{api}/v3/me", Unknown),
     ("doppler", "POST", "{api}/v3/auth/revoke", Unknown),
-    ("elevenlabs", "GET", "{api}/v1/user", Unknown),
+    ("elevenlabs", "GET", "{api}/v1/user", Checked("elevenlabs", "/v1/user")),
     ("figma", "GET", "{api}/v1/me", Checked("figma", "/v1/me")),
     ("firecrawl", "GET", "{api}/v1/team/credit-usage", Unknown),
     ("github", "DELETE", "{api}/installation/token", TooLarge("github/rest-api-description; github/docs data not yet read for it")),
@@ -825,7 +852,10 @@ fn excerpt(name: &str) -> Excerpt {
     Excerpt::load(match name {
         "assemblyai" => include_str!("schemas/assemblyai.json"),
         "datadog" => include_str!("schemas/datadog.json"),
+        "cohere" => include_str!("schemas/cohere.json"),
+        "crates-io" => include_str!("schemas/crates-io.json"),
         "discord" => include_str!("schemas/discord.json"),
+        "elevenlabs" => include_str!("schemas/elevenlabs.json"),
         "figma" => include_str!("schemas/figma.json"),
         "hubspot" => include_str!("schemas/hubspot.json"),
         "mistral" => include_str!("schemas/mistral.json"),

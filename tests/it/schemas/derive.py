@@ -15,7 +15,8 @@ Specs: openai (openai/openai-openapi), slack (slackapi/slack-api-specs), sendgri
 (okta/okta-management-openapi-spec), discord (discord/discord-api-spec), figma
 (figma/rest-api-spec), together (togethercomputer/openapi), mistral
 (mistralai/platform-docs-public), pinecone (pinecone-io/pinecone-api), hubspot
-(HubSpot/HubSpot-public-api-spec-collection), assemblyai (AssemblyAI/assemblyai-api-spec), netlify (netlify/open-api), github (github/docs' REST data files),
+(HubSpot/HubSpot-public-api-spec-collection), cohere (cohere-ai/cohere-developer-experience),
+elevenlabs (elevenlabs/elevenlabs-docs), crates-io (rust-lang/crates.io), assemblyai (AssemblyAI/assemblyai-api-spec), netlify (netlify/open-api), github (github/docs' REST data files),
 stripe (stripe/openapi's fixtures), datadog (DataDog/datadog-api-client-python, whose
 .generator/schemas hold Datadog's published description).
 
@@ -166,6 +167,23 @@ SPECS = {
         "file": "PublicApiSpecs/Account/Account Info/Rollouts/144923/v3/accountInfo.json",
         "routes": [("get", "/account-info/v3/details", "200"), ("get", "/account-info/v3/details", "default")],
     },
+    "cohere": {
+        "repo": "cohere-ai/cohere-developer-experience",
+        "file": "cohere-openapi.yaml",
+        "routes": [("post", "/v1/check-api-key", "200"), ("post", "/v1/check-api-key", "401")],
+    },
+    "elevenlabs": {
+        "repo": "elevenlabs/elevenlabs-docs",
+        "file": "fern/apis/api/openapi.json",
+        "routes": [("get", "/v1/user", "200")],
+    },
+    # crates.io serves its description at /api/openapi.json; the repository keeps it as the
+    # snapshot its test compares that answer with.
+    "crates-io": {
+        "repo": "rust-lang/crates.io",
+        "file": "src/tests/snapshots/integration__openapi__openapi_snapshot-2.snap",
+        "routes": [("delete", "/api/v1/tokens/current", "204")],
+    },
     "digitalocean": {
         "repo": "digitalocean/openapi",
         "file": "specification/DigitalOcean-public.v2.yaml",
@@ -197,6 +215,8 @@ MAX_DEPTH = 8
 
 
 def parse(name, text):
+    if name.endswith(".snap"):  # an insta snapshot: a `---` header, then the value
+        text = text.split("\n---\n", 1)[1]
     if name.endswith((".yaml", ".yml")):
         if yaml is None:
             sys.exit(f"{name} is YAML: install PyYAML to read it")
