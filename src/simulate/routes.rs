@@ -444,6 +444,8 @@ fn dispatch(sim: &Sim, issuer: &str, r: &Req) -> Reply {
         "pinecone" => pinecone(sim, r),
         "hubspot" => hubspot(sim, r),
         "cohere" => cohere(sim, r),
+        "deepgram" => deepgram(sim, r),
+        "firecrawl" => firecrawl(sim, r),
         "elevenlabs" if r.is("GET", "/v1/user") => elevenlabs_user(sim, r),
         "datadog" if r.rest.starts_with("/api/v2/api_keys") => datadog_api_keys(sim, r),
         "datadog" if r.method == Method::GET && r.rest.ends_with("/api/v1/validate") => {
@@ -2206,6 +2208,44 @@ fn elevenlabs_user(sim: &Sim, r: &Req) -> Reply {
                 "voice_limit": 10, "voice_slots_used": 0, "voice_add_edit_counter": 0,
                 "professional_voice_limit": 0, "professional_voice_slots_used": 0}}),
         "verify",
+    )
+}
+
+/// Deepgram: `GET /v1/projects` with `Authorization: Token <key>`, the key's projects (one,
+/// named after its org, which the recipe reads as the org); an unknown key gets 401.
+fn deepgram(sim: &Sim, r: &Req) -> Reply {
+    SelfRevoking {
+        issuer: "deepgram",
+        whoami: ("GET", "/v1/projects"),
+        revoke: None,
+        dead: (
+            401,
+            json!({"err_code": "INVALID_AUTH", "err_msg": "Invalid credentials.", "request_id": "sim"}),
+        ),
+    }
+    .answer(sim, r, r.bearer(), |key| {
+        let name = key.org.clone().unwrap_or_else(|| "sim-project".into());
+        json!({"projects": [{"project_id": format!("{:08x}-0000-4000-8000-000000000000", num_id(&name)), "name": name}]})
+    })
+}
+
+/// Firecrawl: `GET /v1/team/credit-usage`, the team's remaining credits; an unknown key gets
+/// 401.
+fn firecrawl(sim: &Sim, r: &Req) -> Reply {
+    SelfRevoking {
+        issuer: "firecrawl",
+        whoami: ("GET", "/v1/team/credit-usage"),
+        revoke: None,
+        dead: (
+            401,
+            json!({"success": false, "error": "Unauthorized: Invalid token"}),
+        ),
+    }
+    .answer(
+        sim,
+        r,
+        r.bearer(),
+        |_| json!({"success": true, "data": {"remaining_credits": 500}}),
     )
 }
 

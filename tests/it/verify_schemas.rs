@@ -20,13 +20,13 @@
 //! | DigitalOcean | `/v2/account`; not: the OAuth revoke (outside the description) | digitalocean/openapi |
 //! | Okta | users/me, api-tokens/current delete | okta/okta-management-openapi-spec |
 //! | Datadog | v1 validate; not: v2 api_keys list and delete (the v2 description is too large to mirror here) | DataDog/datadog-api-client-python `.generator/schemas` |
-//! | Discord, Figma, Netlify, AssemblyAI, Together, Mistral, Pinecone, HubSpot, Cohere, ElevenLabs | the "who am I" their verify recipes call | discord/discord-api-spec, figma/rest-api-spec, netlify/open-api, AssemblyAI/assemblyai-api-spec, togethercomputer/openapi, mistralai/platform-docs-public, pinecone-io/pinecone-api, HubSpot/HubSpot-public-api-spec-collection, cohere-ai/cohere-developer-experience, elevenlabs/elevenlabs-docs |
+//! | Discord, Figma, Netlify, AssemblyAI, Together, Mistral, Pinecone, HubSpot, Cohere, ElevenLabs, Deepgram, Firecrawl | the "who am I" their verify recipes call | discord/discord-api-spec, figma/rest-api-spec, netlify/open-api, AssemblyAI/assemblyai-api-spec, togethercomputer/openapi, mistralai/platform-docs-public, pinecone-io/pinecone-api, HubSpot/HubSpot-public-api-spec-collection, cohere-ai/cohere-developer-experience, elevenlabs/elevenlabs-docs, deepgram/deepgram-api-specs, firecrawl/firecrawl |
 //! | Vault | not checked: its generated description gives the token routes no response body | hashicorp/vault-client-go openapi.json |
 //! | crates.io | the token deleting itself; not: `/api/v1/me` (not in the description) | the description crates.io serves, as snapshotted in rust-lang/crates.io |
 //! | Cloudflare, GitLab | not checked: their descriptions are too large to mirror here | — |
 //! | Vercel, Supabase, Microsoft Graph | not checked yet: a description is published (named in [`COVERAGE`]) | — |
 //! | AWS, Google, Heroku, Linear, W&B, Telegram | no OpenAPI description (Smithy, Discovery, hyper-schema, GraphQL, prose) | — |
-//! | the other 29 issuers | not looked for yet | — |
+//! | the other 27 issuers | not looked for yet | — |
 //!
 //! Verifiers written in code rather than as recipes (AWS SigV4's STS and IAM calls, the GitHub
 //! App's `GET /app`, JWT key sets, OAuth token endpoints) are outside this table.
@@ -588,18 +588,18 @@ fn stripe_simulator_answers_fit_the_published_fixtures() {
     assert_eq!(v["verdict"], "live", "{v:#}");
 }
 
-/// Discord, Figma, Netlify, AssemblyAI, Together, Mistral, Pinecone, HubSpot, Cohere and
-/// ElevenLabs (their published descriptions, named with commit and version in each excerpt):
+/// Discord, Figma, Netlify, AssemblyAI, Together, Mistral, Pinecone, HubSpot, Cohere,
+/// ElevenLabs, Deepgram and Firecrawl (their published descriptions, named with commit and version in each excerpt):
 /// the "who am I" each verify recipe calls, for a live token and an unknown one, Figma's live
 /// token without the scope its route needs; and crates.io's token deleting itself.
 #[test]
-fn whoami_answers_of_eleven_issuers_fit_their_published_schemas() {
+fn whoami_answers_of_thirteen_issuers_fit_their_published_schemas() {
     let mut g = Gen::new(1475);
     let mut key = || g.alnum(40);
     let (dc, dc_x, fg, fg_narrow, fg_x, nl, nl_x, aai, aai_x) =
         (key(), key(), key(), key(), key(), key(), key(), key(), key());
     let (tg, tg_x, ms, pc, pc_x, hs, hs_x) = (key(), key(), key(), key(), key(), key(), key());
-    let (co, co_x, el, cr) = (key(), key(), key(), key());
+    let (co, co_x, el, cr, dg, fc) = (key(), key(), key(), key(), key(), key());
     let sim = SimProc::start(&format!(
         "[[key]]\nissuer = \"discord\"\nsecret = \"{dc}\"\nprincipal = \"quench-bot\"\n\
          [[key]]\nissuer = \"figma\"\nsecret = \"{fg}\"\nprincipal = \"ana@acme.example\"\n\
@@ -612,7 +612,9 @@ fn whoami_answers_of_eleven_issuers_fit_their_published_schemas() {
          [[key]]\nissuer = \"hubspot\"\nsecret = \"{hs}\"\norg = \"62515\"\n\
          [[key]]\nissuer = \"cohere\"\nsecret = \"{co}\"\nprincipal = \"ana\"\norg = \"acme\"\n\
          [[key]]\nissuer = \"elevenlabs\"\nsecret = \"{el}\"\nprincipal = \"ana\"\n\
-         [[key]]\nissuer = \"crates-io\"\nsecret = \"{cr}\"\n"
+         [[key]]\nissuer = \"crates-io\"\nsecret = \"{cr}\"\n\
+         [[key]]\nissuer = \"deepgram\"\nsecret = \"{dg}\"\norg = \"acme-voice\"\n\
+         [[key]]\nissuer = \"firecrawl\"\nsecret = \"{fc}\"\n"
     ));
     let bot = |t: &str| format!("Bot {t}");
     let bearer = |t: &str| format!("Bearer {t}");
@@ -696,6 +698,18 @@ fn whoami_answers_of_eleven_issuers_fit_their_published_schemas() {
             "Authorization",
             vec![(cr.clone(), 204, "204")],
         ),
+        (
+            "deepgram",
+            ("GET", "/deepgram/v1/projects", "/v1/projects"),
+            "Authorization",
+            vec![(format!("Token {dg}"), 200, "200")],
+        ),
+        (
+            "firecrawl",
+            ("GET", "/firecrawl/v1/team/credit-usage", "/team/credit-usage"),
+            "Authorization",
+            vec![(bearer(&fc), 200, "200")],
+        ),
     ] {
         let spec = excerpt(name);
         for (value, want, status) in cases {
@@ -756,7 +770,7 @@ const COVERAGE: &[(&str, &str, &str, Cover)] = &[
     ("datadog", "DELETE", "{api}/api/v2/api_keys/{found}", TooLarge("the v2 openapi.yaml of DataDog/datadog-api-client-*")),
     ("datadog", "GET", "{api}/api/v1/validate", Checked("datadog", "/api/v1/validate")),
     ("datadog", "GET", "{api}/api/v2/api_keys", TooLarge("the v2 openapi.yaml of DataDog/datadog-api-client-*")),
-    ("deepgram", "GET", "{api}/v1/projects", Unknown),
+    ("deepgram", "GET", "{api}/v1/projects", Checked("deepgram", "/v1/projects")),
     ("deepseek", "GET", "{api}/user/balance", Unknown),
     ("devin", "GET", "{api}/v1/sessions", Unknown),
     ("digitalocean", "GET", "{api}/v2/account", Checked("digitalocean", "/v2/account")),
@@ -766,7 +780,7 @@ const COVERAGE: &[(&str, &str, &str, Cover)] = &[
     ("doppler", "POST", "{api}/v3/auth/revoke", Unknown),
     ("elevenlabs", "GET", "{api}/v1/user", Checked("elevenlabs", "/v1/user")),
     ("figma", "GET", "{api}/v1/me", Checked("figma", "/v1/me")),
-    ("firecrawl", "GET", "{api}/v1/team/credit-usage", Unknown),
+    ("firecrawl", "GET", "{api}/v1/team/credit-usage", Checked("firecrawl", "/team/credit-usage")),
     ("github", "DELETE", "{api}/installation/token", TooLarge("github/rest-api-description; github/docs data not yet read for it")),
     ("github", "GET", "{api}/installation/repositories", TooLarge("github/rest-api-description; github/docs data not yet read for it")),
     ("github", "GET", "{api}/user", Checked("github", "/user")),
@@ -855,9 +869,11 @@ fn excerpt(name: &str) -> Excerpt {
         "datadog" => include_str!("schemas/datadog.json"),
         "cohere" => include_str!("schemas/cohere.json"),
         "crates-io" => include_str!("schemas/crates-io.json"),
+        "deepgram" => include_str!("schemas/deepgram.json"),
         "discord" => include_str!("schemas/discord.json"),
         "elevenlabs" => include_str!("schemas/elevenlabs.json"),
         "figma" => include_str!("schemas/figma.json"),
+        "firecrawl" => include_str!("schemas/firecrawl.json"),
         "hubspot" => include_str!("schemas/hubspot.json"),
         "mistral" => include_str!("schemas/mistral.json"),
         "pinecone" => include_str!("schemas/pinecone.json"),

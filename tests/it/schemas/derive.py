@@ -16,7 +16,8 @@ Specs: openai (openai/openai-openapi), slack (slackapi/slack-api-specs), sendgri
 (figma/rest-api-spec), together (togethercomputer/openapi), mistral
 (mistralai/platform-docs-public), pinecone (pinecone-io/pinecone-api), hubspot
 (HubSpot/HubSpot-public-api-spec-collection), cohere (cohere-ai/cohere-developer-experience),
-elevenlabs (elevenlabs/elevenlabs-docs), crates-io (rust-lang/crates.io), assemblyai (AssemblyAI/assemblyai-api-spec), netlify (netlify/open-api), github (github/docs' REST data files),
+elevenlabs (elevenlabs/elevenlabs-docs), deepgram (deepgram/deepgram-api-specs), firecrawl
+(firecrawl/firecrawl, apps/api), crates-io (rust-lang/crates.io), assemblyai (AssemblyAI/assemblyai-api-spec), netlify (netlify/open-api), github (github/docs' REST data files),
 stripe (stripe/openapi's fixtures), datadog (DataDog/datadog-api-client-python, whose
 .generator/schemas hold Datadog's published description).
 
@@ -183,6 +184,16 @@ SPECS = {
         "repo": "rust-lang/crates.io",
         "file": "src/tests/snapshots/integration__openapi__openapi_snapshot-2.snap",
         "routes": [("delete", "/api/v1/tokens/current", "204")],
+    },
+    "deepgram": {
+        "repo": "deepgram/deepgram-api-specs",
+        "file": "openapi.yml",
+        "routes": [("get", "/v1/projects", "200")],
+    },
+    "firecrawl": {
+        "repo": "firecrawl/firecrawl",
+        "file": "apps/api/v1-openapi.json",
+        "routes": [("get", "/team/credit-usage", "200")],
     },
     "digitalocean": {
         "repo": "digitalocean/openapi",
