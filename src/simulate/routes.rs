@@ -477,25 +477,23 @@ fn num_id(s: &str) -> u64 {
 /// profile fields when the token may read them (the `user` scope; no scopes listed: all).
 fn github_user(key: &super::SimKey) -> Value {
     let login = principal(key);
-    let (api, id) = (format!("https://api.github.com/users/{login}"), num_id(&login));
-    let mut u = json!({"login": login, "id": id, "node_id": format!("U_kgDO{id}"),
-        "avatar_url": format!("https://avatars.githubusercontent.com/u/{id}?v=4"), "gravatar_id": "",
-        "url": api, "html_url": format!("https://github.com/{login}"),
-        "followers_url": format!("{api}/followers"), "following_url": format!("{api}/following{{/other_user}}"),
-        "gists_url": format!("{api}/gists{{/gist_id}}"), "starred_url": format!("{api}/starred{{/owner}}{{/repo}}"),
-        "subscriptions_url": format!("{api}/subscriptions"), "organizations_url": format!("{api}/orgs"),
-        "repos_url": format!("{api}/repos"), "events_url": format!("{api}/events{{/privacy}}"),
-        "received_events_url": format!("{api}/received_events"), "type": "User", "user_view_type": "public",
-        "site_admin": false, "name": login, "company": key.org, "blog": "", "location": null, "email": null,
-        "hireable": null, "bio": null, "twitter_username": null, "public_repos": 1, "public_gists": 0,
-        "followers": 0, "following": 0, "created_at": "2020-01-01T00:00:00Z", "updated_at": "2026-01-01T00:00:00Z"});
-    if key.scopes.is_empty() || key.scopes.iter().any(|s| s == "user") {
-        let private = json!({"private_gists": 0, "total_private_repos": 0, "owned_private_repos": 0, "disk_usage": 0,
-            "collaborators": 0, "two_factor_authentication": true, "user_view_type": "private",
-            "plan": {"name": "free", "space": 976562499, "private_repos": 10000, "collaborators": 0}});
-        for (k, v) in private.as_object().into_iter().flatten() {
-            u[k] = v.clone();
+    let mut u = access::github_simple_user(&login, "User");
+    let mut add = |more: Value| {
+        for (field, v) in more.as_object().into_iter().flatten() {
+            u[field] = v.clone();
         }
+    };
+    add(
+        json!({"user_view_type": "public", "name": login, "company": key.org, "blog": "", "location": null,
+        "email": null, "hireable": null, "bio": null, "twitter_username": null, "public_repos": 1, "public_gists": 0,
+        "followers": 0, "following": 0, "created_at": "2020-01-01T00:00:00Z", "updated_at": "2026-01-01T00:00:00Z"}),
+    );
+    if key.scopes.is_empty() || key.scopes.iter().any(|s| s == "user") {
+        add(
+            json!({"private_gists": 0, "total_private_repos": 0, "owned_private_repos": 0, "disk_usage": 0,
+            "collaborators": 0, "two_factor_authentication": true, "user_view_type": "private",
+            "plan": {"name": "free", "space": 976562499, "private_repos": 10000, "collaborators": 0}}),
+        );
     }
     u
 }
@@ -594,7 +592,8 @@ fn github(sim: &Sim, r: &Req) -> Reply {
         let org = k(sim, i).org.clone().unwrap_or_else(|| "sim-org".into());
         return reply(
             200,
-            json!({"total_count": 1, "repositories": [{"full_name": format!("{org}/app"), "owner": {"login": org, "type": "Organization"}}]}),
+            json!({"total_count": 1, "repository_selection": "selected",
+                "repositories": [access::github_repo(&format!("{org}/app"), true, "main", None)]}),
             "verify",
         );
     }

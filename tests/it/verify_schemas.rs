@@ -15,7 +15,7 @@
 //! | Slack | auth.test, auth.revoke, conversations.list | slackapi/slack-api-specs |
 //! | SendGrid | scopes, api_keys delete | twilio/sendgrid-oai |
 //! | Twilio | v2010 account, Verify services, IAM key delete | twilio/twilio-oai |
-//! | GitHub | `/user`, `/credentials/revoke`; not: installation/repositories, installation/token, user/memberships/orgs, user/repos | github/docs data (rest-api-description is too large to mirror here) |
+//! | GitHub | `/user`, `/credentials/revoke`, installation/repositories, installation/token, user/memberships/orgs, user/repos | GitHub's description as the npm package @octokit/openapi publishes it (github/rest-api-description is too large to mirror here) |
 //! | Stripe | `/v1/account` | the account fixture of stripe/openapi (spec3.json is too large to mirror here) |
 //! | DigitalOcean | `/v2/account`; not: the OAuth revoke (outside the description) | digitalocean/openapi |
 //! | Okta | users/me, api-tokens/current delete | okta/okta-management-openapi-spec |
@@ -492,31 +492,68 @@ fn datadog_simulator_answers_fit_the_published_schema() {
     assert!(errors.is_empty(), "{errors:#?}");
 }
 
-/// GitHub (its docs' dereferenced operations, REST API version 2022-11-28; commits in the
+/// GitHub (its description as octokit publishes it, @octokit/openapi; version in the
 /// excerpt): the user a token verifies as, with and without the `user` scope (private and
-/// public profile), and the public revocation endpoint's acceptance.
+/// public profile) and refused; the public revocation endpoint's acceptance; an installation
+/// token's repositories, bare (verify) and with grants (`quench access`), and its deletion;
+/// a user token's organisation memberships and repositories.
 #[test]
 fn github_simulator_answers_fit_the_published_schema() {
     let spec = Excerpt::load(include_str!("schemas/github.json"));
     let mut g = Gen::new(1473);
-    let (full, narrow, leaked) = (
+    let (full, narrow, leaked, unknown) = (
+        fake::github(&mut g, "ghp_"),
         fake::github(&mut g, "ghp_"),
         fake::github(&mut g, "ghp_"),
         fake::github(&mut g, "ghp_"),
     );
+    let (inst_bare, inst) = (fake::github(&mut g, "ghs_"), fake::github(&mut g, "ghs_"));
     let sim = SimProc::start(&format!(
         "[[key]]\nissuer = \"github\"\nsecret = \"{full}\"\nprincipal = \"octocat\"\norg = \"acme\"\n\
+         [[key.grant]]\nkind = \"org\"\nname = \"acme\"\npermission = \"admin\"\n\
+         [[key.grant]]\nkind = \"repo\"\nname = \"acme/deploy\"\npermission = \"push\"\nprivate = true\n\
          [[key]]\nissuer = \"github\"\nsecret = \"{narrow}\"\nprincipal = \"hubot\"\nscopes = [\"repo\"]\n\
-         [[key]]\nissuer = \"github\"\nsecret = \"{leaked}\"\nprincipal = \"ana\"\n"
+         [[key]]\nissuer = \"github\"\nsecret = \"{leaked}\"\nprincipal = \"ana\"\n\
+         [[key]]\nissuer = \"github\"\nsecret = \"{inst_bare}\"\norg = \"acme\"\n\
+         [[key]]\nissuer = \"github\"\nsecret = \"{inst}\"\norg = \"acme\"\n\
+         [[key.grant]]\nkind = \"repo\"\nname = \"acme/app\"\npermission = \"pull\"\n"
     ));
+    let bearer = |t: &str| format!("Bearer {t}");
     let mut errors = Vec::new();
-    for tok in [&full, &narrow] {
+    for (method, path, spec_path, tok, want) in [
+        ("GET", "/user", "/user", &full, 200),
+        ("GET", "/user", "/user", &narrow, 200),
+        ("GET", "/user", "/user", &unknown, 401),
+        (
+            "GET",
+            "/user/memberships/orgs",
+            "/user/memberships/orgs",
+            &full,
+            200,
+        ),
+        ("GET", "/user/repos", "/user/repos", &full, 200),
+        (
+            "GET",
+            "/installation/repositories",
+            "/installation/repositories",
+            &inst_bare,
+            200,
+        ),
+        (
+            "GET",
+            "/installation/repositories",
+            "/installation/repositories",
+            &inst,
+            200,
+        ),
+        ("DELETE", "/installation/token", "/installation/token", &inst, 204),
+    ] {
         errors.extend(ask_and_check(
             &sim,
             &spec,
-            ("GET", "/github/user", "/user"),
-            &[("Authorization", &format!("Bearer {tok}"))],
-            200,
+            (method, &format!("/github{path}"), spec_path),
+            &[("Authorization", &bearer(tok))],
+            want,
         ));
     }
     let (status, body) = sim.request(
@@ -781,11 +818,11 @@ const COVERAGE: &[(&str, &str, &str, Cover)] = &[
     ("elevenlabs", "GET", "{api}/v1/user", Checked("elevenlabs", "/v1/user")),
     ("figma", "GET", "{api}/v1/me", Checked("figma", "/v1/me")),
     ("firecrawl", "GET", "{api}/v1/team/credit-usage", Checked("firecrawl", "/team/credit-usage")),
-    ("github", "DELETE", "{api}/installation/token", TooLarge("github/rest-api-description; github/docs data not yet read for it")),
-    ("github", "GET", "{api}/installation/repositories", TooLarge("github/rest-api-description; github/docs data not yet read for it")),
+    ("github", "DELETE", "{api}/installation/token", Checked("github", "/installation/token")),
+    ("github", "GET", "{api}/installation/repositories", Checked("github", "/installation/repositories")),
     ("github", "GET", "{api}/user", Checked("github", "/user")),
-    ("github", "GET", "{api}/user/memberships/orgs", TooLarge("github/rest-api-description; github/docs data not yet read for it")),
-    ("github", "GET", "{api}/user/repos", TooLarge("github/rest-api-description; github/docs data not yet read for it")),
+    ("github", "GET", "{api}/user/memberships/orgs", Checked("github", "/user/memberships/orgs")),
+    ("github", "GET", "{api}/user/repos", Checked("github", "/user/repos")),
     ("github", "POST", "{api}/credentials/revoke", Checked("github", "/credentials/revoke")),
     ("gitlab", "DELETE", "{api}/api/v4/personal_access_tokens/self", TooLarge("doc/api/openapi in gitlab-org/gitlab (mirrors: gitlabhq/gitlabhq)")),
     ("gitlab", "GET", "{api}/api/v4/job", TooLarge("doc/api/openapi in gitlab-org/gitlab (mirrors: gitlabhq/gitlabhq)")),

@@ -89,17 +89,21 @@ SPECS = {
             ("get", "/conversations.list", "default"),
         ],
     },
-    # GitHub's description (github/rest-api-description) is too large to mirror here; GitHub's
-    # docs publish the same operations dereferenced, one file per category, read instead.
+    # GitHub's description as octokit publishes it (the npm package @octokit/openapi, built from
+    # github/rest-api-description, which is too large to mirror here): SOURCE is the unpacked
+    # package directory, whose package.json names the version recorded.
     "github": {
-        "repo": "github/docs",
-        "format": "github-docs",
-        "title": "GitHub REST API (docs.github.com data, fpt)",
-        "version": "2022-11-28",
-        "file": "src/rest/data/fpt-2022-11-28/users.json",
+        "repo": "octokit/openapi",
+        "file": "generated/api.github.com.json",
+        "package": "@octokit/openapi",
         "routes": [
             ("get", "/user", "200"),
-            ("src/rest/data/fpt-2022-11-28/credentials.json", "post", "/credentials/revoke", "202"),
+            ("get", "/user", "401"),
+            ("post", "/credentials/revoke", "202"),
+            ("get", "/installation/repositories", "200"),
+            ("delete", "/installation/token", "204"),
+            ("get", "/user/memberships/orgs", "200"),
+            ("get", "/user/repos", "200"),
         ],
     },
     # Stripe's description (openapi/spec3.json) is too large to mirror here; its fixtures, the
@@ -342,18 +346,6 @@ def fixture_schema(value, depth=0):
     return out
 
 
-def docs_response_schema(docs, file, method, path, status):
-    """GitHub's docs data: categories of operations, each with its response examples and
-    their (dereferenced) schemas; the first example of `status` is taken."""
-    for ops in docs.get(file).values():
-        for op in ops:
-            if op["verb"] == method and op["requestPath"] == path:
-                for ex in op["codeExamples"]:
-                    if ex["response"]["statusCode"] == status:
-                        return file, ex["response"].get("schema")
-    sys.exit(f"{file}: no {method} {path} {status}")
-
-
 def response_schema(docs, file, method, path, status):
     """The file holding the response schema and the schema, or (file, None) for a status
     documented without a body."""
@@ -393,8 +385,7 @@ def derive(name, source):
             continue
         file, (method, path, status) = (spec["file"], route) if len(route) == 3 else (route[0], route[1:])
         files.add(file)
-        find = docs_response_schema if spec.get("format") == "github-docs" else response_schema
-        here, schema = find(docs, file, method, path, status)
+        here, schema = response_schema(docs, file, method, path, status)
         entry = {"method": method.upper(), "path": path, "status": status}
         if schema is None:
             entry["no_body"] = True
@@ -412,6 +403,9 @@ def derive(name, source):
     commit = commit_of(source)
     if commit:
         out["commit"] = commit
+    if spec.get("package"):
+        with open(os.path.join(source, "package.json"), encoding="utf-8") as f:
+            out["package"] = f"{spec['package']}@{json.load(f)['version']}"
     return out
 
 
