@@ -445,6 +445,7 @@ fn dispatch(sim: &Sim, issuer: &str, r: &Req) -> Reply {
         "hubspot" => hubspot(sim, r),
         "cohere" => cohere(sim, r),
         "deepgram" => deepgram(sim, r),
+        "notion" => notion(sim, r),
         "firecrawl" => firecrawl(sim, r),
         "elevenlabs" if r.is("GET", "/v1/user") => elevenlabs_user(sim, r),
         "datadog" if r.rest.starts_with("/api/v2/api_keys") => datadog_api_keys(sim, r),
@@ -2246,6 +2247,25 @@ fn firecrawl(sim: &Sim, r: &Req) -> Reply {
         r.bearer(),
         |_| json!({"success": true, "data": {"remaining_credits": 500}}),
     )
+}
+
+/// Notion: `GET /v1/users/me`, the integration's bot user, owned by its workspace (whose name
+/// the recipe reads as the org); an unknown token gets Notion's `unauthorized` error.
+fn notion(sim: &Sim, r: &Req) -> Reply {
+    SelfRevoking {
+        issuer: "notion",
+        whoami: ("GET", "/v1/users/me"),
+        revoke: None,
+        dead: (
+            401,
+            json!({"object": "error", "status": 401, "code": "unauthorized", "message": "API token is invalid."}),
+        ),
+    }
+    .answer(sim, r, r.bearer(), |key| {
+        json!({"object": "user", "id": format!("{:08x}-0000-4000-8000-000000000000", num_id(&key.secret)),
+            "name": principal(key), "avatar_url": null, "type": "bot",
+            "bot": {"owner": {"type": "workspace", "workspace": true}, "workspace_name": key.org}})
+    })
 }
 
 /// Datadog's key validation (v1): `{"valid": true}` for a live API key, the 403 error list

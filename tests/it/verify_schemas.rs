@@ -20,13 +20,13 @@
 //! | DigitalOcean | `/v2/account`; not: the OAuth revoke (outside the description) | digitalocean/openapi |
 //! | Okta | users/me, api-tokens/current delete | okta/okta-management-openapi-spec |
 //! | Datadog | v1 validate; not: v2 api_keys list and delete (the v2 description is too large to mirror here) | DataDog/datadog-api-client-python `.generator/schemas` |
-//! | Discord, Figma, Netlify, AssemblyAI, Together, Mistral, Pinecone, HubSpot, Cohere, ElevenLabs, Deepgram, Firecrawl | the "who am I" their verify recipes call | discord/discord-api-spec, figma/rest-api-spec, netlify/open-api, AssemblyAI/assemblyai-api-spec, togethercomputer/openapi, mistralai/platform-docs-public, pinecone-io/pinecone-api, HubSpot/HubSpot-public-api-spec-collection, cohere-ai/cohere-developer-experience, elevenlabs/elevenlabs-docs, deepgram/deepgram-api-specs, firecrawl/firecrawl |
+//! | Discord, Figma, Netlify, AssemblyAI, Together, Mistral, Pinecone, HubSpot, Cohere, ElevenLabs, Deepgram, Firecrawl, Notion | the "who am I" their verify recipes call | discord/discord-api-spec, figma/rest-api-spec, netlify/open-api, AssemblyAI/assemblyai-api-spec, togethercomputer/openapi, mistralai/platform-docs-public, pinecone-io/pinecone-api, HubSpot/HubSpot-public-api-spec-collection, cohere-ai/cohere-developer-experience, elevenlabs/elevenlabs-docs, deepgram/deepgram-api-specs, firecrawl/firecrawl, makenotion/notion-mcp-server |
 //! | Vault | not checked: its generated description gives the token routes no response body | hashicorp/vault-client-go openapi.json |
 //! | crates.io | the token deleting itself; not: `/api/v1/me` (not in the description) | the description crates.io serves, as snapshotted in rust-lang/crates.io |
 //! | Cloudflare, GitLab, Microsoft Graph, Supabase | not checked: their descriptions are too large to mirror here | — |
 //! | Vercel | not checked yet: a description is published (named in [`COVERAGE`]), not in a repository found here | — |
 //! | AWS, Google, Heroku, Linear, W&B, Telegram | no OpenAPI description (Smithy, Discovery, hyper-schema, GraphQL, prose) | — |
-//! | the other 27 issuers | not looked for yet | — |
+//! | the other 26 issuers | not looked for yet | — |
 //!
 //! Verifiers written in code rather than as recipes (AWS SigV4's STS and IAM calls, the GitHub
 //! App's `GET /app`, JWT key sets, OAuth token endpoints) are outside this table.
@@ -626,17 +626,17 @@ fn stripe_simulator_answers_fit_the_published_fixtures() {
 }
 
 /// Discord, Figma, Netlify, AssemblyAI, Together, Mistral, Pinecone, HubSpot, Cohere,
-/// ElevenLabs, Deepgram and Firecrawl (their published descriptions, named with commit and version in each excerpt):
+/// ElevenLabs, Deepgram, Firecrawl and Notion (their published descriptions, named with commit and version in each excerpt):
 /// the "who am I" each verify recipe calls, for a live token and an unknown one, Figma's live
 /// token without the scope its route needs; and crates.io's token deleting itself.
 #[test]
-fn whoami_answers_of_thirteen_issuers_fit_their_published_schemas() {
+fn whoami_answers_of_fourteen_issuers_fit_their_published_schemas() {
     let mut g = Gen::new(1475);
     let mut key = || g.alnum(40);
     let (dc, dc_x, fg, fg_narrow, fg_x, nl, nl_x, aai, aai_x) =
         (key(), key(), key(), key(), key(), key(), key(), key(), key());
     let (tg, tg_x, ms, pc, pc_x, hs, hs_x) = (key(), key(), key(), key(), key(), key(), key());
-    let (co, co_x, el, cr, dg, fc) = (key(), key(), key(), key(), key(), key());
+    let (co, co_x, el, cr, dg, fc, no) = (key(), key(), key(), key(), key(), key(), key());
     let sim = SimProc::start(&format!(
         "[[key]]\nissuer = \"discord\"\nsecret = \"{dc}\"\nprincipal = \"quench-bot\"\n\
          [[key]]\nissuer = \"figma\"\nsecret = \"{fg}\"\nprincipal = \"ana@acme.example\"\n\
@@ -651,7 +651,8 @@ fn whoami_answers_of_thirteen_issuers_fit_their_published_schemas() {
          [[key]]\nissuer = \"elevenlabs\"\nsecret = \"{el}\"\nprincipal = \"ana\"\n\
          [[key]]\nissuer = \"crates-io\"\nsecret = \"{cr}\"\n\
          [[key]]\nissuer = \"deepgram\"\nsecret = \"{dg}\"\norg = \"acme-voice\"\n\
-         [[key]]\nissuer = \"firecrawl\"\nsecret = \"{fc}\"\n"
+         [[key]]\nissuer = \"firecrawl\"\nsecret = \"{fc}\"\n\
+         [[key]]\nissuer = \"notion\"\nsecret = \"{no}\"\nprincipal = \"quench\"\norg = \"Acme\"\n"
     ));
     let bot = |t: &str| format!("Bot {t}");
     let bearer = |t: &str| format!("Bearer {t}");
@@ -746,6 +747,12 @@ fn whoami_answers_of_thirteen_issuers_fit_their_published_schemas() {
             ("GET", "/firecrawl/v1/team/credit-usage", "/team/credit-usage"),
             "Authorization",
             vec![(bearer(&fc), 200, "200")],
+        ),
+        (
+            "notion",
+            ("GET", "/notion/v1/users/me", "/v1/users/me"),
+            "Authorization",
+            vec![(bearer(&no), 200, "200")],
         ),
     ] {
         let spec = excerpt(name);
@@ -848,7 +855,7 @@ const COVERAGE: &[(&str, &str, &str, Cover)] = &[
     ("mistral", "GET", "{api}/v1/models", Checked("mistral", "/v1/models")),
     ("moonshot", "GET", "{api}/v1/models", Unknown),
     ("netlify", "GET", "{api}/api/v1/user", Checked("netlify", "/user")),
-    ("notion", "GET", "{api}/v1/users/me", Unknown),
+    ("notion", "GET", "{api}/v1/users/me", Checked("notion", "/v1/users/me")),
     ("npm", "DELETE", "{api}/-/npm/v1/tokens/token/{secret}", Unknown),
     ("npm", "GET", "{api}/-/npm/v1/tokens", Unknown),
     ("npm", "GET", "{api}/-/whoami", Unknown),
@@ -918,6 +925,7 @@ fn excerpt(name: &str) -> Excerpt {
         "netlify" => include_str!("schemas/netlify.json"),
         "digitalocean" => include_str!("schemas/digitalocean.json"),
         "github" => include_str!("schemas/github.json"),
+        "notion" => include_str!("schemas/notion.json"),
         "okta" => include_str!("schemas/okta.json"),
         "openai" => include_str!("schemas/openai.json"),
         "sendgrid" => include_str!("schemas/sendgrid.json"),

@@ -17,7 +17,7 @@ Specs: openai (openai/openai-openapi), slack (slackapi/slack-api-specs), sendgri
 (mistralai/platform-docs-public), pinecone (pinecone-io/pinecone-api), hubspot
 (HubSpot/HubSpot-public-api-spec-collection), cohere (cohere-ai/cohere-developer-experience),
 elevenlabs (elevenlabs/elevenlabs-docs), deepgram (deepgram/deepgram-api-specs), firecrawl
-(firecrawl/firecrawl, apps/api), crates-io (rust-lang/crates.io), assemblyai (AssemblyAI/assemblyai-api-spec), netlify (netlify/open-api), github (github/docs' REST data files),
+(firecrawl/firecrawl, apps/api), notion (makenotion/notion-mcp-server), crates-io (rust-lang/crates.io), assemblyai (AssemblyAI/assemblyai-api-spec), netlify (netlify/open-api), github (github/docs' REST data files),
 stripe (stripe/openapi's fixtures), datadog (DataDog/datadog-api-client-python, whose
 .generator/schemas hold Datadog's published description).
 
@@ -198,6 +198,12 @@ SPECS = {
         "repo": "firecrawl/firecrawl",
         "file": "apps/api/v1-openapi.json",
         "routes": [("get", "/team/credit-usage", "200")],
+    },
+    # Notion's own description of its API, as its MCP server (makenotion) builds its tools from.
+    "notion": {
+        "repo": "makenotion/notion-mcp-server",
+        "file": "scripts/notion-openapi.json",
+        "routes": [("get", "/v1/users/me", "200")],
     },
     "digitalocean": {
         "repo": "digitalocean/openapi",
