@@ -100,19 +100,102 @@ fn github_flags(role: &str) -> Value {
     Value::Object(m)
 }
 
+/// GitHub's "Simple User" for `login` of `kind` (`User` or `Organization`): the fields every
+/// owner, member and user object carries.
+pub(super) fn github_simple_user(login: &str, kind: &str) -> Value {
+    let (api, id) = (format!("https://api.github.com/users/{login}"), num_id(login));
+    json!({"login": login, "id": id, "node_id": format!("U_kgDO{id}"), "type": kind, "site_admin": false,
+        "avatar_url": format!("https://avatars.githubusercontent.com/u/{id}?v=4"), "gravatar_id": "",
+        "url": api, "html_url": format!("https://github.com/{login}"),
+        "followers_url": format!("{api}/followers"), "following_url": format!("{api}/following{{/other_user}}"),
+        "gists_url": format!("{api}/gists{{/gist_id}}"), "starred_url": format!("{api}/starred{{/owner}}{{/repo}}"),
+        "subscriptions_url": format!("{api}/subscriptions"), "organizations_url": format!("{api}/orgs"),
+        "repos_url": format!("{api}/repos"), "events_url": format!("{api}/events{{/privacy}}"),
+        "received_events_url": format!("{api}/received_events")})
+}
+
+/// GitHub's "Repository" for `full_name` (`owner/name`), every field GitHub's description
+/// requires, with the caller's `permissions` when `role` is given.
+pub(super) fn github_repo(full_name: &str, private: bool, default_branch: &str, role: Option<&str>) -> Value {
+    let (owner, name) = full_name.split_once('/').unwrap_or(("sim-org", full_name));
+    let api = format!("https://api.github.com/repos/{full_name}");
+    let mut r = json!({"id": num_id(full_name), "node_id": format!("R_kgDO{}", num_id(full_name)), "name": name,
+        "full_name": full_name, "private": private, "owner": github_simple_user(owner, "Organization"),
+        "html_url": format!("https://github.com/{full_name}"), "url": api, "description": null, "homepage": null,
+        "language": null, "license": null, "mirror_url": null, "fork": false, "archived": false, "disabled": false,
+        "default_branch": default_branch, "visibility": if private { "private" } else { "public" },
+        "forks": 0, "forks_count": 0, "open_issues": 0, "open_issues_count": 0, "size": 1, "stargazers_count": 0,
+        "watchers": 0, "watchers_count": 0, "has_issues": true, "has_projects": true, "has_wiki": false,
+        "has_pages": false, "has_downloads": true,
+        "created_at": "2024-01-01T00:00:00Z", "updated_at": "2026-01-01T00:00:00Z", "pushed_at": "2026-01-01T00:00:00Z",
+        "git_url": format!("git://github.com/{full_name}.git"), "ssh_url": format!("git@github.com:{full_name}.git"),
+        "clone_url": format!("https://github.com/{full_name}.git"), "svn_url": format!("https://github.com/{full_name}")});
+    // The `{api}/…` URL templates GitHub lists on every repository.
+    for (field, rest) in [
+        ("archive_url", "/{archive_format}{/ref}"),
+        ("assignees_url", "/assignees{/user}"),
+        ("blobs_url", "/git/blobs{/sha}"),
+        ("branches_url", "/branches{/branch}"),
+        ("collaborators_url", "/collaborators{/collaborator}"),
+        ("comments_url", "/comments{/number}"),
+        ("commits_url", "/commits{/sha}"),
+        ("compare_url", "/compare/{base}...{head}"),
+        ("contents_url", "/contents/{+path}"),
+        ("contributors_url", "/contributors"),
+        ("deployments_url", "/deployments"),
+        ("downloads_url", "/downloads"),
+        ("events_url", "/events"),
+        ("forks_url", "/forks"),
+        ("git_commits_url", "/git/commits{/sha}"),
+        ("git_refs_url", "/git/refs{/sha}"),
+        ("git_tags_url", "/git/tags{/sha}"),
+        ("hooks_url", "/hooks"),
+        ("issue_comment_url", "/issues/comments{/number}"),
+        ("issue_events_url", "/issues/events{/number}"),
+        ("issues_url", "/issues{/number}"),
+        ("keys_url", "/keys{/key_id}"),
+        ("labels_url", "/labels{/name}"),
+        ("languages_url", "/languages"),
+        ("merges_url", "/merges"),
+        ("milestones_url", "/milestones{/number}"),
+        ("notifications_url", "/notifications{?since,all,participating}"),
+        ("pulls_url", "/pulls{/number}"),
+        ("releases_url", "/releases{/id}"),
+        ("stargazers_url", "/stargazers"),
+        ("statuses_url", "/statuses/{sha}"),
+        ("subscribers_url", "/subscribers"),
+        ("subscription_url", "/subscription"),
+        ("tags_url", "/tags"),
+        ("teams_url", "/teams"),
+        ("trees_url", "/git/trees{/sha}"),
+    ] {
+        r[field] = json!(format!("{api}{rest}"));
+    }
+    if let Some(role) = role {
+        r["permissions"] = github_flags(role);
+    }
+    r
+}
+
 fn github_item(sim: &Sim, i: usize, g: &Grant) -> Value {
     if g.kind == "org" {
-        return json!({"url": format!("https://api.github.com/orgs/{}/memberships/{}", g.name, principal(k(sim, i))),
-            "state": "active", "role": g.permission.as_deref().unwrap_or("member"),
-            "organization_url": format!("https://api.github.com/orgs/{}", g.name),
-            "organization": {"login": g.name, "id": num_id(&g.name), "url": format!("https://api.github.com/orgs/{}", g.name)},
-            "user": {"login": principal(k(sim, i)), "type": "User"}});
+        let (org, api) = (&g.name, format!("https://api.github.com/orgs/{}", g.name));
+        let id = num_id(org);
+        return json!({"url": format!("{api}/memberships/{}", principal(k(sim, i))),
+            "state": "active", "role": g.permission.as_deref().unwrap_or("member"), "organization_url": api,
+            "organization": {"login": org, "id": id, "node_id": format!("O_kgDO{id}"), "url": api,
+                "repos_url": format!("{api}/repos"), "events_url": format!("{api}/events"), "hooks_url": format!("{api}/hooks"),
+                "issues_url": format!("{api}/issues"), "members_url": format!("{api}/members{{/member}}"),
+                "public_members_url": format!("{api}/public_members{{/member}}"),
+                "avatar_url": format!("https://avatars.githubusercontent.com/u/{id}?v=4"), "description": null},
+            "user": github_simple_user(&principal(k(sim, i)), "User")});
     }
-    let (owner, name) = g.name.split_once('/').unwrap_or(("sim-org", g.name.as_str()));
-    json!({"id": num_id(&g.name), "name": name, "full_name": g.name, "private": g.private,
-        "owner": {"login": owner, "id": num_id(owner), "type": "Organization"},
-        "default_branch": g.default_branch.as_deref().unwrap_or("main"),
-        "permissions": github_flags(g.permission.as_deref().unwrap_or("pull"))})
+    github_repo(
+        &g.name,
+        g.private,
+        g.default_branch.as_deref().unwrap_or("main"),
+        Some(g.permission.as_deref().unwrap_or("pull")),
+    )
 }
 
 /// A GitHub list, `per_page` (default 30, at most 100) at `page`, with the `Link` header's
@@ -303,11 +386,16 @@ fn openai_listing(sim: &Sim, r: &Req, scope: &str) -> Reply {
             "access",
         );
     }
-    reply(
-        200,
-        json!({"object": "list", "data": [], "first_id": null, "last_id": null, "has_more": false}),
-        "access",
-    )
+    // As OpenAI's description has each list: files name their first and last ids (so the
+    // project holds one file here), batches and fine-tuning jobs only when there are any.
+    let body = if r.rest == "/v1/files" {
+        let file = json!({"id": "file-sim1", "object": "file", "bytes": 120, "created_at": 1_700_000_000,
+            "filename": "train.jsonl", "purpose": "fine-tune", "status": "processed"});
+        json!({"object": "list", "data": [file], "first_id": "file-sim1", "last_id": "file-sim1", "has_more": false})
+    } else {
+        json!({"object": "list", "data": [], "has_more": false})
+    };
+    reply(200, body, "access")
 }
 
 /// Anthropic's Admin API lists: `limit` (default 20, at most 100) after `after_id`.

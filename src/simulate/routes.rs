@@ -435,7 +435,23 @@ fn dispatch(sim: &Sim, issuer: &str, r: &Req) -> Reply {
         "workos" if r.rest.starts_with("/api_keys") => workos_api_keys(sim, r),
         "workos" => workos(sim, r),
         "sendgrid" => sendgrid(sim, r),
+        "stripe" => stripe(sim, r),
+        "discord" => discord(sim, r),
+        "figma" => figma(sim, r),
+        "netlify" => netlify(sim, r),
+        "assemblyai" => assemblyai(sim, r),
+        "together" => together(sim, r),
+        "pinecone" => pinecone(sim, r),
+        "hubspot" => hubspot(sim, r),
+        "cohere" => cohere(sim, r),
+        "deepgram" => deepgram(sim, r),
+        "notion" => notion(sim, r),
+        "firecrawl" => firecrawl(sim, r),
+        "elevenlabs" if r.is("GET", "/v1/user") => elevenlabs_user(sim, r),
         "datadog" if r.rest.starts_with("/api/v2/api_keys") => datadog_api_keys(sim, r),
+        "datadog" if r.method == Method::GET && r.rest.ends_with("/api/v1/validate") => {
+            datadog_validate(sim, r)
+        }
         "tailscale" => tailscale(sim, r),
         "cloudflare" if r.rest.starts_with("/client/v4/user/tokens") => cloudflare_user_tokens(sim, r),
         _ if r.rest.ends_with("/token") && r.method == Method::POST => client_credentials(sim, issuer, r),
@@ -456,6 +472,31 @@ fn num_id(s: &str) -> u64 {
         .fold(7u64, |h, b| h.wrapping_mul(31).wrapping_add(b as u64))
         % 90_000_000
         + 10_000_000
+}
+
+/// `GET /user` as GitHub documents it: the "Public User" (a closed object), plus the private
+/// profile fields when the token may read them (the `user` scope; no scopes listed: all).
+fn github_user(key: &super::SimKey) -> Value {
+    let login = principal(key);
+    let mut u = access::github_simple_user(&login, "User");
+    let mut add = |more: Value| {
+        for (field, v) in more.as_object().into_iter().flatten() {
+            u[field] = v.clone();
+        }
+    };
+    add(
+        json!({"user_view_type": "public", "name": login, "company": key.org, "blog": "", "location": null,
+        "email": null, "hireable": null, "bio": null, "twitter_username": null, "public_repos": 1, "public_gists": 0,
+        "followers": 0, "following": 0, "created_at": "2020-01-01T00:00:00Z", "updated_at": "2026-01-01T00:00:00Z"}),
+    );
+    if key.scopes.is_empty() || key.scopes.iter().any(|s| s == "user") {
+        add(
+            json!({"private_gists": 0, "total_private_repos": 0, "owned_private_repos": 0, "disk_usage": 0,
+            "collaborators": 0, "two_factor_authentication": true, "user_view_type": "private",
+            "plan": {"name": "free", "space": 976562499, "private_repos": 10000, "collaborators": 0}}),
+        );
+    }
+    u
 }
 
 fn github(sim: &Sim, r: &Req) -> Reply {
@@ -541,13 +582,7 @@ fn github(sim: &Sim, r: &Req) -> Reply {
             );
         }
         let key = k(sim, i);
-        let mut rep = reply(
-            200,
-            json!({"login": principal(key), "id": num_id(&principal(key)), "type": "User", "site_admin": false,
-                "name": principal(key), "company": key.org}),
-            "verify",
-        )
-        .header("x-oauth-scopes", key.scopes.join(", "));
+        let mut rep = reply(200, github_user(key), "verify").header("x-oauth-scopes", key.scopes.join(", "));
         if let Some(e) = &key.expires_at {
             rep = rep.header("github-authentication-token-expiration", e.clone());
         }
@@ -558,7 +593,8 @@ fn github(sim: &Sim, r: &Req) -> Reply {
         let org = k(sim, i).org.clone().unwrap_or_else(|| "sim-org".into());
         return reply(
             200,
-            json!({"total_count": 1, "repositories": [{"full_name": format!("{org}/app"), "owner": {"login": org, "type": "Organization"}}]}),
+            json!({"total_count": 1, "repository_selection": "selected",
+                "repositories": [access::github_repo(&format!("{org}/app"), true, "main", None)]}),
             "verify",
         );
     }
@@ -1809,7 +1845,9 @@ fn digitalocean(sim: &Sim, r: &Req) -> Reply {
     }
     .answer(sim, r, r.bearer(), |key| {
         let team = key.org.clone().unwrap_or_else(|| "sim-team".into());
+        // Every field DigitalOcean's description marks required on the account.
         json!({"account": {"email": principal(key), "uuid": format!("{:032x}", num_id(&principal(key))), "status": "active",
+            "status_message": "", "email_verified": true, "droplet_limit": 25, "floating_ip_limit": 3,
             "team": {"uuid": format!("{:032x}", num_id(&team)), "name": team}}})
     })
 }
@@ -2029,6 +2067,297 @@ fn tailscale(sim: &Sim, r: &Req) -> Reply {
             reply(200, Value::Null, "revoke")
         }
         None => reply(404, json!({"message": "key not found"}), "revoke"),
+    }
+}
+
+/// Stripe: `GET /v1/account`, the account a secret or restricted key belongs to, with every
+/// field of Stripe's account resource (null when unset). A restricted key holding scopes but
+/// not `rak_accounts_kyc_basic_read` is refused with 403 (a live key); an unknown or rolled key
+/// with 401. Errors are Stripe's `{"error": {"message", "type"}}`.
+fn stripe(sim: &Sim, r: &Req) -> Reply {
+    let error = |status: u16, message: String| {
+        reply(
+            status,
+            json!({"error": {"message": message, "type": "invalid_request_error"}}),
+            classify(r),
+        )
+    };
+    if !r.is("GET", "/v1/account") {
+        return error(404, format!("Unrecognized request URL (GET: {}).", r.rest));
+    }
+    let tok = r
+        .bearer()
+        .or_else(|| r.basic().map(|(u, _)| u))
+        .unwrap_or_default();
+    let masked = format!(
+        "{}****{}",
+        tok.get(..8).unwrap_or(""),
+        tok.get(tok.len().saturating_sub(4)..).unwrap_or("")
+    );
+    let Some(i) = sim.live("stripe", &tok) else {
+        return error(401, format!("Invalid API Key provided: {masked}"));
+    };
+    let key = k(sim, i);
+    let id = format!(
+        "acct_{}",
+        key.org
+            .clone()
+            .unwrap_or_else(|| format!("{:016X}", num_id(&key.secret)))
+    );
+    if !key.scopes.is_empty() && !key.scopes.iter().any(|s| s == "rak_accounts_kyc_basic_read") {
+        return error(
+            403,
+            format!("The provided key '{masked}' does not have the required permissions for this endpoint on account '{id}'. Having the 'rak_accounts_kyc_basic_read' permission would allow this request to continue."),
+        );
+    }
+    reply(
+        200,
+        json!({"id": id, "object": "account", "email": principal(key), "type": "standard", "country": "US",
+            "default_currency": "usd", "created": 1_700_000_000, "charges_enabled": true, "payouts_enabled": true,
+            "details_submitted": true, "business_type": null, "metadata": {},
+            "business_profile": {"name": key.org, "url": null, "support_email": null},
+            "capabilities": {"card_payments": "active", "transfers": "active"}, "controller": {"type": "account"},
+            "external_accounts": {"object": "list", "data": [], "has_more": false, "url": format!("/v1/accounts/{id}/external_accounts")},
+            "requirements": {"currently_due": [], "eventually_due": [], "past_due": [], "disabled_reason": null},
+            "future_requirements": {"currently_due": [], "eventually_due": [], "past_due": [], "disabled_reason": null},
+            "settings": {"dashboard": {"display_name": key.org}}, "tos_acceptance": {"date": 1_700_000_000}}),
+        "verify",
+    )
+}
+
+/// Discord: `GET /api/v10/users/@me` with `Authorization: Bot <token>`, the bot's user as
+/// Discord's description has it; an unknown token gets Discord's `{"message", "code"}` 401.
+fn discord(sim: &Sim, r: &Req) -> Reply {
+    SelfRevoking {
+        issuer: "discord",
+        whoami: ("GET", "/api/v10/users/@me"),
+        revoke: None,
+        dead: (401, json!({"message": "401: Unauthorized", "code": 0})),
+    }
+    .answer(sim, r, r.bearer(), |key| {
+        json!({"id": num_id(&key.secret).to_string(), "username": principal(key), "global_name": null,
+            "discriminator": "0", "avatar": null, "bot": true, "flags": 0, "public_flags": 0,
+            "mfa_enabled": false, "locale": "en-US", "verified": true, "email": null})
+    })
+}
+
+/// Figma: `GET /v1/me` with `X-Figma-Token`, the token's user; a live token without the
+/// `current_user:read` scope and an unknown one both get 403 (`{"status", "err"}`), told
+/// apart by the message.
+fn figma(sim: &Sim, r: &Req) -> Reply {
+    if !r.is("GET", "/v1/me") {
+        return reply(404, json!({"status": 404, "err": "Not found"}), "other");
+    }
+    let Some(i) = r.header("x-figma-token").and_then(|t| sim.live("figma", &t)) else {
+        return reply(403, json!({"status": 403, "err": "Invalid token"}), "verify");
+    };
+    let key = k(sim, i);
+    if let Some((status, body)) = permission_refusal("figma", r, key) {
+        return reply(status, body, "verify");
+    }
+    reply(
+        200,
+        json!({"id": num_id(&principal(key)).to_string(), "handle": principal(key), "email": principal(key),
+            "img_url": "https://s3-alpha.figma.com/profile/sim"}),
+        "verify",
+    )
+}
+
+/// Netlify: `GET /api/v1/user`, the token's user; an unknown token gets Netlify's
+/// `{"code", "message"}` 401.
+fn netlify(sim: &Sim, r: &Req) -> Reply {
+    SelfRevoking {
+        issuer: "netlify",
+        whoami: ("GET", "/api/v1/user"),
+        revoke: None,
+        dead: (401, json!({"code": 401, "message": "Access Denied: your token is invalid"})),
+    }
+    .answer(sim, r, r.bearer(), |key| {
+        json!({"id": format!("{:024x}", num_id(&principal(key))), "uid": format!("{:024x}", num_id(&principal(key))),
+            "full_name": principal(key), "email": principal(key), "avatar_url": "https://avatars.netlify.com/sim",
+            "site_count": 1, "created_at": "2024-01-01T00:00:00.000Z", "last_login": "2026-01-01T00:00:00.000Z",
+            "login_providers": ["email"]})
+    })
+}
+
+/// AssemblyAI: `GET /v2/transcript` with the key as the whole `Authorization` header, the
+/// key's transcript list (empty here) and its page details; an unknown key gets 401 with
+/// `{"error"}`.
+fn assemblyai(sim: &Sim, r: &Req) -> Reply {
+    SelfRevoking {
+        issuer: "assemblyai",
+        whoami: ("GET", "/v2/transcript"),
+        revoke: None,
+        dead: (401, json!({"error": "Authentication error, API token missing/invalid"})),
+    }
+    .answer(sim, r, r.header("authorization"), |_| {
+        let limit = r.query("limit").and_then(|l| l.parse::<i64>().ok()).unwrap_or(10);
+        json!({"page_details": {"limit": limit, "result_count": 0, "current_url": format!("https://api.assemblyai.com/v2/transcript?limit={limit}"),
+            "prev_url": null, "next_url": null}, "transcripts": []})
+    })
+}
+
+/// Together: `GET /v1/models` answers a bare array of models (not a `{"data": …}` list), and
+/// an unknown key Together's `{"error": {"message", "type"}}` 401.
+fn together(sim: &Sim, r: &Req) -> Reply {
+    SelfRevoking {
+        issuer: "together",
+        whoami: ("GET", "/v1/models"),
+        revoke: None,
+        dead: (
+            401,
+            json!({"error": {"message": "Invalid API key provided. You can find your API key at https://api.together.xyz/settings/api-keys.",
+                "type": "invalid_request_error", "param": null, "code": "invalid_api_key"}}),
+        ),
+    }
+    .answer(sim, r, r.bearer(), |_| {
+        json!([{"id": "meta-llama/Llama-3.3-70B-Instruct-Turbo", "object": "model", "created": 1_733_000_000,
+            "type": "chat", "display_name": "Llama 3.3 70B Instruct Turbo", "organization": "Meta", "context_length": 131072}])
+    })
+}
+
+/// Pinecone: `GET /indexes` with `Api-Key`, the project's indexes (none here); an unknown key
+/// gets Pinecone's `{"error": {"code", "message"}, "status"}` 401.
+fn pinecone(sim: &Sim, r: &Req) -> Reply {
+    SelfRevoking {
+        issuer: "pinecone",
+        whoami: ("GET", "/indexes"),
+        revoke: None,
+        dead: (
+            401,
+            json!({"error": {"code": "UNAUTHENTICATED", "message": "Invalid API Key"}, "status": 401}),
+        ),
+    }
+    .answer(sim, r, r.header("api-key"), |_| json!({"indexes": []}))
+}
+
+/// HubSpot: `GET /account-info/v3/details`, the account (portal) of a private-app token, every
+/// field HubSpot's description requires; an unknown token gets HubSpot's error object.
+fn hubspot(sim: &Sim, r: &Req) -> Reply {
+    SelfRevoking {
+        issuer: "hubspot",
+        whoami: ("GET", "/account-info/v3/details"),
+        revoke: None,
+        dead: (
+            401,
+            json!({"status": "error", "message": "Authentication credentials not found.", "correlationId": "00000000-0000-4000-8000-000000000000",
+                "category": "INVALID_AUTHENTICATION"}),
+        ),
+    }
+    .answer(sim, r, r.bearer(), |key| {
+        let portal = key.org.as_deref().and_then(|o| o.parse::<u64>().ok()).unwrap_or_else(|| num_id(&key.secret));
+        json!({"portalId": portal, "accountType": "STANDARD", "timeZone": "US/Eastern", "companyCurrency": "USD",
+            "additionalCurrencies": [], "utcOffset": "-05:00", "utcOffsetMilliseconds": -18_000_000,
+            "uiDomain": "app.hubspot.com", "dataHostingLocation": "na1"})
+    })
+}
+
+/// Cohere: `POST /v1/check-api-key`, `{"valid": true}` with the key's organization and owner
+/// (which the recipe reads as org and principal); an unknown key gets 401.
+fn cohere(sim: &Sim, r: &Req) -> Reply {
+    SelfRevoking {
+        issuer: "cohere",
+        whoami: ("POST", "/v1/check-api-key"),
+        revoke: None,
+        dead: (401, json!({"id": "sim-request", "message": "invalid api token"})),
+    }
+    .answer(sim, r, r.bearer(), |key| {
+        let org = key.org.clone().unwrap_or_else(|| "sim-org".into());
+        json!({"valid": true, "organization_id": format!("{:08x}-0000-4000-8000-000000000000", num_id(&org)),
+            "owner_id": format!("{:08x}-0000-4000-8000-000000000001", num_id(&principal(key)))})
+    })
+}
+
+/// ElevenLabs: `GET /v1/user` with `xi-api-key`, the key's user with its subscription, every
+/// field ElevenLabs' description requires; a live key without `user_read` gets its
+/// permission refusal, an unknown key the generic issuer's 401.
+fn elevenlabs_user(sim: &Sim, r: &Req) -> Reply {
+    let Some(i) = r.header("xi-api-key").and_then(|t| sim.live("elevenlabs", &t)) else {
+        let (status, body) = refusal("elevenlabs");
+        return reply(status, body, "verify");
+    };
+    let key = k(sim, i);
+    if let Some((status, body)) = permission_refusal("elevenlabs", r, key) {
+        return reply(status, body, "verify");
+    }
+    reply(
+        200,
+        json!({"user_id": principal(key), "first_name": null, "created_at": 1_700_000_000, "is_new_user": false,
+            "is_onboarding_completed": true, "is_onboarding_checklist_completed": true,
+            "can_use_delayed_payment_methods": false, "is_api_key_hashed": true,
+            "subscription": {"tier": "starter", "status": "active", "character_count": 0, "character_limit": 30000,
+                "max_character_limit_extension": null, "allowed_to_extend_character_limit": false,
+                "can_extend_character_limit": false, "can_extend_voice_limit": false,
+                "can_use_instant_voice_cloning": true, "can_use_professional_voice_cloning": false,
+                "voice_limit": 10, "voice_slots_used": 0, "voice_add_edit_counter": 0,
+                "professional_voice_limit": 0, "professional_voice_slots_used": 0}}),
+        "verify",
+    )
+}
+
+/// Deepgram: `GET /v1/projects` with `Authorization: Token <key>`, the key's projects (one,
+/// named after its org, which the recipe reads as the org); an unknown key gets 401.
+fn deepgram(sim: &Sim, r: &Req) -> Reply {
+    SelfRevoking {
+        issuer: "deepgram",
+        whoami: ("GET", "/v1/projects"),
+        revoke: None,
+        dead: (
+            401,
+            json!({"err_code": "INVALID_AUTH", "err_msg": "Invalid credentials.", "request_id": "sim"}),
+        ),
+    }
+    .answer(sim, r, r.bearer(), |key| {
+        let name = key.org.clone().unwrap_or_else(|| "sim-project".into());
+        json!({"projects": [{"project_id": format!("{:08x}-0000-4000-8000-000000000000", num_id(&name)), "name": name}]})
+    })
+}
+
+/// Firecrawl: `GET /v1/team/credit-usage`, the team's remaining credits; an unknown key gets
+/// 401.
+fn firecrawl(sim: &Sim, r: &Req) -> Reply {
+    SelfRevoking {
+        issuer: "firecrawl",
+        whoami: ("GET", "/v1/team/credit-usage"),
+        revoke: None,
+        dead: (
+            401,
+            json!({"success": false, "error": "Unauthorized: Invalid token"}),
+        ),
+    }
+    .answer(
+        sim,
+        r,
+        r.bearer(),
+        |_| json!({"success": true, "data": {"remaining_credits": 500}}),
+    )
+}
+
+/// Notion: `GET /v1/users/me`, the integration's bot user, owned by its workspace (whose name
+/// the recipe reads as the org); an unknown token gets Notion's `unauthorized` error.
+fn notion(sim: &Sim, r: &Req) -> Reply {
+    SelfRevoking {
+        issuer: "notion",
+        whoami: ("GET", "/v1/users/me"),
+        revoke: None,
+        dead: (
+            401,
+            json!({"object": "error", "status": 401, "code": "unauthorized", "message": "API token is invalid."}),
+        ),
+    }
+    .answer(sim, r, r.bearer(), |key| {
+        json!({"object": "user", "id": format!("{:08x}-0000-4000-8000-000000000000", num_id(&key.secret)),
+            "name": principal(key), "avatar_url": null, "type": "bot",
+            "bot": {"owner": {"type": "workspace", "workspace": true}, "workspace_name": key.org}})
+    })
+}
+
+/// Datadog's key validation (v1): `{"valid": true}` for a live API key, the 403 error list
+/// otherwise (a bad key and a key of another site alike), as Datadog's description has it.
+fn datadog_validate(sim: &Sim, r: &Req) -> Reply {
+    match r.header("dd-api-key").and_then(|t| sim.live("datadog", &t)) {
+        Some(_) => reply(200, json!({"valid": true}), "verify"),
+        None => reply(403, json!({"errors": ["Forbidden"]}), "verify"),
     }
 }
 
