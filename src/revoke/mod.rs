@@ -119,6 +119,10 @@ pub struct AfterScan {
     pub statuses: std::collections::HashMap<String, store::Status>,
     /// The same, as the store held them before this scan was recorded.
     pub before: std::collections::HashMap<String, store::Status>,
+    /// Findings the policy would act on had the issuer answered, whose verification met a fault
+    /// that passes (a 5xx, a 429, a timeout), one line each (rule, fingerprint, reason): nothing
+    /// was planned for them, so a service fails the delivery and its retry asks again.
+    pub unverified: Vec<String>,
 }
 
 /// Records a scan's findings in the store when the store is enabled (`--store`, `--revoke`,
@@ -184,6 +188,7 @@ pub fn after_scan_with(
             stats: None,
             statuses,
             before,
+            unverified: Vec::new(),
         });
     }
     drop(st);
@@ -191,6 +196,7 @@ pub fn after_scan_with(
         .chain(findings.iter().filter_map(|f| f.rule.clone()))
         .collect();
     let runner = runner(config, &dir, policy, rules, "policy")?;
+    let mut unverified = Vec::new();
     let mut stats = block_on(async {
         for (f, v) in findings.iter().zip(&verdicts) {
             if handled.contains(&f.fingerprint) {
@@ -209,6 +215,19 @@ pub fn after_scan_with(
             if verdict.as_ref().is_some_and(|v| v.verdict == VerdictKind::Dead) {
                 continue;
             }
+            if let Some(v) = verdict.as_ref().filter(|v| {
+                v.verdict == VerdictKind::Indeterminate
+                    && decision.require_live
+                    && decision.mode != Mode::DryRun
+                    && crate::verify::http::transient(v.http_status, v.reason.as_deref())
+            }) {
+                unverified.push(format!(
+                    "{} {}: {}",
+                    f.rule_id,
+                    f.fingerprint,
+                    v.reason.as_deref().unwrap_or("indeterminate")
+                ));
+            }
             runner.plan(f, verdict.as_ref(), false)?;
         }
         runner.run().await
@@ -223,6 +242,7 @@ pub fn after_scan_with(
         stats: Some(stats),
         statuses,
         before,
+        unverified,
     })
 }
 

@@ -65,6 +65,15 @@ impl PushPipeline {
         for line in &ran.after.notes {
             super::log(format_args!("{}: {line}", event.repo));
         }
+        // A verdict the issuer could not give for a passing reason is not a verdict: the
+        // findings are recorded, and the delivery's retry (after its backoff) asks again.
+        if !ran.after.unverified.is_empty() {
+            anyhow::bail!(
+                "{} finding(s) not verified for a passing issuer fault, to be asked again: {}",
+                ran.after.unverified.len(),
+                ran.after.unverified.join("; ")
+            );
+        }
         let mut report = PipelineReport {
             revoked: ran.after.stats.as_ref().map_or(0, |s| s.revoked as u64),
             ..Default::default()

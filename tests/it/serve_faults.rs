@@ -238,3 +238,46 @@ fn a_slow_client_is_disconnected_after_the_request_timeout() {
     }
     assert_eq!(s.get("/healthz").0, 200, "the service goes on");
 }
+
+/// An issuer that answers 503 while a push's key is verified does not leave the key
+/// indeterminate and the push done: the attempt fails, the retry (after its backoff) asks the
+/// issuer again, finds the key live and revokes it, once.
+#[test]
+fn a_transient_issuer_fault_while_verifying_fails_the_attempt_and_the_retry_revokes() {
+    use common::fake_verify::SimProc;
+    let live = fake::github(&mut Gen::new(173), "ghp");
+    // The simulator answers the next two verifications with 503, then normally.
+    let sim = SimProc::start(&format!(
+        "[[key]]\nissuer = \"github\"\nsecret = \"{live}\"\nprincipal = \"octo\"\n\n\
+         [[simulator.script]]\nissuer = \"github\"\non = \"verify\"\nfault = \"503\"\ntimes = 2\n"
+    ));
+    let tmp = tempfile::tempdir().unwrap();
+    let remote = Remote::new(tmp.path(), "flaky-issuer");
+    let c1 = remote.commit_push(&[("deploy.sh", &format!("GH_TOKEN={live}\n"))], "deploy");
+    let mut s = common::fake_serve::start_revoking(
+        tmp.path(),
+        &sim.config,
+        Some(1),
+        "[serve]\nretry_base_secs = 0.3\nretry_max_secs = 0.3\n",
+        SECRET,
+    );
+    let (status, _) = s.github(SECRET, "push", "flaky-1", &github_push(&remote.bare, ZERO, &c1));
+    assert_eq!(status, 202);
+    let failed = s.wait_for("(flaky-1) failed (attempt 1)");
+    assert!(failed.contains("HTTP 503"), "{failed}");
+    s.wait_for("(flaky-1) failed (attempt 2)");
+    s.wait_for("(flaky-1) done");
+    let seen = sim.recorded();
+    let count = |kind: &str| seen.iter().filter(|r| r["kind"] == kind).count();
+    assert_eq!(count("revoke"), 1, "{seen:?}\n{}", s.log_text());
+    assert!(count("verify") >= 3, "the verdict was asked again: {seen:?}");
+    let out = common::run_in(
+        tmp.path(),
+        &["findings", "--json", "--data-dir", tmp.path().join("data").to_str().unwrap()],
+        None,
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["findings"][0]["status"], "revoked", "{v:#}\n{}", s.log_text());
+    assert_eq!(s.metric("quench_revocations_total"), Some(1.0));
+    assert!(!s.log_text().contains(&live), "the key reached the log");
+}
