@@ -281,3 +281,78 @@ fn a_transient_issuer_fault_while_verifying_fails_the_attempt_and_the_retry_revo
     assert_eq!(s.metric("quench_revocations_total"), Some(1.0));
     assert!(!s.log_text().contains(&live), "the key reached the log");
 }
+
+/// A delivery the service dies on at every attempt (here: killed with SIGKILL while the issuer
+/// never answers) is counted an attempt each time it is claimed, so the next start parks it with
+/// its reason instead of dying on it again, and the service takes the next push.
+#[test]
+fn a_job_the_service_dies_on_at_each_attempt_is_parked_and_the_service_goes_on() {
+    use common::fake_verify::SimProc;
+    let live = fake::github(&mut Gen::new(174), "ghp");
+    let sim = SimProc::start(&format!(
+        "[[key]]\nissuer = \"github\"\nsecret = \"{live}\"\nprincipal = \"octo\"\n\n\
+         [[simulator.script]]\nissuer = \"github\"\non = \"verify\"\nfault = \"hang\"\ntimes = 2\n"
+    ));
+    let tmp = tempfile::tempdir().unwrap();
+    let patient = sim.extra_config("patient.toml", "[verify]\ntimeout_secs = 300\n");
+    let more = ["--config", patient.to_str().unwrap()];
+    let start = || {
+        common::fake_serve::start_revoking_with(
+            tmp.path(),
+            &sim.config,
+            Some(1),
+            "[serve]\nretry_attempts = 2\n",
+            SECRET,
+            &more,
+            &[],
+        )
+    };
+    let remote = Remote::new(tmp.path(), "poison");
+    let c1 = remote.commit_push(&[("deploy.sh", &format!("GH_TOKEN={live}\n"))], "deploy");
+    let wait_metric = |s: &Server, series: &str, want: f64| {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+        while s.metric(series) != Some(want) {
+            assert!(std::time::Instant::now() < deadline, "{series} != {want}:\n{}", s.log_text());
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+    };
+    for attempt in 1..=2 {
+        let mut s = start();
+        if attempt == 1 {
+            let (status, _) = s.github(SECRET, "push", "poison-1", &github_push(&remote.bare, ZERO, &c1));
+            assert_eq!(status, 202);
+        } else {
+            s.wait_for("resuming 1 job(s)");
+        }
+        wait_metric(&s, "quench_queue_jobs{state=\"running\"}", 1.0);
+        // The worker is inside the job, waiting on the issuer that never answers (the request is
+        // recorded only once answered): the process dies there.
+        std::thread::sleep(std::time::Duration::from_millis(1500));
+        s.child.kill().unwrap();
+        s.child.wait().unwrap();
+    }
+    let mut s = start();
+    wait_metric(&s, "quench_queue_jobs{state=\"failed\"}", 1.0);
+    assert!(!s.log_text().contains("(poison-1) done"), "{}", s.log_text());
+    // Had it run a third time, the issuer (its two hangs spent) would have answered live and
+    // the key been revoked.
+    let revokes = sim.recorded().iter().filter(|r| r["kind"] == "revoke").count();
+    assert_eq!(revokes, 0, "the poisoned job ran a third time:\n{}", s.log_text());
+    // The service goes on: the next push is scanned.
+    let c2 = remote.commit_push(&[("a.txt", "nothing secret\n")], "a");
+    let (status, _) = s.github(SECRET, "push", "after-1", &github_push(&remote.bare, &c1, &c2));
+    assert_eq!(status, 202);
+    s.wait_for("(after-1) done");
+    drop(s);
+    let out = common::run_in(
+        tmp.path(),
+        &["findings", "--json", "--data-dir", tmp.path().join("data").to_str().unwrap()],
+        None,
+    );
+    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let parked = doc["parked_deliveries"].as_array().unwrap();
+    assert_eq!(parked.len(), 1, "{doc:#}");
+    assert_eq!(parked[0]["delivery"], "poison-1");
+    let error = parked[0]["error"].as_str().unwrap();
+    assert!(error.contains("stopped while scanning") && error.contains("2 attempt(s)"), "{error}");
+}
