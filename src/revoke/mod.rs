@@ -43,7 +43,12 @@ pub fn runner(
         store::check_key(st.as_mut(), &store::seal::Sealer::load(&dir.key_file)?)?;
     }
     let budgets = budget::Budgets::new(store::open(dir)?);
-    let issuers = Arc::new(issuer::HttpIssuers::new(config, policy.timeout, Some(budgets))?);
+    let issuers = Arc::new(issuer::HttpIssuers::new(
+        config,
+        policy.timeout,
+        Some(budgets),
+        budget::shared_pace(dir)?,
+    )?);
     let notifier = Notifier::from_config(config)?;
     Ok(Arc::new(Runner::new(
         st,

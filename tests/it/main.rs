@@ -54,6 +54,7 @@ mod store_exposure;
 mod store_findings;
 mod store_git;
 mod store_location;
+mod store_pg_pace;
 mod store_postgres;
 mod sweep_deep;
 mod sweep_incremental;
