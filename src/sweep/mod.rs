@@ -9,6 +9,7 @@
 pub mod discover;
 pub mod mirror;
 pub mod schedule;
+pub mod shared;
 pub mod state;
 
 use std::path::{Path, PathBuf};
@@ -176,7 +177,9 @@ pub struct Sweeper {
 }
 
 impl Sweeper {
-    pub fn open(data_dir: &Path, section: &SweepSection) -> Result<Sweeper> {
+    /// The sweeper of `data_dir` (its mirrors) with the sweep state of the shared PostgreSQL
+    /// store at `shared`, else of the data directory's file.
+    pub fn open(data_dir: &Path, section: &SweepSection, shared: Option<&str>) -> Result<Sweeper> {
         let policy = if section.allow_remotes.is_empty() {
             None
         } else {
@@ -184,7 +187,10 @@ impl Sweeper {
         };
         Ok(Sweeper {
             mirrors: Mirrors::new(data_dir.join("mirrors"))?,
-            state: SweepState::open(data_dir)?,
+            state: match shared {
+                Some(url) => SweepState::open_shared(url)?,
+                None => SweepState::open(data_dir)?,
+            },
             policy,
             parallel: section.parallel.unwrap_or(2).max(1),
         })
@@ -271,6 +277,20 @@ pub fn sweep_once(
     scanner: &Scanner,
     opts: &pipeline::Options,
 ) -> Result<(Ran, Vec<RepoReport>)> {
+    let (section, targets, failed) = discover(config)?;
+    let sweeper = Sweeper::open(data_dir, &section, shared_url(config, opts)?.as_deref())?;
+    let mut reports = Vec::new();
+    let ran = pipeline::run(config, opts, |collector| {
+        reports = sweeper.run(&targets, scanner, collector);
+        reports.extend(failed);
+        Ok(reports.iter().map(RepoReport::line).collect())
+    })?;
+    Ok((ran, reports))
+}
+
+/// The `[sweep]` section of `config` and the repositories it names or discovers (and the
+/// discovery sources that failed, as reports).
+fn discover(config: &Config) -> Result<(SweepSection, Vec<Target>, Vec<RepoReport>)> {
     let section: SweepSection = config.section("sweep")?;
     let discover = targets(&section, config.base_dir());
     let (targets, failed) = match tokio::runtime::Handle::try_current() {
@@ -281,12 +301,90 @@ pub fn sweep_once(
             .context("starting the async runtime")?
             .block_on(discover),
     };
-    let sweeper = Sweeper::open(data_dir, &section)?;
-    let mut reports = Vec::new();
-    let ran = pipeline::run(config, opts, |collector| {
-        reports = sweeper.run(&targets, scanner, collector);
-        reports.extend(failed);
-        Ok(reports.iter().map(RepoReport::line).collect())
-    })?;
-    Ok((ran, reports))
+    Ok((section, targets, failed))
+}
+
+/// The PostgreSQL URL of the store `opts` records into, if it is one: the sweep state then lives
+/// there too, shared by every process sweeping on it.
+fn shared_url(config: &Config, opts: &pipeline::Options) -> Result<Option<String>> {
+    let Some(store) = &opts.store else {
+        return Ok(None);
+    };
+    if !crate::store::DataDir::enabled(store, config)? {
+        return Ok(None);
+    }
+    Ok(match crate::store::DataDir::resolve(store, config, &opts.roots)?.backend {
+        crate::store::Backend::Postgres(url) => Some(url),
+        crate::store::Backend::Sqlite(_) => None,
+    })
+}
+
+/// The shared store a distributed sweep needs, or an error saying so.
+fn shared_or_fail(config: &Config, opts: &pipeline::Options) -> Result<String> {
+    shared_url(config, opts)?.ok_or_else(|| {
+        anyhow::anyhow!(
+            "a distributed sweep (--enqueue, --worker) needs a shared store: give --store=postgres://… \
+             (or QUENCH_STORE_URL, [store] url)"
+        )
+    })
+}
+
+/// `quench sweep --enqueue`: queues one job per repository of the `[sweep]` section in the
+/// shared store, for `quench sweep --worker` processes to take. Returns how many were queued
+/// (a repository queued or being swept already is not queued twice) and the discovery sources
+/// that failed.
+pub fn enqueue(config: &Config, opts: &pipeline::Options) -> Result<(u64, usize, Vec<RepoReport>)> {
+    let url = shared_or_fail(config, opts)?;
+    let (_, targets, failed) = discover(config)?;
+    let queued = shared::Shared::open(&url)?.enqueue(&targets)?;
+    Ok((queued, targets.len(), failed))
+}
+
+/// `quench sweep --worker`: takes queued repositories from the shared store one at a time, each
+/// claimed with a lease, and sweeps each through the pipeline (its findings recorded, verified
+/// and revoked as `opts` says) with the shared record of scanned blobs; returns when nothing is
+/// queued and no other worker holds a repository. `each` sees every repository's report and
+/// run as it ends (no run when the pipeline failed: the report says why, and the repository is
+/// recorded failed, to be queued again by the next `--enqueue`).
+pub fn work(
+    config: &Config,
+    data_dir: &Path,
+    scanner: &Scanner,
+    opts: &pipeline::Options,
+    mut each: impl FnMut(&RepoReport, Option<Ran>),
+) -> Result<()> {
+    let url = shared_or_fail(config, opts)?;
+    let section: SweepSection = config.section("sweep")?;
+    let sweeper = Sweeper::open(data_dir, &section, Some(&url))?;
+    let queue = sweeper
+        .state
+        .shared()
+        .expect("a sweeper opened on a shared store has its tables");
+    let owner = shared::owner_name();
+    let _renewer = shared::Renewer::start(&url, &owner)?;
+    loop {
+        let Some(target) = queue.claim(&owner)? else {
+            // Another worker's repository may come back if that worker dies.
+            if queue.running()? == 0 {
+                return Ok(());
+            }
+            std::thread::sleep(std::time::Duration::from_millis(500));
+            continue;
+        };
+        let mut report = RepoReport::default();
+        let ran = pipeline::run(config, opts, |collector| {
+            report = sweeper
+                .run(std::slice::from_ref(&target), scanner, collector)
+                .pop()
+                .unwrap_or_default();
+            Ok(vec![report.line()])
+        });
+        if let Err(e) = &ran {
+            report.name = target.name.clone();
+            report.remote = target.remote.clone();
+            report.error = Some(format!("{e:#}"));
+        }
+        queue.finish(&owner, &target.remote, report.error.as_deref())?;
+        each(&report, ran.ok());
+    }
 }

@@ -57,6 +57,7 @@ mod store_location;
 mod store_pg_pace;
 mod store_postgres;
 mod sweep_deep;
+mod sweep_distributed;
 mod sweep_incremental;
 mod verify_answers;
 mod verify_cli;
