@@ -32,6 +32,8 @@ pub const LEASE: Duration = Duration::from_secs(60);
 pub struct Shared {
     conn: Mutex<Client>,
     label: String,
+    /// How long a claim holds a repository unless renewed ([`LEASE`]).
+    lease: Duration,
 }
 
 impl Shared {
@@ -49,7 +51,14 @@ impl Shared {
         Ok(Shared {
             conn: Mutex::new(client),
             label,
+            lease: LEASE,
         })
+    }
+
+    /// The same tables with claims of `lease` (tests: a lease that runs out in a moment).
+    pub fn with_lease(mut self, lease: Duration) -> Shared {
+        self.lease = lease;
+        self
     }
 
     fn with<T: Send>(&self, what: &str, f: impl FnOnce(&mut Client) -> Result<T> + Send) -> Result<T> {
@@ -125,7 +134,7 @@ impl Shared {
 
     /// Takes the repository queued longest (or one whose worker's lease ran out) for `owner`.
     pub fn claim(&self, owner: &str) -> Result<Option<Target>> {
-        let secs = LEASE.as_secs_f64();
+        let secs = self.lease.as_secs_f64();
         let row = self.with("claiming a repository", move |c| {
             Ok(c.query_opt(
                 "UPDATE sweep_repos SET state = 'running', owner = $1,
@@ -224,5 +233,87 @@ impl Drop for Renewer {
         if let Some(t) = self.thread.take() {
             let _ = t.join();
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::pgtest::ScratchDb;
+
+    fn targets(n: usize) -> Vec<Target> {
+        (0..n)
+            .map(|i| Target {
+                name: format!("r{i}"),
+                remote: format!("/repos/r{i}"),
+            })
+            .collect()
+    }
+
+    /// Four workers claim from 20 queued repositories at once: each is claimed exactly once.
+    #[test]
+    fn workers_claiming_at_once_never_claim_one_repository_twice() {
+        let db = ScratchDb::require();
+        assert_eq!(Shared::open(&db.url).unwrap().enqueue(&targets(20)).unwrap(), 20);
+        let claimed = Mutex::new(Vec::new());
+        let start = std::sync::Barrier::new(4);
+        std::thread::scope(|s| {
+            for w in 0..4 {
+                let (db, claimed, start) = (&db, &claimed, &start);
+                s.spawn(move || {
+                    let q = Shared::open(&db.url).unwrap();
+                    start.wait();
+                    while let Some(t) = q.claim(&format!("w{w}")).unwrap() {
+                        claimed.lock().unwrap().push(t.remote);
+                    }
+                });
+            }
+        });
+        let mut claimed = claimed.into_inner().unwrap();
+        claimed.sort();
+        let mut want: Vec<String> = targets(20).into_iter().map(|t| t.remote).collect();
+        want.sort();
+        assert_eq!(claimed, want);
+    }
+
+    /// A worker that stops renewing loses its repository when the lease runs out; another
+    /// takes it, and the first one's late report changes nothing. Only a finished repository
+    /// is queued again.
+    #[test]
+    fn a_lapsed_lease_hands_the_repository_to_another_worker() {
+        let db = ScratchDb::require();
+        let q = Shared::open(&db.url).unwrap().with_lease(Duration::from_millis(300));
+        q.enqueue(&targets(1)).unwrap();
+        let t = q.claim("dead").unwrap().unwrap();
+        assert!(q.claim("alive").unwrap().is_none(), "held while the lease runs");
+        assert_eq!(q.enqueue(&targets(1)).unwrap(), 0, "running: not queued again");
+        assert_eq!(q.running().unwrap(), 1);
+        std::thread::sleep(Duration::from_millis(500));
+        let again = q.claim("alive").unwrap().expect("taken over after the lease");
+        assert_eq!(again.remote, t.remote);
+        q.finish("dead", &t.remote, Some("late")).unwrap();
+        assert_eq!(q.running().unwrap(), 1, "the late report of the old owner changed nothing");
+        q.finish("alive", &t.remote, None).unwrap();
+        assert_eq!(q.running().unwrap(), 0);
+        assert!(q.claim("alive").unwrap().is_none());
+        assert_eq!(q.enqueue(&targets(1)).unwrap(), 1, "done: queued again");
+    }
+
+    /// The blob record is the database's: what one connection recorded, another reads; tips
+    /// are replaced only when given.
+    #[test]
+    fn recorded_blobs_and_tips_are_read_by_another_process() {
+        let db = ScratchDb::require();
+        let a = Oid::from_str(&"a".repeat(40)).unwrap();
+        let b = Oid::from_str(&"b".repeat(40)).unwrap();
+        Shared::open(&db.url)
+            .unwrap()
+            .record("/r", &[a], Some(&[("refs/heads/main".into(), b)]))
+            .unwrap();
+        let other = Shared::open(&db.url).unwrap();
+        other.record("/r", &[a, b], None).unwrap();
+        assert_eq!(other.known_blobs("/r").unwrap(), HashSet::from([a, b]));
+        assert_eq!(other.tips("/r").unwrap(), vec![b]);
+        assert!(other.known_blobs("/other").unwrap().is_empty());
     }
 }
