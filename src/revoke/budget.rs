@@ -44,6 +44,11 @@ impl crate::verify::Pace for StorePace {
         let mut st = self.store.lock().unwrap_or_else(|e| e.into_inner());
         st.pace(&format!("verify:{issuer}"), interval)
     }
+
+    fn hold(&self, issuer: &str, d: Duration) -> anyhow::Result<()> {
+        let mut st = self.store.lock().unwrap_or_else(|e| e.into_inner());
+        st.pace_hold(&format!("verify:{issuer}"), d)
+    }
 }
 
 /// The shared pacing of verify requests for the store `dir` names: on PostgreSQL, the

@@ -241,6 +241,13 @@ pub fn after_scan_with(
         stats.add(&l.stats);
     }
     notes.push(stats.to_string());
+    if !unverified.is_empty() {
+        notes.push(format!(
+            "{} finding(s) not verified, the issuer failing for a passing reason (a 5xx, a 429, a \
+             timeout): nothing was revoked for them; run again to ask again",
+            unverified.len()
+        ));
+    }
     let statuses = statuses(store::open(&dir)?.as_mut(), findings)?;
     Ok(AfterScan {
         notes,

@@ -454,6 +454,12 @@ pub(super) fn stores_reserving_one_pace_at_once_get_distinct_spaced_slots(h: &Ha
     assert!(slots[19].1 >= 19.0 * 0.1, "{slots:?}");
     let other = h.open().pace("verify:other", step).unwrap();
     assert!(other < Duration::from_millis(10), "{other:?}");
+    // A Retry-After seen by one holds the others' next slots back; a shorter one later does
+    // not bring them forward.
+    h.open().pace_hold("verify:other", Duration::from_secs(2)).unwrap();
+    h.open().pace_hold("verify:other", Duration::from_millis(10)).unwrap();
+    let held = h.open().pace("verify:other", step).unwrap();
+    assert!(held > Duration::from_millis(1500), "{held:?}");
 }
 
 /// Four stores claim from one queue of 20 due jobs at once: every job is claimed exactly

@@ -162,6 +162,8 @@ pub trait Pace: Send + Sync {
     /// sends): how long from now the caller waits before sending. A short round-trip to the
     /// store, made from the verification task.
     fn reserve(&self, issuer: &str, interval: Duration) -> anyhow::Result<Duration>;
+    /// Holds every slot of `issuer` back for `d` (its `Retry-After`), for every process.
+    fn hold(&self, issuer: &str, d: Duration) -> anyhow::Result<()>;
 }
 
 struct Gate {
@@ -302,6 +304,11 @@ impl Context {
                     .unwrap_or(Duration::from_secs(1));
                 if wait <= self.opts.max_retry_wait {
                     gate.pause(wait);
+                    if let Some(p) = &self.pace {
+                        if let Err(e) = p.hold(issuer, wait) {
+                            eprintln!("quench: {issuer}'s Retry-After holds this process alone: the shared store did not answer: {e:#}");
+                        }
+                    }
                     attempt += 1;
                     continue;
                 }

@@ -265,6 +265,7 @@ fn a_transient_issuer_fault_while_verifying_fails_the_attempt_and_the_retry_revo
     assert_eq!(status, 202);
     let failed = s.wait_for("(flaky-1) failed (attempt 1)");
     assert!(failed.contains("HTTP 503"), "{failed}");
+    s.wait_for("1 finding(s) not verified, the issuer failing for a passing reason");
     s.wait_for("(flaky-1) failed (attempt 2)");
     s.wait_for("(flaky-1) done");
     let seen = sim.recorded();
