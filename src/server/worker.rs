@@ -210,3 +210,31 @@ pub async fn scheduled_sweeps(
         }
     }
 }
+
+/// Takes a distributed sweep's queued repositories (`job`, see [`crate::sweep::Worker`]) every
+/// `poll` until shutdown. A failing round is logged and counted; the next one goes on.
+pub async fn queued_sweeps(
+    job: super::SweepJob,
+    poll: Duration,
+    metrics: Arc<Metrics>,
+    mut stop: watch::Receiver<bool>,
+) {
+    loop {
+        let j = job.clone();
+        match tokio::task::spawn_blocking(move || j()).await {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => {
+                inc(&metrics.sweeps_failed);
+                log(format_args!("queued sweep: {e:#}"));
+            }
+            Err(e) => {
+                inc(&metrics.sweeps_failed);
+                log(format_args!("queued sweep: {e}"));
+            }
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(poll) => {},
+            _ = stop.changed() => return,
+        }
+    }
+}

@@ -310,9 +310,7 @@ fn shared_url(config: &Config, opts: &pipeline::Options) -> Result<Option<String
     let Some(store) = &opts.store else {
         return Ok(None);
     };
-    if !crate::store::DataDir::enabled(store, config)? {
-        return Ok(None);
-    }
+    // The URL decides, as it decides where `quench serve` keeps its delivery queue.
     Ok(match crate::store::DataDir::resolve(store, config, &opts.roots)?.backend {
         crate::store::Backend::Postgres(url) => Some(url),
         crate::store::Backend::Sqlite(_) => None,
@@ -335,17 +333,88 @@ fn shared_or_fail(config: &Config, opts: &pipeline::Options) -> Result<String> {
 /// that failed.
 pub fn enqueue(config: &Config, opts: &pipeline::Options) -> Result<(u64, usize, Vec<RepoReport>)> {
     let url = shared_or_fail(config, opts)?;
-    let (_, targets, failed) = discover(config)?;
+    let (_, mut targets, failed) = discover(config)?;
+    // Other processes, in other directories, sweep these: a local path is made absolute.
+    for t in &mut targets {
+        if is_local(&t.remote) {
+            if let Ok(abs) = std::path::absolute(&t.remote) {
+                t.remote = abs.display().to_string();
+            }
+        }
+    }
     let queued = shared::Shared::open(&url)?.enqueue(&targets)?;
     Ok((queued, targets.len(), failed))
 }
 
-/// `quench sweep --worker`: takes queued repositories from the shared store one at a time, each
-/// claimed with a lease, and sweeps each through the pipeline (its findings recorded, verified
-/// and revoked as `opts` says) with the shared record of scanned blobs; returns when nothing is
-/// queued and no other worker holds a repository. `each` sees every repository's report and
-/// run as it ends (no run when the pipeline failed: the report says why, and the repository is
-/// recorded failed, to be queued again by the next `--enqueue`).
+/// A process taking a distributed sweep's repositories from the shared store: its sweeper
+/// (mirrors here, the blob record in the database), its name on claims, and the thread renewing
+/// its leases. `quench sweep --worker` and `quench serve` on PostgreSQL each hold one.
+pub struct Worker {
+    sweeper: Sweeper,
+    owner: String,
+    _renewer: shared::Renewer,
+}
+
+impl Worker {
+    pub fn open(config: &Config, data_dir: &Path, opts: &pipeline::Options) -> Result<Worker> {
+        let url = shared_or_fail(config, opts)?;
+        let section: SweepSection = config.section("sweep")?;
+        let sweeper = Sweeper::open(data_dir, &section, Some(&url))?;
+        let owner = shared::owner_name();
+        let renewer = shared::Renewer::start(&url, &owner)?;
+        Ok(Worker {
+            sweeper,
+            owner,
+            _renewer: renewer,
+        })
+    }
+
+    fn queue(&self) -> &shared::Shared {
+        self.sweeper
+            .state
+            .shared()
+            .expect("a worker's sweeper is opened on the shared store")
+    }
+
+    /// Sweeps queued repositories, one at a time, each claimed with a lease, through the
+    /// pipeline (findings recorded, verified and revoked as `opts` says) until none can be
+    /// claimed; returns how many it swept. `each` sees every repository's report and run as it
+    /// ends (no run when the pipeline failed: the report says why, and the repository is
+    /// recorded failed, to be queued again by the next `--enqueue`).
+    pub fn take_queued(
+        &self,
+        config: &Config,
+        scanner: &Scanner,
+        opts: &pipeline::Options,
+        mut each: impl FnMut(&RepoReport, Option<Ran>),
+    ) -> Result<usize> {
+        let mut swept = 0;
+        while let Some(target) = self.queue().claim(&self.owner)? {
+            let mut report = RepoReport::default();
+            let ran = pipeline::run(config, opts, |collector| {
+                report = self
+                    .sweeper
+                    .run(std::slice::from_ref(&target), scanner, collector)
+                    .pop()
+                    .unwrap_or_default();
+                Ok(vec![report.line()])
+            });
+            if let Err(e) = &ran {
+                report.name = target.name.clone();
+                report.remote = target.remote.clone();
+                report.error = Some(format!("{e:#}"));
+            }
+            self.queue()
+                .finish(&self.owner, &target.remote, report.error.as_deref())?;
+            swept += 1;
+            each(&report, ran.ok());
+        }
+        Ok(swept)
+    }
+}
+
+/// `quench sweep --worker`: [`Worker::take_queued`] until nothing is queued and no other worker
+/// holds a repository (one that dies gives its repository back when its lease runs out).
 pub fn work(
     config: &Config,
     data_dir: &Path,
@@ -353,38 +422,12 @@ pub fn work(
     opts: &pipeline::Options,
     mut each: impl FnMut(&RepoReport, Option<Ran>),
 ) -> Result<()> {
-    let url = shared_or_fail(config, opts)?;
-    let section: SweepSection = config.section("sweep")?;
-    let sweeper = Sweeper::open(data_dir, &section, Some(&url))?;
-    let queue = sweeper
-        .state
-        .shared()
-        .expect("a sweeper opened on a shared store has its tables");
-    let owner = shared::owner_name();
-    let _renewer = shared::Renewer::start(&url, &owner)?;
+    let worker = Worker::open(config, data_dir, opts)?;
     loop {
-        let Some(target) = queue.claim(&owner)? else {
-            // Another worker's repository may come back if that worker dies.
-            if queue.running()? == 0 {
-                return Ok(());
-            }
-            std::thread::sleep(std::time::Duration::from_millis(500));
-            continue;
-        };
-        let mut report = RepoReport::default();
-        let ran = pipeline::run(config, opts, |collector| {
-            report = sweeper
-                .run(std::slice::from_ref(&target), scanner, collector)
-                .pop()
-                .unwrap_or_default();
-            Ok(vec![report.line()])
-        });
-        if let Err(e) = &ran {
-            report.name = target.name.clone();
-            report.remote = target.remote.clone();
-            report.error = Some(format!("{e:#}"));
+        worker.take_queued(config, scanner, opts, &mut each)?;
+        if worker.queue().running()? == 0 {
+            return Ok(());
         }
-        queue.finish(&owner, &target.remote, report.error.as_deref())?;
-        each(&report, ran.ok());
+        std::thread::sleep(std::time::Duration::from_millis(500));
     }
 }

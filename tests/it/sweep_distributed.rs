@@ -145,3 +145,85 @@ fn a_sweep_of_50_repositories_over_three_workers_scans_each_blob_once() {
         "{lines:#?}"
     );
 }
+
+/// `quench serve` processes on the shared store take a distributed sweep's repositories too:
+/// queued by `quench sweep --enqueue`, each is swept once, by one of them.
+#[test]
+fn serve_processes_on_the_store_take_queued_repositories() {
+    use common::fake_serve::Server;
+    let db = ScratchDb::require();
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path();
+    let mut names = Vec::new();
+    for i in 0..12 {
+        let name = format!("s{i:02}");
+        let dir = root.join(&name);
+        std::fs::create_dir_all(&dir).unwrap();
+        git(&dir, &["init", "-q"]);
+        commit(&dir, &[("a.txt", &format!("a {i}\n")), ("b.txt", &format!("b {i}\n"))], "one");
+        names.push(format!("{name:?}"));
+    }
+    std::fs::write(
+        root.join("quench.toml"),
+        format!(
+            "[serve]\nworkers = 1\nallow_remotes = [{:?}]\n\n[sweep]\nrepos = [{}]\n",
+            format!("{}/**", root.to_str().unwrap()),
+            names.join(", ")
+        ),
+    )
+    .unwrap();
+    let cfg = root.join("quench.toml");
+    let start = |host: &str| {
+        Server::start(
+            &[
+                "--config",
+                cfg.to_str().unwrap(),
+                "--data-dir",
+                root.join(host).to_str().unwrap(),
+                "--store",
+                &db.url,
+            ],
+            &[("QUENCH_GITHUB_WEBHOOK_SECRET", "x")],
+        )
+    };
+    let (a, b) = (start("host-a"), start("host-b"));
+    let out = quench_in(root, &["sweep", "--enqueue", &format!("--store={}", db.url)])
+        .args(["--config", "quench.toml", "--data-dir", "enqueuer"])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(err.contains("12 of 12 repositories queued"), "{err}");
+
+    let swept = || -> Vec<String> {
+        [&a, &b]
+            .iter()
+            .flat_map(|s| {
+                s.log_text()
+                    .lines()
+                    .filter_map(|l| l.split_once("quench serve: sweep: ").map(|(_, r)| r.to_string()))
+                    .filter(|l| l.contains("blob(s) scanned"))
+                    .collect::<Vec<_>>()
+            })
+            .collect()
+    };
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
+    while swept().len() < 12 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "not every repository was swept:\n{}\n{}",
+            a.log_text(),
+            b.log_text()
+        );
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    // A moment for any second sweep of a repository to show.
+    std::thread::sleep(std::time::Duration::from_secs(3));
+    let lines = swept();
+    let mut by_repo: BTreeMap<String, usize> = BTreeMap::new();
+    for l in &lines {
+        *by_repo.entry(l.split(':').next().unwrap().to_string()).or_default() += 1;
+    }
+    assert_eq!(by_repo.len(), 12, "{lines:#?}");
+    assert!(by_repo.values().all(|n| *n == 1), "swept twice: {lines:#?}");
+    assert_eq!(lines.iter().map(|l| scanned(l)).sum::<usize>(), 24, "{lines:#?}");
+}
