@@ -98,6 +98,17 @@ fn process(ctx: &WorkerCtx, index: usize, job: Job) {
             return;
         }
     };
+    if let Some(why) = &report.retry {
+        // What this attempt did (revocations included) is counted; the job is tried again.
+        record_pipeline(&svc.metrics, &report, ev.received_at);
+        inc(&svc.metrics.scans_failed);
+        log(format_args!(
+            "worker {index}: job {} ({}) failed (attempt {}): {why}",
+            job.id, job.delivery, job.attempts
+        ));
+        settle(index, "the failure of", job.id, || svc.queue.fail(job.id, why));
+        return;
+    }
     inc(&svc.metrics.scans_ok);
     add(&svc.metrics.blobs_scanned, outcome.summary.files_scanned);
     add(&svc.metrics.findings, outcome.findings.len() as u64);

@@ -245,15 +245,25 @@ fn a_slow_client_is_disconnected_after_the_request_timeout() {
 #[test]
 fn a_transient_issuer_fault_while_verifying_fails_the_attempt_and_the_retry_revokes() {
     use common::fake_verify::SimProc;
-    let live = fake::github(&mut Gen::new(173), "ghp");
-    // The simulator answers the next two verifications with 503, then normally.
+    let mut g = Gen::new(173);
+    let live = fake::github(&mut g, "ghp");
+    // Beside it a Slack key, whose issuer answers at once: revoked on the first attempt.
+    let slack = fake::slack_bot(&mut g);
+    // GitHub answers the next two verifications with 503, then normally.
     let sim = SimProc::start(&format!(
         "[[key]]\nissuer = \"github\"\nsecret = \"{live}\"\nprincipal = \"octo\"\n\n\
+         [[key]]\nissuer = \"slack\"\nsecret = \"{slack}\"\nprincipal = \"bot\"\n\n\
          [[simulator.script]]\nissuer = \"github\"\non = \"verify\"\nfault = \"503\"\ntimes = 2\n"
     ));
     let tmp = tempfile::tempdir().unwrap();
     let remote = Remote::new(tmp.path(), "flaky-issuer");
-    let c1 = remote.commit_push(&[("deploy.sh", &format!("GH_TOKEN={live}\n"))], "deploy");
+    let c1 = remote.commit_push(
+        &[
+            ("deploy.sh", &format!("GH_TOKEN={live}\n")),
+            ("bot.env", &format!("SLACK_BOT_TOKEN={slack}\n")),
+        ],
+        "deploy",
+    );
     let mut s = common::fake_serve::start_revoking(
         tmp.path(),
         &sim.config,
@@ -270,17 +280,25 @@ fn a_transient_issuer_fault_while_verifying_fails_the_attempt_and_the_retry_revo
     s.wait_for("(flaky-1) done");
     let seen = sim.recorded();
     let count = |kind: &str| seen.iter().filter(|r| r["kind"] == kind).count();
-    assert_eq!(count("revoke"), 1, "{seen:?}\n{}", s.log_text());
-    assert!(count("verify") >= 3, "the verdict was asked again: {seen:?}");
+    let github = |kind: &str| {
+        seen.iter()
+            .filter(|r| r["kind"] == kind && r["issuer"] == "github")
+            .count()
+    };
+    assert_eq!(github("revoke"), 1, "{seen:?}\n{}", s.log_text());
+    assert!(github("verify") >= 3, "the verdict was asked again: {seen:?}");
+    assert_eq!(count("revoke"), 2, "each key revoked once: {seen:?}");
     let out = common::run_in(
         tmp.path(),
         &["findings", "--json", "--data-dir", tmp.path().join("data").to_str().unwrap()],
         None,
     );
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    assert_eq!(v["findings"][0]["status"], "revoked", "{v:#}\n{}", s.log_text());
-    assert_eq!(s.metric("quench_revocations_total"), Some(1.0));
-    assert!(!s.log_text().contains(&live), "the key reached the log");
+    let statuses: Vec<&serde_json::Value> = v["findings"].as_array().unwrap().iter().map(|f| &f["status"]).collect();
+    assert_eq!(statuses, ["revoked", "revoked"], "{v:#}\n{}", s.log_text());
+    // The Slack key's revocation, done by the attempt that failed, is counted too.
+    assert_eq!(s.metric("quench_revocations_total"), Some(2.0), "{}", s.log_text());
+    assert!(!s.log_text().contains(&live) && !s.log_text().contains(&slack), "a key reached the log");
 }
 
 /// A delivery the service dies on at every attempt (here: killed with SIGKILL while the issuer
