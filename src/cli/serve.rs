@@ -104,20 +104,19 @@ impl ServeCmd {
         let (store_opts, _) = super::sweep::sweep_store(&store_flags, &config, &dir)?;
         let backend = crate::store::DataDir::resolve(&store_opts, &config, &[])?.backend;
         let shared = matches!(backend, crate::store::Backend::Postgres(_));
-        let queue: Arc<dyn server::JobQueue> =
-            match backend {
-                crate::store::Backend::Postgres(url) => {
-                    let lease = match section.lease_secs {
-                        None => server::queue_pg::DEFAULT_LEASE,
-                        Some(s) if s.is_finite() && s > 0.0 && s <= 86_400.0 => {
-                            std::time::Duration::from_secs_f64(s)
-                        }
-                        Some(s) => anyhow::bail!("[serve] lease_secs = {s}: expected 0 < seconds <= 86400"),
-                    };
-                    Arc::new(server::PgQueue::open_with_lease(&url, lease)?.with_retry(retry))
-                }
-                crate::store::Backend::Sqlite(_) => Arc::new(SqliteQueue::open(&dir)?.with_retry(retry)),
-            };
+        let queue: Arc<dyn server::JobQueue> = match backend {
+            crate::store::Backend::Postgres(url) => {
+                let lease = match section.lease_secs {
+                    None => server::queue_pg::DEFAULT_LEASE,
+                    Some(s) if s.is_finite() && s > 0.0 && s <= 86_400.0 => {
+                        std::time::Duration::from_secs_f64(s)
+                    }
+                    Some(s) => anyhow::bail!("[serve] lease_secs = {s}: expected 0 < seconds <= 86400"),
+                };
+                Arc::new(server::PgQueue::open_with_lease(&url, lease)?.with_retry(retry))
+            }
+            crate::store::Backend::Sqlite(_) => Arc::new(SqliteQueue::open(&dir)?.with_retry(retry)),
+        };
         if self.retry_parked {
             let n = queue.retry_parked()?;
             server::log(format_args!("--retry-parked: {n} parked job(s) queued again"));
@@ -187,30 +186,30 @@ impl ServeCmd {
                     })
                 } else {
                     Arc::new(move || {
-                    let (ran, reports) = crate::sweep::sweep_once(&cfg, &d, &sc, &opts)?;
-                    let outcome = ran.outcome;
-                    for line in &ran.after.notes {
-                        server::log(format_args!("sweep: {line}"));
-                    }
-                    for r in &reports {
-                        server::log(format_args!("sweep: {}", r.line()));
-                    }
-                    for f in &outcome.findings {
-                        server::log(format_args!(
-                            "sweep finding: rule={} fingerprint={} secret={} at {}",
-                            f.rule_id,
-                            f.fingerprint,
-                            f.secret_redacted,
-                            f.locations
-                                .first()
-                                .map(|l| format!("{}:{}", l.path, l.line))
-                                .unwrap_or_default()
-                        ));
-                    }
-                    match reports.iter().filter(|r| r.error.is_some()).count() {
-                        0 => Ok(()),
-                        n => anyhow::bail!("{n} repositories failed"),
-                    }
+                        let (ran, reports) = crate::sweep::sweep_once(&cfg, &d, &sc, &opts)?;
+                        let outcome = ran.outcome;
+                        for line in &ran.after.notes {
+                            server::log(format_args!("sweep: {line}"));
+                        }
+                        for r in &reports {
+                            server::log(format_args!("sweep: {}", r.line()));
+                        }
+                        for f in &outcome.findings {
+                            server::log(format_args!(
+                                "sweep finding: rule={} fingerprint={} secret={} at {}",
+                                f.rule_id,
+                                f.fingerprint,
+                                f.secret_redacted,
+                                f.locations
+                                    .first()
+                                    .map(|l| format!("{}:{}", l.path, l.line))
+                                    .unwrap_or_default()
+                            ));
+                        }
+                        match reports.iter().filter(|r| r.error.is_some()).count() {
+                            0 => Ok(()),
+                            n => anyhow::bail!("{n} repositories failed"),
+                        }
                     })
                 };
                 Some((s, job))

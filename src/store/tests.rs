@@ -438,7 +438,10 @@ pub(super) fn stores_reserving_one_pace_at_once_get_distinct_spaced_slots(h: &Ha
                     let asked = std::time::Instant::now();
                     let wait = s.pace("verify:test", step).unwrap();
                     let answered = std::time::Instant::now();
-                    let range = ((asked + wait - t0).as_secs_f64(), (answered + wait - t0).as_secs_f64());
+                    let range = (
+                        (asked + wait - t0).as_secs_f64(),
+                        (answered + wait - t0).as_secs_f64(),
+                    );
                     slots.lock().unwrap().push(range);
                 }
             });
@@ -449,15 +452,24 @@ pub(super) fn stores_reserving_one_pace_at_once_get_distinct_spaced_slots(h: &Ha
     assert_eq!(slots.len(), 20);
     for w in slots.windows(2) {
         // Even read as far apart as their ranges allow, two slots one step apart.
-        assert!(w[1].1 - w[0].0 >= 0.1, "slots {:?} and {:?}: {slots:?}", w[0], w[1]);
+        assert!(
+            w[1].1 - w[0].0 >= 0.1,
+            "slots {:?} and {:?}: {slots:?}",
+            w[0],
+            w[1]
+        );
     }
     assert!(slots[19].1 >= 19.0 * 0.1, "{slots:?}");
     let other = h.open().pace("verify:other", step).unwrap();
     assert!(other < Duration::from_millis(10), "{other:?}");
     // A Retry-After seen by one holds the others' next slots back; a shorter one later does
     // not bring them forward.
-    h.open().pace_hold("verify:other", Duration::from_secs(2)).unwrap();
-    h.open().pace_hold("verify:other", Duration::from_millis(10)).unwrap();
+    h.open()
+        .pace_hold("verify:other", Duration::from_secs(2))
+        .unwrap();
+    h.open()
+        .pace_hold("verify:other", Duration::from_millis(10))
+        .unwrap();
     let held = h.open().pace("verify:other", step).unwrap();
     assert!(held > Duration::from_millis(1500), "{held:?}");
 }

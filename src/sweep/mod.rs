@@ -311,10 +311,12 @@ fn shared_url(config: &Config, opts: &pipeline::Options) -> Result<Option<String
         return Ok(None);
     };
     // The URL decides, as it decides where `quench serve` keeps its delivery queue.
-    Ok(match crate::store::DataDir::resolve(store, config, &opts.roots)?.backend {
-        crate::store::Backend::Postgres(url) => Some(url),
-        crate::store::Backend::Sqlite(_) => None,
-    })
+    Ok(
+        match crate::store::DataDir::resolve(store, config, &opts.roots)?.backend {
+            crate::store::Backend::Postgres(url) => Some(url),
+            crate::store::Backend::Sqlite(_) => None,
+        },
+    )
 }
 
 /// The shared store a distributed sweep needs, or an error saying so.

@@ -90,11 +90,8 @@ impl Shared {
     /// Records scanned blobs and, when the whole walk succeeded, the new tips, in one transaction.
     pub fn record(&self, repo: &str, blobs: &[Oid], tips: Option<&[(String, Oid)]>) -> Result<()> {
         let blobs: Vec<String> = blobs.iter().map(Oid::to_string).collect();
-        let tips: Option<(Vec<String>, Vec<String>)> = tips.map(|t| {
-            t.iter()
-                .map(|(n, o)| (n.clone(), o.to_string()))
-                .unzip()
-        });
+        let tips: Option<(Vec<String>, Vec<String>)> =
+            tips.map(|t| t.iter().map(|(n, o)| (n.clone(), o.to_string())).unzip());
         self.with("recording the sweep", move |c| {
             let mut tx = c.transaction()?;
             tx.execute(
@@ -156,10 +153,7 @@ impl Shared {
     /// waits for them, in case one dies and its repository comes back.
     pub fn running(&self) -> Result<i64> {
         let row = self.with("counting running repositories", |c| {
-            Ok(c.query_one(
-                "SELECT COUNT(*) FROM sweep_repos WHERE state = 'running'",
-                &[],
-            )?)
+            Ok(c.query_one("SELECT COUNT(*) FROM sweep_repos WHERE state = 'running'", &[])?)
         })?;
         Ok(row.get(0))
     }
@@ -183,7 +177,12 @@ impl Shared {
 /// A worker's name on its claims: host, process id and a random part.
 pub fn owner_name() -> String {
     let host = std::fs::read_to_string("/etc/hostname").unwrap_or_default();
-    format!("{}:{}:{:08x}", host.trim(), std::process::id(), rand::random::<u32>())
+    format!(
+        "{}:{}:{:08x}",
+        host.trim(),
+        std::process::id(),
+        rand::random::<u32>()
+    )
 }
 
 /// Renews `owner`'s leases every third of [`LEASE`] on a connection of its own, until dropped.
@@ -282,7 +281,9 @@ mod tests {
     #[test]
     fn a_lapsed_lease_hands_the_repository_to_another_worker() {
         let db = ScratchDb::require();
-        let q = Shared::open(&db.url).unwrap().with_lease(Duration::from_millis(300));
+        let q = Shared::open(&db.url)
+            .unwrap()
+            .with_lease(Duration::from_millis(300));
         q.enqueue(&targets(1)).unwrap();
         let t = q.claim("dead").unwrap().unwrap();
         assert!(q.claim("alive").unwrap().is_none(), "held while the lease runs");
@@ -292,7 +293,11 @@ mod tests {
         let again = q.claim("alive").unwrap().expect("taken over after the lease");
         assert_eq!(again.remote, t.remote);
         q.finish("dead", &t.remote, Some("late")).unwrap();
-        assert_eq!(q.running().unwrap(), 1, "the late report of the old owner changed nothing");
+        assert_eq!(
+            q.running().unwrap(),
+            1,
+            "the late report of the old owner changed nothing"
+        );
         q.finish("alive", &t.remote, None).unwrap();
         assert_eq!(q.running().unwrap(), 0);
         assert!(q.claim("alive").unwrap().is_none());

@@ -200,7 +200,9 @@ impl Gate {
             Err(e) => {
                 // The store is unreachable for a moment: this process paces alone rather than
                 // not at all (and says so).
-                eprintln!("quench: pacing {issuer} in this process alone: the shared store did not answer: {e:#}");
+                eprintln!(
+                    "quench: pacing {issuer} in this process alone: the shared store did not answer: {e:#}"
+                );
                 tokio::time::sleep_until(local(true).into()).await;
             }
         }
@@ -290,9 +292,7 @@ impl Context {
         let mut attempt = 0;
         loop {
             let ex = {
-                let _permit = gate
-                    .acquire(self.pace.as_deref().map(|p| (p, issuer)))
-                    .await;
+                let _permit = gate.acquire(self.pace.as_deref().map(|p| (p, issuer))).await;
                 http::send_to(self.opts.timeout, target.clone(), req.clone()).await?
             };
             if ex.status == 429 && attempt < self.opts.retries {

@@ -290,15 +290,33 @@ fn a_transient_issuer_fault_while_verifying_fails_the_attempt_and_the_retry_revo
     assert_eq!(count("revoke"), 2, "each key revoked once: {seen:?}");
     let out = common::run_in(
         tmp.path(),
-        &["findings", "--json", "--data-dir", tmp.path().join("data").to_str().unwrap()],
+        &[
+            "findings",
+            "--json",
+            "--data-dir",
+            tmp.path().join("data").to_str().unwrap(),
+        ],
         None,
     );
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    let statuses: Vec<&serde_json::Value> = v["findings"].as_array().unwrap().iter().map(|f| &f["status"]).collect();
+    let statuses: Vec<&serde_json::Value> = v["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| &f["status"])
+        .collect();
     assert_eq!(statuses, ["revoked", "revoked"], "{v:#}\n{}", s.log_text());
     // The Slack key's revocation, done by the attempt that failed, is counted too.
-    assert_eq!(s.metric("quench_revocations_total"), Some(2.0), "{}", s.log_text());
-    assert!(!s.log_text().contains(&live) && !s.log_text().contains(&slack), "a key reached the log");
+    assert_eq!(
+        s.metric("quench_revocations_total"),
+        Some(2.0),
+        "{}",
+        s.log_text()
+    );
+    assert!(
+        !s.log_text().contains(&live) && !s.log_text().contains(&slack),
+        "a key reached the log"
+    );
 }
 
 /// A delivery the service dies on at every attempt (here: killed with SIGKILL while the issuer
@@ -331,7 +349,11 @@ fn a_job_the_service_dies_on_at_each_attempt_is_parked_and_the_service_goes_on()
     let wait_metric = |s: &Server, series: &str, want: f64| {
         let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
         while s.metric(series) != Some(want) {
-            assert!(std::time::Instant::now() < deadline, "{series} != {want}:\n{}", s.log_text());
+            assert!(
+                std::time::Instant::now() < deadline,
+                "{series} != {want}:\n{}",
+                s.log_text()
+            );
             std::thread::sleep(std::time::Duration::from_millis(50));
         }
     };
@@ -365,7 +387,12 @@ fn a_job_the_service_dies_on_at_each_attempt_is_parked_and_the_service_goes_on()
     drop(s);
     let out = common::run_in(
         tmp.path(),
-        &["findings", "--json", "--data-dir", tmp.path().join("data").to_str().unwrap()],
+        &[
+            "findings",
+            "--json",
+            "--data-dir",
+            tmp.path().join("data").to_str().unwrap(),
+        ],
         None,
     );
     let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
@@ -373,5 +400,8 @@ fn a_job_the_service_dies_on_at_each_attempt_is_parked_and_the_service_goes_on()
     assert_eq!(parked.len(), 1, "{doc:#}");
     assert_eq!(parked[0]["delivery"], "poison-1");
     let error = parked[0]["error"].as_str().unwrap();
-    assert!(error.contains("stopped while scanning") && error.contains("2 attempt(s)"), "{error}");
+    assert!(
+        error.contains("stopped while scanning") && error.contains("2 attempt(s)"),
+        "{error}"
+    );
 }

@@ -126,7 +126,9 @@ fn scheduled_sweeps_on_a_shared_store_are_queued_and_scan_each_blob_once() {
         .sum();
     assert_eq!(blobs, 1, "{lines:#?}");
     assert!(
-        lines.iter().all(|l| l.contains("1 blob(s) scanned") || l.contains("0 blob(s) scanned")),
+        lines
+            .iter()
+            .all(|l| l.contains("1 blob(s) scanned") || l.contains("0 blob(s) scanned")),
         "{lines:#?}"
     );
 }

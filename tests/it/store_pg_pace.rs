@@ -42,7 +42,12 @@ fn two_processes_on_one_database_share_an_issuers_verify_rate() {
     // The store and its key exist before the two race.
     std::fs::create_dir_all(dir.path().join("empty")).unwrap();
     let out = scan("empty").output().unwrap();
-    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 
     let a = scan("a").stderr(std::process::Stdio::piped()).spawn().unwrap();
     let b = scan("b").stderr(std::process::Stdio::piped()).spawn().unwrap();

@@ -114,7 +114,10 @@ fn a_sweep_of_50_repositories_over_three_workers_scans_each_blob_once() {
     }
     let total: usize = lines.values().map(|l| scanned(&l[0])).sum();
     assert_eq!(total, blobs, "each blob scanned once: {lines:#?}");
-    assert!(busy >= 2, "the repositories were spread over the workers: {lines:#?}");
+    assert!(
+        busy >= 2,
+        "the repositories were spread over the workers: {lines:#?}"
+    );
 
     let out = quench_in(root, &["findings", "--json", &store, "--data-dir", "enqueuer"])
         .output()
@@ -160,7 +163,11 @@ fn serve_processes_on_the_store_take_queued_repositories() {
         let dir = root.join(&name);
         std::fs::create_dir_all(&dir).unwrap();
         git(&dir, &["init", "-q"]);
-        commit(&dir, &[("a.txt", &format!("a {i}\n")), ("b.txt", &format!("b {i}\n"))], "one");
+        commit(
+            &dir,
+            &[("a.txt", &format!("a {i}\n")), ("b.txt", &format!("b {i}\n"))],
+            "one",
+        );
         names.push(format!("{name:?}"));
     }
     std::fs::write(
@@ -221,7 +228,9 @@ fn serve_processes_on_the_store_take_queued_repositories() {
     let lines = swept();
     let mut by_repo: BTreeMap<String, usize> = BTreeMap::new();
     for l in &lines {
-        *by_repo.entry(l.split(':').next().unwrap().to_string()).or_default() += 1;
+        *by_repo
+            .entry(l.split(':').next().unwrap().to_string())
+            .or_default() += 1;
     }
     assert_eq!(by_repo.len(), 12, "{lines:#?}");
     assert!(by_repo.values().all(|n| *n == 1), "swept twice: {lines:#?}");
