@@ -4,10 +4,12 @@
 //! self-revoke). Deliveries come at a developer's pace (one push every 200–500 ms) and then, on
 //! a fresh service, as a burst (back to back).
 //!
-//! `cargo bench --bench push_to_revoke [-- N] [paced|burst] [workers=W] [servers=S]
-//! [store=postgres]` (W overrides the service's default worker pool; S services, each with its
-//! own data directory, take the deliveries in turn; `store=postgres` puts their store and queue
-//! on a scratch schema of `QUENCH_TEST_PG_URL`, which S > 1 needs).
+//! `cargo bench --bench push_to_revoke [-- N] [paced|burst|rate=R] [workers=W] [servers=S]
+//! [store=postgres]` (`rate=R`: R pushes a second, evenly, instead of both paces; W overrides
+//! the service's default worker pool; S services, each with its own data directory, take the
+//! deliveries in turn; `store=postgres` puts their store and queue on a scratch schema of
+//! `QUENCH_TEST_PG_URL`, which S > 1 needs). `benches/push_to_revoke_scaling.sh` runs the
+//! 1/2/4-process comparison.
 //!
 //! The clock starts when the webhook POST is sent (after `git push` reached the remote, as on a
 //! forge) and stops when the issuer simulator revoked the key: the issuer's receipt is what ends
@@ -36,6 +38,8 @@ enum Pace {
     Paced,
     /// Back to back: each delivery right after the previous one was acknowledged.
     Burst,
+    /// A sustained rate: this many pushes a second, start to start.
+    Rate(f64),
 }
 
 struct Key {
@@ -57,12 +61,18 @@ struct Push {
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let n: usize = args.iter().find_map(|a| a.parse().ok()).unwrap_or(50).max(1);
+    let rate: Option<f64> = args
+        .iter()
+        .find_map(|a| a.strip_prefix("rate=")?.parse().ok())
+        .filter(|r: &f64| r.is_finite() && *r > 0.0);
     let paces: Vec<Pace> = match (
+        rate,
         args.iter().any(|a| a == "paced"),
         args.iter().any(|a| a == "burst"),
     ) {
-        (true, false) => vec![Pace::Paced],
-        (false, true) => vec![Pace::Burst],
+        (Some(r), _, _) => vec![Pace::Rate(r)],
+        (None, true, false) => vec![Pace::Paced],
+        (None, false, true) => vec![Pace::Burst],
         _ => vec![Pace::Paced, Pace::Burst],
     };
     let workers = args.iter().find_map(|a| a.strip_prefix("workers=")?.parse().ok());
@@ -146,9 +156,16 @@ fn run(n: usize, pace: Pace, workers: Option<usize>, servers: usize, postgres: b
     let mut sent = Vec::with_capacity(n);
     let mut next = Instant::now();
     for (i, p) in pushes.iter().enumerate() {
-        if pace == Pace::Paced {
-            std::thread::sleep(next.saturating_duration_since(Instant::now()));
-            next += Duration::from_millis(200 + g.below(301));
+        match pace {
+            Pace::Paced => {
+                std::thread::sleep(next.saturating_duration_since(Instant::now()));
+                next += Duration::from_millis(200 + g.below(301));
+            }
+            Pace::Rate(r) => {
+                std::thread::sleep(next.saturating_duration_since(Instant::now()));
+                next += Duration::from_secs_f64(1.0 / r);
+            }
+            Pace::Burst => {}
         }
         let remote = &remotes[p.repo];
         remote.push(&p.after);
@@ -192,8 +209,9 @@ fn run(n: usize, pace: Pace, workers: Option<usize>, servers: usize, postgres: b
          {} live keys ({github} GitHub, {} Slack), {backend}, {workers} worker(s) each; deliveries \
          took {:.1}s, all revoked after {:.1}s",
         match pace {
-            Pace::Paced => "paced (a push every 200–500 ms)",
-            Pace::Burst => "burst (back to back)",
+            Pace::Paced => "paced (a push every 200–500 ms)".to_string(),
+            Pace::Burst => "burst (back to back)".to_string(),
+            Pace::Rate(r) => format!("sustained ({r} pushes a second)"),
         },
         keys.len(),
         keys.len() - github,

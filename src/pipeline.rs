@@ -90,7 +90,12 @@ pub fn run(
     let verifying = match &opts.verify {
         Some(v) => {
             let skip: HashSet<String> = opts.ignore.union(&opts.baseline).cloned().collect();
-            let ctx = verify::Context::from_config(config, v.timeout)?;
+            // On a shared store, issuers' rates are held across every process on it.
+            let pace = match &opts.store {
+                Some(store) => revoke::budget::pace_for(store, config, &opts.roots)?,
+                None => None,
+            };
+            let ctx = verify::Context::from_config_paced(config, v.timeout, pace)?;
             let tap = live.as_ref().map(|l| l.tap());
             Some(verify::DuringScan::start(ctx, &collector, skip, tap).context("starting verification")?)
         }

@@ -102,26 +102,59 @@ impl ServeCmd {
         let retry = section.retry()?;
         // With the store on PostgreSQL the delivery queue is there too, shared by every process.
         let (store_opts, _) = super::sweep::sweep_store(&store_flags, &config, &dir)?;
-        let queue: Arc<dyn server::JobQueue> =
-            match crate::store::DataDir::resolve(&store_opts, &config, &[])?.backend {
-                crate::store::Backend::Postgres(url) => {
-                    let lease = match section.lease_secs {
-                        None => server::queue_pg::DEFAULT_LEASE,
-                        Some(s) if s.is_finite() && s > 0.0 && s <= 86_400.0 => {
-                            std::time::Duration::from_secs_f64(s)
-                        }
-                        Some(s) => anyhow::bail!("[serve] lease_secs = {s}: expected 0 < seconds <= 86400"),
-                    };
-                    Arc::new(server::PgQueue::open_with_lease(&url, lease)?.with_retry(retry))
-                }
-                crate::store::Backend::Sqlite(_) => Arc::new(SqliteQueue::open(&dir)?.with_retry(retry)),
-            };
+        let backend = crate::store::DataDir::resolve(&store_opts, &config, &[])?.backend;
+        let shared = matches!(backend, crate::store::Backend::Postgres(_));
+        let queue: Arc<dyn server::JobQueue> = match backend {
+            crate::store::Backend::Postgres(url) => {
+                let lease = match section.lease_secs {
+                    None => server::queue_pg::DEFAULT_LEASE,
+                    Some(s) if s.is_finite() && s > 0.0 && s <= 86_400.0 => {
+                        std::time::Duration::from_secs_f64(s)
+                    }
+                    Some(s) => anyhow::bail!("[serve] lease_secs = {s}: expected 0 < seconds <= 86400"),
+                };
+                Arc::new(server::PgQueue::open_with_lease(&url, lease)?.with_retry(retry))
+            }
+            crate::store::Backend::Sqlite(_) => Arc::new(SqliteQueue::open(&dir)?.with_retry(retry)),
+        };
         if self.retry_parked {
             let n = queue.retry_parked()?;
             server::log(format_args!("--retry-parked: {n} parked job(s) queued again"));
         }
         let mirrors = Arc::new(Mirrors::new(dir.join("mirrors"))?);
         let scanner = prepared.scanner;
+
+        // What sweeps run with: the store and policy of the service, every rule it scans with.
+        let sweep_opts = || -> Result<crate::pipeline::Options> {
+            let (store, revoke) = super::sweep::sweep_store(&store_flags, &config, &dir)?;
+            Ok(crate::pipeline::Options {
+                store: Some(store),
+                revoke,
+                ignore: scanner.opts.ignore_fingerprints.clone(),
+                service_rules: (0..scanner.engine.rule_count())
+                    .map(|i| scanner.engine.rule(i).clone())
+                    .collect(),
+                ..Default::default()
+            })
+        };
+        // On a shared store the service takes a distributed sweep's repositories too
+        // (`quench sweep --enqueue`, or its own schedule), next to `quench sweep --worker`s.
+        let queued_sweeps: Option<server::SweepJob> = if shared {
+            let opts = sweep_opts()?;
+            let worker = Arc::new(crate::sweep::Worker::open(&config, &dir, &opts)?);
+            let (cfg, sc) = (config.clone(), scanner.clone());
+            Some(Arc::new(move || {
+                worker.take_queued(&cfg, &sc, &opts, |r, ran| {
+                    server::log(format_args!("sweep: {}", r.line()));
+                    for line in ran.iter().flat_map(|ran| &ran.after.notes) {
+                        server::log(format_args!("sweep: {}: {line}", r.name));
+                    }
+                })?;
+                Ok(())
+            }))
+        } else {
+            None
+        };
 
         let schedule = match &section.schedule {
             None => None,
@@ -135,42 +168,50 @@ impl ServeCmd {
                     anyhow::bail!("[serve] schedule is set but the [sweep] section names no repositories");
                 }
                 let (cfg, d, sc) = (config.clone(), dir.clone(), scanner.clone());
-                let (store, revoke) = super::sweep::sweep_store(&store_flags, &config, &dir)?;
-                let opts = crate::pipeline::Options {
-                    store: Some(store),
-                    revoke,
-                    ignore: scanner.opts.ignore_fingerprints.clone(),
-                    service_rules: (0..scanner.engine.rule_count())
-                        .map(|i| scanner.engine.rule(i).clone())
-                        .collect(),
-                    ..Default::default()
-                };
-                let job: server::SweepJob = Arc::new(move || {
-                    let (ran, reports) = crate::sweep::sweep_once(&cfg, &d, &sc, &opts)?;
-                    let outcome = ran.outcome;
-                    for line in &ran.after.notes {
-                        server::log(format_args!("sweep: {line}"));
-                    }
-                    for r in &reports {
-                        server::log(format_args!("sweep: {}", r.line()));
-                    }
-                    for f in &outcome.findings {
+                let opts = sweep_opts()?;
+                let job: server::SweepJob = if shared {
+                    // Queued for every process on the store to take, this one included.
+                    Arc::new(move || {
+                        let (queued, listed, failed) = crate::sweep::enqueue(&cfg, &opts)?;
                         server::log(format_args!(
-                            "sweep finding: rule={} fingerprint={} secret={} at {}",
-                            f.rule_id,
-                            f.fingerprint,
-                            f.secret_redacted,
-                            f.locations
-                                .first()
-                                .map(|l| format!("{}:{}", l.path, l.line))
-                                .unwrap_or_default()
+                            "sweep: {queued} of {listed} repositories queued for the workers"
                         ));
-                    }
-                    match reports.iter().filter(|r| r.error.is_some()).count() {
-                        0 => Ok(()),
-                        n => anyhow::bail!("{n} repositories failed"),
-                    }
-                });
+                        for r in &failed {
+                            server::log(format_args!("sweep: {}", r.line()));
+                        }
+                        match failed.len() {
+                            0 => Ok(()),
+                            n => anyhow::bail!("{n} discovery source(s) failed"),
+                        }
+                    })
+                } else {
+                    Arc::new(move || {
+                        let (ran, reports) = crate::sweep::sweep_once(&cfg, &d, &sc, &opts)?;
+                        let outcome = ran.outcome;
+                        for line in &ran.after.notes {
+                            server::log(format_args!("sweep: {line}"));
+                        }
+                        for r in &reports {
+                            server::log(format_args!("sweep: {}", r.line()));
+                        }
+                        for f in &outcome.findings {
+                            server::log(format_args!(
+                                "sweep finding: rule={} fingerprint={} secret={} at {}",
+                                f.rule_id,
+                                f.fingerprint,
+                                f.secret_redacted,
+                                f.locations
+                                    .first()
+                                    .map(|l| format!("{}:{}", l.path, l.line))
+                                    .unwrap_or_default()
+                            ));
+                        }
+                        match reports.iter().filter(|r| r.error.is_some()).count() {
+                            0 => Ok(()),
+                            n => anyhow::bail!("{n} repositories failed"),
+                        }
+                    })
+                };
                 Some((s, job))
             }
         };
@@ -220,6 +261,7 @@ impl ServeCmd {
             mirrors,
             pipeline,
             schedule,
+            queued_sweeps,
         })?;
         Ok(super::EXIT_CLEAN)
     }

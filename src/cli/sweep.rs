@@ -17,6 +17,14 @@ pub struct SweepCmd {
     // with the store), else `[sweep] data_dir`, else the user's data directory.
     #[command(flatten)]
     common: CommonArgs,
+    /// Queue one job per repository in the shared store (`--store=postgres://…`) for
+    /// `quench sweep --worker` processes, instead of sweeping here.
+    #[arg(long, conflicts_with = "worker")]
+    enqueue: bool,
+    /// Take queued repositories from the shared store (`--store=postgres://…`) and sweep them,
+    /// one at a time, until none is left; findings go to the store.
+    #[arg(long)]
+    worker: bool,
 }
 
 /// The store a sweep (or the service) records into: the data directory unless `[store]
@@ -76,6 +84,37 @@ impl SweepCmd {
         let (store, request) = sweep_store(&self.common.store, &prepared.config, &dir)?;
         opts.store = Some(store);
         opts.revoke = request;
+        if self.enqueue {
+            let (queued, listed, failed) = crate::sweep::enqueue(&prepared.config, &opts)?;
+            for r in &failed {
+                eprintln!("quench sweep: {}", r.line());
+            }
+            eprintln!(
+                "quench sweep: {queued} of {listed} repositories queued for the workers ({} queued or being swept already)",
+                listed as u64 - queued.min(listed as u64)
+            );
+            return Ok(if failed.is_empty() { 0 } else { super::EXIT_ERROR });
+        }
+        if self.worker {
+            let (mut failed, mut found) = (false, false);
+            crate::sweep::work(&prepared.config, &dir, &prepared.scanner, &opts, |r, ran| {
+                eprintln!("quench sweep: {}", r.line());
+                failed |= r.error.is_some();
+                if let Some(ran) = ran {
+                    found |= !ran.outcome.findings.is_empty();
+                    for note in &ran.after.notes {
+                        eprintln!("quench: {}: {note}", r.name);
+                    }
+                }
+            })?;
+            return Ok(if failed {
+                super::EXIT_ERROR
+            } else if found {
+                1
+            } else {
+                0
+            });
+        }
         let (mut ran, reports) = crate::sweep::sweep_once(&prepared.config, &dir, &prepared.scanner, &opts)?;
         for r in &reports {
             eprintln!("quench sweep: {}", r.line());

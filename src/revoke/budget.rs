@@ -32,6 +32,48 @@ pub struct Budgets {
     store: Mutex<Box<dyn Store>>,
 }
 
+/// Issuers' verify rates kept in a shared store ([`crate::verify::Pace`]): every process on one
+/// PostgreSQL database reserves its requests' slots there, so N processes send an issuer its
+/// rate between them. Its own connection, like [`Budgets`].
+pub struct StorePace {
+    store: Mutex<Box<dyn Store>>,
+}
+
+impl crate::verify::Pace for StorePace {
+    fn reserve(&self, issuer: &str, interval: Duration) -> anyhow::Result<Duration> {
+        let mut st = self.store.lock().unwrap_or_else(|e| e.into_inner());
+        st.pace(&format!("verify:{issuer}"), interval)
+    }
+
+    fn hold(&self, issuer: &str, d: Duration) -> anyhow::Result<()> {
+        let mut st = self.store.lock().unwrap_or_else(|e| e.into_inner());
+        st.pace_hold(&format!("verify:{issuer}"), d)
+    }
+}
+
+/// The shared pacing of verify requests for the store `dir` names: on PostgreSQL, the
+/// database's; `None` on SQLite, whose one host's processes each pace themselves.
+pub fn shared_pace(dir: &store::DataDir) -> anyhow::Result<Option<std::sync::Arc<dyn crate::verify::Pace>>> {
+    if !matches!(dir.backend, store::Backend::Postgres(_)) {
+        return Ok(None);
+    }
+    Ok(Some(std::sync::Arc::new(StorePace {
+        store: Mutex::new(store::open(dir)?),
+    })))
+}
+
+/// [`shared_pace`] for a scanning command's store options: `None` when it uses no store.
+pub fn pace_for(
+    args: &store::StoreOptions,
+    config: &crate::config::Config,
+    roots: &[String],
+) -> anyhow::Result<Option<std::sync::Arc<dyn crate::verify::Pace>>> {
+    if !store::DataDir::enabled(args, config)? {
+        return Ok(None);
+    }
+    shared_pace(&store::DataDir::resolve(args, config, roots)?)
+}
+
 /// One budgeted call: the issuer whose budget it spends and the issuer's hourly cap.
 pub struct Guard<'a> {
     budgets: &'a Budgets,

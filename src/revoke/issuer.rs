@@ -50,13 +50,14 @@ impl HttpIssuers {
         config: &Config,
         timeout: Duration,
         budgets: Option<super::budget::Budgets>,
+        pace: Option<Arc<dyn verify::Pace>>,
     ) -> Result<HttpIssuers> {
         let registry = Registry::load(config)?;
         let section: verify::VerifySection = config.section("verify")?;
         let mut opts = section.options()?;
         // A cached "live" from before the revoke call would hide the key's death.
         opts.cache_ttl = Duration::ZERO;
-        let verify = verify::Context::new(registry.clone(), opts);
+        let verify = verify::Context::paced(registry.clone(), opts, pace);
         // Fail here, not at the first revocation, when HTTPS cannot be set up.
         crate::issuer::client::issuers()?;
         Ok(HttpIssuers {

@@ -43,7 +43,12 @@ pub fn runner(
         store::check_key(st.as_mut(), &store::seal::Sealer::load(&dir.key_file)?)?;
     }
     let budgets = budget::Budgets::new(store::open(dir)?);
-    let issuers = Arc::new(issuer::HttpIssuers::new(config, policy.timeout, Some(budgets))?);
+    let issuers = Arc::new(issuer::HttpIssuers::new(
+        config,
+        policy.timeout,
+        Some(budgets),
+        budget::shared_pace(dir)?,
+    )?);
     let notifier = Notifier::from_config(config)?;
     Ok(Arc::new(Runner::new(
         st,
@@ -119,6 +124,10 @@ pub struct AfterScan {
     pub statuses: std::collections::HashMap<String, store::Status>,
     /// The same, as the store held them before this scan was recorded.
     pub before: std::collections::HashMap<String, store::Status>,
+    /// Findings the policy would act on had the issuer answered, whose verification met a fault
+    /// that passes (a 5xx, a 429, a timeout), one line each (rule, fingerprint, reason): nothing
+    /// was planned for them, so a service fails the delivery and its retry asks again.
+    pub unverified: Vec<String>,
 }
 
 /// Records a scan's findings in the store when the store is enabled (`--store`, `--revoke`,
@@ -184,6 +193,7 @@ pub fn after_scan_with(
             stats: None,
             statuses,
             before,
+            unverified: Vec::new(),
         });
     }
     drop(st);
@@ -191,6 +201,7 @@ pub fn after_scan_with(
         .chain(findings.iter().filter_map(|f| f.rule.clone()))
         .collect();
     let runner = runner(config, &dir, policy, rules, "policy")?;
+    let mut unverified = Vec::new();
     let mut stats = block_on(async {
         for (f, v) in findings.iter().zip(&verdicts) {
             if handled.contains(&f.fingerprint) {
@@ -209,6 +220,19 @@ pub fn after_scan_with(
             if verdict.as_ref().is_some_and(|v| v.verdict == VerdictKind::Dead) {
                 continue;
             }
+            if let Some(v) = verdict.as_ref().filter(|v| {
+                v.verdict == VerdictKind::Indeterminate
+                    && decision.require_live
+                    && decision.mode != Mode::DryRun
+                    && crate::verify::http::transient(v.http_status, v.reason.as_deref())
+            }) {
+                unverified.push(format!(
+                    "{} {}: {}",
+                    f.rule_id,
+                    f.fingerprint,
+                    v.reason.as_deref().unwrap_or("indeterminate")
+                ));
+            }
             runner.plan(f, verdict.as_ref(), false)?;
         }
         runner.run().await
@@ -217,12 +241,20 @@ pub fn after_scan_with(
         stats.add(&l.stats);
     }
     notes.push(stats.to_string());
+    if !unverified.is_empty() {
+        notes.push(format!(
+            "{} finding(s) not verified, the issuer failing for a passing reason (a 5xx, a 429, a \
+             timeout): nothing was revoked for them; run again to ask again",
+            unverified.len()
+        ));
+    }
     let statuses = statuses(store::open(&dir)?.as_mut(), findings)?;
     Ok(AfterScan {
         notes,
         stats: Some(stats),
         statuses,
         before,
+        unverified,
     })
 }
 

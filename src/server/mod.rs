@@ -75,6 +75,9 @@ pub struct ServeOptions {
     pub pipeline: Arc<PushPipeline>,
     /// A scheduled sweep: the cron schedule and the job that runs one sweep.
     pub schedule: Option<(crate::sweep::schedule::Schedule, SweepJob)>,
+    /// On a shared store: sweeps the repositories of a distributed sweep that are queued there
+    /// until none is left, run whenever the service looks (every idle poll).
+    pub queued_sweeps: Option<SweepJob>,
 }
 
 /// Writes one log line to standard error. Callers never pass secrets or request bodies.
@@ -143,6 +146,15 @@ async fn serve(opts: ServeOptions) -> Result<()> {
         tokio::spawn(worker::scheduled_sweeps(
             schedule,
             job,
+            svc.metrics.clone(),
+            stop_rx.clone(),
+        ));
+    }
+
+    if let Some(job) = opts.queued_sweeps {
+        tokio::spawn(worker::queued_sweeps(
+            job,
+            svc.idle_poll,
             svc.metrics.clone(),
             stop_rx.clone(),
         ));

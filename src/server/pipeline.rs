@@ -26,6 +26,9 @@ pub struct PipelineReport {
     pub revoked: u64,
     /// This push's keys that are revoked now and were not before it.
     pub keys_revoked: u64,
+    /// Why the delivery must be tried again though it ran (findings the issuer could not
+    /// verify for a passing reason): the worker records these counts, then fails the attempt.
+    pub retry: Option<String>,
 }
 
 /// The service's pipeline: its scanner, its configuration, and the store it records into.
@@ -48,7 +51,8 @@ pub struct PushPipeline {
 impl PushPipeline {
     /// Scans what `event` introduced into `mirror` and takes the findings through verify →
     /// store → revoke → notify. Any error fails the job: an accepted push is never marked done
-    /// while its findings were not recorded.
+    /// while its findings were not recorded; nor while one still lacks a verdict the issuer
+    /// could give later ([`PipelineReport::retry`]).
     pub fn process(&self, event: &PushEvent, mirror: &Fetched) -> Result<(ScanOutcome, PipelineReport)> {
         let opts = Options {
             roots: vec![event.repo.clone()],
@@ -65,8 +69,18 @@ impl PushPipeline {
         for line in &ran.after.notes {
             super::log(format_args!("{}: {line}", event.repo));
         }
+        // A verdict the issuer could not give for a passing reason is not a verdict: the
+        // findings are recorded, and the delivery's retry (after its backoff) asks again.
+        let retry = (!ran.after.unverified.is_empty()).then(|| {
+            format!(
+                "{} finding(s) not verified for a passing issuer fault, to be asked again: {}",
+                ran.after.unverified.len(),
+                ran.after.unverified.join("; ")
+            )
+        });
         let mut report = PipelineReport {
             revoked: ran.after.stats.as_ref().map_or(0, |s| s.revoked as u64),
+            retry,
             ..Default::default()
         };
         for f in &ran.outcome.findings {

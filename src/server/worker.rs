@@ -98,6 +98,17 @@ fn process(ctx: &WorkerCtx, index: usize, job: Job) {
             return;
         }
     };
+    if let Some(why) = &report.retry {
+        // What this attempt did (revocations included) is counted; the job is tried again.
+        record_pipeline(&svc.metrics, &report, ev.received_at);
+        inc(&svc.metrics.scans_failed);
+        log(format_args!(
+            "worker {index}: job {} ({}) failed (attempt {}): {why}",
+            job.id, job.delivery, job.attempts
+        ));
+        settle(index, "the failure of", job.id, || svc.queue.fail(job.id, why));
+        return;
+    }
     inc(&svc.metrics.scans_ok);
     add(&svc.metrics.blobs_scanned, outcome.summary.files_scanned);
     add(&svc.metrics.findings, outcome.findings.len() as u64);
@@ -207,6 +218,34 @@ pub async fn scheduled_sweeps(
                 inc(&metrics.sweeps_failed);
                 log(format_args!("scheduled sweep failed: {e}"));
             }
+        }
+    }
+}
+
+/// Takes a distributed sweep's queued repositories (`job`, see [`crate::sweep::Worker`]) every
+/// `poll` until shutdown. A failing round is logged and counted; the next one goes on.
+pub async fn queued_sweeps(
+    job: super::SweepJob,
+    poll: Duration,
+    metrics: Arc<Metrics>,
+    mut stop: watch::Receiver<bool>,
+) {
+    loop {
+        let j = job.clone();
+        match tokio::task::spawn_blocking(move || j()).await {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => {
+                inc(&metrics.sweeps_failed);
+                log(format_args!("queued sweep: {e:#}"));
+            }
+            Err(e) => {
+                inc(&metrics.sweeps_failed);
+                log(format_args!("queued sweep: {e}"));
+            }
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(poll) => {},
+            _ = stop.changed() => return,
         }
     }
 }

@@ -35,6 +35,7 @@ pub const SQLITE: &[Migration] = &[
     migration!("sqlite", 4, "0004_key_check"),
     migration!("sqlite", 5, "0005_revived"),
     migration!("sqlite", 6, "0006_reach"),
+    migration!("sqlite", 7, "0007_rate_pace"),
 ];
 
 /// PostgreSQL's steps, numbered as SQLite's.
@@ -45,6 +46,7 @@ pub const POSTGRES: &[Migration] = &[
     migration!("postgres", 4, "0004_key_check"),
     migration!("postgres", 5, "0005_revived"),
     migration!("postgres", 6, "0006_reach"),
+    migration!("postgres", 7, "0007_rate_pace"),
 ];
 
 /// The history table, the same on both backends.

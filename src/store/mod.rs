@@ -485,6 +485,15 @@ pub trait Store: Send {
     /// Holds every request under budget `key` until `until` (an issuer's 429 `Retry-After`).
     fn hold_budget(&mut self, key: &str, until: Time) -> Result<()>;
 
+    /// Reserves the next send slot of the request rate named `key` — one request each
+    /// `interval`, whoever sends — and returns how long from now its holder waits before
+    /// sending. Atomic against other processes on the store; PostgreSQL keeps the slots in the
+    /// database's clock, so hosts whose clocks differ still pace as one.
+    fn pace(&mut self, key: &str, interval: std::time::Duration) -> Result<std::time::Duration>;
+    /// Holds every slot of the rate `key` back until `hold` from now (an issuer's 429
+    /// `Retry-After`, seen by one process, pauses them all).
+    fn pace_hold(&mut self, key: &str, hold: std::time::Duration) -> Result<()>;
+
     /// Records `check` ([`seal::Sealer::key_check`]) as this store's key check unless one is
     /// recorded, and returns the recorded one. Every process sharing a database must hold the
     /// key its pending secrets are sealed with; comparing against the first key recorded

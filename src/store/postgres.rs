@@ -1089,6 +1089,38 @@ impl Store for PgStore {
         })
     }
 
+    fn pace(&mut self, key: &str, interval: std::time::Duration) -> Result<std::time::Duration> {
+        let secs = interval.as_secs_f64();
+        let row = self.run(move |c| {
+            // One statement: the row lock of the upsert orders racing processes.
+            c.query_one(
+                "INSERT INTO rate_pace (key, next_at)
+                     VALUES ($1, clock_timestamp() + make_interval(secs => $2::float8))
+                 ON CONFLICT (key) DO UPDATE
+                     SET next_at = GREATEST(rate_pace.next_at, clock_timestamp())
+                                   + make_interval(secs => $2::float8)
+                 RETURNING EXTRACT(EPOCH FROM (next_at - clock_timestamp()))::float8 - $2::float8",
+                &[&key, &secs],
+            )
+        })?;
+        let wait: f64 = row.get(0);
+        Ok(std::time::Duration::try_from_secs_f64(wait.max(0.0)).unwrap_or_default())
+    }
+
+    fn pace_hold(&mut self, key: &str, hold: std::time::Duration) -> Result<()> {
+        let secs = hold.as_secs_f64();
+        self.run(move |c| {
+            c.exec(
+                "INSERT INTO rate_pace (key, next_at)
+                     VALUES ($1, clock_timestamp() + make_interval(secs => $2::float8))
+                 ON CONFLICT (key) DO UPDATE
+                     SET next_at = GREATEST(rate_pace.next_at, excluded.next_at)",
+                &[&key, &secs],
+            )
+            .map(drop)
+        })
+    }
+
     fn key_check(&mut self, check: &[u8]) -> Result<Vec<u8>> {
         self.write(move |c| {
             c.exec(

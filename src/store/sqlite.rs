@@ -904,6 +904,47 @@ impl Store for SqliteStore {
         })
     }
 
+    fn pace(&mut self, key: &str, interval: std::time::Duration) -> Result<std::time::Duration> {
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap_or_default()
+            .as_secs_f64();
+        let step = interval.as_secs_f64();
+        let slot = self.write(|tx| {
+            let next: Option<f64> =
+                query_row(tx, "SELECT next_at FROM rate_pace WHERE key = ?1", [key], |r| {
+                    r.get(0)
+                })
+                .optional()?;
+            let slot = next.unwrap_or(now).max(now);
+            exec(
+                tx,
+                "INSERT INTO rate_pace (key, next_at) VALUES (?1, ?2)
+                 ON CONFLICT (key) DO UPDATE SET next_at = excluded.next_at",
+                params![key, slot + step],
+            )?;
+            Ok(slot)
+        })?;
+        Ok(std::time::Duration::try_from_secs_f64(slot - now).unwrap_or_default())
+    }
+
+    fn pace_hold(&mut self, key: &str, hold: std::time::Duration) -> Result<()> {
+        let until = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap_or_default()
+            .as_secs_f64()
+            + hold.as_secs_f64();
+        self.write(|tx| {
+            exec(
+                tx,
+                "INSERT INTO rate_pace (key, next_at) VALUES (?1, ?2)
+                 ON CONFLICT (key) DO UPDATE SET next_at = MAX(next_at, excluded.next_at)",
+                params![key, until],
+            )?;
+            Ok(())
+        })
+    }
+
     fn budget_spent(&self, key: &str, at: Time) -> Result<u32> {
         let start = fmt_time(&(at - chrono::Duration::hours(1)));
         let r = query_row(

@@ -104,6 +104,7 @@ on_both_backends!(
     two_processes_creating_one_store_at_once_apply_each_step_once,
     a_schema_newer_than_this_binary_is_refused,
     stores_racing_on_one_budget_never_exceed_it,
+    stores_reserving_one_pace_at_once_get_distinct_spaced_slots,
     stores_claiming_at_once_never_claim_one_job_twice,
     calls_from_inside_an_async_runtime_work,
     another_processes_key_is_refused,
@@ -416,6 +417,61 @@ pub(super) fn stores_racing_on_one_budget_never_exceed_it(h: &Harness) {
     });
     assert_eq!(granted.into_inner(), 40);
     assert_eq!(h.open().budget_spent("revoke:github", t0).unwrap(), 40);
+}
+
+/// Four stores (four processes' connections) reserve 5 slots each of one 100 ms pace at once:
+/// the 20 slots, sorted, are 100 ms apart, so the rate holds between them however the
+/// reservations interleave; another key's pace is its own. A slot is known here within the
+/// call's round trip (the store reads its clock somewhere inside it), so each is a range.
+pub(super) fn stores_reserving_one_pace_at_once_get_distinct_spaced_slots(h: &Harness) {
+    drop(h.open());
+    let step = Duration::from_millis(100);
+    let start = std::sync::Barrier::new(4);
+    let t0 = std::time::Instant::now();
+    let slots = std::sync::Mutex::new(Vec::new());
+    std::thread::scope(|scope| {
+        for _ in 0..4 {
+            scope.spawn(|| {
+                let mut s = h.open();
+                start.wait();
+                for _ in 0..5 {
+                    let asked = std::time::Instant::now();
+                    let wait = s.pace("verify:test", step).unwrap();
+                    let answered = std::time::Instant::now();
+                    let range = (
+                        (asked + wait - t0).as_secs_f64(),
+                        (answered + wait - t0).as_secs_f64(),
+                    );
+                    slots.lock().unwrap().push(range);
+                }
+            });
+        }
+    });
+    let mut slots = slots.into_inner().unwrap();
+    slots.sort_by(|a, b| a.0.total_cmp(&b.0));
+    assert_eq!(slots.len(), 20);
+    for w in slots.windows(2) {
+        // Even read as far apart as their ranges allow, two slots one step apart.
+        assert!(
+            w[1].1 - w[0].0 >= 0.1,
+            "slots {:?} and {:?}: {slots:?}",
+            w[0],
+            w[1]
+        );
+    }
+    assert!(slots[19].1 >= 19.0 * 0.1, "{slots:?}");
+    let other = h.open().pace("verify:other", step).unwrap();
+    assert!(other < Duration::from_millis(10), "{other:?}");
+    // A Retry-After seen by one holds the others' next slots back; a shorter one later does
+    // not bring them forward.
+    h.open()
+        .pace_hold("verify:other", Duration::from_secs(2))
+        .unwrap();
+    h.open()
+        .pace_hold("verify:other", Duration::from_millis(10))
+        .unwrap();
+    let held = h.open().pace("verify:other", step).unwrap();
+    assert!(held > Duration::from_millis(1500), "{held:?}");
 }
 
 /// Four stores claim from one queue of 20 due jobs at once: every job is claimed exactly

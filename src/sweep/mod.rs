@@ -9,6 +9,7 @@
 pub mod discover;
 pub mod mirror;
 pub mod schedule;
+pub mod shared;
 pub mod state;
 
 use std::path::{Path, PathBuf};
@@ -176,7 +177,9 @@ pub struct Sweeper {
 }
 
 impl Sweeper {
-    pub fn open(data_dir: &Path, section: &SweepSection) -> Result<Sweeper> {
+    /// The sweeper of `data_dir` (its mirrors) with the sweep state of the shared PostgreSQL
+    /// store at `shared`, else of the data directory's file.
+    pub fn open(data_dir: &Path, section: &SweepSection, shared: Option<&str>) -> Result<Sweeper> {
         let policy = if section.allow_remotes.is_empty() {
             None
         } else {
@@ -184,7 +187,10 @@ impl Sweeper {
         };
         Ok(Sweeper {
             mirrors: Mirrors::new(data_dir.join("mirrors"))?,
-            state: SweepState::open(data_dir)?,
+            state: match shared {
+                Some(url) => SweepState::open_shared(url)?,
+                None => SweepState::open(data_dir)?,
+            },
             policy,
             parallel: section.parallel.unwrap_or(2).max(1),
         })
@@ -271,6 +277,20 @@ pub fn sweep_once(
     scanner: &Scanner,
     opts: &pipeline::Options,
 ) -> Result<(Ran, Vec<RepoReport>)> {
+    let (section, targets, failed) = discover(config)?;
+    let sweeper = Sweeper::open(data_dir, &section, shared_url(config, opts)?.as_deref())?;
+    let mut reports = Vec::new();
+    let ran = pipeline::run(config, opts, |collector| {
+        reports = sweeper.run(&targets, scanner, collector);
+        reports.extend(failed);
+        Ok(reports.iter().map(RepoReport::line).collect())
+    })?;
+    Ok((ran, reports))
+}
+
+/// The `[sweep]` section of `config` and the repositories it names or discovers (and the
+/// discovery sources that failed, as reports).
+fn discover(config: &Config) -> Result<(SweepSection, Vec<Target>, Vec<RepoReport>)> {
     let section: SweepSection = config.section("sweep")?;
     let discover = targets(&section, config.base_dir());
     let (targets, failed) = match tokio::runtime::Handle::try_current() {
@@ -281,12 +301,135 @@ pub fn sweep_once(
             .context("starting the async runtime")?
             .block_on(discover),
     };
-    let sweeper = Sweeper::open(data_dir, &section)?;
-    let mut reports = Vec::new();
-    let ran = pipeline::run(config, opts, |collector| {
-        reports = sweeper.run(&targets, scanner, collector);
-        reports.extend(failed);
-        Ok(reports.iter().map(RepoReport::line).collect())
-    })?;
-    Ok((ran, reports))
+    Ok((section, targets, failed))
+}
+
+/// The PostgreSQL URL of the store `opts` records into, if it is one: the sweep state then lives
+/// there too, shared by every process sweeping on it.
+fn shared_url(config: &Config, opts: &pipeline::Options) -> Result<Option<String>> {
+    let Some(store) = &opts.store else {
+        return Ok(None);
+    };
+    // The URL decides, as it decides where `quench serve` keeps its delivery queue.
+    Ok(
+        match crate::store::DataDir::resolve(store, config, &opts.roots)?.backend {
+            crate::store::Backend::Postgres(url) => Some(url),
+            crate::store::Backend::Sqlite(_) => None,
+        },
+    )
+}
+
+/// The shared store a distributed sweep needs, or an error saying so.
+fn shared_or_fail(config: &Config, opts: &pipeline::Options) -> Result<String> {
+    shared_url(config, opts)?.ok_or_else(|| {
+        anyhow::anyhow!(
+            "a distributed sweep (--enqueue, --worker) needs a shared store: give --store=postgres://… \
+             (or QUENCH_STORE_URL, [store] url)"
+        )
+    })
+}
+
+/// `quench sweep --enqueue`: queues one job per repository of the `[sweep]` section in the
+/// shared store, for `quench sweep --worker` processes to take. Returns how many were queued
+/// (a repository queued or being swept already is not queued twice) and the discovery sources
+/// that failed.
+pub fn enqueue(config: &Config, opts: &pipeline::Options) -> Result<(u64, usize, Vec<RepoReport>)> {
+    let url = shared_or_fail(config, opts)?;
+    let (_, mut targets, failed) = discover(config)?;
+    // Other processes, in other directories, sweep these: a local path is made absolute.
+    for t in &mut targets {
+        if is_local(&t.remote) {
+            if let Ok(abs) = std::path::absolute(&t.remote) {
+                t.remote = abs.display().to_string();
+            }
+        }
+    }
+    let queued = shared::Shared::open(&url)?.enqueue(&targets)?;
+    Ok((queued, targets.len(), failed))
+}
+
+/// A process taking a distributed sweep's repositories from the shared store: its sweeper
+/// (mirrors here, the blob record in the database), its name on claims, and the thread renewing
+/// its leases. `quench sweep --worker` and `quench serve` on PostgreSQL each hold one.
+pub struct Worker {
+    sweeper: Sweeper,
+    owner: String,
+    _renewer: shared::Renewer,
+}
+
+impl Worker {
+    pub fn open(config: &Config, data_dir: &Path, opts: &pipeline::Options) -> Result<Worker> {
+        let url = shared_or_fail(config, opts)?;
+        let section: SweepSection = config.section("sweep")?;
+        let sweeper = Sweeper::open(data_dir, &section, Some(&url))?;
+        let owner = shared::owner_name();
+        let renewer = shared::Renewer::start(&url, &owner)?;
+        Ok(Worker {
+            sweeper,
+            owner,
+            _renewer: renewer,
+        })
+    }
+
+    fn queue(&self) -> &shared::Shared {
+        self.sweeper
+            .state
+            .shared()
+            .expect("a worker's sweeper is opened on the shared store")
+    }
+
+    /// Sweeps queued repositories, one at a time, each claimed with a lease, through the
+    /// pipeline (findings recorded, verified and revoked as `opts` says) until none can be
+    /// claimed; returns how many it swept. `each` sees every repository's report and run as it
+    /// ends (no run when the pipeline failed: the report says why, and the repository is
+    /// recorded failed, to be queued again by the next `--enqueue`).
+    pub fn take_queued(
+        &self,
+        config: &Config,
+        scanner: &Scanner,
+        opts: &pipeline::Options,
+        mut each: impl FnMut(&RepoReport, Option<Ran>),
+    ) -> Result<usize> {
+        let mut swept = 0;
+        while let Some(target) = self.queue().claim(&self.owner)? {
+            let mut report = RepoReport::default();
+            let ran = pipeline::run(config, opts, |collector| {
+                report = self
+                    .sweeper
+                    .run(std::slice::from_ref(&target), scanner, collector)
+                    .pop()
+                    .unwrap_or_default();
+                Ok(vec![report.line()])
+            });
+            if let Err(e) = &ran {
+                report.name = target.name.clone();
+                report.remote = target.remote.clone();
+                report.error = Some(format!("{e:#}"));
+            }
+            self.queue()
+                .finish(&self.owner, &target.remote, report.error.as_deref())?;
+            swept += 1;
+            each(&report, ran.ok());
+        }
+        Ok(swept)
+    }
+}
+
+/// `quench sweep --worker`: [`Worker::take_queued`] until nothing is queued and no other worker
+/// holds a repository (one that dies gives its repository back when its lease runs out).
+pub fn work(
+    config: &Config,
+    data_dir: &Path,
+    scanner: &Scanner,
+    opts: &pipeline::Options,
+    mut each: impl FnMut(&RepoReport, Option<Ran>),
+) -> Result<()> {
+    let worker = Worker::open(config, data_dir, opts)?;
+    loop {
+        worker.take_queued(config, scanner, opts, &mut each)?;
+        if worker.queue().running()? == 0 {
+            return Ok(());
+        }
+        std::thread::sleep(std::time::Duration::from_millis(500));
+    }
 }

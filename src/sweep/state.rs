@@ -11,8 +11,12 @@ use anyhow::{Context as _, Result};
 use git2::Oid;
 use rusqlite::{params, Connection};
 
+/// One host's SQLite file (`sweep.db` in the data directory), or the shared PostgreSQL store's
+/// tables ([`super::shared`]) so that every process sweeping on it shares one memory.
 pub struct SweepState {
-    conn: Mutex<Connection>,
+    /// `None` when the state is the shared store's.
+    conn: Option<Mutex<Connection>>,
+    shared: Option<super::shared::Shared>,
 }
 
 const SCHEMA: &str = "
@@ -41,15 +45,36 @@ impl SweepState {
             .and_then(|_| conn.execute_batch(SCHEMA))
             .with_context(|| format!("preparing {}", path.display()))?;
         Ok(SweepState {
-            conn: Mutex::new(conn),
+            conn: Some(Mutex::new(conn)),
+            shared: None,
         })
     }
 
+    /// The sweep state of the PostgreSQL store at `url`.
+    pub fn open_shared(url: &str) -> Result<SweepState> {
+        Ok(SweepState {
+            conn: None,
+            shared: Some(super::shared::Shared::open(url)?),
+        })
+    }
+
+    /// The shared tables, when this state is the shared store's (for a distributed sweep's queue).
+    pub fn shared(&self) -> Option<&super::shared::Shared> {
+        self.shared.as_ref()
+    }
+
     fn conn(&self) -> std::sync::MutexGuard<'_, Connection> {
-        self.conn.lock().unwrap_or_else(|e| e.into_inner())
+        self.conn
+            .as_ref()
+            .expect("a state without a shared store has its file")
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
     }
 
     pub fn known_blobs(&self, repo: &str) -> Result<HashSet<Oid>> {
+        if let Some(s) = &self.shared {
+            return s.known_blobs(repo);
+        }
         let c = self.conn();
         let mut stmt = c.prepare_cached("SELECT blob FROM sweep_blobs WHERE repo = ?1")?;
         let rows = stmt.query_map([repo], |r| r.get::<_, String>(0))?;
@@ -63,6 +88,9 @@ impl SweepState {
     }
 
     pub fn tips(&self, repo: &str) -> Result<Vec<Oid>> {
+        if let Some(s) = &self.shared {
+            return s.tips(repo);
+        }
         let c = self.conn();
         let mut stmt = c.prepare_cached("SELECT oid FROM sweep_tips WHERE repo = ?1")?;
         let rows = stmt.query_map([repo], |r| r.get::<_, String>(0))?;
@@ -77,6 +105,9 @@ impl SweepState {
 
     /// Records scanned blobs and, when the whole walk succeeded, the new tips, in one transaction.
     pub fn record(&self, repo: &str, blobs: &[Oid], tips: Option<&[(String, Oid)]>) -> Result<()> {
+        if let Some(s) = &self.shared {
+            return s.record(repo, blobs, tips);
+        }
         let mut c = self.conn();
         let tx = c.transaction()?;
         {

@@ -154,6 +154,18 @@ impl Job {
     }
 }
 
+/// Request pacing held beyond this process: the shared store's, so that every process on one
+/// database sends an issuer its configured rate between them, not each (see
+/// `revoke::budget::StorePace`). Requests in flight (`concurrency`) stay a process's own.
+pub trait Pace: Send + Sync {
+    /// Reserves the next send slot of `issuer`'s rate (one request each `interval`, whoever
+    /// sends): how long from now the caller waits before sending. A short round-trip to the
+    /// store, made from the verification task.
+    fn reserve(&self, issuer: &str, interval: Duration) -> anyhow::Result<Duration>;
+    /// Holds every slot of `issuer` back for `d` (its `Retry-After`), for every process.
+    fn hold(&self, issuer: &str, d: Duration) -> anyhow::Result<()>;
+}
+
 struct Gate {
     sem: Semaphore,
     next: Mutex<Instant>,
@@ -161,20 +173,39 @@ struct Gate {
 }
 
 impl Gate {
-    async fn acquire(&self) -> tokio::sync::SemaphorePermit<'_> {
+    /// Waits for a request slot: a permit, any `Retry-After` pause, and the next slot of the
+    /// issuer's rate — the shared one when `shared` is given and answers, else this process's.
+    async fn acquire(&self, shared: Option<(&dyn Pace, &str)>) -> tokio::sync::SemaphorePermit<'_> {
         let permit = self
             .sem
             .acquire()
             .await
             .expect("gate semaphores are never closed");
-        let at = {
+        let local = |pace: bool| {
             let mut next = self.next.lock().unwrap_or_else(|e| e.into_inner());
-            let now = Instant::now();
-            let at = (*next).max(now);
-            *next = at + self.interval;
+            let at = (*next).max(Instant::now());
+            if pace {
+                *next = at + self.interval;
+            }
             at
         };
-        tokio::time::sleep_until(at.into()).await;
+        let Some((pace, issuer)) = shared else {
+            tokio::time::sleep_until(local(true).into()).await;
+            return permit;
+        };
+        // A pause after a `Retry-After` is this process's; then the shared slot.
+        tokio::time::sleep_until(local(false).into()).await;
+        match pace.reserve(issuer, self.interval) {
+            Ok(wait) => tokio::time::sleep(wait).await,
+            Err(e) => {
+                // The store is unreachable for a moment: this process paces alone rather than
+                // not at all (and says so).
+                eprintln!(
+                    "quench: pacing {issuer} in this process alone: the shared store did not answer: {e:#}"
+                );
+                tokio::time::sleep_until(local(true).into()).await;
+            }
+        }
         permit
     }
 
@@ -192,15 +223,23 @@ pub struct Context {
     pub registry: Registry,
     pub opts: Options,
     gates: Mutex<HashMap<String, Arc<Gate>>>,
+    /// The shared store's pacing, when there is one (else each gate paces this process).
+    pace: Option<Arc<dyn Pace>>,
     pub(super) cache: Mutex<HashMap<String, (Instant, Cell)>>,
 }
 
 impl Context {
     pub fn new(registry: Registry, opts: Options) -> Arc<Context> {
+        Context::paced(registry, opts, None)
+    }
+
+    /// [`Context::new`] whose issuer rates are `pace`'s, shared with other processes.
+    pub fn paced(registry: Registry, opts: Options, pace: Option<Arc<dyn Pace>>) -> Arc<Context> {
         Arc::new(Context {
             registry,
             opts,
             gates: Mutex::new(HashMap::new()),
+            pace,
             cache: Mutex::new(HashMap::new()),
         })
     }
@@ -211,13 +250,22 @@ impl Context {
         config: &crate::config::Config,
         timeout: Option<Duration>,
     ) -> anyhow::Result<Arc<Context>> {
+        Context::from_config_paced(config, timeout, None)
+    }
+
+    /// [`Context::from_config`] with the shared store's pacing ([`Context::paced`]).
+    pub fn from_config_paced(
+        config: &crate::config::Config,
+        timeout: Option<Duration>,
+        pace: Option<Arc<dyn Pace>>,
+    ) -> anyhow::Result<Arc<Context>> {
         let registry = Registry::load(config)?;
         let section: VerifySection = config.section("verify")?;
         let mut opts = section.options()?;
         if let Some(t) = timeout {
             opts.timeout = t;
         }
-        Ok(Context::new(registry, opts))
+        Ok(Context::paced(registry, opts, pace))
     }
 
     fn gate(&self, issuer: &str) -> Arc<Gate> {
@@ -244,7 +292,7 @@ impl Context {
         let mut attempt = 0;
         loop {
             let ex = {
-                let _permit = gate.acquire().await;
+                let _permit = gate.acquire(self.pace.as_deref().map(|p| (p, issuer))).await;
                 http::send_to(self.opts.timeout, target.clone(), req.clone()).await?
             };
             if ex.status == 429 && attempt < self.opts.retries {
@@ -256,6 +304,11 @@ impl Context {
                     .unwrap_or(Duration::from_secs(1));
                 if wait <= self.opts.max_retry_wait {
                     gate.pause(wait);
+                    if let Some(p) = &self.pace {
+                        if let Err(e) = p.hold(issuer, wait) {
+                            eprintln!("quench: {issuer}'s Retry-After holds this process alone: the shared store did not answer: {e:#}");
+                        }
+                    }
                     attempt += 1;
                     continue;
                 }

@@ -27,13 +27,28 @@ pub enum Failure {
     Network(String),
 }
 
+/// The reason a timeout gives, and how a network error's begins: [`transient`] reads them back.
+const TIMED_OUT: &str = "timed out waiting for the issuer";
+const NETWORK: &str = "network error: ";
+
 impl Failure {
     pub fn reason(&self) -> String {
         match self {
             Failure::Refused(r) => r.clone(),
-            Failure::Timeout => "timed out waiting for the issuer".into(),
-            Failure::Network(e) => format!("network error: {e}"),
+            Failure::Timeout => TIMED_OUT.into(),
+            Failure::Network(e) => format!("{NETWORK}{e}"),
         }
+    }
+}
+
+/// Whether an indeterminate verdict with this HTTP status and reason came from a fault that
+/// passes — the issuer's 5xx or 429, a timeout, a connection that failed — so that asking again
+/// later may give a verdict. A refused destination, a redirect, an HTML page or an answer the
+/// recipe cannot read are not: asking again gets the same.
+pub fn transient(http_status: Option<u16>, reason: Option<&str>) -> bool {
+    match http_status {
+        Some(s) => s == 429 || s >= 500,
+        None => reason.is_some_and(|r| r == TIMED_OUT || r.starts_with(NETWORK)),
     }
 }
 
@@ -207,5 +222,36 @@ pub fn normalise_time(s: String) -> String {
             .map(|d| d.to_rfc3339_opts(chrono::SecondsFormat::Secs, true))
             .unwrap_or(s),
         _ => s,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The faults that pass are told from the answers that would be the same tomorrow, by the
+    /// reasons this module itself writes.
+    #[test]
+    fn transient_faults_are_told_from_lasting_ones() {
+        let ex = |status: u16| Exchange {
+            status,
+            ..Default::default()
+        };
+        let recipe = Recipe::default();
+        for status in [429, 500, 502, 503, 504] {
+            let (v, reason) = judge(&recipe, &ex(status));
+            assert_eq!(v, Verdict::Indeterminate);
+            assert!(transient(Some(status), reason.as_deref()), "{status}");
+        }
+        for status in [302, 400, 404] {
+            let (_, reason) = judge(&recipe, &ex(status));
+            assert!(!transient(Some(status), reason.as_deref()), "{status}");
+        }
+        for f in [Failure::Timeout, Failure::Network("connection refused".into())] {
+            assert!(transient(None, Some(&f.reason())), "{f:?}");
+        }
+        let refused = Failure::Refused("the destination is not public".into());
+        assert!(!transient(None, Some(&refused.reason())));
+        assert!(!transient(None, None));
     }
 }

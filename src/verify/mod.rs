@@ -19,5 +19,5 @@ pub mod special;
 pub use crate::issuer::registry::Registry;
 pub use crate::issuer::verify_recipe::Recipe;
 pub use crate::verdict::{self, Revealed, Verdict, Verification};
-pub use context::{Context, Job, Options, VerifySection};
+pub use context::{Context, Job, Options, Pace, VerifySection};
 pub use engine::{verify_findings, DuringScan, Service, Stats, Submitter, Tap};

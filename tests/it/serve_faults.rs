@@ -238,3 +238,170 @@ fn a_slow_client_is_disconnected_after_the_request_timeout() {
     }
     assert_eq!(s.get("/healthz").0, 200, "the service goes on");
 }
+
+/// An issuer that answers 503 while a push's key is verified does not leave the key
+/// indeterminate and the push done: the attempt fails, the retry (after its backoff) asks the
+/// issuer again, finds the key live and revokes it, once.
+#[test]
+fn a_transient_issuer_fault_while_verifying_fails_the_attempt_and_the_retry_revokes() {
+    use common::fake_verify::SimProc;
+    let mut g = Gen::new(173);
+    let live = fake::github(&mut g, "ghp");
+    // Beside it a Slack key, whose issuer answers at once: revoked on the first attempt.
+    let slack = fake::slack_bot(&mut g);
+    // GitHub answers the next two verifications with 503, then normally.
+    let sim = SimProc::start(&format!(
+        "[[key]]\nissuer = \"github\"\nsecret = \"{live}\"\nprincipal = \"octo\"\n\n\
+         [[key]]\nissuer = \"slack\"\nsecret = \"{slack}\"\nprincipal = \"bot\"\n\n\
+         [[simulator.script]]\nissuer = \"github\"\non = \"verify\"\nfault = \"503\"\ntimes = 2\n"
+    ));
+    let tmp = tempfile::tempdir().unwrap();
+    let remote = Remote::new(tmp.path(), "flaky-issuer");
+    let c1 = remote.commit_push(
+        &[
+            ("deploy.sh", &format!("GH_TOKEN={live}\n")),
+            ("bot.env", &format!("SLACK_BOT_TOKEN={slack}\n")),
+        ],
+        "deploy",
+    );
+    let mut s = common::fake_serve::start_revoking(
+        tmp.path(),
+        &sim.config,
+        Some(1),
+        "[serve]\nretry_base_secs = 0.3\nretry_max_secs = 0.3\n",
+        SECRET,
+    );
+    let (status, _) = s.github(SECRET, "push", "flaky-1", &github_push(&remote.bare, ZERO, &c1));
+    assert_eq!(status, 202);
+    let failed = s.wait_for("(flaky-1) failed (attempt 1)");
+    assert!(failed.contains("HTTP 503"), "{failed}");
+    s.wait_for("1 finding(s) not verified, the issuer failing for a passing reason");
+    s.wait_for("(flaky-1) failed (attempt 2)");
+    s.wait_for("(flaky-1) done");
+    let seen = sim.recorded();
+    let count = |kind: &str| seen.iter().filter(|r| r["kind"] == kind).count();
+    let github = |kind: &str| {
+        seen.iter()
+            .filter(|r| r["kind"] == kind && r["issuer"] == "github")
+            .count()
+    };
+    assert_eq!(github("revoke"), 1, "{seen:?}\n{}", s.log_text());
+    assert!(github("verify") >= 3, "the verdict was asked again: {seen:?}");
+    assert_eq!(count("revoke"), 2, "each key revoked once: {seen:?}");
+    let out = common::run_in(
+        tmp.path(),
+        &[
+            "findings",
+            "--json",
+            "--data-dir",
+            tmp.path().join("data").to_str().unwrap(),
+        ],
+        None,
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let statuses: Vec<&serde_json::Value> = v["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| &f["status"])
+        .collect();
+    assert_eq!(statuses, ["revoked", "revoked"], "{v:#}\n{}", s.log_text());
+    // The Slack key's revocation, done by the attempt that failed, is counted too.
+    assert_eq!(
+        s.metric("quench_revocations_total"),
+        Some(2.0),
+        "{}",
+        s.log_text()
+    );
+    assert!(
+        !s.log_text().contains(&live) && !s.log_text().contains(&slack),
+        "a key reached the log"
+    );
+}
+
+/// A delivery the service dies on at every attempt (here: killed with SIGKILL while the issuer
+/// never answers) is counted an attempt each time it is claimed, so the next start parks it with
+/// its reason instead of dying on it again, and the service takes the next push.
+#[test]
+fn a_job_the_service_dies_on_at_each_attempt_is_parked_and_the_service_goes_on() {
+    use common::fake_verify::SimProc;
+    let live = fake::github(&mut Gen::new(174), "ghp");
+    let sim = SimProc::start(&format!(
+        "[[key]]\nissuer = \"github\"\nsecret = \"{live}\"\nprincipal = \"octo\"\n\n\
+         [[simulator.script]]\nissuer = \"github\"\non = \"verify\"\nfault = \"hang\"\ntimes = 2\n"
+    ));
+    let tmp = tempfile::tempdir().unwrap();
+    let patient = sim.extra_config("patient.toml", "[verify]\ntimeout_secs = 300\n");
+    let more = ["--config", patient.to_str().unwrap()];
+    let start = || {
+        common::fake_serve::start_revoking_with(
+            tmp.path(),
+            &sim.config,
+            Some(1),
+            "[serve]\nretry_attempts = 2\n",
+            SECRET,
+            &more,
+            &[],
+        )
+    };
+    let remote = Remote::new(tmp.path(), "poison");
+    let c1 = remote.commit_push(&[("deploy.sh", &format!("GH_TOKEN={live}\n"))], "deploy");
+    let wait_metric = |s: &Server, series: &str, want: f64| {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+        while s.metric(series) != Some(want) {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "{series} != {want}:\n{}",
+                s.log_text()
+            );
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+    };
+    for attempt in 1..=2 {
+        let mut s = start();
+        if attempt == 1 {
+            let (status, _) = s.github(SECRET, "push", "poison-1", &github_push(&remote.bare, ZERO, &c1));
+            assert_eq!(status, 202);
+        } else {
+            s.wait_for("resuming 1 job(s)");
+        }
+        wait_metric(&s, "quench_queue_jobs{state=\"running\"}", 1.0);
+        // The worker is inside the job, waiting on the issuer that never answers (the request is
+        // recorded only once answered): the process dies there.
+        std::thread::sleep(std::time::Duration::from_millis(1500));
+        s.child.kill().unwrap();
+        s.child.wait().unwrap();
+    }
+    let mut s = start();
+    wait_metric(&s, "quench_queue_jobs{state=\"failed\"}", 1.0);
+    assert!(!s.log_text().contains("(poison-1) done"), "{}", s.log_text());
+    // Had it run a third time, the issuer (its two hangs spent) would have answered live and
+    // the key been revoked.
+    let revokes = sim.recorded().iter().filter(|r| r["kind"] == "revoke").count();
+    assert_eq!(revokes, 0, "the poisoned job ran a third time:\n{}", s.log_text());
+    // The service goes on: the next push is scanned.
+    let c2 = remote.commit_push(&[("a.txt", "nothing secret\n")], "a");
+    let (status, _) = s.github(SECRET, "push", "after-1", &github_push(&remote.bare, &c1, &c2));
+    assert_eq!(status, 202);
+    s.wait_for("(after-1) done");
+    drop(s);
+    let out = common::run_in(
+        tmp.path(),
+        &[
+            "findings",
+            "--json",
+            "--data-dir",
+            tmp.path().join("data").to_str().unwrap(),
+        ],
+        None,
+    );
+    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let parked = doc["parked_deliveries"].as_array().unwrap();
+    assert_eq!(parked.len(), 1, "{doc:#}");
+    assert_eq!(parked[0]["delivery"], "poison-1");
+    let error = parked[0]["error"].as_str().unwrap();
+    assert!(
+        error.contains("stopped while scanning") && error.contains("2 attempt(s)"),
+        "{error}"
+    );
+}

@@ -61,3 +61,74 @@ fn a_bad_schedule_is_refused_at_start_up() {
         "{err}"
     );
 }
+
+/// On a shared store, each service's schedule queues the sweep rather than sweeping alone: two
+/// services on one database, both scheduled, scan the repository's blob once between them
+/// (whichever queued it, whichever took it; a second queueing after the first sweep finds
+/// nothing new).
+#[test]
+fn scheduled_sweeps_on_a_shared_store_are_queued_and_scan_each_blob_once() {
+    let db = quench::store::pgtest::ScratchDb::require();
+    let tmp = tempfile::tempdir().unwrap();
+    let repo = tmp.path().join("nightly");
+    std::fs::create_dir_all(&repo).unwrap();
+    git(&repo, &["init", "-q"]);
+    commit(&repo, &[("a.txt", "alpha\n")], "c");
+    let cfg = tmp.path().join("quench.toml");
+    std::fs::write(
+        &cfg,
+        "[serve]\nworkers = 0\nschedule = \"* * * * *\"\n\n[sweep]\nrepos = [\"nightly\"]\n",
+    )
+    .unwrap();
+    let start = |host: &str| {
+        Server::start(
+            &[
+                "--config",
+                cfg.to_str().unwrap(),
+                "--data-dir",
+                tmp.path().join(host).to_str().unwrap(),
+                "--store",
+                &db.url,
+            ],
+            &[],
+        )
+    };
+    let (mut a, mut b) = (start("host-a"), start("host-b"));
+    a.wait_for("repositories queued for the workers");
+    b.wait_for("repositories queued for the workers");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    let swept = |a: &Server, b: &Server| -> Vec<String> {
+        [a, b]
+            .iter()
+            .flat_map(|s| {
+                s.log_text()
+                    .lines()
+                    .filter(|l| l.contains("sweep: nightly:") && l.contains("blob(s) scanned"))
+                    .map(String::from)
+                    .collect::<Vec<_>>()
+            })
+            .collect()
+    };
+    while swept(&a, &b).is_empty() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "not swept:\n{}\n{}",
+            a.log_text(),
+            b.log_text()
+        );
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    std::thread::sleep(std::time::Duration::from_secs(3));
+    let lines = swept(&a, &b);
+    let blobs: usize = lines
+        .iter()
+        .map(|l| l.contains("1 blob(s) scanned") as usize)
+        .sum();
+    assert_eq!(blobs, 1, "{lines:#?}");
+    assert!(
+        lines
+            .iter()
+            .all(|l| l.contains("1 blob(s) scanned") || l.contains("0 blob(s) scanned")),
+        "{lines:#?}"
+    );
+}
