@@ -310,9 +310,10 @@ impl Run<'_> {
             match crate::issuer::render(template, &self.vars) {
                 Ok(want) => keep.push((spec, want)),
                 Err(e) => {
-                    self.reach
-                        .unseen
-                        .push(format!("{}: cannot tell which items are this key's: {e}", step.name));
+                    self.reach.unseen.push(format!(
+                        "{}: cannot tell which items are this key's: {e}",
+                        step.name
+                    ));
                     return 0;
                 }
             }

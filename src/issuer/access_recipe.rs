@@ -302,7 +302,10 @@ impl AccessRecipe {
         for s in &self.steps {
             read_only(&s.call, &s.read_only_post, &format!("step {}", s.name))?;
             if !s.keep_when.is_empty() && s.items.is_none() {
-                return Err(format!("step {}: `keep_when` filters `items`, and there are none", s.name));
+                return Err(format!(
+                    "step {}: `keep_when` filters `items`, and there are none",
+                    s.name
+                ));
             }
             if s.items.is_some() != (s.into.is_some() && s.item.is_some()) {
                 return Err(format!(
@@ -433,7 +436,10 @@ mod tests {
     #[test]
     fn a_post_is_refused_unless_it_says_why_it_only_reads() {
         let bare = checked("method = \"POST\"\n").unwrap_err();
-        assert!(bare.contains("not read-only") && bare.contains("read_only_post"), "{bare}");
+        assert!(
+            bare.contains("not read-only") && bare.contains("read_only_post"),
+            "{bare}"
+        );
         let blank = checked("method = \"POST\"\nread_only_post = \"  \"\n").unwrap_err();
         assert!(blank.contains("not read-only"), "{blank}");
         checked("method = \"POST\"\nread_only_post = \"getIamPolicy reads the policy; Google documents it as POST\"\n")

@@ -682,9 +682,7 @@ fn google_api(sim: &Sim, r: &Req, service: &str) -> Reply {
 /// the `kind = "role"` grants of every service-account key in that project. A caller holding
 /// no role on the project is refused as Google refuses it (403 PERMISSION_DENIED).
 fn google_iam_policy(sim: &Sim, r: &Req) -> Reply {
-    let error = |code: u16, status: &str, message: &str| {
-        json!({"error": {"code": code, "message": message, "status": status}})
-    };
+    let error = |code: u16, status: &str, message: &str| json!({"error": {"code": code, "message": message, "status": status}});
     let project = r
         .rest
         .strip_prefix("/cloudresourcemanager/v1/projects/")
@@ -695,9 +693,7 @@ fn google_iam_policy(sim: &Sim, r: &Req) -> Reply {
     let token = r.bearer().unwrap_or_default();
     let account = |key: &crate::simulate::SimKey| key.issuer == "google" && key.principal.is_some();
     let caller = sim.keys.iter().enumerate().find(|(i, key)| {
-        account(key)
-            && !sim.is_revoked(*i)
-            && token == format!("ya29.sim{}", num_id(&principal(key)))
+        account(key) && !sim.is_revoked(*i) && token == format!("ya29.sim{}", num_id(&principal(key)))
     });
     let Some((_, caller)) = caller else {
         return reply(
@@ -707,7 +703,11 @@ fn google_iam_policy(sim: &Sim, r: &Req) -> Reply {
         );
     };
     let mut bindings: Vec<(String, Vec<String>)> = Vec::new();
-    for key in sim.keys.iter().filter(|key| account(key) && key.project.as_deref() == Some(project)) {
+    for key in sim
+        .keys
+        .iter()
+        .filter(|key| account(key) && key.project.as_deref() == Some(project))
+    {
         for g in key.grants.iter().filter(|g| g.kind == "role") {
             let member = g
                 .permission
@@ -722,7 +722,11 @@ fn google_iam_policy(sim: &Sim, r: &Req) -> Reply {
     }
     let me = format!("serviceAccount:{}", principal(caller));
     if caller.project.as_deref() != Some(project) || !bindings.iter().any(|(_, m)| m.contains(&me)) {
-        return reply(403, error(403, "PERMISSION_DENIED", "The caller does not have permission"), "access");
+        return reply(
+            403,
+            error(403, "PERMISSION_DENIED", "The caller does not have permission"),
+            "access",
+        );
     }
     let bindings: Vec<Value> = bindings
         .into_iter()

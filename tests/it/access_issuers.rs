@@ -188,13 +188,17 @@ fn openai_read_grants_are_read_only() {
     assert_eq!(list(r, "denied"), ["files.read"]);
     assert_eq!(list(r, "capabilities"), ["read"]);
     assert_eq!(r["risk"], "read-only");
-    assert!(list(r, "unseen").iter().any(|u| u.starts_with("write permissions")));
+    assert!(list(r, "unseen")
+        .iter()
+        .any(|u| u.starts_with("write permissions")));
 
     let s = reach(&report, "openai.service-account-key", &svc);
     assert_eq!(list(s, "granted"), ["batches.read"], "{s:#}");
     assert_eq!(list(s, "capabilities"), ["read"]);
     assert_eq!(s["risk"], "read-only");
-    assert!(list(s, "unseen").iter().any(|u| u.starts_with("write permissions")));
+    assert!(list(s, "unseen")
+        .iter()
+        .any(|u| u.starts_with("write permissions")));
 
     assert!(leak.calls("openai").iter().all(|c| c["method"] == "GET"));
     leak.assert_no_plaintext(&report.to_string(), &[&reader, &svc]);

@@ -564,7 +564,15 @@ fn google_service_account_reach_is_the_roles_bound_to_it() {
     let mut g = Gen::new(1631);
     let project = "proj-x";
     let accounts = [
-        ("deployer", 1632, vec![("roles/editor", None), ("roles/storage.admin", None), ("roles/owner", Some("user:ana@example.com"))]),
+        (
+            "deployer",
+            1632,
+            vec![
+                ("roles/editor", None),
+                ("roles/storage.admin", None),
+                ("roles/owner", Some("user:ana@example.com")),
+            ],
+        ),
         ("root", 1633, vec![("roles/owner", None)]),
         ("reader", 1634, vec![("roles/viewer", None)]),
         ("stranger", 1635, vec![]),
@@ -607,14 +615,20 @@ fn google_service_account_reach_is_the_roles_bound_to_it() {
     // Editor and a service's admin: privileged (Editor creates API keys and service accounts),
     // not the Owner the same policy binds to a person.
     let d = sa("deployer");
-    assert_eq!(names(&d, "role"), ["roles/editor -", "roles/storage.admin -"], "{d:#}");
+    assert_eq!(
+        names(&d, "role"),
+        ["roles/editor -", "roles/storage.admin -"],
+        "{d:#}"
+    );
     assert_eq!(
         list(&d, "capabilities"),
         ["create-iam-principals", "repo-admin", "write", "read"]
     );
     assert_eq!(d["risk"], "privileged");
     assert_eq!(d["whose"]["token_lifetime"], "1 hour");
-    assert!(list(&d, "unseen").iter().any(|u| u.contains("folders and organisation")));
+    assert!(list(&d, "unseen")
+        .iter()
+        .any(|u| u.contains("folders and organisation")));
 
     let o = sa("root");
     assert_eq!(names(&o, "role"), ["roles/owner -"]);
@@ -632,7 +646,8 @@ fn google_service_account_reach_is_the_roles_bound_to_it() {
     assert!(
         list(&s, "unseen")
             .iter()
-            .any(|u| u.starts_with("project IAM policy: refused (HTTP 403: The caller does not have permission)")),
+            .any(|u| u
+                .starts_with("project IAM policy: refused (HTTP 403: The caller does not have permission)")),
         "{s:#}"
     );
     assert_eq!(s["risk"], "unknown");
@@ -643,10 +658,16 @@ fn google_service_account_reach_is_the_roles_bound_to_it() {
     assert!(calls.iter().any(|c| c["path"] == policy.as_str()), "{calls:#?}");
     for c in &calls {
         assert_eq!(c["method"], "POST", "{c}");
-        assert!(c["path"] == "/google/oauth/token" || c["path"] == policy.as_str(), "{c}");
+        assert!(
+            c["path"] == "/google/oauth/token" || c["path"] == policy.as_str(),
+            "{c}"
+        );
     }
     let text = report.to_string();
-    assert!(!text.contains("ya29."), "a minted access token reached the report");
+    assert!(
+        !text.contains("ya29."),
+        "a minted access token reached the report"
+    );
     let secrets: Vec<&str> = pems.iter().map(String::as_str).collect();
     leak.assert_no_plaintext(&text, &secrets);
 }
