@@ -1,4 +1,4 @@
-//! Running an access recipe against a key's own issuer: each step's GET, page by page, within
+//! Running an access recipe against a key's own issuer: each step's read, page by page, within
 //! the page and time bounds, through verification's context (the egress guard, the issuer's
 //! rate and concurrency gates, `Retry-After`), then the probes, then what the reach means.
 
@@ -44,6 +44,9 @@ struct Run<'a> {
     limits: &'a Limits,
     reach: Reach,
     captured: BTreeMap<String, String>,
+    /// An access token minted from the key for the steps (Google service accounts): as secret
+    /// as the key, cleared from the reach with it.
+    minted: Option<String>,
 }
 
 /// Enumerates what the key in `job` reaches, with `recipe`. Never fails: what could not be
@@ -79,8 +82,24 @@ pub async fn enumerate(
         limits,
         reach,
         captured: BTreeMap::new(),
+        minted: None,
     };
-    for step in &recipe.steps {
+    let mut steps = recipe.steps.as_slice();
+    if recipe.signing == Signing::GoogleServiceAccount {
+        match crate::verify::special::google_access_token(ctx, job).await {
+            Ok(token) => {
+                run.vars.set("access_token", token.clone());
+                run.minted = Some(token);
+            }
+            Err(e) => {
+                run.reach.unseen.push(format!(
+                    "no access token was minted from the service-account key, so nothing was asked: {e}"
+                ));
+                steps = &[];
+            }
+        }
+    }
+    for step in steps {
         if let Some(need) = &step.when_captured {
             if !run.captured.contains_key(need) {
                 continue;
@@ -108,7 +127,10 @@ pub async fn enumerate(
         }
     }
     let Run {
-        mut reach, captured, ..
+        mut reach,
+        captured,
+        minted,
+        ..
     } = run;
     reach.principal_kind = reach
         .principal_kind
@@ -125,7 +147,9 @@ pub async fn enumerate(
     let caps = super::meaning::capabilities(recipe, &reach, &captured);
     reach.set_capabilities(caps);
     reach.whose = super::whose::from_issuer(model, recipe, &reach, job, &captured);
-    super::meaning::clear_echoes(&mut reach, &job.sensitive());
+    let mut secrets = job.sensitive();
+    secrets.extend(minted);
+    super::meaning::clear_echoes(&mut reach, &secrets);
     reach
 }
 
@@ -280,6 +304,20 @@ impl Run<'_> {
                 v => list.push(v),
             }
         }
+        // The values an item must hold to be kept, rendered once (`{part.client_email}`).
+        let mut keep = Vec::with_capacity(step.keep_when.len());
+        for (spec, template) in &step.keep_when {
+            match crate::issuer::render(template, &self.vars) {
+                Ok(want) => keep.push((spec, want)),
+                Err(e) => {
+                    self.reach.unseen.push(format!(
+                        "{}: cannot tell which items are this key's: {e}",
+                        step.name
+                    ));
+                    return 0;
+                }
+            }
+        }
         let mut kept = 0;
         for item in list {
             if already + kept >= self.limits.max_items {
@@ -294,6 +332,9 @@ impl Run<'_> {
                 json: Some(item.clone()),
                 ..Default::default()
             };
+            if !keep.iter().all(|(spec, want)| extract(spec, &one).contains(want)) {
+                continue;
+            }
             let Some(name) = extract_one(Some(&spec.name), &one) else {
                 continue;
             };

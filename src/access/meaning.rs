@@ -22,9 +22,11 @@ pub fn capabilities(
 }
 
 /// Every capability a recipe names must be one quench knows; an unknown one is a recipe defect.
+/// So is a granted read family (a probe named `….read` or `…_read`) rated as anything but a
+/// read: a listing that answered proves the key may read, never that it may write.
 pub fn check(recipe: &AccessRecipe) -> Result<(), String> {
     for c in &recipe.capabilities {
-        if Capability::parse(&c.name).is_none() {
+        let Some(cap) = Capability::parse(&c.name) else {
             let known: Vec<&str> = Capability::ALL.iter().map(|c| c.as_str()).collect();
             return Err(format!(
                 "access recipe {}: capability {:?} is unknown (known: {})",
@@ -32,9 +34,21 @@ pub fn check(recipe: &AccessRecipe) -> Result<(), String> {
                 c.name,
                 known.join(", ")
             ));
+        };
+        let reads_only = matches!(cap, Capability::Read | Capability::ReadSecrets);
+        if let Some(p) = c.probe.iter().find(|p| is_read_family(p)).filter(|_| !reads_only) {
+            return Err(format!(
+                "access recipe {}: probe {p:?} is a read, so it cannot mean {:?} (only read or read-secrets)",
+                recipe.name, c.name
+            ));
         }
     }
     Ok(())
+}
+
+/// A probe that names a read permission family (`batches.read`, `dashboards_read`).
+fn is_read_family(probe: &str) -> bool {
+    probe.ends_with(".read") || probe.ends_with("_read")
 }
 
 /// Every condition the rule gives holds (a rule with none always holds).
@@ -127,6 +141,23 @@ mod tests {
         for r in crate::issuer::access_recipe::builtin().unwrap() {
             check(r).unwrap();
         }
+    }
+
+    #[test]
+    fn a_read_probe_is_never_rated_as_a_write() {
+        let recipe = |cap: &str| -> AccessRecipe {
+            toml::from_str::<toml::Value>(&format!(
+                "name = \"x\"\nissuer = \"x\"\nrules = []\n[[capability]]\nname = \"{cap}\"\nprobe = [\"batches.read\"]\n"
+            ))
+            .unwrap()
+            .try_into()
+            .unwrap()
+        };
+        let err = check(&recipe("write")).unwrap_err();
+        assert!(err.contains("\"batches.read\" is a read"), "{err}");
+        assert!(check(&recipe("org-admin")).is_err());
+        check(&recipe("read")).unwrap();
+        check(&recipe("read-secrets")).unwrap();
     }
 
     #[test]

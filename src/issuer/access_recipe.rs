@@ -1,7 +1,7 @@
 //! Access recipes: how to ask an issuer what a live key can reach, as data (`access.toml`).
 //!
 //! Enumeration is the third use of the issuer-call language, after verification and revocation:
-//! each step is a [`Call`] (GET only: enumeration never changes anything), read with the same
+//! each step is a [`Call`] (GET or HEAD: enumeration never changes anything), read with the same
 //! extractors (`json:`, `header:`, `const:`) and JSON-path dialect as a verify recipe. What
 //! varies between issuers — the URLs, where the list is, how it pages, what each permission
 //! name means — is data here, so adding an issuer is a table, not a module.
@@ -27,6 +27,10 @@
 //! kind = "repo"
 //! permission = ["admin", "maintain", "push"]
 //! ```
+//!
+//! One narrow exception: some issuers document a pure read as a POST (Google's
+//! `getIamPolicy`). A call may be a POST only when it says so and why, in
+//! `read_only_post = "…"`; the loader refuses every other method, and a POST without its reason.
 //!
 //! Capability names are checked against `crate::reach::Capability` where they are read
 //! (`src/access/meaning.rs`), so this room needs no type from above it.
@@ -63,6 +67,9 @@ pub enum Signing {
     None,
     /// AWS Signature V4 with the key's id and secret (IAM's query API).
     AwsSigv4,
+    /// A Google service-account key: an OAuth access token is minted from it first (the
+    /// verifier's JWT-bearer grant), and the steps send it as `{access_token}`.
+    GoogleServiceAccount,
 }
 
 /// One issuer's enumeration for the rules it names.
@@ -203,6 +210,14 @@ pub struct Step {
     /// Run only when an earlier step captured this name (an admin-only listing).
     #[serde(default)]
     pub when_captured: Option<String>,
+    /// Keep only the items where each extractor finds the templated value: an IAM policy's
+    /// bindings that name this service account (`{ "json:members" =
+    /// "serviceAccount:{part.client_email}" }`).
+    #[serde(default)]
+    pub keep_when: BTreeMap<String, String>,
+    /// Why this POST only reads (see the module doc); a POST without it is refused.
+    #[serde(default)]
+    pub read_only_post: Option<String>,
 }
 
 deserialize_with_call!(Step);
@@ -218,6 +233,9 @@ pub struct Probe {
     pub name: String,
     pub granted: Option<Matchers>,
     pub denied: Option<Matchers>,
+    /// Why this POST only reads; a POST without it is refused.
+    #[serde(default)]
+    pub read_only_post: Option<String>,
 }
 
 deserialize_with_call!(Probe);
@@ -252,13 +270,29 @@ pub struct CapabilityRule {
 impl AccessRecipe {
     /// Structural checks: read-only methods, known capabilities, extractors in the dialect.
     pub fn check(&self) -> Result<(), String> {
-        let read_only = |c: &Call, what: &str| -> Result<(), String> {
+        let read_only = |c: &Call, post_reason: &Option<String>, what: &str| -> Result<(), String> {
             c.check().map_err(|e| format!("{what}: {e}"))?;
             let m = c.method_or("GET");
-            if m != "GET" && m != "HEAD" {
-                return Err(format!(
-                    "{what}: method {m} is not read-only (only GET and HEAD enumerate)"
-                ));
+            let reason = post_reason.as_deref().map(str::trim).filter(|r| !r.is_empty());
+            match (m.as_str(), reason) {
+                ("GET" | "HEAD", None) => {}
+                ("POST", Some(_)) => {}
+                ("POST", None) => {
+                    return Err(format!(
+                        "{what}: method POST is not read-only (only GET and HEAD enumerate; a POST \
+                         the issuer documents as a read says why in `read_only_post`)"
+                    ))
+                }
+                (_, Some(_)) => {
+                    return Err(format!(
+                        "{what}: `read_only_post` excuses a POST only, and this call is a {m}"
+                    ))
+                }
+                _ => {
+                    return Err(format!(
+                        "{what}: method {m} is not read-only (only GET and HEAD enumerate)"
+                    ))
+                }
             }
             if c.url.is_none() {
                 return Err(format!("{what}: needs `url`"));
@@ -266,7 +300,13 @@ impl AccessRecipe {
             Ok(())
         };
         for s in &self.steps {
-            read_only(&s.call, &format!("step {}", s.name))?;
+            read_only(&s.call, &s.read_only_post, &format!("step {}", s.name))?;
+            if !s.keep_when.is_empty() && s.items.is_none() {
+                return Err(format!(
+                    "step {}: `keep_when` filters `items`, and there are none",
+                    s.name
+                ));
+            }
             if s.items.is_some() != (s.into.is_some() && s.item.is_some()) {
                 return Err(format!(
                     "step {}: `items` needs `into` and `item`, and they need it",
@@ -282,6 +322,7 @@ impl AccessRecipe {
                 .chain(&s.resource_permission)
                 .chain(s.captures.values())
                 .chain(s.resources.values())
+                .chain(s.keep_when.keys())
                 .chain(
                     s.item
                         .iter()
@@ -313,7 +354,7 @@ impl AccessRecipe {
             }
         }
         for p in &self.probes {
-            read_only(&p.call, &format!("probe {}", p.name))?;
+            read_only(&p.call, &p.read_only_post, &format!("probe {}", p.name))?;
             if p.granted.is_none() {
                 return Err(format!("probe {}: needs `granted`", p.name));
             }
@@ -374,9 +415,42 @@ mod tests {
         assert!(all.iter().any(|r| r.issuer == "github"));
         for r in all {
             for s in &r.steps {
-                assert_eq!(s.call.method_or("GET"), "GET", "{}", r.name);
+                let m = s.call.method_or("GET");
+                assert!(
+                    m == "GET" || (m == "POST" && s.read_only_post.is_some()),
+                    "{}: step {} is a {m}",
+                    r.name,
+                    s.name
+                );
             }
         }
+    }
+
+    const POST_STEP: &str = "[[access]]\nname = \"x\"\nissuer = \"x\"\nrules = []\n[[access.step]]\nname = \"policy\"\nurl = \"{api}/p:getIamPolicy\"\n";
+
+    fn checked(extra: &str) -> Result<(), String> {
+        let f: File = toml::from_str(&format!("{POST_STEP}{extra}")).unwrap();
+        f.recipes[0].check()
+    }
+
+    #[test]
+    fn a_post_is_refused_unless_it_says_why_it_only_reads() {
+        let bare = checked("method = \"POST\"\n").unwrap_err();
+        assert!(
+            bare.contains("not read-only") && bare.contains("read_only_post"),
+            "{bare}"
+        );
+        let blank = checked("method = \"POST\"\nread_only_post = \"  \"\n").unwrap_err();
+        assert!(blank.contains("not read-only"), "{blank}");
+        checked("method = \"POST\"\nread_only_post = \"getIamPolicy reads the policy; Google documents it as POST\"\n")
+            .unwrap();
+        // The reason excuses a POST, never a write.
+        let put = checked("method = \"PUT\"\nread_only_post = \"it only reads\"\n").unwrap_err();
+        assert!(put.contains("excuses a POST only"), "{put}");
+        // A probe is held to the same rule.
+        let probe = "[[access]]\nname = \"x\"\nissuer = \"x\"\nrules = []\n[[access.probe]]\nname = \"p\"\nurl = \"{api}/p\"\nmethod = \"POST\"\ngranted = { status = [200] }\n";
+        let f: File = toml::from_str(probe).unwrap();
+        assert!(f.recipes[0].check().unwrap_err().contains("not read-only"));
     }
 
     #[test]

@@ -7,7 +7,9 @@
 //! refused ("Missing scopes"), Anthropic's Admin API workspaces and users (`has_more`,
 //! `last_id`, `after_id`), Stripe's account and the listings a restricted key is refused
 //! (`rak_…`), Datadog's reads with an application key, Vercel's teams (`until`), Supabase's
-//! organisations and projects, Google APIs an API key may call (ErrorInfo reasons). Hugging
+//! organisations and projects, Google APIs an API key may call (ErrorInfo reasons), a Google
+//! project's IAM policy read with a service account's minted token (`getIamPolicy`, a POST that
+//! only reads). Hugging
 //! Face's `whoami-v2` and AWS IAM's user listings live with their issuers' other routes. What
 //! a key reaches is its `[[key.grant]]`s.
 
@@ -26,7 +28,8 @@ pub struct Grant {
     pub name: String,
     /// GitHub: `admin`/`member` for orgs, `admin`/`maintain`/`push`/`triage`/`pull` for
     /// repositories; Slack: `member` when the token's user is in the channel; Anthropic: a
-    /// user's role.
+    /// user's role; Google (`kind = "role"`): the member the role is bound to, when not the
+    /// key's own service account (`user:ana@example.com`).
     #[serde(default)]
     pub permission: Option<String>,
     #[serde(default)]
@@ -40,6 +43,9 @@ pub struct Grant {
 
 /// The answer to an enumeration request, or `None` to leave it to the issuer's own handler.
 pub(super) fn route(sim: &Sim, issuer: &str, r: &Req) -> Option<Reply> {
+    if issuer == "google" && r.rest.starts_with("/cloudresourcemanager/") {
+        return Some(google_iam_policy(sim, r));
+    }
     if r.method != Method::GET {
         return None;
     }
@@ -756,4 +762,67 @@ fn google_api(sim: &Sim, r: &Req, service: &str) -> Reply {
         json!({"files": []})
     };
     reply(200, body, "access")
+}
+
+/// Resource Manager `POST /v1/projects/{project}:getIamPolicy` with a service account's
+/// access token (the one the simulator's `/oauth/token` minted for it): the project's Policy
+/// in Google's shape, `{version, etag, bindings: [{role, members}]}`, one binding per role, from
+/// the `kind = "role"` grants of every service-account key in that project. A caller holding
+/// no role on the project is refused as Google refuses it (403 PERMISSION_DENIED).
+fn google_iam_policy(sim: &Sim, r: &Req) -> Reply {
+    let error = |code: u16, status: &str, message: &str| json!({"error": {"code": code, "message": message, "status": status}});
+    let project = r
+        .rest
+        .strip_prefix("/cloudresourcemanager/v1/projects/")
+        .and_then(|p| p.strip_suffix(":getIamPolicy"));
+    let (Some(project), true) = (project, r.method == Method::POST) else {
+        return reply(404, error(404, "NOT_FOUND", "Not Found"), "other");
+    };
+    let token = r.bearer().unwrap_or_default();
+    let account = |key: &crate::simulate::SimKey| key.issuer == "google" && key.principal.is_some();
+    let caller = sim.keys.iter().enumerate().find(|(i, key)| {
+        account(key) && !sim.is_revoked(*i) && token == format!("ya29.sim{}", num_id(&principal(key)))
+    });
+    let Some((_, caller)) = caller else {
+        return reply(
+            401,
+            error(401, "UNAUTHENTICATED", "Request had invalid authentication credentials. Expected OAuth 2 access token, login cookie or other valid authentication credential."),
+            "access",
+        );
+    };
+    let mut bindings: Vec<(String, Vec<String>)> = Vec::new();
+    for key in sim
+        .keys
+        .iter()
+        .filter(|key| account(key) && key.project.as_deref() == Some(project))
+    {
+        for g in key.grants.iter().filter(|g| g.kind == "role") {
+            let member = g
+                .permission
+                .clone()
+                .unwrap_or_else(|| format!("serviceAccount:{}", principal(key)));
+            match bindings.iter_mut().find(|(role, _)| *role == g.name) {
+                Some((_, members)) if !members.contains(&member) => members.push(member),
+                Some(_) => {}
+                None => bindings.push((g.name.clone(), vec![member])),
+            }
+        }
+    }
+    let me = format!("serviceAccount:{}", principal(caller));
+    if caller.project.as_deref() != Some(project) || !bindings.iter().any(|(_, m)| m.contains(&me)) {
+        return reply(
+            403,
+            error(403, "PERMISSION_DENIED", "The caller does not have permission"),
+            "access",
+        );
+    }
+    let bindings: Vec<Value> = bindings
+        .into_iter()
+        .map(|(role, members)| json!({"role": role, "members": members}))
+        .collect();
+    reply(
+        200,
+        json!({"version": 1, "etag": format!("BwX{:x}", num_id(project)), "bindings": bindings}),
+        "access",
+    )
 }

@@ -12,7 +12,7 @@ use super::http;
 use super::jwt;
 use super::verdict::{Revealed, Verdict, Verification};
 use crate::issuer::guard;
-use crate::issuer::verify_recipe::{Kind, Matcher, Matchers, Recipe};
+use crate::issuer::verify_recipe::{Exchange, Kind, Matcher, Matchers, Recipe};
 use crate::issuer::{render, Call, Prepared, Vars};
 use crate::rules::Identity;
 
@@ -492,17 +492,61 @@ pub async fn github_app(ctx: &Context, job: &Job, rule: &Recipe) -> Verification
 /// Google service-account key: sign a JWT-bearer assertion and exchange it at the token
 /// endpoint (the registry's, never the `token_uri` written in the scanned file).
 pub async fn google_service_account(ctx: &Context, job: &Job, rule: &Recipe) -> Verification {
+    let (mut v, _) = google_token_exchange(ctx, job, rule).await;
+    if v.verdict == Verdict::Live {
+        let email = job.part("client_email").unwrap_or_default();
+        if let Some(project) = email
+            .split('@')
+            .nth(1)
+            .and_then(|d| d.strip_suffix(".iam.gserviceaccount.com"))
+        {
+            v.revealed.project = Some(project.to_string());
+        }
+        v.revealed.principal = Some(email);
+        v.revealed.key_id = job.part("private_key_id");
+        v.identity_model = Identity::M2m;
+    }
+    v
+}
+
+/// An OAuth access token minted from the service-account key in `job` (the same JWT-bearer
+/// grant verification makes, with the rule's `[rule.verify]` overrides), for the read-only
+/// calls enumeration makes as the account. The error says why none was minted.
+pub async fn google_access_token(ctx: &Context, job: &Job) -> Result<String, String> {
+    let rule = job.rule.spec.verify.clone().unwrap_or(Recipe {
+        kind: Kind::GoogleServiceAccount,
+        ..Default::default()
+    });
+    let (v, ex) = google_token_exchange(ctx, job, &rule).await;
+    let token = ex
+        .as_ref()
+        .and_then(|e| e.json.as_ref())
+        .and_then(|j| j["access_token"].as_str())
+        .filter(|t| !t.is_empty());
+    match (v.verdict, token) {
+        (Verdict::Live, Some(t)) => Ok(t.to_string()),
+        _ => Err(v
+            .reason
+            .unwrap_or_else(|| format!("the token endpoint's answer was {}", v.verdict.as_str()))),
+    }
+}
+
+/// The JWT-bearer exchange itself: the verdict on the key and the token endpoint's answer.
+async fn google_token_exchange(ctx: &Context, job: &Job, rule: &Recipe) -> (Verification, Option<Exchange>) {
     let k = Kind::GoogleServiceAccount;
     let Some(email) = job.part("client_email") else {
-        return ind(
-            job,
-            k,
-            "a service-account key needs its client_email nearby to be checked",
+        return (
+            ind(
+                job,
+                k,
+                "a service-account key needs its client_email nearby to be checked",
+            ),
+            None,
         );
     };
     let key = match jwt::private_key_from_pem(&job.secret_str()) {
         Ok(key) => key,
-        Err(e) => return ind(job, k, e),
+        Err(e) => return (ind(job, k, e), None),
     };
     let preset = Recipe {
         kind: k,
@@ -535,7 +579,7 @@ pub async fn google_service_account(ctx: &Context, job: &Job, rule: &Recipe) -> 
     let vars = ctx.vars(job, issuer);
     let aud = match render(recipe.token_url.as_deref().unwrap_or(""), &vars) {
         Ok(a) => a,
-        Err(e) => return ind(job, k, format!("cannot build the token URL: {e}")),
+        Err(e) => return (ind(job, k, format!("cannot build the token URL: {e}")), None),
     };
     let now = chrono::Utc::now().timestamp();
     let claims = serde_json::json!({
@@ -545,20 +589,7 @@ pub async fn google_service_account(ctx: &Context, job: &Job, rule: &Recipe) -> 
     let assertion = jwt::sign_rs256(&key, &claims, job.part("private_key_id").as_deref());
     let mut extra = Vars::default();
     extra.set("assertion", assertion);
-    let (mut v, _) = ctx.run_http(job, &recipe, extra, None).await;
-    if v.verdict == Verdict::Live {
-        v.revealed.principal = Some(email.clone());
-        if let Some(project) = email
-            .split('@')
-            .nth(1)
-            .and_then(|d| d.strip_suffix(".iam.gserviceaccount.com"))
-        {
-            v.revealed.project = Some(project.to_string());
-        }
-        v.revealed.key_id = job.part("private_key_id");
-        v.identity_model = Identity::M2m;
-    }
-    v
+    ctx.run_http(job, &recipe, extra, None).await
 }
 
 /// OAuth client credentials: client id + secret at a token endpoint. The minted token's

@@ -136,11 +136,12 @@ fn openai_restricted_service_account_and_admin_keys_each_show_their_reach() {
     assert_eq!(list(r, "capabilities"), ["read"]);
     assert_eq!(r["risk"], "read-only");
 
-    // A service-account key holds every family: its files make it privileged.
+    // A service-account key holds every family: its files make it privileged (listing batches
+    // is a read, not a write).
     let s = reach(&report, "openai.service-account-key", &svc);
     assert_eq!(s["principal_kind"], "service-account");
     assert_eq!(list(s, "granted"), ["models.read", "files.read", "batches.read"]);
-    assert_eq!(list(s, "capabilities"), ["read-secrets", "write", "read"]);
+    assert_eq!(list(s, "capabilities"), ["read-secrets", "read"]);
     assert_eq!(s["risk"], "privileged");
     assert!(list(s, "unseen")
         .iter()
@@ -159,6 +160,48 @@ fn openai_restricted_service_account_and_admin_keys_each_show_their_reach() {
 
     assert!(leak.calls("openai").iter().all(|c| c["method"] == "GET"));
     leak.assert_no_plaintext(&report.to_string(), &[&restricted, &svc, &admin]);
+}
+
+/// Granted read families rate a key read-only: a restricted project key that may list models,
+/// fine-tuning jobs and batches, and a service-account key that may list batches, write nothing
+/// the probes saw, and the reach says writes were not probed.
+#[test]
+fn openai_read_grants_are_read_only() {
+    let mut g = Gen::new(1640);
+    let reader = fake::openai_project(&mut g);
+    let svc = openai_key(&mut g, "sk-svcacct-");
+    let keys = format!(
+        "[[key]]\nissuer = \"openai\"\nsecret = \"{reader}\"\nprincipal = \"ana@acme.test\"\norg = \"acme\"\nproject = \"proj_Alpha1\"\n\
+         scopes = [\"api.model.read\", \"api.fine_tuning.jobs.read\", \"api.batch.read\"]\n\
+         [[key]]\nissuer = \"openai\"\nsecret = \"{svc}\"\norg = \"acme\"\nproject = \"proj_Beta22\"\n\
+         scopes = [\"api.batch.read\"]\n"
+    );
+    let leak = Leak::start(&keys, &[("OPENAI_READER", &reader), ("OPENAI_SVC", &svc)]);
+    let report = leak.scan_with_access();
+
+    let r = reach(&report, "openai.project-key", &reader);
+    assert_eq!(
+        list(r, "granted"),
+        ["models.read", "fine_tuning.read", "batches.read"],
+        "{r:#}"
+    );
+    assert_eq!(list(r, "denied"), ["files.read"]);
+    assert_eq!(list(r, "capabilities"), ["read"]);
+    assert_eq!(r["risk"], "read-only");
+    assert!(list(r, "unseen")
+        .iter()
+        .any(|u| u.starts_with("write permissions")));
+
+    let s = reach(&report, "openai.service-account-key", &svc);
+    assert_eq!(list(s, "granted"), ["batches.read"], "{s:#}");
+    assert_eq!(list(s, "capabilities"), ["read"]);
+    assert_eq!(s["risk"], "read-only");
+    assert!(list(s, "unseen")
+        .iter()
+        .any(|u| u.starts_with("write permissions")));
+
+    assert!(leak.calls("openai").iter().all(|c| c["method"] == "GET"));
+    leak.assert_no_plaintext(&report.to_string(), &[&reader, &svc]);
 }
 
 fn anthropic_admin(g: &mut Gen) -> String {

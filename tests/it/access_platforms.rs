@@ -6,7 +6,8 @@
 //! key's `rak_…` refusals; Datadog's API key with and without its application key; Vercel's
 //! teams paged by `until`; Supabase's organisations and projects; AWS IAM signed with SigV4
 //! (the user, attached and inline policies, groups, `Marker` pages, refusals reported); Google
-//! API keys probed per API (SERVICE_DISABLED naming the project).
+//! API keys probed per API (SERVICE_DISABLED naming the project); Google service-account keys'
+//! roles from their project's IAM policy (`getIamPolicy`, read with a token minted from the key).
 
 use crate::common;
 
@@ -551,6 +552,124 @@ fn google_api_key_reach_is_the_apis_it_may_call() {
     assert!(list(y, "unseen").iter().any(|u| u.contains("billed APIs")));
     assert!(leak.calls("google").iter().all(|c| c["method"] == "GET"));
     leak.assert_no_plaintext(&report.to_string(), &[&open, &youtube]);
+}
+
+/// A Google service-account key's roles: a token minted from the key (JWT bearer), then the
+/// project's IAM policy (`getIamPolicy`, the one POST enumeration may send, as Google documents
+/// it); only the bindings naming `serviceAccount:<client_email>` are the account's. An Owner
+/// bound to someone else in the same policy is not the deployer's; an account holding no role
+/// on the project is refused the policy, and says so.
+#[test]
+fn google_service_account_reach_is_the_roles_bound_to_it() {
+    let mut g = Gen::new(1631);
+    let project = "proj-x";
+    let accounts = [
+        (
+            "deployer",
+            1632,
+            vec![
+                ("roles/editor", None),
+                ("roles/storage.admin", None),
+                ("roles/owner", Some("user:ana@example.com")),
+            ],
+        ),
+        ("root", 1633, vec![("roles/owner", None)]),
+        ("reader", 1634, vec![("roles/viewer", None)]),
+        ("stranger", 1635, vec![]),
+    ];
+    let mut keys = String::new();
+    let mut pems = Vec::new();
+    let mut files = Vec::new();
+    for (name, seed, roles) in &accounts {
+        let (_, pem) = common::fake_verify::rsa_pem(*seed);
+        let email = format!("{name}@{project}.iam.gserviceaccount.com");
+        let key_id = g.hex(40);
+        keys.push_str(&format!(
+            "[[key]]\nissuer = \"google\"\nprincipal = \"{email}\"\nkey_id = \"{key_id}\"\nproject = \"{project}\"\nsecret = \"\"\"{pem}\"\"\"\n"
+        ));
+        for (role, member) in roles {
+            keys.push_str(&grant("role", role, *member, ""));
+        }
+        let sa = serde_json::json!({"type": "service_account", "project_id": project, "private_key_id": key_id,
+            "private_key": pem, "client_email": email, "token_uri": "https://oauth2.googleapis.com/token"});
+        files.push((format!("{name}.json"), serde_json::to_string_pretty(&sa).unwrap()));
+        pems.push(pem);
+    }
+    let leak = Leak::with_files(&keys, &files);
+    let report = leak.scan_with_access();
+    let rule = "google.service-account-key";
+    let sa = |name: &str| {
+        let email = format!("{name}@{project}.iam.gserviceaccount.com");
+        let f = report["findings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|f| f["rule_id"] == rule && f["verification"]["principal"] == email.as_str())
+            .unwrap_or_else(|| panic!("no live finding for {email} in {report:#}"));
+        let r = &f["reach"];
+        assert!(r.is_object(), "{name}: no reach in {f:#}");
+        assert_eq!(r["whose"]["client_id"], email.as_str(), "{r:#}");
+        r.clone()
+    };
+
+    // Editor and a service's admin: privileged (Editor creates API keys and service accounts),
+    // not the Owner the same policy binds to a person.
+    let d = sa("deployer");
+    assert_eq!(
+        names(&d, "role"),
+        ["roles/editor -", "roles/storage.admin -"],
+        "{d:#}"
+    );
+    assert_eq!(
+        list(&d, "capabilities"),
+        ["create-iam-principals", "repo-admin", "write", "read"]
+    );
+    assert_eq!(d["risk"], "privileged");
+    assert_eq!(d["whose"]["token_lifetime"], "1 hour");
+    assert!(list(&d, "unseen")
+        .iter()
+        .any(|u| u.contains("folders and organisation")));
+
+    let o = sa("root");
+    assert_eq!(names(&o, "role"), ["roles/owner -"]);
+    assert_eq!(o["risk"], "org-admin");
+    assert!(list(&o, "capabilities").contains(&"read-secrets"));
+
+    let v = sa("reader");
+    assert_eq!(names(&v, "role"), ["roles/viewer -"]);
+    assert_eq!(list(&v, "capabilities"), ["read"]);
+    assert_eq!(v["risk"], "read-only");
+
+    // No role on the project: Google refuses the policy, and the reach says so.
+    let s = sa("stranger");
+    assert!(names(&s, "role").is_empty(), "{s:#}");
+    assert!(
+        list(&s, "unseen")
+            .iter()
+            .any(|u| u
+                .starts_with("project IAM policy: refused (HTTP 403: The caller does not have permission)")),
+        "{s:#}"
+    );
+    assert_eq!(s["risk"], "unknown");
+
+    // Only the token exchange and the policy read were sent, both POSTs.
+    let calls = leak.calls("google");
+    let policy = format!("/google/cloudresourcemanager/v1/projects/{project}:getIamPolicy");
+    assert!(calls.iter().any(|c| c["path"] == policy.as_str()), "{calls:#?}");
+    for c in &calls {
+        assert_eq!(c["method"], "POST", "{c}");
+        assert!(
+            c["path"] == "/google/oauth/token" || c["path"] == policy.as_str(),
+            "{c}"
+        );
+    }
+    let text = report.to_string();
+    assert!(
+        !text.contains("ya29."),
+        "a minted access token reached the report"
+    );
+    let secrets: Vec<&str> = pems.iter().map(String::as_str).collect();
+    leak.assert_no_plaintext(&text, &secrets);
 }
 
 /// The newer enumerators in one `quench findings` listing: the AWS administrator and the live

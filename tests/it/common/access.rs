@@ -25,6 +25,17 @@ impl Leak {
         Leak { sim, dir }
     }
 
+    /// Starts the simulator with `keys_toml` and writes each `(FILE, text)` (key files that are
+    /// not env lines: a service-account JSON).
+    pub fn with_files(keys_toml: &str, files: &[(String, String)]) -> Leak {
+        let sim = SimProc::start(keys_toml);
+        let dir = tempfile::tempdir().unwrap();
+        for (name, text) in files {
+            std::fs::write(dir.path().join(name), text).unwrap();
+        }
+        Leak { sim, dir }
+    }
+
     pub fn path(&self) -> &Path {
         self.dir.path()
     }
