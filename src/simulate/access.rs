@@ -70,7 +70,6 @@ pub(super) fn route(sim: &Sim, issuer: &str, r: &Req) -> Option<Reply> {
         {
             Some(cloudflare_token(sim, r, &p["/client/v4/user/tokens/".len()..]))
         }
-        ("stripe", "/v1/account") => Some(stripe(sim, r, None)),
         ("stripe", "/v1/balance") => Some(stripe(sim, r, Some("rak_balance_read"))),
         ("stripe", "/v1/charges") => Some(stripe(sim, r, Some("rak_charge_read"))),
         ("stripe", "/v1/customers") => Some(stripe(sim, r, Some("rak_customer_read"))),

@@ -2098,12 +2098,12 @@ fn stripe(sim: &Sim, r: &Req) -> Reply {
         return error(401, format!("Invalid API Key provided: {masked}"));
     };
     let key = k(sim, i);
-    let id = format!(
-        "acct_{}",
-        key.org
-            .clone()
-            .unwrap_or_else(|| format!("{:016X}", num_id(&key.secret)))
-    );
+    // `org` in keys.toml is the account id, written with or without its `acct_` prefix.
+    let id = match &key.org {
+        Some(o) if o.starts_with("acct_") => o.clone(),
+        Some(o) => format!("acct_{o}"),
+        None => format!("acct_{:016X}", num_id(&key.secret)),
+    };
     if !key.scopes.is_empty() && !key.scopes.iter().any(|s| s == "rak_accounts_kyc_basic_read") {
         return error(
             403,

@@ -228,6 +228,8 @@ SPECS = {
         "routes": [
             ("get", "/api/v1/validate", "200"),
             ("get", "/api/v1/validate", "403"),
+            ("get", "/api/v1/dashboard", "200"),
+            ("get", "/api/v1/dashboard", "403"),
         ],
     },
 }
