@@ -117,6 +117,9 @@ fn refuse_what_does_not_apply(c: &CommonArgs) -> Result<()> {
     if c.output.color != "auto" {
         given.push("--color");
     }
+    if c.no_progress {
+        given.push("--no-progress (it draws no progress)");
+    }
     if given.is_empty() {
         return Ok(());
     }

@@ -67,6 +67,12 @@ pub(super) fn data_dir(flag: Option<&Path>, configured: Option<&Path>, config: &
 
 impl SweepCmd {
     pub fn run(self) -> Result<i32> {
+        if self.common.no_progress {
+            // Every flag a command takes does something, or is refused.
+            anyhow::bail!(
+                "sweep draws no progress bar (it reports one line per repository): drop --no-progress"
+            );
+        }
         let prepared = self.common.prepare(&[])?;
         for w in &prepared.warnings {
             eprintln!("quench: warning: {w}");

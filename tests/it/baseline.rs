@@ -73,6 +73,7 @@ fn baseline_create_refuses_flags_it_would_ignore() {
         &["--format", "json"],
         &["--store"],
         &["--show-secrets"],
+        &["--no-progress"],
     ] {
         for target in [&["--git", "."][..], &["."]] {
             let mut args = vec!["baseline", "create"];

@@ -310,3 +310,18 @@ fn discovers_repositories_through_paginated_github_and_gitlab_apis() {
         "archived repositories are skipped: {stderr}"
     );
 }
+
+#[test]
+fn sweep_refuses_no_progress_which_it_would_ignore() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("sweep.toml");
+    std::fs::write(&cfg, "[sweep]\nrepos = []\n").unwrap();
+    let out = common::run_in(
+        dir.path(),
+        &["sweep", "--config", cfg.to_str().unwrap(), "--no-progress"],
+        None,
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("--no-progress"), "names the flag: {stderr}");
+}
