@@ -172,7 +172,7 @@ fn a_missing_local_sweep_path_is_named_not_read_as_a_url() {
     .unwrap();
     let out = common::run_in(
         tmp.path(),
-        &["sweep", "--config", cfg.to_str().unwrap(), "--no-progress"],
+        &["sweep", "--config", cfg.to_str().unwrap()],
         None,
     );
     let stderr = String::from_utf8_lossy(&out.stderr);
