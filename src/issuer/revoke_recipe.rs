@@ -243,6 +243,13 @@ pub struct RevokeRecipe {
     /// `iam:UpdateAccessKey` on itself) and the policy names an admin credential for it.
     #[serde(default)]
     pub fallback: Option<Box<RevokeRecipe>>,
+    /// A call sent before the revocation, when the policy asks for it (`cut_sessions`): it
+    /// cuts off what the key already minted and outlives it (AWS: sessions from
+    /// `GetSessionToken`, refused by an inline deny on `aws:TokenIssueTime`). Sent first
+    /// because afterwards the leaked key can no longer sign it; its own `fallback` (an admin)
+    /// sends it when the key may not.
+    #[serde(default)]
+    pub sessions: Option<Box<RevokeRecipe>>,
 }
 
 deserialize_with_call!(RevokeRecipe);
@@ -257,6 +264,21 @@ impl RevokeRecipe {
             f.check("[rule.revoke.fallback]")?;
             if f.authority != Authority::Admin || f.fallback.is_some() {
                 bail!("[rule.revoke.fallback] must be an admin recipe (authority = \"admin\") without a fallback of its own");
+            }
+            if f.sessions.is_some() {
+                bail!("[rule.revoke.fallback] cannot have `sessions`: they belong to [rule.revoke]");
+            }
+        }
+        if let Some(s) = &r.sessions {
+            s.check("[rule.revoke.sessions]")?;
+            if s.authority == Authority::None || s.sessions.is_some() || s.batch.is_some() {
+                bail!("[rule.revoke.sessions] must be one call (authority self or admin, no batch, no sessions of its own)");
+            }
+            if let Some(f) = &s.fallback {
+                f.check("[rule.revoke.sessions.fallback]")?;
+                if f.authority != Authority::Admin || f.fallback.is_some() || f.sessions.is_some() {
+                    bail!("[rule.revoke.sessions.fallback] must be an admin recipe without a fallback or sessions of its own");
+                }
             }
         }
         Ok(r)

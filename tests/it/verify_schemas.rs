@@ -806,14 +806,19 @@ const COVERAGE: &[(&str, &str, &str, Cover)] = &[
     ("buildkite", "GET", "{api}/v2/access-token", Unknown),
     ("cerebras", "GET", "{api}/v1/models", Unknown),
     ("cloudflare", "DELETE", "{api}/client/v4/user/tokens/{found}", TooLarge("cloudflare/api-schemas openapi.json")),
+    ("cloudflare", "GET", "{api}/client/v4/accounts", TooLarge("cloudflare/api-schemas openapi.json")),
+    ("cloudflare", "GET", "{api}/client/v4/memberships", TooLarge("cloudflare/api-schemas openapi.json")),
     ("cloudflare", "GET", "{api}/client/v4/user/tokens/verify", TooLarge("cloudflare/api-schemas openapi.json")),
+    ("cloudflare", "GET", "{api}/client/v4/user/tokens/{capture.id}", TooLarge("cloudflare/api-schemas openapi.json")),
     ("cohere", "POST", "{api}/v1/check-api-key", Checked("cohere", "/v1/check-api-key")),
     ("crates-io", "DELETE", "{api}/api/v1/tokens/current", Checked("crates-io", "/api/v1/tokens/current")),
     ("crates-io", "GET", "{api}/api/v1/me", Undocumented("not in the description crates.io serves (its snapshot in rust-lang/crates.io)")),
     ("cursor", "GET", "{api}/v0/me", Unknown),
     ("datadog", "DELETE", "{api}/api/v2/api_keys/{found}", TooLarge("the v2 openapi.yaml of DataDog/datadog-api-client-*")),
+    ("datadog", "GET", "{api}/api/v1/dashboard", TooLarge("the v2 openapi.yaml of DataDog/datadog-api-client-*")),
     ("datadog", "GET", "{api}/api/v1/validate", Checked("datadog", "/api/v1/validate")),
     ("datadog", "GET", "{api}/api/v2/api_keys", TooLarge("the v2 openapi.yaml of DataDog/datadog-api-client-*")),
+    ("datadog", "GET", "{api}/api/v2/users", TooLarge("the v2 openapi.yaml of DataDog/datadog-api-client-*")),
     ("deepgram", "GET", "{api}/v1/projects", Checked("deepgram", "/v1/projects")),
     ("deepseek", "GET", "{api}/user/balance", Unknown),
     ("devin", "GET", "{api}/v1/sessions", Unknown),
@@ -832,15 +837,21 @@ const COVERAGE: &[(&str, &str, &str, Cover)] = &[
     ("github", "GET", "{api}/user/repos", Checked("github", "/user/repos")),
     ("github", "POST", "{api}/credentials/revoke", Checked("github", "/credentials/revoke")),
     ("gitlab", "DELETE", "{api}/api/v4/personal_access_tokens/self", TooLarge("doc/api/openapi in gitlab-org/gitlab (mirrors: gitlabhq/gitlabhq)")),
+    ("gitlab", "GET", "{api}/api/v4/groups", TooLarge("doc/api/openapi in gitlab-org/gitlab (mirrors: gitlabhq/gitlabhq)")),
     ("gitlab", "GET", "{api}/api/v4/job", TooLarge("doc/api/openapi in gitlab-org/gitlab (mirrors: gitlabhq/gitlabhq)")),
     ("gitlab", "GET", "{api}/api/v4/personal_access_tokens/self", TooLarge("doc/api/openapi in gitlab-org/gitlab (mirrors: gitlabhq/gitlabhq)")),
+    ("gitlab", "GET", "{api}/api/v4/projects", TooLarge("doc/api/openapi in gitlab-org/gitlab (mirrors: gitlabhq/gitlabhq)")),
+    ("gitlab", "GET", "{api}/api/v4/user", TooLarge("doc/api/openapi in gitlab-org/gitlab (mirrors: gitlabhq/gitlabhq)")),
     ("gitlab", "POST", "{api}/api/v4/runners/verify", TooLarge("doc/api/openapi in gitlab-org/gitlab (mirrors: gitlabhq/gitlabhq)")),
     ("google", "DELETE", "{apikeys}/v2/{found}", NotOpenApi("Google publishes Discovery documents")),
     ("google", "DELETE", "{iam}/v1/projects/{part.project_id}/serviceAccounts/{part.client_email}/keys/{part.private_key_id}", NotOpenApi("Google publishes Discovery documents")),
     ("google", "GET", "{apikeys}/v2/keys:lookupKey", NotOpenApi("Google publishes Discovery documents")),
     ("google", "GET", "{apikeys}/v2/{found}", NotOpenApi("Google publishes Discovery documents")),
+    ("google", "GET", "{gemini}/v1beta/files", NotOpenApi("Google publishes Discovery documents")),
     ("google", "GET", "{gemini}/v1beta/models", NotOpenApi("Google publishes Discovery documents")),
     ("google", "GET", "{oauth}/tokeninfo", NotOpenApi("Google publishes Discovery documents")),
+    ("google", "GET", "{youtube}/i18nLanguages", NotOpenApi("Google publishes Discovery documents")),
+    ("google", "POST", "{cloudresourcemanager}/v1/projects/{part.project_id}:getIamPolicy", NotOpenApi("Google publishes Discovery documents")),
     ("google", "POST", "{oauth}/revoke", NotOpenApi("Google publishes Discovery documents")),
     ("google", "POST", "{oauth}/token", NotOpenApi("Google publishes Discovery documents")),
     ("groq", "GET", "{api}/openai/v1/models", Unknown),
@@ -889,7 +900,11 @@ const COVERAGE: &[(&str, &str, &str, Cover)] = &[
     ("snyk", "GET", "{api}/v1/user/me", Unknown),
     ("stability", "GET", "{api}/v1/user/account", Unknown),
     ("stripe", "GET", "{api}/v1/account", Checked("stripe", "/v1/account")),
+    ("stripe", "GET", "{api}/v1/balance", TooLarge("stripe/openapi spec3.json; only /v1/account is excerpted (schemas/stripe.json)")),
+    ("stripe", "GET", "{api}/v1/charges", TooLarge("stripe/openapi spec3.json; only /v1/account is excerpted (schemas/stripe.json)")),
+    ("stripe", "GET", "{api}/v1/customers", TooLarge("stripe/openapi spec3.json; only /v1/account is excerpted (schemas/stripe.json)")),
     ("supabase", "GET", "{api}/v1/organizations", TooLarge("the Management API description is kept in supabase/supabase, too large to mirror here (served at api.supabase.com/api/v1-json)")),
+    ("supabase", "GET", "{api}/v1/projects", TooLarge("the Management API description is kept in supabase/supabase, too large to mirror here (served at api.supabase.com/api/v1-json)")),
     ("tailscale", "DELETE", "{api}/api/v2/tailnet/-/keys/{key_id}", Unknown),
     ("tailscale", "POST", "{api}/api/v2/secret-scanning/verify", Unknown),
     ("telegram", "GET", "{api}/bot{secret}/getMe", NotOpenApi("the Bot API is documented in prose only")),
@@ -900,6 +915,7 @@ const COVERAGE: &[(&str, &str, &str, Cover)] = &[
     ("vault", "GET", "{api}/v1/auth/token/lookup-self", Undocumented("Vault's generated description (hashicorp/vault-client-go openapi.json, 1.15.0) gives these routes no response body")),
     ("vault", "POST", "{api}/v1/auth/token/revoke-self", Undocumented("Vault's generated description (hashicorp/vault-client-go openapi.json, 1.15.0) gives these routes no response body")),
     ("vercel", "DELETE", "{api}/v3/user/tokens/current", Pending("openapi.vercel.sh")),
+    ("vercel", "GET", "{api}/v2/teams", Pending("openapi.vercel.sh")),
     ("vercel", "GET", "{api}/v2/user", Pending("openapi.vercel.sh")),
     ("wandb", "POST", "{api}/graphql", NotOpenApi("a GraphQL API")),
     ("workos", "GET", "{api}/organizations", Unknown),
@@ -950,7 +966,7 @@ fn calls_of(
 }
 
 /// A revoke recipe's calls: its own (POST by default), its find step, the find's walk over
-/// each item, its public-key check (GET by default) and its fallback's.
+/// each item, its public-key check (GET by default), its fallback's and its session cut's.
 fn revoke_calls(
     issuer: &str,
     r: &toml::Value,
@@ -968,6 +984,9 @@ fn revoke_calls(
     }
     if let Some(f) = r.get("fallback") {
         revoke_calls(issuer, f, out);
+    }
+    if let Some(s) = r.get("sessions") {
+        revoke_calls(issuer, s, out);
     }
 }
 
