@@ -154,6 +154,10 @@ pub struct Page {
     pub number: Option<String>,
     #[serde(default)]
     pub total: Option<String>,
+    /// The number of the first page for page-number paging: 0 (Datadog, the default) or 1
+    /// (Cloudflare, whose `page=0` reads as page 1, so counting from 0 would read it twice).
+    #[serde(default)]
+    pub first: u64,
 }
 
 impl Page {
@@ -322,8 +326,10 @@ impl RevokeRecipe {
                 if e.call.url.is_none() {
                     bail!("{table}.find.each needs a `url`");
                 }
-                if f.items.is_none() {
-                    bail!("{table}.find.each needs the listing's `items` to search in each scope");
+                // Without `items`, the find call is a lookup in each scope (Cloudflare: the
+                // token's own id on each account it lists); its `gone` status skips a scope.
+                if f.items.is_none() && f.gone.is_none() {
+                    bail!("{table}.find.each needs the listing's `items` to search in each scope, or a lookup with the `gone` status of a scope that does not hold the key");
                 }
             }
             if !["equals", "redacted", "suffix", "prefix"].contains(&f.mode.as_str()) {

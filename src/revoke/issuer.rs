@@ -449,9 +449,10 @@ impl HttpIssuers {
             } else if let (Some(param), Some(cur)) = (page.and_then(|p| p.param.as_ref()), &cursor) {
                 c.query.insert(param.clone(), "{page.cursor}".into());
                 v.set("page.cursor", cur.clone());
-            } else if let Some(param) = page.and_then(|p| p.number.as_ref()) {
-                c.query.insert(param.clone(), "{page.number}".into());
-                v.set("page.number", n.to_string());
+            } else if let Some(p) = page.filter(|p| p.number.is_some()) {
+                let param = p.number.clone().unwrap_or_default();
+                c.query.insert(param, "{page.number}".into());
+                v.set("page.number", (n as u64 + p.first).to_string());
             }
             let a = match self
                 .get(&c, &v, issuer, sign, if n == 0 { gone } else { &[] })
