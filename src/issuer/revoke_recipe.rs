@@ -700,6 +700,41 @@ mod tests {
     }
 
     #[test]
+    fn session_cuts_and_per_scope_lookups_are_checked_when_parsed() {
+        let parse = |t: &str| RevokeRecipe::parse(&toml::from_str(t).unwrap());
+        let ok = parse(
+            "url = \"{api}/x\"\n[sessions]\nauthority = \"self\"\nurl = \"{api}/cut\"\n\
+             [sessions.fallback]\nauthority = \"admin\"\nurl = \"{api}/cut\"\n",
+        )
+        .unwrap();
+        let s = ok.sessions.unwrap();
+        assert_eq!(s.fallback.unwrap().authority, Authority::Admin);
+        let e = parse(
+            "url = \"{api}/x\"\n[sessions]\nurl = \"{api}/cut\"\n[sessions.fallback]\nauthority = \"self\"\nurl = \"{api}/y\"\n",
+        )
+        .unwrap_err();
+        assert!(
+            format!("{e:#}").contains("[rule.revoke.sessions.fallback] must be an admin recipe"),
+            "{e:#}"
+        );
+        let e = parse("url = \"{api}/x\"\n[sessions]\nauthority = \"none\"\n").unwrap_err();
+        assert!(format!("{e:#}").contains("must be one call"), "{e:#}");
+        let e = parse(
+            "url = \"{api}/x\"\n[fallback]\nauthority = \"admin\"\nurl = \"{api}/y\"\n[fallback.sessions]\nurl = \"{api}/z\"\n",
+        )
+        .unwrap_err();
+        assert!(format!("{e:#}").contains("cannot have `sessions`"), "{e:#}");
+        // A lookup in each scope needs the status of a scope without the key.
+        let ok = parse(
+            "url = \"{api}/x\"\n[find]\nurl = \"{api}/{p}/me\"\ntake = \"id\"\ngone = { status = [401] }\n\
+             [find.each]\nvar = \"p\"\nurl = \"{api}/p\"\nitems = \"result\"\ntake = \"id\"\n\
+             page = { number = \"page\", first = 1, total = \"result_info.total_count\" }\n",
+        )
+        .unwrap();
+        assert_eq!(ok.find.unwrap().each.unwrap().page.unwrap().first, 1);
+    }
+
+    #[test]
     fn recipes_parse_with_defaults() {
         let t: toml::Table = toml::from_str(
             "method = \"POST\"\nurl = \"{api}/credentials/revoke\"\nauthority = \"public\"\n\
