@@ -171,6 +171,13 @@ fn revocation_table(set: &RuleSet) -> String {
         if let Some(f) = &recipe.fallback {
             calls.push_str(&format!("; refused: {} ({})", call(f), f.authority.as_str()));
         }
+        if let Some(s) = &recipe.sessions {
+            calls.push_str(&format!("; first, under `cut_sessions`: {} ({}", call(s), s.authority.as_str()));
+            if let Some(f) = &s.fallback {
+                calls.push_str(&format!(", else {} ({})", call(f), f.authority.as_str()));
+            }
+            calls.push(')');
+        }
         let accepted = recipe
             .ok
             .as_ref()

@@ -154,6 +154,10 @@ pub struct Page {
     pub number: Option<String>,
     #[serde(default)]
     pub total: Option<String>,
+    /// The number of the first page for page-number paging: 0 (Datadog, the default) or 1
+    /// (Cloudflare, whose `page=0` reads as page 1, so counting from 0 would read it twice).
+    #[serde(default)]
+    pub first: u64,
 }
 
 impl Page {
@@ -243,6 +247,13 @@ pub struct RevokeRecipe {
     /// `iam:UpdateAccessKey` on itself) and the policy names an admin credential for it.
     #[serde(default)]
     pub fallback: Option<Box<RevokeRecipe>>,
+    /// A call sent before the revocation, when the policy asks for it (`cut_sessions`): it
+    /// cuts off what the key already minted and outlives it (AWS: sessions from
+    /// `GetSessionToken`, refused by an inline deny on `aws:TokenIssueTime`). Sent first
+    /// because afterwards the leaked key can no longer sign it; its own `fallback` (an admin)
+    /// sends it when the key may not.
+    #[serde(default)]
+    pub sessions: Option<Box<RevokeRecipe>>,
 }
 
 deserialize_with_call!(RevokeRecipe);
@@ -257,6 +268,21 @@ impl RevokeRecipe {
             f.check("[rule.revoke.fallback]")?;
             if f.authority != Authority::Admin || f.fallback.is_some() {
                 bail!("[rule.revoke.fallback] must be an admin recipe (authority = \"admin\") without a fallback of its own");
+            }
+            if f.sessions.is_some() {
+                bail!("[rule.revoke.fallback] cannot have `sessions`: they belong to [rule.revoke]");
+            }
+        }
+        if let Some(s) = &r.sessions {
+            s.check("[rule.revoke.sessions]")?;
+            if s.authority == Authority::None || s.sessions.is_some() || s.batch.is_some() {
+                bail!("[rule.revoke.sessions] must be one call (authority self or admin, no batch, no sessions of its own)");
+            }
+            if let Some(f) = &s.fallback {
+                f.check("[rule.revoke.sessions.fallback]")?;
+                if f.authority != Authority::Admin || f.fallback.is_some() || f.sessions.is_some() {
+                    bail!("[rule.revoke.sessions.fallback] must be an admin recipe without a fallback or sessions of its own");
+                }
             }
         }
         Ok(r)
@@ -300,8 +326,10 @@ impl RevokeRecipe {
                 if e.call.url.is_none() {
                     bail!("{table}.find.each needs a `url`");
                 }
-                if f.items.is_none() {
-                    bail!("{table}.find.each needs the listing's `items` to search in each scope");
+                // Without `items`, the find call is a lookup in each scope (Cloudflare: the
+                // token's own id on each account it lists); its `gone` status skips a scope.
+                if f.items.is_none() && f.gone.is_none() {
+                    bail!("{table}.find.each needs the listing's `items` to search in each scope, or a lookup with the `gone` status of a scope that does not hold the key");
                 }
             }
             if !["equals", "redacted", "suffix", "prefix"].contains(&f.mode.as_str()) {
@@ -669,6 +697,41 @@ mod tests {
         )
         .unwrap_err();
         assert!(format!("{e:#}").contains("unknown field `header`"), "{e:#}");
+    }
+
+    #[test]
+    fn session_cuts_and_per_scope_lookups_are_checked_when_parsed() {
+        let parse = |t: &str| RevokeRecipe::parse(&toml::from_str(t).unwrap());
+        let ok = parse(
+            "url = \"{api}/x\"\n[sessions]\nauthority = \"self\"\nurl = \"{api}/cut\"\n\
+             [sessions.fallback]\nauthority = \"admin\"\nurl = \"{api}/cut\"\n",
+        )
+        .unwrap();
+        let s = ok.sessions.unwrap();
+        assert_eq!(s.fallback.unwrap().authority, Authority::Admin);
+        let e = parse(
+            "url = \"{api}/x\"\n[sessions]\nurl = \"{api}/cut\"\n[sessions.fallback]\nauthority = \"self\"\nurl = \"{api}/y\"\n",
+        )
+        .unwrap_err();
+        assert!(
+            format!("{e:#}").contains("[rule.revoke.sessions.fallback] must be an admin recipe"),
+            "{e:#}"
+        );
+        let e = parse("url = \"{api}/x\"\n[sessions]\nauthority = \"none\"\n").unwrap_err();
+        assert!(format!("{e:#}").contains("must be one call"), "{e:#}");
+        let e = parse(
+            "url = \"{api}/x\"\n[fallback]\nauthority = \"admin\"\nurl = \"{api}/y\"\n[fallback.sessions]\nurl = \"{api}/z\"\n",
+        )
+        .unwrap_err();
+        assert!(format!("{e:#}").contains("cannot have `sessions`"), "{e:#}");
+        // A lookup in each scope needs the status of a scope without the key.
+        let ok = parse(
+            "url = \"{api}/x\"\n[find]\nurl = \"{api}/{p}/me\"\ntake = \"id\"\ngone = { status = [401] }\n\
+             [find.each]\nvar = \"p\"\nurl = \"{api}/p\"\nitems = \"result\"\ntake = \"id\"\n\
+             page = { number = \"page\", first = 1, total = \"result_info.total_count\" }\n",
+        )
+        .unwrap();
+        assert_eq!(ok.find.unwrap().each.unwrap().page.unwrap().first, 1);
     }
 
     #[test]

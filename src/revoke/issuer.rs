@@ -81,6 +81,7 @@ impl HttpIssuers {
         let mut v = Vars::default();
         v.set("secret", String::from_utf8_lossy(t.secret));
         v.set("redacted", crate::finding::redact(t.secret));
+        v.set("now", cut_off(chrono::Utc::now()));
         for (n, p) in t.parts {
             v.set(format!("part.{n}"), String::from_utf8_lossy(p));
         }
@@ -448,9 +449,10 @@ impl HttpIssuers {
             } else if let (Some(param), Some(cur)) = (page.and_then(|p| p.param.as_ref()), &cursor) {
                 c.query.insert(param.clone(), "{page.cursor}".into());
                 v.set("page.cursor", cur.clone());
-            } else if let Some(param) = page.and_then(|p| p.number.as_ref()) {
-                c.query.insert(param.clone(), "{page.number}".into());
-                v.set("page.number", n.to_string());
+            } else if let Some(p) = page.filter(|p| p.number.is_some()) {
+                let param = p.number.clone().unwrap_or_default();
+                c.query.insert(param, "{page.number}".into());
+                v.set("page.number", (n as u64 + p.first).to_string());
             }
             let a = match self
                 .get(&c, &v, issuer, sign, if n == 0 { gone } else { &[] })
@@ -534,6 +536,19 @@ impl HttpIssuers {
         }
         Err(partial(format!("more than {MAX_PAGES} pages")))
     }
+}
+
+/// `{now}` for a recipe: the moment as ISO 8601 UTC, rounded up to the next whole second. A
+/// cut-off (AWS `DateLessThan aws:TokenIssueTime`) written as this moment then covers every
+/// session minted before the call, even one minted earlier in the same second.
+fn cut_off(now: chrono::DateTime<chrono::Utc>) -> String {
+    use chrono::Timelike;
+    let up = if now.nanosecond() == 0 {
+        now
+    } else {
+        now.with_nanosecond(0).unwrap_or(now) + chrono::Duration::seconds(1)
+    };
+    up.format("%Y-%m-%dT%H:%M:%SZ").to_string()
 }
 
 /// The most pages a find step reads before it gives up (and refuses to act).
@@ -649,4 +664,21 @@ fn scrub(msg: &str, t: &Target) -> String {
         out = out.replace(s.as_ref(), &crate::finding::redact(v));
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::cut_off;
+
+    #[test]
+    fn the_cut_off_rounds_up_to_the_next_second() {
+        let at = |s: &str| {
+            chrono::DateTime::parse_from_rfc3339(s)
+                .unwrap()
+                .with_timezone(&chrono::Utc)
+        };
+        assert_eq!(cut_off(at("2026-12-04T20:01:02.250Z")), "2026-12-04T20:01:03Z");
+        assert_eq!(cut_off(at("2026-12-04T23:59:59.001Z")), "2026-12-05T00:00:00Z");
+        assert_eq!(cut_off(at("2026-12-04T20:01:02Z")), "2026-12-04T20:01:02Z");
+    }
 }

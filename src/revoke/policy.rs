@@ -11,6 +11,7 @@
 //! mode = "ask"
 //! [revoke.issuers.aws]       # record what would be done
 //! mode = "dry-run"
+//! cut_sessions = true        # and, when acting, cut off the sessions the key minted
 //! [revoke.rules."github.pat-classic"]
 //! mode = "off"
 //!
@@ -76,6 +77,11 @@ pub enum Request {
 pub struct Override {
     pub mode: Option<Mode>,
     pub require_live: Option<bool>,
+    /// Also cut off what the key already minted before revoking it, where its recipe can
+    /// (`[rule.revoke.sessions]`: AWS sessions from `GetSessionToken`). Off unless enabled:
+    /// the AWS cut denies every session of the key's IAM user issued before now, not only
+    /// the leaked key's.
+    pub cut_sessions: Option<bool>,
 }
 
 /// Where an admin credential is read from. Exactly one of `env` or `file`; extra non-secret
@@ -153,6 +159,8 @@ impl Default for Policy {
 pub struct Decision {
     pub mode: Mode,
     pub require_live: bool,
+    /// Whether to send the recipe's `sessions` call before revoking (see [`Override`]).
+    pub cut_sessions: bool,
     /// The entry that decided the mode, e.g. `revoke.rules."github.pat-classic"`.
     pub source: String,
 }
@@ -240,6 +248,7 @@ impl Policy {
         ];
         let mut mode = (self.mode, "revoke.mode".to_string());
         let mut require_live = self.require_live;
+        let mut cut_sessions = false;
         // Walk from the least specific to the most, so the most specific setting wins.
         for (o, name) in levels.iter().rev() {
             if let Some(o) = o {
@@ -249,6 +258,9 @@ impl Policy {
                 if let Some(r) = o.require_live {
                     require_live = r;
                 }
+                if let Some(c) = o.cut_sessions {
+                    cut_sessions = c;
+                }
             }
         }
         if self.preview && matches!(mode.0, Mode::Auto | Mode::Ask) {
@@ -257,6 +269,7 @@ impl Policy {
         Decision {
             mode: mode.0,
             require_live,
+            cut_sessions,
             source: mode.1,
         }
     }
@@ -380,6 +393,20 @@ mod tests {
         assert_eq!(d.mode, Mode::Off);
         assert_eq!(d.source, "revoke.rules.\"github.pat-classic\"");
         assert_eq!(p.decide("openai.project-key", "openai", "org").mode, Mode::Auto);
+    }
+
+    #[test]
+    fn cutting_sessions_is_off_unless_enabled_and_the_most_specific_entry_wins() {
+        let p = policy("[revoke]\nmode = \"auto\"\n").unwrap();
+        assert!(!p.decide("aws.access-key", "aws", "user").cut_sessions);
+        let p = policy(
+            "[revoke]\nmode = \"auto\"\n[revoke.issuers.aws]\ncut_sessions = true\n\
+             [revoke.rules.\"aws.bedrock-key\"]\ncut_sessions = false\n",
+        )
+        .unwrap();
+        assert!(p.decide("aws.access-key", "aws", "user").cut_sessions);
+        assert!(!p.decide("aws.bedrock-key", "aws", "user").cut_sessions);
+        assert!(!p.decide("github.pat-classic", "github", "user").cut_sessions);
     }
 
     #[test]

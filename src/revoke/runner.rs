@@ -196,6 +196,8 @@ struct Ready {
     /// Verified live moments ago: no need to look again before acting.
     fresh_live: bool,
     require_live: bool,
+    /// The policy asks to cut off the key's sessions before revoking it.
+    cut_sessions: bool,
 }
 
 impl Ready {
@@ -683,6 +685,7 @@ impl Runner {
             known,
             fresh_live,
             require_live: decision.require_live,
+            cut_sessions: decision.cut_sessions,
         }))
     }
 
@@ -716,6 +719,9 @@ impl Runner {
     /// Sends the revocation and records the attempt, the timeline step and the audit line in
     /// one transaction.
     async fn call(&self, job: &Job, r: &Ready, slot: &mut Option<Slot<'_>>) -> Result<CallResult> {
+        if let (true, Some(s)) = (r.cut_sessions, r.recipe.sessions.as_deref()) {
+            self.cut_sessions(job, r, s).await?;
+        }
         let now = store::now();
         let attempt = self.st().start_attempt(job.id, now)?;
         let result = self.issuers.revoke(&r.target(job), &r.recipe).await;
@@ -750,6 +756,39 @@ impl Runner {
         };
         self.st().apply(&step)?;
         Ok(result)
+    }
+
+    /// Cuts off what the key already minted (AWS: an inline deny on sessions issued before
+    /// now), before the revocation while the key can still sign it, and audits it on its own
+    /// line. A refusal does not hold the revocation back: killing the key matters more, and
+    /// the audit line says what is still open.
+    async fn cut_sessions(&self, job: &Job, r: &Ready, s: &RevokeRecipe) -> Result<()> {
+        let result = self.issuers.revoke(&r.target(job), s).await;
+        let (action, status, detail) = match &result {
+            CallResult::Accepted { status } => (
+                "sessions-cut",
+                Some(*status),
+                format!("accepted: {}", s.describe()),
+            ),
+            CallResult::Gone { status } => (
+                "sessions-cut-failed",
+                Some(*status),
+                format!("the key's owner was not found: {}", s.describe()),
+            ),
+            CallResult::Retry { status, reason, .. } | CallResult::Failed { status, reason } => (
+                "sessions-cut-failed",
+                *status,
+                format!("{reason}; sessions the key minted stay valid until they expire"),
+            ),
+            CallResult::Deferred { reason, .. } => (
+                "sessions-cut-failed",
+                None,
+                format!("deferred: {reason}; sessions the key minted stay valid until they expire"),
+            ),
+        };
+        self.st()
+            .audit(self.job_audit(job, action).status(status).detail(detail))?;
+        Ok(())
     }
 
     /// After the call: verify again and record the key revoked, or retry, or escalate.

@@ -1,7 +1,8 @@
 //! Exact-key kill paths that need more than a key's own answer, in the shapes their issuers
 //! document: Twilio (API v2010 account fetch, Verify v2 service list, IAM v1 `Keys` delete;
 //! twilio/twilio-oai), Auth0 (client credentials grant, Management API v2 client read and
-//! `rotate-secret`) and Google Cloud IAM (`projects.serviceAccounts.keys.delete`). A child of
+//! `rotate-secret`), Google Cloud IAM (`projects.serviceAccounts.keys.delete`) and Cloudflare
+//! account-owned tokens (`/accounts/{account_id}/tokens/verify` and `…/tokens/{token_id}`). A child of
 //! `routes`, so it speaks the same request and reply types; the dispatcher hands it a request
 //! when [`serves`] says so.
 
@@ -15,6 +16,7 @@ pub(super) fn serves(issuer: &str, r: &Req) -> bool {
     match issuer {
         "twilio" | "auth0" => true,
         "google" => r.rest.starts_with("/iam/"),
+        "cloudflare" => r.rest.starts_with("/client/v4/accounts/") && r.rest.contains("/tokens/"),
         _ => false,
     }
 }
@@ -23,6 +25,7 @@ pub(super) fn dispatch(sim: &Sim, issuer: &str, r: &Req) -> Reply {
     match issuer {
         "twilio" => twilio(sim, r),
         "auth0" => auth0(sim, r),
+        "cloudflare" => cloudflare_account_tokens(sim, r),
         _ => google_iam(sim, r),
     }
 }
@@ -267,6 +270,109 @@ fn google_iam(sim: &Sim, r: &Req) -> Reply {
         None => reply(
             404,
             error(404, "NOT_FOUND", &format!("Service account key projects/{project}/serviceAccounts/{email}/keys/{key_id} does not exist.")),
+            "revoke",
+        ),
+    }
+}
+
+/// Cloudflare account-owned tokens: `GET /accounts/{account_id}/tokens/verify` names the
+/// bearer token (`result.id`, `status`) on the account that owns it (the key's `org`; its id
+/// is the one the accounts listing gives that name) and answers 401 "Invalid API Token" on
+/// any other; `DELETE /accounts/{account_id}/tokens/{token_id}` deletes a token of that
+/// account, with "Account API Tokens Write" in the bearer's scopes (or no scopes at all).
+fn cloudflare_account_tokens(sim: &Sim, r: &Req) -> Reply {
+    let envelope = |ok: bool, errors: Value, result: Value| json!({"success": ok, "errors": errors, "messages": [], "result": result});
+    let kind = if r.method == Method::DELETE {
+        "revoke"
+    } else {
+        "verify"
+    };
+    let account_of =
+        |key: &super::super::SimKey| format!("{:032x}", super::num_id(key.org.as_deref().unwrap_or("")));
+    let id_of = |key: &super::super::SimKey| {
+        key.key_id
+            .clone()
+            .unwrap_or_else(|| format!("{:032x}", super::num_id(&key.secret)))
+    };
+    let invalid = || {
+        reply(
+            401,
+            envelope(
+                false,
+                json!([{"code": 1000, "message": "Invalid API Token"}]),
+                Value::Null,
+            ),
+            kind,
+        )
+    };
+    let rest = r.rest.trim_start_matches("/client/v4/accounts/");
+    let Some((account, tail)) = rest.split_once("/tokens/") else {
+        return reply(
+            404,
+            envelope(
+                false,
+                json!([{"code": 7003, "message": "No route for that URI"}]),
+                Value::Null,
+            ),
+            "other",
+        );
+    };
+    let Some(i) = r.bearer().and_then(|t| sim.live("cloudflare", &t)) else {
+        return invalid();
+    };
+    let key = k(sim, i);
+    if !key.secret.starts_with("cfat_") || account_of(key) != account {
+        return invalid();
+    }
+    if tail == "verify" && r.method == Method::GET {
+        let mut b = envelope(true, json!([]), json!({"id": id_of(key), "status": "active"}));
+        b["messages"] =
+            json!([{"code": 10000, "message": "This API Token is valid and active", "type": null}]);
+        if let Some(e) = &key.expires_at {
+            b["result"]["expires_on"] = json!(e);
+        }
+        return reply(200, b, "verify");
+    }
+    if r.method != Method::DELETE {
+        return reply(
+            405,
+            envelope(
+                false,
+                json!([{"code": 10405, "message": "Method not allowed"}]),
+                Value::Null,
+            ),
+            "other",
+        );
+    }
+    if !key.scopes.is_empty() && !key.scopes.iter().any(|s| s == "Account API Tokens Write") {
+        return reply(
+            403,
+            envelope(
+                false,
+                json!([{"code": 9109, "message": "Unauthorized to access requested resource"}]),
+                Value::Null,
+            ),
+            "revoke",
+        );
+    }
+    match sim.keys.iter().enumerate().position(|(j, k2)| {
+        k2.issuer == "cloudflare"
+            && k2.secret.starts_with("cfat_")
+            && account_of(k2) == account
+            && !sim.is_revoked(j)
+            && id_of(k2) == tail
+    }) {
+        Some(j) => {
+            sim.revoke(j);
+            reply(200, envelope(true, json!([]), json!({"id": tail})), "revoke")
+        }
+        None => reply(
+            404,
+            envelope(
+                false,
+                json!([{"code": 1003, "message": "Token not found"}]),
+                Value::Null,
+            ),
             "revoke",
         ),
     }

@@ -247,6 +247,8 @@ pub struct Sim {
     latency: Duration,
     slow: Duration,
     addr: Mutex<Option<SocketAddr>>,
+    /// AWS sessions minted and users' inline policies.
+    aws: routes::aws_sessions::State,
 }
 
 impl Sim {
@@ -275,6 +277,7 @@ impl Sim {
             fired: Mutex::new(HashSet::new()),
             record,
             addr: Mutex::new(None),
+            aws: Default::default(),
         }))
     }
 

@@ -20,6 +20,9 @@ use crate::verify::{aws, jwt};
 pub(super) mod access;
 #[path = "kill_paths.rs"]
 mod kill_paths;
+/// AWS session credentials and the inline deny that cuts them off.
+#[path = "aws_sessions.rs"]
+pub(super) mod aws_sessions;
 
 pub fn router(sim: Arc<Sim>) -> axum::Router {
     axum::Router::new().fallback(handle).with_state(sim)
@@ -211,6 +214,7 @@ fn classify(r: &Req) -> &'static str {
         || anthropic_update
         || action == "UpdateAccessKey"
         || action == "DeleteAccessKey"
+        || action == "PutUserPolicy"
     {
         "revoke"
     } else {
@@ -1037,8 +1041,9 @@ fn aws_api(sim: &Sim, r: &Req) -> Reply {
         params.extend(r.form());
     }
     let action = params.get("Action").cloned().unwrap_or_default();
-    let kind =
-        if action == "UpdateAccessKey" || action == "DeleteAccessKey" || action == "GetAccessKeyLastUsed" {
+    let kind = if ["UpdateAccessKey", "DeleteAccessKey", "GetAccessKeyLastUsed", "PutUserPolicy"]
+        .contains(&action.as_str())
+    {
             "revoke"
         } else {
             "verify"
@@ -1054,13 +1059,24 @@ fn aws_api(sim: &Sim, r: &Req) -> Reply {
     } else {
         "aws"
     };
-    let Some(i) = sim.keys.iter().position(|k| {
-        k.issuer == "aws"
-            && k.key_id.as_deref() == Some(auth.key_id.as_str())
-            && k.partition.as_deref().unwrap_or("aws") == partition
-    }) else {
+    // A session (from GetSessionToken) signs as its parent key's user, with its own secret.
+    let session = sim.aws.session(&auth.key_id);
+    let Some(i) = session.as_ref().map(|s| s.parent).or_else(|| {
+        sim.keys
+            .iter()
+            .position(|k| k.issuer == "aws" && k.key_id.as_deref() == Some(auth.key_id.as_str()))
+    })
+    .filter(|i| sim.keys[*i].issuer == "aws" && sim.keys[*i].partition.as_deref().unwrap_or("aws") == partition) else {
         return aws_error("InvalidClientTokenId", json_wanted, kind);
     };
+    if let Some(s) = &session {
+        if r.header("x-amz-security-token").as_deref() != Some(s.token.as_str()) {
+            return aws_error("InvalidClientTokenId", json_wanted, kind);
+        }
+        if chrono::Utc::now() >= s.expires {
+            return aws_error("ExpiredToken", json_wanted, kind);
+        }
+    }
     // A partition's endpoints take only signatures scoped to one of its regions.
     let region_ok = match partition {
         "aws-us-gov" => auth.region.starts_with("us-gov-"),
@@ -1070,7 +1086,8 @@ fn aws_api(sim: &Sim, r: &Req) -> Reply {
     if !region_ok {
         return aws_error("SignatureDoesNotMatch", json_wanted, kind);
     }
-    if sim.is_revoked(i) {
+    // Deactivating a key leaves the sessions it minted valid.
+    if session.is_none() && sim.is_revoked(i) {
         return aws_error("InvalidClientTokenId", json_wanted, kind);
     }
     let signed: Vec<(String, String)> = auth
@@ -1088,7 +1105,8 @@ fn aws_api(sim: &Sim, r: &Req) -> Reply {
     );
     let amz_date = r.header("x-amz-date").unwrap_or_default();
     let key = k(sim, i).clone();
-    let expected = aws::signature(&key.secret, &amz_date, &auth.region, &auth.service, &creq);
+    let signing_secret = session.as_ref().map_or(key.secret.as_str(), |s| s.secret.as_str());
+    let expected = aws::signature(signing_secret, &amz_date, &auth.region, &auth.service, &creq);
     if expected != auth.signature || !amz_date.starts_with(&auth.date) {
         return aws_error("SignatureDoesNotMatch", json_wanted, kind);
     }
@@ -1097,7 +1115,23 @@ fn aws_api(sim: &Sim, r: &Req) -> Reply {
         .principal
         .clone()
         .unwrap_or_else(|| format!("arn:aws:iam::{account}:user/sim"));
+    if let Some(s) = &session {
+        // An explicit deny on the user refuses its older sessions, except GetCallerIdentity,
+        // which AWS answers whatever a policy denies. GetSessionToken takes long-term keys only.
+        if action == "GetSessionToken"
+            || (action != "GetCallerIdentity" && sim.aws.denied(&account, &aws_user_name(&key), s.issued))
+        {
+            return reply(
+                403,
+                json!(format!("<ErrorResponse><Error><Type>Sender</Type><Code>AccessDenied</Code><Message>User: {arn} is not authorized to perform: {action} with an explicit deny in an identity-based policy</Message></Error></ErrorResponse>")),
+                kind,
+            )
+            .header("content-type", "text/xml");
+        }
+    }
     match action.as_str() {
+        "GetSessionToken" => aws_sessions::get_session_token(sim, i, &params, json_wanted),
+        "PutUserPolicy" => aws_sessions::put_user_policy(sim, &key, &account, &params, json_wanted),
         // IAM reads a key may make about its own user, in the query API's JSON shapes; a key
         // whose `scopes` (IAM actions) lack the action is refused AccessDenied.
         "GetUser" | "ListAttachedUserPolicies" | "ListUserPolicies" | "ListGroupsForUser" if json_wanted => {
@@ -1178,7 +1212,13 @@ fn aws_api(sim: &Sim, r: &Req) -> Reply {
                     .header("content-type", "text/xml")
             }
         }
-        "GetAccessKeyLastUsed" if key.admin => {
+        // An admin reads any key of the account; a key its own (with iam:GetAccessKeyLastUsed).
+        "GetAccessKeyLastUsed"
+            if key.admin
+                || (params.get("AccessKeyId") == Some(&auth.key_id)
+                    && !key.no_self_revoke
+                    && (key.scopes.is_empty() || key.scopes.iter().any(|s| s == "iam:GetAccessKeyLastUsed"))) =>
+        {
             let target = params.get("AccessKeyId").cloned().unwrap_or_default();
             match sim
                 .keys

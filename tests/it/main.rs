@@ -35,6 +35,7 @@ mod revocation_table;
 mod revoke_admin;
 mod revoke_answers;
 mod revoke_auto;
+mod revoke_aws_sessions;
 mod revoke_budget;
 mod revoke_crash;
 mod revoke_exact;

@@ -114,6 +114,50 @@ fn cloudflare_user_token_deletes_exactly_itself() {
     );
 }
 
+/// Cloudflare account-owned tokens: the token lists its account, names its own id there
+/// (`/accounts/{id}/tokens/verify`) and deletes exactly that token from that account; the
+/// account's other token lives on, and a token without "Account API Tokens Write" is refused
+/// (403) and handed to a human.
+#[test]
+fn cloudflare_account_token_deletes_exactly_itself_from_its_account() {
+    let mut g = Gen::new(1457);
+    let token = |g: &mut Gen| format!("cfat_{}{}", g.alnum(40), g.hex(8));
+    let (bystander, leaked, read_only) = (token(&mut g), token(&mut g), token(&mut g));
+    let key = |secret: &str, id: &str, scopes: &str| {
+        format!(
+            "[[key]]\nissuer = \"cloudflare\"\nsecret = \"{secret}\"\norg = \"acme\"\nkey_id = \"{id}\"\n{scopes}\
+             [[key.grant]]\nkind = \"account\"\nname = \"acme\"\n"
+        )
+    };
+    let sim = SimProc::start(&format!(
+        "{}{}{}",
+        key(&bystander, &g.hex(32), ""),
+        key(&leaked, "0123456789abcdef0123456789abcdef", ""),
+        key(&read_only, &g.hex(32), "scopes = [\"Account API Tokens Read\"]\n"),
+    ));
+    let (dir, err) = scan_auto(&sim, &format!("CLOUDFLARE_API_TOKEN={leaked}\n"));
+    assert_eq!(revoked(&sim), "[1]", "{err}");
+    assert_eq!(
+        status(dir.path(), "cloudflare.account-api-token", &leaked),
+        "revoked",
+        "{err}"
+    );
+    let d = deletes(&sim, "cloudflare");
+    assert_eq!(d.len(), 1, "{d:?}");
+    assert!(
+        d[0].starts_with("/cloudflare/client/v4/accounts/")
+            && d[0].ends_with("/tokens/0123456789abcdef0123456789abcdef 200"),
+        "{d:?}"
+    );
+    let (dir, err) = scan_auto(&sim, &format!("CLOUDFLARE_API_TOKEN={read_only}\n"));
+    assert_eq!(revoked(&sim), "[1]", "{err}");
+    assert_eq!(
+        status(dir.path(), "cloudflare.account-api-token", &read_only),
+        "escalated",
+        "{err}"
+    );
+}
+
 /// Tailscale: an API access token's value carries its id; the token deletes itself by that id
 /// in its own tailnet, and the tailnet's other token lives on.
 #[test]

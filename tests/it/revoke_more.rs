@@ -212,6 +212,13 @@ fn cases(g: &mut Gen) -> Vec<Case> {
             who,
         ),
         env(
+            "cloudflare.account-api-token",
+            "cloudflare",
+            "CLOUDFLARE_API_TOKEN",
+            format!("cfat_{}{}", b62(g, 40), g.hex(8)),
+            "org = \"acme\"\n[[key.grant]]\nkind = \"account\"\nname = \"acme\"",
+        ),
+        env(
             "anthropic.api-key",
             "anthropic",
             "ANTHROPIC_API_KEY",
