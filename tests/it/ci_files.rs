@@ -941,7 +941,11 @@ fn action_build_cache_key_follows_the_source() {
     // cargo's downloads and the build directory (the target directory inside it) are cached;
     // a changed source restores the last build and rebuilds what changed.
     let paths = cache["with"]["path"].as_str().unwrap();
-    for p in ["~/.cargo/registry", "~/.cargo/git", "${{ steps.build-key.outputs.dir }}"] {
+    for p in [
+        "~/.cargo/registry",
+        "~/.cargo/git",
+        "${{ steps.build-key.outputs.dir }}",
+    ] {
         assert!(paths.lines().any(|l| l.trim() == p), "cache path {p}: {paths}");
     }
     assert!(run.contains("CARGO_TARGET_DIR=\"$BUILD_DIR/target\""), "{run}");
@@ -988,11 +992,19 @@ fn make_release(dir: &Path, version: &str, targets: &[&str]) {
         std::fs::copy(env!("CARGO_BIN_EXE_quench"), bin.join("quench")).unwrap();
         let env = strings(&[("TARGET", target), ("GITHUB_REF_NAME", version)]);
         let out = run_bash_step(dir, package, &env, &output);
-        assert!(out.status.success(), "Package ({target}): {}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "Package ({target}): {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
     }
     let checksums = named_step(&wf["jobs"]["publish"]["steps"], "Checksums");
     let out = run_bash_step(dir, checksums, &BTreeMap::new(), &output);
-    assert!(out.status.success(), "Checksums: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "Checksums: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
 
 #[test]
@@ -1026,7 +1038,10 @@ fn release_workflow_builds_every_target_on_a_tag_with_checksums_and_least_permis
     assert_eq!(targets, want);
     let build = named_step(&wf["jobs"]["build"]["steps"], "Build");
     let run = build["run"].as_str().unwrap();
-    assert!(run.contains("cargo build --release --locked --target \"$TARGET\""), "{run}");
+    assert!(
+        run.contains("cargo build --release --locked --target \"$TARGET\""),
+        "{run}"
+    );
     assert_eq!(build["env"]["TARGET"], "${{ matrix.target }}");
 
     // The assets, made by the workflow's own steps: a tarball per target with its checksum,
@@ -1041,7 +1056,12 @@ fn release_workflow_builds_every_target_on_a_tag_with_checksums_and_least_permis
     names.sort();
     let mut expected: Vec<String> = RELEASE_TARGETS
         .iter()
-        .flat_map(|t| [format!("quench-v0.1.0-{t}.tar.gz"), format!("quench-v0.1.0-{t}.tar.gz.sha256")])
+        .flat_map(|t| {
+            [
+                format!("quench-v0.1.0-{t}.tar.gz"),
+                format!("quench-v0.1.0-{t}.tar.gz.sha256"),
+            ]
+        })
         .chain(["SHA256SUMS".to_string()])
         .collect();
     expected.sort();
@@ -1053,7 +1073,11 @@ fn release_workflow_builds_every_target_on_a_tag_with_checksums_and_least_permis
         .current_dir(&dist)
         .output()
         .unwrap();
-    assert!(check.status.success(), "{}", String::from_utf8_lossy(&check.stdout));
+    assert!(
+        check.status.success(),
+        "{}",
+        String::from_utf8_lossy(&check.stdout)
+    );
     // A tarball holds the binary under the directory the installers extract.
     let list = Command::new("tar")
         .args(["-tzf", "quench-v0.1.0-x86_64-unknown-linux-musl.tar.gz"])
@@ -1071,7 +1095,12 @@ fn release_workflow_builds_every_target_on_a_tag_with_checksums_and_least_permis
     let publish = named_step(&wf["jobs"]["publish"]["steps"], "Publish the release")["run"]
         .as_str()
         .unwrap();
-    for part in ["gh release create \"$GITHUB_REF_NAME\"", "dist/*.tar.gz", "dist/SHA256SUMS", "--verify-tag"] {
+    for part in [
+        "gh release create \"$GITHUB_REF_NAME\"",
+        "dist/*.tar.gz",
+        "dist/SHA256SUMS",
+        "--verify-tag",
+    ] {
         assert!(publish.contains(part), "{part}: {publish}");
     }
     // The tag the installers ask for is the crate's version, as the version check enforces.
@@ -1106,8 +1135,11 @@ fn serve_files(dir: PathBuf) -> String {
             let file = dir.join(path.trim_start_matches('/'));
             let reply = match (path.contains(".."), std::fs::read(&file)) {
                 (false, Ok(body)) => {
-                    let mut r = format!("HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n", body.len())
-                        .into_bytes();
+                    let mut r = format!(
+                        "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+                        body.len()
+                    )
+                    .into_bytes();
                     r.extend(body);
                     r
                 }
@@ -1133,7 +1165,11 @@ fn fake_release_host(target: &str) -> (tempfile::TempDir, String, PathBuf) {
 
 /// Runs the action's release-download step with these inputs; returns its output, what it wrote
 /// to GITHUB_OUTPUT and GITHUB_PATH, and the install root.
-fn run_release_step(version: &str, url: &str, target: &str) -> (std::process::Output, String, String, tempfile::TempDir) {
+fn run_release_step(
+    version: &str,
+    url: &str,
+    target: &str,
+) -> (std::process::Output, String, String, tempfile::TempDir) {
     let action = yaml("action.yml");
     let release = step(&action, "release");
     let env = release["env"].as_object().unwrap();
@@ -1165,7 +1201,11 @@ fn action_installs_a_release_binary_only_when_its_checksum_matches() {
     // A good release: installed, on PATH, and the very binary the release packaged.
     let (out, outputs, path, work) = run_release_step("v0.1.0", &url, target);
     let log = String::from_utf8_lossy(&out.stdout);
-    assert!(out.status.success(), "{log} {}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{log} {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert!(outputs.contains("installed=true"), "{outputs}");
     let bin = work.path().join("quench-build/bin");
     assert_eq!(path.trim(), bin.to_str().unwrap());
@@ -1173,9 +1213,15 @@ fn action_installs_a_release_binary_only_when_its_checksum_matches() {
         std::fs::read(bin.join("quench")).unwrap(),
         std::fs::read(env!("CARGO_BIN_EXE_quench")).unwrap()
     );
-    let version = Command::new(bin.join("quench")).arg("--version").output().unwrap();
+    let version = Command::new(bin.join("quench"))
+        .arg("--version")
+        .output()
+        .unwrap();
     assert!(String::from_utf8_lossy(&version.stdout).contains(env!("CARGO_PKG_VERSION")));
-    assert!(log.contains("installed quench-v0.1.0-x86_64-unknown-linux-musl.tar.gz"), "{log}");
+    assert!(
+        log.contains("installed quench-v0.1.0-x86_64-unknown-linux-musl.tar.gz"),
+        "{log}"
+    );
 
     // No release binary for that version: no install, the source build follows.
     let (out, outputs, path, work) = run_release_step("v9.9.9", &url, target);
@@ -1194,7 +1240,9 @@ fn action_installs_a_release_binary_only_when_its_checksum_matches() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(1), "{stderr}");
     assert!(
-        stderr.contains("quench: refusing ") && stderr.contains("SHA-256") && stderr.contains("SHA256SUMS says"),
+        stderr.contains("quench: refusing ")
+            && stderr.contains("SHA-256")
+            && stderr.contains("SHA256SUMS says"),
         "{stderr}"
     );
     assert!(String::from_utf8_lossy(&out.stdout).contains("::error::the quench release binary was refused"));
@@ -1257,17 +1305,34 @@ fn gitlab_template_installs_the_same_verified_release_binary() {
     };
     let (out, work) = run("echo fallback build; exit 7");
     let log = String::from_utf8_lossy(&out.stdout);
-    assert!(out.status.success(), "{log} {}", String::from_utf8_lossy(&out.stderr));
-    assert!(log.contains(&format!("quench {}", env!("CARGO_PKG_VERSION"))), "{log}");
+    assert!(
+        out.status.success(),
+        "{log} {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        log.contains(&format!("quench {}", env!("CARGO_PKG_VERSION"))),
+        "{log}"
+    );
     assert!(!log.contains("fallback build"));
     assert!(work.path().join(".quench-bin/bin/quench").is_file());
 
-    std::fs::write(release.join("SHA256SUMS"), format!("{}  quench-v0.1.0-{target}.tar.gz\n", "0".repeat(64))).unwrap();
+    std::fs::write(
+        release.join("SHA256SUMS"),
+        format!("{}  quench-v0.1.0-{target}.tar.gz\n", "0".repeat(64)),
+    )
+    .unwrap();
     let (out, work) = run("echo fallback build; exit 7");
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(1), "{stderr}");
-    assert!(stderr.contains("quench: refusing ") && stderr.contains("the quench release binary was refused"), "{stderr}");
-    assert!(!String::from_utf8_lossy(&out.stdout).contains("fallback build"), "a refused binary must not fall back");
+    assert!(
+        stderr.contains("quench: refusing ") && stderr.contains("the quench release binary was refused"),
+        "{stderr}"
+    );
+    assert!(
+        !String::from_utf8_lossy(&out.stdout).contains("fallback build"),
+        "a refused binary must not fall back"
+    );
     assert!(!work.path().join(".quench-bin/bin/quench").exists());
 
     // No binary for the version: the source build runs.
