@@ -1039,7 +1039,7 @@ fn release_workflow_builds_every_target_on_a_tag_with_checksums_and_least_permis
     let build = named_step(&wf["jobs"]["build"]["steps"], "Build");
     let run = build["run"].as_str().unwrap();
     assert!(
-        run.contains("cargo build --release --locked --target \"$TARGET\""),
+        run.contains("cargo build --release --locked --target \"$TARGET\" --features vendored-openssl"),
         "{run}"
     );
     assert_eq!(build["env"]["TARGET"], "${{ matrix.target }}");
