@@ -1,8 +1,8 @@
 //! The process's HTTP clients.
 //!
 //! Loading the system certificate store is the most expensive thing quench does outside
-//! scanning: tens of milliseconds of CPU per TLS client with OpenSSL 3. A scan that verified and
-//! revoked used to build a client per component (verification, the revocation path's fresh
+//! scanning: parsing the whole CA bundle, tens of milliseconds of CPU per TLS client. A scan
+//! that verified and revoked used to build a client per component (verification, the revocation path's fresh
 //! verification and its calls, webhooks, repository discovery), and `quench serve` built them all
 //! again for every push. Here the TLS configuration is built once per process ([`tls`]) and one
 //! `reqwest::Client` per configuration is shared by everything ([`issuers`], [`discovery`]);
