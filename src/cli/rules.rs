@@ -172,7 +172,11 @@ fn revocation_table(set: &RuleSet) -> String {
             calls.push_str(&format!("; refused: {} ({})", call(f), f.authority.as_str()));
         }
         if let Some(s) = &recipe.sessions {
-            calls.push_str(&format!("; first, under `cut_sessions`: {} ({}", call(s), s.authority.as_str()));
+            calls.push_str(&format!(
+                "; first, under `cut_sessions`: {} ({}",
+                call(s),
+                s.authority.as_str()
+            ));
             if let Some(f) = &s.fallback {
                 calls.push_str(&format!(", else {} ({})", call(f), f.authority.as_str()));
             }

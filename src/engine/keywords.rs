@@ -112,31 +112,32 @@ impl Keywords {
 
     fn nfa(&self) -> Option<&contiguous::NFA> {
         self.nfa
-            .get_or_init(|| {
-                contiguous::Builder::new()
-                    .ascii_case_insensitive(true)
-                    .match_kind(MatchKind::Standard)
-                    .prefilter(false)
-                    .build(&self.patterns)
-                    .ok()
-            })
+            .get_or_init(|| automaton!(contiguous::Builder::new(), &self.patterns))
             .as_ref()
     }
 
     /// The DFA, built once the engine has scanned enough to pay for it.
     fn dfa(&self) -> Option<&dfa::DFA> {
         self.dfa
-            .get_or_init(|| {
-                dfa::Builder::new()
-                    .ascii_case_insensitive(true)
-                    .match_kind(MatchKind::Standard)
-                    .prefilter(false)
-                    .build(&self.patterns)
-                    .ok()
-            })
+            .get_or_init(|| automaton!(dfa::Builder::new(), &self.patterns))
             .as_ref()
     }
 }
+
+/// Both automata match alike: ASCII case-insensitively, every overlapping occurrence, and no
+/// prefilter (with hundreds of patterns it has nothing to skip). Their builders share these
+/// methods but no trait, hence a macro.
+macro_rules! automaton {
+    ($builder:expr, $patterns:expr) => {
+        $builder
+            .ascii_case_insensitive(true)
+            .match_kind(MatchKind::Standard)
+            .prefilter(false)
+            .build($patterns)
+            .ok()
+    };
+}
+use automaton;
 
 /// Overlapping search of `hay`, in lanes when it is long enough to pay for them.
 fn search<A: Automaton>(a: &A, hay: &[u8], f: impl FnMut(usize, usize, usize)) {

@@ -4,7 +4,7 @@
 //! generators (see [`super::keygen`]); one whose generator is missing is skipped, and said so.
 
 use crate::engine::{Engine, Scratch};
-use crate::rules::RuleSet;
+use crate::rules::{Rule, RuleSet};
 
 #[derive(Debug, Default)]
 pub struct SelfTest {
@@ -73,19 +73,7 @@ pub fn run(set: &RuleSet) -> SelfTest {
             let found = ms.iter().any(|m| m.rule == i && m.example.is_none());
             if positive && !found {
                 let others: Vec<&str> = ms.iter().map(|m| engine.rule(m.rule).id()).collect();
-                let why: Vec<String> = scratch
-                    .dropped()
-                    .iter()
-                    .filter(|d| d.rule == i)
-                    .map(|d| {
-                        format!(
-                            "{} dropped by the {} filter: {}",
-                            d.preview,
-                            d.reason.filter(),
-                            d.reason.reason(rule)
-                        )
-                    })
-                    .collect();
+                let why = dropped_by(&scratch, i, rule, true);
                 let documented = ms.iter().any(|m| m.rule == i && m.example.is_some());
                 report.failures.push(format!(
                     "{}: positive example not found: {:?}{}{}",
@@ -107,18 +95,7 @@ pub fn run(set: &RuleSet) -> SelfTest {
                     }
                 ));
             } else if !positive && !found {
-                let why: Vec<String> = scratch
-                    .dropped()
-                    .iter()
-                    .filter(|d| d.rule == i)
-                    .map(|d| {
-                        format!(
-                            "dropped by the {} filter: {}",
-                            d.reason.filter(),
-                            d.reason.reason(rule)
-                        )
-                    })
-                    .collect();
+                let why = dropped_by(&scratch, i, rule, false);
                 report.negatives.push(format!(
                     "{}: negative example {:?}: {}",
                     spec.id,
@@ -139,4 +116,26 @@ pub fn run(set: &RuleSet) -> SelfTest {
         }
     }
     report
+}
+
+/// Why rule `i`'s candidates in the last scan were dropped, one line each: which filter and
+/// its reason, after the candidate's redacted preview when `preview`.
+fn dropped_by(scratch: &Scratch, i: usize, rule: &Rule, preview: bool) -> Vec<String> {
+    scratch
+        .dropped()
+        .iter()
+        .filter(|d| d.rule == i)
+        .map(|d| {
+            let why = format!(
+                "dropped by the {} filter: {}",
+                d.reason.filter(),
+                d.reason.reason(rule)
+            );
+            if preview {
+                format!("{} {why}", d.preview)
+            } else {
+                why
+            }
+        })
+        .collect()
 }

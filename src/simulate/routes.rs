@@ -18,11 +18,11 @@ use crate::verify::{aws, jwt};
 /// Enumeration routes (`quench access`), in their own file.
 #[path = "access.rs"]
 pub(super) mod access;
-#[path = "kill_paths.rs"]
-mod kill_paths;
 /// AWS session credentials and the inline deny that cuts them off.
 #[path = "aws_sessions.rs"]
 pub(super) mod aws_sessions;
+#[path = "kill_paths.rs"]
+mod kill_paths;
 
 pub fn router(sim: Arc<Sim>) -> axum::Router {
     axum::Router::new().fallback(handle).with_state(sim)
@@ -1041,13 +1041,18 @@ fn aws_api(sim: &Sim, r: &Req) -> Reply {
         params.extend(r.form());
     }
     let action = params.get("Action").cloned().unwrap_or_default();
-    let kind = if ["UpdateAccessKey", "DeleteAccessKey", "GetAccessKeyLastUsed", "PutUserPolicy"]
-        .contains(&action.as_str())
+    let kind = if [
+        "UpdateAccessKey",
+        "DeleteAccessKey",
+        "GetAccessKeyLastUsed",
+        "PutUserPolicy",
+    ]
+    .contains(&action.as_str())
     {
-            "revoke"
-        } else {
-            "verify"
-        };
+        "revoke"
+    } else {
+        "verify"
+    };
     let Some(auth) = r.header("authorization").and_then(|a| aws::parse_auth(&a)) else {
         return aws_error("MissingAuthenticationToken", json_wanted, kind);
     };
@@ -1061,12 +1066,18 @@ fn aws_api(sim: &Sim, r: &Req) -> Reply {
     };
     // A session (from GetSessionToken) signs as its parent key's user, with its own secret.
     let session = sim.aws.session(&auth.key_id);
-    let Some(i) = session.as_ref().map(|s| s.parent).or_else(|| {
-        sim.keys
-            .iter()
-            .position(|k| k.issuer == "aws" && k.key_id.as_deref() == Some(auth.key_id.as_str()))
-    })
-    .filter(|i| sim.keys[*i].issuer == "aws" && sim.keys[*i].partition.as_deref().unwrap_or("aws") == partition) else {
+    let Some(i) = session
+        .as_ref()
+        .map(|s| s.parent)
+        .or_else(|| {
+            sim.keys
+                .iter()
+                .position(|k| k.issuer == "aws" && k.key_id.as_deref() == Some(auth.key_id.as_str()))
+        })
+        .filter(|i| {
+            sim.keys[*i].issuer == "aws" && sim.keys[*i].partition.as_deref().unwrap_or("aws") == partition
+        })
+    else {
         return aws_error("InvalidClientTokenId", json_wanted, kind);
     };
     if let Some(s) = &session {
@@ -1105,7 +1116,9 @@ fn aws_api(sim: &Sim, r: &Req) -> Reply {
     );
     let amz_date = r.header("x-amz-date").unwrap_or_default();
     let key = k(sim, i).clone();
-    let signing_secret = session.as_ref().map_or(key.secret.as_str(), |s| s.secret.as_str());
+    let signing_secret = session
+        .as_ref()
+        .map_or(key.secret.as_str(), |s| s.secret.as_str());
     let expected = aws::signature(signing_secret, &amz_date, &auth.region, &auth.service, &creq);
     if expected != auth.signature || !amz_date.starts_with(&auth.date) {
         return aws_error("SignatureDoesNotMatch", json_wanted, kind);
@@ -1217,7 +1230,8 @@ fn aws_api(sim: &Sim, r: &Req) -> Reply {
             if key.admin
                 || (params.get("AccessKeyId") == Some(&auth.key_id)
                     && !key.no_self_revoke
-                    && (key.scopes.is_empty() || key.scopes.iter().any(|s| s == "iam:GetAccessKeyLastUsed"))) =>
+                    && (key.scopes.is_empty()
+                        || key.scopes.iter().any(|s| s == "iam:GetAccessKeyLastUsed"))) =>
         {
             let target = params.get("AccessKeyId").cloned().unwrap_or_default();
             match sim

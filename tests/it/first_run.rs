@@ -170,11 +170,7 @@ fn a_missing_local_sweep_path_is_named_not_read_as_a_url() {
         "[sweep]\ndata_dir = \"state\"\nrepos = [\"repos/gone\", \"/nonexistent/quench-test/app\"]\n",
     )
     .unwrap();
-    let out = common::run_in(
-        tmp.path(),
-        &["sweep", "--config", cfg.to_str().unwrap()],
-        None,
-    );
+    let out = common::run_in(tmp.path(), &["sweep", "--config", cfg.to_str().unwrap()], None);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(2), "{stderr}");
     for path in ["repos/gone", "/nonexistent/quench-test/app"] {
