@@ -115,6 +115,13 @@ for repo in "${repos[@]}"; do
         echo "$repo is a shallow clone: fetch the full history first (git fetch --unshallow)" >&2
         exit 2
     fi
+    # A forge mirror also carries its pull-request refs (GitHub's refs/pull/*, GitLab's
+    # refs/merge-requests/*): quench scans every ref, the peers do not all read the same ones,
+    # so the tools would not be timed on the same history.
+    if git -C "$repo" for-each-ref --count=1 refs/pull refs/merge-requests | grep -q .; then
+        echo "$repo carries pull-request refs: clone its branches and tags first (git clone --bare $repo CLEAN.git)" >&2
+        exit 2
+    fi
     ncommits=$(git -C "$repo" rev-list --all | wc -l)
     nrefs=$(git -C "$repo" for-each-ref | wc -l)
     packsize=$(du -sh "$(git -C "$repo" rev-parse --absolute-git-dir)/objects/pack" | cut -f1)
