@@ -281,7 +281,7 @@ fn google_iam(sim: &Sim, r: &Req) -> Reply {
 /// any other; `DELETE /accounts/{account_id}/tokens/{token_id}` deletes a token of that
 /// account, with "Account API Tokens Write" in the bearer's scopes (or no scopes at all).
 fn cloudflare_account_tokens(sim: &Sim, r: &Req) -> Reply {
-    let envelope = |ok: bool, errors: Value, result: Value| json!({"success": ok, "errors": errors, "messages": [], "result": result});
+    use super::{cf_delete, cf_error, cf_verify};
     let kind = if r.method == Method::DELETE {
         "revoke"
     } else {
@@ -289,91 +289,24 @@ fn cloudflare_account_tokens(sim: &Sim, r: &Req) -> Reply {
     };
     let account_of =
         |key: &super::super::SimKey| format!("{:032x}", super::num_id(key.org.as_deref().unwrap_or("")));
-    let id_of = |key: &super::super::SimKey| {
-        key.key_id
-            .clone()
-            .unwrap_or_else(|| format!("{:032x}", super::num_id(&key.secret)))
-    };
-    let invalid = || {
-        reply(
-            401,
-            envelope(
-                false,
-                json!([{"code": 1000, "message": "Invalid API Token"}]),
-                Value::Null,
-            ),
-            kind,
-        )
-    };
     let rest = r.rest.trim_start_matches("/client/v4/accounts/");
     let Some((account, tail)) = rest.split_once("/tokens/") else {
-        return reply(
-            404,
-            envelope(
-                false,
-                json!([{"code": 7003, "message": "No route for that URI"}]),
-                Value::Null,
-            ),
-            "other",
-        );
+        return cf_error(404, 7003, "No route for that URI", "other");
     };
     let Some(i) = r.bearer().and_then(|t| sim.live("cloudflare", &t)) else {
-        return invalid();
+        return cf_error(401, 1000, "Invalid API Token", kind);
     };
     let key = k(sim, i);
     if !key.secret.starts_with("cfat_") || account_of(key) != account {
-        return invalid();
+        return cf_error(401, 1000, "Invalid API Token", kind);
     }
     if tail == "verify" && r.method == Method::GET {
-        let mut b = envelope(true, json!([]), json!({"id": id_of(key), "status": "active"}));
-        b["messages"] =
-            json!([{"code": 10000, "message": "This API Token is valid and active", "type": null}]);
-        if let Some(e) = &key.expires_at {
-            b["result"]["expires_on"] = json!(e);
-        }
-        return reply(200, b, "verify");
+        return cf_verify(key);
     }
     if r.method != Method::DELETE {
-        return reply(
-            405,
-            envelope(
-                false,
-                json!([{"code": 10405, "message": "Method not allowed"}]),
-                Value::Null,
-            ),
-            "other",
-        );
+        return cf_error(405, 10405, "Method not allowed", "other");
     }
-    if !key.scopes.is_empty() && !key.scopes.iter().any(|s| s == "Account API Tokens Write") {
-        return reply(
-            403,
-            envelope(
-                false,
-                json!([{"code": 9109, "message": "Unauthorized to access requested resource"}]),
-                Value::Null,
-            ),
-            "revoke",
-        );
-    }
-    match sim.keys.iter().enumerate().position(|(j, k2)| {
-        k2.issuer == "cloudflare"
-            && k2.secret.starts_with("cfat_")
-            && account_of(k2) == account
-            && !sim.is_revoked(j)
-            && id_of(k2) == tail
-    }) {
-        Some(j) => {
-            sim.revoke(j);
-            reply(200, envelope(true, json!([]), json!({"id": tail})), "revoke")
-        }
-        None => reply(
-            404,
-            envelope(
-                false,
-                json!([{"code": 1003, "message": "Token not found"}]),
-                Value::Null,
-            ),
-            "revoke",
-        ),
-    }
+    cf_delete(sim, key, "Account API Tokens Write", tail, |k2| {
+        k2.secret.starts_with("cfat_") && account_of(k2) == account
+    })
 }

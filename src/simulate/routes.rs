@@ -2002,85 +2002,84 @@ fn openrouter(sim: &Sim, r: &Req) -> Reply {
     }
 }
 
+/// Cloudflare's answer envelope: `success`, `errors`, `messages`, `result`.
+fn cf_envelope(ok: bool, errors: Value, result: Value) -> Value {
+    json!({"success": ok, "errors": errors, "messages": [], "result": result})
+}
+
+/// A Cloudflare refusal: the envelope with one error.
+fn cf_error(status: u16, code: u32, message: &str, kind: &'static str) -> Reply {
+    reply(
+        status,
+        cf_envelope(false, json!([{"code": code, "message": message}]), Value::Null),
+        kind,
+    )
+}
+
+/// A token's id: its `key_id`, else one derived from the secret.
+fn cf_token_id(k: &super::SimKey) -> String {
+    k.key_id
+        .clone()
+        .unwrap_or_else(|| format!("{:032x}", num_id(&k.secret)))
+}
+
+/// `tokens/verify`'s answer for `key`, user and account tokens alike.
+fn cf_verify(key: &super::SimKey) -> Reply {
+    let mut b = cf_envelope(
+        true,
+        json!([]),
+        json!({"id": cf_token_id(key), "status": "active"}),
+    );
+    b["messages"] = json!([{"code": 10000, "message": "This API Token is valid and active", "type": null}]);
+    if let Some(e) = &key.expires_at {
+        b["result"]["expires_on"] = json!(e);
+    }
+    reply(200, b, "verify")
+}
+
+/// `DELETE …/tokens/{id}` by `key`: refused without `permission` (scopes empty here: every
+/// permission), else the live token of that id among those `owned` accepts is deleted, or 404.
+fn cf_delete(
+    sim: &Sim,
+    key: &super::SimKey,
+    permission: &str,
+    id: &str,
+    owned: impl Fn(&super::SimKey) -> bool,
+) -> Reply {
+    if !key.scopes.is_empty() && !key.scopes.iter().any(|s| s == permission) {
+        return cf_error(403, 9109, "Unauthorized to access requested resource", "revoke");
+    }
+    match sim.keys.iter().enumerate().position(|(j, k2)| {
+        k2.issuer == "cloudflare" && owned(k2) && !sim.is_revoked(j) && cf_token_id(k2) == id
+    }) {
+        Some(j) => {
+            sim.revoke(j);
+            reply(200, cf_envelope(true, json!([]), json!({"id": id})), "revoke")
+        }
+        None => cf_error(404, 1003, "Token not found", "revoke"),
+    }
+}
+
 /// Cloudflare user API tokens: `tokens/verify` names the token's id and status; `DELETE
-/// tokens/{id}` deletes a token of the same user, given "API Tokens Write" (scopes empty
-/// here: every permission). Every answer is Cloudflare's envelope (`success`, `errors`,
-/// `messages`, `result`).
+/// tokens/{id}` deletes a token of the same user, given "API Tokens Write".
 fn cloudflare_user_tokens(sim: &Sim, r: &Req) -> Reply {
-    let envelope = |ok: bool, errors: Value, result: Value| json!({"success": ok, "errors": errors, "messages": [], "result": result});
-    let kind = classify(r);
-    let id_of = |k: &super::SimKey| {
-        k.key_id
-            .clone()
-            .unwrap_or_else(|| format!("{:032x}", num_id(&k.secret)))
-    };
     let Some(i) = r.bearer().and_then(|t| sim.live("cloudflare", &t)) else {
-        return reply(
-            401,
-            envelope(
-                false,
-                json!([{"code": 1000, "message": "Invalid API Token"}]),
-                Value::Null,
-            ),
-            kind,
-        );
+        return cf_error(401, 1000, "Invalid API Token", classify(r));
     };
     let key = k(sim, i);
     if r.is("GET", "/client/v4/user/tokens/verify") {
-        let mut b = envelope(true, json!([]), json!({"id": id_of(key), "status": "active"}));
-        b["messages"] =
-            json!([{"code": 10000, "message": "This API Token is valid and active", "type": null}]);
-        if let Some(e) = &key.expires_at {
-            b["result"]["expires_on"] = json!(e);
-        }
-        return reply(200, b, "verify");
+        return cf_verify(key);
     }
     if let Some(id) = r
         .rest
         .strip_prefix("/client/v4/user/tokens/")
         .filter(|_| r.method == Method::DELETE)
     {
-        if !key.scopes.is_empty() && !key.scopes.iter().any(|s| s == "API Tokens Write") {
-            return reply(
-                403,
-                envelope(
-                    false,
-                    json!([{"code": 9109, "message": "Unauthorized to access requested resource"}]),
-                    Value::Null,
-                ),
-                "revoke",
-            );
-        }
-        return match sim.keys.iter().enumerate().position(|(j, k2)| {
-            k2.issuer == "cloudflare"
-                && k2.principal == key.principal
-                && !sim.is_revoked(j)
-                && id_of(k2) == id
-        }) {
-            Some(j) => {
-                sim.revoke(j);
-                reply(200, envelope(true, json!([]), json!({"id": id})), "revoke")
-            }
-            None => reply(
-                404,
-                envelope(
-                    false,
-                    json!([{"code": 1003, "message": "Token not found"}]),
-                    Value::Null,
-                ),
-                "revoke",
-            ),
-        };
+        return cf_delete(sim, key, "API Tokens Write", id, |k2| {
+            k2.principal == key.principal
+        });
     }
-    reply(
-        404,
-        envelope(
-            false,
-            json!([{"code": 7003, "message": "No route for that URI"}]),
-            Value::Null,
-        ),
-        "other",
-    )
+    cf_error(404, 7003, "No route for that URI", "other")
 }
 
 /// Tailscale: the secret-scanning check (form `key`: 204 for a live key, 401 otherwise) and
