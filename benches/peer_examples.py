@@ -9,6 +9,9 @@ file); an example counts as found when quench reports anything in it, and as fou
 when a non-generic rule does. A false positive is any finding in a gitleaks negative.
 
 usage: benches/peer_examples.py QUENCH_BIN KINGFISHER_GIT_DIR GITLEAKS_GIT_DIR [--families]
+
+QUENCH_RULES=DIR adds `--rules DIR` to each scan, so a rule file being written is scored
+without rebuilding the binary (rules of the same id replace the embedded ones).
 """
 import collections
 import json
@@ -78,7 +81,8 @@ def gitleaks(gd):
 
 
 def scan(quench, root):
-    out = subprocess.run([quench, "scan", root, "--format", "json"], capture_output=True)
+    extra = ["--rules", os.environ["QUENCH_RULES"]] if os.environ.get("QUENCH_RULES") else []
+    out = subprocess.run([quench, "scan", root, "--format", "json", *extra], capture_output=True)
     report = json.loads(out.stdout)
     hits = collections.defaultdict(set)
     for f in report["findings"]:
