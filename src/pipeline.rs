@@ -76,8 +76,11 @@ pub fn run(
 ) -> Result<Ran> {
     let t0 = Instant::now();
     let collector = Arc::new(Collector::new());
-    let live = match &opts.store {
-        Some(store) => Live::start(
+    // With `--access` the live path waits: it would revoke a key before its reach is read, and
+    // a revoked key enumerates nothing. Revocation then runs once the scan and the enumeration
+    // are done, in `after_scan_with`.
+    let live = match (&opts.store, &opts.access) {
+        (Some(store), None) => Live::start(
             store,
             opts.revoke,
             config,
@@ -85,7 +88,7 @@ pub fn run(
             opts.verify.is_some(),
             &opts.service_rules,
         )?,
-        None => None,
+        _ => None,
     };
     let verifying = match &opts.verify {
         Some(v) => {

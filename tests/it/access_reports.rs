@@ -164,3 +164,30 @@ fn sarif_security_severity_follows_the_risk_rank() {
     );
     assert!(result("npm.access-token").get("risk").is_none());
 }
+
+/// `--access --revoke`: what a live key reaches is read before the key is revoked, since a
+/// revoked key enumerates nothing, and the record of an exposure without its reach leaves the
+/// responder to guess what the attacker could have touched.
+#[test]
+fn a_key_revoked_in_the_same_run_has_its_reach_read_first() {
+    let (leak, keys) = setup(1612);
+    let report = leak.scan(&["--access", "--revoke", "--format", "json"]);
+    let reach = common::access::reach(&report, "github.pat-classic", &keys.admin);
+    assert_eq!(common::access::names(reach, "org"), ["acme admin"], "{report:#}");
+    let f = common::access::finding(&report, "github.pat-classic", &keys.admin);
+    assert_eq!(f["status"], "revoked", "{f:#}");
+    let calls = leak.calls("github");
+    let revoked = calls
+        .iter()
+        .position(|c| {
+            c["path"]
+                .as_str()
+                .is_some_and(|p| p.ends_with("/credentials/revoke"))
+        })
+        .unwrap_or_else(|| panic!("no revoke call in {calls:#?}"));
+    let enumerated = calls
+        .iter()
+        .rposition(|c| c["path"].as_str().is_some_and(|p| p.contains("/repos")))
+        .unwrap_or_else(|| panic!("no enumeration in {calls:#?}"));
+    assert!(enumerated < revoked, "{calls:#?}");
+}
